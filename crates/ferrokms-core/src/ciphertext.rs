@@ -1,0 +1,201 @@
+//! The symmetric ciphertext blob: a versioned, self-describing header, then AES-256-GCM under
+//! a key derived for this one ciphertext (NIST SP 800-108 counter mode, HMAC-SHA256).
+//!
+//! ```text
+//! header = version(1) ‖ key id(17) ‖ material id(32) ‖ kdf nonce(32)
+//! blob   = header ‖ iv(12) ‖ ciphertext ‖ tag(16)
+//! AAD    = header ‖ canonical(encryption context)
+//! ```
+//! The header is authenticated, so a blob cannot be moved to another key or material version.
+
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use aws_lc_rs::hmac;
+use zeroize::Zeroizing;
+
+use crate::context::EncryptionContext;
+use crate::ids::{KeyId, KEY_ID_BYTES};
+use crate::material::{KeyMaterial, MaterialId};
+use crate::{random, KmsError};
+
+pub const BLOB_VERSION: u8 = 1;
+const KDF_NONCE_BYTES: usize = 32;
+const TAG_BYTES: usize = 16;
+pub const HEADER_BYTES: usize = 1 + KEY_ID_BYTES + 32 + KDF_NONCE_BYTES;
+/// What a blob adds to the plaintext's length.
+pub const OVERHEAD_BYTES: usize = HEADER_BYTES + NONCE_LEN + TAG_BYTES;
+const KDF_LABEL: &[u8] = b"ferrokms/encrypt/v1";
+
+/// The cleartext part of a blob: which key and material version sealed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlobHeader {
+    pub key_id: KeyId,
+    pub material_id: MaterialId,
+    kdf_nonce: [u8; KDF_NONCE_BYTES],
+}
+
+impl BlobHeader {
+    fn to_bytes(&self) -> [u8; HEADER_BYTES] {
+        let mut out = [0u8; HEADER_BYTES];
+        out[0] = BLOB_VERSION;
+        out[1..1 + KEY_ID_BYTES].copy_from_slice(&self.key_id.to_bytes());
+        out[1 + KEY_ID_BYTES..1 + KEY_ID_BYTES + 32].copy_from_slice(self.material_id.as_bytes());
+        out[1 + KEY_ID_BYTES + 32..].copy_from_slice(&self.kdf_nonce);
+        out
+    }
+}
+
+/// Reads the header of a blob. Any malformation is InvalidCiphertext, with no detail.
+pub fn parse_header(blob: &[u8]) -> Result<BlobHeader, KmsError> {
+    if blob.len() < OVERHEAD_BYTES || blob[0] != BLOB_VERSION {
+        return Err(KmsError::invalid_ciphertext());
+    }
+    let key_id =
+        KeyId::from_bytes(&blob[1..1 + KEY_ID_BYTES]).ok_or_else(KmsError::invalid_ciphertext)?;
+    let mut material = [0u8; 32];
+    material.copy_from_slice(&blob[1 + KEY_ID_BYTES..1 + KEY_ID_BYTES + 32]);
+    let mut kdf_nonce = [0u8; KDF_NONCE_BYTES];
+    kdf_nonce.copy_from_slice(&blob[1 + KEY_ID_BYTES + 32..HEADER_BYTES]);
+    Ok(BlobHeader {
+        key_id,
+        material_id: MaterialId::from_bytes(material),
+        kdf_nonce,
+    })
+}
+
+/// SP 800-108 counter-mode KDF with HMAC-SHA256, one 256-bit block:
+/// K = HMAC(material, [1]₃₂ ‖ label ‖ 0x00 ‖ context ‖ [256]₃₂).
+fn derive_message_key(material: &KeyMaterial, header: &BlobHeader) -> Result<LessSafeKey, KmsError> {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, material.expose());
+    let mut ctx = hmac::Context::with_key(&key);
+    ctx.update(&1u32.to_be_bytes());
+    ctx.update(KDF_LABEL);
+    ctx.update(&[0]);
+    ctx.update(&header.key_id.to_bytes());
+    ctx.update(header.material_id.as_bytes());
+    ctx.update(&header.kdf_nonce);
+    ctx.update(&256u32.to_be_bytes());
+    let derived = Zeroizing::new(ctx.sign().as_ref().to_vec());
+    let unbound = UnboundKey::new(&AES_256_GCM, &derived).map_err(|_| KmsError::internal())?;
+    Ok(LessSafeKey::new(unbound))
+}
+
+fn aad(header: &[u8; HEADER_BYTES], context: &EncryptionContext) -> Vec<u8> {
+    let mut aad = header.to_vec();
+    aad.extend_from_slice(&context.canonical_bytes());
+    aad
+}
+
+/// Encrypts `plaintext` under one version of a key's material.
+pub fn seal(
+    material: &KeyMaterial,
+    key_id: KeyId,
+    material_id: MaterialId,
+    context: &EncryptionContext,
+    plaintext: &[u8],
+) -> Result<Vec<u8>, KmsError> {
+    let header = BlobHeader {
+        key_id,
+        material_id,
+        kdf_nonce: random::array()?,
+    };
+    let key = derive_message_key(material, &header)?;
+    let iv: [u8; NONCE_LEN] = random::array()?;
+    let header_bytes = header.to_bytes();
+    let mut blob = Vec::with_capacity(OVERHEAD_BYTES + plaintext.len());
+    blob.extend_from_slice(&header_bytes);
+    blob.extend_from_slice(&iv);
+    let mut body = plaintext.to_vec();
+    key.seal_in_place_append_tag(
+        Nonce::assume_unique_for_key(iv),
+        Aad::from(aad(&header_bytes, context)),
+        &mut body,
+    )
+    .map_err(|_| KmsError::internal())?;
+    blob.extend_from_slice(&body);
+    Ok(blob)
+}
+
+/// Decrypts a blob whose header was read with [`parse_header`], with the material it names.
+pub fn open(
+    material: &KeyMaterial,
+    header: &BlobHeader,
+    blob: &[u8],
+    context: &EncryptionContext,
+) -> Result<Zeroizing<Vec<u8>>, KmsError> {
+    if blob.len() < OVERHEAD_BYTES {
+        return Err(KmsError::invalid_ciphertext());
+    }
+    let key = derive_message_key(material, header)?;
+    let header_bytes = header.to_bytes();
+    if blob[..HEADER_BYTES] != header_bytes {
+        return Err(KmsError::invalid_ciphertext());
+    }
+    let iv = &blob[HEADER_BYTES..HEADER_BYTES + NONCE_LEN];
+    let nonce = Nonce::try_assume_unique_for_key(iv).map_err(|_| KmsError::invalid_ciphertext())?;
+    let mut buf = Zeroizing::new(blob[HEADER_BYTES + NONCE_LEN..].to_vec());
+    let len = key
+        .open_in_place(nonce, Aad::from(aad(&header_bytes, context)), &mut buf)
+        .map_err(|_| KmsError::invalid_ciphertext())?
+        .len();
+    buf.truncate(len);
+    Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn ctx(k: &str, v: &str) -> EncryptionContext {
+        EncryptionContext::new(BTreeMap::from([(k.to_owned(), v.to_owned())]))
+    }
+
+    fn setup() -> (KeyMaterial, KeyId, MaterialId) {
+        (
+            KeyMaterial::generate_symmetric().unwrap(),
+            KeyId::generate(false).unwrap(),
+            MaterialId::generate().unwrap(),
+        )
+    }
+
+    #[test]
+    fn round_trip_and_header_names_key_and_version() {
+        let (m, k, v) = setup();
+        let blob = seal(&m, k, v, &ctx("a", "b"), b"secret").unwrap();
+        assert_eq!(blob.len(), OVERHEAD_BYTES + 6);
+        let h = parse_header(&blob).unwrap();
+        assert_eq!((h.key_id, h.material_id), (k, v));
+        assert_eq!(&open(&m, &h, &blob, &ctx("a", "b")).unwrap()[..], b"secret");
+    }
+
+    #[test]
+    fn two_encryptions_differ() {
+        let (m, k, v) = setup();
+        let c = EncryptionContext::default();
+        assert_ne!(
+            seal(&m, k, v, &c, b"x").unwrap(),
+            seal(&m, k, v, &c, b"x").unwrap()
+        );
+    }
+
+    #[test]
+    fn any_change_is_invalid_ciphertext() {
+        let (m, k, v) = setup();
+        let blob = seal(&m, k, v, &ctx("a", "b"), b"secret").unwrap();
+        let h = parse_header(&blob).unwrap();
+        assert_eq!(
+            open(&m, &h, &blob, &ctx("a", "c")),
+            Err(KmsError::invalid_ciphertext())
+        );
+        assert!(open(&m, &h, &blob, &EncryptionContext::default()).is_err());
+        for i in 0..blob.len() {
+            let mut bad = blob.clone();
+            bad[i] ^= 0x01;
+            let result = parse_header(&bad).and_then(|h2| open(&m, &h2, &bad, &ctx("a", "b")));
+            assert!(result.is_err(), "flipping byte {i} went unnoticed");
+        }
+        let other = KeyMaterial::generate_symmetric().unwrap();
+        assert!(open(&other, &h, &blob, &ctx("a", "b")).is_err());
+        assert!(parse_header(&blob[..OVERHEAD_BYTES - 1]).is_err());
+    }
+}

@@ -1,0 +1,357 @@
+//! KMS key metadata and the key-state machine, with the AWS errors for each refused move.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{AccountId, KeyArn, KeyId, Region};
+use crate::material::MaterialId;
+use crate::KmsError;
+
+/// Defines a string enum of the KMS model: `ALL` lists its wire names in model order.
+macro_rules! wire_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $wire:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name { $(#[serde(rename = $wire)] $variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [&'static str] = &[$($wire),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $wire),+ }
+            }
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($wire => Some($name::$variant),)+ _ => None }
+            }
+        }
+    };
+}
+
+wire_enum!(KeySpec {
+    SymmetricDefault = "SYMMETRIC_DEFAULT",
+    Rsa2048 = "RSA_2048",
+    Rsa3072 = "RSA_3072",
+    Rsa4096 = "RSA_4096",
+    EccNistP256 = "ECC_NIST_P256",
+    EccNistP384 = "ECC_NIST_P384",
+    EccNistP521 = "ECC_NIST_P521",
+    EccSecgP256k1 = "ECC_SECG_P256K1",
+    EccNistEdwards25519 = "ECC_NIST_EDWARDS25519",
+    Hmac224 = "HMAC_224",
+    Hmac256 = "HMAC_256",
+    Hmac384 = "HMAC_384",
+    Hmac512 = "HMAC_512",
+    Sm2 = "SM2",
+    MlDsa44 = "ML_DSA_44",
+    MlDsa65 = "ML_DSA_65",
+    MlDsa87 = "ML_DSA_87",
+});
+
+wire_enum!(
+    /// The deprecated `CustomerMasterKeySpec`: the key specs that existed before 2025.
+    CustomerMasterKeySpec {
+        SymmetricDefault = "SYMMETRIC_DEFAULT",
+        Rsa2048 = "RSA_2048",
+        Rsa3072 = "RSA_3072",
+        Rsa4096 = "RSA_4096",
+        EccNistP256 = "ECC_NIST_P256",
+        EccNistP384 = "ECC_NIST_P384",
+        EccNistP521 = "ECC_NIST_P521",
+        EccSecgP256k1 = "ECC_SECG_P256K1",
+        Hmac224 = "HMAC_224",
+        Hmac256 = "HMAC_256",
+        Hmac384 = "HMAC_384",
+        Hmac512 = "HMAC_512",
+        Sm2 = "SM2",
+    }
+);
+
+impl CustomerMasterKeySpec {
+    pub fn key_spec(self) -> KeySpec {
+        // Every CustomerMasterKeySpec name is also a KeySpec name.
+        KeySpec::parse(self.as_str()).unwrap_or(KeySpec::SymmetricDefault)
+    }
+}
+
+wire_enum!(KeyUsage {
+    SignVerify = "SIGN_VERIFY",
+    EncryptDecrypt = "ENCRYPT_DECRYPT",
+    GenerateVerifyMac = "GENERATE_VERIFY_MAC",
+    KeyAgreement = "KEY_AGREEMENT",
+});
+
+wire_enum!(Origin {
+    AwsKms = "AWS_KMS",
+    External = "EXTERNAL",
+    AwsCloudhsm = "AWS_CLOUDHSM",
+    ExternalKeyStore = "EXTERNAL_KEY_STORE",
+});
+
+wire_enum!(KeyManager {
+    Aws = "AWS",
+    Customer = "CUSTOMER",
+});
+
+wire_enum!(EncryptionAlgorithm {
+    SymmetricDefault = "SYMMETRIC_DEFAULT",
+    RsaesOaepSha1 = "RSAES_OAEP_SHA_1",
+    RsaesOaepSha256 = "RSAES_OAEP_SHA_256",
+    Sm2Pke = "SM2PKE",
+});
+
+wire_enum!(DataKeySpec {
+    Aes256 = "AES_256",
+    Aes128 = "AES_128",
+});
+
+impl DataKeySpec {
+    pub fn bytes(self) -> usize {
+        match self {
+            DataKeySpec::Aes256 => 32,
+            DataKeySpec::Aes128 => 16,
+        }
+    }
+}
+
+wire_enum!(KeyState {
+    Creating = "Creating",
+    Enabled = "Enabled",
+    Disabled = "Disabled",
+    PendingDeletion = "PendingDeletion",
+    PendingImport = "PendingImport",
+    PendingReplicaDeletion = "PendingReplicaDeletion",
+    Unavailable = "Unavailable",
+    Updating = "Updating",
+});
+
+/// Milliseconds since the Unix epoch; the wire shows seconds.
+pub type Millis = i64;
+
+pub const MIN_PENDING_WINDOW_DAYS: i32 = 7;
+pub const MAX_PENDING_WINDOW_DAYS: i32 = 30;
+pub const DEFAULT_PENDING_WINDOW_DAYS: i32 = 30;
+const DAY_MILLIS: Millis = 24 * 60 * 60 * 1000;
+
+/// Everything about a KMS key except its material.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KeyMetadata {
+    pub arn: KeyArn,
+    pub creation_date: Millis,
+    pub description: String,
+    pub key_usage: KeyUsage,
+    pub key_spec: KeySpec,
+    pub origin: Origin,
+    pub key_manager: KeyManager,
+    pub state: KeyState,
+    pub deletion_date: Option<Millis>,
+    pub pending_window_days: Option<i32>,
+    pub current_material: MaterialId,
+    pub multi_region: bool,
+    pub policy: String,
+    /// Bumped on every stored change; stores refuse an update made from a stale read.
+    pub revision: i64,
+}
+
+impl KeyMetadata {
+    pub fn id(&self) -> KeyId {
+        self.arn.key_id
+    }
+    pub fn region(&self) -> &Region {
+        &self.arn.region
+    }
+    pub fn account(&self) -> &AccountId {
+        &self.arn.account
+    }
+
+    pub fn encryption_algorithms(&self) -> &'static [EncryptionAlgorithm] {
+        match (self.key_usage, self.key_spec) {
+            (KeyUsage::EncryptDecrypt, KeySpec::SymmetricDefault) => {
+                &[EncryptionAlgorithm::SymmetricDefault]
+            }
+            _ => &[],
+        }
+    }
+
+    fn state_error(&self) -> KmsError {
+        let arn = &self.arn;
+        match self.state {
+            KeyState::Disabled => KmsError::Disabled(format!("{arn} is disabled.")),
+            KeyState::PendingDeletion | KeyState::PendingReplicaDeletion => {
+                KmsError::InvalidState(format!("{arn} is pending deletion."))
+            }
+            KeyState::PendingImport => KmsError::InvalidState(format!("{arn} is pending import.")),
+            KeyState::Unavailable => KmsError::InvalidState(format!("{arn} is unavailable.")),
+            KeyState::Creating => KmsError::InvalidState(format!("{arn} is creating.")),
+            KeyState::Updating => KmsError::InvalidState(format!("{arn} is updating.")),
+            KeyState::Enabled => KmsError::internal(),
+        }
+    }
+
+    /// Cryptographic operations need an enabled key (or one whose region is being updated).
+    pub fn check_usable(&self) -> Result<(), KmsError> {
+        match self.state {
+            KeyState::Enabled | KeyState::Updating => Ok(()),
+            _ => Err(self.state_error()),
+        }
+    }
+
+    /// Aliases, tags and descriptions may change in every state but pending deletion.
+    pub fn check_not_pending_deletion(&self) -> Result<(), KmsError> {
+        match self.state {
+            KeyState::PendingDeletion | KeyState::PendingReplicaDeletion => Err(self.state_error()),
+            _ => Ok(()),
+        }
+    }
+
+    fn check_can_toggle(&self) -> Result<(), KmsError> {
+        match self.state {
+            KeyState::Enabled | KeyState::Disabled | KeyState::Unavailable => Ok(()),
+            _ => Err(self.state_error()),
+        }
+    }
+
+    pub fn enable(&mut self) -> Result<(), KmsError> {
+        self.check_can_toggle()?;
+        self.state = KeyState::Enabled;
+        Ok(())
+    }
+
+    pub fn disable(&mut self) -> Result<(), KmsError> {
+        self.check_can_toggle()?;
+        self.state = KeyState::Disabled;
+        Ok(())
+    }
+
+    pub fn schedule_deletion(&mut self, window_days: i32, now: Millis) -> Result<(), KmsError> {
+        match self.state {
+            KeyState::PendingDeletion
+            | KeyState::PendingReplicaDeletion
+            | KeyState::Updating => return Err(self.state_error()),
+            _ => {}
+        }
+        if !(MIN_PENDING_WINDOW_DAYS..=MAX_PENDING_WINDOW_DAYS).contains(&window_days) {
+            return Err(KmsError::Validation(format!(
+                "PendingWindowInDays must be between {MIN_PENDING_WINDOW_DAYS} and {MAX_PENDING_WINDOW_DAYS}"
+            )));
+        }
+        self.state = KeyState::PendingDeletion;
+        self.deletion_date = Some(now + i64::from(window_days) * DAY_MILLIS);
+        self.pending_window_days = Some(window_days);
+        Ok(())
+    }
+
+    /// A cancelled deletion leaves the key disabled, as in AWS.
+    pub fn cancel_deletion(&mut self) -> Result<(), KmsError> {
+        if self.state != KeyState::PendingDeletion {
+            return Err(KmsError::InvalidState(format!(
+                "{} is not pending deletion.",
+                self.arn
+            )));
+        }
+        self.state = KeyState::Disabled;
+        self.deletion_date = None;
+        self.pending_window_days = None;
+        Ok(())
+    }
+}
+
+/// The key policy AWS attaches when CreateKey is given none: the account may do everything,
+/// and IAM policies decide for its principals.
+pub fn default_key_policy(account: &AccountId) -> String {
+    format!(
+        r#"{{
+  "Version" : "2012-10-17",
+  "Id" : "key-default-1",
+  "Statement" : [ {{
+    "Sid" : "Enable IAM User Permissions",
+    "Effect" : "Allow",
+    "Principal" : {{
+      "AWS" : "{}"
+    }},
+    "Action" : "kms:*",
+    "Resource" : "*"
+  }} ]
+}}"#,
+        account.root_arn()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> KeyMetadata {
+        let account = AccountId::parse("111122223333").unwrap();
+        KeyMetadata {
+            arn: KeyArn {
+                region: Region::parse("us-east-1").unwrap(),
+                account: account.clone(),
+                key_id: KeyId::generate(false).unwrap(),
+            },
+            creation_date: 0,
+            description: String::new(),
+            key_usage: KeyUsage::EncryptDecrypt,
+            key_spec: KeySpec::SymmetricDefault,
+            origin: Origin::AwsKms,
+            key_manager: KeyManager::Customer,
+            state: KeyState::Enabled,
+            deletion_date: None,
+            pending_window_days: None,
+            current_material: MaterialId::generate().unwrap(),
+            multi_region: false,
+            policy: default_key_policy(&account),
+            revision: 0,
+        }
+    }
+
+    #[test]
+    fn disable_enable_and_crypto_checks() {
+        let mut k = key();
+        assert!(k.check_usable().is_ok());
+        k.disable().unwrap();
+        assert_eq!(
+            k.check_usable(),
+            Err(KmsError::Disabled(format!("{} is disabled.", k.arn)))
+        );
+        k.enable().unwrap();
+        assert!(k.check_usable().is_ok());
+    }
+
+    #[test]
+    fn deletion_schedule_and_cancel() {
+        let mut k = key();
+        assert!(matches!(
+            k.schedule_deletion(6, 0),
+            Err(KmsError::Validation(_))
+        ));
+        assert_eq!(k.state, KeyState::Enabled, "a refused move changes nothing");
+        k.schedule_deletion(7, 1000).unwrap();
+        assert_eq!(k.state, KeyState::PendingDeletion);
+        assert_eq!(k.deletion_date, Some(1000 + 7 * DAY_MILLIS));
+        let pending = KmsError::InvalidState(format!("{} is pending deletion.", k.arn));
+        assert_eq!(k.schedule_deletion(7, 0), Err(pending.clone()));
+        assert_eq!(k.enable(), Err(pending.clone()));
+        assert_eq!(k.check_usable(), Err(pending.clone()));
+        assert_eq!(k.check_not_pending_deletion(), Err(pending));
+        k.cancel_deletion().unwrap();
+        assert_eq!(k.state, KeyState::Disabled);
+        assert_eq!(k.deletion_date, None);
+        assert_eq!(
+            k.cancel_deletion(),
+            Err(KmsError::InvalidState(format!(
+                "{} is not pending deletion.",
+                k.arn
+            )))
+        );
+    }
+
+    #[test]
+    fn enums_parse_their_wire_names() {
+        for name in KeySpec::ALL {
+            assert_eq!(KeySpec::parse(name).map(|s| s.as_str()), Some(*name));
+        }
+        assert_eq!(KeySpec::parse("HMAC_random"), None);
+        assert_eq!(
+            CustomerMasterKeySpec::Hmac256.key_spec(),
+            KeySpec::Hmac256
+        );
+    }
+}

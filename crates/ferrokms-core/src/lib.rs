@@ -1,0 +1,12 @@
+//! Domain and cryptography of ferrokms, free of I/O: identifiers, key metadata and its state machine, key material, encryption context and the ciphertext blob format.
+
+pub mod ciphertext;
+pub mod context;
+pub mod error;
+pub mod ids;
+pub mod key;
+pub mod material;
+pub mod random;
+pub mod tags;
+
+pub use error::KmsError;

@@ -1,0 +1,63 @@
+//! Resource tags and the rules AWS applies to them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::KmsError;
+
+/// Most tags one key may carry.
+pub const MAX_TAGS_PER_KEY: usize = 50;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
+}
+
+/// Checks a set of tags to add: no duplicate keys, none in the reserved `aws:` namespace.
+/// Length limits are the model's and are checked where the request is read.
+pub fn check_new_tags(tags: &[Tag]) -> Result<(), KmsError> {
+    let mut seen = std::collections::BTreeSet::new();
+    for tag in tags {
+        if !seen.insert(tag.key.as_str()) {
+            return Err(KmsError::Tag("Duplicate tag keys".into()));
+        }
+        if tag.key.starts_with("aws:") {
+            return Err(KmsError::Tag("Tags beginning with aws: are reserved".into()));
+        }
+    }
+    if tags.len() > MAX_TAGS_PER_KEY {
+        return Err(too_many_tags());
+    }
+    Ok(())
+}
+
+pub fn too_many_tags() -> KmsError {
+    KmsError::Tag("Too many tags".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tag(k: &str) -> Tag {
+        Tag {
+            key: k.into(),
+            value: String::new(),
+        }
+    }
+
+    #[test]
+    fn rejects_duplicates_reserved_and_too_many() {
+        assert!(check_new_tags(&[tag("a"), tag("b")]).is_ok());
+        assert_eq!(
+            check_new_tags(&[tag("a"), tag("a")]),
+            Err(KmsError::Tag("Duplicate tag keys".into()))
+        );
+        assert_eq!(
+            check_new_tags(&[tag("aws:x")]),
+            Err(KmsError::Tag("Tags beginning with aws: are reserved".into()))
+        );
+        let many: Vec<Tag> = (0..51).map(|i| tag(&i.to_string())).collect();
+        assert_eq!(check_new_tags(&many), Err(too_many_tags()));
+    }
+}

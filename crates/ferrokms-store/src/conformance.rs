@@ -1,0 +1,277 @@
+//! The behaviour every `Store` backend must show, run by each backend's tests against a real,
+//! empty database.
+
+use ferrokms_core::ids::{AccountId, AliasName, KeyArn, KeyId, Region};
+use ferrokms_core::key::{
+    default_key_policy, KeyManager, KeyMetadata, KeySpec, KeyState, KeyUsage, Origin,
+};
+use ferrokms_core::material::{MaterialId, WrappedMaterial};
+use ferrokms_core::tags::Tag;
+
+use crate::{AccessKeyRecord, AliasRecord, Page, Store, StoreError, StoredMaterial};
+
+fn region(s: &str) -> Region {
+    Region::parse(s).expect("test region")
+}
+
+fn account(s: &str) -> AccountId {
+    AccountId::parse(s).expect("test account")
+}
+
+fn new_key(region_name: &str, acct: &str) -> (KeyMetadata, StoredMaterial) {
+    let material_id = MaterialId::generate().expect("random");
+    let account = account(acct);
+    let key = KeyMetadata {
+        arn: KeyArn {
+            region: region(region_name),
+            account: account.clone(),
+            key_id: KeyId::generate(false).expect("random"),
+        },
+        creation_date: 1_700_000_000_000,
+        description: "conformance".into(),
+        key_usage: KeyUsage::EncryptDecrypt,
+        key_spec: KeySpec::SymmetricDefault,
+        origin: Origin::AwsKms,
+        key_manager: KeyManager::Customer,
+        state: KeyState::Enabled,
+        deletion_date: None,
+        pending_window_days: None,
+        current_material: material_id,
+        multi_region: false,
+        policy: default_key_policy(&account),
+        revision: 0,
+    };
+    let material = StoredMaterial {
+        material_id,
+        wrapped: WrappedMaterial::from_stored(vec![1, 2, 3, 4]),
+        created: 1_700_000_000_000,
+    };
+    (key, material)
+}
+
+fn tag(k: &str, v: &str) -> Tag {
+    Tag {
+        key: k.into(),
+        value: v.into(),
+    }
+}
+
+fn page(after: Option<&str>, limit: usize) -> Page<'_> {
+    Page { after, limit }
+}
+
+/// Runs every check in order against an empty store.
+pub async fn run_all(store: &dyn Store) {
+    access_keys(store).await;
+    keys_are_stored_whole_and_scoped_by_region(store).await;
+    updates_refuse_stale_revisions(store).await;
+    listing_pages_in_key_order(store).await;
+    aliases(store).await;
+    tags(store).await;
+}
+
+async fn access_keys(store: &dyn Store) {
+    assert_eq!(store.access_key_count().await.unwrap(), 0);
+    let record = AccessKeyRecord {
+        access_key_id: "AKIAEXAMPLE000000001".into(),
+        account: account("111122223333"),
+        principal_arn: "arn:aws:iam::111122223333:user/admin".into(),
+        user_id: "AIDAEXAMPLE".into(),
+        wrapped_secret: vec![9, 9, 9],
+        created: 5,
+    };
+    store.put_access_key(&record).await.unwrap();
+    assert!(matches!(
+        store.put_access_key(&record).await,
+        Err(StoreError::AlreadyExists)
+    ));
+    assert_eq!(
+        store.access_key("AKIAEXAMPLE000000001").await.unwrap(),
+        Some(record)
+    );
+    assert_eq!(store.access_key("AKIAOTHER").await.unwrap(), None);
+    assert_eq!(store.access_key_count().await.unwrap(), 1);
+}
+
+async fn keys_are_stored_whole_and_scoped_by_region(store: &dyn Store) {
+    let (key, material) = new_key("us-east-1", "111122223333");
+    store
+        .create_key(&key, &material, &[tag("team", "a")])
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.create_key(&key, &material, &[]).await,
+        Err(StoreError::AlreadyExists)
+    ));
+    assert_eq!(store.key(key.region(), &key.id()).await.unwrap(), Some(key.clone()));
+    assert_eq!(store.key(&region("eu-west-1"), &key.id()).await.unwrap(), None);
+    let got = store
+        .material(key.region(), &key.id(), &material.material_id)
+        .await
+        .unwrap();
+    assert_eq!(got, Some(material));
+    let unknown = MaterialId::generate().unwrap();
+    assert_eq!(
+        store.material(key.region(), &key.id(), &unknown).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.list_tags(key.region(), &key.id(), page(None, 50)).await.unwrap(),
+        vec![tag("team", "a")]
+    );
+}
+
+async fn updates_refuse_stale_revisions(store: &dyn Store) {
+    let (key, material) = new_key("us-east-1", "111122223333");
+    store.create_key(&key, &material, &[]).await.unwrap();
+    let mut first = key.clone();
+    first.description = "first".into();
+    let rev = store.update_key(&first).await.unwrap();
+    assert_eq!(rev, key.revision + 1);
+    let mut stale = key.clone();
+    stale.description = "stale".into();
+    assert!(matches!(store.update_key(&stale).await, Err(StoreError::Conflict)));
+    let stored = store.key(key.region(), &key.id()).await.unwrap().unwrap();
+    assert_eq!(stored.description, "first");
+    assert_eq!(stored.revision, rev);
+}
+
+async fn listing_pages_in_key_order(store: &dyn Store) {
+    let acct = "444455556666";
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        let (key, material) = new_key("ap-south-1", acct);
+        store.create_key(&key, &material, &[]).await.unwrap();
+        ids.push(key.id().to_string());
+    }
+    let (other, m) = new_key("ap-south-1", "777788889999");
+    store.create_key(&other, &m, &[]).await.unwrap();
+    ids.sort();
+    let r = region("ap-south-1");
+    let a = account(acct);
+    let first = store.list_keys(&r, &a, page(None, 2)).await.unwrap();
+    assert_eq!(first.len(), 3, "a page returns one extra row to show there is more");
+    let last_seen = first[1].id().to_string();
+    let rest = store
+        .list_keys(&r, &a, page(Some(&last_seen), 10))
+        .await
+        .unwrap();
+    let mut seen: Vec<String> = first[..2].iter().map(|k| k.id().to_string()).collect();
+    seen.extend(rest.iter().map(|k| k.id().to_string()));
+    assert_eq!(seen, ids);
+}
+
+async fn aliases(store: &dyn Store) {
+    let (key, material) = new_key("us-west-2", "111122223333");
+    let (key2, material2) = new_key("us-west-2", "111122223333");
+    store.create_key(&key, &material, &[]).await.unwrap();
+    store.create_key(&key2, &material2, &[]).await.unwrap();
+    let alias = |name: &str, target: KeyId| AliasRecord {
+        region: key.region().clone(),
+        account: key.account().clone(),
+        name: AliasName::parse_new(name).unwrap(),
+        target,
+        created: 10,
+        updated: 10,
+    };
+    let a = alias("alias/b", key.id());
+    store.create_alias(&a, 2).await.unwrap();
+    assert!(matches!(
+        store.create_alias(&a, 2).await,
+        Err(StoreError::AlreadyExists)
+    ));
+    store.create_alias(&alias("alias/a", key.id()), 2).await.unwrap();
+    assert!(matches!(
+        store.create_alias(&alias("alias/c", key.id()), 2).await,
+        Err(StoreError::LimitExceeded { in_use: 3 })
+    ));
+    store.create_alias(&alias("alias/c", key2.id()), 2).await.unwrap();
+    assert_eq!(
+        store
+            .alias(key.region(), key.account(), &a.name)
+            .await
+            .unwrap(),
+        Some(a.clone())
+    );
+    let names = |v: Vec<AliasRecord>| -> Vec<String> {
+        v.into_iter().map(|a| a.name.to_string()).collect()
+    };
+    let all = store
+        .list_aliases(key.region(), key.account(), None, page(None, 10))
+        .await
+        .unwrap();
+    assert_eq!(names(all), ["alias/a", "alias/b", "alias/c"]);
+    let of_key2 = store
+        .list_aliases(key.region(), key.account(), Some(&key2.id()), page(None, 10))
+        .await
+        .unwrap();
+    assert_eq!(names(of_key2), ["alias/c"]);
+    let after_a = store
+        .list_aliases(key.region(), key.account(), None, page(Some("alias/a"), 1))
+        .await
+        .unwrap();
+    assert_eq!(names(after_a), ["alias/b", "alias/c"]);
+
+    let mut moved = alias("alias/b", key2.id());
+    moved.updated = 20;
+    store.retarget_alias(&moved, 50).await.unwrap();
+    let stored = store
+        .alias(key.region(), key.account(), &moved.name)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((stored.target, stored.created, stored.updated), (key2.id(), 10, 20));
+    let missing = alias("alias/none", key.id());
+    assert!(matches!(
+        store.retarget_alias(&missing, 50).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(store
+        .delete_alias(key.region(), key.account(), &a.name)
+        .await
+        .unwrap());
+    assert!(!store
+        .delete_alias(key.region(), key.account(), &a.name)
+        .await
+        .unwrap());
+    let other_account = account("999999999999");
+    assert_eq!(
+        store
+            .alias(key.region(), &other_account, &missing.name)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+async fn tags(store: &dyn Store) {
+    let (key, material) = new_key("us-east-2", "111122223333");
+    store.create_key(&key, &material, &[]).await.unwrap();
+    let (r, id) = (key.region().clone(), key.id());
+    store
+        .tag_key(&r, &id, &[tag("b", "1"), tag("a", "1")], 3)
+        .await
+        .unwrap();
+    store.tag_key(&r, &id, &[tag("a", "2")], 3).await.unwrap();
+    assert!(matches!(
+        store
+            .tag_key(&r, &id, &[tag("c", "1"), tag("d", "1")], 3)
+            .await,
+        Err(StoreError::LimitExceeded { in_use: 4 })
+    ));
+    let all = store.list_tags(&r, &id, page(None, 50)).await.unwrap();
+    assert_eq!(all, vec![tag("a", "2"), tag("b", "1")], "a refused write adds nothing");
+    store
+        .untag_key(&r, &id, &["a".into(), "zz".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.list_tags(&r, &id, page(None, 50)).await.unwrap(),
+        vec![tag("b", "1")]
+    );
+    let ghost = KeyId::generate(false).unwrap();
+    assert!(matches!(
+        store.tag_key(&r, &ghost, &[tag("a", "1")], 3).await,
+        Err(StoreError::NotFound)
+    ));
+}

@@ -1,0 +1,117 @@
+//! Durable state of ferrokms behind one backend-neutral `Store` trait, with its SQLite backend and the conformance suite every backend must pass.
+
+pub mod conformance;
+mod records;
+mod sqlite;
+
+use async_trait::async_trait;
+use ferrokms_core::ids::{AccountId, AliasName, KeyId, Region};
+use ferrokms_core::key::KeyMetadata;
+use ferrokms_core::material::MaterialId;
+use ferrokms_core::tags::Tag;
+
+pub use records::{AccessKeyRecord, AliasRecord, StoredMaterial};
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another writer changed the record since it was read; read again and retry.
+    #[error("the record changed since it was read")]
+    Conflict,
+    #[error("the record already exists")]
+    AlreadyExists,
+    #[error("the record does not exist")]
+    NotFound,
+    /// A per-key quota would be exceeded; `in_use` is the count the write would have made.
+    #[error("quota exceeded ({in_use} in use)")]
+    LimitExceeded { in_use: usize },
+    #[error("storage backend failed: {0}")]
+    Backend(String),
+    #[error("stored record is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// One page of a listing: `after` is the sort key of the last item a caller saw.
+#[derive(Debug, Clone, Copy)]
+pub struct Page<'a> {
+    pub after: Option<&'a str>,
+    pub limit: usize,
+}
+
+/// Everything ferrokms keeps. Each method is one transaction: it happens whole or not at all,
+/// and once it returns Ok the change survives a crash.
+#[async_trait]
+pub trait Store: Send + Sync {
+    async fn put_access_key(&self, record: &AccessKeyRecord) -> StoreResult<()>;
+    async fn access_key(&self, access_key_id: &str) -> StoreResult<Option<AccessKeyRecord>>;
+    async fn access_key_count(&self) -> StoreResult<usize>;
+
+    /// Stores a new key with its first material version and its tags.
+    async fn create_key(
+        &self,
+        key: &KeyMetadata,
+        material: &StoredMaterial,
+        tags: &[Tag],
+    ) -> StoreResult<()>;
+    async fn key(&self, region: &Region, id: &KeyId) -> StoreResult<Option<KeyMetadata>>;
+    /// Keys of one account in one region, in key-id order, at most `page.limit + 1`.
+    async fn list_keys(
+        &self,
+        region: &Region,
+        account: &AccountId,
+        page: Page<'_>,
+    ) -> StoreResult<Vec<KeyMetadata>>;
+    /// Replaces a key's metadata if its revision is still `key.revision`; returns the new one.
+    async fn update_key(&self, key: &KeyMetadata) -> StoreResult<i64>;
+    async fn material(
+        &self,
+        region: &Region,
+        id: &KeyId,
+        material: &MaterialId,
+    ) -> StoreResult<Option<StoredMaterial>>;
+
+    /// Fails with AlreadyExists, or LimitExceeded when the target has `max_per_key` aliases.
+    async fn create_alias(&self, alias: &AliasRecord, max_per_key: usize) -> StoreResult<()>;
+    async fn alias(
+        &self,
+        region: &Region,
+        account: &AccountId,
+        name: &AliasName,
+    ) -> StoreResult<Option<AliasRecord>>;
+    /// Points an existing alias at another key; NotFound if there is no such alias.
+    async fn retarget_alias(
+        &self,
+        alias: &AliasRecord,
+        max_per_key: usize,
+    ) -> StoreResult<()>;
+    /// Returns whether an alias was deleted.
+    async fn delete_alias(
+        &self,
+        region: &Region,
+        account: &AccountId,
+        name: &AliasName,
+    ) -> StoreResult<bool>;
+    /// Aliases in name order, optionally only those pointing at `target`; at most `limit + 1`.
+    async fn list_aliases(
+        &self,
+        region: &Region,
+        account: &AccountId,
+        target: Option<&KeyId>,
+        page: Page<'_>,
+    ) -> StoreResult<Vec<AliasRecord>>;
+
+    /// Adds or overwrites tags; LimitExceeded if the key would carry more than `max_tags`.
+    async fn tag_key(
+        &self,
+        region: &Region,
+        id: &KeyId,
+        tags: &[Tag],
+        max_tags: usize,
+    ) -> StoreResult<()>;
+    async fn untag_key(&self, region: &Region, id: &KeyId, tag_keys: &[String]) -> StoreResult<()>;
+    /// Tags in key order, at most `limit + 1`.
+    async fn list_tags(&self, region: &Region, id: &KeyId, page: Page<'_>)
+        -> StoreResult<Vec<Tag>>;
+}

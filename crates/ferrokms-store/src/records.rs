@@ -1,0 +1,44 @@
+//! Records the store keeps beside key metadata.
+
+use ferrokms_core::ids::{AccountId, AliasName, KeyId, Region};
+use ferrokms_core::key::Millis;
+use ferrokms_core::material::{MaterialId, WrappedMaterial};
+
+/// One version of a key's material, as stored (wrapped).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredMaterial {
+    pub material_id: MaterialId,
+    pub wrapped: WrappedMaterial,
+    pub created: Millis,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AliasRecord {
+    pub region: Region,
+    pub account: AccountId,
+    pub name: AliasName,
+    pub target: KeyId,
+    pub created: Millis,
+    pub updated: Millis,
+}
+
+/// An access key and the principal it signs for. The secret is wrapped under the root key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessKeyRecord {
+    pub access_key_id: String,
+    pub account: AccountId,
+    pub principal_arn: String,
+    pub user_id: String,
+    pub wrapped_secret: Vec<u8>,
+    pub created: Millis,
+}
+
+impl std::fmt::Debug for AccessKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessKeyRecord")
+            .field("access_key_id", &self.access_key_id)
+            .field("account", &self.account)
+            .field("principal_arn", &self.principal_arn)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,594 @@
+//! The embedded default backend: one SQLite file in WAL mode with `synchronous = FULL`, so an
+//! acknowledged write survives a crash. One writer connection serialises writes; readers share
+//! a small pool.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ferrokms_core::ids::{AccountId, AliasName, KeyId, Region};
+use ferrokms_core::key::KeyMetadata;
+use ferrokms_core::material::{MaterialId, WrappedMaterial};
+use ferrokms_core::tags::Tag;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::Row;
+
+use crate::{
+    AccessKeyRecord, AliasRecord, Page, Store, StoreError, StoreResult, StoredMaterial,
+};
+
+/// Schema versions, applied in order, each once, each in its own transaction.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE accounts (
+    account_id TEXT PRIMARY KEY,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE access_keys (
+    access_key_id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    principal_arn TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    wrapped_secret BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE keys (
+    region TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    metadata TEXT NOT NULL,
+    PRIMARY KEY (region, key_id)
+);
+CREATE INDEX keys_by_account ON keys (region, account_id, key_id);
+CREATE TABLE key_materials (
+    region TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    material_id TEXT NOT NULL,
+    wrapped BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (region, key_id, material_id),
+    FOREIGN KEY (region, key_id) REFERENCES keys (region, key_id) ON DELETE CASCADE
+);
+CREATE TABLE aliases (
+    region TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    alias_name TEXT NOT NULL,
+    target_key_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (region, account_id, alias_name)
+);
+CREATE INDEX aliases_by_target ON aliases (region, target_key_id);
+CREATE TABLE tags (
+    region TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    tag_key TEXT NOT NULL,
+    tag_value TEXT NOT NULL,
+    PRIMARY KEY (region, key_id, tag_key),
+    FOREIGN KEY (region, key_id) REFERENCES keys (region, key_id) ON DELETE CASCADE
+);
+"#];
+
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+fn backend(e: sqlx::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(what.to_owned())
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+fn count(n: i64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+fn limit_param(page: &Page<'_>) -> i64 {
+    i64::try_from(page.limit.saturating_add(1)).unwrap_or(i64::MAX)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    pub async fn open(path: &Path) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str("sqlite://")
+            .map_err(backend)?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(backend)?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(backend)?;
+        let store = SqliteStore { writer, reader };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let current: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?
+            .try_get(0)
+            .map_err(backend)?;
+        let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+        if current > known {
+            return Err(StoreError::Corrupt(format!(
+                "database schema version {current} is newer than this ferrokms ({known})"
+            )));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(count(current)) {
+            sqlx::raw_sql(*sql).execute(&mut *tx).await.map_err(backend)?;
+            sqlx::query("INSERT INTO schema_version (version) VALUES (?)")
+                .bind(i64::try_from(i + 1).unwrap_or(i64::MAX))
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}
+
+fn key_from_row(row: &SqliteRow) -> StoreResult<KeyMetadata> {
+    let json: String = row.try_get("metadata").map_err(backend)?;
+    let revision: i64 = row.try_get("revision").map_err(backend)?;
+    let mut key: KeyMetadata =
+        serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    key.revision = revision;
+    Ok(key)
+}
+
+fn key_json(key: &KeyMetadata) -> StoreResult<String> {
+    serde_json::to_string(key).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn alias_from_row(row: &SqliteRow) -> StoreResult<AliasRecord> {
+    let text = |c: &str| -> StoreResult<String> { row.try_get(c).map_err(backend) };
+    Ok(AliasRecord {
+        region: Region::parse(&text("region")?).ok_or_else(|| corrupt("alias region"))?,
+        account: AccountId::parse(&text("account_id")?).ok_or_else(|| corrupt("alias account"))?,
+        name: AliasName::parse_existing(&text("alias_name")?)
+            .map_err(|_| corrupt("alias name"))?,
+        target: KeyId::parse(&text("target_key_id")?).ok_or_else(|| corrupt("alias target"))?,
+        created: row.try_get("created_at").map_err(backend)?,
+        updated: row.try_get("updated_at").map_err(backend)?,
+    })
+}
+
+/// Counts the aliases of a key inside a transaction and refuses one more than the quota.
+async fn check_alias_quota(
+    tx: &mut sqlx::SqliteConnection,
+    alias: &AliasRecord,
+    max_per_key: usize,
+) -> StoreResult<()> {
+    let n: i64 = sqlx::query(
+        "SELECT COUNT(*) FROM aliases WHERE region = ? AND target_key_id = ? AND alias_name != ?",
+    )
+    .bind(alias.region.as_str())
+    .bind(alias.target.to_string())
+    .bind(alias.name.as_str())
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(backend)?
+    .try_get(0)
+    .map_err(backend)?;
+    if count(n) >= max_per_key {
+        return Err(StoreError::LimitExceeded {
+            in_use: count(n) + 1,
+        });
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn put_access_key(&self, r: &AccessKeyRecord) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        sqlx::query("INSERT OR IGNORE INTO accounts (account_id, created_at) VALUES (?, ?)")
+            .bind(r.account.as_str())
+            .bind(r.created)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        sqlx::query(
+            "INSERT INTO access_keys (access_key_id, account_id, principal_arn, user_id, \
+             wrapped_secret, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&r.access_key_id)
+        .bind(r.account.as_str())
+        .bind(&r.principal_arn)
+        .bind(&r.user_id)
+        .bind(&r.wrapped_secret)
+        .bind(r.created)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::AlreadyExists
+            } else {
+                backend(e)
+            }
+        })?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn access_key(&self, access_key_id: &str) -> StoreResult<Option<AccessKeyRecord>> {
+        let row = sqlx::query("SELECT * FROM access_keys WHERE access_key_id = ?")
+            .bind(access_key_id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?;
+        let Some(row) = row else { return Ok(None) };
+        let account: String = row.try_get("account_id").map_err(backend)?;
+        Ok(Some(AccessKeyRecord {
+            access_key_id: row.try_get("access_key_id").map_err(backend)?,
+            account: AccountId::parse(&account).ok_or_else(|| corrupt("access key account"))?,
+            principal_arn: row.try_get("principal_arn").map_err(backend)?,
+            user_id: row.try_get("user_id").map_err(backend)?,
+            wrapped_secret: row.try_get("wrapped_secret").map_err(backend)?,
+            created: row.try_get("created_at").map_err(backend)?,
+        }))
+    }
+
+    async fn access_key_count(&self) -> StoreResult<usize> {
+        let n: i64 = sqlx::query("SELECT COUNT(*) FROM access_keys")
+            .fetch_one(&self.reader)
+            .await
+            .map_err(backend)?
+            .try_get(0)
+            .map_err(backend)?;
+        Ok(count(n))
+    }
+
+    async fn create_key(
+        &self,
+        key: &KeyMetadata,
+        material: &StoredMaterial,
+        tags: &[Tag],
+    ) -> StoreResult<()> {
+        let region = key.region().as_str();
+        let id = key.id().to_string();
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        sqlx::query(
+            "INSERT INTO keys (region, key_id, account_id, revision, metadata) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(region)
+        .bind(&id)
+        .bind(key.account().as_str())
+        .bind(key.revision)
+        .bind(key_json(key)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::AlreadyExists
+            } else {
+                backend(e)
+            }
+        })?;
+        sqlx::query(
+            "INSERT INTO key_materials (region, key_id, material_id, wrapped, created_at) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(region)
+        .bind(&id)
+        .bind(material.material_id.to_string())
+        .bind(material.wrapped.as_stored())
+        .bind(material.created)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        for tag in tags {
+            sqlx::query(
+                "INSERT INTO tags (region, key_id, tag_key, tag_value) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (region, key_id, tag_key) DO UPDATE SET tag_value = excluded.tag_value",
+            )
+            .bind(region)
+            .bind(&id)
+            .bind(&tag.key)
+            .bind(&tag.value)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn key(&self, region: &Region, id: &KeyId) -> StoreResult<Option<KeyMetadata>> {
+        sqlx::query("SELECT metadata, revision FROM keys WHERE region = ? AND key_id = ?")
+            .bind(region.as_str())
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?
+            .map(|row| key_from_row(&row))
+            .transpose()
+    }
+
+    async fn list_keys(
+        &self,
+        region: &Region,
+        account: &AccountId,
+        page: Page<'_>,
+    ) -> StoreResult<Vec<KeyMetadata>> {
+        sqlx::query(
+            "SELECT metadata, revision FROM keys WHERE region = ? AND account_id = ? AND key_id > ? \
+             ORDER BY key_id LIMIT ?",
+        )
+        .bind(region.as_str())
+        .bind(account.as_str())
+        .bind(page.after.unwrap_or(""))
+        .bind(limit_param(&page))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(key_from_row)
+        .collect()
+    }
+
+    async fn update_key(&self, key: &KeyMetadata) -> StoreResult<i64> {
+        let next = key.revision + 1;
+        let mut stored = key.clone();
+        stored.revision = next;
+        let done = sqlx::query(
+            "UPDATE keys SET metadata = ?, revision = ? WHERE region = ? AND key_id = ? AND revision = ?",
+        )
+        .bind(key_json(&stored)?)
+        .bind(next)
+        .bind(key.region().as_str())
+        .bind(key.id().to_string())
+        .bind(key.revision)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        if done.rows_affected() == 1 {
+            Ok(next)
+        } else {
+            Err(StoreError::Conflict)
+        }
+    }
+
+    async fn material(
+        &self,
+        region: &Region,
+        id: &KeyId,
+        material: &MaterialId,
+    ) -> StoreResult<Option<StoredMaterial>> {
+        let row = sqlx::query(
+            "SELECT wrapped, created_at FROM key_materials \
+             WHERE region = ? AND key_id = ? AND material_id = ?",
+        )
+        .bind(region.as_str())
+        .bind(id.to_string())
+        .bind(material.to_string())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(StoredMaterial {
+            material_id: *material,
+            wrapped: WrappedMaterial::from_stored(row.try_get("wrapped").map_err(backend)?),
+            created: row.try_get("created_at").map_err(backend)?,
+        }))
+    }
+
+    async fn create_alias(&self, alias: &AliasRecord, max_per_key: usize) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let exists = sqlx::query(
+            "SELECT 1 FROM aliases WHERE region = ? AND account_id = ? AND alias_name = ?",
+        )
+        .bind(alias.region.as_str())
+        .bind(alias.account.as_str())
+        .bind(alias.name.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if exists.is_some() {
+            return Err(StoreError::AlreadyExists);
+        }
+        check_alias_quota(&mut tx, alias, max_per_key).await?;
+        sqlx::query(
+            "INSERT INTO aliases (region, account_id, alias_name, target_key_id, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(alias.region.as_str())
+        .bind(alias.account.as_str())
+        .bind(alias.name.as_str())
+        .bind(alias.target.to_string())
+        .bind(alias.created)
+        .bind(alias.updated)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn alias(
+        &self,
+        region: &Region,
+        account: &AccountId,
+        name: &AliasName,
+    ) -> StoreResult<Option<AliasRecord>> {
+        sqlx::query("SELECT * FROM aliases WHERE region = ? AND account_id = ? AND alias_name = ?")
+            .bind(region.as_str())
+            .bind(account.as_str())
+            .bind(name.as_str())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?
+            .map(|row| alias_from_row(&row))
+            .transpose()
+    }
+
+    async fn retarget_alias(&self, alias: &AliasRecord, max_per_key: usize) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        check_alias_quota(&mut tx, alias, max_per_key).await?;
+        let done = sqlx::query(
+            "UPDATE aliases SET target_key_id = ?, updated_at = ? \
+             WHERE region = ? AND account_id = ? AND alias_name = ?",
+        )
+        .bind(alias.target.to_string())
+        .bind(alias.updated)
+        .bind(alias.region.as_str())
+        .bind(alias.account.as_str())
+        .bind(alias.name.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn delete_alias(
+        &self,
+        region: &Region,
+        account: &AccountId,
+        name: &AliasName,
+    ) -> StoreResult<bool> {
+        let done =
+            sqlx::query("DELETE FROM aliases WHERE region = ? AND account_id = ? AND alias_name = ?")
+                .bind(region.as_str())
+                .bind(account.as_str())
+                .bind(name.as_str())
+                .execute(&self.writer)
+                .await
+                .map_err(backend)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn list_aliases(
+        &self,
+        region: &Region,
+        account: &AccountId,
+        target: Option<&KeyId>,
+        page: Page<'_>,
+    ) -> StoreResult<Vec<AliasRecord>> {
+        let target = target.map(|t| t.to_string());
+        sqlx::query(
+            "SELECT * FROM aliases WHERE region = ? AND account_id = ? \
+             AND (? IS NULL OR target_key_id = ?) AND alias_name > ? ORDER BY alias_name LIMIT ?",
+        )
+        .bind(region.as_str())
+        .bind(account.as_str())
+        .bind(&target)
+        .bind(&target)
+        .bind(page.after.unwrap_or(""))
+        .bind(limit_param(&page))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(alias_from_row)
+        .collect()
+    }
+
+    async fn tag_key(
+        &self,
+        region: &Region,
+        id: &KeyId,
+        tags: &[Tag],
+        max_tags: usize,
+    ) -> StoreResult<()> {
+        let id = id.to_string();
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        for tag in tags {
+            sqlx::query(
+                "INSERT INTO tags (region, key_id, tag_key, tag_value) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (region, key_id, tag_key) DO UPDATE SET tag_value = excluded.tag_value",
+            )
+            .bind(region.as_str())
+            .bind(&id)
+            .bind(&tag.key)
+            .bind(&tag.value)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| match &e {
+                sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
+                _ => backend(e),
+            })?;
+        }
+        let n: i64 = sqlx::query("SELECT COUNT(*) FROM tags WHERE region = ? AND key_id = ?")
+            .bind(region.as_str())
+            .bind(&id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?
+            .try_get(0)
+            .map_err(backend)?;
+        if count(n) > max_tags {
+            // Dropping the transaction rolls the new tags back.
+            return Err(StoreError::LimitExceeded { in_use: count(n) });
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn untag_key(&self, region: &Region, id: &KeyId, tag_keys: &[String]) -> StoreResult<()> {
+        let id = id.to_string();
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        for key in tag_keys {
+            sqlx::query("DELETE FROM tags WHERE region = ? AND key_id = ? AND tag_key = ?")
+                .bind(region.as_str())
+                .bind(&id)
+                .bind(key)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn list_tags(&self, region: &Region, id: &KeyId, page: Page<'_>) -> StoreResult<Vec<Tag>> {
+        let rows = sqlx::query(
+            "SELECT tag_key, tag_value FROM tags WHERE region = ? AND key_id = ? AND tag_key > ? \
+             ORDER BY tag_key LIMIT ?",
+        )
+        .bind(region.as_str())
+        .bind(id.to_string())
+        .bind(page.after.unwrap_or(""))
+        .bind(limit_param(&page))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(|row| {
+                Ok(Tag {
+                    key: row.try_get("tag_key").map_err(backend)?,
+                    value: row.try_get("tag_value").map_err(backend)?,
+                })
+            })
+            .collect()
+    }
+}

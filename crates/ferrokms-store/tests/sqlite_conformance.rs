@@ -1,0 +1,24 @@
+use ferrokms_store::{conformance, SqliteStore};
+
+#[tokio::test]
+async fn sqlite_backend_passes_the_conformance_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("ferrokms.db"))
+        .await
+        .unwrap();
+    conformance::run_all(&store).await;
+}
+
+#[tokio::test]
+async fn reopening_keeps_data_and_does_not_rerun_migrations() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ferrokms.db");
+    {
+        let store = SqliteStore::open(&path).await.unwrap();
+        conformance::run_all(&store).await;
+        store.close().await;
+    }
+    let store = SqliteStore::open(&path).await.unwrap();
+    use ferrokms_store::Store;
+    assert_eq!(store.access_key_count().await.unwrap(), 1);
+}
