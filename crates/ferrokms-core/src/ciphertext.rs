@@ -64,7 +64,10 @@ pub fn parse_header(blob: &[u8]) -> Result<BlobHeader, KmsError> {
 
 /// SP 800-108 counter-mode KDF with HMAC-SHA256, one 256-bit block:
 /// K = HMAC(material, [1]₃₂ ‖ label ‖ 0x00 ‖ context ‖ [256]₃₂).
-fn derive_message_key(material: &KeyMaterial, header: &BlobHeader) -> Result<LessSafeKey, KmsError> {
+fn derive_message_key(
+    material: &KeyMaterial,
+    header: &BlobHeader,
+) -> Result<LessSafeKey, KmsError> {
     let key = hmac::Key::new(hmac::HMAC_SHA256, material.expose());
     let mut ctx = hmac::Context::with_key(&key);
     ctx.update(&1u32.to_be_bytes());

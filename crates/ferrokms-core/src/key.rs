@@ -222,9 +222,9 @@ impl KeyMetadata {
 
     pub fn schedule_deletion(&mut self, window_days: i32, now: Millis) -> Result<(), KmsError> {
         match self.state {
-            KeyState::PendingDeletion
-            | KeyState::PendingReplicaDeletion
-            | KeyState::Updating => return Err(self.state_error()),
+            KeyState::PendingDeletion | KeyState::PendingReplicaDeletion | KeyState::Updating => {
+                return Err(self.state_error())
+            }
             _ => {}
         }
         if !(MIN_PENDING_WINDOW_DAYS..=MAX_PENDING_WINDOW_DAYS).contains(&window_days) {
@@ -349,9 +349,6 @@ mod tests {
             assert_eq!(KeySpec::parse(name).map(|s| s.as_str()), Some(*name));
         }
         assert_eq!(KeySpec::parse("HMAC_random"), None);
-        assert_eq!(
-            CustomerMasterKeySpec::Hmac256.key_spec(),
-            KeySpec::Hmac256
-        );
+        assert_eq!(CustomerMasterKeySpec::Hmac256.key_spec(), KeySpec::Hmac256);
     }
 }

@@ -109,7 +109,10 @@ impl fmt::Debug for WrappedMaterial {
 /// Binds a wrapped secret to what it belongs to, so that a stored blob cannot be moved to
 /// another key, material version or credential.
 pub fn material_binding(arn: &KeyArn, material: &MaterialId) -> Vec<u8> {
-    binding(b"ferrokms/material/v1", &[arn.to_string().as_bytes(), material.as_bytes()])
+    binding(
+        b"ferrokms/material/v1",
+        &[arn.to_string().as_bytes(), material.as_bytes()],
+    )
 }
 
 /// Binding for a stored access-key secret.

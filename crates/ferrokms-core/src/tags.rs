@@ -22,7 +22,9 @@ pub fn check_new_tags(tags: &[Tag]) -> Result<(), KmsError> {
             return Err(KmsError::Tag("Duplicate tag keys".into()));
         }
         if tag.key.starts_with("aws:") {
-            return Err(KmsError::Tag("Tags beginning with aws: are reserved".into()));
+            return Err(KmsError::Tag(
+                "Tags beginning with aws: are reserved".into(),
+            ));
         }
     }
     if tags.len() > MAX_TAGS_PER_KEY {
@@ -55,7 +57,9 @@ mod tests {
         );
         assert_eq!(
             check_new_tags(&[tag("aws:x")]),
-            Err(KmsError::Tag("Tags beginning with aws: are reserved".into()))
+            Err(KmsError::Tag(
+                "Tags beginning with aws: are reserved".into()
+            ))
         );
         let many: Vec<Tag> = (0..51).map(|i| tag(&i.to_string())).collect();
         assert_eq!(check_new_tags(&many), Err(too_many_tags()));

@@ -1,1 +1,25 @@
-//! placeholder
+//! The ferrokms service: HTTP with the awsJson1_1 protocol, SigV4 authentication, the KMS operations, and the setup of a data directory.
+
+mod api;
+mod bootstrap;
+mod error;
+mod http;
+mod root_key;
+mod sigv4;
+mod sts;
+mod wire;
+
+pub use bootstrap::{AdminCredentials, DataDir};
+pub use http::{serve, Mode, ServerConfig};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("{0}")]
+    Io(String),
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("store: {0}")]
+    Store(#[from] ferrokms_store::StoreError),
+    #[error("the system random generator failed")]
+    Random,
+}

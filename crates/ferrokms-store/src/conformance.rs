@@ -103,8 +103,14 @@ async fn keys_are_stored_whole_and_scoped_by_region(store: &dyn Store) {
         store.create_key(&key, &material, &[]).await,
         Err(StoreError::AlreadyExists)
     ));
-    assert_eq!(store.key(key.region(), &key.id()).await.unwrap(), Some(key.clone()));
-    assert_eq!(store.key(&region("eu-west-1"), &key.id()).await.unwrap(), None);
+    assert_eq!(
+        store.key(key.region(), &key.id()).await.unwrap(),
+        Some(key.clone())
+    );
+    assert_eq!(
+        store.key(&region("eu-west-1"), &key.id()).await.unwrap(),
+        None
+    );
     let got = store
         .material(key.region(), &key.id(), &material.material_id)
         .await
@@ -112,11 +118,17 @@ async fn keys_are_stored_whole_and_scoped_by_region(store: &dyn Store) {
     assert_eq!(got, Some(material));
     let unknown = MaterialId::generate().unwrap();
     assert_eq!(
-        store.material(key.region(), &key.id(), &unknown).await.unwrap(),
+        store
+            .material(key.region(), &key.id(), &unknown)
+            .await
+            .unwrap(),
         None
     );
     assert_eq!(
-        store.list_tags(key.region(), &key.id(), page(None, 50)).await.unwrap(),
+        store
+            .list_tags(key.region(), &key.id(), page(None, 50))
+            .await
+            .unwrap(),
         vec![tag("team", "a")]
     );
 }
@@ -130,7 +142,10 @@ async fn updates_refuse_stale_revisions(store: &dyn Store) {
     assert_eq!(rev, key.revision + 1);
     let mut stale = key.clone();
     stale.description = "stale".into();
-    assert!(matches!(store.update_key(&stale).await, Err(StoreError::Conflict)));
+    assert!(matches!(
+        store.update_key(&stale).await,
+        Err(StoreError::Conflict)
+    ));
     let stored = store.key(key.region(), &key.id()).await.unwrap().unwrap();
     assert_eq!(stored.description, "first");
     assert_eq!(stored.revision, rev);
@@ -150,7 +165,11 @@ async fn listing_pages_in_key_order(store: &dyn Store) {
     let r = region("ap-south-1");
     let a = account(acct);
     let first = store.list_keys(&r, &a, page(None, 2)).await.unwrap();
-    assert_eq!(first.len(), 3, "a page returns one extra row to show there is more");
+    assert_eq!(
+        first.len(),
+        3,
+        "a page returns one extra row to show there is more"
+    );
     let last_seen = first[1].id().to_string();
     let rest = store
         .list_keys(&r, &a, page(Some(&last_seen), 10))
@@ -180,12 +199,18 @@ async fn aliases(store: &dyn Store) {
         store.create_alias(&a, 2).await,
         Err(StoreError::AlreadyExists)
     ));
-    store.create_alias(&alias("alias/a", key.id()), 2).await.unwrap();
+    store
+        .create_alias(&alias("alias/a", key.id()), 2)
+        .await
+        .unwrap();
     assert!(matches!(
         store.create_alias(&alias("alias/c", key.id()), 2).await,
         Err(StoreError::LimitExceeded { in_use: 3 })
     ));
-    store.create_alias(&alias("alias/c", key2.id()), 2).await.unwrap();
+    store
+        .create_alias(&alias("alias/c", key2.id()), 2)
+        .await
+        .unwrap();
     assert_eq!(
         store
             .alias(key.region(), key.account(), &a.name)
@@ -202,7 +227,12 @@ async fn aliases(store: &dyn Store) {
         .unwrap();
     assert_eq!(names(all), ["alias/a", "alias/b", "alias/c"]);
     let of_key2 = store
-        .list_aliases(key.region(), key.account(), Some(&key2.id()), page(None, 10))
+        .list_aliases(
+            key.region(),
+            key.account(),
+            Some(&key2.id()),
+            page(None, 10),
+        )
         .await
         .unwrap();
     assert_eq!(names(of_key2), ["alias/c"]);
@@ -220,7 +250,10 @@ async fn aliases(store: &dyn Store) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((stored.target, stored.created, stored.updated), (key2.id(), 10, 20));
+    assert_eq!(
+        (stored.target, stored.created, stored.updated),
+        (key2.id(), 10, 20)
+    );
     let missing = alias("alias/none", key.id());
     assert!(matches!(
         store.retarget_alias(&missing, 50).await,
@@ -260,7 +293,11 @@ async fn tags(store: &dyn Store) {
         Err(StoreError::LimitExceeded { in_use: 4 })
     ));
     let all = store.list_tags(&r, &id, page(None, 50)).await.unwrap();
-    assert_eq!(all, vec![tag("a", "2"), tag("b", "1")], "a refused write adds nothing");
+    assert_eq!(
+        all,
+        vec![tag("a", "2"), tag("b", "1")],
+        "a refused write adds nothing"
+    );
     store
         .untag_key(&r, &id, &["a".into(), "zz".into()])
         .await

@@ -81,11 +81,7 @@ pub trait Store: Send + Sync {
         name: &AliasName,
     ) -> StoreResult<Option<AliasRecord>>;
     /// Points an existing alias at another key; NotFound if there is no such alias.
-    async fn retarget_alias(
-        &self,
-        alias: &AliasRecord,
-        max_per_key: usize,
-    ) -> StoreResult<()>;
+    async fn retarget_alias(&self, alias: &AliasRecord, max_per_key: usize) -> StoreResult<()>;
     /// Returns whether an alias was deleted.
     async fn delete_alias(
         &self,

@@ -17,9 +17,7 @@ use sqlx::sqlite::{
 };
 use sqlx::Row;
 
-use crate::{
-    AccessKeyRecord, AliasRecord, Page, Store, StoreError, StoreResult, StoredMaterial,
-};
+use crate::{AccessKeyRecord, AliasRecord, Page, Store, StoreError, StoreResult, StoredMaterial};
 
 /// Schema versions, applied in order, each once, each in its own transaction.
 const MIGRATIONS: &[&str] = &[r#"
@@ -143,7 +141,10 @@ impl SqliteStore {
             )));
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(count(current)) {
-            sqlx::raw_sql(*sql).execute(&mut *tx).await.map_err(backend)?;
+            sqlx::raw_sql(*sql)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
             sqlx::query("INSERT INTO schema_version (version) VALUES (?)")
                 .bind(i64::try_from(i + 1).unwrap_or(i64::MAX))
                 .execute(&mut *tx)
@@ -177,8 +178,7 @@ fn alias_from_row(row: &SqliteRow) -> StoreResult<AliasRecord> {
     Ok(AliasRecord {
         region: Region::parse(&text("region")?).ok_or_else(|| corrupt("alias region"))?,
         account: AccountId::parse(&text("account_id")?).ok_or_else(|| corrupt("alias account"))?,
-        name: AliasName::parse_existing(&text("alias_name")?)
-            .map_err(|_| corrupt("alias name"))?,
+        name: AliasName::parse_existing(&text("alias_name")?).map_err(|_| corrupt("alias name"))?,
         target: KeyId::parse(&text("target_key_id")?).ok_or_else(|| corrupt("alias target"))?,
         created: row.try_get("created_at").map_err(backend)?,
         updated: row.try_get("updated_at").map_err(backend)?,
@@ -478,14 +478,15 @@ impl Store for SqliteStore {
         account: &AccountId,
         name: &AliasName,
     ) -> StoreResult<bool> {
-        let done =
-            sqlx::query("DELETE FROM aliases WHERE region = ? AND account_id = ? AND alias_name = ?")
-                .bind(region.as_str())
-                .bind(account.as_str())
-                .bind(name.as_str())
-                .execute(&self.writer)
-                .await
-                .map_err(backend)?;
+        let done = sqlx::query(
+            "DELETE FROM aliases WHERE region = ? AND account_id = ? AND alias_name = ?",
+        )
+        .bind(region.as_str())
+        .bind(account.as_str())
+        .bind(name.as_str())
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -570,7 +571,12 @@ impl Store for SqliteStore {
         tx.commit().await.map_err(backend)
     }
 
-    async fn list_tags(&self, region: &Region, id: &KeyId, page: Page<'_>) -> StoreResult<Vec<Tag>> {
+    async fn list_tags(
+        &self,
+        region: &Region,
+        id: &KeyId,
+        page: Page<'_>,
+    ) -> StoreResult<Vec<Tag>> {
         let rows = sqlx::query(
             "SELECT tag_key, tag_value FROM tags WHERE region = ? AND key_id = ? AND tag_key > ? \
              ORDER BY tag_key LIMIT ?",

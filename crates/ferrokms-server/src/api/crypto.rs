@@ -1,0 +1,367 @@
+//! Cryptographic operations on symmetric keys: Encrypt, Decrypt, ReEncrypt,
+//! GenerateDataKey(WithoutPlaintext) and GenerateRandom.
+
+use ferrokms_core::ciphertext::{self, BlobHeader};
+use ferrokms_core::context::{EncryptionContext, MAX_CONTEXT_BYTES};
+use ferrokms_core::key::{DataKeySpec, EncryptionAlgorithm, KeyMetadata, KeyUsage};
+use ferrokms_core::material::{KeyMaterial, MaterialId};
+use ferrokms_core::{random, KmsError};
+use serde_json::{json, Value};
+use zeroize::Zeroizing;
+
+use super::resolve::{resolve_key, Aliases};
+use super::{store_failure, Call};
+use crate::error::ApiError;
+use crate::wire::{blob, Input};
+
+const MAX_PLAINTEXT: usize = 4096;
+const MAX_CIPHERTEXT: usize = 6144;
+const MAX_DATA_KEY_BYTES: i64 = 1024;
+
+fn read_context(input: &mut Input, member: &str) -> Result<EncryptionContext, ApiError> {
+    let context = EncryptionContext::new(input.string_map(member)?.unwrap_or_default());
+    if context.size_bytes() > MAX_CONTEXT_BYTES {
+        return Err(KmsError::Validation(format!(
+            "Encryption context exceeds the maximum size of {MAX_CONTEXT_BYTES} bytes."
+        ))
+        .into());
+    }
+    Ok(context)
+}
+
+fn read_grant_tokens(input: &mut Input) -> Result<(), ApiError> {
+    // Grants arrive with the policy work; until then tokens are checked for shape only.
+    input.string_list("GrantTokens", 1, 8192, 10).map(drop)
+}
+
+fn read_algorithm(
+    input: &mut Input,
+    member: &str,
+) -> Result<Option<EncryptionAlgorithm>, ApiError> {
+    input.enumeration(member, EncryptionAlgorithm::parse, EncryptionAlgorithm::ALL)
+}
+
+fn refuse_recipient(input: &mut Input) -> Result<(), ApiError> {
+    if input.present("Recipient") {
+        return Err(KmsError::UnsupportedOperation(
+            "Recipient (attested enclave delivery) is not supported by ferrokms.".into(),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Reads `DryRun` and `DryRunModifiers`; true in the second place means IGNORE_CIPHERTEXT.
+fn read_dry_run(input: &mut Input, modifiers_allowed: bool) -> Result<(bool, bool), ApiError> {
+    let dry_run = input.boolean("DryRun")?.unwrap_or(false);
+    let mut ignore_ciphertext = false;
+    if modifiers_allowed {
+        if let Some(mods) = input.string_list("DryRunModifiers", 0, 64, usize::MAX)? {
+            for m in mods {
+                if m == "IGNORE_CIPHERTEXT" {
+                    ignore_ciphertext = true;
+                } else {
+                    return Err(KmsError::Validation(format!(
+                        "1 validation error detected: Value '[{m}]' at 'dryRunModifiers' failed to satisfy constraint: Member must satisfy constraint: [Member must satisfy enum value set: [IGNORE_CIPHERTEXT]]"
+                    ))
+                    .into());
+                }
+            }
+        }
+    }
+    Ok((dry_run, ignore_ciphertext && dry_run))
+}
+
+/// A key may encrypt or decrypt only if it is usable, is for encryption, and the algorithm
+/// is one its spec supports.
+fn check_encryption_key(
+    key: &KeyMetadata,
+    operation: &str,
+    algorithm: Option<EncryptionAlgorithm>,
+) -> Result<(), KmsError> {
+    key.check_usable()?;
+    if key.key_usage != KeyUsage::EncryptDecrypt {
+        return Err(KmsError::InvalidKeyUsage(format!(
+            "{} key usage is {} which is not valid for {operation}.",
+            key.arn,
+            key.key_usage.as_str()
+        )));
+    }
+    let algorithm = algorithm.unwrap_or(EncryptionAlgorithm::SymmetricDefault);
+    if !key.encryption_algorithms().contains(&algorithm) {
+        return Err(KmsError::InvalidKeyUsage(format!(
+            "Algorithm {} is incompatible with key spec {}.",
+            algorithm.as_str(),
+            key.key_spec.as_str()
+        )));
+    }
+    Ok(())
+}
+
+async fn load_material(
+    call: &Call<'_>,
+    key: &KeyMetadata,
+    material_id: &MaterialId,
+) -> Result<KeyMaterial, ApiError> {
+    let stored = call
+        .services
+        .store
+        .material(key.region(), &key.id(), material_id)
+        .await
+        .map_err(store_failure)?
+        // A blob naming material this key never had cannot be valid ciphertext for it.
+        .ok_or_else(KmsError::invalid_ciphertext)?;
+    Ok(call
+        .services
+        .root
+        .unwrap_material(&key.arn, material_id, &stored.wrapped)?)
+}
+
+async fn seal(
+    call: &Call<'_>,
+    key: &KeyMetadata,
+    context: &EncryptionContext,
+    plaintext: &[u8],
+) -> Result<Vec<u8>, ApiError> {
+    let material = load_material(call, key, &key.current_material).await?;
+    Ok(ciphertext::seal(
+        &material,
+        key.id(),
+        key.current_material,
+        context,
+        plaintext,
+    )?)
+}
+
+/// Finds the key a blob names and checks it against the caller's `KeyId`, if given.
+async fn key_for_blob(
+    call: &Call<'_>,
+    header: &BlobHeader,
+    requested: Option<&str>,
+    operation: &str,
+) -> Result<KeyMetadata, ApiError> {
+    match requested {
+        Some(raw) => {
+            let key = resolve_key(call, raw, Aliases::Accepted, operation).await?;
+            if key.id() != header.key_id {
+                return Err(KmsError::IncorrectKey(
+                    "The key ID in the request does not identify a CMK that can perform this operation.".into(),
+                )
+                .into());
+            }
+            Ok(key)
+        }
+        None => {
+            let key = call
+                .services
+                .store
+                .key(call.request.region(), &header.key_id)
+                .await
+                .map_err(store_failure)?
+                .ok_or_else(KmsError::invalid_ciphertext)?;
+            if key.account() != call.request.principal().account() {
+                return Err(KmsError::AccessDenied(format!(
+                    "User: {} is not authorized to perform: kms:{operation} on resource: {} because no resource-based policy allows the kms:{operation} action",
+                    call.request.principal().arn(),
+                    key.arn
+                ))
+                .into());
+            }
+            Ok(key)
+        }
+    }
+}
+
+async fn open(
+    call: &Call<'_>,
+    key: &KeyMetadata,
+    header: &BlobHeader,
+    blob: &[u8],
+    context: &EncryptionContext,
+) -> Result<Zeroizing<Vec<u8>>, ApiError> {
+    let material = load_material(call, key, &header.material_id).await?;
+    Ok(ciphertext::open(&material, header, blob, context)?)
+}
+
+pub async fn encrypt(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
+    let key_id = input.required_string("KeyId", 1, 2048)?;
+    let plaintext = Zeroizing::new(input.required_blob("Plaintext", 1, MAX_PLAINTEXT)?);
+    let context = read_context(&mut input, "EncryptionContext")?;
+    read_grant_tokens(&mut input)?;
+    let algorithm = read_algorithm(&mut input, "EncryptionAlgorithm")?;
+    let (dry_run, _) = read_dry_run(&mut input, false)?;
+    input.finish()?;
+    let key = resolve_key(call, &key_id, Aliases::Accepted, "Encrypt").await?;
+    check_encryption_key(&key, "Encrypt", algorithm)?;
+    if dry_run {
+        return Err(KmsError::dry_run().into());
+    }
+    let ciphertext = seal(call, &key, &context, &plaintext).await?;
+    Ok(json!({
+        "CiphertextBlob": blob(&ciphertext),
+        "KeyId": key.arn.to_string(),
+        "EncryptionAlgorithm": EncryptionAlgorithm::SymmetricDefault.as_str(),
+    }))
+}
+
+pub async fn decrypt(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
+    let (dry_run, ignore_ciphertext) = read_dry_run(&mut input, true)?;
+    let ciphertext = if ignore_ciphertext {
+        input.blob("CiphertextBlob", 1, MAX_CIPHERTEXT)?
+    } else {
+        Some(input.required_blob("CiphertextBlob", 1, MAX_CIPHERTEXT)?)
+    };
+    let context = read_context(&mut input, "EncryptionContext")?;
+    read_grant_tokens(&mut input)?;
+    let key_id = input.string("KeyId", 1, 2048)?;
+    let algorithm = read_algorithm(&mut input, "EncryptionAlgorithm")?;
+    refuse_recipient(&mut input)?;
+    input.finish()?;
+
+    let (ciphertext, key_id) = match (ciphertext, key_id) {
+        (Some(c), key_id) if !ignore_ciphertext => (c, key_id),
+        (_, Some(key_id)) => {
+            // IGNORE_CIPHERTEXT: only whether the caller may decrypt with this key is checked.
+            let key = resolve_key(call, &key_id, Aliases::Accepted, "Decrypt").await?;
+            check_encryption_key(&key, "Decrypt", algorithm)?;
+            return Err(KmsError::dry_run().into());
+        }
+        (_, None) => {
+            return Err(KmsError::Validation(
+                "KeyId is required when the IGNORE_CIPHERTEXT dry-run modifier is set.".into(),
+            )
+            .into())
+        }
+    };
+    let header = ciphertext::parse_header(&ciphertext)?;
+    let key = key_for_blob(call, &header, key_id.as_deref(), "Decrypt").await?;
+    check_encryption_key(&key, "Decrypt", algorithm)?;
+    let plaintext = open(call, &key, &header, &ciphertext, &context).await?;
+    if dry_run {
+        return Err(KmsError::dry_run().into());
+    }
+    Ok(json!({
+        "KeyId": key.arn.to_string(),
+        "Plaintext": blob(&plaintext),
+        "EncryptionAlgorithm": EncryptionAlgorithm::SymmetricDefault.as_str(),
+        "KeyMaterialId": header.material_id.to_string(),
+    }))
+}
+
+pub async fn re_encrypt(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
+    let (dry_run, ignore_ciphertext) = read_dry_run(&mut input, true)?;
+    let ciphertext = if ignore_ciphertext {
+        input.blob("CiphertextBlob", 1, MAX_CIPHERTEXT)?
+    } else {
+        Some(input.required_blob("CiphertextBlob", 1, MAX_CIPHERTEXT)?)
+    };
+    let source_context = read_context(&mut input, "SourceEncryptionContext")?;
+    let source_key_id = input.string("SourceKeyId", 1, 2048)?;
+    let destination_key_id = input.required_string("DestinationKeyId", 1, 2048)?;
+    let destination_context = read_context(&mut input, "DestinationEncryptionContext")?;
+    let source_algorithm = read_algorithm(&mut input, "SourceEncryptionAlgorithm")?;
+    let destination_algorithm = read_algorithm(&mut input, "DestinationEncryptionAlgorithm")?;
+    read_grant_tokens(&mut input)?;
+    input.finish()?;
+
+    let destination =
+        resolve_key(call, &destination_key_id, Aliases::Accepted, "ReEncryptTo").await?;
+    check_encryption_key(&destination, "ReEncrypt", destination_algorithm)?;
+    let ciphertext = match ciphertext {
+        Some(c) if !ignore_ciphertext => c,
+        _ => {
+            let raw = source_key_id.ok_or_else(|| {
+                KmsError::Validation(
+                    "SourceKeyId is required when the IGNORE_CIPHERTEXT dry-run modifier is set."
+                        .into(),
+                )
+            })?;
+            let source = resolve_key(call, &raw, Aliases::Accepted, "ReEncryptFrom").await?;
+            check_encryption_key(&source, "ReEncrypt", source_algorithm)?;
+            return Err(KmsError::dry_run().into());
+        }
+    };
+    let header = ciphertext::parse_header(&ciphertext)?;
+    let source = key_for_blob(call, &header, source_key_id.as_deref(), "ReEncryptFrom").await?;
+    check_encryption_key(&source, "ReEncrypt", source_algorithm)?;
+    let plaintext = open(call, &source, &header, &ciphertext, &source_context).await?;
+    if dry_run {
+        return Err(KmsError::dry_run().into());
+    }
+    let sealed = seal(call, &destination, &destination_context, &plaintext).await?;
+    let algorithm = EncryptionAlgorithm::SymmetricDefault.as_str();
+    Ok(json!({
+        "CiphertextBlob": blob(&sealed),
+        "SourceKeyId": source.arn.to_string(),
+        "KeyId": destination.arn.to_string(),
+        "SourceEncryptionAlgorithm": algorithm,
+        "DestinationEncryptionAlgorithm": algorithm,
+        "SourceKeyMaterialId": header.material_id.to_string(),
+        "DestinationKeyMaterialId": destination.current_material.to_string(),
+    }))
+}
+
+pub async fn generate_data_key(
+    call: &Call<'_>,
+    mut input: Input,
+    with_plaintext: bool,
+) -> Result<Value, ApiError> {
+    let key_id = input.required_string("KeyId", 1, 2048)?;
+    let context = read_context(&mut input, "EncryptionContext")?;
+    let number_of_bytes = input.integer("NumberOfBytes", 1, MAX_DATA_KEY_BYTES)?;
+    let spec = input.enumeration("KeySpec", DataKeySpec::parse, DataKeySpec::ALL)?;
+    read_grant_tokens(&mut input)?;
+    if with_plaintext {
+        refuse_recipient(&mut input)?;
+    }
+    let (dry_run, _) = read_dry_run(&mut input, false)?;
+    input.finish()?;
+    let length = match (number_of_bytes, spec) {
+        (Some(n), None) => usize::try_from(n).map_err(|_| KmsError::internal())?,
+        (None, Some(spec)) => spec.bytes(),
+        _ => {
+            return Err(KmsError::Validation(
+                "Please specify either number of bytes or key spec.".into(),
+            )
+            .into())
+        }
+    };
+    let operation = if with_plaintext {
+        "GenerateDataKey"
+    } else {
+        "GenerateDataKeyWithoutPlaintext"
+    };
+    let key = resolve_key(call, &key_id, Aliases::Accepted, operation).await?;
+    check_encryption_key(&key, operation, None)?;
+    if dry_run {
+        return Err(KmsError::dry_run().into());
+    }
+    let data_key = random::secret_bytes(length)?;
+    let sealed = seal(call, &key, &context, &data_key).await?;
+    let mut out = json!({
+        "CiphertextBlob": blob(&sealed),
+        "KeyId": key.arn.to_string(),
+        "KeyMaterialId": key.current_material.to_string(),
+    });
+    if with_plaintext {
+        out["Plaintext"] = blob(&data_key);
+    }
+    Ok(out)
+}
+
+pub async fn generate_random(_call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
+    let number_of_bytes = input.integer("NumberOfBytes", 1, MAX_DATA_KEY_BYTES)?;
+    let custom_key_store = input.string("CustomKeyStoreId", 1, 64)?;
+    refuse_recipient(&mut input)?;
+    input.finish()?;
+    let n =
+        number_of_bytes.ok_or_else(|| KmsError::Validation("NumberOfBytes is required.".into()))?;
+    if let Some(id) = custom_key_store {
+        return Err(KmsError::CustomKeyStoreNotFound(format!(
+            "Custom key store {id} does not exist."
+        ))
+        .into());
+    }
+    let bytes = random::secret_bytes(usize::try_from(n).map_err(|_| KmsError::internal())?)?;
+    Ok(json!({ "Plaintext": blob(&bytes) }))
+}

@@ -1,0 +1,286 @@
+//! Key lifecycle: CreateKey, DescribeKey, ListKeys, UpdateKeyDescription, EnableKey,
+//! DisableKey, ScheduleKeyDeletion, CancelKeyDeletion.
+
+use ferrokms_core::ids::{KeyArn, KeyId};
+use ferrokms_core::key::{
+    default_key_policy, CustomerMasterKeySpec, KeyManager, KeyMetadata, KeySpec, KeyState,
+    KeyUsage, Origin, DEFAULT_PENDING_WINDOW_DAYS,
+};
+use ferrokms_core::material::{KeyMaterial, MaterialId};
+use ferrokms_core::tags::check_new_tags;
+use ferrokms_core::KmsError;
+use ferrokms_store::{Page, StoredMaterial};
+use serde_json::{json, Value};
+
+use super::resolve::{resolve_key, update_key, Aliases};
+use super::{finish_page, read_page, store_failure, Call};
+use crate::error::ApiError;
+use crate::wire::{timestamp, Input};
+
+/// AWS quota on the size of a key policy document.
+const MAX_POLICY_BYTES: usize = 32 * 1024;
+
+/// KeyMetadata as DescribeKey and CreateKey return it. Here, as in AWS, `KeyId` is the bare
+/// id and `Arn` the ARN.
+pub fn metadata_json(key: &KeyMetadata) -> Value {
+    let arn = key.arn.to_string();
+    let mut m = json!({
+        "AWSAccountId": key.account().as_str(),
+        "KeyId": key.id().to_string(),
+        "Arn": arn,
+        "CreationDate": timestamp(key.creation_date),
+        "Enabled": key.state == KeyState::Enabled,
+        "Description": key.description,
+        "KeyUsage": key.key_usage.as_str(),
+        "KeyState": key.state.as_str(),
+        "Origin": key.origin.as_str(),
+        "KeyManager": key.key_manager.as_str(),
+        "CustomerMasterKeySpec": key.key_spec.as_str(),
+        "KeySpec": key.key_spec.as_str(),
+        "EncryptionAlgorithms": key.encryption_algorithms().iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+        "MultiRegion": key.multi_region,
+        "CurrentKeyMaterialId": key.current_material.to_string(),
+    });
+    if let Some(date) = key.deletion_date {
+        m["DeletionDate"] = timestamp(date);
+    }
+    if key.multi_region {
+        m["MultiRegionConfiguration"] = json!({
+            "MultiRegionKeyType": "PRIMARY",
+            "PrimaryKey": {"Arn": arn, "Region": key.region().as_str()},
+            "ReplicaKeys": [],
+        });
+    }
+    m
+}
+
+fn check_policy(policy: &str) -> Result<(), KmsError> {
+    if policy.len() > MAX_POLICY_BYTES {
+        return Err(KmsError::LimitExceeded(format!(
+            "The key policy exceeds the maximum size of {MAX_POLICY_BYTES} bytes."
+        )));
+    }
+    match serde_json::from_str::<Value>(policy) {
+        Ok(Value::Object(_)) => Ok(()),
+        _ => Err(KmsError::MalformedPolicyDocument(
+            "The key policy is not a valid JSON policy document.".into(),
+        )),
+    }
+}
+
+pub async fn create_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
+    let policy = input.string("Policy", 1, 131_072)?;
+    let description = input.string("Description", 0, 8192)?;
+    let usage = input.enumeration("KeyUsage", KeyUsage::parse, KeyUsage::ALL)?;
+    let cmk_spec = input.enumeration(
+        "CustomerMasterKeySpec",
+        CustomerMasterKeySpec::parse,
+        CustomerMasterKeySpec::ALL,
+    )?;
+    let spec = input.enumeration("KeySpec", KeySpec::parse, KeySpec::ALL)?;
+    let origin = input.enumeration("Origin", Origin::parse, Origin::ALL)?;
+    let custom_key_store = input.string("CustomKeyStoreId", 1, 64)?;
+    let _bypass_lockout_check = input.boolean("BypassPolicyLockoutSafetyCheck")?;
+    let tags = input.tags("Tags")?.unwrap_or_default();
+    let multi_region = input.boolean("MultiRegion")?.unwrap_or(false);
+    let _xks_key_id = input.string("XksKeyId", 1, 128)?;
+    input.finish()?;
+
+    if spec.is_some() && cmk_spec.is_some() {
+        return Err(KmsError::Validation(
+            "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated.".into(),
+        )
+        .into());
+    }
+    let spec = spec
+        .or(cmk_spec.map(CustomerMasterKeySpec::key_spec))
+        .unwrap_or(KeySpec::SymmetricDefault);
+    let usage = match (usage, spec) {
+        (Some(u), _) => u,
+        (None, KeySpec::SymmetricDefault) => KeyUsage::EncryptDecrypt,
+        (None, _) => {
+            return Err(KmsError::Validation(
+                "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.".into(),
+            )
+            .into())
+        }
+    };
+    if spec == KeySpec::SymmetricDefault && usage != KeyUsage::EncryptDecrypt {
+        return Err(KmsError::Validation(format!(
+            "KeyUsage {} is not compatible with KeySpec {}",
+            usage.as_str(),
+            spec.as_str()
+        ))
+        .into());
+    }
+    if spec != KeySpec::SymmetricDefault {
+        return Err(KmsError::UnsupportedOperation(format!(
+            "KeySpec {} is not supported by this version of ferrokms.",
+            spec.as_str()
+        ))
+        .into());
+    }
+    if let Some(id) = custom_key_store {
+        return Err(KmsError::CustomKeyStoreNotFound(format!(
+            "Custom key store {id} does not exist."
+        ))
+        .into());
+    }
+    let origin = origin.unwrap_or(Origin::AwsKms);
+    if origin != Origin::AwsKms {
+        return Err(KmsError::UnsupportedOperation(format!(
+            "Origin {} is not supported by this version of ferrokms.",
+            origin.as_str()
+        ))
+        .into());
+    }
+    check_new_tags(&tags)?;
+    let account = call.request.principal().account().clone();
+    let policy = match policy {
+        Some(p) => {
+            check_policy(&p)?;
+            p
+        }
+        None => default_key_policy(&account),
+    };
+
+    let material_id = MaterialId::generate()?;
+    let arn = KeyArn {
+        region: call.request.region().clone(),
+        account,
+        key_id: KeyId::generate(multi_region)?,
+    };
+    let material = KeyMaterial::generate_symmetric()?;
+    let wrapped = call
+        .services
+        .root
+        .wrap_material(&arn, &material_id, &material)?;
+    let key = KeyMetadata {
+        arn,
+        creation_date: call.now,
+        description: description.unwrap_or_default(),
+        key_usage: usage,
+        key_spec: spec,
+        origin,
+        key_manager: KeyManager::Customer,
+        state: KeyState::Enabled,
+        deletion_date: None,
+        pending_window_days: None,
+        current_material: material_id,
+        multi_region,
+        policy,
+        revision: 0,
+    };
+    let stored = StoredMaterial {
+        material_id,
+        wrapped,
+        created: call.now,
+    };
+    call.services
+        .store
+        .create_key(&key, &stored, &tags)
+        .await
+        .map_err(store_failure)?;
+    Ok(json!({ "KeyMetadata": metadata_json(&key) }))
+}
+
+pub async fn describe_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
+    let key_id = input.required_string("KeyId", 1, 2048)?;
+    let _grant_tokens = input.string_list("GrantTokens", 1, 8192, 10)?;
+    input.finish()?;
+    let key = resolve_key(call, &key_id, Aliases::Accepted, "DescribeKey").await?;
+    Ok(json!({ "KeyMetadata": metadata_json(&key) }))
+}
+
+pub async fn list_keys(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
+    let (limit, after) = read_page(&mut input, 1000, 100)?;
+    if let Some(a) = &after {
+        if KeyId::parse(a).is_none() {
+            return Err(crate::wire::invalid_marker().into());
+        }
+    }
+    let rows = call
+        .services
+        .store
+        .list_keys(
+            call.request.region(),
+            call.request.principal().account(),
+            Page {
+                after: after.as_deref(),
+                limit,
+            },
+        )
+        .await
+        .map_err(store_failure)?;
+    let (keys, mut out) = finish_page(rows, limit, |k| k.id().to_string());
+    let entries: Vec<Value> = keys
+        .iter()
+        .map(|k| json!({"KeyId": k.id().to_string(), "KeyArn": k.arn.to_string()}))
+        .collect();
+    out.insert("Keys".into(), Value::Array(entries));
+    Ok(Value::Object(out))
+}
+
+/// Reads the one `KeyId` member that key-management operations take (no aliases).
+fn managed_key_id(input: &mut Input) -> Result<String, ApiError> {
+    input.required_string("KeyId", 1, 2048)
+}
+
+pub async fn update_key_description(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
+    let key_id = managed_key_id(&mut input)?;
+    let description = input.required_string("Description", 0, 8192)?;
+    input.finish()?;
+    let key = resolve_key(call, &key_id, Aliases::Refused, "UpdateKeyDescription").await?;
+    update_key(call, key, |k| {
+        k.check_not_pending_deletion()?;
+        k.description = description.clone();
+        Ok(())
+    })
+    .await?;
+    Ok(json!({}))
+}
+
+pub async fn enable_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
+    let key_id = managed_key_id(&mut input)?;
+    input.finish()?;
+    let key = resolve_key(call, &key_id, Aliases::Refused, "EnableKey").await?;
+    update_key(call, key, KeyMetadata::enable).await?;
+    Ok(json!({}))
+}
+
+pub async fn disable_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
+    let key_id = managed_key_id(&mut input)?;
+    input.finish()?;
+    let key = resolve_key(call, &key_id, Aliases::Refused, "DisableKey").await?;
+    update_key(call, key, KeyMetadata::disable).await?;
+    Ok(json!({}))
+}
+
+pub async fn schedule_key_deletion(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
+    let key_id = managed_key_id(&mut input)?;
+    let window = input.integer("PendingWindowInDays", 1, 365)?;
+    input.finish()?;
+    let window = window
+        .and_then(|w| i32::try_from(w).ok())
+        .unwrap_or(DEFAULT_PENDING_WINDOW_DAYS);
+    let key = resolve_key(call, &key_id, Aliases::Refused, "ScheduleKeyDeletion").await?;
+    let now = call.now;
+    let key = update_key(call, key, |k| k.schedule_deletion(window, now)).await?;
+    let mut out = json!({
+        "KeyId": key.arn.to_string(),
+        "KeyState": key.state.as_str(),
+        "PendingWindowInDays": window,
+    });
+    if let Some(date) = key.deletion_date {
+        out["DeletionDate"] = timestamp(date);
+    }
+    Ok(out)
+}
+
+pub async fn cancel_key_deletion(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
+    let key_id = managed_key_id(&mut input)?;
+    input.finish()?;
+    let key = resolve_key(call, &key_id, Aliases::Refused, "CancelKeyDeletion").await?;
+    let key = update_key(call, key, KeyMetadata::cancel_deletion).await?;
+    Ok(json!({ "KeyId": key.arn.to_string() }))
+}

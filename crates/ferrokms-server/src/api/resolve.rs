@@ -1,0 +1,146 @@
+//! Turning the key identifier a caller wrote into a key, with the errors AWS gives.
+
+use ferrokms_core::ids::{AccountId, AliasName, KeyArn, KeyId, KeyReference, Region};
+use ferrokms_core::key::KeyMetadata;
+use ferrokms_core::KmsError;
+
+use super::{store_failure, Call};
+use crate::error::ApiError;
+
+/// Whether an operation accepts alias names and alias ARNs for its key (only the
+/// cryptographic operations, DescribeKey and GetPublicKey do).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Aliases {
+    Accepted,
+    Refused,
+}
+
+fn not_found_key(arn: &KeyArn) -> ApiError {
+    KmsError::NotFound(format!("Key '{arn}' does not exist")).into()
+}
+
+fn invalid_key_id(raw: &str) -> ApiError {
+    KmsError::NotFound(format!("Invalid keyId '{raw}'")).into()
+}
+
+/// Key policies and grants arrive later; until then only the key's own account may use it,
+/// as the default key policy allows.
+fn access_denied(call: &Call<'_>, action: &str, arn: &KeyArn) -> ApiError {
+    KmsError::AccessDenied(format!(
+        "User: {} is not authorized to perform: kms:{action} on resource: {arn} because no resource-based policy allows the kms:{action} action",
+        call.request.principal().arn()
+    ))
+    .into()
+}
+
+async fn key_in(
+    call: &Call<'_>,
+    action: &str,
+    region: &Region,
+    account: &AccountId,
+    id: KeyId,
+) -> Result<KeyMetadata, ApiError> {
+    let arn = KeyArn {
+        region: region.clone(),
+        account: account.clone(),
+        key_id: id,
+    };
+    let key = call
+        .services
+        .store
+        .key(region, &id)
+        .await
+        .map_err(store_failure)?
+        .filter(|k| k.account() == account)
+        .ok_or_else(|| not_found_key(&arn))?;
+    if key.account() != call.request.principal().account() {
+        return Err(access_denied(call, action, &arn));
+    }
+    Ok(key)
+}
+
+async fn alias_in(
+    call: &Call<'_>,
+    action: &str,
+    region: &Region,
+    account: &AccountId,
+    name: &AliasName,
+) -> Result<KeyMetadata, ApiError> {
+    let alias = call
+        .services
+        .store
+        .alias(region, account, name)
+        .await
+        .map_err(store_failure)?
+        .ok_or_else(|| {
+            KmsError::NotFound(format!("Alias {} is not found.", name.arn(region, account)))
+        })?;
+    key_in(call, action, region, account, alias.target).await
+}
+
+/// Finds the key named by `raw` in the caller's region. `action` names the operation for
+/// access-denied messages.
+pub async fn resolve_key(
+    call: &Call<'_>,
+    raw: &str,
+    aliases: Aliases,
+    action: &str,
+) -> Result<KeyMetadata, ApiError> {
+    let region = call.request.region();
+    let account = call.request.principal().account();
+    match KeyReference::parse(raw) {
+        KeyReference::Id(id) => key_in(call, action, region, account, id).await,
+        KeyReference::Arn(arn) => {
+            if &arn.region != region {
+                return Err(KmsError::NotFound(format!("Invalid arn {}", arn.region)).into());
+            }
+            key_in(call, action, region, &arn.account, arn.key_id).await
+        }
+        KeyReference::Alias(name) if aliases == Aliases::Accepted => {
+            alias_in(call, action, region, account, &name).await
+        }
+        KeyReference::AliasArn {
+            region: r,
+            account: a,
+            name,
+        } if aliases == Aliases::Accepted => {
+            if &r != region {
+                return Err(KmsError::NotFound(format!("Invalid arn {r}")).into());
+            }
+            alias_in(call, action, region, &a, &name).await
+        }
+        _ => Err(invalid_key_id(raw)),
+    }
+}
+
+/// Retries a read-modify-write of one key until no concurrent writer got in between.
+pub async fn update_key<F>(
+    call: &Call<'_>,
+    mut key: KeyMetadata,
+    change: F,
+) -> Result<KeyMetadata, ApiError>
+where
+    F: Fn(&mut KeyMetadata) -> Result<(), KmsError>,
+{
+    const ATTEMPTS: usize = 8;
+    for _ in 0..ATTEMPTS {
+        change(&mut key)?;
+        match call.services.store.update_key(&key).await {
+            Ok(revision) => {
+                key.revision = revision;
+                return Ok(key);
+            }
+            Err(ferrokms_store::StoreError::Conflict) => {
+                key = call
+                    .services
+                    .store
+                    .key(key.region(), &key.id())
+                    .await
+                    .map_err(store_failure)?
+                    .ok_or_else(|| not_found_key(&key.arn))?;
+            }
+            Err(e) => return Err(store_failure(e)),
+        }
+    }
+    Err(KmsError::internal().into())
+}

@@ -1,0 +1,71 @@
+//! Tags: TagResource, UntagResource, ListResourceTags.
+
+use ferrokms_core::tags::{check_new_tags, too_many_tags, MAX_TAGS_PER_KEY};
+use ferrokms_store::{Page, StoreError};
+use serde_json::{json, Value};
+
+use super::resolve::{resolve_key, Aliases};
+use super::{finish_page, read_page, store_failure, Call};
+use crate::error::ApiError;
+use crate::wire::Input;
+
+pub async fn tag_resource(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
+    let key_id = input.required_string("KeyId", 1, 2048)?;
+    let tags = input.tags("Tags")?;
+    let tags = input.required("Tags", tags);
+    input.finish()?;
+    check_new_tags(&tags)?;
+    let key = resolve_key(call, &key_id, Aliases::Refused, "TagResource").await?;
+    key.check_not_pending_deletion()?;
+    match call
+        .services
+        .store
+        .tag_key(key.region(), &key.id(), &tags, MAX_TAGS_PER_KEY)
+        .await
+    {
+        Ok(()) => Ok(json!({})),
+        Err(StoreError::LimitExceeded { .. }) => Err(too_many_tags().into()),
+        Err(e) => Err(store_failure(e)),
+    }
+}
+
+pub async fn untag_resource(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
+    let key_id = input.required_string("KeyId", 1, 2048)?;
+    let tag_keys = input.string_list("TagKeys", 1, 128, usize::MAX)?;
+    let tag_keys = input.required("TagKeys", tag_keys);
+    input.finish()?;
+    let key = resolve_key(call, &key_id, Aliases::Refused, "UntagResource").await?;
+    key.check_not_pending_deletion()?;
+    call.services
+        .store
+        .untag_key(key.region(), &key.id(), &tag_keys)
+        .await
+        .map_err(store_failure)?;
+    Ok(json!({}))
+}
+
+pub async fn list_resource_tags(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
+    let key_id = input.required_string("KeyId", 1, 2048)?;
+    let (limit, after) = read_page(&mut input, 50, 50)?;
+    let key = resolve_key(call, &key_id, Aliases::Refused, "ListResourceTags").await?;
+    let rows = call
+        .services
+        .store
+        .list_tags(
+            key.region(),
+            &key.id(),
+            Page {
+                after: after.as_deref(),
+                limit,
+            },
+        )
+        .await
+        .map_err(store_failure)?;
+    let (tags, mut out) = finish_page(rows, limit, |t| t.key.clone());
+    let entries: Vec<Value> = tags
+        .iter()
+        .map(|t| json!({"TagKey": t.key, "TagValue": t.value}))
+        .collect();
+    out.insert("Tags".into(), Value::Array(entries));
+    Ok(Value::Object(out))
+}

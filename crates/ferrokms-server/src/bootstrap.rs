@@ -1,0 +1,183 @@
+//! First start of a data directory: the root key, the database, and the admin principal
+//! with its access key pair.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ferrokms_core::ids::AccountId;
+use ferrokms_core::material::{credential_binding, RootKeyProvider};
+use ferrokms_core::random;
+use ferrokms_store::{AccessKeyRecord, SqliteStore, Store};
+use zeroize::Zeroizing;
+
+use crate::{root_key, ServerError};
+
+/// The account a fresh data directory is made for.
+pub const DEFAULT_ACCOUNT: &str = "111122223333";
+const CREDENTIALS_FILE: &str = "admin-credentials";
+
+/// An opened data directory.
+pub struct DataDir {
+    pub path: PathBuf,
+    pub store: Arc<SqliteStore>,
+    pub root: Arc<dyn RootKeyProvider>,
+}
+
+/// The admin's access key pair, as written to `<data-dir>/admin-credentials`.
+pub struct AdminCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: Zeroizing<String>,
+    pub file: PathBuf,
+}
+
+impl std::fmt::Debug for AdminCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("file", &self.file)
+            .finish_non_exhaustive()
+    }
+}
+
+pub fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn random_text(len: usize, alphabet: &[u8]) -> Result<Zeroizing<String>, ServerError> {
+    let bytes = random::secret_bytes(len).map_err(|_| ServerError::Random)?;
+    // 256 is a multiple of both alphabet sizes used here, so every symbol is equally likely.
+    Ok(Zeroizing::new(
+        bytes
+            .iter()
+            .map(|b| alphabet[usize::from(*b) % alphabet.len()] as char)
+            .collect(),
+    ))
+}
+
+const BASE32: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+const BASE64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+impl DataDir {
+    /// Opens `path`, creating the directory, root key and database on first use.
+    pub async fn open(path: &Path) -> Result<Self, ServerError> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(path)
+            .map_err(|e| ServerError::Io(format!("creating {}: {e}", path.display())))?;
+        let root: Arc<dyn RootKeyProvider> =
+            Arc::new(root_key::load_or_create(&path.join("root-key"))?);
+        let store = Arc::new(SqliteStore::open(&path.join("ferrokms.db")).await?);
+        Ok(DataDir {
+            path: path.to_owned(),
+            store,
+            root,
+        })
+    }
+
+    /// Makes the admin access key on first start; afterwards reads it back from its file
+    /// (None if the operator removed the file).
+    pub async fn admin_credentials(&self) -> Result<Option<AdminCredentials>, ServerError> {
+        let file = self.path.join(CREDENTIALS_FILE);
+        if self.store.access_key_count().await? > 0 {
+            return Ok(read_credentials(&file));
+        }
+        let access_key_id = format!("AKIA{}", random_text(16, BASE32)?.as_str());
+        let secret = random_text(40, BASE64)?;
+        let account = AccountId::parse(DEFAULT_ACCOUNT)
+            .ok_or_else(|| ServerError::Config("default account".into()))?;
+        let wrapped = self
+            .root
+            .wrap(&credential_binding(&access_key_id), secret.as_bytes())
+            .map_err(|_| ServerError::Random)?;
+        let user_id = format!("AIDA{}", random_text(17, BASE32)?.as_str());
+        let credentials = AdminCredentials {
+            access_key_id,
+            secret_access_key: secret,
+            file,
+        };
+        write_credentials(&credentials)?;
+        self.store
+            .put_access_key(&AccessKeyRecord {
+                access_key_id: credentials.access_key_id.clone(),
+                principal_arn: format!("arn:aws:iam::{account}:user/admin"),
+                account,
+                user_id,
+                wrapped_secret: wrapped,
+                created: now_millis(),
+            })
+            .await?;
+        Ok(Some(credentials))
+    }
+}
+
+fn credentials_text(c: &AdminCredentials) -> Zeroizing<String> {
+    Zeroizing::new(format!(
+        "export AWS_ACCESS_KEY_ID={}\nexport AWS_SECRET_ACCESS_KEY={}\n",
+        c.access_key_id,
+        c.secret_access_key.as_str()
+    ))
+}
+
+impl AdminCredentials {
+    /// The shell lines that set this pair, as printed at start and stored in the file.
+    pub fn export_lines(&self) -> Zeroizing<String> {
+        credentials_text(self)
+    }
+}
+
+fn write_credentials(c: &AdminCredentials) -> Result<(), ServerError> {
+    let io = |e: std::io::Error| ServerError::Io(format!("writing {}: {e}", c.file.display()));
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&c.file)
+        .map_err(io)?;
+    f.write_all(credentials_text(c).as_bytes()).map_err(io)?;
+    f.sync_all().map_err(io)
+}
+
+fn read_credentials(file: &Path) -> Option<AdminCredentials> {
+    let text = Zeroizing::new(fs::read_to_string(file).ok()?);
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("export {name}=")))
+            .map(str::to_owned)
+    };
+    Some(AdminCredentials {
+        access_key_id: value("AWS_ACCESS_KEY_ID")?,
+        secret_access_key: Zeroizing::new(value("AWS_SECRET_ACCESS_KEY")?),
+        file: file.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[tokio::test]
+    async fn first_start_makes_one_admin_key_and_later_starts_read_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::open(dir.path()).await.unwrap();
+        let first = data.admin_credentials().await.unwrap().unwrap();
+        assert!(first.access_key_id.starts_with("AKIA") && first.access_key_id.len() == 20);
+        assert_eq!(first.secret_access_key.len(), 40);
+        let mode = fs::metadata(&first.file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let again = data.admin_credentials().await.unwrap().unwrap();
+        assert_eq!(again.access_key_id, first.access_key_id);
+        assert_eq!(again.secret_access_key, first.secret_access_key);
+        assert_eq!(data.store.access_key_count().await.unwrap(), 1);
+        assert!(!format!("{first:?}").contains(first.secret_access_key.as_str()));
+    }
+}

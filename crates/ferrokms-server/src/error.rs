@@ -1,0 +1,106 @@
+//! Every error a caller can see, mapped to the awsJson1_1 wire form in this one place.
+
+use axum::http::StatusCode;
+use ferrokms_core::KmsError;
+
+/// An error on its way to the caller: a KMS domain error, or one raised by the protocol or
+/// authentication layers before any operation ran.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Kms(#[from] KmsError),
+    #[error("{0}")]
+    Serialization(String),
+    #[error("unknown operation")]
+    UnknownOperation,
+    #[error("Missing Authentication Token")]
+    MissingAuthenticationToken,
+    #[error("The security token included in the request is invalid.")]
+    UnrecognizedClient,
+    #[error("{0}")]
+    InvalidSignature(String),
+    #[error("{0}")]
+    IncompleteSignature(String),
+}
+
+impl ApiError {
+    pub fn serialization(msg: impl Into<String>) -> Self {
+        ApiError::Serialization(msg.into())
+    }
+
+    /// The `__type`, HTTP status and message the caller receives. AWS KMS answers every
+    /// client error with 400 (SDK traces show `status code: 400` even for NotFound, although
+    /// the Smithy model lists 404/409); a dry run answers 412 as the KMS guide documents.
+    pub fn wire(&self) -> (StatusCode, &'static str, Option<String>) {
+        use KmsError as K;
+        let bad = StatusCode::BAD_REQUEST;
+        let msg = |m: &String| (!m.is_empty()).then(|| m.clone());
+        match self {
+            ApiError::Kms(e) => {
+                let (status, code, m) = match e {
+                    K::NotFound(m) => (bad, "NotFoundException", m),
+                    K::Disabled(m) => (bad, "DisabledException", m),
+                    K::InvalidState(m) => (bad, "KMSInvalidStateException", m),
+                    K::AlreadyExists(m) => (bad, "AlreadyExistsException", m),
+                    K::InvalidCiphertext(m) => (bad, "InvalidCiphertextException", m),
+                    K::IncorrectKey(m) => (bad, "IncorrectKeyException", m),
+                    K::InvalidAliasName(m) => (bad, "InvalidAliasNameException", m),
+                    K::InvalidArn(m) => (bad, "InvalidArnException", m),
+                    K::InvalidMarker(m) => (bad, "InvalidMarkerException", m),
+                    K::InvalidKeyUsage(m) => (bad, "InvalidKeyUsageException", m),
+                    K::LimitExceeded(m) => (bad, "LimitExceededException", m),
+                    K::Tag(m) => (bad, "TagException", m),
+                    K::MalformedPolicyDocument(m) => (bad, "MalformedPolicyDocumentException", m),
+                    K::UnsupportedOperation(m) => (bad, "UnsupportedOperationException", m),
+                    K::CustomKeyStoreNotFound(m) => (bad, "CustomKeyStoreNotFoundException", m),
+                    K::Validation(m) => (bad, "ValidationException", m),
+                    K::AccessDenied(m) => (bad, "AccessDeniedException", m),
+                    K::DryRunOperation(m) => (
+                        StatusCode::PRECONDITION_FAILED,
+                        "DryRunOperationException",
+                        m,
+                    ),
+                    K::Internal(m) => {
+                        (StatusCode::INTERNAL_SERVER_ERROR, "KMSInternalException", m)
+                    }
+                };
+                (status, code, msg(m))
+            }
+            ApiError::Serialization(m) => (bad, "SerializationException", msg(m)),
+            ApiError::UnknownOperation => (bad, "UnknownOperationException", None),
+            ApiError::MissingAuthenticationToken => (
+                bad,
+                "MissingAuthenticationTokenException",
+                Some(self.to_string()),
+            ),
+            ApiError::UnrecognizedClient => {
+                (bad, "UnrecognizedClientException", Some(self.to_string()))
+            }
+            ApiError::InvalidSignature(m) => (bad, "InvalidSignatureException", msg(m)),
+            ApiError::IncompleteSignature(m) => (bad, "IncompleteSignatureException", msg(m)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_follow_aws() {
+        assert_eq!(
+            ApiError::Kms(KmsError::NotFound("x".into())).wire().0,
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            ApiError::Kms(KmsError::internal()).wire().0,
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert_eq!(
+            ApiError::Kms(KmsError::dry_run()).wire().0,
+            StatusCode::PRECONDITION_FAILED
+        );
+        let (_, code, message) = ApiError::Kms(KmsError::invalid_ciphertext()).wire();
+        assert_eq!((code, message), ("InvalidCiphertextException", None));
+    }
+}

@@ -1,0 +1,234 @@
+//! SigV4 authentication. [`Authenticator::authenticate`] is the only way to obtain a
+//! [`VerifiedRequest`], and every operation handler takes one, so no handler can run for an
+//! unauthenticated caller.
+
+mod canonical;
+mod header;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use aws_lc_rs::constant_time::verify_slices_are_equal;
+use ferrokms_core::ids::{AccountId, Region};
+use ferrokms_core::material::{credential_binding, RootKeyProvider};
+use ferrokms_store::Store;
+
+pub use canonical::RequestParts;
+use header::{format_amz_date, parse_amz_date, AuthorizationHeader};
+
+use crate::error::ApiError;
+
+/// How far a request's date may be from ours. The issue asks for 15 minutes; real KMS has
+/// been seen refusing at 5.
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(15 * 60);
+
+/// Who signed a request.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    account: AccountId,
+    arn: String,
+    user_id: String,
+    access_key_id: String,
+}
+
+impl Principal {
+    pub fn account(&self) -> &AccountId {
+        &self.account
+    }
+    pub fn arn(&self) -> &str {
+        &self.arn
+    }
+    pub fn user_id(&self) -> &str {
+        &self.user_id
+    }
+    pub fn access_key_id(&self) -> &str {
+        &self.access_key_id
+    }
+}
+
+/// The AWS service a request was signed for; it decides which protocol answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Kms,
+    Sts,
+}
+
+/// A request whose signature was checked (or, in dev mode, deliberately not checked).
+/// Only this module can build one.
+#[derive(Debug)]
+pub struct VerifiedRequest {
+    principal: Principal,
+    region: Region,
+    service: Service,
+}
+
+impl VerifiedRequest {
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+    pub fn region(&self) -> &Region {
+        &self.region
+    }
+    pub fn service(&self) -> Service {
+        self.service
+    }
+}
+
+pub enum Authenticator {
+    /// Signatures verified against the access keys in the store.
+    Strict {
+        store: Arc<dyn Store>,
+        root: Arc<dyn RootKeyProvider>,
+    },
+    /// Local testing: any access key and secret are accepted; the key id picks the account.
+    Dev { default_account: AccountId },
+}
+
+fn invalid_signature(msg: impl Into<String>) -> ApiError {
+    ApiError::InvalidSignature(msg.into())
+}
+
+/// The request's date: `X-Amz-Date`, else the HTTP `Date` header.
+fn request_date(req: &RequestParts<'_>) -> Option<(String, Option<SystemTime>)> {
+    if let Some(v) = req.headers.get("x-amz-date") {
+        let text = String::from_utf8_lossy(v.as_bytes()).into_owned();
+        let parsed = parse_amz_date(&text);
+        return Some((text, parsed));
+    }
+    let v = req.headers.get("date")?;
+    let parsed = v
+        .to_str()
+        .ok()
+        .and_then(|s| httpdate::parse_http_date(s).ok());
+    Some((parsed.map(format_amz_date).unwrap_or_default(), parsed))
+}
+
+fn check_clock(amz_date: &str, at: Option<SystemTime>, now: SystemTime) -> Result<(), ApiError> {
+    let at = at.ok_or_else(|| {
+        invalid_signature(format!(
+            "Date must be in ISO-8601 'basic format'. Got '{amz_date}'. See http://en.wikipedia.org/wiki/ISO_8601"
+        ))
+    })?;
+    let window = MAX_CLOCK_SKEW.as_secs() / 60;
+    if at + MAX_CLOCK_SKEW < now {
+        return Err(invalid_signature(format!(
+            "Signature expired: {amz_date} is now earlier than {} ({} - {window} min.)",
+            format_amz_date(now - MAX_CLOCK_SKEW),
+            format_amz_date(now)
+        )));
+    }
+    if at > now + MAX_CLOCK_SKEW {
+        return Err(invalid_signature(format!(
+            "Signature not yet current: {amz_date} is still later than {} ({} + {window} min.)",
+            format_amz_date(now + MAX_CLOCK_SKEW),
+            format_amz_date(now)
+        )));
+    }
+    Ok(())
+}
+
+impl Authenticator {
+    pub async fn authenticate(
+        &self,
+        req: &RequestParts<'_>,
+        now: SystemTime,
+    ) -> Result<VerifiedRequest, ApiError> {
+        let raw = req
+            .headers
+            .get("authorization")
+            .ok_or(ApiError::MissingAuthenticationToken)?;
+        let raw = String::from_utf8_lossy(raw.as_bytes()).into_owned();
+        let date = request_date(req);
+        let auth = AuthorizationHeader::parse(&raw, date.is_some())?;
+        let service = match auth.service.as_str() {
+            "kms" => Service::Kms,
+            "sts" => Service::Sts,
+            _ => {
+                return Err(invalid_signature(
+                    "Credential should be scoped to correct service: 'kms'. ",
+                ))
+            }
+        };
+        let region = Region::parse(&auth.region)
+            .ok_or_else(|| invalid_signature("Credential should be scoped to a valid region. "))?;
+
+        let principal = match self {
+            Authenticator::Dev { default_account } => {
+                let account = AccountId::parse(&auth.access_key_id)
+                    .unwrap_or_else(|| default_account.clone());
+                Principal {
+                    arn: account.root_arn(),
+                    user_id: account.to_string(),
+                    account,
+                    access_key_id: auth.access_key_id.clone(),
+                }
+            }
+            Authenticator::Strict { store, root } => {
+                let (amz_date, at) = date.unwrap_or_default();
+                let record = store
+                    .access_key(&auth.access_key_id)
+                    .await
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "access key lookup failed");
+                        ApiError::Kms(ferrokms_core::KmsError::internal())
+                    })?
+                    .ok_or(ApiError::UnrecognizedClient)?;
+                if !amz_date.starts_with(&auth.scope_date) || auth.scope_date.len() != 8 {
+                    return Err(invalid_signature(format!(
+                        "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{}', from '{amz_date}'.",
+                        auth.scope_date,
+                        amz_date.get(..8).unwrap_or(&amz_date)
+                    )));
+                }
+                check_clock(&amz_date, at, now)?;
+                let secret = root.unwrap(
+                    &credential_binding(&record.access_key_id),
+                    &record.wrapped_secret,
+                )?;
+                let canonical = canonical::canonical_request(req, &auth);
+                let to_sign = canonical::string_to_sign(&amz_date, &auth, &canonical);
+                let expected = canonical::signature(&secret, &auth, &to_sign);
+                verify_slices_are_equal(expected.as_bytes(), auth.signature.as_bytes()).map_err(
+                    |_| {
+                        invalid_signature(
+                            "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
+                        )
+                    },
+                )?;
+                Principal {
+                    account: record.account,
+                    arn: record.principal_arn,
+                    user_id: record.user_id,
+                    access_key_id: record.access_key_id,
+                }
+            }
+        };
+        Ok(VerifiedRequest {
+            principal,
+            region,
+            service,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_skew_messages() {
+        let now = parse_amz_date("20240820T231802Z").unwrap();
+        let old = "20240820T230143Z";
+        match check_clock(old, parse_amz_date(old), now) {
+            Err(ApiError::InvalidSignature(m)) => assert_eq!(
+                m,
+                "Signature expired: 20240820T230143Z is now earlier than 20240820T230302Z (20240820T231802Z - 15 min.)"
+            ),
+            other => panic!("{other:?}"),
+        }
+        let future = "20240820T233500Z";
+        assert!(check_clock(future, parse_amz_date(future), now).is_err());
+        let close = "20240820T231000Z";
+        assert!(check_clock(close, parse_amz_date(close), now).is_ok());
+    }
+}
