@@ -400,7 +400,7 @@ mod tests {
             assert_eq!(KeyId::parse(&text), Some(id));
             assert_eq!(KeyId::from_bytes(&id.to_bytes()), Some(id));
             assert_eq!(text.starts_with("mrk-"), mrk);
-            assert_eq!(text.len(), if mrk { 36 } else { 36 });
+            assert_eq!(text.len(), 36);
         }
     }
 

@@ -1,0 +1,304 @@
+//! Starts the real `ferrokms` binary on an ephemeral port and talks to it: with the
+//! `aws-sdk-kms` client, or with raw HTTP requests signed by `aws-sigv4`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, SystemTime};
+
+use aws_credential_types::Credentials;
+use aws_sdk_kms::config::{BehaviorVersion, Region};
+use aws_sdk_kms::Client;
+use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+use aws_sigv4::sign::v4;
+
+pub const REGION: &str = "us-east-1";
+
+pub struct Server {
+    child: Child,
+    pub endpoint: String,
+    pub addr: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub data_dir: PathBuf,
+    /// The data directory the server said it uses.
+    pub printed_data_dir: String,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// A strict-mode server on a fresh data directory.
+    pub fn start() -> Server {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let mut s = Server::start_in(temp.path(), &[]);
+        s._temp = Some(temp);
+        s
+    }
+
+    /// A server on `data_dir` with extra `serve` arguments.
+    pub fn start_in(data_dir: &Path, extra: &[&str]) -> Server {
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+        let dir = data_dir.to_str().expect("utf-8 path");
+        if !extra.contains(&"--ephemeral") {
+            args.extend(["--data-dir", dir]);
+        }
+        args.extend(extra);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ferrokms"))
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start ferrokms");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let (mut addr, mut ak, mut sk, mut printed) = (None, None, None, String::new());
+        for line in lines.by_ref() {
+            let line = line.expect("read banner");
+            if let Some(a) = line.strip_prefix("ferrokms listening on http://") {
+                addr = Some(a.to_owned());
+            }
+            if let Some(v) = line.strip_prefix("data directory: ") {
+                printed = v
+                    .trim_end_matches(" (ephemeral: removed at exit)")
+                    .to_owned();
+            }
+            if let Some(v) = line.strip_prefix("export AWS_ACCESS_KEY_ID=") {
+                ak = Some(v.split_whitespace().next().unwrap_or_default().to_owned());
+            }
+            if let Some(v) = line.strip_prefix("export AWS_SECRET_ACCESS_KEY=") {
+                sk = Some(v.to_owned());
+            }
+            if line.starts_with("try: ") {
+                break;
+            }
+        }
+        // Keep draining so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let addr = addr.expect("server printed its address");
+        Server {
+            child,
+            endpoint: format!("http://{addr}"),
+            addr,
+            access_key_id: ak.unwrap_or_else(|| "test".into()),
+            secret_access_key: sk.unwrap_or_else(|| "test".into()),
+            data_dir: data_dir.to_owned(),
+            printed_data_dir: printed,
+            _temp: None,
+        }
+    }
+
+    pub fn client(&self) -> Client {
+        self.client_in(REGION)
+    }
+
+    pub fn client_in(&self, region: &str) -> Client {
+        self.client_with(region, &self.access_key_id, &self.secret_access_key)
+    }
+
+    pub fn client_with(&self, region: &str, access_key: &str, secret: &str) -> Client {
+        let config = aws_sdk_kms::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region.to_owned()))
+            .credentials_provider(Credentials::new(access_key, secret, None, None, "test"))
+            .endpoint_url(&self.endpoint)
+            .retry_config(aws_sdk_kms::config::retry::RetryConfig::disabled())
+            .build();
+        Client::from_conf(config)
+    }
+
+    /// Stops the server the way an operator would (SIGTERM) and waits for it to exit.
+    pub fn stop(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+
+    /// Kills the server with no chance to clean up, like a crash.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends a request signed with the server's credentials for `service`, at `time`.
+    pub fn signed(
+        &self,
+        service: &str,
+        target: Option<&str>,
+        body: &[u8],
+        time: SystemTime,
+    ) -> RawResponse {
+        self.signed_with(
+            &self.access_key_id,
+            &self.secret_access_key,
+            service,
+            target,
+            body,
+            time,
+        )
+    }
+
+    pub fn signed_with(
+        &self,
+        access_key: &str,
+        secret: &str,
+        service: &str,
+        target: Option<&str>,
+        body: &[u8],
+        time: SystemTime,
+    ) -> RawResponse {
+        let headers = self.signed_headers(access_key, secret, service, target, body, time);
+        raw_post(&self.addr, &headers, body)
+    }
+
+    /// The headers of a POST / signed by `aws-sigv4` for `body`.
+    pub fn signed_headers(
+        &self,
+        access_key: &str,
+        secret: &str,
+        service: &str,
+        target: Option<&str>,
+        body: &[u8],
+        time: SystemTime,
+    ) -> Vec<(String, String)> {
+        let mut headers = vec![
+            ("host".to_owned(), self.addr.clone()),
+            (
+                "content-type".to_owned(),
+                if service == "sts" {
+                    "application/x-www-form-urlencoded".to_owned()
+                } else {
+                    "application/x-amz-json-1.1".to_owned()
+                },
+            ),
+        ];
+        if let Some(t) = target {
+            headers.push(("x-amz-target".to_owned(), t.to_owned()));
+        }
+        let identity = Credentials::new(access_key, secret, None, None, "test").into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(REGION)
+            .name(service)
+            .time(time)
+            .settings(SigningSettings::default())
+            .build()
+            .expect("signing params")
+            .into();
+        let signable = SignableRequest::new(
+            "POST",
+            format!("{}/", self.endpoint),
+            headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            SignableBody::Bytes(body),
+        )
+        .expect("signable request");
+        let (instructions, _) = sign(signable, &params).expect("sign").into_parts();
+        for (k, v) in instructions.headers() {
+            headers.push((k.to_owned(), v.to_owned()));
+        }
+        headers
+    }
+
+    /// Sends a KMS operation signed now.
+    pub fn kms(&self, operation: &str, body: &str) -> RawResponse {
+        self.signed(
+            "kms",
+            Some(&format!("TrentService.{operation}")),
+            body.as_bytes(),
+            SystemTime::now(),
+        )
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl RawResponse {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+    pub fn error_type(&self) -> String {
+        self.json()["__type"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+    pub fn message(&self) -> Option<String> {
+        self.json()["message"].as_str().map(str::to_owned)
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One HTTP/1.1 POST over a fresh connection, read to the end.
+pub fn raw_post(addr: &str, headers: &[(String, String)], body: &[u8]) -> RawResponse {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut req = String::from("POST / HTTP/1.1\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str(&format!(
+        "content-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    ));
+    stream.write_all(req.as_bytes()).expect("write");
+    stream.write_all(body).expect("write body");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    RawResponse {
+        status,
+        headers,
+        body: body.to_owned(),
+    }
+}
+
+/// The `__type` code of an SDK error, e.g. "NotFoundException".
+pub fn code<E, R>(err: &aws_sdk_kms::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_kms::error::ProvideErrorMetadata,
+{
+    aws_sdk_kms::error::ProvideErrorMetadata::code(err)
+        .unwrap_or("<no code>")
+        .to_owned()
+}
+
+/// The message of an SDK error.
+pub fn message<E, R>(err: &aws_sdk_kms::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_kms::error::ProvideErrorMetadata,
+{
+    aws_sdk_kms::error::ProvideErrorMetadata::message(err)
+        .unwrap_or_default()
+        .to_owned()
+}

@@ -1,0 +1,133 @@
+//! Durability: what was acknowledged is there after a restart or a crash.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use aws_sdk_kms::primitives::Blob;
+
+use crate::harness::Server;
+use crate::new_key;
+
+#[tokio::test]
+async fn keys_aliases_and_ciphertexts_survive_a_restart() {
+    let temp = tempfile::tempdir().unwrap();
+    let first = Server::start_in(temp.path(), &[]);
+    let kms = first.client();
+    let (id, arn) = new_key(&kms).await;
+    kms.create_alias()
+        .alias_name("alias/durable")
+        .target_key_id(&id)
+        .send()
+        .await
+        .unwrap();
+    kms.tag_resource()
+        .key_id(&id)
+        .tags(
+            aws_sdk_kms::types::Tag::builder()
+                .tag_key("t")
+                .tag_value("v")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let ct = kms
+        .encrypt()
+        .key_id("alias/durable")
+        .plaintext(Blob::new("still here"))
+        .encryption_context("k", "v")
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob()
+        .unwrap()
+        .clone();
+    let access_key = first.access_key_id.clone();
+    first.stop();
+
+    let second = Server::start_in(temp.path(), &[]);
+    assert_eq!(
+        second.access_key_id, access_key,
+        "the admin key pair is kept"
+    );
+    let kms = second.client();
+    let plain = kms
+        .decrypt()
+        .ciphertext_blob(ct)
+        .encryption_context("k", "v")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.plaintext().unwrap().as_ref(), b"still here");
+    assert_eq!(plain.key_id(), Some(arn.as_str()));
+    let d = kms
+        .describe_key()
+        .key_id("alias/durable")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(d.key_metadata().unwrap().key_id(), id);
+    let tags = kms.list_resource_tags().key_id(&id).send().await.unwrap();
+    assert_eq!(tags.tags().len(), 1);
+}
+
+#[tokio::test]
+async fn acknowledged_writes_survive_a_kill() {
+    let temp = tempfile::tempdir().unwrap();
+    let server = Server::start_in(temp.path(), &[]);
+    let kms = server.client();
+    let mut ids = Vec::new();
+    for _ in 0..10 {
+        ids.push(new_key(&kms).await.0);
+    }
+    kms.disable_key().key_id(&ids[0]).send().await.unwrap();
+    server.kill();
+
+    let again = Server::start_in(temp.path(), &[]);
+    let kms = again.client();
+    let listed = kms.list_keys().send().await.unwrap();
+    assert_eq!(listed.keys().len(), 10);
+    let d = kms.describe_key().key_id(&ids[0]).send().await.unwrap();
+    assert!(!d.key_metadata().unwrap().enabled());
+}
+
+#[test]
+fn first_start_writes_private_sourceable_credentials_and_root_key() {
+    let server = Server::start();
+    let dir: &Path = &server.data_dir;
+    let creds = dir.join("admin-credentials");
+    let text = std::fs::read_to_string(&creds).unwrap();
+    assert_eq!(
+        text,
+        format!(
+            "export AWS_ACCESS_KEY_ID={}\nexport AWS_SECRET_ACCESS_KEY={}\n",
+            server.access_key_id, server.secret_access_key
+        )
+    );
+    for file in ["admin-credentials", "root-key"] {
+        let mode = std::fs::metadata(dir.join(file))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "{file}");
+    }
+    // The database holds the key material only wrapped: no 32-byte run of the root key or
+    // the admin secret appears in it.
+    let db = std::fs::read(dir.join("ferrokms.db")).unwrap();
+    assert!(!db
+        .windows(server.secret_access_key.len())
+        .any(|w| w == server.secret_access_key.as_bytes()));
+}
+
+#[tokio::test]
+async fn ephemeral_store_is_removed_at_exit() {
+    let unused = tempfile::tempdir().unwrap();
+    let server = Server::start_in(unused.path(), &["--dev", "--ephemeral"]);
+    let dir = server.printed_data_dir.clone();
+    assert!(Path::new(&dir).is_dir(), "{dir}");
+    new_key(&server.client_with("us-east-1", "a", "b")).await;
+    server.stop();
+    assert!(!Path::new(&dir).exists(), "{dir} should be gone");
+}
