@@ -1,7 +1,5 @@
-use aws_sdk_kms::primitives::Blob;
-
 use crate::harness::{code, message, Server};
-use crate::new_key;
+use crate::{encrypt, new_key};
 
 #[tokio::test]
 async fn create_list_update_delete() {
@@ -52,13 +50,7 @@ async fn create_list_update_delete() {
         .send()
         .await
         .unwrap();
-    let enc = kms
-        .encrypt()
-        .key_id("alias/app")
-        .plaintext(Blob::new("x"))
-        .send()
-        .await
-        .unwrap();
+    let enc = encrypt(&kms, "alias/app", "x").await.unwrap();
     assert!(enc.key_id().unwrap().ends_with(&b));
 
     kms.delete_alias()
@@ -79,13 +71,7 @@ async fn create_list_update_delete() {
             "Alias arn:aws:kms:us-east-1:111122223333:alias/app is not found.".into()
         )
     );
-    let err = kms
-        .encrypt()
-        .key_id("alias/app")
-        .plaintext(Blob::new("x"))
-        .send()
-        .await
-        .unwrap_err();
+    let err = encrypt(&kms, "alias/app", "x").await.unwrap_err();
     assert_eq!(code(&err), "NotFoundException");
     let err = kms
         .update_alias()

@@ -2,7 +2,7 @@ use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::DataKeySpec;
 
 use crate::harness::{code, message, Server};
-use crate::new_key;
+use crate::{decrypt, encrypt, new_key};
 
 #[tokio::test]
 async fn encrypt_decrypt_round_trip_by_every_key_name() {
@@ -76,12 +76,7 @@ async fn encrypt_decrypt_round_trip_by_every_key_name() {
             "InvalidCiphertextException",
             "a missing context entry fails"
         );
-        let err = kms
-            .decrypt()
-            .ciphertext_blob(blob)
-            .send()
-            .await
-            .unwrap_err();
+        let err = decrypt(&kms, blob).await.unwrap_err();
         assert_eq!(code(&err), "InvalidCiphertextException");
     }
 }
@@ -102,17 +97,8 @@ async fn decrypt_reports_the_material_version_it_used() {
         .current_key_material_id()
         .unwrap()
         .to_owned();
-    let ct = kms
-        .encrypt()
-        .key_id(&id)
-        .plaintext(Blob::new("m"))
-        .send()
-        .await
-        .unwrap();
-    let out = kms
-        .decrypt()
-        .ciphertext_blob(ct.ciphertext_blob().unwrap().clone())
-        .send()
+    let ct = encrypt(&kms, &id, "m").await.unwrap();
+    let out = decrypt(&kms, ct.ciphertext_blob().unwrap().clone())
         .await
         .unwrap();
     assert_eq!(out.key_material_id(), Some(material.as_str()));
@@ -124,11 +110,7 @@ async fn wrong_key_and_tampered_ciphertext_are_refused() {
     let kms = server.client();
     let (id, _) = new_key(&kms).await;
     let (other, _) = new_key(&kms).await;
-    let blob = kms
-        .encrypt()
-        .key_id(&id)
-        .plaintext(Blob::new("payload"))
-        .send()
+    let blob = encrypt(&kms, &id, "payload")
         .await
         .unwrap()
         .ciphertext_blob()
@@ -150,25 +132,14 @@ async fn wrong_key_and_tampered_ciphertext_are_refused() {
     for i in [0, 1, 20, 60, blob.len() / 2, blob.len() - 1] {
         let mut bad = blob.clone();
         bad[i] ^= 0x40;
-        let err = kms
-            .decrypt()
-            .ciphertext_blob(Blob::new(bad))
-            .send()
-            .await
-            .unwrap_err();
+        let err = decrypt(&kms, Blob::new(bad)).await.unwrap_err();
         assert_eq!(code(&err), "InvalidCiphertextException", "byte {i}");
     }
-    let err = kms
-        .decrypt()
-        .ciphertext_blob(Blob::new(blob[..40].to_vec()))
-        .send()
+    let err = decrypt(&kms, Blob::new(blob[..40].to_vec()))
         .await
         .unwrap_err();
     assert_eq!(code(&err), "InvalidCiphertextException");
-    let err = kms
-        .decrypt()
-        .ciphertext_blob(Blob::new(b"not a ciphertext at all".to_vec()))
-        .send()
+    let err = decrypt(&kms, Blob::new(b"not a ciphertext at all".to_vec()))
         .await
         .unwrap_err();
     assert_eq!(code(&err), "InvalidCiphertextException");
@@ -180,27 +151,12 @@ async fn plaintext_limits_match_aws() {
     let kms = server.client();
     let (id, _) = new_key(&kms).await;
     let max = vec![7u8; 4096];
-    let ct = kms
-        .encrypt()
-        .key_id(&id)
-        .plaintext(Blob::new(max.clone()))
-        .send()
-        .await
-        .unwrap();
-    let back = kms
-        .decrypt()
-        .ciphertext_blob(ct.ciphertext_blob().unwrap().clone())
-        .send()
+    let ct = encrypt(&kms, &id, max.clone()).await.unwrap();
+    let back = decrypt(&kms, ct.ciphertext_blob().unwrap().clone())
         .await
         .unwrap();
     assert_eq!(back.plaintext().unwrap().as_ref(), &max[..]);
-    let err = kms
-        .encrypt()
-        .key_id(&id)
-        .plaintext(Blob::new(vec![7u8; 4097]))
-        .send()
-        .await
-        .unwrap_err();
+    let err = encrypt(&kms, &id, vec![7u8; 4097]).await.unwrap_err();
     assert_eq!(code(&err), "ValidationException");
     assert_eq!(
         message(&err),
@@ -309,10 +265,7 @@ async fn data_keys_by_spec_and_by_length() {
         .await
         .unwrap();
     assert_eq!(out.key_id(), Some(arn.as_str()));
-    let back = kms
-        .decrypt()
-        .ciphertext_blob(out.ciphertext_blob().unwrap().clone())
-        .send()
+    let back = decrypt(&kms, out.ciphertext_blob().unwrap().clone())
         .await
         .unwrap();
     assert_eq!(back.plaintext().unwrap().as_ref().len(), 32);

@@ -44,8 +44,13 @@ impl Server {
             args.extend(["--data-dir", dir]);
         }
         args.extend(extra);
+        Server::start_with_args(&args, data_dir)
+    }
+
+    /// A server started with exactly `args`; `data_dir` is where the test expects its data.
+    pub fn start_with_args(args: &[&str], data_dir: &Path) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ferrokms"))
-            .args(&args)
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

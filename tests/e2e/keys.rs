@@ -1,10 +1,9 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{KeySpec, KeyState, KeyUsageType, Tag};
 
 use crate::harness::{code, message, Server};
-use crate::new_key;
+use crate::{decrypt, encrypt, new_key};
 
 fn now_secs() -> f64 {
     SystemTime::now()
@@ -174,22 +173,11 @@ async fn disable_enable_and_description() {
     assert_eq!(meta.description(), Some("new words"));
     assert_eq!(meta.key_state(), Some(&KeyState::Disabled));
     assert!(!meta.enabled());
-    let err = kms
-        .encrypt()
-        .key_id(&id)
-        .plaintext(Blob::new("x"))
-        .send()
-        .await
-        .unwrap_err();
+    let err = encrypt(&kms, &id, "x").await.unwrap_err();
     assert_eq!(code(&err), "DisabledException");
     assert_eq!(message(&err), format!("{arn} is disabled."));
     kms.enable_key().key_id(&id).send().await.unwrap();
-    kms.encrypt()
-        .key_id(&id)
-        .plaintext(Blob::new("x"))
-        .send()
-        .await
-        .unwrap();
+    encrypt(&kms, &id, "x").await.unwrap();
 }
 
 #[tokio::test]
@@ -197,11 +185,7 @@ async fn deletion_is_scheduled_refused_while_pending_and_cancelled() {
     let server = Server::start();
     let kms = server.client();
     let (id, arn) = new_key(&kms).await;
-    let ct = kms
-        .encrypt()
-        .key_id(&id)
-        .plaintext(Blob::new("keep"))
-        .send()
+    let ct = encrypt(&kms, &id, "keep")
         .await
         .unwrap()
         .ciphertext_blob()
@@ -250,23 +234,12 @@ async fn deletion_is_scheduled_refused_while_pending_and_cancelled() {
     assert!((days - 30.0).abs() < 0.01, "{days}");
 
     let pending = format!("{arn} is pending deletion.");
-    let err = kms
-        .encrypt()
-        .key_id(&id)
-        .plaintext(Blob::new("x"))
-        .send()
-        .await
-        .unwrap_err();
+    let err = encrypt(&kms, &id, "x").await.unwrap_err();
     assert_eq!(
         (code(&err), message(&err)),
         ("KMSInvalidStateException".into(), pending.clone())
     );
-    let err = kms
-        .decrypt()
-        .ciphertext_blob(ct.clone())
-        .send()
-        .await
-        .unwrap_err();
+    let err = decrypt(&kms, ct.clone()).await.unwrap_err();
     assert_eq!(code(&err), "KMSInvalidStateException");
     let err = kms
         .schedule_key_deletion()
@@ -308,7 +281,7 @@ async fn deletion_is_scheduled_refused_while_pending_and_cancelled() {
     assert_eq!(message(&err), format!("{arn} is not pending deletion."));
 
     kms.enable_key().key_id(&id).send().await.unwrap();
-    let plain = kms.decrypt().ciphertext_blob(ct).send().await.unwrap();
+    let plain = decrypt(&kms, ct).await.unwrap();
     assert_eq!(plain.plaintext().unwrap().as_ref(), b"keep");
 
     let out = kms
@@ -395,17 +368,8 @@ async fn keys_are_regional() {
         (code(&err), message(&err)),
         ("NotFoundException".into(), "Invalid arn us-east-1".into())
     );
-    let ct = east
-        .encrypt()
-        .key_id(&id)
-        .plaintext(Blob::new("regional"))
-        .send()
-        .await
-        .unwrap();
-    let err = west
-        .decrypt()
-        .ciphertext_blob(ct.ciphertext_blob().unwrap().clone())
-        .send()
+    let ct = encrypt(&east, &id, "regional").await.unwrap();
+    let err = decrypt(&west, ct.ciphertext_blob().unwrap().clone())
         .await
         .unwrap_err();
     assert_eq!(code(&err), "InvalidCiphertextException");

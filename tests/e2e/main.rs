@@ -23,3 +23,31 @@ pub async fn new_key(client: &Client) -> (String, String) {
         meta.arn().expect("arn").to_owned(),
     )
 }
+
+/// Encrypt with no encryption context.
+pub async fn encrypt(
+    client: &Client,
+    key: &str,
+    plaintext: impl Into<Vec<u8>>,
+) -> Result<
+    aws_sdk_kms::operation::encrypt::EncryptOutput,
+    aws_sdk_kms::error::SdkError<aws_sdk_kms::operation::encrypt::EncryptError>,
+> {
+    client
+        .encrypt()
+        .key_id(key)
+        .plaintext(aws_sdk_kms::primitives::Blob::new(plaintext))
+        .send()
+        .await
+}
+
+/// Decrypt with no encryption context and no KeyId.
+pub async fn decrypt(
+    client: &Client,
+    blob: aws_sdk_kms::primitives::Blob,
+) -> Result<
+    aws_sdk_kms::operation::decrypt::DecryptOutput,
+    aws_sdk_kms::error::SdkError<aws_sdk_kms::operation::decrypt::DecryptError>,
+> {
+    client.decrypt().ciphertext_blob(blob).send().await
+}

@@ -131,3 +131,33 @@ async fn ephemeral_store_is_removed_at_exit() {
     server.stop();
     assert!(!Path::new(&dir).exists(), "{dir} should be gone");
 }
+
+#[tokio::test]
+async fn a_config_file_sets_listen_address_and_data_dir() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = temp.path().join("from-config");
+    let config = temp.path().join("ferrokms.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let server = Server::start_with_args(&["serve", "--config", config.to_str().unwrap()], &data);
+    assert_eq!(server.printed_data_dir, data.display().to_string());
+    new_key(&server.client()).await;
+    assert!(data.join("ferrokms.db").is_file() && data.join("admin-credentials").is_file());
+
+    std::fs::write(&config, "listen = \"127.0.0.1:0\"\nlisten_port = 5\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferrokms"))
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "an unknown setting is an error, not ignored"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("listen_port"));
+}

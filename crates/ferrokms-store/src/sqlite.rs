@@ -185,6 +185,26 @@ fn alias_from_row(row: &SqliteRow) -> StoreResult<AliasRecord> {
     })
 }
 
+/// Adds a tag or overwrites the value of one with the same key.
+async fn upsert_tag(
+    conn: &mut sqlx::SqliteConnection,
+    region: &str,
+    key_id: &str,
+    tag: &Tag,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO tags (region, key_id, tag_key, tag_value) VALUES (?, ?, ?, ?) \
+         ON CONFLICT (region, key_id, tag_key) DO UPDATE SET tag_value = excluded.tag_value",
+    )
+    .bind(region)
+    .bind(key_id)
+    .bind(&tag.key)
+    .bind(&tag.value)
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
 /// Counts the aliases of a key inside a transaction and refuses one more than the quota.
 async fn check_alias_quota(
     tx: &mut sqlx::SqliteConnection,
@@ -309,17 +329,9 @@ impl Store for SqliteStore {
         .await
         .map_err(backend)?;
         for tag in tags {
-            sqlx::query(
-                "INSERT INTO tags (region, key_id, tag_key, tag_value) VALUES (?, ?, ?, ?) \
-                 ON CONFLICT (region, key_id, tag_key) DO UPDATE SET tag_value = excluded.tag_value",
-            )
-            .bind(region)
-            .bind(&id)
-            .bind(&tag.key)
-            .bind(&tag.value)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+            upsert_tag(&mut tx, region, &id, tag)
+                .await
+                .map_err(backend)?;
         }
         tx.commit().await.map_err(backend)
     }
@@ -526,20 +538,14 @@ impl Store for SqliteStore {
         let id = id.to_string();
         let mut tx = self.writer.begin().await.map_err(backend)?;
         for tag in tags {
-            sqlx::query(
-                "INSERT INTO tags (region, key_id, tag_key, tag_value) VALUES (?, ?, ?, ?) \
-                 ON CONFLICT (region, key_id, tag_key) DO UPDATE SET tag_value = excluded.tag_value",
-            )
-            .bind(region.as_str())
-            .bind(&id)
-            .bind(&tag.key)
-            .bind(&tag.value)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| match &e {
-                sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
-                _ => backend(e),
-            })?;
+            upsert_tag(&mut tx, region.as_str(), &id, tag)
+                .await
+                .map_err(|e| match &e {
+                    sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                        StoreError::NotFound
+                    }
+                    _ => backend(e),
+                })?;
         }
         let n: i64 = sqlx::query("SELECT COUNT(*) FROM tags WHERE region = ? AND key_id = ?")
             .bind(region.as_str())
