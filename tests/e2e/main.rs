@@ -7,6 +7,7 @@ mod auth;
 mod cli;
 mod crypto;
 mod harness;
+mod interop;
 mod keys;
 mod persistence;
 mod protocol;
