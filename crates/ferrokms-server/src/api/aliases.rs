@@ -6,7 +6,7 @@ use ferrokms_store::{AliasRecord, Page, StoreError};
 use serde_json::{json, Value};
 
 use super::resolve::{resolve_key, Aliases};
-use super::{finish_page, read_page, store_failure, Call};
+use super::{finish_page, finish_with_page, store_failure, Call};
 use crate::error::ApiError;
 use crate::wire::{timestamp, Input};
 
@@ -151,7 +151,7 @@ pub async fn delete_alias(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
 
 pub async fn list_aliases(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
     let key_id = input.string("KeyId", 1, 2048)?;
-    let (limit, after) = read_page(&mut input, 100, 50)?;
+    let (limit, after) = finish_with_page(&mut input, 100, 50)?;
     if let Some(a) = &after {
         if AliasName::parse_existing(a).is_err() {
             return Err(crate::wire::invalid_marker().into());

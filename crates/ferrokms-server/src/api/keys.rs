@@ -13,7 +13,7 @@ use ferrokms_store::{Page, StoredMaterial};
 use serde_json::{json, Value};
 
 use super::resolve::{resolve_key, update_key, Aliases};
-use super::{finish_page, read_page, store_failure, Call};
+use super::{finish_page, finish_with_page, store_failure, Call};
 use crate::error::ApiError;
 use crate::wire::{timestamp, Input};
 
@@ -193,7 +193,7 @@ pub async fn describe_key(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
 }
 
 pub async fn list_keys(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
-    let (limit, after) = read_page(&mut input, 1000, 100)?;
+    let (limit, after) = finish_with_page(&mut input, 1000, 100)?;
     if let Some(a) = &after {
         if KeyId::parse(a).is_none() {
             return Err(crate::wire::invalid_marker().into());

@@ -128,8 +128,8 @@ pub fn store_failure(e: StoreError) -> ApiError {
     KmsError::internal().into()
 }
 
-/// Reads `Limit` and `Marker` the same way for every listing.
-pub fn read_page(
+/// Reads `Limit` and `Marker`, the last members of every listing, and finishes the input.
+pub fn finish_with_page(
     input: &mut Input,
     max: i64,
     default: usize,

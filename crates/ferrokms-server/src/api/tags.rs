@@ -5,7 +5,7 @@ use ferrokms_store::{Page, StoreError};
 use serde_json::{json, Value};
 
 use super::resolve::{resolve_key, Aliases};
-use super::{finish_page, read_page, store_failure, Call};
+use super::{finish_page, finish_with_page, store_failure, Call};
 use crate::error::ApiError;
 use crate::wire::Input;
 
@@ -46,7 +46,7 @@ pub async fn untag_resource(call: &Call<'_>, mut input: Input) -> Result<Value, 
 
 pub async fn list_resource_tags(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
     let key_id = input.required_string("KeyId", 1, 2048)?;
-    let (limit, after) = read_page(&mut input, 50, 50)?;
+    let (limit, after) = finish_with_page(&mut input, 50, 50)?;
     let key = resolve_key(call, &key_id, Aliases::Refused, "ListResourceTags").await?;
     let rows = call
         .services
