@@ -349,7 +349,7 @@ async fn generate_random_bytes_and_limits() {
 }
 
 #[tokio::test]
-async fn dry_run_answers_412_when_the_call_would_succeed() {
+async fn dry_run_answers_400_when_the_call_would_succeed() {
     let server = Server::start();
     let kms = server.client();
     let (id, _) = new_key(&kms).await;
@@ -370,7 +370,11 @@ async fn dry_run_answers_412_when_the_call_would_succeed() {
         "GenerateDataKey",
         &format!(r#"{{"KeyId": "{id}", "KeySpec": "AES_256", "DryRun": true}}"#),
     );
-    assert_eq!(raw.status, 412);
+    assert_eq!(
+        raw.status, 400,
+        "AWS answers DryRunOperationException with 400"
+    );
+    assert_eq!(raw.error_type(), "DryRunOperationException");
     kms.disable_key().key_id(&id).send().await.unwrap();
     let err = kms
         .encrypt()

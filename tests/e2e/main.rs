@@ -3,6 +3,7 @@
 //! send what we need to test).
 
 mod aliases;
+mod asymmetric;
 mod auth;
 mod cli;
 mod crypto;

@@ -40,6 +40,12 @@ pub enum KmsError {
     AccessDenied(String),
     #[error("{0}")]
     DryRunOperation(String),
+    /// Verify found the signature wrong.
+    #[error("{0}")]
+    InvalidSignature(String),
+    /// VerifyMac found the MAC wrong.
+    #[error("{0}")]
+    InvalidMac(String),
     /// Something went wrong on our side; the message is generic on purpose.
     #[error("{0}")]
     Internal(String),

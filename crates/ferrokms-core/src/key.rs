@@ -111,6 +111,118 @@ impl DataKeySpec {
     }
 }
 
+wire_enum!(SigningAlgorithm {
+    RsassaPssSha256 = "RSASSA_PSS_SHA_256",
+    RsassaPssSha384 = "RSASSA_PSS_SHA_384",
+    RsassaPssSha512 = "RSASSA_PSS_SHA_512",
+    RsassaPkcs1V15Sha256 = "RSASSA_PKCS1_V1_5_SHA_256",
+    RsassaPkcs1V15Sha384 = "RSASSA_PKCS1_V1_5_SHA_384",
+    RsassaPkcs1V15Sha512 = "RSASSA_PKCS1_V1_5_SHA_512",
+    EcdsaSha256 = "ECDSA_SHA_256",
+    EcdsaSha384 = "ECDSA_SHA_384",
+    EcdsaSha512 = "ECDSA_SHA_512",
+    Sm2Dsa = "SM2DSA",
+    MlDsaShake256 = "ML_DSA_SHAKE_256",
+    Ed25519Sha512 = "ED25519_SHA_512",
+    Ed25519PhSha512 = "ED25519_PH_SHA_512",
+});
+
+wire_enum!(MacAlgorithm {
+    HmacSha224 = "HMAC_SHA_224",
+    HmacSha256 = "HMAC_SHA_256",
+    HmacSha384 = "HMAC_SHA_384",
+    HmacSha512 = "HMAC_SHA_512",
+});
+
+wire_enum!(MessageType {
+    Raw = "RAW",
+    Digest = "DIGEST",
+    ExternalMu = "EXTERNAL_MU",
+});
+
+wire_enum!(KeyAgreementAlgorithm { Ecdh = "ECDH" });
+
+wire_enum!(DataKeyPairSpec {
+    Rsa2048 = "RSA_2048",
+    Rsa3072 = "RSA_3072",
+    Rsa4096 = "RSA_4096",
+    EccNistP256 = "ECC_NIST_P256",
+    EccNistP384 = "ECC_NIST_P384",
+    EccNistP521 = "ECC_NIST_P521",
+    EccSecgP256k1 = "ECC_SECG_P256K1",
+    Sm2 = "SM2",
+    EccNistEdwards25519 = "ECC_NIST_EDWARDS25519",
+});
+
+impl DataKeyPairSpec {
+    /// Every pair spec names a key spec of the same name.
+    pub fn key_spec(self) -> KeySpec {
+        KeySpec::parse(self.as_str()).unwrap_or(KeySpec::SymmetricDefault)
+    }
+}
+
+impl KeySpec {
+    /// The key usages AWS allows for this spec.
+    pub fn usages(self) -> &'static [KeyUsage] {
+        use KeySpec::*;
+        match self {
+            SymmetricDefault => &[KeyUsage::EncryptDecrypt],
+            Rsa2048 | Rsa3072 | Rsa4096 => &[KeyUsage::EncryptDecrypt, KeyUsage::SignVerify],
+            EccNistP256 | EccNistP384 | EccNistP521 => {
+                &[KeyUsage::SignVerify, KeyUsage::KeyAgreement]
+            }
+            EccSecgP256k1 | EccNistEdwards25519 | MlDsa44 | MlDsa65 | MlDsa87 => {
+                &[KeyUsage::SignVerify]
+            }
+            Hmac224 | Hmac256 | Hmac384 | Hmac512 => &[KeyUsage::GenerateVerifyMac],
+            Sm2 => &[
+                KeyUsage::EncryptDecrypt,
+                KeyUsage::SignVerify,
+                KeyUsage::KeyAgreement,
+            ],
+        }
+    }
+
+    pub fn is_hmac(self) -> bool {
+        matches!(
+            self,
+            KeySpec::Hmac224 | KeySpec::Hmac256 | KeySpec::Hmac384 | KeySpec::Hmac512
+        )
+    }
+
+    /// Signing algorithms for a SIGN_VERIFY key of this spec, in AWS's order.
+    pub fn signing_algorithms(self) -> &'static [SigningAlgorithm] {
+        use SigningAlgorithm::*;
+        match self {
+            KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096 => &[
+                RsassaPkcs1V15Sha256,
+                RsassaPkcs1V15Sha384,
+                RsassaPkcs1V15Sha512,
+                RsassaPssSha256,
+                RsassaPssSha384,
+                RsassaPssSha512,
+            ],
+            KeySpec::EccNistP256 | KeySpec::EccSecgP256k1 => &[EcdsaSha256],
+            KeySpec::EccNistP384 => &[EcdsaSha384],
+            KeySpec::EccNistP521 => &[EcdsaSha512],
+            KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87 => &[MlDsaShake256],
+            KeySpec::EccNistEdwards25519 => &[Ed25519Sha512, Ed25519PhSha512],
+            KeySpec::Sm2 => &[Sm2Dsa],
+            _ => &[],
+        }
+    }
+
+    pub fn mac_algorithm(self) -> Option<MacAlgorithm> {
+        match self {
+            KeySpec::Hmac224 => Some(MacAlgorithm::HmacSha224),
+            KeySpec::Hmac256 => Some(MacAlgorithm::HmacSha256),
+            KeySpec::Hmac384 => Some(MacAlgorithm::HmacSha384),
+            KeySpec::Hmac512 => Some(MacAlgorithm::HmacSha512),
+            _ => None,
+        }
+    }
+}
+
 wire_enum!(KeyState {
     Creating = "Creating",
     Enabled = "Enabled",
@@ -146,6 +258,10 @@ pub struct KeyMetadata {
     pub current_material: MaterialId,
     pub multi_region: bool,
     pub policy: String,
+    /// DER SubjectPublicKeyInfo of an asymmetric key. Public, so kept in the clear: Verify
+    /// and GetPublicKey never touch the private key.
+    #[serde(default, with = "hex_bytes")]
+    pub public_key: Option<Vec<u8>>,
     /// Bumped on every stored change; stores refuse an update made from a stale read.
     pub revision: i64,
 }
@@ -162,12 +278,45 @@ impl KeyMetadata {
     }
 
     pub fn encryption_algorithms(&self) -> &'static [EncryptionAlgorithm] {
+        use EncryptionAlgorithm::*;
         match (self.key_usage, self.key_spec) {
-            (KeyUsage::EncryptDecrypt, KeySpec::SymmetricDefault) => {
-                &[EncryptionAlgorithm::SymmetricDefault]
+            (KeyUsage::EncryptDecrypt, KeySpec::SymmetricDefault) => &[SymmetricDefault],
+            (KeyUsage::EncryptDecrypt, KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096) => {
+                &[RsaesOaepSha1, RsaesOaepSha256]
             }
+            (KeyUsage::EncryptDecrypt, KeySpec::Sm2) => &[Sm2Pke],
             _ => &[],
         }
+    }
+
+    pub fn signing_algorithms(&self) -> &'static [SigningAlgorithm] {
+        match self.key_usage {
+            KeyUsage::SignVerify => self.key_spec.signing_algorithms(),
+            _ => &[],
+        }
+    }
+
+    pub fn mac_algorithms(&self) -> Vec<MacAlgorithm> {
+        self.key_spec.mac_algorithm().into_iter().collect()
+    }
+
+    pub fn key_agreement_algorithms(&self) -> &'static [KeyAgreementAlgorithm] {
+        match self.key_usage {
+            KeyUsage::KeyAgreement => &[KeyAgreementAlgorithm::Ecdh],
+            _ => &[],
+        }
+    }
+
+    /// Refuses a key whose usage is not `usage`, in AWS's words.
+    pub fn check_usage(&self, usage: KeyUsage, operation: &str) -> Result<(), KmsError> {
+        if self.key_usage == usage {
+            return Ok(());
+        }
+        Err(KmsError::InvalidKeyUsage(format!(
+            "{} key usage is {} which is not valid for {operation}.",
+            self.arn,
+            self.key_usage.as_str()
+        )))
     }
 
     fn state_error(&self) -> KmsError {
@@ -253,6 +402,32 @@ impl KeyMetadata {
     }
 }
 
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(b) => s.serialize_some(&crate::ids::lower_hex(b)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        let text: Option<String> = Option::deserialize(d)?;
+        text.map(|t| {
+            (0..t.len())
+                .step_by(2)
+                .map(|i| {
+                    t.get(i..i + 2)
+                        .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+                        .ok_or_else(|| serde::de::Error::custom("invalid hex"))
+                })
+                .collect()
+        })
+        .transpose()
+    }
+}
+
 /// The key policy AWS attaches when CreateKey is given none: the account may do everything,
 /// and IAM policies decide for its principals.
 pub fn default_key_policy(account: &AccountId) -> String {
@@ -298,8 +473,18 @@ mod tests {
             current_material: MaterialId::generate().unwrap(),
             multi_region: false,
             policy: default_key_policy(&account),
+            public_key: Some(vec![0x30, 0x82]),
             revision: 0,
         }
+    }
+
+    #[test]
+    fn metadata_round_trips_through_its_stored_form() {
+        let k = key();
+        let text = serde_json::to_string(&k).unwrap();
+        assert!(text.contains("\"public_key\":\"3082\""));
+        let back: KeyMetadata = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, k);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Domain and cryptography of ferrokms, free of I/O: identifiers, key metadata and its state machine, key material, encryption context and the ciphertext blob format.
 
+pub mod asymmetric;
 pub mod ciphertext;
 pub mod context;
 pub mod error;

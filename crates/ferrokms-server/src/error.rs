@@ -29,8 +29,8 @@ impl ApiError {
     }
 
     /// The `__type`, HTTP status and message the caller receives. AWS KMS answers every
-    /// client error with 400 (SDK traces show `status code: 400` even for NotFound, although
-    /// the Smithy model lists 404/409); a dry run answers 412 as the KMS guide documents.
+    /// client error with 400, DryRunOperation included: recorded responses and SDK traces
+    /// show 400 where the Smithy model lists 404, 409 or 412.
     pub fn wire(&self) -> (StatusCode, &'static str, Option<String>) {
         use KmsError as K;
         let bad = StatusCode::BAD_REQUEST;
@@ -55,11 +55,9 @@ impl ApiError {
                     K::CustomKeyStoreNotFound(m) => (bad, "CustomKeyStoreNotFoundException", m),
                     K::Validation(m) => (bad, "ValidationException", m),
                     K::AccessDenied(m) => (bad, "AccessDeniedException", m),
-                    K::DryRunOperation(m) => (
-                        StatusCode::PRECONDITION_FAILED,
-                        "DryRunOperationException",
-                        m,
-                    ),
+                    K::InvalidSignature(m) => (bad, "KMSInvalidSignatureException", m),
+                    K::InvalidMac(m) => (bad, "KMSInvalidMacException", m),
+                    K::DryRunOperation(m) => (bad, "DryRunOperationException", m),
                     K::Internal(m) => {
                         (StatusCode::INTERNAL_SERVER_ERROR, "KMSInternalException", m)
                     }
@@ -98,7 +96,7 @@ mod tests {
         );
         assert_eq!(
             ApiError::Kms(KmsError::dry_run()).wire().0,
-            StatusCode::PRECONDITION_FAILED
+            StatusCode::BAD_REQUEST
         );
         let (_, code, message) = ApiError::Kms(KmsError::invalid_ciphertext()).wire();
         assert_eq!((code, message), ("InvalidCiphertextException", None));

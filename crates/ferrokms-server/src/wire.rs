@@ -238,6 +238,22 @@ impl Input {
         self.take(member).is_some()
     }
 
+    /// A required enum member. `placeholder` stands in when it is absent or invalid; the
+    /// violation recorded for that makes [`Input::finish`] fail, so no handler sees it.
+    pub fn required_enumeration<T>(
+        &mut self,
+        member: &str,
+        parse: fn(&str) -> Option<T>,
+        all: &[&str],
+        placeholder: T,
+    ) -> Result<T, ApiError> {
+        if !self.members.get(member).is_some_and(|v| !v.is_null()) {
+            self.missing(member);
+            return Ok(placeholder);
+        }
+        Ok(self.enumeration(member, parse, all)?.unwrap_or(placeholder))
+    }
+
     /// A string-to-string map such as EncryptionContext.
     pub fn string_map(
         &mut self,

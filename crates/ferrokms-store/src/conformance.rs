@@ -39,6 +39,7 @@ fn new_key(region_name: &str, acct: &str) -> (KeyMetadata, StoredMaterial) {
         current_material: material_id,
         multi_region: false,
         policy: default_key_policy(&account),
+        public_key: None,
         revision: 0,
     };
     let material = StoredMaterial {

@@ -1,9 +1,13 @@
-//! Cryptographic operations on symmetric keys: Encrypt, Decrypt, ReEncrypt,
-//! GenerateDataKey(WithoutPlaintext) and GenerateRandom.
+//! Encryption operations: Encrypt, Decrypt, ReEncrypt (symmetric and RSA-OAEP keys),
+//! GenerateDataKey(WithoutPlaintext), GenerateDataKeyPair(WithoutPlaintext) and
+//! GenerateRandom.
 
+use ferrokms_core::asymmetric;
 use ferrokms_core::ciphertext::{self, BlobHeader};
 use ferrokms_core::context::{EncryptionContext, MAX_CONTEXT_BYTES};
-use ferrokms_core::key::{DataKeySpec, EncryptionAlgorithm, KeyMetadata, KeyUsage};
+use ferrokms_core::key::{
+    DataKeyPairSpec, DataKeySpec, EncryptionAlgorithm, KeyMetadata, KeyUsage,
+};
 use ferrokms_core::material::{KeyMaterial, MaterialId};
 use ferrokms_core::{random, KmsError};
 use serde_json::{json, Value};
@@ -29,7 +33,7 @@ fn read_context(input: &mut Input, member: &str) -> Result<EncryptionContext, Ap
     Ok(context)
 }
 
-fn read_grant_tokens(input: &mut Input) -> Result<(), ApiError> {
+pub(super) fn read_grant_tokens(input: &mut Input) -> Result<(), ApiError> {
     // Grants arrive with the policy work; until then tokens are checked for shape only.
     input.string_list("GrantTokens", 1, 8192, 10).map(drop)
 }
@@ -41,7 +45,7 @@ fn read_algorithm(
     input.enumeration(member, EncryptionAlgorithm::parse, EncryptionAlgorithm::ALL)
 }
 
-fn refuse_recipient(input: &mut Input) -> Result<(), ApiError> {
+pub(super) fn refuse_recipient(input: &mut Input) -> Result<(), ApiError> {
     if input.present("Recipient") {
         return Err(KmsError::UnsupportedOperation(
             "Recipient (attested enclave delivery) is not supported by ferrokms.".into(),
@@ -52,7 +56,10 @@ fn refuse_recipient(input: &mut Input) -> Result<(), ApiError> {
 }
 
 /// Reads `DryRun` and `DryRunModifiers`; true in the second place means IGNORE_CIPHERTEXT.
-fn read_dry_run(input: &mut Input, modifiers_allowed: bool) -> Result<(bool, bool), ApiError> {
+pub(super) fn read_dry_run(
+    input: &mut Input,
+    modifiers_allowed: bool,
+) -> Result<(bool, bool), ApiError> {
     let dry_run = input.boolean("DryRun")?.unwrap_or(false);
     let mut ignore_ciphertext = false;
     if modifiers_allowed {
@@ -79,14 +86,9 @@ fn check_encryption_key(
     operation: &str,
     algorithm: Option<EncryptionAlgorithm>,
 ) -> Result<(), KmsError> {
+    // AWS checks usage before state: a disabled key of the wrong kind is reported as such.
+    key.check_usage(KeyUsage::EncryptDecrypt, operation)?;
     key.check_usable()?;
-    if key.key_usage != KeyUsage::EncryptDecrypt {
-        return Err(KmsError::InvalidKeyUsage(format!(
-            "{} key usage is {} which is not valid for {operation}.",
-            key.arn,
-            key.key_usage.as_str()
-        )));
-    }
     let algorithm = algorithm.unwrap_or(EncryptionAlgorithm::SymmetricDefault);
     if !key.encryption_algorithms().contains(&algorithm) {
         return Err(KmsError::InvalidKeyUsage(format!(
@@ -98,7 +100,18 @@ fn check_encryption_key(
     Ok(())
 }
 
-async fn load_material(
+/// Data keys and data key pairs are sealed under a symmetric encryption key only.
+fn check_data_key_wrapping_key(key: &KeyMetadata, operation: &str) -> Result<(), KmsError> {
+    key.check_usage(KeyUsage::EncryptDecrypt, operation)?;
+    if key.key_spec != ferrokms_core::key::KeySpec::SymmetricDefault {
+        return Err(KmsError::InvalidKeyUsage(
+            "You cannot generate a data key with an asymmetric CMK".into(),
+        ));
+    }
+    key.check_usable()
+}
+
+pub(super) async fn load_material(
     call: &Call<'_>,
     key: &KeyMetadata,
     material_id: &MaterialId,
@@ -183,6 +196,88 @@ async fn open(
     Ok(ciphertext::open(&material, header, blob, context)?)
 }
 
+/// KMS binds an encryption context only to symmetric ciphertexts; accepting one for RSA-OAEP
+/// would suggest a protection that is not there.
+fn refuse_context_for_asymmetric(context: &EncryptionContext) -> Result<(), KmsError> {
+    if context.entries().is_empty() {
+        Ok(())
+    } else {
+        Err(KmsError::Validation(
+            "EncryptionContext is not supported when encrypting/decrypting with asymmetric CMKs."
+                .into(),
+        ))
+    }
+}
+
+/// Encrypts under a key already checked with [`check_encryption_key`].
+async fn encrypt_under(
+    call: &Call<'_>,
+    key: &KeyMetadata,
+    algorithm: EncryptionAlgorithm,
+    context: &EncryptionContext,
+    plaintext: &[u8],
+) -> Result<Vec<u8>, ApiError> {
+    if algorithm == EncryptionAlgorithm::SymmetricDefault {
+        return seal(call, key, context, plaintext).await;
+    }
+    refuse_context_for_asymmetric(context)?;
+    let public = key.public_key.as_deref().ok_or_else(KmsError::internal)?;
+    Ok(asymmetric::rsa_encrypt(
+        key.key_spec,
+        public,
+        algorithm,
+        plaintext,
+    )?)
+}
+
+/// What a decryption recovered, and with which key and material version.
+struct Opened {
+    key: KeyMetadata,
+    plaintext: Zeroizing<Vec<u8>>,
+    material_id: MaterialId,
+}
+
+/// Decrypts a symmetric blob (the key may be named by the blob) or, with an RSA algorithm,
+/// a raw RSA-OAEP ciphertext under the named key.
+async fn decrypt_ciphertext(
+    call: &Call<'_>,
+    requested: Option<&str>,
+    algorithm: Option<EncryptionAlgorithm>,
+    context: &EncryptionContext,
+    blob: &[u8],
+    operation: &str,
+    action: &str,
+) -> Result<Opened, ApiError> {
+    let algorithm = algorithm.unwrap_or(EncryptionAlgorithm::SymmetricDefault);
+    if algorithm == EncryptionAlgorithm::SymmetricDefault {
+        let header = ciphertext::parse_header(blob)?;
+        let key = key_for_blob(call, &header, requested, action).await?;
+        check_encryption_key(&key, operation, Some(algorithm))?;
+        let plaintext = open(call, &key, &header, blob, context).await?;
+        return Ok(Opened {
+            key,
+            plaintext,
+            material_id: header.material_id,
+        });
+    }
+    let raw = requested.ok_or_else(|| {
+        KmsError::Validation(format!(
+            "KeyId is required to decrypt with the {} algorithm.",
+            algorithm.as_str()
+        ))
+    })?;
+    let key = resolve_key(call, raw, Aliases::Accepted, action).await?;
+    check_encryption_key(&key, operation, Some(algorithm))?;
+    refuse_context_for_asymmetric(context)?;
+    let material = load_material(call, &key, &key.current_material).await?;
+    let plaintext = asymmetric::rsa_decrypt(&material, algorithm, blob)?;
+    Ok(Opened {
+        material_id: key.current_material,
+        key,
+        plaintext,
+    })
+}
+
 pub async fn encrypt(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
     let key_id = input.required_string("KeyId", 1, 2048)?;
     let plaintext = Zeroizing::new(input.required_blob("Plaintext", 1, MAX_PLAINTEXT)?);
@@ -196,11 +291,12 @@ pub async fn encrypt(call: &Call<'_>, mut input: Input) -> Result<Value, ApiErro
     if dry_run {
         return Err(KmsError::dry_run().into());
     }
-    let ciphertext = seal(call, &key, &context, &plaintext).await?;
+    let algorithm = algorithm.unwrap_or(EncryptionAlgorithm::SymmetricDefault);
+    let ciphertext = encrypt_under(call, &key, algorithm, &context, &plaintext).await?;
     Ok(json!({
         "CiphertextBlob": blob(&ciphertext),
         "KeyId": key.arn.to_string(),
-        "EncryptionAlgorithm": EncryptionAlgorithm::SymmetricDefault.as_str(),
+        "EncryptionAlgorithm": algorithm.as_str(),
     }))
 }
 
@@ -233,18 +329,24 @@ pub async fn decrypt(call: &Call<'_>, mut input: Input) -> Result<Value, ApiErro
             .into())
         }
     };
-    let header = ciphertext::parse_header(&ciphertext)?;
-    let key = key_for_blob(call, &header, key_id.as_deref(), "Decrypt").await?;
-    check_encryption_key(&key, "Decrypt", algorithm)?;
-    let plaintext = open(call, &key, &header, &ciphertext, &context).await?;
+    let opened = decrypt_ciphertext(
+        call,
+        key_id.as_deref(),
+        algorithm,
+        &context,
+        &ciphertext,
+        "Decrypt",
+        "Decrypt",
+    )
+    .await?;
     if dry_run {
         return Err(KmsError::dry_run().into());
     }
     Ok(json!({
-        "KeyId": key.arn.to_string(),
-        "Plaintext": blob(&plaintext),
-        "EncryptionAlgorithm": EncryptionAlgorithm::SymmetricDefault.as_str(),
-        "KeyMaterialId": header.material_id.to_string(),
+        "KeyId": opened.key.arn.to_string(),
+        "Plaintext": blob(&opened.plaintext),
+        "EncryptionAlgorithm": algorithm.unwrap_or(EncryptionAlgorithm::SymmetricDefault).as_str(),
+        "KeyMaterialId": opened.material_id.to_string(),
     }))
 }
 
@@ -281,22 +383,36 @@ pub async fn re_encrypt(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
             return Err(KmsError::dry_run().into());
         }
     };
-    let header = ciphertext::parse_header(&ciphertext)?;
-    let source = key_for_blob(call, &header, source_key_id.as_deref(), "ReEncryptFrom").await?;
-    check_encryption_key(&source, "ReEncrypt", source_algorithm)?;
-    let plaintext = open(call, &source, &header, &ciphertext, &source_context).await?;
+    let opened = decrypt_ciphertext(
+        call,
+        source_key_id.as_deref(),
+        source_algorithm,
+        &source_context,
+        &ciphertext,
+        "ReEncrypt",
+        "ReEncryptFrom",
+    )
+    .await?;
     if dry_run {
         return Err(KmsError::dry_run().into());
     }
-    let sealed = seal(call, &destination, &destination_context, &plaintext).await?;
-    let algorithm = EncryptionAlgorithm::SymmetricDefault.as_str();
+    let destination_algorithm =
+        destination_algorithm.unwrap_or(EncryptionAlgorithm::SymmetricDefault);
+    let sealed = encrypt_under(
+        call,
+        &destination,
+        destination_algorithm,
+        &destination_context,
+        &opened.plaintext,
+    )
+    .await?;
     Ok(json!({
         "CiphertextBlob": blob(&sealed),
-        "SourceKeyId": source.arn.to_string(),
+        "SourceKeyId": opened.key.arn.to_string(),
         "KeyId": destination.arn.to_string(),
-        "SourceEncryptionAlgorithm": algorithm,
-        "DestinationEncryptionAlgorithm": algorithm,
-        "SourceKeyMaterialId": header.material_id.to_string(),
+        "SourceEncryptionAlgorithm": source_algorithm.unwrap_or(EncryptionAlgorithm::SymmetricDefault).as_str(),
+        "DestinationEncryptionAlgorithm": destination_algorithm.as_str(),
+        "SourceKeyMaterialId": opened.material_id.to_string(),
         "DestinationKeyMaterialId": destination.current_material.to_string(),
     }))
 }
@@ -332,7 +448,7 @@ pub async fn generate_data_key(
         "GenerateDataKeyWithoutPlaintext"
     };
     let key = resolve_key(call, &key_id, Aliases::Accepted, operation).await?;
-    check_encryption_key(&key, operation, None)?;
+    check_data_key_wrapping_key(&key, operation)?;
     if dry_run {
         return Err(KmsError::dry_run().into());
     }
@@ -345,6 +461,62 @@ pub async fn generate_data_key(
     });
     if with_plaintext {
         out["Plaintext"] = blob(&data_key);
+    }
+    Ok(out)
+}
+
+pub async fn generate_data_key_pair(
+    call: &Call<'_>,
+    mut input: Input,
+    with_plaintext: bool,
+) -> Result<Value, ApiError> {
+    let key_id = input.required_string("KeyId", 1, 2048)?;
+    let context = read_context(&mut input, "EncryptionContext")?;
+    let spec = input.required_enumeration(
+        "KeyPairSpec",
+        DataKeyPairSpec::parse,
+        DataKeyPairSpec::ALL,
+        DataKeyPairSpec::Rsa2048,
+    )?;
+    read_grant_tokens(&mut input)?;
+    if with_plaintext {
+        refuse_recipient(&mut input)?;
+    }
+    let (dry_run, _) = read_dry_run(&mut input, false)?;
+    input.finish()?;
+    let operation = if with_plaintext {
+        "GenerateDataKeyPair"
+    } else {
+        "GenerateDataKeyPairWithoutPlaintext"
+    };
+    let key = resolve_key(call, &key_id, Aliases::Accepted, operation).await?;
+    check_data_key_wrapping_key(&key, operation)?;
+    if matches!(
+        spec,
+        DataKeyPairSpec::Sm2 | DataKeyPairSpec::EccNistEdwards25519
+    ) {
+        return Err(KmsError::UnsupportedOperation(format!(
+            "KeyPairSpec {} is not supported by this version of ferrokms.",
+            spec.as_str()
+        ))
+        .into());
+    }
+    if dry_run {
+        return Err(KmsError::dry_run().into());
+    }
+    let pair = super::keys::generate_off_runtime(spec.key_spec()).await?;
+    let private = asymmetric::private_key_der(&pair.material);
+    let sealed = seal(call, &key, &context, private).await?;
+    let public = pair.public_key.as_deref().ok_or_else(KmsError::internal)?;
+    let mut out = json!({
+        "PrivateKeyCiphertextBlob": blob(&sealed),
+        "PublicKey": blob(public),
+        "KeyId": key.arn.to_string(),
+        "KeyPairSpec": spec.as_str(),
+        "KeyMaterialId": key.current_material.to_string(),
+    });
+    if with_plaintext {
+        out["PrivateKeyPlaintext"] = blob(private);
     }
     Ok(out)
 }

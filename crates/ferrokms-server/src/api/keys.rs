@@ -1,12 +1,13 @@
 //! Key lifecycle: CreateKey, DescribeKey, ListKeys, UpdateKeyDescription, EnableKey,
 //! DisableKey, ScheduleKeyDeletion, CancelKeyDeletion.
 
+use ferrokms_core::asymmetric;
 use ferrokms_core::ids::{KeyArn, KeyId};
 use ferrokms_core::key::{
     default_key_policy, CustomerMasterKeySpec, KeyManager, KeyMetadata, KeySpec, KeyState,
     KeyUsage, Origin, DEFAULT_PENDING_WINDOW_DAYS,
 };
-use ferrokms_core::material::{KeyMaterial, MaterialId};
+use ferrokms_core::material::MaterialId;
 use ferrokms_core::tags::check_new_tags;
 use ferrokms_core::KmsError;
 use ferrokms_store::{Page, StoredMaterial};
@@ -35,12 +36,11 @@ pub fn metadata_json(key: &KeyMetadata) -> Value {
         "KeyState": key.state.as_str(),
         "Origin": key.origin.as_str(),
         "KeyManager": key.key_manager.as_str(),
-        "CustomerMasterKeySpec": key.key_spec.as_str(),
         "KeySpec": key.key_spec.as_str(),
-        "EncryptionAlgorithms": key.encryption_algorithms().iter().map(|a| a.as_str()).collect::<Vec<_>>(),
         "MultiRegion": key.multi_region,
         "CurrentKeyMaterialId": key.current_material.to_string(),
     });
+    add_spec_details(&mut m, key);
     if let Some(date) = key.deletion_date {
         m["DeletionDate"] = timestamp(date);
     }
@@ -52,6 +52,62 @@ pub fn metadata_json(key: &KeyMetadata) -> Value {
         });
     }
     m
+}
+
+/// The deprecated CustomerMasterKeySpec (for specs it knows) and the algorithm lists that
+/// apply to the key; AWS leaves out the lists that do not.
+pub fn add_spec_details(m: &mut Value, key: &KeyMetadata) {
+    if CustomerMasterKeySpec::parse(key.key_spec.as_str()).is_some() {
+        m["CustomerMasterKeySpec"] = json!(key.key_spec.as_str());
+    }
+    let names = |v: Vec<&'static str>| (!v.is_empty()).then(|| json!(v));
+    let lists = [
+        (
+            "EncryptionAlgorithms",
+            names(
+                key.encryption_algorithms()
+                    .iter()
+                    .map(|a| a.as_str())
+                    .collect(),
+            ),
+        ),
+        (
+            "SigningAlgorithms",
+            names(
+                key.signing_algorithms()
+                    .iter()
+                    .map(|a| a.as_str())
+                    .collect(),
+            ),
+        ),
+        (
+            "MacAlgorithms",
+            names(key.mac_algorithms().iter().map(|a| a.as_str()).collect()),
+        ),
+        (
+            "KeyAgreementAlgorithms",
+            names(
+                key.key_agreement_algorithms()
+                    .iter()
+                    .map(|a| a.as_str())
+                    .collect(),
+            ),
+        ),
+    ];
+    for (member, list) in lists {
+        if let Some(list) = list {
+            m[member] = list;
+        }
+    }
+}
+
+/// Generates key material on a blocking thread: RSA key generation takes long enough to
+/// stall other requests if it ran on the async runtime.
+pub async fn generate_off_runtime(spec: KeySpec) -> Result<asymmetric::GeneratedKey, ApiError> {
+    tokio::task::spawn_blocking(move || asymmetric::generate(spec))
+        .await
+        .map_err(|_| KmsError::internal())?
+        .map_err(ApiError::from)
 }
 
 fn check_policy(policy: &str) -> Result<(), KmsError> {
@@ -105,17 +161,10 @@ pub async fn create_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
             .into())
         }
     };
-    if spec == KeySpec::SymmetricDefault && usage != KeyUsage::EncryptDecrypt {
+    if !spec.usages().contains(&usage) {
         return Err(KmsError::Validation(format!(
             "KeyUsage {} is not compatible with KeySpec {}",
             usage.as_str(),
-            spec.as_str()
-        ))
-        .into());
-    }
-    if spec != KeySpec::SymmetricDefault {
-        return Err(KmsError::UnsupportedOperation(format!(
-            "KeySpec {} is not supported by this version of ferrokms.",
             spec.as_str()
         ))
         .into());
@@ -144,17 +193,17 @@ pub async fn create_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
         None => default_key_policy(&account),
     };
 
+    let generated = generate_off_runtime(spec).await?;
     let material_id = MaterialId::generate()?;
     let arn = KeyArn {
         region: call.request.region().clone(),
         account,
         key_id: KeyId::generate(multi_region)?,
     };
-    let material = KeyMaterial::generate_symmetric()?;
     let wrapped = call
         .services
         .root
-        .wrap_material(&arn, &material_id, &material)?;
+        .wrap_material(&arn, &material_id, &generated.material)?;
     let key = KeyMetadata {
         arn,
         creation_date: call.now,
@@ -169,6 +218,7 @@ pub async fn create_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
         current_material: material_id,
         multi_region,
         policy,
+        public_key: generated.public_key,
         revision: 0,
     };
     let stored = StoredMaterial {

@@ -1,8 +1,10 @@
 //! The KMS operations, one module per API group, behind a small router.
 
 mod aliases;
+mod asymmetric;
 mod crypto;
 mod keys;
+mod mac;
 mod resolve;
 mod tags;
 
@@ -106,6 +108,16 @@ pub async fn dispatch(call: &Call<'_>, operation: &str, input: Input) -> Result<
         "GenerateDataKey" => crypto::generate_data_key(call, input, true).await,
         "GenerateDataKeyWithoutPlaintext" => crypto::generate_data_key(call, input, false).await,
         "GenerateRandom" => crypto::generate_random(call, input).await,
+        "GenerateDataKeyPair" => crypto::generate_data_key_pair(call, input, true).await,
+        "GenerateDataKeyPairWithoutPlaintext" => {
+            crypto::generate_data_key_pair(call, input, false).await
+        }
+        "Sign" => asymmetric::sign(call, input).await,
+        "Verify" => asymmetric::verify(call, input).await,
+        "GetPublicKey" => asymmetric::get_public_key(call, input).await,
+        "DeriveSharedSecret" => asymmetric::derive_shared_secret(call, input).await,
+        "GenerateMac" => mac::generate_mac(call, input).await,
+        "VerifyMac" => mac::verify_mac(call, input).await,
         "CreateAlias" => aliases::create_alias(call, input).await,
         "UpdateAlias" => aliases::update_alias(call, input).await,
         "DeleteAlias" => aliases::delete_alias(call, input).await,
