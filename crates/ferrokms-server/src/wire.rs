@@ -247,7 +247,7 @@ impl Input {
         all: &[&str],
         placeholder: T,
     ) -> Result<T, ApiError> {
-        if !self.members.get(member).is_some_and(|v| !v.is_null()) {
+        if self.members.get(member).is_none_or(|v| v.is_null()) {
             self.missing(member);
             return Ok(placeholder);
         }
