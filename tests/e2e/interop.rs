@@ -1,16 +1,16 @@
-//! boto3, the AWS Encryption SDK and pyca/cryptography against the real server, through
-//! `tests/interop/boto3_esdk.py`.
+//! boto3, the AWS Encryption SDK and pyca/cryptography against the real server, through the
+//! scripts in `tests/interop/`.
 
 use std::process::Command;
 
 use crate::harness::Server;
 
-#[test]
-fn python_aws_stack_interoperates() {
+/// Runs one script of tests/interop against a fresh server; it must print `marker`.
+fn run_script(name: &str, marker: &str) {
     let server = Server::start();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/boto3_esdk.py");
+    let script = format!("{}/tests/interop/{name}", env!("CARGO_MANIFEST_DIR"));
     let out = Command::new("python3")
-        .arg(script)
+        .arg(&script)
         .env("FERROKMS_ENDPOINT", &server.endpoint)
         .env("AWS_ACCESS_KEY_ID", &server.access_key_id)
         .env("AWS_SECRET_ACCESS_KEY", &server.secret_access_key)
@@ -25,5 +25,16 @@ fn python_aws_stack_interoperates() {
         out.status.success(),
         "interop script failed (pip install boto3 aws-encryption-sdk cryptography)\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
     );
-    assert!(stdout.contains("python interop: ok"), "{stdout}");
+    assert!(stdout.contains(marker), "{stdout}");
+}
+
+#[test]
+fn python_aws_stack_interoperates() {
+    run_script("boto3_esdk.py", "python interop: ok");
+}
+
+/// Signatures, RSA-OAEP, ECDH and data key pairs checked by pyca/cryptography.
+#[test]
+fn asymmetric_crypto_agrees_with_an_independent_implementation() {
+    run_script("asymmetric_cryptography.py", "asymmetric interop: ok");
 }
