@@ -375,7 +375,36 @@ async fn dry_run_answers_400_when_the_call_would_succeed() {
         "AWS answers DryRunOperationException with 400"
     );
     assert_eq!(raw.error_type(), "DryRunOperationException");
+    // IGNORE_CIPHERTEXT checks only whether the key could decrypt: no ciphertext needed.
+    let raw = server.kms(
+        "Decrypt",
+        &format!(
+            r#"{{"KeyId": "{id}", "DryRun": true, "DryRunModifiers": ["IGNORE_CIPHERTEXT"]}}"#
+        ),
+    );
+    assert_eq!(raw.error_type(), "DryRunOperationException");
+    let raw = server.kms(
+        "Decrypt",
+        r#"{"DryRun": true, "DryRunModifiers": ["IGNORE_CIPHERTEXT"]}"#,
+    );
+    assert_eq!(raw.error_type(), "ValidationException");
+    let raw = server.kms(
+        "Decrypt",
+        &format!(r#"{{"KeyId": "{id}", "DryRun": true}}"#),
+    );
+    assert_eq!(
+        raw.message().as_deref(),
+        Some("1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null"),
+        "without the modifier the ciphertext is required"
+    );
     kms.disable_key().key_id(&id).send().await.unwrap();
+    let raw = server.kms(
+        "Decrypt",
+        &format!(
+            r#"{{"KeyId": "{id}", "DryRun": true, "DryRunModifiers": ["IGNORE_CIPHERTEXT"]}}"#
+        ),
+    );
+    assert_eq!(raw.error_type(), "DisabledException");
     let err = kms
         .encrypt()
         .key_id(&id)

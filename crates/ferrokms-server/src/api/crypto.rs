@@ -79,6 +79,20 @@ pub(super) fn read_dry_run(
     Ok((dry_run, ignore_ciphertext && dry_run))
 }
 
+/// Reads DryRun, DryRunModifiers and CiphertextBlob. `None` for the ciphertext means the
+/// IGNORE_CIPHERTEXT dry run: only whether the caller may use the key is to be checked.
+fn read_ciphertext(input: &mut Input) -> Result<(bool, Option<Vec<u8>>), ApiError> {
+    let (dry_run, ignore_ciphertext) = read_dry_run(input, true)?;
+    if ignore_ciphertext {
+        input.blob("CiphertextBlob", 1, MAX_CIPHERTEXT)?;
+        return Ok((dry_run, None));
+    }
+    Ok((
+        dry_run,
+        Some(input.required_blob("CiphertextBlob", 1, MAX_CIPHERTEXT)?),
+    ))
+}
+
 /// A key may encrypt or decrypt only if it is usable, is for encryption, and the algorithm
 /// is one its spec supports.
 fn check_encryption_key(
@@ -301,12 +315,7 @@ pub async fn encrypt(call: &Call<'_>, mut input: Input) -> Result<Value, ApiErro
 }
 
 pub async fn decrypt(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
-    let (dry_run, ignore_ciphertext) = read_dry_run(&mut input, true)?;
-    let ciphertext = if ignore_ciphertext {
-        input.blob("CiphertextBlob", 1, MAX_CIPHERTEXT)?
-    } else {
-        Some(input.required_blob("CiphertextBlob", 1, MAX_CIPHERTEXT)?)
-    };
+    let (dry_run, ciphertext) = read_ciphertext(&mut input)?;
     let context = read_context(&mut input, "EncryptionContext")?;
     read_grant_tokens(&mut input)?;
     let key_id = input.string("KeyId", 1, 2048)?;
@@ -314,20 +323,15 @@ pub async fn decrypt(call: &Call<'_>, mut input: Input) -> Result<Value, ApiErro
     refuse_recipient(&mut input)?;
     input.finish()?;
 
-    let (ciphertext, key_id) = match (ciphertext, key_id) {
-        (Some(c), key_id) if !ignore_ciphertext => (c, key_id),
-        (_, Some(key_id)) => {
-            // IGNORE_CIPHERTEXT: only whether the caller may decrypt with this key is checked.
-            let key = resolve_key(call, &key_id, Aliases::Accepted, "Decrypt").await?;
-            check_encryption_key(&key, "Decrypt", algorithm)?;
-            return Err(KmsError::dry_run().into());
-        }
-        (_, None) => {
-            return Err(KmsError::Validation(
+    let Some(ciphertext) = ciphertext else {
+        let key_id = key_id.ok_or_else(|| {
+            KmsError::Validation(
                 "KeyId is required when the IGNORE_CIPHERTEXT dry-run modifier is set.".into(),
             )
-            .into())
-        }
+        })?;
+        let key = resolve_key(call, &key_id, Aliases::Accepted, "Decrypt").await?;
+        check_encryption_key(&key, "Decrypt", algorithm)?;
+        return Err(KmsError::dry_run().into());
     };
     let opened = decrypt_ciphertext(
         call,
@@ -351,12 +355,7 @@ pub async fn decrypt(call: &Call<'_>, mut input: Input) -> Result<Value, ApiErro
 }
 
 pub async fn re_encrypt(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
-    let (dry_run, ignore_ciphertext) = read_dry_run(&mut input, true)?;
-    let ciphertext = if ignore_ciphertext {
-        input.blob("CiphertextBlob", 1, MAX_CIPHERTEXT)?
-    } else {
-        Some(input.required_blob("CiphertextBlob", 1, MAX_CIPHERTEXT)?)
-    };
+    let (dry_run, ciphertext) = read_ciphertext(&mut input)?;
     let source_context = read_context(&mut input, "SourceEncryptionContext")?;
     let source_key_id = input.string("SourceKeyId", 1, 2048)?;
     let destination_key_id = input.required_string("DestinationKeyId", 1, 2048)?;
@@ -369,19 +368,16 @@ pub async fn re_encrypt(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
     let destination =
         resolve_key(call, &destination_key_id, Aliases::Accepted, "ReEncryptTo").await?;
     check_encryption_key(&destination, "ReEncrypt", destination_algorithm)?;
-    let ciphertext = match ciphertext {
-        Some(c) if !ignore_ciphertext => c,
-        _ => {
-            let raw = source_key_id.ok_or_else(|| {
-                KmsError::Validation(
-                    "SourceKeyId is required when the IGNORE_CIPHERTEXT dry-run modifier is set."
-                        .into(),
-                )
-            })?;
-            let source = resolve_key(call, &raw, Aliases::Accepted, "ReEncryptFrom").await?;
-            check_encryption_key(&source, "ReEncrypt", source_algorithm)?;
-            return Err(KmsError::dry_run().into());
-        }
+    let Some(ciphertext) = ciphertext else {
+        let raw = source_key_id.ok_or_else(|| {
+            KmsError::Validation(
+                "SourceKeyId is required when the IGNORE_CIPHERTEXT dry-run modifier is set."
+                    .into(),
+            )
+        })?;
+        let source = resolve_key(call, &raw, Aliases::Accepted, "ReEncryptFrom").await?;
+        check_encryption_key(&source, "ReEncrypt", source_algorithm)?;
+        return Err(KmsError::dry_run().into());
     };
     let opened = decrypt_ciphertext(
         call,
