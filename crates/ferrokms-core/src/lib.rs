@@ -7,6 +7,7 @@ pub mod error;
 pub mod ids;
 pub mod key;
 pub mod material;
+pub mod policy;
 pub mod random;
 pub mod tags;
 
