@@ -10,6 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use ferrokms_core::ids::AccountId;
 use ferrokms_core::material::{credential_binding, RootKeyProvider};
+use ferrokms_core::policy::ADMINISTRATOR_ACCESS;
 use ferrokms_core::random;
 use ferrokms_store::{AccessKeyRecord, SqliteStore, Store};
 use zeroize::Zeroizing;
@@ -104,10 +105,14 @@ impl DataDir {
             file,
         };
         write_credentials(&credentials)?;
+        let principal_arn = format!("arn:aws:iam::{account}:user/admin");
+        self.store
+            .put_identity_policy(&principal_arn, "AdministratorAccess", ADMINISTRATOR_ACCESS)
+            .await?;
         self.store
             .put_access_key(&AccessKeyRecord {
                 access_key_id: credentials.access_key_id.clone(),
-                principal_arn: format!("arn:aws:iam::{account}:user/admin"),
+                principal_arn,
                 account,
                 user_id,
                 wrapped_secret: wrapped,

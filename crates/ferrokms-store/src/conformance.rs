@@ -92,6 +92,30 @@ async fn access_keys(store: &dyn Store) {
     );
     assert_eq!(store.access_key("AKIAOTHER").await.unwrap(), None);
     assert_eq!(store.access_key_count().await.unwrap(), 1);
+
+    let arn = "arn:aws:iam::111122223333:user/admin";
+    assert!(store.identity_policies(arn).await.unwrap().is_empty());
+    store
+        .put_identity_policy(arn, "b", "{\"v\":1}")
+        .await
+        .unwrap();
+    store
+        .put_identity_policy(arn, "a", "{\"v\":2}")
+        .await
+        .unwrap();
+    store
+        .put_identity_policy(arn, "b", "{\"v\":3}")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.identity_policies(arn).await.unwrap(),
+        vec!["{\"v\":2}".to_owned(), "{\"v\":3}".to_owned()]
+    );
+    assert!(store
+        .identity_policies("arn:aws:iam::111122223333:user/other")
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn keys_are_stored_whole_and_scoped_by_region(store: &dyn Store) {

@@ -47,6 +47,15 @@ pub trait Store: Send + Sync {
     async fn put_access_key(&self, record: &AccessKeyRecord) -> StoreResult<()>;
     async fn access_key(&self, access_key_id: &str) -> StoreResult<Option<AccessKeyRecord>>;
     async fn access_key_count(&self) -> StoreResult<usize>;
+    /// Attaches (or replaces) a named identity policy to a principal.
+    async fn put_identity_policy(
+        &self,
+        principal_arn: &str,
+        name: &str,
+        document: &str,
+    ) -> StoreResult<()>;
+    /// The identity policy documents attached to a principal, in name order.
+    async fn identity_policies(&self, principal_arn: &str) -> StoreResult<Vec<String>>;
 
     /// Stores a new key with its first material version and its tags.
     async fn create_key(

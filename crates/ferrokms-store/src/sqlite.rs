@@ -20,7 +20,8 @@ use sqlx::Row;
 use crate::{AccessKeyRecord, AliasRecord, Page, Store, StoreError, StoreResult, StoredMaterial};
 
 /// Schema versions, applied in order, each once, each in its own transaction.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE accounts (
     account_id TEXT PRIMARY KEY,
     created_at INTEGER NOT NULL
@@ -69,7 +70,20 @@ CREATE TABLE tags (
     PRIMARY KEY (region, key_id, tag_key),
     FOREIGN KEY (region, key_id) REFERENCES keys (region, key_id) ON DELETE CASCADE
 );
-"#];
+"#,
+    r#"
+CREATE TABLE identity_policies (
+    principal_arn TEXT NOT NULL,
+    policy_name TEXT NOT NULL,
+    document TEXT NOT NULL,
+    PRIMARY KEY (principal_arn, policy_name)
+);
+INSERT INTO identity_policies (principal_arn, policy_name, document)
+    SELECT principal_arn, 'AdministratorAccess',
+        '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
+    FROM access_keys WHERE principal_arn LIKE 'arn:aws:iam::%:user/admin';
+"#,
+];
 
 pub struct SqliteStore {
     writer: SqlitePool,
@@ -288,6 +302,38 @@ impl Store for SqliteStore {
             .try_get(0)
             .map_err(backend)?;
         Ok(count(n))
+    }
+
+    async fn put_identity_policy(
+        &self,
+        principal_arn: &str,
+        name: &str,
+        document: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO identity_policies (principal_arn, policy_name, document) VALUES (?, ?, ?) \
+             ON CONFLICT (principal_arn, policy_name) DO UPDATE SET document = excluded.document",
+        )
+        .bind(principal_arn)
+        .bind(name)
+        .bind(document)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn identity_policies(&self, principal_arn: &str) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT document FROM identity_policies WHERE principal_arn = ? ORDER BY policy_name",
+        )
+        .bind(principal_arn)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(|r| r.try_get("document").map_err(backend))
+            .collect()
     }
 
     async fn create_key(

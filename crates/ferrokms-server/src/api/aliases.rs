@@ -5,6 +5,7 @@ use ferrokms_core::KmsError;
 use ferrokms_store::{AliasRecord, Page, StoreError};
 use serde_json::{json, Value};
 
+use super::authorize::{authorize_account, authorize_key, Conditions};
 use super::resolve::{resolve_key, Aliases};
 use super::{finish_page, finish_with_page, store_failure, Call};
 use crate::error::ApiError;
@@ -60,7 +61,14 @@ pub async fn create_alias(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
     input.finish()?;
     let name = alias_name(&name, true)?;
     refuse_alias_target(&target)?;
-    let key = resolve_key(call, &target, Aliases::Refused, "CreateAlias").await?;
+    let key = resolve_key(
+        call,
+        &target,
+        Aliases::Refused,
+        "CreateAlias",
+        &Conditions::none(),
+    )
+    .await?;
     key.check_not_pending_deletion()?;
     let record = AliasRecord {
         region: call.request.region().clone(),
@@ -108,7 +116,14 @@ pub async fn update_alias(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
         .await
         .map_err(store_failure)?
         .ok_or_else(not_found)?;
-    let key = resolve_key(call, &target, Aliases::Refused, "UpdateAlias").await?;
+    let key = resolve_key(
+        call,
+        &target,
+        Aliases::Refused,
+        "UpdateAlias",
+        &Conditions::none(),
+    )
+    .await?;
     key.check_not_pending_deletion()?;
     let record = AliasRecord {
         target: key.id(),
@@ -133,6 +148,26 @@ pub async fn delete_alias(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
     let name = alias_name(&name, false)?;
     let region = call.request.region();
     let account = call.request.principal().account();
+    let not_found = || -> ApiError {
+        KmsError::NotFound(format!("Alias {} is not found.", name.arn(region, account))).into()
+    };
+    let alias = call
+        .services
+        .store
+        .alias(region, account, &name)
+        .await
+        .map_err(store_failure)?
+        .ok_or_else(not_found)?;
+    // Deleting an alias needs kms:DeleteAlias on the key it points to.
+    if let Some(key) = call
+        .services
+        .store
+        .key(region, &alias.target)
+        .await
+        .map_err(store_failure)?
+    {
+        authorize_key(call, &key, "DeleteAlias", &Conditions::none())?;
+    }
     let deleted = call
         .services
         .store
@@ -140,11 +175,7 @@ pub async fn delete_alias(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
         .await
         .map_err(store_failure)?;
     if !deleted {
-        return Err(KmsError::NotFound(format!(
-            "Alias {} is not found.",
-            name.arn(region, account)
-        ))
-        .into());
+        return Err(not_found());
     }
     Ok(json!({}))
 }
@@ -157,11 +188,18 @@ pub async fn list_aliases(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
             return Err(crate::wire::invalid_marker().into());
         }
     }
+    authorize_account(call, "ListAliases", &Conditions::none())?;
     let target: Option<KeyId> = match key_id {
         Some(raw) => Some(
-            resolve_key(call, &raw, Aliases::Refused, "ListAliases")
-                .await?
-                .id(),
+            resolve_key(
+                call,
+                &raw,
+                Aliases::Refused,
+                "ListAliases",
+                &Conditions::none(),
+            )
+            .await?
+            .id(),
         ),
         None => None,
     };

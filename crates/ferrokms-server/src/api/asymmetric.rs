@@ -7,6 +7,7 @@ use ferrokms_core::key::{
 use ferrokms_core::KmsError;
 use serde_json::{json, Value};
 
+use super::authorize::Conditions;
 use super::crypto::{load_material, read_dry_run, read_grant_tokens, refuse_recipient};
 use super::keys::add_spec_details;
 use super::resolve::{resolve_key, Aliases};
@@ -31,9 +32,13 @@ async fn signing_key(
     call: &Call<'_>,
     key_id: &str,
     algorithm: SigningAlgorithm,
+    message_type: MessageType,
     operation: &str,
 ) -> Result<KeyMetadata, ApiError> {
-    let key = resolve_key(call, key_id, Aliases::Accepted, operation).await?;
+    let conditions = Conditions::none()
+        .with("kms:SigningAlgorithm", vec![algorithm.as_str().into()])
+        .with("kms:MessageType", vec![message_type.as_str().into()]);
+    let key = resolve_key(call, key_id, Aliases::Accepted, operation, &conditions).await?;
     key.check_usage(KeyUsage::SignVerify, operation)?;
     key.check_usable()?;
     if !key.signing_algorithms().contains(&algorithm) {
@@ -77,7 +82,7 @@ fn read_signing_request(input: &mut Input) -> Result<SigningRequest, ApiError> {
 pub async fn sign(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
     let req = read_signing_request(&mut input)?;
     input.finish()?;
-    let key = signing_key(call, &req.key_id, req.algorithm, "Sign").await?;
+    let key = signing_key(call, &req.key_id, req.algorithm, req.message_type, "Sign").await?;
     if req.dry_run {
         return Err(KmsError::dry_run().into());
     }
@@ -100,7 +105,7 @@ pub async fn verify(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError
     let req = read_signing_request(&mut input)?;
     let signature = input.required_blob("Signature", 1, MAX_SIGNATURE_BYTES)?;
     input.finish()?;
-    let key = signing_key(call, &req.key_id, req.algorithm, "Verify").await?;
+    let key = signing_key(call, &req.key_id, req.algorithm, req.message_type, "Verify").await?;
     if req.dry_run {
         return Err(KmsError::dry_run().into());
     }
@@ -128,7 +133,14 @@ pub async fn get_public_key(call: &Call<'_>, mut input: Input) -> Result<Value, 
     let key_id = input.required_string("KeyId", 1, 2048)?;
     read_grant_tokens(&mut input)?;
     input.finish()?;
-    let key = resolve_key(call, &key_id, Aliases::Accepted, "GetPublicKey").await?;
+    let key = resolve_key(
+        call,
+        &key_id,
+        Aliases::Accepted,
+        "GetPublicKey",
+        &Conditions::none(),
+    )
+    .await?;
     // AWS hands out the public key of a disabled key too, but not of one pending deletion.
     key.check_not_pending_deletion()?;
     let Some(public) = key.public_key.as_deref() else {
@@ -158,7 +170,14 @@ pub async fn derive_shared_secret(call: &Call<'_>, mut input: Input) -> Result<V
     let (dry_run, _) = read_dry_run(&mut input, false)?;
     refuse_recipient(&mut input)?;
     input.finish()?;
-    let key = resolve_key(call, &key_id, Aliases::Accepted, "DeriveSharedSecret").await?;
+    let key = resolve_key(
+        call,
+        &key_id,
+        Aliases::Accepted,
+        "DeriveSharedSecret",
+        &Conditions::none().with("kms:KeyAgreementAlgorithm", vec![algorithm.as_str().into()]),
+    )
+    .await?;
     key.check_usage(KeyUsage::KeyAgreement, "DeriveSharedSecret")?;
     key.check_usable()?;
     if dry_run {

@@ -13,6 +13,7 @@ use ferrokms_core::{random, KmsError};
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
+use super::authorize::{authorize_account, authorize_key, Conditions};
 use super::resolve::{resolve_key, Aliases};
 use super::{store_failure, Call};
 use crate::error::ApiError;
@@ -114,6 +115,13 @@ fn check_encryption_key(
     Ok(())
 }
 
+/// The condition keys of an encryption request.
+fn crypto_conditions(context: &EncryptionContext, algorithm: EncryptionAlgorithm) -> Conditions {
+    Conditions::none()
+        .encryption_context(context)
+        .with("kms:EncryptionAlgorithm", vec![algorithm.as_str().into()])
+}
+
 /// Data keys and data key pairs are sealed under a symmetric encryption key only.
 fn check_data_key_wrapping_key(key: &KeyMetadata, operation: &str) -> Result<(), KmsError> {
     key.check_usage(KeyUsage::EncryptDecrypt, operation)?;
@@ -166,10 +174,11 @@ async fn key_for_blob(
     header: &BlobHeader,
     requested: Option<&str>,
     operation: &str,
+    conditions: &Conditions,
 ) -> Result<KeyMetadata, ApiError> {
     match requested {
         Some(raw) => {
-            let key = resolve_key(call, raw, Aliases::Accepted, operation).await?;
+            let key = resolve_key(call, raw, Aliases::Accepted, operation, conditions).await?;
             if key.id() != header.key_id {
                 return Err(KmsError::IncorrectKey(
                     "The key ID in the request does not identify a CMK that can perform this operation.".into(),
@@ -186,14 +195,7 @@ async fn key_for_blob(
                 .await
                 .map_err(store_failure)?
                 .ok_or_else(KmsError::invalid_ciphertext)?;
-            if key.account() != call.request.principal().account() {
-                return Err(KmsError::AccessDenied(format!(
-                    "User: {} is not authorized to perform: kms:{operation} on resource: {} because no resource-based policy allows the kms:{operation} action",
-                    call.request.principal().arn(),
-                    key.arn
-                ))
-                .into());
-            }
+            authorize_key(call, &key, operation, conditions)?;
             Ok(key)
         }
     }
@@ -263,9 +265,10 @@ async fn decrypt_ciphertext(
     action: &str,
 ) -> Result<Opened, ApiError> {
     let algorithm = algorithm.unwrap_or(EncryptionAlgorithm::SymmetricDefault);
+    let conditions = crypto_conditions(context, algorithm);
     if algorithm == EncryptionAlgorithm::SymmetricDefault {
         let header = ciphertext::parse_header(blob)?;
-        let key = key_for_blob(call, &header, requested, action).await?;
+        let key = key_for_blob(call, &header, requested, action, &conditions).await?;
         check_encryption_key(&key, operation, Some(algorithm))?;
         let plaintext = open(call, &key, &header, blob, context).await?;
         return Ok(Opened {
@@ -280,7 +283,7 @@ async fn decrypt_ciphertext(
             algorithm.as_str()
         ))
     })?;
-    let key = resolve_key(call, raw, Aliases::Accepted, action).await?;
+    let key = resolve_key(call, raw, Aliases::Accepted, action, &conditions).await?;
     check_encryption_key(&key, operation, Some(algorithm))?;
     refuse_context_for_asymmetric(context)?;
     let material = load_material(call, &key, &key.current_material).await?;
@@ -300,7 +303,11 @@ pub async fn encrypt(call: &Call<'_>, mut input: Input) -> Result<Value, ApiErro
     let algorithm = read_algorithm(&mut input, "EncryptionAlgorithm")?;
     let (dry_run, _) = read_dry_run(&mut input, false)?;
     input.finish()?;
-    let key = resolve_key(call, &key_id, Aliases::Accepted, "Encrypt").await?;
+    let conditions = crypto_conditions(
+        &context,
+        algorithm.unwrap_or(EncryptionAlgorithm::SymmetricDefault),
+    );
+    let key = resolve_key(call, &key_id, Aliases::Accepted, "Encrypt", &conditions).await?;
     check_encryption_key(&key, "Encrypt", algorithm)?;
     if dry_run {
         return Err(KmsError::dry_run().into());
@@ -329,7 +336,11 @@ pub async fn decrypt(call: &Call<'_>, mut input: Input) -> Result<Value, ApiErro
                 "KeyId is required when the IGNORE_CIPHERTEXT dry-run modifier is set.".into(),
             )
         })?;
-        let key = resolve_key(call, &key_id, Aliases::Accepted, "Decrypt").await?;
+        let conditions = crypto_conditions(
+            &context,
+            algorithm.unwrap_or(EncryptionAlgorithm::SymmetricDefault),
+        );
+        let key = resolve_key(call, &key_id, Aliases::Accepted, "Decrypt", &conditions).await?;
         check_encryption_key(&key, "Decrypt", algorithm)?;
         return Err(KmsError::dry_run().into());
     };
@@ -365,8 +376,17 @@ pub async fn re_encrypt(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
     read_grant_tokens(&mut input)?;
     input.finish()?;
 
-    let destination =
-        resolve_key(call, &destination_key_id, Aliases::Accepted, "ReEncryptTo").await?;
+    let destination = resolve_key(
+        call,
+        &destination_key_id,
+        Aliases::Accepted,
+        "ReEncryptTo",
+        &crypto_conditions(
+            &destination_context,
+            destination_algorithm.unwrap_or(EncryptionAlgorithm::SymmetricDefault),
+        ),
+    )
+    .await?;
     check_encryption_key(&destination, "ReEncrypt", destination_algorithm)?;
     let Some(ciphertext) = ciphertext else {
         let raw = source_key_id.ok_or_else(|| {
@@ -375,7 +395,12 @@ pub async fn re_encrypt(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
                     .into(),
             )
         })?;
-        let source = resolve_key(call, &raw, Aliases::Accepted, "ReEncryptFrom").await?;
+        let conditions = crypto_conditions(
+            &source_context,
+            source_algorithm.unwrap_or(EncryptionAlgorithm::SymmetricDefault),
+        );
+        let source =
+            resolve_key(call, &raw, Aliases::Accepted, "ReEncryptFrom", &conditions).await?;
         check_encryption_key(&source, "ReEncrypt", source_algorithm)?;
         return Err(KmsError::dry_run().into());
     };
@@ -443,7 +468,8 @@ pub async fn generate_data_key(
     } else {
         "GenerateDataKeyWithoutPlaintext"
     };
-    let key = resolve_key(call, &key_id, Aliases::Accepted, operation).await?;
+    let conditions = crypto_conditions(&context, EncryptionAlgorithm::SymmetricDefault);
+    let key = resolve_key(call, &key_id, Aliases::Accepted, operation, &conditions).await?;
     check_data_key_wrapping_key(&key, operation)?;
     if dry_run {
         return Err(KmsError::dry_run().into());
@@ -485,7 +511,14 @@ pub async fn generate_data_key_pair(
     } else {
         "GenerateDataKeyPairWithoutPlaintext"
     };
-    let key = resolve_key(call, &key_id, Aliases::Accepted, operation).await?;
+    let key = resolve_key(
+        call,
+        &key_id,
+        Aliases::Accepted,
+        operation,
+        &Conditions::none(),
+    )
+    .await?;
     check_data_key_wrapping_key(&key, operation)?;
     if matches!(
         spec,
@@ -517,13 +550,14 @@ pub async fn generate_data_key_pair(
     Ok(out)
 }
 
-pub async fn generate_random(_call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
+pub async fn generate_random(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
     let number_of_bytes = input.integer("NumberOfBytes", 1, MAX_DATA_KEY_BYTES)?;
     let custom_key_store = input.string("CustomKeyStoreId", 1, 64)?;
     refuse_recipient(&mut input)?;
     input.finish()?;
     let n =
         number_of_bytes.ok_or_else(|| KmsError::Validation("NumberOfBytes is required.".into()))?;
+    authorize_account(call, "GenerateRandom", &Conditions::none())?;
     if let Some(id) = custom_key_store {
         return Err(KmsError::CustomKeyStoreNotFound(format!(
             "Custom key store {id} does not exist."

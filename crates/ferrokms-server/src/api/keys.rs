@@ -13,6 +13,7 @@ use ferrokms_core::KmsError;
 use ferrokms_store::{Page, StoredMaterial};
 use serde_json::{json, Value};
 
+use super::authorize::{authorize_account, Conditions};
 use super::resolve::{resolve_key, update_key, Aliases};
 use super::{finish_page, finish_with_page, store_failure, Call};
 use crate::error::ApiError;
@@ -184,6 +185,15 @@ pub async fn create_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
         .into());
     }
     check_new_tags(&tags)?;
+    authorize_account(
+        call,
+        "CreateKey",
+        &Conditions::none()
+            .with("kms:KeySpec", vec![spec.as_str().into()])
+            .with("kms:KeyUsage", vec![usage.as_str().into()])
+            .with("kms:KeyOrigin", vec![origin.as_str().into()])
+            .with("aws:TagKeys", tags.iter().map(|t| t.key.clone()).collect()),
+    )?;
     let account = call.request.principal().account().clone();
     let policy = match policy {
         Some(p) => {
@@ -238,7 +248,14 @@ pub async fn describe_key(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
     let key_id = input.required_string("KeyId", 1, 2048)?;
     let _grant_tokens = input.string_list("GrantTokens", 1, 8192, 10)?;
     input.finish()?;
-    let key = resolve_key(call, &key_id, Aliases::Accepted, "DescribeKey").await?;
+    let key = resolve_key(
+        call,
+        &key_id,
+        Aliases::Accepted,
+        "DescribeKey",
+        &Conditions::none(),
+    )
+    .await?;
     Ok(json!({ "KeyMetadata": metadata_json(&key) }))
 }
 
@@ -249,6 +266,7 @@ pub async fn list_keys(call: &Call<'_>, mut input: Input) -> Result<Value, ApiEr
             return Err(crate::wire::invalid_marker().into());
         }
     }
+    authorize_account(call, "ListKeys", &Conditions::none())?;
     let rows = call
         .services
         .store
@@ -280,7 +298,14 @@ pub async fn update_key_description(call: &Call<'_>, mut input: Input) -> Result
     let key_id = managed_key_id(&mut input)?;
     let description = input.required_string("Description", 0, 8192)?;
     input.finish()?;
-    let key = resolve_key(call, &key_id, Aliases::Refused, "UpdateKeyDescription").await?;
+    let key = resolve_key(
+        call,
+        &key_id,
+        Aliases::Refused,
+        "UpdateKeyDescription",
+        &Conditions::none(),
+    )
+    .await?;
     update_key(call, key, |k| {
         k.check_not_pending_deletion()?;
         k.description = description.clone();
@@ -293,7 +318,14 @@ pub async fn update_key_description(call: &Call<'_>, mut input: Input) -> Result
 pub async fn enable_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
     let key_id = managed_key_id(&mut input)?;
     input.finish()?;
-    let key = resolve_key(call, &key_id, Aliases::Refused, "EnableKey").await?;
+    let key = resolve_key(
+        call,
+        &key_id,
+        Aliases::Refused,
+        "EnableKey",
+        &Conditions::none(),
+    )
+    .await?;
     update_key(call, key, KeyMetadata::enable).await?;
     Ok(json!({}))
 }
@@ -301,7 +333,14 @@ pub async fn enable_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
 pub async fn disable_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
     let key_id = managed_key_id(&mut input)?;
     input.finish()?;
-    let key = resolve_key(call, &key_id, Aliases::Refused, "DisableKey").await?;
+    let key = resolve_key(
+        call,
+        &key_id,
+        Aliases::Refused,
+        "DisableKey",
+        &Conditions::none(),
+    )
+    .await?;
     update_key(call, key, KeyMetadata::disable).await?;
     Ok(json!({}))
 }
@@ -313,7 +352,14 @@ pub async fn schedule_key_deletion(call: &Call<'_>, mut input: Input) -> Result<
     let window = window
         .and_then(|w| i32::try_from(w).ok())
         .unwrap_or(DEFAULT_PENDING_WINDOW_DAYS);
-    let key = resolve_key(call, &key_id, Aliases::Refused, "ScheduleKeyDeletion").await?;
+    let key = resolve_key(
+        call,
+        &key_id,
+        Aliases::Refused,
+        "ScheduleKeyDeletion",
+        &Conditions::none(),
+    )
+    .await?;
     let now = call.now;
     let key = update_key(call, key, |k| k.schedule_deletion(window, now)).await?;
     let mut out = json!({
@@ -330,7 +376,14 @@ pub async fn schedule_key_deletion(call: &Call<'_>, mut input: Input) -> Result<
 pub async fn cancel_key_deletion(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
     let key_id = managed_key_id(&mut input)?;
     input.finish()?;
-    let key = resolve_key(call, &key_id, Aliases::Refused, "CancelKeyDeletion").await?;
+    let key = resolve_key(
+        call,
+        &key_id,
+        Aliases::Refused,
+        "CancelKeyDeletion",
+        &Conditions::none(),
+    )
+    .await?;
     let key = update_key(call, key, KeyMetadata::cancel_deletion).await?;
     Ok(json!({ "KeyId": key.arn.to_string() }))
 }

@@ -5,6 +5,7 @@ use ferrokms_core::key::{KeyMetadata, KeyUsage, MacAlgorithm};
 use ferrokms_core::KmsError;
 use serde_json::{json, Value};
 
+use super::authorize::Conditions;
 use super::crypto::{load_material, read_dry_run, read_grant_tokens};
 use super::resolve::{resolve_key, Aliases};
 use super::Call;
@@ -44,7 +45,9 @@ async fn mac_key(
     req: &MacRequest,
     operation: &str,
 ) -> Result<KeyMetadata, ApiError> {
-    let key = resolve_key(call, &req.key_id, Aliases::Accepted, operation).await?;
+    let conditions =
+        Conditions::none().with("kms:MacAlgorithm", vec![req.algorithm.as_str().into()]);
+    let key = resolve_key(call, &req.key_id, Aliases::Accepted, operation, &conditions).await?;
     key.check_usage(KeyUsage::GenerateVerifyMac, operation)?;
     key.check_usable()?;
     if key.key_spec.mac_algorithm() != Some(req.algorithm) {

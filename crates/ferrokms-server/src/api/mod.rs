@@ -2,6 +2,7 @@
 
 mod aliases;
 mod asymmetric;
+mod authorize;
 mod crypto;
 mod keys;
 mod mac;

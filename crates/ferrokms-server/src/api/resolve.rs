@@ -4,6 +4,7 @@ use ferrokms_core::ids::{AccountId, AliasName, KeyArn, KeyId, KeyReference, Regi
 use ferrokms_core::key::KeyMetadata;
 use ferrokms_core::KmsError;
 
+use super::authorize::{authorize_key, Conditions};
 use super::{store_failure, Call};
 use crate::error::ApiError;
 
@@ -23,22 +24,14 @@ fn invalid_key_id(raw: &str) -> ApiError {
     KmsError::NotFound(format!("Invalid keyId '{raw}'")).into()
 }
 
-/// Key policies and grants arrive later; until then only the key's own account may use it,
-/// as the default key policy allows.
-fn access_denied(call: &Call<'_>, action: &str, arn: &KeyArn) -> ApiError {
-    KmsError::AccessDenied(format!(
-        "User: {} is not authorized to perform: kms:{action} on resource: {arn} because no resource-based policy allows the kms:{action} action",
-        call.request.principal().arn()
-    ))
-    .into()
-}
-
+/// The key `id` of `account` in `region`, if the caller may do `action` with it.
 async fn key_in(
     call: &Call<'_>,
     action: &str,
     region: &Region,
     account: &AccountId,
     id: KeyId,
+    conditions: &Conditions,
 ) -> Result<KeyMetadata, ApiError> {
     let arn = KeyArn {
         region: region.clone(),
@@ -53,9 +46,7 @@ async fn key_in(
         .map_err(store_failure)?
         .filter(|k| k.account() == account)
         .ok_or_else(|| not_found_key(&arn))?;
-    if key.account() != call.request.principal().account() {
-        return Err(access_denied(call, action, &arn));
-    }
+    authorize_key(call, &key, action, conditions)?;
     Ok(key)
 }
 
@@ -65,6 +56,7 @@ async fn alias_in(
     region: &Region,
     account: &AccountId,
     name: &AliasName,
+    conditions: &Conditions,
 ) -> Result<KeyMetadata, ApiError> {
     let alias = call
         .services
@@ -75,29 +67,34 @@ async fn alias_in(
         .ok_or_else(|| {
             KmsError::NotFound(format!("Alias {} is not found.", name.arn(region, account)))
         })?;
-    key_in(call, action, region, account, alias.target).await
+    let conditions = conditions
+        .clone()
+        .with("kms:RequestAlias", vec![name.to_string()]);
+    key_in(call, action, region, account, alias.target, &conditions).await
 }
 
-/// Finds the key named by `raw` in the caller's region. `action` names the operation for
-/// access-denied messages.
+/// Finds the key named by `raw` in the caller's region and checks that the caller may do
+/// `action` with it, under the key policy and the caller's identity policies. `conditions`
+/// adds the request's own condition keys (encryption context, algorithms, ...).
 pub async fn resolve_key(
     call: &Call<'_>,
     raw: &str,
     aliases: Aliases,
     action: &str,
+    conditions: &Conditions,
 ) -> Result<KeyMetadata, ApiError> {
     let region = call.request.region();
     let account = call.request.principal().account();
     match KeyReference::parse(raw) {
-        KeyReference::Id(id) => key_in(call, action, region, account, id).await,
+        KeyReference::Id(id) => key_in(call, action, region, account, id, conditions).await,
         KeyReference::Arn(arn) => {
             if &arn.region != region {
                 return Err(KmsError::NotFound(format!("Invalid arn {}", arn.region)).into());
             }
-            key_in(call, action, region, &arn.account, arn.key_id).await
+            key_in(call, action, region, &arn.account, arn.key_id, conditions).await
         }
         KeyReference::Alias(name) if aliases == Aliases::Accepted => {
-            alias_in(call, action, region, account, &name).await
+            alias_in(call, action, region, account, &name, conditions).await
         }
         KeyReference::AliasArn {
             region: r,
@@ -107,7 +104,7 @@ pub async fn resolve_key(
             if &r != region {
                 return Err(KmsError::NotFound(format!("Invalid arn {r}")).into());
             }
-            alias_in(call, action, region, &a, &name).await
+            alias_in(call, action, region, &a, &name, conditions).await
         }
         _ => Err(invalid_key_id(raw)),
     }

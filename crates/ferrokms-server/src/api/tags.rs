@@ -4,6 +4,7 @@ use ferrokms_core::tags::{check_new_tags, too_many_tags, MAX_TAGS_PER_KEY};
 use ferrokms_store::{Page, StoreError};
 use serde_json::{json, Value};
 
+use super::authorize::Conditions;
 use super::resolve::{resolve_key, Aliases};
 use super::{finish_page, finish_with_page, store_failure, Call};
 use crate::error::ApiError;
@@ -15,7 +16,14 @@ pub async fn tag_resource(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
     let tags = input.required("Tags", tags);
     input.finish()?;
     check_new_tags(&tags)?;
-    let key = resolve_key(call, &key_id, Aliases::Refused, "TagResource").await?;
+    let key = resolve_key(
+        call,
+        &key_id,
+        Aliases::Refused,
+        "TagResource",
+        &Conditions::none(),
+    )
+    .await?;
     key.check_not_pending_deletion()?;
     match call
         .services
@@ -34,7 +42,14 @@ pub async fn untag_resource(call: &Call<'_>, mut input: Input) -> Result<Value, 
     let tag_keys = input.string_list("TagKeys", 1, 128, usize::MAX)?;
     let tag_keys = input.required("TagKeys", tag_keys);
     input.finish()?;
-    let key = resolve_key(call, &key_id, Aliases::Refused, "UntagResource").await?;
+    let key = resolve_key(
+        call,
+        &key_id,
+        Aliases::Refused,
+        "UntagResource",
+        &Conditions::none(),
+    )
+    .await?;
     key.check_not_pending_deletion()?;
     call.services
         .store
@@ -47,7 +62,14 @@ pub async fn untag_resource(call: &Call<'_>, mut input: Input) -> Result<Value, 
 pub async fn list_resource_tags(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
     let key_id = input.required_string("KeyId", 1, 2048)?;
     let (limit, after) = finish_with_page(&mut input, 50, 50)?;
-    let key = resolve_key(call, &key_id, Aliases::Refused, "ListResourceTags").await?;
+    let key = resolve_key(
+        call,
+        &key_id,
+        Aliases::Refused,
+        "ListResourceTags",
+        &Conditions::none(),
+    )
+    .await?;
     let rows = call
         .services
         .store

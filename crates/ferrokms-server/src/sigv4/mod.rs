@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime};
 use aws_lc_rs::constant_time::verify_slices_are_equal;
 use ferrokms_core::ids::{AccountId, Region};
 use ferrokms_core::material::{credential_binding, RootKeyProvider};
+use ferrokms_core::policy::{PolicyDocument, PolicyKind};
 use ferrokms_store::Store;
 
 pub use canonical::RequestParts;
@@ -29,6 +30,8 @@ pub struct Principal {
     arn: String,
     user_id: String,
     access_key_id: String,
+    /// The principal's identity (IAM) policies; account roots need none.
+    identity_policies: Arc<Vec<PolicyDocument>>,
 }
 
 impl Principal {
@@ -43,6 +46,9 @@ impl Principal {
     }
     pub fn access_key_id(&self) -> &str {
         &self.access_key_id
+    }
+    pub fn identity_policies(&self) -> &[PolicyDocument] {
+        &self.identity_policies
     }
 }
 
@@ -127,6 +133,27 @@ fn check_clock(amz_date: &str, at: Option<SystemTime>, now: SystemTime) -> Resul
     Ok(())
 }
 
+/// A stored identity policy that no longer parses grants nothing; it is logged, not fatal.
+async fn load_identity_policies(
+    store: &dyn Store,
+    principal_arn: &str,
+) -> Result<Vec<PolicyDocument>, ApiError> {
+    let documents = store.identity_policies(principal_arn).await.map_err(|e| {
+        tracing::error!(error = %e, "identity policy lookup failed");
+        ApiError::Kms(ferrokms_core::KmsError::internal())
+    })?;
+    Ok(documents
+        .iter()
+        .filter_map(|d| match PolicyDocument::parse(d, PolicyKind::Identity) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                tracing::error!(principal = principal_arn, error = %e, "stored identity policy is malformed");
+                None
+            }
+        })
+        .collect())
+}
+
 impl Authenticator {
     pub async fn authenticate(
         &self,
@@ -161,6 +188,7 @@ impl Authenticator {
                     user_id: account.to_string(),
                     account,
                     access_key_id: auth.access_key_id.clone(),
+                    identity_policies: Arc::new(Vec::new()),
                 }
             }
             Authenticator::Strict { store, root } => {
@@ -195,11 +223,14 @@ impl Authenticator {
                         )
                     },
                 )?;
+                let identity_policies =
+                    load_identity_policies(store.as_ref(), &record.principal_arn).await?;
                 Principal {
                     account: record.account,
                     arn: record.principal_arn,
                     user_id: record.user_id,
                     access_key_id: record.access_key_id,
+                    identity_policies: Arc::new(identity_policies),
                 }
             }
         };

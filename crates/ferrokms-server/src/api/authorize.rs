@@ -1,0 +1,133 @@
+//! Authorization: the key policy and the caller's identity policies decide every request, as
+//! in AWS. Key-level decisions happen when a key is resolved (see `resolve`), so that no
+//! operation can use a key it was not allowed to.
+
+use ferrokms_core::context::EncryptionContext;
+use ferrokms_core::key::KeyMetadata;
+use ferrokms_core::policy::{
+    authorize_key_access, evaluate_identity, Caller, Evaluation, PolicyDocument, PolicyKind,
+    RequestContext,
+};
+use ferrokms_core::KmsError;
+
+use super::Call;
+use crate::error::ApiError;
+
+/// Request-specific condition keys an operation adds to the common ones.
+#[derive(Default, Clone, Debug)]
+pub struct Conditions(Vec<(String, Vec<String>)>);
+
+impl Conditions {
+    pub fn none() -> Self {
+        Conditions::default()
+    }
+
+    pub fn with(mut self, key: &str, values: Vec<String>) -> Self {
+        self.0.push((key.to_owned(), values));
+        self
+    }
+
+    /// `kms:EncryptionContext:<key>` for each entry and `kms:EncryptionContextKeys`.
+    pub fn encryption_context(mut self, context: &EncryptionContext) -> Self {
+        for (k, v) in context.entries() {
+            self.0
+                .push((format!("kms:EncryptionContext:{k}"), vec![v.clone()]));
+        }
+        if !context.entries().is_empty() {
+            self.0.push((
+                "kms:EncryptionContextKeys".into(),
+                context.entries().keys().cloned().collect(),
+            ));
+        }
+        self
+    }
+}
+
+fn caller<'a>(call: &'a Call<'_>) -> Caller<'a> {
+    let p = call.request.principal();
+    Caller {
+        arn: p.arn(),
+        account: p.account().as_str(),
+        role_arn: None,
+    }
+}
+
+fn context(call: &Call<'_>, action: &str, resource: &str, extra: &Conditions) -> RequestContext {
+    let p = call.request.principal();
+    let mut ctx = RequestContext::new(format!("kms:{action}"), resource);
+    ctx.set("kms:CallerAccount", vec![p.account().to_string()])
+        .set("aws:PrincipalArn", vec![p.arn().to_owned()])
+        .set("aws:PrincipalAccount", vec![p.account().to_string()])
+        .set("aws:SecureTransport", vec!["false".into()])
+        .set("aws:CurrentTime", vec![(call.now / 1000).to_string()]);
+    for (k, v) in &extra.0 {
+        ctx.set(k, v.clone());
+    }
+    ctx
+}
+
+fn denied(call: &Call<'_>, action: &str, resource: &str, why: &str) -> ApiError {
+    KmsError::AccessDenied(format!(
+        "User: {} is not authorized to perform: kms:{action} on resource: {resource} {why}",
+        call.request.principal().arn()
+    ))
+    .into()
+}
+
+/// May the caller do `action` on `key`?
+pub fn authorize_key(
+    call: &Call<'_>,
+    key: &KeyMetadata,
+    action: &str,
+    extra: &Conditions,
+) -> Result<(), ApiError> {
+    let arn = key.arn.to_string();
+    let mut ctx = context(call, action, &arn, extra);
+    ctx.set("kms:KeySpec", vec![key.key_spec.as_str().into()])
+        .set("kms:KeyUsage", vec![key.key_usage.as_str().into()])
+        .set("kms:KeyOrigin", vec![key.origin.as_str().into()])
+        .set("kms:MultiRegion", vec![key.multi_region.to_string()]);
+    let policy = PolicyDocument::parse(&key.policy, PolicyKind::Key).map_err(|e| {
+        tracing::error!(key = %arn, error = %e, "stored key policy is malformed");
+        ApiError::from(KmsError::internal())
+    })?;
+    let principal = call.request.principal();
+    if authorize_key_access(
+        &policy,
+        key.account().as_str(),
+        &caller(call),
+        principal.identity_policies(),
+        &ctx,
+    ) {
+        Ok(())
+    } else {
+        Err(denied(
+            call,
+            action,
+            &arn,
+            &format!("because no resource-based policy allows the kms:{action} action"),
+        ))
+    }
+}
+
+/// May the caller do `action` where there is no key yet (CreateKey, ListKeys, ...)? Only
+/// its identity policies decide; an account's root may do anything in its account.
+pub fn authorize_account(
+    call: &Call<'_>,
+    action: &str,
+    extra: &Conditions,
+) -> Result<(), ApiError> {
+    if caller(call).is_account_root() {
+        return Ok(());
+    }
+    let ctx = context(call, action, "*", extra);
+    match evaluate_identity(call.request.principal().identity_policies(), &ctx) {
+        Evaluation::Allow(_) => Ok(()),
+        _ => Err(denied(
+            call,
+            action,
+            "*",
+            &format!("because no identity-based policy allows the kms:{action} action"),
+        )),
+    }
+}
