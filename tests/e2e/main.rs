@@ -11,6 +11,7 @@ mod harness;
 mod interop;
 mod keys;
 mod persistence;
+mod policies;
 mod protocol;
 mod tags;
 

@@ -110,6 +110,31 @@ pub fn authorize_key(
     }
 }
 
+/// The policy lockout safety check: a new key policy must still let the caller change the
+/// key policy afterwards.
+pub fn check_lockout(
+    call: &Call<'_>,
+    new_policy: &PolicyDocument,
+    key_arn: &str,
+    key_account: &str,
+) -> Result<(), ApiError> {
+    let ctx = context(call, "PutKeyPolicy", key_arn, &Conditions::none());
+    if authorize_key_access(
+        new_policy,
+        key_account,
+        &caller(call),
+        call.request.principal().identity_policies(),
+        &ctx,
+    ) {
+        Ok(())
+    } else {
+        Err(KmsError::MalformedPolicyDocument(
+            "The new key policy will not allow you to update the key policy in the future.".into(),
+        )
+        .into())
+    }
+}
+
 /// May the caller do `action` where there is no key yet (CreateKey, ListKeys, ...)? Only
 /// its identity policies decide; an account's root may do anything in its account.
 pub fn authorize_account(

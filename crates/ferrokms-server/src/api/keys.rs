@@ -13,14 +13,11 @@ use ferrokms_core::KmsError;
 use ferrokms_store::{Page, StoredMaterial};
 use serde_json::{json, Value};
 
-use super::authorize::{authorize_account, Conditions};
+use super::authorize::{authorize_account, check_lockout, Conditions};
 use super::resolve::{resolve_key, update_key, Aliases};
 use super::{finish_page, finish_with_page, store_failure, Call};
 use crate::error::ApiError;
 use crate::wire::{timestamp, Input};
-
-/// AWS quota on the size of a key policy document.
-const MAX_POLICY_BYTES: usize = 32 * 1024;
 
 /// KeyMetadata as DescribeKey and CreateKey return it. Here, as in AWS, `KeyId` is the bare
 /// id and `Arn` the ARN.
@@ -111,20 +108,6 @@ pub async fn generate_off_runtime(spec: KeySpec) -> Result<asymmetric::Generated
         .map_err(ApiError::from)
 }
 
-fn check_policy(policy: &str) -> Result<(), KmsError> {
-    if policy.len() > MAX_POLICY_BYTES {
-        return Err(KmsError::LimitExceeded(format!(
-            "The key policy exceeds the maximum size of {MAX_POLICY_BYTES} bytes."
-        )));
-    }
-    match serde_json::from_str::<Value>(policy) {
-        Ok(Value::Object(_)) => Ok(()),
-        _ => Err(KmsError::MalformedPolicyDocument(
-            "The key policy is not a valid JSON policy document.".into(),
-        )),
-    }
-}
-
 pub async fn create_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
     let policy = input.string("Policy", 1, 131_072)?;
     let description = input.string("Description", 0, 8192)?;
@@ -137,7 +120,9 @@ pub async fn create_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
     let spec = input.enumeration("KeySpec", KeySpec::parse, KeySpec::ALL)?;
     let origin = input.enumeration("Origin", Origin::parse, Origin::ALL)?;
     let custom_key_store = input.string("CustomKeyStoreId", 1, 64)?;
-    let _bypass_lockout_check = input.boolean("BypassPolicyLockoutSafetyCheck")?;
+    let bypass_lockout_check = input
+        .boolean("BypassPolicyLockoutSafetyCheck")?
+        .unwrap_or(false);
     let tags = input.tags("Tags")?.unwrap_or_default();
     let multi_region = input.boolean("MultiRegion")?.unwrap_or(false);
     let _xks_key_id = input.string("XksKeyId", 1, 128)?;
@@ -195,9 +180,17 @@ pub async fn create_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
             .with("aws:TagKeys", tags.iter().map(|t| t.key.clone()).collect()),
     )?;
     let account = call.request.principal().account().clone();
+    let arn = KeyArn {
+        region: call.request.region().clone(),
+        account: account.clone(),
+        key_id: KeyId::generate(multi_region)?,
+    };
     let policy = match policy {
         Some(p) => {
-            check_policy(&p)?;
+            let document = super::policies::parse_key_policy(&p)?;
+            if !bypass_lockout_check {
+                check_lockout(call, &document, &arn.to_string(), account.as_str())?;
+            }
             p
         }
         None => default_key_policy(&account),
@@ -205,11 +198,6 @@ pub async fn create_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
 
     let generated = generate_off_runtime(spec).await?;
     let material_id = MaterialId::generate()?;
-    let arn = KeyArn {
-        region: call.request.region().clone(),
-        account,
-        key_id: KeyId::generate(multi_region)?,
-    };
     let wrapped = call
         .services
         .root

@@ -6,6 +6,7 @@ mod authorize;
 mod crypto;
 mod keys;
 mod mac;
+mod policies;
 mod resolve;
 mod tags;
 
@@ -118,6 +119,9 @@ pub async fn dispatch(call: &Call<'_>, operation: &str, input: Input) -> Result<
         "GetPublicKey" => asymmetric::get_public_key(call, input).await,
         "DeriveSharedSecret" => asymmetric::derive_shared_secret(call, input).await,
         "GenerateMac" => mac::generate_mac(call, input).await,
+        "GetKeyPolicy" => policies::get_key_policy(call, input).await,
+        "PutKeyPolicy" => policies::put_key_policy(call, input).await,
+        "ListKeyPolicies" => policies::list_key_policies(call, input).await,
         "VerifyMac" => mac::verify_mac(call, input).await,
         "CreateAlias" => aliases::create_alias(call, input).await,
         "UpdateAlias" => aliases::update_alias(call, input).await,

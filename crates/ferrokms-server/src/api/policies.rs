@@ -1,0 +1,108 @@
+//! Key policies: GetKeyPolicy, PutKeyPolicy, ListKeyPolicies.
+
+use ferrokms_core::policy::{PolicyDocument, PolicyKind};
+use ferrokms_core::KmsError;
+use serde_json::{json, Value};
+
+use super::authorize::{check_lockout, Conditions};
+use super::resolve::{resolve_key, update_key, Aliases};
+use super::{finish_page, finish_with_page, Call};
+use crate::error::ApiError;
+use crate::wire::Input;
+
+/// A key has one policy, and AWS names it `default`.
+const POLICY_NAME: &str = "default";
+/// AWS quota on the size of a key policy document.
+const MAX_POLICY_BYTES: usize = 32 * 1024;
+
+fn check_policy_name(name: Option<String>) -> Result<(), ApiError> {
+    match name {
+        Some(n) if n != POLICY_NAME => Err(KmsError::NotFound(format!(
+            "Policy {n} does not exist; the only key policy name is {POLICY_NAME}."
+        ))
+        .into()),
+        _ => Ok(()),
+    }
+}
+
+/// Checks a policy for size and grammar, as CreateKey and PutKeyPolicy do.
+pub fn parse_key_policy(text: &str) -> Result<PolicyDocument, ApiError> {
+    if text.len() > MAX_POLICY_BYTES {
+        return Err(KmsError::LimitExceeded(format!(
+            "The key policy exceeds the maximum size of {MAX_POLICY_BYTES} bytes."
+        ))
+        .into());
+    }
+    Ok(PolicyDocument::parse(text, PolicyKind::Key)?)
+}
+
+pub async fn get_key_policy(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
+    let key_id = input.required_string("KeyId", 1, 2048)?;
+    let name = input.string("PolicyName", 1, 128)?;
+    input.finish()?;
+    let key = resolve_key(
+        call,
+        &key_id,
+        Aliases::Refused,
+        "GetKeyPolicy",
+        &Conditions::none(),
+    )
+    .await?;
+    check_policy_name(name)?;
+    Ok(json!({ "Policy": key.policy, "PolicyName": POLICY_NAME }))
+}
+
+pub async fn list_key_policies(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
+    let key_id = input.required_string("KeyId", 1, 2048)?;
+    let (limit, after) = finish_with_page(&mut input, 1000, 100)?;
+    resolve_key(
+        call,
+        &key_id,
+        Aliases::Refused,
+        "ListKeyPolicies",
+        &Conditions::none(),
+    )
+    .await?;
+    let names: Vec<String> = if after.is_some() {
+        Vec::new()
+    } else {
+        vec![POLICY_NAME.to_owned()]
+    };
+    let (names, mut out) = finish_page(names, limit, Clone::clone);
+    out.insert("PolicyNames".into(), json!(names));
+    Ok(Value::Object(out))
+}
+
+pub async fn put_key_policy(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
+    let key_id = input.required_string("KeyId", 1, 2048)?;
+    let name = input.string("PolicyName", 1, 128)?;
+    let policy = input.required_string("Policy", 1, 131_072)?;
+    let bypass = input
+        .boolean("BypassPolicyLockoutSafetyCheck")?
+        .unwrap_or(false);
+    input.finish()?;
+    let key = resolve_key(
+        call,
+        &key_id,
+        Aliases::Refused,
+        "PutKeyPolicy",
+        &Conditions::none(),
+    )
+    .await?;
+    check_policy_name(name)?;
+    let document = parse_key_policy(&policy)?;
+    if !bypass {
+        check_lockout(
+            call,
+            &document,
+            &key.arn.to_string(),
+            key.account().as_str(),
+        )?;
+    }
+    update_key(call, key, |k| {
+        k.policy = policy.clone();
+        Ok(())
+    })
+    .await?;
+    Ok(json!({}))
+}
