@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use ferrokms_core::ids::AccountId;
-use ferrokms_server::{DataDir, Mode, ServerConfig};
+use ferrokms_server::{identities, DataDir, Mode, ServerConfig};
+use ferrokms_store::Store;
 use serde::Deserialize;
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:4599";
@@ -28,6 +29,58 @@ struct Cli {
 enum Command {
     /// Run the service.
     Serve(ServeArgs),
+    /// Manage users, access keys and identity policies in a data directory (works while the
+    /// service runs; changes apply to the next request).
+    Admin(AdminArgs),
+}
+
+#[derive(clap::Args)]
+struct AdminArgs {
+    /// The data directory to manage [default: ./ferrokms-data].
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// The account of the user [default: 111122223333].
+    #[arg(long, global = true, default_value = "111122223333")]
+    account: String,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an IAM user.
+    CreateUser {
+        #[arg(long)]
+        user: String,
+    },
+    /// Issue a new access key pair for a user and print it as export lines.
+    CreateAccessKey {
+        #[arg(long)]
+        user: String,
+    },
+    /// Revoke an access key.
+    DeleteAccessKey {
+        #[arg(long)]
+        access_key_id: String,
+    },
+    /// Attach (or replace) a named identity policy; the document is JSON or @file.
+    PutUserPolicy {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        policy_name: String,
+        #[arg(long)]
+        policy_document: String,
+    },
+    /// Detach a named identity policy.
+    DeleteUserPolicy {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        policy_name: String,
+    },
+    /// List users with their access key ids.
+    ListUsers,
 }
 
 #[derive(clap::Args)]
@@ -61,6 +114,9 @@ struct FileConfig {
     #[serde(default)]
     dev: bool,
     dev_account_id: Option<String>,
+    /// IAM users with their access keys and identity policies.
+    #[serde(default)]
+    users: Vec<identities::UserSpec>,
 }
 
 fn main() -> Result<()> {
@@ -75,6 +131,7 @@ fn main() -> Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Admin(args) => runtime.block_on(admin(args)),
     }
 }
 
@@ -138,6 +195,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let data = DataDir::open(&data_path)
         .await
         .with_context(|| format!("opening data directory {}", data_path.display()))?;
+    identities::apply_users(data.store.as_ref(), data.root.as_ref(), &file.users)
+        .await
+        .context("applying the users of the config file")?;
     let credentials = match mode {
         Mode::Strict => data.admin_credentials().await?,
         Mode::Dev { .. } => None,
@@ -174,5 +234,63 @@ async fn serve(args: ServeArgs) -> Result<()> {
     .await?;
     store.close().await;
     drop(ephemeral);
+    Ok(())
+}
+
+async fn admin(args: AdminArgs) -> Result<()> {
+    let path = args
+        .data_dir
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    let data = DataDir::open(&path)
+        .await
+        .with_context(|| format!("opening data directory {}", path.display()))?;
+    let store = data.store.as_ref();
+    let account = identities::parse_account(&args.account)?;
+    match args.command {
+        AdminCommand::CreateUser { user } => {
+            let record = identities::ensure_user(store, &account, &user).await?;
+            println!("{}", record.arn);
+        }
+        AdminCommand::CreateAccessKey { user } => {
+            let record = identities::find_user(store, &account, &user).await?;
+            let key = identities::issue_access_key(store, data.root.as_ref(), &record).await?;
+            print!("{}", key.export_lines().as_str());
+        }
+        AdminCommand::DeleteAccessKey { access_key_id } => {
+            if !store.delete_access_key(&access_key_id).await? {
+                bail!("no access key {access_key_id}");
+            }
+        }
+        AdminCommand::PutUserPolicy {
+            user,
+            policy_name,
+            policy_document,
+        } => {
+            let record = identities::find_user(store, &account, &user).await?;
+            let document = match policy_document.strip_prefix('@') {
+                Some(file) => {
+                    std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?
+                }
+                None => policy_document,
+            };
+            identities::attach_policy(store, &record, &policy_name, &document).await?;
+        }
+        AdminCommand::DeleteUserPolicy { user, policy_name } => {
+            let record = identities::find_user(store, &account, &user).await?;
+            if !store
+                .delete_identity_policy(&record.arn, &policy_name)
+                .await?
+            {
+                bail!("{} has no policy {policy_name}", record.arn);
+            }
+        }
+        AdminCommand::ListUsers => {
+            for p in store.list_principals().await? {
+                let keys = store.access_key_ids_of(&p.arn).await?;
+                println!("{}\t{}", p.arn, keys.join(","));
+            }
+        }
+    }
+    data.store.close().await;
     Ok(())
 }

@@ -8,14 +8,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use ferrokms_core::ids::AccountId;
-use ferrokms_core::material::{credential_binding, RootKeyProvider};
+use ferrokms_core::material::RootKeyProvider;
 use ferrokms_core::policy::ADMINISTRATOR_ACCESS;
-use ferrokms_core::random;
-use ferrokms_store::{AccessKeyRecord, SqliteStore, Store};
+use ferrokms_store::{SqliteStore, Store};
 use zeroize::Zeroizing;
 
-use crate::{root_key, ServerError};
+use crate::{identities, root_key, ServerError};
 
 /// The account a fresh data directory is made for.
 pub const DEFAULT_ACCOUNT: &str = "111122223333";
@@ -51,20 +49,6 @@ pub fn now_millis() -> i64 {
         .unwrap_or(0)
 }
 
-fn random_text(len: usize, alphabet: &[u8]) -> Result<Zeroizing<String>, ServerError> {
-    let bytes = random::secret_bytes(len).map_err(|_| ServerError::Random)?;
-    // 256 is a multiple of both alphabet sizes used here, so every symbol is equally likely.
-    Ok(Zeroizing::new(
-        bytes
-            .iter()
-            .map(|b| alphabet[usize::from(*b) % alphabet.len()] as char)
-            .collect(),
-    ))
-}
-
-const BASE32: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-const BASE64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 impl DataDir {
     /// Opens `path`, creating the directory, root key and database on first use.
     pub async fn open(path: &Path) -> Result<Self, ServerError> {
@@ -83,42 +67,30 @@ impl DataDir {
         })
     }
 
-    /// Makes the admin access key on first start; afterwards reads it back from its file
-    /// (None if the operator removed the file).
+    /// Makes the admin user and its access key on first start; afterwards reads the key back
+    /// from its file (None if the operator removed the file).
     pub async fn admin_credentials(&self) -> Result<Option<AdminCredentials>, ServerError> {
         let file = self.path.join(CREDENTIALS_FILE);
         if self.store.access_key_count().await? > 0 {
             return Ok(read_credentials(&file));
         }
-        let access_key_id = format!("AKIA{}", random_text(16, BASE32)?.as_str());
-        let secret = random_text(40, BASE64)?;
-        let account = AccountId::parse(DEFAULT_ACCOUNT)
-            .ok_or_else(|| ServerError::Config("default account".into()))?;
-        let wrapped = self
-            .root
-            .wrap(&credential_binding(&access_key_id), secret.as_bytes())
-            .map_err(|_| ServerError::Random)?;
-        let user_id = format!("AIDA{}", random_text(17, BASE32)?.as_str());
+        let account = identities::parse_account(DEFAULT_ACCOUNT)?;
+        let admin = identities::ensure_user(self.store.as_ref(), &account, "admin").await?;
+        identities::attach_policy(
+            self.store.as_ref(),
+            &admin,
+            "AdministratorAccess",
+            ADMINISTRATOR_ACCESS,
+        )
+        .await?;
+        let key =
+            identities::issue_access_key(self.store.as_ref(), self.root.as_ref(), &admin).await?;
         let credentials = AdminCredentials {
-            access_key_id,
-            secret_access_key: secret,
+            access_key_id: key.access_key_id.clone(),
+            secret_access_key: key.secret_access_key.clone(),
             file,
         };
         write_credentials(&credentials)?;
-        let principal_arn = format!("arn:aws:iam::{account}:user/admin");
-        self.store
-            .put_identity_policy(&principal_arn, "AdministratorAccess", ADMINISTRATOR_ACCESS)
-            .await?;
-        self.store
-            .put_access_key(&AccessKeyRecord {
-                access_key_id: credentials.access_key_id.clone(),
-                principal_arn,
-                account,
-                user_id,
-                wrapped_secret: wrapped,
-                created: now_millis(),
-            })
-            .await?;
         Ok(Some(credentials))
     }
 }

@@ -176,6 +176,7 @@ pub async fn serve(
         },
         Mode::Dev { default_account } => Authenticator::Dev {
             default_account: default_account.clone(),
+            store: store.clone(),
         },
     };
     let app = Arc::new(App {

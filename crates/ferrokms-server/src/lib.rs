@@ -4,6 +4,7 @@ mod api;
 mod bootstrap;
 mod error;
 mod http;
+pub mod identities;
 mod root_key;
 mod sigv4;
 mod sts;

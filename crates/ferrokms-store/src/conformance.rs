@@ -8,7 +8,10 @@ use ferrokms_core::key::{
 use ferrokms_core::material::{MaterialId, WrappedMaterial};
 use ferrokms_core::tags::Tag;
 
-use crate::{AccessKeyRecord, AliasRecord, Page, Store, StoreError, StoredMaterial};
+use crate::{
+    AccessKeyRecord, AliasRecord, Page, PrincipalKind, PrincipalRecord, Store, StoreError,
+    StoredMaterial,
+};
 
 fn region(s: &str) -> Region {
     Region::parse(s).expect("test region")
@@ -64,6 +67,7 @@ fn page(after: Option<&str>, limit: usize) -> Page<'_> {
 /// Runs every check in order against an empty store.
 pub async fn run_all(store: &dyn Store) {
     access_keys(store).await;
+    principals(store).await;
     keys_are_stored_whole_and_scoped_by_region(store).await;
     updates_refuse_stale_revisions(store).await;
     listing_pages_in_key_order(store).await;
@@ -113,6 +117,64 @@ async fn access_keys(store: &dyn Store) {
     );
     assert!(store
         .identity_policies("arn:aws:iam::111122223333:user/other")
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn principals(store: &dyn Store) {
+    let alice = PrincipalRecord {
+        arn: "arn:aws:iam::111122223333:user/alice".into(),
+        account: account("111122223333"),
+        kind: PrincipalKind::User,
+        name: "alice".into(),
+        unique_id: "AIDAALICE".into(),
+        created: 7,
+    };
+    store.put_principal(&alice).await.unwrap();
+    assert!(matches!(
+        store.put_principal(&alice).await,
+        Err(StoreError::AlreadyExists)
+    ));
+    assert_eq!(
+        store.principal(&alice.arn).await.unwrap(),
+        Some(alice.clone())
+    );
+    assert_eq!(
+        store
+            .principal("arn:aws:iam::111122223333:user/none")
+            .await
+            .unwrap(),
+        None
+    );
+    let listed = store.list_principals().await.unwrap();
+    assert!(listed.contains(&alice));
+
+    let key = AccessKeyRecord {
+        access_key_id: "AKIAALICE00000000001".into(),
+        account: alice.account.clone(),
+        principal_arn: alice.arn.clone(),
+        user_id: alice.unique_id.clone(),
+        wrapped_secret: vec![1],
+        created: 8,
+    };
+    store.put_access_key(&key).await.unwrap();
+    assert_eq!(
+        store.access_key_ids_of(&alice.arn).await.unwrap(),
+        vec![key.access_key_id.clone()]
+    );
+    assert!(store.delete_access_key(&key.access_key_id).await.unwrap());
+    assert!(!store.delete_access_key(&key.access_key_id).await.unwrap());
+    assert_eq!(store.access_key(&key.access_key_id).await.unwrap(), None);
+
+    store
+        .put_identity_policy(&alice.arn, "p", "{}")
+        .await
+        .unwrap();
+    assert!(store.delete_identity_policy(&alice.arn, "p").await.unwrap());
+    assert!(!store.delete_identity_policy(&alice.arn, "p").await.unwrap());
+    assert!(store
+        .identity_policies(&alice.arn)
         .await
         .unwrap()
         .is_empty());

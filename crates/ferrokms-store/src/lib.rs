@@ -10,7 +10,7 @@ use ferrokms_core::key::KeyMetadata;
 use ferrokms_core::material::MaterialId;
 use ferrokms_core::tags::Tag;
 
-pub use records::{AccessKeyRecord, AliasRecord, StoredMaterial};
+pub use records::{AccessKeyRecord, AliasRecord, PrincipalKind, PrincipalRecord, StoredMaterial};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +47,15 @@ pub trait Store: Send + Sync {
     async fn put_access_key(&self, record: &AccessKeyRecord) -> StoreResult<()>;
     async fn access_key(&self, access_key_id: &str) -> StoreResult<Option<AccessKeyRecord>>;
     async fn access_key_count(&self) -> StoreResult<usize>;
+    /// Adds an IAM user or role; AlreadyExists if its ARN is taken.
+    async fn put_principal(&self, principal: &PrincipalRecord) -> StoreResult<()>;
+    async fn principal(&self, arn: &str) -> StoreResult<Option<PrincipalRecord>>;
+    async fn list_principals(&self) -> StoreResult<Vec<PrincipalRecord>>;
+    /// Revokes an access key; returns whether it existed.
+    async fn delete_access_key(&self, access_key_id: &str) -> StoreResult<bool>;
+    async fn access_key_ids_of(&self, principal_arn: &str) -> StoreResult<Vec<String>>;
+    /// Detaches a named identity policy; returns whether it was attached.
+    async fn delete_identity_policy(&self, principal_arn: &str, name: &str) -> StoreResult<bool>;
     /// Attaches (or replaces) a named identity policy to a principal.
     async fn put_identity_policy(
         &self,

@@ -42,3 +42,38 @@ impl std::fmt::Debug for AccessKeyRecord {
             .finish_non_exhaustive()
     }
 }
+
+/// Whether a principal is an IAM user or an IAM role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrincipalKind {
+    User,
+    Role,
+}
+
+impl PrincipalKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrincipalKind::User => "user",
+            PrincipalKind::Role => "role",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "user" => Some(PrincipalKind::User),
+            "role" => Some(PrincipalKind::Role),
+            _ => None,
+        }
+    }
+}
+
+/// An IAM user or role of an account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrincipalRecord {
+    pub arn: String,
+    pub account: AccountId,
+    pub kind: PrincipalKind,
+    pub name: String,
+    /// AWS's unique id (`AIDA...` for users, `AROA...` for roles).
+    pub unique_id: String,
+    pub created: Millis,
+}

@@ -17,7 +17,10 @@ use sqlx::sqlite::{
 };
 use sqlx::Row;
 
-use crate::{AccessKeyRecord, AliasRecord, Page, Store, StoreError, StoreResult, StoredMaterial};
+use crate::{
+    AccessKeyRecord, AliasRecord, Page, PrincipalKind, PrincipalRecord, Store, StoreError,
+    StoreResult, StoredMaterial,
+};
 
 /// Schema versions, applied in order, each once, each in its own transaction.
 const MIGRATIONS: &[&str] = &[
@@ -82,6 +85,20 @@ INSERT INTO identity_policies (principal_arn, policy_name, document)
     SELECT principal_arn, 'AdministratorAccess',
         '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
     FROM access_keys WHERE principal_arn LIKE 'arn:aws:iam::%:user/admin';
+"#,
+    r#"
+CREATE TABLE principals (
+    arn TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    unique_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO principals (arn, account_id, kind, name, unique_id, created_at)
+    SELECT principal_arn, account_id, 'user', 'admin', user_id, MIN(created_at)
+    FROM access_keys GROUP BY principal_arn;
+CREATE INDEX access_keys_by_principal ON access_keys (principal_arn);
 "#,
 ];
 
@@ -199,6 +216,19 @@ fn alias_from_row(row: &SqliteRow) -> StoreResult<AliasRecord> {
     })
 }
 
+fn principal_from_row(row: &SqliteRow) -> StoreResult<PrincipalRecord> {
+    let text = |c: &str| -> StoreResult<String> { row.try_get(c).map_err(backend) };
+    Ok(PrincipalRecord {
+        arn: text("arn")?,
+        account: AccountId::parse(&text("account_id")?)
+            .ok_or_else(|| corrupt("principal account"))?,
+        kind: PrincipalKind::parse(&text("kind")?).ok_or_else(|| corrupt("principal kind"))?,
+        name: text("name")?,
+        unique_id: text("unique_id")?,
+        created: row.try_get("created_at").map_err(backend)?,
+    })
+}
+
 /// Adds a tag or overwrites the value of one with the same key.
 async fn upsert_tag(
     conn: &mut sqlx::SqliteConnection,
@@ -302,6 +332,83 @@ impl Store for SqliteStore {
             .try_get(0)
             .map_err(backend)?;
         Ok(count(n))
+    }
+
+    async fn put_principal(&self, p: &PrincipalRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO principals (arn, account_id, kind, name, unique_id, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&p.arn)
+        .bind(p.account.as_str())
+        .bind(p.kind.as_str())
+        .bind(&p.name)
+        .bind(&p.unique_id)
+        .bind(p.created)
+        .execute(&self.writer)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::AlreadyExists
+            } else {
+                backend(e)
+            }
+        })?;
+        Ok(())
+    }
+
+    async fn principal(&self, arn: &str) -> StoreResult<Option<PrincipalRecord>> {
+        sqlx::query("SELECT * FROM principals WHERE arn = ?")
+            .bind(arn)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?
+            .map(|row| principal_from_row(&row))
+            .transpose()
+    }
+
+    async fn list_principals(&self) -> StoreResult<Vec<PrincipalRecord>> {
+        sqlx::query("SELECT * FROM principals ORDER BY arn")
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(principal_from_row)
+            .collect()
+    }
+
+    async fn delete_access_key(&self, access_key_id: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM access_keys WHERE access_key_id = ?")
+            .bind(access_key_id)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn access_key_ids_of(&self, principal_arn: &str) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT access_key_id FROM access_keys WHERE principal_arn = ? ORDER BY access_key_id",
+        )
+        .bind(principal_arn)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(|r| r.try_get("access_key_id").map_err(backend))
+            .collect()
+    }
+
+    async fn delete_identity_policy(&self, principal_arn: &str, name: &str) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "DELETE FROM identity_policies WHERE principal_arn = ? AND policy_name = ?",
+        )
+        .bind(principal_arn)
+        .bind(name)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn put_identity_policy(

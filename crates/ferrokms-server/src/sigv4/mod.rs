@@ -86,8 +86,12 @@ pub enum Authenticator {
         store: Arc<dyn Store>,
         root: Arc<dyn RootKeyProvider>,
     },
-    /// Local testing: any access key and secret are accepted; the key id picks the account.
-    Dev { default_account: AccountId },
+    /// Local testing: signatures are not checked. A configured access key acts as its user;
+    /// any other acts as the root of an account picked by the key id.
+    Dev {
+        default_account: AccountId,
+        store: Arc<dyn Store>,
+    },
 }
 
 fn invalid_signature(msg: impl Into<String>) -> ApiError {
@@ -131,6 +135,16 @@ fn check_clock(amz_date: &str, at: Option<SystemTime>, now: SystemTime) -> Resul
         )));
     }
     Ok(())
+}
+
+async fn lookup_access_key(
+    store: &dyn Store,
+    access_key_id: &str,
+) -> Result<Option<ferrokms_store::AccessKeyRecord>, ApiError> {
+    store.access_key(access_key_id).await.map_err(|e| {
+        tracing::error!(error = %e, "access key lookup failed");
+        ApiError::Kms(ferrokms_core::KmsError::internal())
+    })
 }
 
 /// A stored identity policy that no longer parses grants nothing; it is logged, not fatal.
@@ -180,7 +194,26 @@ impl Authenticator {
             .ok_or_else(|| invalid_signature("Credential should be scoped to a valid region. "))?;
 
         let principal = match self {
-            Authenticator::Dev { default_account } => {
+            Authenticator::Dev {
+                default_account,
+                store,
+            } => {
+                if let Some(record) = lookup_access_key(store.as_ref(), &auth.access_key_id).await?
+                {
+                    let identity_policies =
+                        load_identity_policies(store.as_ref(), &record.principal_arn).await?;
+                    return Ok(VerifiedRequest {
+                        principal: Principal {
+                            account: record.account,
+                            arn: record.principal_arn,
+                            user_id: record.user_id,
+                            access_key_id: record.access_key_id,
+                            identity_policies: Arc::new(identity_policies),
+                        },
+                        region,
+                        service,
+                    });
+                }
                 let account = AccountId::parse(&auth.access_key_id)
                     .unwrap_or_else(|| default_account.clone());
                 Principal {
@@ -193,13 +226,8 @@ impl Authenticator {
             }
             Authenticator::Strict { store, root } => {
                 let (amz_date, at) = date.unwrap_or_default();
-                let record = store
-                    .access_key(&auth.access_key_id)
-                    .await
-                    .map_err(|e| {
-                        tracing::error!(error = %e, "access key lookup failed");
-                        ApiError::Kms(ferrokms_core::KmsError::internal())
-                    })?
+                let record = lookup_access_key(store.as_ref(), &auth.access_key_id)
+                    .await?
                     .ok_or(ApiError::UnrecognizedClient)?;
                 if !amz_date.starts_with(&auth.scope_date) || auth.scope_date.len() != 8 {
                     return Err(invalid_signature(format!(

@@ -1,0 +1,244 @@
+//! IAM users of the accounts ferrokms serves: their access keys (stored wrapped under the
+//! root key) and identity policies. Used by first start, the config file and `ferrokms admin`.
+
+use std::collections::BTreeMap;
+
+use ferrokms_core::ids::AccountId;
+use ferrokms_core::material::{credential_binding, RootKeyProvider};
+use ferrokms_core::policy::{PolicyDocument, PolicyKind};
+use ferrokms_core::random;
+use ferrokms_store::{AccessKeyRecord, PrincipalKind, PrincipalRecord, Store, StoreError};
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use crate::bootstrap::{now_millis, DEFAULT_ACCOUNT};
+use crate::ServerError;
+
+const BASE32: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+const BASE64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+fn random_text(len: usize, alphabet: &[u8]) -> Result<Zeroizing<String>, ServerError> {
+    let bytes = random::secret_bytes(len).map_err(|_| ServerError::Random)?;
+    // 256 is a multiple of both alphabet sizes, so every symbol is equally likely.
+    Ok(Zeroizing::new(
+        bytes
+            .iter()
+            .map(|b| alphabet[usize::from(*b) % alphabet.len()] as char)
+            .collect(),
+    ))
+}
+
+/// A new access key pair. The secret exists in the clear only here, on its way to its owner.
+pub struct IssuedKey {
+    pub access_key_id: String,
+    pub secret_access_key: Zeroizing<String>,
+}
+
+impl std::fmt::Debug for IssuedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedKey")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IssuedKey {
+    /// The shell lines that set this pair.
+    pub fn export_lines(&self) -> Zeroizing<String> {
+        Zeroizing::new(format!(
+            "export AWS_ACCESS_KEY_ID={}\nexport AWS_SECRET_ACCESS_KEY={}\n",
+            self.access_key_id,
+            self.secret_access_key.as_str()
+        ))
+    }
+}
+
+/// A user as the config file declares it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSpec {
+    pub name: String,
+    #[serde(default = "default_account")]
+    pub account: String,
+    #[serde(default)]
+    pub access_keys: Vec<AccessKeySpec>,
+    /// Identity policies by name, each a JSON policy document.
+    #[serde(default)]
+    pub policies: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessKeySpec {
+    pub id: String,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for AccessKeySpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessKeySpec")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn default_account() -> String {
+    DEFAULT_ACCOUNT.to_owned()
+}
+
+fn config_error(msg: impl Into<String>) -> ServerError {
+    ServerError::Config(msg.into())
+}
+
+pub fn user_arn(account: &AccountId, name: &str) -> String {
+    format!("arn:aws:iam::{account}:user/{name}")
+}
+
+/// IAM user names: 1 to 64 of letters, digits and `+=,.@_-`.
+fn check_user_name(name: &str) -> Result<(), ServerError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(config_error(format!(
+            "invalid user name {name:?}: use 1-64 letters, digits or +=,.@_-"
+        )))
+    }
+}
+
+pub fn parse_account(account: &str) -> Result<AccountId, ServerError> {
+    AccountId::parse(account)
+        .ok_or_else(|| config_error(format!("account must be 12 digits, not {account:?}")))
+}
+
+/// The user `name` of `account`, created if it does not exist yet.
+pub async fn ensure_user(
+    store: &dyn Store,
+    account: &AccountId,
+    name: &str,
+) -> Result<PrincipalRecord, ServerError> {
+    check_user_name(name)?;
+    let arn = user_arn(account, name);
+    if let Some(existing) = store.principal(&arn).await? {
+        return Ok(existing);
+    }
+    let record = PrincipalRecord {
+        arn,
+        account: account.clone(),
+        kind: PrincipalKind::User,
+        name: name.to_owned(),
+        unique_id: format!("AIDA{}", random_text(17, BASE32)?.as_str()),
+        created: now_millis(),
+    };
+    match store.put_principal(&record).await {
+        Ok(()) => Ok(record),
+        // Another process made it in between: use theirs.
+        Err(StoreError::AlreadyExists) => store
+            .principal(&record.arn)
+            .await?
+            .ok_or_else(|| config_error("user vanished while being created")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Looks up an existing user by name.
+pub async fn find_user(
+    store: &dyn Store,
+    account: &AccountId,
+    name: &str,
+) -> Result<PrincipalRecord, ServerError> {
+    store
+        .principal(&user_arn(account, name))
+        .await?
+        .ok_or_else(|| config_error(format!("no user {name} in account {account}")))
+}
+
+async fn store_key(
+    store: &dyn Store,
+    root: &dyn RootKeyProvider,
+    user: &PrincipalRecord,
+    access_key_id: &str,
+    secret: &str,
+) -> Result<(), ServerError> {
+    let wrapped = root
+        .wrap(&credential_binding(access_key_id), secret.as_bytes())
+        .map_err(|_| ServerError::Random)?;
+    store
+        .put_access_key(&AccessKeyRecord {
+            access_key_id: access_key_id.to_owned(),
+            account: user.account.clone(),
+            principal_arn: user.arn.clone(),
+            user_id: user.unique_id.clone(),
+            wrapped_secret: wrapped,
+            created: now_millis(),
+        })
+        .await?;
+    Ok(())
+}
+
+/// Issues a new random access key pair for `user`.
+pub async fn issue_access_key(
+    store: &dyn Store,
+    root: &dyn RootKeyProvider,
+    user: &PrincipalRecord,
+) -> Result<IssuedKey, ServerError> {
+    let key = IssuedKey {
+        access_key_id: format!("AKIA{}", random_text(16, BASE32)?.as_str()),
+        secret_access_key: random_text(40, BASE64)?,
+    };
+    store_key(
+        store,
+        root,
+        user,
+        &key.access_key_id,
+        &key.secret_access_key,
+    )
+    .await?;
+    Ok(key)
+}
+
+/// Attaches an identity policy after checking its grammar.
+pub async fn attach_policy(
+    store: &dyn Store,
+    user: &PrincipalRecord,
+    name: &str,
+    document: &str,
+) -> Result<(), ServerError> {
+    PolicyDocument::parse(document, PolicyKind::Identity)
+        .map_err(|e| config_error(format!("policy {name} of {}: {e}", user.arn)))?;
+    store.put_identity_policy(&user.arn, name, document).await?;
+    Ok(())
+}
+
+/// Makes the store hold the users the config file declares: creates missing users, adds
+/// their listed access keys and sets their listed policies. Running it twice changes nothing.
+pub async fn apply_users(
+    store: &dyn Store,
+    root: &dyn RootKeyProvider,
+    users: &[UserSpec],
+) -> Result<(), ServerError> {
+    for spec in users {
+        let account = parse_account(&spec.account)?;
+        let user = ensure_user(store, &account, &spec.name).await?;
+        for key in &spec.access_keys {
+            match store.access_key(&key.id).await? {
+                Some(existing) if existing.principal_arn == user.arn => {}
+                Some(_) => {
+                    return Err(config_error(format!(
+                        "access key {} already belongs to another principal",
+                        key.id
+                    )))
+                }
+                None => store_key(store, root, &user, &key.id, &key.secret).await?,
+            }
+        }
+        for (name, document) in &spec.policies {
+            attach_policy(store, &user, name, document).await?;
+        }
+    }
+    Ok(())
+}
