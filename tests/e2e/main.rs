@@ -8,6 +8,7 @@ mod auth;
 mod cli;
 mod crypto;
 mod harness;
+mod identities;
 mod interop;
 mod keys;
 mod persistence;

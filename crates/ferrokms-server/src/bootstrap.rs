@@ -71,10 +71,13 @@ impl DataDir {
     /// from its file (None if the operator removed the file).
     pub async fn admin_credentials(&self) -> Result<Option<AdminCredentials>, ServerError> {
         let file = self.path.join(CREDENTIALS_FILE);
-        if self.store.access_key_count().await? > 0 {
+        let account = identities::parse_account(DEFAULT_ACCOUNT)?;
+        // Users from the config file may exist already; only the admin user marks a data
+        // directory that has been started before.
+        let admin_arn = identities::user_arn(&account, "admin");
+        if self.store.principal(&admin_arn).await?.is_some() {
             return Ok(read_credentials(&file));
         }
-        let account = identities::parse_account(DEFAULT_ACCOUNT)?;
         let admin = identities::ensure_user(self.store.as_ref(), &account, "admin").await?;
         identities::attach_policy(
             self.store.as_ref(),
