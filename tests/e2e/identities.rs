@@ -7,10 +7,10 @@ use std::time::SystemTime;
 use crate::harness::{code, message, Server, REGION};
 use crate::{decrypt, encrypt, new_key};
 
-const ALICE_KEY: &str = "AKIAALICE00000000001";
-const ALICE_SECRET: &str = "alice-secret-alice-secret-alice-secret-0";
-const BOB_KEY: &str = "AKIABOB0000000000001";
-const BOB_SECRET: &str = "bob-secret-bob-secret-bob-secret-bob-sec";
+pub const ALICE_KEY: &str = "AKIAALICE00000000001";
+pub const ALICE_SECRET: &str = "alice-secret-alice-secret-alice-secret-0";
+pub const BOB_KEY: &str = "AKIABOB0000000000001";
+pub const BOB_SECRET: &str = "bob-secret-bob-secret-bob-secret-bob-sec";
 
 fn config(dir: &std::path::Path) -> std::path::PathBuf {
     let path = dir.join("ferrokms.toml");
@@ -34,7 +34,7 @@ access_keys = [{{ id = "{BOB_KEY}", secret = "{BOB_SECRET}" }}]
     path
 }
 
-fn start_with_config(temp: &tempfile::TempDir, extra: &[&str]) -> Server {
+pub fn start_with_config(temp: &tempfile::TempDir, extra: &[&str]) -> Server {
     let conf = config(temp.path());
     let data = temp.path().join("data");
     let mut args = vec![

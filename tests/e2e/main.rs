@@ -7,6 +7,7 @@ mod asymmetric;
 mod auth;
 mod cli;
 mod crypto;
+mod grants;
 mod harness;
 mod identities;
 mod interop;

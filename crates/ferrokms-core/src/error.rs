@@ -40,6 +40,10 @@ pub enum KmsError {
     AccessDenied(String),
     #[error("{0}")]
     DryRunOperation(String),
+    #[error("{0}")]
+    InvalidGrantToken(String),
+    #[error("{0}")]
+    InvalidGrantId(String),
     /// Verify found the signature wrong.
     #[error("{0}")]
     InvalidSignature(String),

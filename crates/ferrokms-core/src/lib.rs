@@ -4,6 +4,7 @@ pub mod asymmetric;
 pub mod ciphertext;
 pub mod context;
 pub mod error;
+pub mod grant;
 pub mod ids;
 pub mod key;
 pub mod material;

@@ -627,8 +627,46 @@ impl PolicyDocument {
     }
 }
 
+/// What the policies say about one request on a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyAccess {
+    Allowed,
+    /// A Deny statement matched: nothing, not even a grant, can allow the request.
+    ExplicitlyDenied,
+    /// No policy allowed it; a grant still may.
+    NotAllowed,
+}
+
 /// Whether `caller` may do `ctx.action` on a key, given its key policy and the caller's own
 /// identity policies. Roots of an account are allowed by IAM implicitly.
+pub fn key_access(
+    key_policy: &PolicyDocument,
+    key_account: &str,
+    caller: &Caller<'_>,
+    identity_policies: &[PolicyDocument],
+    ctx: &RequestContext,
+) -> KeyAccess {
+    let key = key_policy.evaluate(Some(caller), ctx);
+    let identity = evaluate_identity(identity_policies, ctx);
+    if key == Evaluation::ExplicitDeny || identity == Evaluation::ExplicitDeny {
+        return KeyAccess::ExplicitlyDenied;
+    }
+    let identity_allows = caller.is_account_root() || matches!(identity, Evaluation::Allow(_));
+    let allowed = match key {
+        Evaluation::Allow(KeyPolicyGrant::Caller) => {
+            caller.account == key_account || identity_allows
+        }
+        Evaluation::Allow(KeyPolicyGrant::CallerAccount) => identity_allows,
+        _ => false,
+    };
+    if allowed {
+        KeyAccess::Allowed
+    } else {
+        KeyAccess::NotAllowed
+    }
+}
+
+/// [`key_access`] as a yes or no.
 pub fn authorize_key_access(
     key_policy: &PolicyDocument,
     key_account: &str,
@@ -636,19 +674,7 @@ pub fn authorize_key_access(
     identity_policies: &[PolicyDocument],
     ctx: &RequestContext,
 ) -> bool {
-    let key = key_policy.evaluate(Some(caller), ctx);
-    let identity = evaluate_identity(identity_policies, ctx);
-    if key == Evaluation::ExplicitDeny || identity == Evaluation::ExplicitDeny {
-        return false;
-    }
-    let identity_allows = caller.is_account_root() || matches!(identity, Evaluation::Allow(_));
-    match key {
-        Evaluation::Allow(KeyPolicyGrant::Caller) => {
-            caller.account == key_account || identity_allows
-        }
-        Evaluation::Allow(KeyPolicyGrant::CallerAccount) => identity_allows,
-        _ => false,
-    }
+    key_access(key_policy, key_account, caller, identity_policies, ctx) == KeyAccess::Allowed
 }
 
 /// Identity policies alone decide for actions on `*` (CreateKey, ListKeys, ...).

@@ -55,6 +55,8 @@ impl ApiError {
                     K::CustomKeyStoreNotFound(m) => (bad, "CustomKeyStoreNotFoundException", m),
                     K::Validation(m) => (bad, "ValidationException", m),
                     K::AccessDenied(m) => (bad, "AccessDeniedException", m),
+                    K::InvalidGrantToken(m) => (bad, "InvalidGrantTokenException", m),
+                    K::InvalidGrantId(m) => (bad, "InvalidGrantIdException", m),
                     K::InvalidSignature(m) => (bad, "KMSInvalidSignatureException", m),
                     K::InvalidMac(m) => (bad, "KMSInvalidMacException", m),
                     K::DryRunOperation(m) => (bad, "DryRunOperationException", m),

@@ -233,6 +233,11 @@ impl Input {
         }
     }
 
+    /// A member's raw JSON, for structures read by hand.
+    pub fn raw(&mut self, member: &str) -> Option<Value> {
+        self.take(member)
+    }
+
     /// Whether a member is present (not null), without reading it.
     pub fn present(&mut self, member: &str) -> bool {
         self.take(member).is_some()

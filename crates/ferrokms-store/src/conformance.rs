@@ -9,8 +9,8 @@ use ferrokms_core::material::{MaterialId, WrappedMaterial};
 use ferrokms_core::tags::Tag;
 
 use crate::{
-    AccessKeyRecord, AliasRecord, Page, PrincipalKind, PrincipalRecord, Store, StoreError,
-    StoredMaterial,
+    AccessKeyRecord, AliasRecord, GrantRecord, Page, PrincipalKind, PrincipalRecord, Store,
+    StoreError, StoredMaterial,
 };
 
 fn region(s: &str) -> Region {
@@ -73,6 +73,69 @@ pub async fn run_all(store: &dyn Store) {
     listing_pages_in_key_order(store).await;
     aliases(store).await;
     tags(store).await;
+    grants(store).await;
+}
+
+async fn grants(store: &dyn Store) {
+    let (key, material) = new_key("eu-south-1", "111122223333");
+    store.create_key(&key, &material, &[]).await.unwrap();
+    let grant = |id: &str, retiring: Option<&str>| GrantRecord {
+        region: key.region().clone(),
+        key_id: key.id(),
+        grant_id: id.into(),
+        account: key.account().clone(),
+        name: Some("n".into()),
+        grantee_principal: "arn:aws:iam::111122223333:role/app".into(),
+        retiring_principal: retiring.map(str::to_owned),
+        document: "{}".into(),
+        created: 3,
+    };
+    let retiring = "arn:aws:iam::111122223333:user/ops";
+    store
+        .create_grant(&grant("b", Some(retiring)), 2)
+        .await
+        .unwrap();
+    store.create_grant(&grant("a", None), 2).await.unwrap();
+    assert!(matches!(
+        store.create_grant(&grant("c", None), 2).await,
+        Err(StoreError::LimitExceeded { in_use: 3 })
+    ));
+    assert!(matches!(
+        store.create_grant(&grant("a", None), 5).await,
+        Err(StoreError::AlreadyExists)
+    ));
+    let ids = |v: Vec<GrantRecord>| -> Vec<String> { v.into_iter().map(|g| g.grant_id).collect() };
+    let all = store
+        .grants_of_key(key.region(), &key.id(), page(None, 10))
+        .await
+        .unwrap();
+    assert_eq!(all[1], grant("b", Some(retiring)));
+    assert_eq!(ids(all), ["a", "b"]);
+    let after = store
+        .grants_of_key(key.region(), &key.id(), page(Some("a"), 10))
+        .await
+        .unwrap();
+    assert_eq!(ids(after), ["b"]);
+    let retirable = store
+        .grants_retirable_by(key.region(), retiring, page(None, 10))
+        .await
+        .unwrap();
+    assert_eq!(ids(retirable), ["b"]);
+    assert!(store
+        .delete_grant(key.region(), &key.id(), "b")
+        .await
+        .unwrap());
+    assert!(!store
+        .delete_grant(key.region(), &key.id(), "b")
+        .await
+        .unwrap());
+    let ghost = KeyId::generate(false).unwrap();
+    let mut orphan = grant("z", None);
+    orphan.key_id = ghost;
+    assert!(matches!(
+        store.create_grant(&orphan, 5).await,
+        Err(StoreError::NotFound)
+    ));
 }
 
 async fn access_keys(store: &dyn Store) {

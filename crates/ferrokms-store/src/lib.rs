@@ -10,7 +10,9 @@ use ferrokms_core::key::KeyMetadata;
 use ferrokms_core::material::MaterialId;
 use ferrokms_core::tags::Tag;
 
-pub use records::{AccessKeyRecord, AliasRecord, PrincipalKind, PrincipalRecord, StoredMaterial};
+pub use records::{
+    AccessKeyRecord, AliasRecord, GrantRecord, PrincipalKind, PrincipalRecord, StoredMaterial,
+};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +49,26 @@ pub trait Store: Send + Sync {
     async fn put_access_key(&self, record: &AccessKeyRecord) -> StoreResult<()>;
     async fn access_key(&self, access_key_id: &str) -> StoreResult<Option<AccessKeyRecord>>;
     async fn access_key_count(&self) -> StoreResult<usize>;
+    /// Stores a grant; LimitExceeded when its key has `max_per_key` grants, NotFound if the
+    /// key is gone.
+    async fn create_grant(&self, grant: &GrantRecord, max_per_key: usize) -> StoreResult<()>;
+    /// A key's grants in grant-id order, at most `page.limit + 1`.
+    async fn grants_of_key(
+        &self,
+        region: &Region,
+        key: &KeyId,
+        page: Page<'_>,
+    ) -> StoreResult<Vec<GrantRecord>>;
+    /// Grants that name `retiring_principal`, ordered by `key id/grant id`.
+    async fn grants_retirable_by(
+        &self,
+        region: &Region,
+        retiring_principal: &str,
+        page: Page<'_>,
+    ) -> StoreResult<Vec<GrantRecord>>;
+    /// Removes a grant; returns whether it existed.
+    async fn delete_grant(&self, region: &Region, key: &KeyId, grant_id: &str)
+        -> StoreResult<bool>;
     /// Adds an IAM user or role; AlreadyExists if its ARN is taken.
     async fn put_principal(&self, principal: &PrincipalRecord) -> StoreResult<()>;
     async fn principal(&self, arn: &str) -> StoreResult<Option<PrincipalRecord>>;

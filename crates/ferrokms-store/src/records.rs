@@ -77,3 +77,19 @@ pub struct PrincipalRecord {
     pub unique_id: String,
     pub created: Millis,
 }
+
+/// A grant on a key. `document` holds what the store need not query (operations and
+/// constraints) as JSON.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GrantRecord {
+    pub region: Region,
+    pub key_id: KeyId,
+    pub grant_id: String,
+    /// The account that issued the grant (the key's).
+    pub account: AccountId,
+    pub name: Option<String>,
+    pub grantee_principal: String,
+    pub retiring_principal: Option<String>,
+    pub document: String,
+    pub created: Millis,
+}

@@ -18,8 +18,8 @@ use sqlx::sqlite::{
 use sqlx::Row;
 
 use crate::{
-    AccessKeyRecord, AliasRecord, Page, PrincipalKind, PrincipalRecord, Store, StoreError,
-    StoreResult, StoredMaterial,
+    AccessKeyRecord, AliasRecord, GrantRecord, Page, PrincipalKind, PrincipalRecord, Store,
+    StoreError, StoreResult, StoredMaterial,
 };
 
 /// Schema versions, applied in order, each once, each in its own transaction.
@@ -99,6 +99,22 @@ INSERT OR IGNORE INTO principals (arn, account_id, kind, name, unique_id, create
     SELECT principal_arn, account_id, 'user', 'admin', user_id, MIN(created_at)
     FROM access_keys GROUP BY principal_arn;
 CREATE INDEX access_keys_by_principal ON access_keys (principal_arn);
+"#,
+    r#"
+CREATE TABLE grants (
+    region TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    grant_id TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    name TEXT,
+    grantee_principal TEXT NOT NULL,
+    retiring_principal TEXT,
+    document TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (region, key_id, grant_id),
+    FOREIGN KEY (region, key_id) REFERENCES keys (region, key_id) ON DELETE CASCADE
+);
+CREATE INDEX grants_by_retiring ON grants (region, retiring_principal);
 "#,
 ];
 
@@ -213,6 +229,21 @@ fn alias_from_row(row: &SqliteRow) -> StoreResult<AliasRecord> {
         target: KeyId::parse(&text("target_key_id")?).ok_or_else(|| corrupt("alias target"))?,
         created: row.try_get("created_at").map_err(backend)?,
         updated: row.try_get("updated_at").map_err(backend)?,
+    })
+}
+
+fn grant_from_row(row: &SqliteRow) -> StoreResult<GrantRecord> {
+    let text = |c: &str| -> StoreResult<String> { row.try_get(c).map_err(backend) };
+    Ok(GrantRecord {
+        region: Region::parse(&text("region")?).ok_or_else(|| corrupt("grant region"))?,
+        key_id: KeyId::parse(&text("key_id")?).ok_or_else(|| corrupt("grant key"))?,
+        grant_id: text("grant_id")?,
+        account: AccountId::parse(&text("account_id")?).ok_or_else(|| corrupt("grant account"))?,
+        name: row.try_get("name").map_err(backend)?,
+        grantee_principal: text("grantee_principal")?,
+        retiring_principal: row.try_get("retiring_principal").map_err(backend)?,
+        document: text("document")?,
+        created: row.try_get("created_at").map_err(backend)?,
     })
 }
 
@@ -332,6 +363,105 @@ impl Store for SqliteStore {
             .try_get(0)
             .map_err(backend)?;
         Ok(count(n))
+    }
+
+    async fn create_grant(&self, grant: &GrantRecord, max_per_key: usize) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let n: i64 = sqlx::query("SELECT COUNT(*) FROM grants WHERE region = ? AND key_id = ?")
+            .bind(grant.region.as_str())
+            .bind(grant.key_id.to_string())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?
+            .try_get(0)
+            .map_err(backend)?;
+        if count(n) >= max_per_key {
+            return Err(StoreError::LimitExceeded {
+                in_use: count(n) + 1,
+            });
+        }
+        sqlx::query(
+            "INSERT INTO grants (region, key_id, grant_id, account_id, name, grantee_principal, \
+             retiring_principal, document, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(grant.region.as_str())
+        .bind(grant.key_id.to_string())
+        .bind(&grant.grant_id)
+        .bind(grant.account.as_str())
+        .bind(&grant.name)
+        .bind(&grant.grantee_principal)
+        .bind(&grant.retiring_principal)
+        .bind(&grant.document)
+        .bind(grant.created)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::AlreadyExists,
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
+            _ => backend(e),
+        })?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn grants_of_key(
+        &self,
+        region: &Region,
+        key: &KeyId,
+        page: Page<'_>,
+    ) -> StoreResult<Vec<GrantRecord>> {
+        sqlx::query(
+            "SELECT * FROM grants WHERE region = ? AND key_id = ? AND grant_id > ? \
+             ORDER BY grant_id LIMIT ?",
+        )
+        .bind(region.as_str())
+        .bind(key.to_string())
+        .bind(page.after.unwrap_or(""))
+        .bind(limit_param(&page))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(grant_from_row)
+        .collect()
+    }
+
+    async fn grants_retirable_by(
+        &self,
+        region: &Region,
+        retiring_principal: &str,
+        page: Page<'_>,
+    ) -> StoreResult<Vec<GrantRecord>> {
+        sqlx::query(
+            "SELECT * FROM grants WHERE region = ? AND retiring_principal = ? \
+             AND (key_id || '/' || grant_id) > ? ORDER BY key_id, grant_id LIMIT ?",
+        )
+        .bind(region.as_str())
+        .bind(retiring_principal)
+        .bind(page.after.unwrap_or(""))
+        .bind(limit_param(&page))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(grant_from_row)
+        .collect()
+    }
+
+    async fn delete_grant(
+        &self,
+        region: &Region,
+        key: &KeyId,
+        grant_id: &str,
+    ) -> StoreResult<bool> {
+        let done =
+            sqlx::query("DELETE FROM grants WHERE region = ? AND key_id = ? AND grant_id = ?")
+                .bind(region.as_str())
+                .bind(key.to_string())
+                .bind(grant_id)
+                .execute(&self.writer)
+                .await
+                .map_err(backend)?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn put_principal(&self, p: &PrincipalRecord) -> StoreResult<()> {

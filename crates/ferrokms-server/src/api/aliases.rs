@@ -166,7 +166,7 @@ pub async fn delete_alias(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
         .await
         .map_err(store_failure)?
     {
-        authorize_key(call, &key, "DeleteAlias", &Conditions::none())?;
+        authorize_key(call, &key, "DeleteAlias", &Conditions::none()).await?;
     }
     let deleted = call
         .services

@@ -2,20 +2,28 @@
 //! in AWS. Key-level decisions happen when a key is resolved (see `resolve`), so that no
 //! operation can use a key it was not allowed to.
 
+use std::collections::BTreeMap;
+
 use ferrokms_core::context::EncryptionContext;
+use ferrokms_core::grant::{GrantTerms, MAX_GRANTS_PER_KEY};
 use ferrokms_core::key::KeyMetadata;
 use ferrokms_core::policy::{
-    authorize_key_access, evaluate_identity, Caller, Evaluation, PolicyDocument, PolicyKind,
-    RequestContext,
+    authorize_key_access, evaluate_identity, key_access, Caller, Evaluation, KeyAccess,
+    PolicyDocument, PolicyKind, RequestContext,
 };
 use ferrokms_core::KmsError;
+use ferrokms_store::Page;
 
-use super::Call;
+use super::{store_failure, Call};
 use crate::error::ApiError;
 
-/// Request-specific condition keys an operation adds to the common ones.
+/// Request-specific condition keys an operation adds to the common ones, and the request's
+/// encryption context (which grant constraints compare exactly).
 #[derive(Default, Clone, Debug)]
-pub struct Conditions(Vec<(String, Vec<String>)>);
+pub struct Conditions {
+    keys: Vec<(String, Vec<String>)>,
+    encryption_context: BTreeMap<String, String>,
+}
 
 impl Conditions {
     pub fn none() -> Self {
@@ -23,22 +31,23 @@ impl Conditions {
     }
 
     pub fn with(mut self, key: &str, values: Vec<String>) -> Self {
-        self.0.push((key.to_owned(), values));
+        self.keys.push((key.to_owned(), values));
         self
     }
 
     /// `kms:EncryptionContext:<key>` for each entry and `kms:EncryptionContextKeys`.
     pub fn encryption_context(mut self, context: &EncryptionContext) -> Self {
         for (k, v) in context.entries() {
-            self.0
+            self.keys
                 .push((format!("kms:EncryptionContext:{k}"), vec![v.clone()]));
         }
         if !context.entries().is_empty() {
-            self.0.push((
+            self.keys.push((
                 "kms:EncryptionContextKeys".into(),
                 context.entries().keys().cloned().collect(),
             ));
         }
+        self.encryption_context = context.entries().clone();
         self
     }
 }
@@ -60,7 +69,7 @@ fn context(call: &Call<'_>, action: &str, resource: &str, extra: &Conditions) ->
         .set("aws:PrincipalAccount", vec![p.account().to_string()])
         .set("aws:SecureTransport", vec!["false".into()])
         .set("aws:CurrentTime", vec![(call.now / 1000).to_string()]);
-    for (k, v) in &extra.0 {
+    for (k, v) in &extra.keys {
         ctx.set(k, v.clone());
     }
     ctx
@@ -74,8 +83,37 @@ fn denied(call: &Call<'_>, action: &str, resource: &str, why: &str) -> ApiError 
     .into()
 }
 
-/// May the caller do `action` on `key`?
-pub fn authorize_key(
+/// Whether one of the key's grants lets the caller do `action` with this encryption context.
+async fn granted(
+    call: &Call<'_>,
+    key: &KeyMetadata,
+    action: &str,
+    extra: &Conditions,
+) -> Result<bool, ApiError> {
+    let caller = call.request.principal().arn();
+    let grants = call
+        .services
+        .store
+        .grants_of_key(
+            key.region(),
+            &key.id(),
+            Page {
+                after: None,
+                limit: MAX_GRANTS_PER_KEY,
+            },
+        )
+        .await
+        .map_err(store_failure)?;
+    Ok(grants.iter().any(|g| {
+        g.grantee_principal == caller
+            && serde_json::from_str::<GrantTerms>(&g.document)
+                .is_ok_and(|terms| terms.allows(action, &extra.encryption_context))
+    }))
+}
+
+/// May the caller do `action` on `key`? The key policy and the caller's identity policies
+/// decide; where they do not allow it (and deny nothing), a grant may.
+pub async fn authorize_key(
     call: &Call<'_>,
     key: &KeyMetadata,
     action: &str,
@@ -92,13 +130,19 @@ pub fn authorize_key(
         ApiError::from(KmsError::internal())
     })?;
     let principal = call.request.principal();
-    if authorize_key_access(
+    let access = key_access(
         &policy,
         key.account().as_str(),
         &caller(call),
         principal.identity_policies(),
         &ctx,
-    ) {
+    );
+    let allowed = match access {
+        KeyAccess::Allowed => true,
+        KeyAccess::ExplicitlyDenied => false,
+        KeyAccess::NotAllowed => granted(call, key, action, extra).await?,
+    };
+    if allowed {
         Ok(())
     } else {
         Err(denied(

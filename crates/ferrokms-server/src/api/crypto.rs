@@ -34,9 +34,16 @@ fn read_context(input: &mut Input, member: &str) -> Result<EncryptionContext, Ap
     Ok(context)
 }
 
+/// Grant tokens let a new grant be used before it propagates; this store is strongly
+/// consistent, so a token only needs to be one ferrokms could have issued.
 pub(super) fn read_grant_tokens(input: &mut Input) -> Result<(), ApiError> {
-    // Grants arrive with the policy work; until then tokens are checked for shape only.
-    input.string_list("GrantTokens", 1, 8192, 10).map(drop)
+    let tokens = input.string_list("GrantTokens", 1, 8192, 10)?;
+    for token in tokens.iter().flatten() {
+        if ferrokms_core::grant::parse_grant_token(token).is_none() {
+            return Err(KmsError::InvalidGrantToken("Grant token is not valid.".into()).into());
+        }
+    }
+    Ok(())
 }
 
 fn read_algorithm(
@@ -195,7 +202,7 @@ async fn key_for_blob(
                 .await
                 .map_err(store_failure)?
                 .ok_or_else(KmsError::invalid_ciphertext)?;
-            authorize_key(call, &key, operation, conditions)?;
+            authorize_key(call, &key, operation, conditions).await?;
             Ok(key)
         }
     }

@@ -234,7 +234,7 @@ pub async fn create_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
 
 pub async fn describe_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
     let key_id = input.required_string("KeyId", 1, 2048)?;
-    let _grant_tokens = input.string_list("GrantTokens", 1, 8192, 10)?;
+    super::crypto::read_grant_tokens(&mut input)?;
     input.finish()?;
     let key = resolve_key(
         call,

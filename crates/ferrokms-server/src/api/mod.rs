@@ -4,6 +4,7 @@ mod aliases;
 mod asymmetric;
 mod authorize;
 mod crypto;
+mod grants;
 mod keys;
 mod mac;
 mod policies;
@@ -120,6 +121,11 @@ pub async fn dispatch(call: &Call<'_>, operation: &str, input: Input) -> Result<
         "DeriveSharedSecret" => asymmetric::derive_shared_secret(call, input).await,
         "GenerateMac" => mac::generate_mac(call, input).await,
         "GetKeyPolicy" => policies::get_key_policy(call, input).await,
+        "CreateGrant" => grants::create_grant(call, input).await,
+        "ListGrants" => grants::list_grants(call, input).await,
+        "ListRetirableGrants" => grants::list_retirable_grants(call, input).await,
+        "RetireGrant" => grants::retire_grant(call, input).await,
+        "RevokeGrant" => grants::revoke_grant(call, input).await,
         "PutKeyPolicy" => policies::put_key_policy(call, input).await,
         "ListKeyPolicies" => policies::list_key_policies(call, input).await,
         "VerifyMac" => mac::verify_mac(call, input).await,

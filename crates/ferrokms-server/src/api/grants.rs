@@ -1,0 +1,401 @@
+//! Grants: CreateGrant, ListGrants, ListRetirableGrants, RetireGrant, RevokeGrant.
+
+use std::collections::BTreeMap;
+
+use ferrokms_core::grant::{
+    new_grant_id, new_grant_token, parse_grant_token, GrantConstraints, GrantTerms,
+    GRANT_OPERATIONS, MAX_GRANTS_PER_KEY,
+};
+use ferrokms_core::key::KeyMetadata;
+use ferrokms_core::KmsError;
+use ferrokms_store::{GrantRecord, Page, StoreError};
+use serde_json::{json, Map, Value};
+
+use super::authorize::{authorize_key, Conditions};
+use super::crypto::{read_dry_run, read_grant_tokens};
+use super::resolve::{resolve_key, Aliases};
+use super::{finish_page, finish_with_page, store_failure, Call};
+use crate::error::ApiError;
+use crate::wire::{timestamp, Input};
+
+fn read_constraints(input: &mut Input) -> Result<Option<GrantConstraints>, ApiError> {
+    let Some(value) = input.raw("Constraints") else {
+        return Ok(None);
+    };
+    let Value::Object(fields) = value else {
+        return Err(ApiError::serialization(
+            "Start of structure or map expected for Constraints.",
+        ));
+    };
+    let map = |name: &str| -> Result<Option<BTreeMap<String, String>>, ApiError> {
+        match fields.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Object(m)) => m
+                .iter()
+                .map(|(k, v)| match v {
+                    Value::String(s) => Ok((k.clone(), s.clone())),
+                    _ => Err(ApiError::serialization(format!(
+                        "{name} values must be strings"
+                    ))),
+                })
+                .collect::<Result<_, _>>()
+                .map(Some),
+            Some(_) => Err(ApiError::serialization(format!("{name} must be a map"))),
+        }
+    };
+    Ok(Some(GrantConstraints {
+        encryption_context_subset: map("EncryptionContextSubset")?,
+        encryption_context_equals: map("EncryptionContextEquals")?,
+    }))
+}
+
+fn terms_of(grant: &GrantRecord) -> Result<GrantTerms, ApiError> {
+    serde_json::from_str(&grant.document).map_err(|_| KmsError::internal().into())
+}
+
+fn entry(grant: &GrantRecord, key_arn: &str) -> Result<Value, ApiError> {
+    let terms = terms_of(grant)?;
+    let mut e = json!({
+        "KeyId": key_arn,
+        "GrantId": grant.grant_id,
+        "CreationDate": timestamp(grant.created),
+        "GranteePrincipal": grant.grantee_principal,
+        "IssuingAccount": format!("arn:aws:iam::{}:root", grant.account),
+        "Operations": terms.operations,
+    });
+    if let Some(name) = &grant.name {
+        e["Name"] = json!(name);
+    }
+    if let Some(r) = &grant.retiring_principal {
+        e["RetiringPrincipal"] = json!(r);
+    }
+    if let Some(c) = &terms.constraints {
+        let mut m = Map::new();
+        if let Some(s) = &c.encryption_context_subset {
+            m.insert("EncryptionContextSubset".into(), json!(s));
+        }
+        if let Some(s) = &c.encryption_context_equals {
+            m.insert("EncryptionContextEquals".into(), json!(s));
+        }
+        e["Constraints"] = Value::Object(m);
+    }
+    Ok(e)
+}
+
+async fn all_grants(call: &Call<'_>, key: &KeyMetadata) -> Result<Vec<GrantRecord>, ApiError> {
+    call.services
+        .store
+        .grants_of_key(
+            key.region(),
+            &key.id(),
+            Page {
+                after: None,
+                limit: MAX_GRANTS_PER_KEY,
+            },
+        )
+        .await
+        .map_err(store_failure)
+}
+
+pub async fn create_grant(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
+    let key_id = input.required_string("KeyId", 1, 2048)?;
+    let grantee = input.string("GranteePrincipal", 1, 256)?;
+    let service_grantee = input.string("GranteeServicePrincipal", 1, 256)?;
+    let retiring = input.string("RetiringPrincipal", 1, 256)?;
+    let _retiring_service = input.string("RetiringServicePrincipal", 1, 256)?;
+    let operations = input.string_list("Operations", 1, 64, usize::MAX)?;
+    let operations = input.required("Operations", operations);
+    let constraints = read_constraints(&mut input)?;
+    read_grant_tokens(&mut input)?;
+    let name = input.string("Name", 1, 256)?;
+    let (dry_run, _) = read_dry_run(&mut input, false)?;
+    input.finish()?;
+
+    if service_grantee.is_some() {
+        return Err(KmsError::UnsupportedOperation(
+            "Grants to service principals are not supported by this version of ferrokms.".into(),
+        )
+        .into());
+    }
+    let grantee = grantee.ok_or_else(|| {
+        KmsError::Validation(
+            "1 validation error detected: Value null at 'granteePrincipal' failed to satisfy constraint: Member must not be null".into(),
+        )
+    })?;
+    if let Some(bad) = operations
+        .iter()
+        .find(|o| !GRANT_OPERATIONS.contains(&o.as_str()))
+    {
+        return Err(KmsError::Validation(format!(
+            "1 validation error detected: Value '[{bad}]' at 'operations' failed to satisfy constraint: Member must satisfy constraint: [Member must satisfy enum value set: [{}]]",
+            GRANT_OPERATIONS.join(", ")
+        ))
+        .into());
+    }
+    let mut conditions = Conditions::none()
+        .with("kms:GrantOperations", operations.clone())
+        .with("kms:GranteePrincipal", vec![grantee.clone()])
+        .with("kms:GrantIsForAWSResource", vec!["false".into()]);
+    if let Some(r) = &retiring {
+        conditions = conditions.with("kms:RetiringPrincipal", vec![r.clone()]);
+    }
+    if let Some(c) = &constraints {
+        let mut kinds = Vec::new();
+        if c.encryption_context_equals.is_some() {
+            kinds.push("EncryptionContextEquals".to_owned());
+        }
+        if c.encryption_context_subset.is_some() {
+            kinds.push("EncryptionContextSubset".to_owned());
+        }
+        conditions = conditions.with("kms:GrantConstraintType", kinds);
+    }
+    let key = resolve_key(call, &key_id, Aliases::Refused, "CreateGrant", &conditions).await?;
+    key.check_usable()?;
+    if dry_run {
+        return Err(KmsError::dry_run().into());
+    }
+    let terms = GrantTerms {
+        operations,
+        constraints,
+    };
+    // A retry with the same name and terms returns the same grant, with a new token.
+    if name.is_some() {
+        for existing in all_grants(call, &key).await? {
+            if existing.name == name
+                && existing.grantee_principal == grantee
+                && existing.retiring_principal == retiring
+                && terms_of(&existing)? == terms
+            {
+                return Ok(json!({
+                    "GrantToken": new_grant_token(key.id(), &existing.grant_id)?,
+                    "GrantId": existing.grant_id,
+                }));
+            }
+        }
+    }
+    let grant = GrantRecord {
+        region: key.region().clone(),
+        key_id: key.id(),
+        grant_id: new_grant_id()?,
+        account: key.account().clone(),
+        name,
+        grantee_principal: grantee,
+        retiring_principal: retiring,
+        document: serde_json::to_string(&terms).map_err(|_| KmsError::internal())?,
+        created: call.now,
+    };
+    match call
+        .services
+        .store
+        .create_grant(&grant, MAX_GRANTS_PER_KEY)
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::LimitExceeded { .. }) => {
+            return Err(KmsError::LimitExceeded(format!(
+                "Grants per key quota for this account in this region is {MAX_GRANTS_PER_KEY}."
+            ))
+            .into())
+        }
+        Err(e) => return Err(store_failure(e)),
+    }
+    Ok(json!({
+        "GrantToken": new_grant_token(key.id(), &grant.grant_id)?,
+        "GrantId": grant.grant_id,
+    }))
+}
+
+pub async fn list_grants(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
+    let key_id = input.required_string("KeyId", 1, 2048)?;
+    let grant_id = input.string("GrantId", 1, 128)?;
+    let grantee = input.string("GranteePrincipal", 1, 256)?;
+    let (limit, after) = finish_with_page(&mut input, 100, 50)?;
+    let key = resolve_key(
+        call,
+        &key_id,
+        Aliases::Refused,
+        "ListGrants",
+        &Conditions::none(),
+    )
+    .await?;
+    let rows = call
+        .services
+        .store
+        .grants_of_key(
+            key.region(),
+            &key.id(),
+            Page {
+                after: after.as_deref(),
+                limit: MAX_GRANTS_PER_KEY,
+            },
+        )
+        .await
+        .map_err(store_failure)?;
+    let rows: Vec<GrantRecord> = rows
+        .into_iter()
+        .filter(|g| grant_id.as_ref().is_none_or(|id| &g.grant_id == id))
+        .filter(|g| grantee.as_ref().is_none_or(|p| &g.grantee_principal == p))
+        .collect();
+    let (grants, mut out) = finish_page(rows, limit, |g| g.grant_id.clone());
+    let arn = key.arn.to_string();
+    let entries = grants
+        .iter()
+        .map(|g| entry(g, &arn))
+        .collect::<Result<Vec<_>, _>>()?;
+    out.insert("Grants".into(), Value::Array(entries));
+    Ok(Value::Object(out))
+}
+
+pub async fn list_retirable_grants(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
+    let retiring = input.string("RetiringPrincipal", 1, 256)?;
+    let _retiring_service = input.string("RetiringServicePrincipal", 1, 256)?;
+    let (limit, after) = finish_with_page(&mut input, 100, 50)?;
+    let retiring = retiring.ok_or_else(|| {
+        KmsError::Validation(
+            "Either RetiringPrincipal or RetiringServicePrincipal is required.".into(),
+        )
+    })?;
+    super::authorize::authorize_account(call, "ListRetirableGrants", &Conditions::none())?;
+    let region = call.request.region();
+    let rows = call
+        .services
+        .store
+        .grants_retirable_by(
+            region,
+            &retiring,
+            Page {
+                after: after.as_deref(),
+                limit,
+            },
+        )
+        .await
+        .map_err(store_failure)?;
+    let (grants, mut out) = finish_page(rows, limit, |g| format!("{}/{}", g.key_id, g.grant_id));
+    let entries = grants
+        .iter()
+        .map(|g| {
+            let arn = ferrokms_core::ids::KeyArn {
+                region: g.region.clone(),
+                account: g.account.clone(),
+                key_id: g.key_id,
+            };
+            entry(g, &arn.to_string())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    out.insert("Grants".into(), Value::Array(entries));
+    Ok(Value::Object(out))
+}
+
+fn grant_not_found(grant_id: &str) -> ApiError {
+    KmsError::NotFound(format!("Grant ID {grant_id} not found")).into()
+}
+
+fn check_grant_id(grant_id: &str) -> Result<(), ApiError> {
+    if grant_id.len() == 64
+        && grant_id
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        Ok(())
+    } else {
+        Err(KmsError::InvalidGrantId(format!("Invalid grant ID {grant_id}")).into())
+    }
+}
+
+pub async fn retire_grant(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
+    let token = input.string("GrantToken", 1, 8192)?;
+    let key_id = input.string("KeyId", 1, 2048)?;
+    let grant_id = input.string("GrantId", 1, 128)?;
+    let (dry_run, _) = read_dry_run(&mut input, false)?;
+    input.finish()?;
+    let region = call.request.region();
+    // Find the key without authorizing yet: the retiring principal need not be allowed
+    // anything by the key policy.
+    let (key_ref, grant_id) = match (token, key_id, grant_id) {
+        (Some(token), _, _) => {
+            let (key, grant) = parse_grant_token(&token).ok_or_else(|| {
+                ApiError::from(KmsError::InvalidGrantToken(
+                    "Grant token is not valid.".into(),
+                ))
+            })?;
+            (ferrokms_core::ids::KeyReference::Id(key), grant)
+        }
+        (None, Some(key), Some(grant)) => {
+            check_grant_id(&grant)?;
+            (ferrokms_core::ids::KeyReference::parse(&key), grant)
+        }
+        _ => {
+            return Err(KmsError::Validation(
+                "Either a GrantToken or both a KeyId and a GrantId are required.".into(),
+            )
+            .into())
+        }
+    };
+    let key_id = match key_ref {
+        ferrokms_core::ids::KeyReference::Id(id) => id,
+        ferrokms_core::ids::KeyReference::Arn(arn) if &arn.region == region => arn.key_id,
+        _ => return Err(grant_not_found(&grant_id)),
+    };
+    let key = call
+        .services
+        .store
+        .key(region, &key_id)
+        .await
+        .map_err(store_failure)?
+        .ok_or_else(|| grant_not_found(&grant_id))?;
+    let grant = all_grants(call, &key)
+        .await?
+        .into_iter()
+        .find(|g| g.grant_id == grant_id)
+        .ok_or_else(|| grant_not_found(&grant_id))?;
+    let caller = call.request.principal().arn();
+    let terms = terms_of(&grant)?;
+    let may_retire = grant.retiring_principal.as_deref() == Some(caller)
+        || (grant.grantee_principal == caller
+            && terms.operations.iter().any(|o| o == "RetireGrant"));
+    if !may_retire {
+        authorize_key(call, &key, "RetireGrant", &Conditions::none()).await?;
+    }
+    if dry_run {
+        return Err(KmsError::dry_run().into());
+    }
+    if !call
+        .services
+        .store
+        .delete_grant(region, &key.id(), &grant_id)
+        .await
+        .map_err(store_failure)?
+    {
+        return Err(grant_not_found(&grant_id));
+    }
+    Ok(json!({}))
+}
+
+pub async fn revoke_grant(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
+    let key_id = input.required_string("KeyId", 1, 2048)?;
+    let grant_id = input.required_string("GrantId", 1, 128)?;
+    let (dry_run, _) = read_dry_run(&mut input, false)?;
+    input.finish()?;
+    check_grant_id(&grant_id)?;
+    let key = resolve_key(
+        call,
+        &key_id,
+        Aliases::Refused,
+        "RevokeGrant",
+        &Conditions::none(),
+    )
+    .await?;
+    if dry_run {
+        return Err(KmsError::dry_run().into());
+    }
+    if !call
+        .services
+        .store
+        .delete_grant(key.region(), &key.id(), &grant_id)
+        .await
+        .map_err(store_failure)?
+    {
+        return Err(grant_not_found(&grant_id));
+    }
+    Ok(json!({}))
+}
