@@ -79,7 +79,24 @@ enum AdminCommand {
         #[arg(long)]
         policy_name: String,
     },
-    /// List users with their access key ids.
+    /// Create an IAM role; without a trust policy its own account may assume it.
+    CreateRole {
+        #[arg(long)]
+        role: String,
+        /// JSON, or @file.
+        #[arg(long)]
+        trust_policy: Option<String>,
+    },
+    /// Attach (or replace) a named identity policy of a role; the document is JSON or @file.
+    PutRolePolicy {
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        policy_name: String,
+        #[arg(long)]
+        policy_document: String,
+    },
+    /// List users and roles with their access key ids.
     ListUsers,
 }
 
@@ -117,6 +134,9 @@ struct FileConfig {
     /// IAM users with their access keys and identity policies.
     #[serde(default)]
     users: Vec<identities::UserSpec>,
+    /// IAM roles with their trust and identity policies, assumable through STS AssumeRole.
+    #[serde(default)]
+    roles: Vec<identities::RoleSpec>,
 }
 
 fn main() -> Result<()> {
@@ -198,6 +218,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
     identities::apply_users(data.store.as_ref(), data.root.as_ref(), &file.users)
         .await
         .context("applying the users of the config file")?;
+    identities::apply_roles(data.store.as_ref(), &file.roles)
+        .await
+        .context("applying the roles of the config file")?;
     let credentials = match mode {
         Mode::Strict => data.admin_credentials().await?,
         Mode::Dev { .. } => None,
@@ -267,12 +290,28 @@ async fn admin(args: AdminArgs) -> Result<()> {
             policy_document,
         } => {
             let record = identities::find_user(store, &account, &user).await?;
-            let document = match policy_document.strip_prefix('@') {
-                Some(file) => {
-                    std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?
-                }
-                None => policy_document,
+            let document = json_or_file(policy_document)?;
+            identities::attach_policy(store, &record, &policy_name, &document).await?;
+        }
+        AdminCommand::CreateRole { role, trust_policy } => {
+            let trust = match trust_policy {
+                Some(t) => json_or_file(t)?,
+                None => identities::default_trust_policy(&account),
             };
+            let record = identities::ensure_role(store, &account, &role, &trust).await?;
+            println!("{}", record.arn);
+        }
+        AdminCommand::PutRolePolicy {
+            role,
+            policy_name,
+            policy_document,
+        } => {
+            let arn = identities::role_arn(&account, &role);
+            let record = store
+                .principal(&arn)
+                .await?
+                .with_context(|| format!("no role {arn}"))?;
+            let document = json_or_file(policy_document)?;
             identities::attach_policy(store, &record, &policy_name, &document).await?;
         }
         AdminCommand::DeleteUserPolicy { user, policy_name } => {
@@ -293,4 +332,12 @@ async fn admin(args: AdminArgs) -> Result<()> {
     }
     data.store.close().await;
     Ok(())
+}
+
+/// A command-line document: the JSON itself, or `@path` to read it from a file.
+fn json_or_file(arg: String) -> Result<String> {
+    match arg.strip_prefix('@') {
+        Some(file) => std::fs::read_to_string(file).with_context(|| format!("reading {file}")),
+        None => Ok(arg),
+    }
 }

@@ -23,10 +23,20 @@ name = "alice"
 access_keys = [{{ id = "{ALICE_KEY}", secret = "{ALICE_SECRET}" }}]
 [users.policies]
 kms-use = '{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":["kms:CreateKey","kms:Encrypt","kms:Decrypt","kms:DescribeKey","kms:ListKeys"],"Resource":"*"}}]}}'
+assume-app = '{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"arn:aws:iam::111122223333:role/app"}}]}}'
 
 [[users]]
 name = "bob"
 access_keys = [{{ id = "{BOB_KEY}", secret = "{BOB_SECRET}" }}]
+
+[[roles]]
+name = "app"
+[roles.policies]
+app-crypto = '{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":["kms:Encrypt","kms:Decrypt","kms:DescribeKey"],"Resource":"*"}}]}}'
+
+[[roles]]
+name = "bobs-role"
+trust_policy = '{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::111122223333:user/bob"}},"Action":"sts:AssumeRole"}}]}}'
 "#
         ),
     )

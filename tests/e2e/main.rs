@@ -15,6 +15,7 @@ mod keys;
 mod persistence;
 mod policies;
 mod protocol;
+mod roles;
 mod tags;
 
 use aws_sdk_kms::Client;

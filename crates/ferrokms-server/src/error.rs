@@ -17,6 +17,8 @@ pub enum ApiError {
     MissingAuthenticationToken,
     #[error("The security token included in the request is invalid.")]
     UnrecognizedClient,
+    #[error("The security token included in the request is expired")]
+    ExpiredToken,
     #[error("{0}")]
     InvalidSignature(String),
     #[error("{0}")]
@@ -76,6 +78,7 @@ impl ApiError {
             ApiError::UnrecognizedClient => {
                 (bad, "UnrecognizedClientException", Some(self.to_string()))
             }
+            ApiError::ExpiredToken => (bad, "ExpiredTokenException", Some(self.to_string())),
             ApiError::InvalidSignature(m) => (bad, "InvalidSignatureException", msg(m)),
             ApiError::IncompleteSignature(m) => (bad, "IncompleteSignatureException", msg(m)),
         }

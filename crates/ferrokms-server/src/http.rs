@@ -126,7 +126,7 @@ async fn handle(
         }
     };
     if verified.service() == Service::Sts {
-        let (status, xml) = sts::handle(&verified, &body, &id);
+        let (status, xml) = sts::handle(&app.services, &verified, &body, &id).await;
         return response(status, "text/xml", xml, &id);
     }
     let target = headers

@@ -7,7 +7,9 @@ use ferrokms_core::ids::AccountId;
 use ferrokms_core::material::{credential_binding, RootKeyProvider};
 use ferrokms_core::policy::{PolicyDocument, PolicyKind};
 use ferrokms_core::random;
-use ferrokms_store::{AccessKeyRecord, PrincipalKind, PrincipalRecord, Store, StoreError};
+use ferrokms_store::{
+    AccessKeyRecord, PrincipalKind, PrincipalRecord, SessionInfo, Store, StoreError,
+};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
@@ -175,6 +177,7 @@ async fn store_key(
             user_id: user.unique_id.clone(),
             wrapped_secret: wrapped,
             created: now_millis(),
+            session: None,
         })
         .await?;
     Ok(())
@@ -241,4 +244,138 @@ pub async fn apply_users(
         }
     }
     Ok(())
+}
+
+/// A role as the config file declares it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleSpec {
+    pub name: String,
+    #[serde(default = "default_account")]
+    pub account: String,
+    /// Who may assume the role; by default the principals of its own account.
+    pub trust_policy: Option<String>,
+    #[serde(default)]
+    pub policies: BTreeMap<String, String>,
+}
+
+pub fn role_arn(account: &AccountId, name: &str) -> String {
+    format!("arn:aws:iam::{account}:role/{name}")
+}
+
+/// The trust policy of a role created without one: its account may assume it (through IAM
+/// policies that allow `sts:AssumeRole`).
+pub fn default_trust_policy(account: &AccountId) -> String {
+    format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"{}"}},"Action":"sts:AssumeRole"}}]}}"#,
+        account.root_arn()
+    )
+}
+
+/// The role `name` of `account`, created if needed, with `trust_policy` set.
+pub async fn ensure_role(
+    store: &dyn Store,
+    account: &AccountId,
+    name: &str,
+    trust_policy: &str,
+) -> Result<PrincipalRecord, ServerError> {
+    check_user_name(name)?;
+    let arn = role_arn(account, name);
+    PolicyDocument::parse(trust_policy, PolicyKind::Key)
+        .map_err(|e| config_error(format!("trust policy of {arn}: {e}")))?;
+    let record = match store.principal(&arn).await? {
+        Some(existing) => existing,
+        None => {
+            let record = PrincipalRecord {
+                arn: arn.clone(),
+                account: account.clone(),
+                kind: PrincipalKind::Role,
+                name: name.to_owned(),
+                unique_id: format!("AROA{}", random_text(17, BASE32)?.as_str()),
+                created: now_millis(),
+            };
+            match store.put_principal(&record).await {
+                Ok(()) | Err(StoreError::AlreadyExists) => {}
+                Err(e) => return Err(e.into()),
+            }
+            store
+                .principal(&arn)
+                .await?
+                .ok_or_else(|| config_error("role vanished while being created"))?
+        }
+    };
+    store.put_trust_policy(&arn, trust_policy).await?;
+    Ok(record)
+}
+
+/// Makes the store hold the roles the config file declares.
+pub async fn apply_roles(store: &dyn Store, roles: &[RoleSpec]) -> Result<(), ServerError> {
+    for spec in roles {
+        let account = parse_account(&spec.account)?;
+        let trust = spec
+            .trust_policy
+            .clone()
+            .unwrap_or_else(|| default_trust_policy(&account));
+        let role = ensure_role(store, &account, &spec.name, &trust).await?;
+        for (name, document) in &spec.policies {
+            attach_policy(store, &role, name, document).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Temporary credentials of a role session.
+pub struct SessionCredentials {
+    pub key: IssuedKey,
+    pub session_token: Zeroizing<String>,
+    pub assumed_role_arn: String,
+    pub assumed_role_id: String,
+}
+
+/// Issues temporary credentials for a session of `role`, valid until `expires`. Only a
+/// digest of the session token is stored.
+pub async fn issue_session(
+    store: &dyn Store,
+    root: &dyn RootKeyProvider,
+    role: &PrincipalRecord,
+    session_name: &str,
+    expires: i64,
+) -> Result<SessionCredentials, ServerError> {
+    let key = IssuedKey {
+        access_key_id: format!("ASIA{}", random_text(16, BASE32)?.as_str()),
+        secret_access_key: random_text(40, BASE64)?,
+    };
+    let session_token = random_text(192, BASE64)?;
+    let assumed_role_arn = format!(
+        "arn:aws:sts::{}:assumed-role/{}/{session_name}",
+        role.account, role.name
+    );
+    let assumed_role_id = format!("{}:{session_name}", role.unique_id);
+    let wrapped = root
+        .wrap(
+            &credential_binding(&key.access_key_id),
+            key.secret_access_key.as_bytes(),
+        )
+        .map_err(|_| ServerError::Random)?;
+    store
+        .put_access_key(&AccessKeyRecord {
+            access_key_id: key.access_key_id.clone(),
+            account: role.account.clone(),
+            principal_arn: assumed_role_arn.clone(),
+            user_id: assumed_role_id.clone(),
+            wrapped_secret: wrapped,
+            created: now_millis(),
+            session: Some(SessionInfo {
+                token_hash: crate::sigv4::sha256_hex(session_token.as_bytes()),
+                expires,
+                role_arn: role.arn.clone(),
+            }),
+        })
+        .await?;
+    Ok(SessionCredentials {
+        key,
+        session_token,
+        assumed_role_arn,
+        assumed_role_id,
+    })
 }

@@ -1,7 +1,15 @@
-//! The one STS call a KMS user needs, GetCallerIdentity, in STS's query protocol (XML).
+//! The STS calls a KMS user needs, in STS's query protocol (XML): GetCallerIdentity, and
+//! AssumeRole for the common "the app runs as a role" setup.
 
 use axum::http::StatusCode;
+use ferrokms_core::policy::{
+    key_access, Caller, KeyAccess, PolicyDocument, PolicyKind, RequestContext,
+};
+use ferrokms_store::PrincipalKind;
 
+use crate::api::Services;
+use crate::bootstrap::now_millis;
+use crate::identities;
 use crate::sigv4::VerifiedRequest;
 
 const NS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
@@ -14,30 +22,176 @@ fn xml_escape(s: &str) -> String {
         .replace('\'', "&apos;")
 }
 
-/// Answers an STS request; returns the status and XML body.
-pub fn handle(request: &VerifiedRequest, body: &[u8], request_id: &str) -> (StatusCode, String) {
-    let action = form_urlencoded::parse(body)
-        .find(|(k, _)| k == "Action")
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default();
-    if action != "GetCallerIdentity" {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "InvalidAction",
-            &format!("Could not find operation {action} for version 2011-06-15"),
-            request_id,
-        );
-    }
-    let p = request.principal();
+fn response(action: &str, result: &str, request_id: &str) -> (StatusCode, String) {
     (
         StatusCode::OK,
         format!(
-            "<GetCallerIdentityResponse xmlns=\"{NS}\">\n  <GetCallerIdentityResult>\n    <Arn>{}</Arn>\n    <UserId>{}</UserId>\n    <Account>{}</Account>\n  </GetCallerIdentityResult>\n  <ResponseMetadata>\n    <RequestId>{request_id}</RequestId>\n  </ResponseMetadata>\n</GetCallerIdentityResponse>\n",
-            xml_escape(p.arn()),
-            xml_escape(p.user_id()),
-            xml_escape(p.account().as_str()),
+            "<{action}Response xmlns=\"{NS}\">\n  <{action}Result>\n{result}  </{action}Result>\n  <ResponseMetadata>\n    <RequestId>{request_id}</RequestId>\n  </ResponseMetadata>\n</{action}Response>\n"
         ),
     )
+}
+
+/// Answers an STS request; returns the status and XML body.
+pub async fn handle(
+    services: &Services,
+    request: &VerifiedRequest,
+    body: &[u8],
+    request_id: &str,
+) -> (StatusCode, String) {
+    let params = Params(
+        form_urlencoded::parse(body)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect(),
+    );
+    match params.get("Action").unwrap_or_default() {
+        "GetCallerIdentity" => {
+            let p = request.principal();
+            let result = format!(
+                "    <Arn>{}</Arn>\n    <UserId>{}</UserId>\n    <Account>{}</Account>\n",
+                xml_escape(p.arn()),
+                xml_escape(p.user_id()),
+                xml_escape(p.account().as_str()),
+            );
+            response("GetCallerIdentity", &result, request_id)
+        }
+        "AssumeRole" => assume_role(services, request, &params, request_id).await,
+        other => error(
+            StatusCode::BAD_REQUEST,
+            "InvalidAction",
+            &format!("Could not find operation {other} for version 2011-06-15"),
+            request_id,
+        ),
+    }
+}
+
+fn validation(message: &str, request_id: &str) -> (StatusCode, String) {
+    error(
+        StatusCode::BAD_REQUEST,
+        "ValidationError",
+        message,
+        request_id,
+    )
+}
+
+/// The form parameters of a query-protocol request.
+struct Params(Vec<(String, String)>);
+
+impl Params {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+async fn assume_role(
+    services: &Services,
+    request: &VerifiedRequest,
+    params: &Params,
+    request_id: &str,
+) -> (StatusCode, String) {
+    let param = |name: &str| params.get(name);
+    let (Some(role_arn), Some(session)) = (param("RoleArn"), param("RoleSessionName")) else {
+        return validation("RoleArn and RoleSessionName are required", request_id);
+    };
+    let session_ok = (2..=64).contains(&session.len())
+        && session
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b));
+    if !session_ok {
+        return validation(
+            &format!("1 validation error detected: Value '{session}' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*"),
+            request_id,
+        );
+    }
+    let duration: i64 = match param("DurationSeconds").map(str::parse) {
+        None => 3600,
+        Some(Ok(d)) if (900..=43_200).contains(&d) => d,
+        Some(_) => {
+            return validation(
+                "The requested DurationSeconds must be between 900 and 43200 seconds.",
+                request_id,
+            )
+        }
+    };
+    let caller = request.principal();
+    let denied = || {
+        error(
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            &format!(
+                "User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
+                caller.arn()
+            ),
+            request_id,
+        )
+    };
+    let failed = || {
+        error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalFailure",
+            "An internal error occurred.",
+            request_id,
+        )
+    };
+    let role = match services.store.principal(role_arn).await {
+        Ok(Some(r)) if r.kind == PrincipalKind::Role => r,
+        Ok(_) => return denied(),
+        Err(_) => return failed(),
+    };
+    let trust = match services.store.trust_policy(role_arn).await {
+        Ok(Some(t)) => t,
+        Ok(None) => return denied(),
+        Err(_) => return failed(),
+    };
+    let Ok(trust) = PolicyDocument::parse(&trust, PolicyKind::Key) else {
+        return failed();
+    };
+    let ctx = RequestContext::new("sts:AssumeRole", role_arn);
+    let who = Caller {
+        arn: caller.arn(),
+        account: caller.account().as_str(),
+        role_arn: caller.role_arn(),
+    };
+    if key_access(
+        &trust,
+        role.account.as_str(),
+        &who,
+        caller.identity_policies(),
+        &ctx,
+    ) != KeyAccess::Allowed
+    {
+        return denied();
+    }
+    let expires = now_millis() + duration * 1000;
+    let Ok(creds) = identities::issue_session(
+        services.store.as_ref(),
+        services.root.as_ref(),
+        &role,
+        session,
+        expires,
+    )
+    .await
+    else {
+        return failed();
+    };
+    let expiration = time::OffsetDateTime::from_unix_timestamp(expires / 1000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default();
+    let result = format!(
+        "    <Credentials>\n      <AccessKeyId>{}</AccessKeyId>\n      <SecretAccessKey>{}</SecretAccessKey>\n      <SessionToken>{}</SessionToken>\n      <Expiration>{expiration}</Expiration>\n    </Credentials>\n    <AssumedRoleUser>\n      <AssumedRoleId>{}</AssumedRoleId>\n      <Arn>{}</Arn>\n    </AssumedRoleUser>\n",
+        creds.key.access_key_id,
+        xml_escape(creds.key.secret_access_key.as_str()),
+        xml_escape(creds.session_token.as_str()),
+        xml_escape(&creds.assumed_role_id),
+        xml_escape(&creds.assumed_role_arn),
+    );
+    response("AssumeRole", &result, request_id)
 }
 
 /// STS's error document.

@@ -9,8 +9,8 @@ use ferrokms_core::material::{MaterialId, WrappedMaterial};
 use ferrokms_core::tags::Tag;
 
 use crate::{
-    AccessKeyRecord, AliasRecord, GrantRecord, Page, PrincipalKind, PrincipalRecord, Store,
-    StoreError, StoredMaterial,
+    AccessKeyRecord, AliasRecord, GrantRecord, Page, PrincipalKind, PrincipalRecord, SessionInfo,
+    Store, StoreError, StoredMaterial,
 };
 
 fn region(s: &str) -> Region {
@@ -147,6 +147,7 @@ async fn access_keys(store: &dyn Store) {
         user_id: "AIDAEXAMPLE".into(),
         wrapped_secret: vec![9, 9, 9],
         created: 5,
+        session: None,
     };
     store.put_access_key(&record).await.unwrap();
     assert!(matches!(
@@ -220,6 +221,7 @@ async fn principals(store: &dyn Store) {
         user_id: alice.unique_id.clone(),
         wrapped_secret: vec![1],
         created: 8,
+        session: None,
     };
     store.put_access_key(&key).await.unwrap();
     assert_eq!(
@@ -229,6 +231,33 @@ async fn principals(store: &dyn Store) {
     assert!(store.delete_access_key(&key.access_key_id).await.unwrap());
     assert!(!store.delete_access_key(&key.access_key_id).await.unwrap());
     assert_eq!(store.access_key(&key.access_key_id).await.unwrap(), None);
+
+    let temporary = AccessKeyRecord {
+        access_key_id: "ASIAROLESESSION00001".into(),
+        account: alice.account.clone(),
+        principal_arn: "arn:aws:sts::111122223333:assumed-role/app/s1".into(),
+        user_id: "AROAAPP:s1".into(),
+        wrapped_secret: vec![2],
+        created: 9,
+        session: Some(SessionInfo {
+            token_hash: "ab".repeat(32),
+            expires: 99,
+            role_arn: "arn:aws:iam::111122223333:role/app".into(),
+        }),
+    };
+    store.put_access_key(&temporary).await.unwrap();
+    assert_eq!(
+        store.access_key(&temporary.access_key_id).await.unwrap(),
+        Some(temporary)
+    );
+    let role = "arn:aws:iam::111122223333:role/app";
+    assert_eq!(store.trust_policy(role).await.unwrap(), None);
+    store.put_trust_policy(role, "{\"a\":1}").await.unwrap();
+    store.put_trust_policy(role, "{\"a\":2}").await.unwrap();
+    assert_eq!(
+        store.trust_policy(role).await.unwrap().as_deref(),
+        Some("{\"a\":2}")
+    );
 
     store
         .put_identity_policy(&alice.arn, "p", "{}")

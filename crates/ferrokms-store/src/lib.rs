@@ -11,7 +11,8 @@ use ferrokms_core::material::MaterialId;
 use ferrokms_core::tags::Tag;
 
 pub use records::{
-    AccessKeyRecord, AliasRecord, GrantRecord, PrincipalKind, PrincipalRecord, StoredMaterial,
+    AccessKeyRecord, AliasRecord, GrantRecord, PrincipalKind, PrincipalRecord, SessionInfo,
+    StoredMaterial,
 };
 pub use sqlite::SqliteStore;
 
@@ -69,6 +70,9 @@ pub trait Store: Send + Sync {
     /// Removes a grant; returns whether it existed.
     async fn delete_grant(&self, region: &Region, key: &KeyId, grant_id: &str)
         -> StoreResult<bool>;
+    /// Sets the trust policy of a role: who may assume it.
+    async fn put_trust_policy(&self, role_arn: &str, document: &str) -> StoreResult<()>;
+    async fn trust_policy(&self, role_arn: &str) -> StoreResult<Option<String>>;
     /// Adds an IAM user or role; AlreadyExists if its ARN is taken.
     async fn put_principal(&self, principal: &PrincipalRecord) -> StoreResult<()>;
     async fn principal(&self, arn: &str) -> StoreResult<Option<PrincipalRecord>>;

@@ -31,6 +31,17 @@ pub struct AccessKeyRecord {
     pub user_id: String,
     pub wrapped_secret: Vec<u8>,
     pub created: Millis,
+    /// Set for temporary credentials of an assumed role.
+    pub session: Option<SessionInfo>,
+}
+
+/// What makes an access key temporary: its session token (kept only as a SHA-256 hex
+/// digest), its expiry, and the role whose session it is.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct SessionInfo {
+    pub token_hash: String,
+    pub expires: Millis,
+    pub role_arn: String,
 }
 
 impl std::fmt::Debug for AccessKeyRecord {

@@ -18,8 +18,8 @@ use sqlx::sqlite::{
 use sqlx::Row;
 
 use crate::{
-    AccessKeyRecord, AliasRecord, GrantRecord, Page, PrincipalKind, PrincipalRecord, Store,
-    StoreError, StoreResult, StoredMaterial,
+    AccessKeyRecord, AliasRecord, GrantRecord, Page, PrincipalKind, PrincipalRecord, SessionInfo,
+    Store, StoreError, StoreResult, StoredMaterial,
 };
 
 /// Schema versions, applied in order, each once, each in its own transaction.
@@ -115,6 +115,15 @@ CREATE TABLE grants (
     FOREIGN KEY (region, key_id) REFERENCES keys (region, key_id) ON DELETE CASCADE
 );
 CREATE INDEX grants_by_retiring ON grants (region, retiring_principal);
+"#,
+    r#"
+ALTER TABLE access_keys ADD COLUMN session_token_hash TEXT;
+ALTER TABLE access_keys ADD COLUMN expires_at INTEGER;
+ALTER TABLE access_keys ADD COLUMN role_arn TEXT;
+CREATE TABLE trust_policies (
+    role_arn TEXT PRIMARY KEY,
+    document TEXT NOT NULL
+);
 "#,
 ];
 
@@ -317,7 +326,8 @@ impl Store for SqliteStore {
             .map_err(backend)?;
         sqlx::query(
             "INSERT INTO access_keys (access_key_id, account_id, principal_arn, user_id, \
-             wrapped_secret, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+             wrapped_secret, created_at, session_token_hash, expires_at, role_arn) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&r.access_key_id)
         .bind(r.account.as_str())
@@ -325,6 +335,9 @@ impl Store for SqliteStore {
         .bind(&r.user_id)
         .bind(&r.wrapped_secret)
         .bind(r.created)
+        .bind(r.session.as_ref().map(|s| s.token_hash.clone()))
+        .bind(r.session.as_ref().map(|s| s.expires))
+        .bind(r.session.as_ref().map(|s| s.role_arn.clone()))
         .execute(&mut *tx)
         .await
         .map_err(|e| {
@@ -352,7 +365,47 @@ impl Store for SqliteStore {
             user_id: row.try_get("user_id").map_err(backend)?,
             wrapped_secret: row.try_get("wrapped_secret").map_err(backend)?,
             created: row.try_get("created_at").map_err(backend)?,
+            session: match row
+                .try_get::<Option<String>, _>("session_token_hash")
+                .map_err(backend)?
+            {
+                None => None,
+                Some(token_hash) => Some(SessionInfo {
+                    token_hash,
+                    expires: row
+                        .try_get::<Option<i64>, _>("expires_at")
+                        .map_err(backend)?
+                        .ok_or_else(|| corrupt("session expiry"))?,
+                    role_arn: row
+                        .try_get::<Option<String>, _>("role_arn")
+                        .map_err(backend)?
+                        .ok_or_else(|| corrupt("session role"))?,
+                }),
+            },
         }))
+    }
+
+    async fn put_trust_policy(&self, role_arn: &str, document: &str) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO trust_policies (role_arn, document) VALUES (?, ?) \
+             ON CONFLICT (role_arn) DO UPDATE SET document = excluded.document",
+        )
+        .bind(role_arn)
+        .bind(document)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn trust_policy(&self, role_arn: &str) -> StoreResult<Option<String>> {
+        sqlx::query("SELECT document FROM trust_policies WHERE role_arn = ?")
+            .bind(role_arn)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?
+            .map(|r| r.try_get("document").map_err(backend))
+            .transpose()
     }
 
     async fn access_key_count(&self) -> StoreResult<usize> {

@@ -57,7 +57,7 @@ fn caller<'a>(call: &'a Call<'_>) -> Caller<'a> {
     Caller {
         arn: p.arn(),
         account: p.account().as_str(),
-        role_arn: None,
+        role_arn: p.role_arn(),
     }
 }
 
@@ -90,7 +90,9 @@ async fn granted(
     action: &str,
     extra: &Conditions,
 ) -> Result<bool, ApiError> {
-    let caller = call.request.principal().arn();
+    let principal = call.request.principal();
+    let is_caller =
+        |grantee: &str| grantee == principal.arn() || Some(grantee) == principal.role_arn();
     let grants = call
         .services
         .store
@@ -105,7 +107,7 @@ async fn granted(
         .await
         .map_err(store_failure)?;
     Ok(grants.iter().any(|g| {
-        g.grantee_principal == caller
+        is_caller(&g.grantee_principal)
             && serde_json::from_str::<GrantTerms>(&g.document)
                 .is_ok_and(|terms| terms.allows(action, &extra.encryption_context))
     }))

@@ -14,7 +14,7 @@ use ferrokms_core::material::{credential_binding, RootKeyProvider};
 use ferrokms_core::policy::{PolicyDocument, PolicyKind};
 use ferrokms_store::Store;
 
-pub use canonical::RequestParts;
+pub use canonical::{sha256_hex, RequestParts};
 use header::{format_amz_date, parse_amz_date, AuthorizationHeader};
 
 use crate::error::ApiError;
@@ -32,6 +32,8 @@ pub struct Principal {
     access_key_id: String,
     /// The principal's identity (IAM) policies; account roots need none.
     identity_policies: Arc<Vec<PolicyDocument>>,
+    /// For a role session, the role it acts as.
+    role_arn: Option<String>,
 }
 
 impl Principal {
@@ -49,6 +51,9 @@ impl Principal {
     }
     pub fn identity_policies(&self) -> &[PolicyDocument] {
         &self.identity_policies
+    }
+    pub fn role_arn(&self) -> Option<&str> {
+        self.role_arn.as_deref()
     }
 }
 
@@ -147,6 +152,50 @@ async fn lookup_access_key(
     })
 }
 
+/// The principal an access key signs for; a role session carries its role's policies.
+async fn principal_of(
+    store: &dyn Store,
+    record: ferrokms_store::AccessKeyRecord,
+) -> Result<Principal, ApiError> {
+    let role_arn = record.session.map(|s| s.role_arn);
+    let policy_owner = role_arn.as_deref().unwrap_or(&record.principal_arn);
+    let identity_policies = load_identity_policies(store, policy_owner).await?;
+    Ok(Principal {
+        account: record.account,
+        arn: record.principal_arn,
+        user_id: record.user_id,
+        access_key_id: record.access_key_id,
+        identity_policies: Arc::new(identity_policies),
+        role_arn,
+    })
+}
+
+/// Temporary credentials need their session token, and expire.
+fn check_session(
+    record: &ferrokms_store::AccessKeyRecord,
+    req: &RequestParts<'_>,
+    now: SystemTime,
+) -> Result<(), ApiError> {
+    let Some(session) = &record.session else {
+        return Ok(());
+    };
+    let token = req
+        .headers
+        .get("x-amz-security-token")
+        .ok_or(ApiError::UnrecognizedClient)?;
+    let presented = canonical::sha256_hex(token.as_bytes());
+    verify_slices_are_equal(presented.as_bytes(), session.token_hash.as_bytes())
+        .map_err(|_| ApiError::UnrecognizedClient)?;
+    let now_ms = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    if now_ms >= session.expires {
+        return Err(ApiError::ExpiredToken);
+    }
+    Ok(())
+}
+
 /// A stored identity policy that no longer parses grants nothing; it is logged, not fatal.
 async fn load_identity_policies(
     store: &dyn Store,
@@ -200,16 +249,8 @@ impl Authenticator {
             } => {
                 if let Some(record) = lookup_access_key(store.as_ref(), &auth.access_key_id).await?
                 {
-                    let identity_policies =
-                        load_identity_policies(store.as_ref(), &record.principal_arn).await?;
                     return Ok(VerifiedRequest {
-                        principal: Principal {
-                            account: record.account,
-                            arn: record.principal_arn,
-                            user_id: record.user_id,
-                            access_key_id: record.access_key_id,
-                            identity_policies: Arc::new(identity_policies),
-                        },
+                        principal: principal_of(store.as_ref(), record).await?,
                         region,
                         service,
                     });
@@ -222,6 +263,7 @@ impl Authenticator {
                     account,
                     access_key_id: auth.access_key_id.clone(),
                     identity_policies: Arc::new(Vec::new()),
+                    role_arn: None,
                 }
             }
             Authenticator::Strict { store, root } => {
@@ -251,15 +293,8 @@ impl Authenticator {
                         )
                     },
                 )?;
-                let identity_policies =
-                    load_identity_policies(store.as_ref(), &record.principal_arn).await?;
-                Principal {
-                    account: record.account,
-                    arn: record.principal_arn,
-                    user_id: record.user_id,
-                    access_key_id: record.access_key_id,
-                    identity_policies: Arc::new(identity_policies),
-                }
+                check_session(&record, req, now)?;
+                principal_of(store.as_ref(), record).await?
             }
         };
         Ok(VerifiedRequest {
