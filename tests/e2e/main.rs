@@ -5,6 +5,7 @@
 mod aliases;
 mod asymmetric;
 mod auth;
+mod authorization;
 mod cli;
 mod crypto;
 mod grants;

@@ -583,9 +583,11 @@ fn statement_applies(
 ) -> Option<KeyPolicyGrant> {
     let grant = match (caller, &s.principal, &s.not_principal) {
         (Some(c), Some(p), _) => principal_match(p, c)?,
+        // NotPrincipal excludes only the principals it names exactly: naming an account
+        // excludes its root, not every user of the account (as AWS documents).
         (Some(c), None, Some(np)) => match principal_match(np, c) {
-            Some(_) => return None,
-            None => KeyPolicyGrant::Caller,
+            Some(KeyPolicyGrant::Caller) => return None,
+            _ => KeyPolicyGrant::Caller,
         },
         _ => KeyPolicyGrant::Caller,
     };
@@ -605,6 +607,15 @@ fn statement_applies(
 }
 
 impl PolicyDocument {
+    /// Whether any condition uses a key starting with `prefix` (lowercase), so that costly
+    /// context such as resource tags is fetched only when a policy asks for it.
+    pub fn uses_condition_key(&self, prefix: &str) -> bool {
+        self.statements
+            .iter()
+            .flat_map(|s| &s.conditions)
+            .any(|c| c.key.starts_with(prefix))
+    }
+
     /// Evaluates a key policy (`caller` given) or an identity policy (`caller` None: the
     /// document belongs to the caller).
     pub fn evaluate(&self, caller: Option<&Caller<'_>>, ctx: &RequestContext) -> Evaluation {
@@ -825,6 +836,36 @@ mod tests {
         assert!(authorize_key_access(&policy, ACCT, &eve, &admin(), &c));
         assert!(!authorize_key_access(&policy, ACCT, &eve, &[], &c));
         assert!(authorize_key_access(&policy, ACCT, &other_root, &[], &c));
+    }
+
+    #[test]
+    fn not_principal_naming_an_account_spares_only_its_root() {
+        let policy = key_policy(
+            r#"{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*"},
+               {"Effect":"Deny","NotPrincipal":{"AWS":["arn:aws:iam::111122223333:root","arn:aws:iam::111122223333:user/admin"]},"Action":"kms:*","Resource":"*"}"#,
+        );
+        let c = ctx("kms:Encrypt");
+        assert!(authorize_key_access(
+            &policy,
+            ACCT,
+            &user("arn:aws:iam::111122223333:root", ACCT),
+            &[],
+            &c
+        ));
+        assert!(authorize_key_access(
+            &policy,
+            ACCT,
+            &user("arn:aws:iam::111122223333:user/admin", ACCT),
+            &[],
+            &c
+        ));
+        assert!(!authorize_key_access(
+            &policy,
+            ACCT,
+            &user("arn:aws:iam::111122223333:user/alice", ACCT),
+            &admin(),
+            &c
+        ));
     }
 
     #[test]

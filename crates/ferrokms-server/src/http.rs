@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
 use axum::Router;
@@ -101,6 +101,7 @@ fn looks_like_query_protocol(headers: &HeaderMap) -> bool {
 
 async fn handle(
     State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -143,6 +144,7 @@ async fn handle(
         services: &app.services,
         request: &verified,
         now: bootstrap::now_millis(),
+        source_ip: peer.ip(),
     };
     let result = match Input::parse(&body) {
         Ok(input) => api::dispatch(&call, operation, input).await,
@@ -194,8 +196,11 @@ pub async fn serve(
         .local_addr()
         .map_err(|e| ServerError::Io(e.to_string()))?;
     on_listening(addr);
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| ServerError::Io(e.to_string()))
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .map_err(|e| ServerError::Io(e.to_string()))
 }

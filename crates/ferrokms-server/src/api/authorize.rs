@@ -35,6 +35,19 @@ impl Conditions {
         self
     }
 
+    /// `aws:RequestTag/<key>` for each tag and `aws:TagKeys`.
+    pub fn request_tags(mut self, tags: &[ferrokms_core::tags::Tag]) -> Self {
+        for t in tags {
+            self.keys
+                .push((format!("aws:RequestTag/{}", t.key), vec![t.value.clone()]));
+        }
+        self.keys.push((
+            "aws:TagKeys".into(),
+            tags.iter().map(|t| t.key.clone()).collect(),
+        ));
+        self
+    }
+
     /// `kms:EncryptionContext:<key>` for each entry and `kms:EncryptionContextKeys`.
     pub fn encryption_context(mut self, context: &EncryptionContext) -> Self {
         for (k, v) in context.entries() {
@@ -68,7 +81,8 @@ fn context(call: &Call<'_>, action: &str, resource: &str, extra: &Conditions) ->
         .set("aws:PrincipalArn", vec![p.arn().to_owned()])
         .set("aws:PrincipalAccount", vec![p.account().to_string()])
         .set("aws:SecureTransport", vec!["false".into()])
-        .set("aws:CurrentTime", vec![(call.now / 1000).to_string()]);
+        .set("aws:CurrentTime", vec![(call.now / 1000).to_string()])
+        .set("aws:SourceIp", vec![call.source_ip.to_string()]);
     for (k, v) in &extra.keys {
         ctx.set(k, v.clone());
     }
@@ -132,6 +146,51 @@ pub async fn authorize_key(
         ApiError::from(KmsError::internal())
     })?;
     let principal = call.request.principal();
+    let asks = |prefix: &str| {
+        policy.uses_condition_key(prefix)
+            || principal
+                .identity_policies()
+                .iter()
+                .any(|p| p.uses_condition_key(prefix))
+    };
+    if asks("aws:resourcetag/") {
+        let tags = call
+            .services
+            .store
+            .list_tags(
+                key.region(),
+                &key.id(),
+                Page {
+                    after: None,
+                    limit: ferrokms_core::tags::MAX_TAGS_PER_KEY,
+                },
+            )
+            .await
+            .map_err(store_failure)?;
+        for tag in tags {
+            ctx.set(&format!("aws:ResourceTag/{}", tag.key), vec![tag.value]);
+        }
+    }
+    if asks("kms:resourcealiases") {
+        let aliases = call
+            .services
+            .store
+            .list_aliases(
+                key.region(),
+                key.account(),
+                Some(&key.id()),
+                Page {
+                    after: None,
+                    limit: 50,
+                },
+            )
+            .await
+            .map_err(store_failure)?;
+        ctx.set(
+            "kms:ResourceAliases",
+            aliases.iter().map(|a| a.name.to_string()).collect(),
+        );
+    }
     let access = key_access(
         &policy,
         key.account().as_str(),

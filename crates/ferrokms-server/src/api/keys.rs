@@ -177,7 +177,7 @@ pub async fn create_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
             .with("kms:KeySpec", vec![spec.as_str().into()])
             .with("kms:KeyUsage", vec![usage.as_str().into()])
             .with("kms:KeyOrigin", vec![origin.as_str().into()])
-            .with("aws:TagKeys", tags.iter().map(|t| t.key.clone()).collect()),
+            .request_tags(&tags),
     )?;
     let account = call.request.principal().account().clone();
     let arn = KeyArn {

@@ -34,6 +34,8 @@ pub struct Call<'a> {
     pub services: &'a Services,
     pub request: &'a VerifiedRequest,
     pub now: Millis,
+    /// The address the request came from (`aws:SourceIp`).
+    pub source_ip: std::net::IpAddr,
 }
 
 /// Every operation of the KMS model, so that one we do not serve yet is told apart from a

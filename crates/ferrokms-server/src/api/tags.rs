@@ -21,7 +21,7 @@ pub async fn tag_resource(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
         &key_id,
         Aliases::Refused,
         "TagResource",
-        &Conditions::none(),
+        &Conditions::none().request_tags(&tags),
     )
     .await?;
     key.check_not_pending_deletion()?;
@@ -47,7 +47,7 @@ pub async fn untag_resource(call: &Call<'_>, mut input: Input) -> Result<Value, 
         &key_id,
         Aliases::Refused,
         "UntagResource",
-        &Conditions::none(),
+        &Conditions::none().with("aws:TagKeys", tag_keys.clone()),
     )
     .await?;
     key.check_not_pending_deletion()?;
