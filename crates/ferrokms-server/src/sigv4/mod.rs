@@ -326,3 +326,59 @@ mod tests {
         assert!(check_clock(close, parse_amz_date(close), now).is_ok());
     }
 }
+
+#[cfg(test)]
+mod session_tests {
+    use super::*;
+    use axum::http::{HeaderMap, HeaderValue, Method};
+    use ferrokms_store::{AccessKeyRecord, SessionInfo};
+
+    fn record(expires: i64) -> AccessKeyRecord {
+        AccessKeyRecord {
+            access_key_id: "ASIAEXAMPLE".into(),
+            account: AccountId::parse("111122223333").unwrap(),
+            principal_arn: "arn:aws:sts::111122223333:assumed-role/app/s".into(),
+            user_id: "AROA:s".into(),
+            wrapped_secret: vec![],
+            created: 0,
+            session: Some(SessionInfo {
+                token_hash: canonical::sha256_hex(b"the-token"),
+                expires,
+                role_arn: "arn:aws:iam::111122223333:role/app".into(),
+            }),
+        }
+    }
+
+    fn check(token: Option<&'static str>, expires: i64, now_ms: u64) -> Result<(), ApiError> {
+        let mut headers = HeaderMap::new();
+        if let Some(t) = token {
+            headers.insert("x-amz-security-token", HeaderValue::from_static(t));
+        }
+        let req = RequestParts {
+            method: &Method::POST,
+            path: "/",
+            query: None,
+            headers: &headers,
+            body: b"",
+        };
+        let now = std::time::UNIX_EPOCH + Duration::from_millis(now_ms);
+        check_session(&record(expires), &req, now)
+    }
+
+    #[test]
+    fn session_credentials_need_their_token_and_expire() {
+        assert!(check(Some("the-token"), 2_000, 1_000).is_ok());
+        assert!(matches!(
+            check(Some("the-token"), 2_000, 2_000),
+            Err(ApiError::ExpiredToken)
+        ));
+        assert!(matches!(
+            check(Some("other-token"), 2_000, 1_000),
+            Err(ApiError::UnrecognizedClient)
+        ));
+        assert!(matches!(
+            check(None, 2_000, 1_000),
+            Err(ApiError::UnrecognizedClient)
+        ));
+    }
+}
