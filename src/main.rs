@@ -121,6 +121,10 @@ struct ServeArgs {
     /// Keep the store in a temporary folder that is removed at exit.
     #[arg(long)]
     ephemeral: bool,
+    /// Dev mode only: serve /ferrokms/debug/advance-clock and /ferrokms/debug/run-jobs so
+    /// that tests can move time forward and run rotation and deletion at once.
+    #[arg(long)]
+    debug_clock: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -184,6 +188,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
         Some(a) => a,
         None => DEFAULT_LISTEN.parse()?,
     };
+    if args.debug_clock && !dev {
+        bail!("--debug-clock lets anyone move the service's clock: it is refused outside --dev");
+    }
     if dev && !listen.ip().is_loopback() {
         bail!("--dev accepts any credentials, so it listens on loopback only (not {listen})");
     }
@@ -228,7 +235,12 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let store = data.store.clone();
     let banner_mode = mode.clone();
     ferrokms_server::serve(
-        ServerConfig { listen, mode },
+        ServerConfig {
+            listen,
+            mode,
+            debug_clock: args.debug_clock,
+            job_interval: std::time::Duration::from_secs(60),
+        },
         store.clone(),
         data.root.clone(),
         move |addr| {

@@ -251,13 +251,52 @@ impl RawResponse {
     }
 }
 
-/// One HTTP/1.1 POST over a fresh connection, read to the end.
+/// One HTTP/1.1 POST to `/` over a fresh connection, read to the end.
 pub fn raw_post(addr: &str, headers: &[(String, String)], body: &[u8]) -> RawResponse {
+    raw_post_to(addr, "/", headers, body)
+}
+
+impl Server {
+    /// Dev-mode debug endpoint: moves the server's clock forward.
+    pub fn advance_clock_days(&self, days: i64) {
+        let path = format!("/ferrokms/debug/advance-clock?seconds={}", days * 86_400);
+        let r = raw_post_to(
+            &self.addr,
+            &path,
+            &[("host".into(), self.addr.clone())],
+            b"",
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+
+    /// Dev-mode debug endpoint: runs rotation and deletion now; returns (rotated, deleted).
+    pub fn run_jobs(&self) -> (u64, u64) {
+        let r = raw_post_to(
+            &self.addr,
+            "/ferrokms/debug/run-jobs",
+            &[("host".into(), self.addr.clone())],
+            b"",
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let v = r.json();
+        (
+            v["Rotated"].as_u64().unwrap(),
+            v["Deleted"].as_u64().unwrap(),
+        )
+    }
+}
+
+pub fn raw_post_to(
+    addr: &str,
+    path: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> RawResponse {
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .expect("timeout");
-    let mut req = String::from("POST / HTTP/1.1\r\n");
+    let mut req = format!("POST {path} HTTP/1.1\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }

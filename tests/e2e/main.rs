@@ -13,6 +13,7 @@ mod harness;
 mod identities;
 mod interop;
 mod keys;
+mod lifecycle;
 mod persistence;
 mod policies;
 mod protocol;

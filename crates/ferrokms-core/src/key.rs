@@ -237,6 +237,21 @@ wire_enum!(KeyState {
 /// Milliseconds since the Unix epoch; the wire shows seconds.
 pub type Millis = i64;
 
+pub const MIN_ROTATION_PERIOD_DAYS: i32 = 90;
+pub const MAX_ROTATION_PERIOD_DAYS: i32 = 2560;
+pub const DEFAULT_ROTATION_PERIOD_DAYS: i32 = 365;
+/// AWS's fixed limit of on-demand rotations per key.
+pub const MAX_ON_DEMAND_ROTATIONS: u32 = 25;
+
+/// Automatic rotation settings and the count of on-demand rotations.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RotationSchedule {
+    pub enabled: bool,
+    pub period_days: Option<i32>,
+    pub next: Option<Millis>,
+    pub on_demand_count: u32,
+}
+
 pub const MIN_PENDING_WINDOW_DAYS: i32 = 7;
 pub const MAX_PENDING_WINDOW_DAYS: i32 = 30;
 pub const DEFAULT_PENDING_WINDOW_DAYS: i32 = 30;
@@ -262,6 +277,8 @@ pub struct KeyMetadata {
     /// and GetPublicKey never touch the private key.
     #[serde(default, with = "hex_bytes")]
     pub public_key: Option<Vec<u8>>,
+    #[serde(default)]
+    pub rotation: RotationSchedule,
     /// Bumped on every stored change; stores refuse an update made from a stale read.
     pub revision: i64,
 }
@@ -387,6 +404,72 @@ impl KeyMetadata {
         Ok(())
     }
 
+    /// Rotation is for symmetric keys with material that KMS generated.
+    fn check_rotatable(&self) -> Result<(), KmsError> {
+        if self.key_spec != KeySpec::SymmetricDefault {
+            // AWS answers this one without a message.
+            return Err(KmsError::UnsupportedOperation(String::new()));
+        }
+        if self.origin != Origin::AwsKms {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "{} origin is {} which is not valid for this operation.",
+                self.arn,
+                self.origin.as_str()
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn enable_rotation(&mut self, period_days: i32, now: Millis) -> Result<(), KmsError> {
+        self.check_rotatable()?;
+        self.check_usable()?;
+        self.rotation.enabled = true;
+        self.rotation.period_days = Some(period_days);
+        self.rotation.next = Some(now + i64::from(period_days) * DAY_MILLIS);
+        Ok(())
+    }
+
+    pub fn disable_rotation(&mut self) -> Result<(), KmsError> {
+        self.check_rotatable()?;
+        self.check_usable()?;
+        self.rotation.enabled = false;
+        self.rotation.period_days = None;
+        self.rotation.next = None;
+        Ok(())
+    }
+
+    /// Whether automatic rotation is due: enabled keys only, as disabled keys are not rotated.
+    pub fn rotation_due(&self, now: Millis) -> bool {
+        self.rotation.enabled
+            && self.state == KeyState::Enabled
+            && self.rotation.next.is_some_and(|n| n <= now)
+    }
+
+    /// Makes `material` the current version. An on-demand rotation counts against AWS's
+    /// limit and leaves the automatic schedule alone; an automatic one schedules the next.
+    pub fn rotate(
+        &mut self,
+        material: MaterialId,
+        on_demand: bool,
+        now: Millis,
+    ) -> Result<(), KmsError> {
+        self.check_rotatable()?;
+        self.check_usable()?;
+        if on_demand {
+            if self.rotation.on_demand_count >= MAX_ON_DEMAND_ROTATIONS {
+                return Err(KmsError::LimitExceeded(format!(
+                    "The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: {}",
+                    self.arn
+                )));
+            }
+            self.rotation.on_demand_count += 1;
+        } else if let Some(days) = self.rotation.period_days {
+            self.rotation.next = Some(now + i64::from(days) * DAY_MILLIS);
+        }
+        self.current_material = material;
+        Ok(())
+    }
+
     /// A cancelled deletion leaves the key disabled, as in AWS.
     pub fn cancel_deletion(&mut self) -> Result<(), KmsError> {
         if self.state != KeyState::PendingDeletion {
@@ -474,6 +557,7 @@ mod tests {
             multi_region: false,
             policy: default_key_policy(&account),
             public_key: Some(vec![0x30, 0x82]),
+            rotation: RotationSchedule::default(),
             revision: 0,
         }
     }
@@ -525,6 +609,42 @@ mod tests {
                 "{} is not pending deletion.",
                 k.arn
             )))
+        );
+    }
+
+    #[test]
+    fn rotation_schedule_and_on_demand_limit() {
+        let mut k = key();
+        k.enable_rotation(90, 0).unwrap();
+        assert_eq!(k.rotation.next, Some(90 * DAY_MILLIS));
+        assert!(!k.rotation_due(89 * DAY_MILLIS));
+        assert!(k.rotation_due(90 * DAY_MILLIS));
+        let m = MaterialId::generate().unwrap();
+        k.rotate(m, false, 90 * DAY_MILLIS).unwrap();
+        assert_eq!(k.current_material, m);
+        assert_eq!(k.rotation.next, Some(180 * DAY_MILLIS));
+        for _ in 0..MAX_ON_DEMAND_ROTATIONS {
+            k.rotate(MaterialId::generate().unwrap(), true, 0).unwrap();
+        }
+        assert_eq!(
+            k.rotation.next,
+            Some(180 * DAY_MILLIS),
+            "on demand leaves the schedule"
+        );
+        assert!(matches!(
+            k.rotate(MaterialId::generate().unwrap(), true, 0),
+            Err(KmsError::LimitExceeded(_))
+        ));
+        k.disable().unwrap();
+        assert!(
+            !k.rotation_due(1000 * DAY_MILLIS),
+            "disabled keys are not rotated"
+        );
+        let mut rsa = key();
+        rsa.key_spec = KeySpec::Rsa2048;
+        assert_eq!(
+            rsa.enable_rotation(365, 0),
+            Err(KmsError::UnsupportedOperation(String::new()))
         );
     }
 

@@ -17,10 +17,11 @@ use ferrokms_store::Store;
 use serde_json::{json, Value};
 
 use crate::api::{self, Call, Services};
+use crate::clock::Clock;
 use crate::error::ApiError;
 use crate::sigv4::{Authenticator, RequestParts, Service};
 use crate::wire::Input;
-use crate::{bootstrap, sts, ServerError};
+use crate::{jobs, sts, ServerError};
 
 /// Largest request body read. The biggest KMS request (a 32 KiB policy, or a 6 KiB blob in
 /// base64) is far below it.
@@ -40,11 +41,52 @@ pub enum Mode {
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub mode: Mode,
+    /// Serve `/ferrokms/debug/*` (advance the clock, run jobs now); dev mode only.
+    pub debug_clock: bool,
+    /// How often background jobs (rotation, deletion) run.
+    pub job_interval: std::time::Duration,
 }
 
 struct App {
     services: Services,
     auth: Authenticator,
+    clock: Arc<Clock>,
+    debug_clock: bool,
+}
+
+/// The dev-mode debug endpoints: `POST /ferrokms/debug/advance-clock?seconds=N` and
+/// `POST /ferrokms/debug/run-jobs`.
+async fn debug(app: &App, uri: &Uri, id: &str) -> Response {
+    let json =
+        |status: StatusCode, v: Value| response(status, "application/json", v.to_string(), id);
+    match uri.path() {
+        "/ferrokms/debug/advance-clock" => {
+            let seconds = uri
+                .query()
+                .and_then(|q| {
+                    form_urlencoded::parse(q.as_bytes())
+                        .find(|(k, _)| k == "seconds")
+                        .and_then(|(_, v)| v.parse::<i64>().ok())
+                })
+                .unwrap_or(0);
+            let now = app.clock.advance(seconds.saturating_mul(1000));
+            json(StatusCode::OK, json!({ "Now": now / 1000 }))
+        }
+        "/ferrokms/debug/run-jobs" => match jobs::run_due(&app.services, app.clock.now()).await {
+            Ok(r) => json(
+                StatusCode::OK,
+                json!({ "Rotated": r.rotated, "Deleted": r.deleted }),
+            ),
+            Err(e) => json(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({ "Error": e.to_string() }),
+            ),
+        },
+        _ => json(
+            StatusCode::NOT_FOUND,
+            json!({ "Error": "no such debug endpoint" }),
+        ),
+    }
 }
 
 fn request_id() -> String {
@@ -108,6 +150,9 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let id = request_id();
+    if app.debug_clock && uri.path().starts_with("/ferrokms/debug/") {
+        return debug(&app, &uri, &id).await;
+    }
     let parts = RequestParts {
         method: &method,
         path: uri.path(),
@@ -143,7 +188,7 @@ async fn handle(
     let call = Call {
         services: &app.services,
         request: &verified,
-        now: bootstrap::now_millis(),
+        now: app.clock.now(),
         source_ip: peer.ip(),
     };
     let result = match Input::parse(&body) {
@@ -181,9 +226,23 @@ pub async fn serve(
             store: store.clone(),
         },
     };
+    let clock = Arc::new(Clock::default());
     let app = Arc::new(App {
         services: Services { store, root },
         auth,
+        clock: clock.clone(),
+        debug_clock: config.debug_clock,
+    });
+    let job_app = app.clone();
+    let job_interval = config.job_interval;
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(job_interval);
+        loop {
+            ticks.tick().await;
+            if let Err(e) = jobs::run_due(&job_app.services, job_app.clock.now()).await {
+                tracing::error!(error = %e, "background jobs failed");
+            }
+        }
     });
     let router = Router::new()
         .fallback(handle)

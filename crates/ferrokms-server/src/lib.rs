@@ -2,9 +2,11 @@
 
 mod api;
 mod bootstrap;
+mod clock;
 mod error;
 mod http;
 pub mod identities;
+mod jobs;
 mod root_key;
 mod sigv4;
 mod sts;

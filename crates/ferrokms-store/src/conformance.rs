@@ -9,8 +9,8 @@ use ferrokms_core::material::{MaterialId, WrappedMaterial};
 use ferrokms_core::tags::Tag;
 
 use crate::{
-    AccessKeyRecord, AliasRecord, GrantRecord, Page, PrincipalKind, PrincipalRecord, SessionInfo,
-    Store, StoreError, StoredMaterial,
+    AccessKeyRecord, AliasRecord, GrantRecord, Page, PrincipalKind, PrincipalRecord, RotationType,
+    SessionInfo, Store, StoreError, StoredMaterial,
 };
 
 fn region(s: &str) -> Region {
@@ -43,12 +43,14 @@ fn new_key(region_name: &str, acct: &str) -> (KeyMetadata, StoredMaterial) {
         multi_region: false,
         policy: default_key_policy(&account),
         public_key: None,
+        rotation: Default::default(),
         revision: 0,
     };
     let material = StoredMaterial {
         material_id,
         wrapped: WrappedMaterial::from_stored(vec![1, 2, 3, 4]),
         created: 1_700_000_000_000,
+        rotation_type: None,
     };
     (key, material)
 }
@@ -74,6 +76,87 @@ pub async fn run_all(store: &dyn Store) {
     aliases(store).await;
     tags(store).await;
     grants(store).await;
+    rotation_and_deletion(store).await;
+}
+
+async fn rotation_and_deletion(store: &dyn Store) {
+    let (key, first) = new_key("me-south-1", "111122223333");
+    store
+        .create_key(&key, &first, &[tag("t", "1")])
+        .await
+        .unwrap();
+    let alias = AliasRecord {
+        region: key.region().clone(),
+        account: key.account().clone(),
+        name: AliasName::parse_new("alias/doomed").unwrap(),
+        target: key.id(),
+        created: 1,
+        updated: 1,
+    };
+    store.create_alias(&alias, 50).await.unwrap();
+
+    let second = StoredMaterial {
+        material_id: MaterialId::generate().unwrap(),
+        wrapped: WrappedMaterial::from_stored(vec![5, 6]),
+        created: first.created + 1,
+        rotation_type: Some(RotationType::OnDemand),
+    };
+    let mut rotated = key.clone();
+    rotated.current_material = second.material_id;
+    let rev = store.rotate_key(&rotated, &second).await.unwrap();
+    assert!(
+        matches!(
+            store.rotate_key(&rotated, &second).await,
+            Err(StoreError::Conflict)
+        ),
+        "a stale rotation adds nothing"
+    );
+    let stored = store.key(key.region(), &key.id()).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.current_material, stored.revision),
+        (second.material_id, rev)
+    );
+    assert_eq!(
+        store.materials(key.region(), &key.id()).await.unwrap(),
+        vec![first.clone(), second.clone()]
+    );
+    assert!(store
+        .all_keys()
+        .await
+        .unwrap()
+        .iter()
+        .any(|k| k.id() == key.id()));
+
+    assert!(store.delete_key(key.region(), &key.id()).await.unwrap());
+    assert!(
+        !store.delete_key(key.region(), &key.id()).await.unwrap(),
+        "idempotent"
+    );
+    assert_eq!(store.key(key.region(), &key.id()).await.unwrap(), None);
+    assert!(store
+        .materials(key.region(), &key.id())
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .material(key.region(), &key.id(), &first.material_id)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .alias(key.region(), key.account(), &alias.name)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(store
+        .list_tags(key.region(), &key.id(), page(None, 10))
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn grants(store: &dyn Store) {

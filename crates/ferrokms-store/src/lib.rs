@@ -11,8 +11,8 @@ use ferrokms_core::material::MaterialId;
 use ferrokms_core::tags::Tag;
 
 pub use records::{
-    AccessKeyRecord, AliasRecord, GrantRecord, PrincipalKind, PrincipalRecord, SessionInfo,
-    StoredMaterial,
+    AccessKeyRecord, AliasRecord, GrantRecord, PrincipalKind, PrincipalRecord, RotationType,
+    SessionInfo, StoredMaterial,
 };
 pub use sqlite::SqliteStore;
 
@@ -116,6 +116,16 @@ pub trait Store: Send + Sync {
         material: &MaterialId,
     ) -> StoreResult<Option<StoredMaterial>>;
 
+    /// Every material version of a key, oldest first.
+    async fn materials(&self, region: &Region, id: &KeyId) -> StoreResult<Vec<StoredMaterial>>;
+    /// Adds a material version and stores the key (whose current material it now names) in
+    /// one transaction; Conflict if the key changed since it was read.
+    async fn rotate_key(&self, key: &KeyMetadata, material: &StoredMaterial) -> StoreResult<i64>;
+    /// Destroys a key with every version of its material, its tags, grants and aliases.
+    /// Returns whether there was such a key, so that racing deleters both succeed.
+    async fn delete_key(&self, region: &Region, id: &KeyId) -> StoreResult<bool>;
+    /// Every key of every account and region, for background jobs.
+    async fn all_keys(&self) -> StoreResult<Vec<KeyMetadata>>;
     /// Fails with AlreadyExists, or LimitExceeded when the target has `max_per_key` aliases.
     async fn create_alias(&self, alias: &AliasRecord, max_per_key: usize) -> StoreResult<()>;
     async fn alias(

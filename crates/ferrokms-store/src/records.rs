@@ -10,6 +10,31 @@ pub struct StoredMaterial {
     pub material_id: MaterialId,
     pub wrapped: WrappedMaterial,
     pub created: Millis,
+    /// How this version came to be: None for a key's first material.
+    pub rotation_type: Option<RotationType>,
+}
+
+/// AWS's RotationType.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RotationType {
+    Automatic,
+    OnDemand,
+}
+
+impl RotationType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RotationType::Automatic => "AUTOMATIC",
+            RotationType::OnDemand => "ON_DEMAND",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "AUTOMATIC" => Some(RotationType::Automatic),
+            "ON_DEMAND" => Some(RotationType::OnDemand),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

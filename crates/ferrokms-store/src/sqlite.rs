@@ -18,8 +18,8 @@ use sqlx::sqlite::{
 use sqlx::Row;
 
 use crate::{
-    AccessKeyRecord, AliasRecord, GrantRecord, Page, PrincipalKind, PrincipalRecord, SessionInfo,
-    Store, StoreError, StoreResult, StoredMaterial,
+    AccessKeyRecord, AliasRecord, GrantRecord, Page, PrincipalKind, PrincipalRecord, RotationType,
+    SessionInfo, Store, StoreError, StoreResult, StoredMaterial,
 };
 
 /// Schema versions, applied in order, each once, each in its own transaction.
@@ -125,6 +125,9 @@ CREATE TABLE trust_policies (
     document TEXT NOT NULL
 );
 "#,
+    r#"
+ALTER TABLE key_materials ADD COLUMN rotation_type TEXT;
+"#,
 ];
 
 pub struct SqliteStore {
@@ -162,6 +165,9 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
+            // Deleted rows (destroyed key material among them) are overwritten, not left in
+            // free pages.
+            .pragma("secure_delete", "ON")
             .busy_timeout(Duration::from_secs(10));
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
@@ -266,6 +272,40 @@ fn principal_from_row(row: &SqliteRow) -> StoreResult<PrincipalRecord> {
         name: text("name")?,
         unique_id: text("unique_id")?,
         created: row.try_get("created_at").map_err(backend)?,
+    })
+}
+
+async fn insert_material(
+    conn: &mut sqlx::SqliteConnection,
+    region: &str,
+    key_id: &str,
+    material: &StoredMaterial,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO key_materials (region, key_id, material_id, wrapped, created_at, rotation_type) \
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(region)
+    .bind(key_id)
+    .bind(material.material_id.to_string())
+    .bind(material.wrapped.as_stored())
+    .bind(material.created)
+    .bind(material.rotation_type.map(RotationType::as_str))
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+fn material_from_row(row: &SqliteRow) -> StoreResult<StoredMaterial> {
+    let id: String = row.try_get("material_id").map_err(backend)?;
+    let rotation: Option<String> = row.try_get("rotation_type").map_err(backend)?;
+    Ok(StoredMaterial {
+        material_id: MaterialId::parse(&id).ok_or_else(|| corrupt("material id"))?,
+        wrapped: WrappedMaterial::from_stored(row.try_get("wrapped").map_err(backend)?),
+        created: row.try_get("created_at").map_err(backend)?,
+        rotation_type: rotation
+            .map(|r| RotationType::parse(&r).ok_or_else(|| corrupt("rotation type")))
+            .transpose()?,
     })
 }
 
@@ -652,18 +692,9 @@ impl Store for SqliteStore {
                 backend(e)
             }
         })?;
-        sqlx::query(
-            "INSERT INTO key_materials (region, key_id, material_id, wrapped, created_at) \
-             VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(region)
-        .bind(&id)
-        .bind(material.material_id.to_string())
-        .bind(material.wrapped.as_stored())
-        .bind(material.created)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
+        insert_material(&mut tx, region, &id, material)
+            .await
+            .map_err(backend)?;
         for tag in tags {
             upsert_tag(&mut tx, region, &id, tag)
                 .await
@@ -733,22 +764,91 @@ impl Store for SqliteStore {
         id: &KeyId,
         material: &MaterialId,
     ) -> StoreResult<Option<StoredMaterial>> {
-        let row = sqlx::query(
-            "SELECT wrapped, created_at FROM key_materials \
-             WHERE region = ? AND key_id = ? AND material_id = ?",
+        sqlx::query(
+            "SELECT * FROM key_materials WHERE region = ? AND key_id = ? AND material_id = ?",
         )
         .bind(region.as_str())
         .bind(id.to_string())
         .bind(material.to_string())
         .fetch_optional(&self.reader)
         .await
+        .map_err(backend)?
+        .map(|row| material_from_row(&row))
+        .transpose()
+    }
+
+    async fn materials(&self, region: &Region, id: &KeyId) -> StoreResult<Vec<StoredMaterial>> {
+        sqlx::query(
+            "SELECT * FROM key_materials WHERE region = ? AND key_id = ? ORDER BY created_at, rowid",
+        )
+        .bind(region.as_str())
+        .bind(id.to_string())
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(material_from_row)
+        .collect()
+    }
+
+    async fn rotate_key(&self, key: &KeyMetadata, material: &StoredMaterial) -> StoreResult<i64> {
+        let next = key.revision + 1;
+        let mut stored = key.clone();
+        stored.revision = next;
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let done = sqlx::query(
+            "UPDATE keys SET metadata = ?, revision = ? WHERE region = ? AND key_id = ? AND revision = ?",
+        )
+        .bind(key_json(&stored)?)
+        .bind(next)
+        .bind(key.region().as_str())
+        .bind(key.id().to_string())
+        .bind(key.revision)
+        .execute(&mut *tx)
+        .await
         .map_err(backend)?;
-        let Some(row) = row else { return Ok(None) };
-        Ok(Some(StoredMaterial {
-            material_id: *material,
-            wrapped: WrappedMaterial::from_stored(row.try_get("wrapped").map_err(backend)?),
-            created: row.try_get("created_at").map_err(backend)?,
-        }))
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Conflict);
+        }
+        insert_material(
+            &mut tx,
+            key.region().as_str(),
+            &key.id().to_string(),
+            material,
+        )
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(next)
+    }
+
+    async fn delete_key(&self, region: &Region, id: &KeyId) -> StoreResult<bool> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        sqlx::query("DELETE FROM aliases WHERE region = ? AND target_key_id = ?")
+            .bind(region.as_str())
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        // Material, tags and grants go with the key (ON DELETE CASCADE).
+        let done = sqlx::query("DELETE FROM keys WHERE region = ? AND key_id = ?")
+            .bind(region.as_str())
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn all_keys(&self) -> StoreResult<Vec<KeyMetadata>> {
+        sqlx::query("SELECT metadata, revision FROM keys ORDER BY region, key_id")
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(key_from_row)
+            .collect()
     }
 
     async fn create_alias(&self, alias: &AliasRecord, max_per_key: usize) -> StoreResult<()> {

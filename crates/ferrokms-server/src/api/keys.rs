@@ -217,12 +217,14 @@ pub async fn create_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
         multi_region,
         policy,
         public_key: generated.public_key,
+        rotation: Default::default(),
         revision: 0,
     };
     let stored = StoredMaterial {
         material_id,
         wrapped,
         created: call.now,
+        rotation_type: None,
     };
     call.services
         .store

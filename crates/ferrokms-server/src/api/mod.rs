@@ -9,6 +9,7 @@ mod keys;
 mod mac;
 mod policies;
 mod resolve;
+mod rotation;
 mod tags;
 
 use std::sync::Arc;
@@ -22,6 +23,8 @@ use serde_json::Value;
 use crate::error::ApiError;
 use crate::sigv4::VerifiedRequest;
 use crate::wire::Input;
+
+pub use rotation::rotate_key;
 
 /// What every operation may use.
 pub struct Services {
@@ -123,6 +126,11 @@ pub async fn dispatch(call: &Call<'_>, operation: &str, input: Input) -> Result<
         "DeriveSharedSecret" => asymmetric::derive_shared_secret(call, input).await,
         "GenerateMac" => mac::generate_mac(call, input).await,
         "GetKeyPolicy" => policies::get_key_policy(call, input).await,
+        "EnableKeyRotation" => rotation::enable_key_rotation(call, input).await,
+        "DisableKeyRotation" => rotation::disable_key_rotation(call, input).await,
+        "GetKeyRotationStatus" => rotation::get_key_rotation_status(call, input).await,
+        "RotateKeyOnDemand" => rotation::rotate_key_on_demand(call, input).await,
+        "ListKeyRotations" => rotation::list_key_rotations(call, input).await,
         "CreateGrant" => grants::create_grant(call, input).await,
         "ListGrants" => grants::list_grants(call, input).await,
         "ListRetirableGrants" => grants::list_retirable_grants(call, input).await,

@@ -1,0 +1,207 @@
+//! Key rotation: EnableKeyRotation, DisableKeyRotation, GetKeyRotationStatus,
+//! RotateKeyOnDemand, ListKeyRotations.
+
+use ferrokms_core::key::{
+    KeyMetadata, KeySpec, KeyState, Millis, DEFAULT_ROTATION_PERIOD_DAYS, MAX_ROTATION_PERIOD_DAYS,
+    MIN_ROTATION_PERIOD_DAYS,
+};
+use ferrokms_core::material::{KeyMaterial, MaterialId};
+use ferrokms_core::KmsError;
+use ferrokms_store::{RotationType, StoreError, StoredMaterial};
+use serde_json::{json, Value};
+
+use super::authorize::Conditions;
+use super::resolve::{resolve_key, update_key, Aliases};
+use super::{finish_page, finish_with_page, store_failure, Call, Services};
+use crate::error::ApiError;
+use crate::wire::{timestamp, Input};
+
+/// Adds a new version of a symmetric key's material and makes it current, retrying if the
+/// key changes meanwhile. Automatic rotations that another node already made are not
+/// repeated: the key is re-read and must still be due.
+pub async fn rotate_key(
+    services: &Services,
+    mut key: KeyMetadata,
+    rotation: RotationType,
+    now: Millis,
+) -> Result<KeyMetadata, ApiError> {
+    const ATTEMPTS: usize = 8;
+    for _ in 0..ATTEMPTS {
+        if rotation == RotationType::Automatic && !key.rotation_due(now) {
+            return Ok(key);
+        }
+        let material_id = MaterialId::generate()?;
+        key.rotate(material_id, rotation == RotationType::OnDemand, now)?;
+        let material = KeyMaterial::generate_symmetric()?;
+        let stored = StoredMaterial {
+            material_id,
+            wrapped: services
+                .root
+                .wrap_material(&key.arn, &material_id, &material)?,
+            created: now,
+            rotation_type: Some(rotation),
+        };
+        match services.store.rotate_key(&key, &stored).await {
+            Ok(revision) => {
+                key.revision = revision;
+                return Ok(key);
+            }
+            Err(StoreError::Conflict) => {
+                key = services
+                    .store
+                    .key(key.region(), &key.id())
+                    .await
+                    .map_err(store_failure)?
+                    .ok_or_else(|| {
+                        KmsError::NotFound(format!("Key '{}' does not exist", key.arn))
+                    })?;
+            }
+            Err(e) => return Err(store_failure(e)),
+        }
+    }
+    Err(KmsError::internal().into())
+}
+
+fn only_symmetric(key: &KeyMetadata) -> Result<(), ApiError> {
+    if key.key_spec == KeySpec::SymmetricDefault {
+        Ok(())
+    } else {
+        Err(KmsError::UnsupportedOperation(String::new()).into())
+    }
+}
+
+pub async fn enable_key_rotation(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
+    let key_id = input.required_string("KeyId", 1, 2048)?;
+    let days = input.integer(
+        "RotationPeriodInDays",
+        i64::from(MIN_ROTATION_PERIOD_DAYS),
+        i64::from(MAX_ROTATION_PERIOD_DAYS),
+    )?;
+    input.finish()?;
+    let days = days
+        .and_then(|d| i32::try_from(d).ok())
+        .unwrap_or(DEFAULT_ROTATION_PERIOD_DAYS);
+    let key = resolve_key(
+        call,
+        &key_id,
+        Aliases::Refused,
+        "EnableKeyRotation",
+        &Conditions::none(),
+    )
+    .await?;
+    let now = call.now;
+    update_key(call, key, |k| k.enable_rotation(days, now)).await?;
+    Ok(json!({}))
+}
+
+pub async fn disable_key_rotation(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
+    let key_id = input.required_string("KeyId", 1, 2048)?;
+    input.finish()?;
+    let key = resolve_key(
+        call,
+        &key_id,
+        Aliases::Refused,
+        "DisableKeyRotation",
+        &Conditions::none(),
+    )
+    .await?;
+    update_key(call, key, KeyMetadata::disable_rotation).await?;
+    Ok(json!({}))
+}
+
+pub async fn get_key_rotation_status(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
+    let key_id = input.required_string("KeyId", 1, 2048)?;
+    input.finish()?;
+    let key = resolve_key(
+        call,
+        &key_id,
+        Aliases::Refused,
+        "GetKeyRotationStatus",
+        &Conditions::none(),
+    )
+    .await?;
+    only_symmetric(&key)?;
+    // A key pending deletion reports rotation as off, as in AWS.
+    let enabled = key.rotation.enabled && key.state != KeyState::PendingDeletion;
+    let mut out = json!({ "KeyRotationEnabled": enabled, "KeyId": key.arn.to_string() });
+    if enabled {
+        if let Some(days) = key.rotation.period_days {
+            out["RotationPeriodInDays"] = json!(days);
+        }
+        if let Some(next) = key.rotation.next {
+            out["NextRotationDate"] = timestamp(next);
+        }
+    }
+    Ok(out)
+}
+
+pub async fn rotate_key_on_demand(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
+    let key_id = input.required_string("KeyId", 1, 2048)?;
+    input.finish()?;
+    let key = resolve_key(
+        call,
+        &key_id,
+        Aliases::Refused,
+        "RotateKeyOnDemand",
+        &Conditions::none(),
+    )
+    .await?;
+    let key = rotate_key(call.services, key, RotationType::OnDemand, call.now).await?;
+    Ok(json!({ "KeyId": key.arn.to_string() }))
+}
+
+pub async fn list_key_rotations(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
+    let key_id = input.required_string("KeyId", 1, 2048)?;
+    let include = input.enumeration(
+        "IncludeKeyMaterial",
+        |s| matches!(s, "ALL_KEY_MATERIAL" | "ROTATIONS_ONLY").then(|| s == "ALL_KEY_MATERIAL"),
+        &["ALL_KEY_MATERIAL", "ROTATIONS_ONLY"],
+    )?;
+    let (limit, after) = finish_with_page(&mut input, 1000, 100)?;
+    let key = resolve_key(
+        call,
+        &key_id,
+        Aliases::Refused,
+        "ListKeyRotations",
+        &Conditions::none(),
+    )
+    .await?;
+    only_symmetric(&key)?;
+    let all = include.unwrap_or(false);
+    let materials = call
+        .services
+        .store
+        .materials(key.region(), &key.id())
+        .await
+        .map_err(store_failure)?;
+    let mut rows: Vec<StoredMaterial> = materials
+        .into_iter()
+        .filter(|m| all || m.rotation_type.is_some())
+        .collect();
+    if let Some(after) = &after {
+        let position = rows
+            .iter()
+            .position(|m| &m.material_id.to_string() == after)
+            .ok_or_else(crate::wire::invalid_marker)?;
+        rows.drain(..=position);
+    }
+    let (rows, mut out) = finish_page(rows, limit, |m| m.material_id.to_string());
+    let arn = key.arn.to_string();
+    let entries: Vec<Value> = rows
+        .iter()
+        .map(|m| {
+            let mut e = json!({
+                "KeyId": arn,
+                "KeyMaterialId": m.material_id.to_string(),
+                "KeyMaterialState": if m.material_id == key.current_material { "CURRENT" } else { "NON_CURRENT" },
+            });
+            if let Some(kind) = m.rotation_type {
+                e["RotationDate"] = timestamp(m.created);
+                e["RotationType"] = json!(kind.as_str());
+            }
+            e
+        })
+        .collect();
+    out.insert("Rotations".into(), Value::Array(entries));
+    Ok(Value::Object(out))
+}

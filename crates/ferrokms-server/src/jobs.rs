@@ -1,0 +1,33 @@
+//! Background jobs: automatic key rotation, and destroying keys whose deletion waiting period
+//! is over. Each run is idempotent; two nodes running at once do each thing once.
+
+use ferrokms_core::key::{KeyState, Millis};
+use ferrokms_store::{RotationType, StoreError};
+
+use crate::api::{rotate_key, Services};
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct JobReport {
+    pub rotated: usize,
+    pub deleted: usize,
+}
+
+pub async fn run_due(services: &Services, now: Millis) -> Result<JobReport, StoreError> {
+    let mut report = JobReport::default();
+    for key in services.store.all_keys().await? {
+        let deletion_due =
+            key.state == KeyState::PendingDeletion && key.deletion_date.is_some_and(|d| d <= now);
+        if deletion_due {
+            if services.store.delete_key(key.region(), &key.id()).await? {
+                tracing::info!(key = %key.arn, "key deleted at the end of its waiting period");
+                report.deleted += 1;
+            }
+        } else if key.rotation_due(now) {
+            match rotate_key(services, key.clone(), RotationType::Automatic, now).await {
+                Ok(_) => report.rotated += 1,
+                Err(e) => tracing::warn!(key = %key.arn, error = %e, "automatic rotation failed"),
+            }
+        }
+    }
+    Ok(report)
+}
