@@ -7,7 +7,10 @@ use crate::harness::Server;
 
 /// Runs one script of tests/interop against a fresh server; it must print `marker`.
 fn run_script(name: &str, marker: &str) {
-    let server = Server::start();
+    run_script_on(&Server::start(), name, marker);
+}
+
+fn run_script_on(server: &Server, name: &str, marker: &str) {
     let script = format!("{}/tests/interop/{name}", env!("CARGO_MANIFEST_DIR"));
     let out = Command::new("python3")
         .arg(&script)
@@ -37,4 +40,13 @@ fn python_aws_stack_interoperates() {
 #[test]
 fn asymmetric_crypto_agrees_with_an_independent_implementation() {
     run_script("asymmetric_cryptography.py", "asymmetric interop: ok");
+}
+
+/// Material wrapped outside ferrokms (OAEP and RSA-AES key wrap) imports, re-imports, is
+/// deleted and expires.
+#[test]
+fn imported_material_wrapped_by_pyca_cryptography() {
+    let temp = tempfile::tempdir().unwrap();
+    let server = Server::start_in(temp.path(), &["--dev", "--ephemeral", "--debug-clock"]);
+    run_script_on(&server, "import_material.py", "import interop: ok");
 }

@@ -41,6 +41,12 @@ pub enum KmsError {
     #[error("{0}")]
     DryRunOperation(String),
     #[error("{0}")]
+    InvalidImportToken(String),
+    #[error("{0}")]
+    ExpiredImportToken(String),
+    #[error("{0}")]
+    IncorrectKeyMaterial(String),
+    #[error("{0}")]
     InvalidGrantToken(String),
     #[error("{0}")]
     InvalidGrantId(String),

@@ -243,6 +243,16 @@ pub const DEFAULT_ROTATION_PERIOD_DAYS: i32 = 365;
 /// AWS's fixed limit of on-demand rotations per key.
 pub const MAX_ON_DEMAND_ROTATIONS: u32 = 25;
 
+/// The imported material of an EXTERNAL key. Once material is imported, only that same
+/// material may ever be imported again.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportState {
+    pub material: Option<MaterialId>,
+    /// KEY_MATERIAL_EXPIRES or KEY_MATERIAL_DOES_NOT_EXPIRE, while material is present.
+    pub expiration_model: Option<String>,
+    pub valid_to: Option<Millis>,
+}
+
 /// Automatic rotation settings and the count of on-demand rotations.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RotationSchedule {
@@ -279,6 +289,9 @@ pub struct KeyMetadata {
     pub public_key: Option<Vec<u8>>,
     #[serde(default)]
     pub rotation: RotationSchedule,
+    /// For keys of Origin EXTERNAL: what was imported and until when.
+    #[serde(default)]
+    pub import: ImportState,
     /// Bumped on every stored change; stores refuse an update made from a stale read.
     pub revision: i64,
 }
@@ -470,6 +483,59 @@ impl KeyMetadata {
         Ok(())
     }
 
+    /// Import operations are for EXTERNAL keys that are not pending deletion.
+    pub fn check_importable(&self) -> Result<(), KmsError> {
+        if self.origin != Origin::External {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "{} origin is {} which is not valid for this operation.",
+                self.arn,
+                self.origin.as_str()
+            )));
+        }
+        self.check_not_pending_deletion()
+    }
+
+    /// Takes imported material. Different material than was ever imported is refused.
+    pub fn import_material(
+        &mut self,
+        material: MaterialId,
+        expiration_model: &str,
+        valid_to: Option<Millis>,
+    ) -> Result<(), KmsError> {
+        self.check_importable()?;
+        if self.import.material.is_some_and(|m| m != material) {
+            return Err(KmsError::IncorrectKeyMaterial(
+                "The key material is not the key material that was previously imported into this KMS key.".into(),
+            ));
+        }
+        self.import = ImportState {
+            material: Some(material),
+            expiration_model: Some(expiration_model.to_owned()),
+            valid_to,
+        };
+        self.current_material = material;
+        if self.state == KeyState::PendingImport {
+            self.state = KeyState::Enabled;
+        }
+        Ok(())
+    }
+
+    /// Removes imported material: the key waits for an import again.
+    pub fn remove_imported_material(&mut self) -> Result<(), KmsError> {
+        self.check_importable()?;
+        self.import.expiration_model = None;
+        self.import.valid_to = None;
+        self.state = KeyState::PendingImport;
+        Ok(())
+    }
+
+    /// Whether imported material has reached its ValidTo date.
+    pub fn import_expired(&self, now: Millis) -> bool {
+        self.origin == Origin::External
+            && matches!(self.state, KeyState::Enabled | KeyState::Disabled)
+            && self.import.valid_to.is_some_and(|v| v <= now)
+    }
+
     /// A cancelled deletion leaves the key disabled, as in AWS.
     pub fn cancel_deletion(&mut self) -> Result<(), KmsError> {
         if self.state != KeyState::PendingDeletion {
@@ -558,6 +624,7 @@ mod tests {
             policy: default_key_policy(&account),
             public_key: Some(vec![0x30, 0x82]),
             rotation: RotationSchedule::default(),
+            import: ImportState::default(),
             revision: 0,
         }
     }

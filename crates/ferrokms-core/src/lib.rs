@@ -6,6 +6,7 @@ pub mod context;
 pub mod error;
 pub mod grant;
 pub mod ids;
+pub mod import;
 pub mod key;
 pub mod material;
 pub mod policy;

@@ -75,7 +75,7 @@ async fn debug(app: &App, uri: &Uri, id: &str) -> Response {
         "/ferrokms/debug/run-jobs" => match jobs::run_due(&app.services, app.clock.now()).await {
             Ok(r) => json(
                 StatusCode::OK,
-                json!({ "Rotated": r.rotated, "Deleted": r.deleted }),
+                json!({ "Rotated": r.rotated, "Deleted": r.deleted, "Expired": r.expired }),
             ),
             Err(e) => json(
                 StatusCode::INTERNAL_SERVER_ERROR,

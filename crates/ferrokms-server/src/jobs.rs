@@ -4,12 +4,14 @@
 use ferrokms_core::key::{KeyState, Millis};
 use ferrokms_store::{RotationType, StoreError};
 
-use crate::api::{rotate_key, Services};
+use crate::api::{remove_imported_material, rotate_key, Services};
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct JobReport {
     pub rotated: usize,
     pub deleted: usize,
+    /// Keys whose imported material expired.
+    pub expired: usize,
 }
 
 pub async fn run_due(services: &Services, now: Millis) -> Result<JobReport, StoreError> {
@@ -21,6 +23,13 @@ pub async fn run_due(services: &Services, now: Millis) -> Result<JobReport, Stor
             if services.store.delete_key(key.region(), &key.id()).await? {
                 tracing::info!(key = %key.arn, "key deleted at the end of its waiting period");
                 report.deleted += 1;
+            }
+        } else if key.import_expired(now) {
+            match remove_imported_material(services, key.clone()).await {
+                Ok(_) => report.expired += 1,
+                Err(e) => {
+                    tracing::warn!(key = %key.arn, error = %e, "expiring imported material failed")
+                }
             }
         } else if key.rotation_due(now) {
             match rotate_key(services, key.clone(), RotationType::Automatic, now).await {

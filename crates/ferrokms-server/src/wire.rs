@@ -199,6 +199,15 @@ impl Input {
         Ok(Some(n))
     }
 
+    /// A timestamp: epoch seconds, possibly fractional; returned in milliseconds.
+    pub fn timestamp(&mut self, member: &str) -> Result<Option<Millis>, ApiError> {
+        let Some(v) = self.take(member) else {
+            return Ok(None);
+        };
+        let seconds = v.as_f64().ok_or_else(|| type_error("a Timestamp", &v))?;
+        Ok(Some((seconds * 1000.0).round() as Millis))
+    }
+
     pub fn boolean(&mut self, member: &str) -> Result<Option<bool>, ApiError> {
         let Some(v) = self.take(member) else {
             return Ok(None);

@@ -92,13 +92,21 @@ pub trait Store: Send + Sync {
     /// The identity policy documents attached to a principal, in name order.
     async fn identity_policies(&self, principal_arn: &str) -> StoreResult<Vec<String>>;
 
-    /// Stores a new key with its first material version and its tags.
+    /// Stores a new key with its first material version (none for a key awaiting imported
+    /// material) and its tags.
     async fn create_key(
         &self,
         key: &KeyMetadata,
-        material: &StoredMaterial,
+        material: Option<&StoredMaterial>,
         tags: &[Tag],
     ) -> StoreResult<()>;
+    /// Replaces all of a key's material with `material` (or none) and stores the key, in one
+    /// transaction: imports, and the removal or expiry of imported material.
+    async fn replace_material(
+        &self,
+        key: &KeyMetadata,
+        material: Option<&StoredMaterial>,
+    ) -> StoreResult<i64>;
     async fn key(&self, region: &Region, id: &KeyId) -> StoreResult<Option<KeyMetadata>>;
     /// Keys of one account in one region, in key-id order, at most `page.limit + 1`.
     async fn list_keys(

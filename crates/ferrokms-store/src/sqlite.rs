@@ -669,7 +669,7 @@ impl Store for SqliteStore {
     async fn create_key(
         &self,
         key: &KeyMetadata,
-        material: &StoredMaterial,
+        material: Option<&StoredMaterial>,
         tags: &[Tag],
     ) -> StoreResult<()> {
         let region = key.region().as_str();
@@ -692,9 +692,11 @@ impl Store for SqliteStore {
                 backend(e)
             }
         })?;
-        insert_material(&mut tx, region, &id, material)
-            .await
-            .map_err(backend)?;
+        if let Some(material) = material {
+            insert_material(&mut tx, region, &id, material)
+                .await
+                .map_err(backend)?;
+        }
         for tag in tags {
             upsert_tag(&mut tx, region, &id, tag)
                 .await
@@ -818,6 +820,45 @@ impl Store for SqliteStore {
         )
         .await
         .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(next)
+    }
+
+    async fn replace_material(
+        &self,
+        key: &KeyMetadata,
+        material: Option<&StoredMaterial>,
+    ) -> StoreResult<i64> {
+        let next = key.revision + 1;
+        let mut stored = key.clone();
+        stored.revision = next;
+        let (region, id) = (key.region().as_str(), key.id().to_string());
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let done = sqlx::query(
+            "UPDATE keys SET metadata = ?, revision = ? WHERE region = ? AND key_id = ? AND revision = ?",
+        )
+        .bind(key_json(&stored)?)
+        .bind(next)
+        .bind(region)
+        .bind(&id)
+        .bind(key.revision)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Conflict);
+        }
+        sqlx::query("DELETE FROM key_materials WHERE region = ? AND key_id = ?")
+            .bind(region)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if let Some(material) = material {
+            insert_material(&mut tx, region, &id, material)
+                .await
+                .map_err(backend)?;
+        }
         tx.commit().await.map_err(backend)?;
         Ok(next)
     }

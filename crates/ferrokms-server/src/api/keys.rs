@@ -36,8 +36,16 @@ pub fn metadata_json(key: &KeyMetadata) -> Value {
         "KeyManager": key.key_manager.as_str(),
         "KeySpec": key.key_spec.as_str(),
         "MultiRegion": key.multi_region,
-        "CurrentKeyMaterialId": key.current_material.to_string(),
     });
+    if key.state != KeyState::PendingImport {
+        m["CurrentKeyMaterialId"] = json!(key.current_material.to_string());
+    }
+    if let Some(model) = &key.import.expiration_model {
+        m["ExpirationModel"] = json!(model);
+    }
+    if let Some(valid_to) = key.import.valid_to {
+        m["ValidTo"] = timestamp(valid_to);
+    }
     add_spec_details(&mut m, key);
     if let Some(date) = key.deletion_date {
         m["DeletionDate"] = timestamp(date);
@@ -162,7 +170,8 @@ pub async fn create_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
         .into());
     }
     let origin = origin.unwrap_or(Origin::AwsKms);
-    if origin != Origin::AwsKms {
+    let importing = origin == Origin::External && spec == KeySpec::SymmetricDefault;
+    if origin != Origin::AwsKms && !importing {
         return Err(KmsError::UnsupportedOperation(format!(
             "Origin {} is not supported by this version of ferrokms.",
             origin.as_str()
@@ -196,12 +205,25 @@ pub async fn create_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
         None => default_key_policy(&account),
     };
 
-    let generated = generate_off_runtime(spec).await?;
+    // A key for imported material has none until ImportKeyMaterial.
+    let generated = if importing {
+        None
+    } else {
+        Some(generate_off_runtime(spec).await?)
+    };
     let material_id = MaterialId::generate()?;
-    let wrapped = call
-        .services
-        .root
-        .wrap_material(&arn, &material_id, &generated.material)?;
+    let stored = match &generated {
+        Some(g) => Some(StoredMaterial {
+            material_id,
+            wrapped: call
+                .services
+                .root
+                .wrap_material(&arn, &material_id, &g.material)?,
+            created: call.now,
+            rotation_type: None,
+        }),
+        None => None,
+    };
     let key = KeyMetadata {
         arn,
         creation_date: call.now,
@@ -210,25 +232,24 @@ pub async fn create_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
         key_spec: spec,
         origin,
         key_manager: KeyManager::Customer,
-        state: KeyState::Enabled,
+        state: if importing {
+            KeyState::PendingImport
+        } else {
+            KeyState::Enabled
+        },
         deletion_date: None,
         pending_window_days: None,
         current_material: material_id,
         multi_region,
         policy,
-        public_key: generated.public_key,
+        public_key: generated.and_then(|g| g.public_key),
         rotation: Default::default(),
+        import: Default::default(),
         revision: 0,
-    };
-    let stored = StoredMaterial {
-        material_id,
-        wrapped,
-        created: call.now,
-        rotation_type: None,
     };
     call.services
         .store
-        .create_key(&key, &stored, &tags)
+        .create_key(&key, stored.as_ref(), &tags)
         .await
         .map_err(store_failure)?;
     Ok(json!({ "KeyMetadata": metadata_json(&key) }))

@@ -5,6 +5,7 @@ mod asymmetric;
 mod authorize;
 mod crypto;
 mod grants;
+mod import;
 mod keys;
 mod mac;
 mod policies;
@@ -24,6 +25,7 @@ use crate::error::ApiError;
 use crate::sigv4::VerifiedRequest;
 use crate::wire::Input;
 
+pub use import::remove_imported_material;
 pub use rotation::rotate_key;
 
 /// What every operation may use.
@@ -126,6 +128,9 @@ pub async fn dispatch(call: &Call<'_>, operation: &str, input: Input) -> Result<
         "DeriveSharedSecret" => asymmetric::derive_shared_secret(call, input).await,
         "GenerateMac" => mac::generate_mac(call, input).await,
         "GetKeyPolicy" => policies::get_key_policy(call, input).await,
+        "GetParametersForImport" => import::get_parameters_for_import(call, input).await,
+        "ImportKeyMaterial" => import::import_key_material(call, input).await,
+        "DeleteImportedKeyMaterial" => import::delete_imported_key_material(call, input).await,
         "EnableKeyRotation" => rotation::enable_key_rotation(call, input).await,
         "DisableKeyRotation" => rotation::disable_key_rotation(call, input).await,
         "GetKeyRotationStatus" => rotation::get_key_rotation_status(call, input).await,

@@ -1,0 +1,214 @@
+//! Imported key material: GetParametersForImport, ImportKeyMaterial,
+//! DeleteImportedKeyMaterial.
+
+use ferrokms_core::import::{
+    imported_material_id, new_import_parameters, open_import_token, unwrap_material,
+    wrapping_key_size, WrappingAlgorithm, WRAPPING_KEY_SPECS,
+};
+use ferrokms_core::material::{KeyMaterial, SYMMETRIC_MATERIAL_BYTES};
+use ferrokms_core::KmsError;
+use ferrokms_store::{StoreError, StoredMaterial};
+use serde_json::{json, Value};
+
+use super::authorize::Conditions;
+use super::resolve::{resolve_key, Aliases};
+use super::{store_failure, Call};
+use crate::error::ApiError;
+use crate::wire::{blob, timestamp, Input};
+
+const EXPIRES: &str = "KEY_MATERIAL_EXPIRES";
+const DOES_NOT_EXPIRE: &str = "KEY_MATERIAL_DOES_NOT_EXPIRE";
+/// Imported material may be given at most a year of validity.
+const MAX_VALIDITY_MS: i64 = 365 * 24 * 60 * 60 * 1000;
+
+pub async fn get_parameters_for_import(
+    call: &Call<'_>,
+    mut input: Input,
+) -> Result<Value, ApiError> {
+    let key_id = input.required_string("KeyId", 1, 2048)?;
+    let algorithm = input.required_enumeration(
+        "WrappingAlgorithm",
+        WrappingAlgorithm::parse,
+        WrappingAlgorithm::ALL,
+        Ok(WrappingAlgorithm::RsaesOaepSha256),
+    )?;
+    let spec = input.required_enumeration(
+        "WrappingKeySpec",
+        |s| WRAPPING_KEY_SPECS.contains(&s).then(|| s.to_owned()),
+        WRAPPING_KEY_SPECS,
+        String::new(),
+    )?;
+    input.finish()?;
+    let algorithm = algorithm?;
+    let size = wrapping_key_size(&spec)?;
+    let key = resolve_key(
+        call,
+        &key_id,
+        Aliases::Refused,
+        "GetParametersForImport",
+        &Conditions::none().with("kms:WrappingAlgorithm", vec![format!("{algorithm:?}")]),
+    )
+    .await?;
+    key.check_importable()?;
+    let arn = key.arn.clone();
+    let root = call.services.root.clone();
+    let now = call.now;
+    let params = tokio::task::spawn_blocking(move || {
+        new_import_parameters(root.as_ref(), &arn, algorithm, size, now)
+    })
+    .await
+    .map_err(|_| KmsError::internal())??;
+    Ok(json!({
+        "KeyId": key.arn.to_string(),
+        "ImportToken": blob(&params.token),
+        "PublicKey": blob(&params.public_key),
+        "ParametersValidTo": timestamp(params.valid_to),
+    }))
+}
+
+pub async fn import_key_material(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
+    let key_id = input.required_string("KeyId", 1, 2048)?;
+    let token = input.required_blob("ImportToken", 1, 6144)?;
+    let encrypted = input.required_blob("EncryptedKeyMaterial", 1, 6144)?;
+    let valid_to = input.timestamp("ValidTo")?;
+    let model = input.enumeration(
+        "ExpirationModel",
+        |s| {
+            [EXPIRES, DOES_NOT_EXPIRE]
+                .contains(&s)
+                .then(|| s.to_owned())
+        },
+        &[EXPIRES, DOES_NOT_EXPIRE],
+    )?;
+    let _import_type = input.string("ImportType", 1, 64)?;
+    let _description = input.string("KeyMaterialDescription", 0, 256)?;
+    let _material_id = input.string("KeyMaterialId", 64, 64)?;
+    input.finish()?;
+    let model = model.unwrap_or_else(|| EXPIRES.to_owned());
+    match (model.as_str(), valid_to) {
+        (EXPIRES, None) => {
+            return Err(KmsError::Validation(
+                "A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES".into(),
+            )
+            .into())
+        }
+        (DOES_NOT_EXPIRE, Some(_)) => return Err(KmsError::Validation(
+            "A validTo date must not be set if the ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE"
+                .into(),
+        )
+        .into()),
+        (_, Some(v)) if v <= call.now || v > call.now + MAX_VALIDITY_MS => {
+            return Err(KmsError::Validation(
+                "ValidTo must be in the future and at most 365 days from now.".into(),
+            )
+            .into())
+        }
+        _ => {}
+    }
+    let key = resolve_key(
+        call,
+        &key_id,
+        Aliases::Refused,
+        "ImportKeyMaterial",
+        &Conditions::none(),
+    )
+    .await?;
+    key.check_importable()?;
+    let (algorithm, wrapping_key) =
+        open_import_token(call.services.root.as_ref(), &key.arn, &token, call.now)?;
+    let material = unwrap_material(algorithm, &wrapping_key, &encrypted)?;
+    if material.len() != SYMMETRIC_MATERIAL_BYTES {
+        return Err(KmsError::IncorrectKeyMaterial(format!(
+            "Symmetric key material must be {SYMMETRIC_MATERIAL_BYTES} bytes long."
+        ))
+        .into());
+    }
+    let material = KeyMaterial::from_bytes(material);
+    let material_id = imported_material_id(&material);
+    let stored = StoredMaterial {
+        material_id,
+        wrapped: call
+            .services
+            .root
+            .wrap_material(&key.arn, &material_id, &material)?,
+        created: call.now,
+        rotation_type: None,
+    };
+    let mut key = key;
+    for _ in 0..8 {
+        key.import_material(material_id, &model, valid_to)?;
+        match call
+            .services
+            .store
+            .replace_material(&key, Some(&stored))
+            .await
+        {
+            Ok(_) => {
+                return Ok(json!({
+                    "KeyId": key.arn.to_string(),
+                    "KeyMaterialId": material_id.to_string(),
+                }))
+            }
+            Err(StoreError::Conflict) => {
+                key = call
+                    .services
+                    .store
+                    .key(key.region(), &key.id())
+                    .await
+                    .map_err(store_failure)?
+                    .ok_or_else(KmsError::internal)?;
+            }
+            Err(e) => return Err(store_failure(e)),
+        }
+    }
+    Err(KmsError::internal().into())
+}
+
+pub async fn delete_imported_key_material(
+    call: &Call<'_>,
+    mut input: Input,
+) -> Result<Value, ApiError> {
+    let key_id = input.required_string("KeyId", 1, 2048)?;
+    let _material_id = input.string("KeyMaterialId", 64, 64)?;
+    input.finish()?;
+    let key = resolve_key(
+        call,
+        &key_id,
+        Aliases::Refused,
+        "DeleteImportedKeyMaterial",
+        &Conditions::none(),
+    )
+    .await?;
+    let key = remove_imported_material(call.services, key).await?;
+    Ok(json!({
+        "KeyId": key.arn.to_string(),
+        "KeyMaterialId": key.current_material.to_string(),
+    }))
+}
+
+/// Destroys a key's imported material (on request, or when it expires); the key goes back
+/// to PendingImport.
+pub async fn remove_imported_material(
+    services: &super::Services,
+    mut key: ferrokms_core::key::KeyMetadata,
+) -> Result<ferrokms_core::key::KeyMetadata, ApiError> {
+    for _ in 0..8 {
+        key.remove_imported_material()?;
+        match services.store.replace_material(&key, None).await {
+            Ok(revision) => {
+                key.revision = revision;
+                return Ok(key);
+            }
+            Err(StoreError::Conflict) => {
+                key = services
+                    .store
+                    .key(key.region(), &key.id())
+                    .await
+                    .map_err(store_failure)?
+                    .ok_or_else(KmsError::internal)?;
+            }
+            Err(e) => return Err(store_failure(e)),
+        }
+    }
+    Err(KmsError::internal().into())
+}
