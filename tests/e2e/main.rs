@@ -14,6 +14,7 @@ mod identities;
 mod interop;
 mod keys;
 mod lifecycle;
+mod multi_region;
 mod persistence;
 mod policies;
 mod protocol;

@@ -253,6 +253,13 @@ pub struct ImportState {
     pub valid_to: Option<Millis>,
 }
 
+/// The regions of a multi-Region key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replication {
+    pub primary_region: Region,
+    pub replica_regions: Vec<Region>,
+}
+
 /// Automatic rotation settings and the count of on-demand rotations.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RotationSchedule {
@@ -292,6 +299,9 @@ pub struct KeyMetadata {
     /// For keys of Origin EXTERNAL: what was imported and until when.
     #[serde(default)]
     pub import: ImportState,
+    /// For multi-Region keys: where the primary and the replicas are. Every copy holds it.
+    #[serde(default)]
+    pub replication: Option<Replication>,
     /// Bumped on every stored change; stores refuse an update made from a stale read.
     pub revision: i64,
 }
@@ -483,6 +493,22 @@ impl KeyMetadata {
         Ok(())
     }
 
+    /// Whether this copy is the primary of a multi-Region key (or an ordinary key).
+    pub fn is_primary(&self) -> bool {
+        self.replication
+            .as_ref()
+            .is_none_or(|r| &r.primary_region == self.region())
+    }
+
+    /// The same key in another region: same id and account.
+    pub fn arn_in(&self, region: &Region) -> KeyArn {
+        KeyArn {
+            region: region.clone(),
+            account: self.account().clone(),
+            key_id: self.id(),
+        }
+    }
+
     /// Import operations are for EXTERNAL keys that are not pending deletion.
     pub fn check_importable(&self) -> Result<(), KmsError> {
         if self.origin != Origin::External {
@@ -625,6 +651,7 @@ mod tests {
             public_key: Some(vec![0x30, 0x82]),
             rotation: RotationSchedule::default(),
             import: ImportState::default(),
+            replication: None,
             revision: 0,
         }
     }

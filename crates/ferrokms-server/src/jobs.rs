@@ -31,7 +31,7 @@ pub async fn run_due(services: &Services, now: Millis) -> Result<JobReport, Stor
                     tracing::warn!(key = %key.arn, error = %e, "expiring imported material failed")
                 }
             }
-        } else if key.rotation_due(now) {
+        } else if key.is_primary() && key.rotation_due(now) {
             match rotate_key(services, key.clone(), RotationType::Automatic, now).await {
                 Ok(_) => report.rotated += 1,
                 Err(e) => tracing::warn!(key = %key.arn, error = %e, "automatic rotation failed"),

@@ -45,6 +45,7 @@ fn new_key(region_name: &str, acct: &str) -> (KeyMetadata, StoredMaterial) {
         public_key: None,
         rotation: Default::default(),
         import: Default::default(),
+        replication: None,
         revision: 0,
     };
     let material = StoredMaterial {
@@ -83,7 +84,7 @@ pub async fn run_all(store: &dyn Store) {
 async fn rotation_and_deletion(store: &dyn Store) {
     let (key, first) = new_key("me-south-1", "111122223333");
     store
-        .create_key(&key, Some(&first), &[tag("t", "1")])
+        .create_key(&key, std::slice::from_ref(&first), &[tag("t", "1")])
         .await
         .unwrap();
     let alias = AliasRecord {
@@ -184,7 +185,10 @@ async fn rotation_and_deletion(store: &dyn Store) {
 
 async fn grants(store: &dyn Store) {
     let (key, material) = new_key("eu-south-1", "111122223333");
-    store.create_key(&key, Some(&material), &[]).await.unwrap();
+    store
+        .create_key(&key, std::slice::from_ref(&material), &[])
+        .await
+        .unwrap();
     let grant = |id: &str, retiring: Option<&str>| GrantRecord {
         region: key.region().clone(),
         key_id: key.id(),
@@ -381,11 +385,13 @@ async fn principals(store: &dyn Store) {
 async fn keys_are_stored_whole_and_scoped_by_region(store: &dyn Store) {
     let (key, material) = new_key("us-east-1", "111122223333");
     store
-        .create_key(&key, Some(&material), &[tag("team", "a")])
+        .create_key(&key, std::slice::from_ref(&material), &[tag("team", "a")])
         .await
         .unwrap();
     assert!(matches!(
-        store.create_key(&key, Some(&material), &[]).await,
+        store
+            .create_key(&key, std::slice::from_ref(&material), &[])
+            .await,
         Err(StoreError::AlreadyExists)
     ));
     assert_eq!(
@@ -420,7 +426,10 @@ async fn keys_are_stored_whole_and_scoped_by_region(store: &dyn Store) {
 
 async fn updates_refuse_stale_revisions(store: &dyn Store) {
     let (key, material) = new_key("us-east-1", "111122223333");
-    store.create_key(&key, Some(&material), &[]).await.unwrap();
+    store
+        .create_key(&key, std::slice::from_ref(&material), &[])
+        .await
+        .unwrap();
     let mut first = key.clone();
     first.description = "first".into();
     let rev = store.update_key(&first).await.unwrap();
@@ -441,11 +450,17 @@ async fn listing_pages_in_key_order(store: &dyn Store) {
     let mut ids = Vec::new();
     for _ in 0..5 {
         let (key, material) = new_key("ap-south-1", acct);
-        store.create_key(&key, Some(&material), &[]).await.unwrap();
+        store
+            .create_key(&key, std::slice::from_ref(&material), &[])
+            .await
+            .unwrap();
         ids.push(key.id().to_string());
     }
     let (other, m) = new_key("ap-south-1", "777788889999");
-    store.create_key(&other, Some(&m), &[]).await.unwrap();
+    store
+        .create_key(&other, std::slice::from_ref(&m), &[])
+        .await
+        .unwrap();
     ids.sort();
     let r = region("ap-south-1");
     let a = account(acct);
@@ -468,9 +483,12 @@ async fn listing_pages_in_key_order(store: &dyn Store) {
 async fn aliases(store: &dyn Store) {
     let (key, material) = new_key("us-west-2", "111122223333");
     let (key2, material2) = new_key("us-west-2", "111122223333");
-    store.create_key(&key, Some(&material), &[]).await.unwrap();
     store
-        .create_key(&key2, Some(&material2), &[])
+        .create_key(&key, std::slice::from_ref(&material), &[])
+        .await
+        .unwrap();
+    store
+        .create_key(&key2, std::slice::from_ref(&material2), &[])
         .await
         .unwrap();
     let alias = |name: &str, target: KeyId| AliasRecord {
@@ -567,7 +585,10 @@ async fn aliases(store: &dyn Store) {
 
 async fn tags(store: &dyn Store) {
     let (key, material) = new_key("us-east-2", "111122223333");
-    store.create_key(&key, Some(&material), &[]).await.unwrap();
+    store
+        .create_key(&key, std::slice::from_ref(&material), &[])
+        .await
+        .unwrap();
     let (r, id) = (key.region().clone(), key.id());
     store
         .tag_key(&r, &id, &[tag("b", "1"), tag("a", "1")], 3)

@@ -92,12 +92,12 @@ pub trait Store: Send + Sync {
     /// The identity policy documents attached to a principal, in name order.
     async fn identity_policies(&self, principal_arn: &str) -> StoreResult<Vec<String>>;
 
-    /// Stores a new key with its first material version (none for a key awaiting imported
-    /// material) and its tags.
+    /// Stores a new key with its material versions (none for a key awaiting imported
+    /// material; all of them for a multi-Region replica) and its tags.
     async fn create_key(
         &self,
         key: &KeyMetadata,
-        material: Option<&StoredMaterial>,
+        materials: &[StoredMaterial],
         tags: &[Tag],
     ) -> StoreResult<()>;
     /// Replaces all of a key's material with `material` (or none) and stores the key, in one

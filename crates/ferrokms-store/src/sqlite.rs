@@ -669,7 +669,7 @@ impl Store for SqliteStore {
     async fn create_key(
         &self,
         key: &KeyMetadata,
-        material: Option<&StoredMaterial>,
+        materials: &[StoredMaterial],
         tags: &[Tag],
     ) -> StoreResult<()> {
         let region = key.region().as_str();
@@ -692,7 +692,7 @@ impl Store for SqliteStore {
                 backend(e)
             }
         })?;
-        if let Some(material) = material {
+        for material in materials {
             insert_material(&mut tx, region, &id, material)
                 .await
                 .map_err(backend)?;

@@ -5,7 +5,7 @@ use ferrokms_core::asymmetric;
 use ferrokms_core::ids::{KeyArn, KeyId};
 use ferrokms_core::key::{
     default_key_policy, CustomerMasterKeySpec, KeyManager, KeyMetadata, KeySpec, KeyState,
-    KeyUsage, Origin, DEFAULT_PENDING_WINDOW_DAYS,
+    KeyUsage, Origin, Replication, DEFAULT_PENDING_WINDOW_DAYS,
 };
 use ferrokms_core::material::MaterialId;
 use ferrokms_core::tags::check_new_tags;
@@ -50,11 +50,12 @@ pub fn metadata_json(key: &KeyMetadata) -> Value {
     if let Some(date) = key.deletion_date {
         m["DeletionDate"] = timestamp(date);
     }
-    if key.multi_region {
+    if let Some(r) = &key.replication {
+        let entry = |region: &ferrokms_core::ids::Region| json!({"Arn": key.arn_in(region).to_string(), "Region": region.as_str()});
         m["MultiRegionConfiguration"] = json!({
-            "MultiRegionKeyType": "PRIMARY",
-            "PrimaryKey": {"Arn": arn, "Region": key.region().as_str()},
-            "ReplicaKeys": [],
+            "MultiRegionKeyType": if key.is_primary() { "PRIMARY" } else { "REPLICA" },
+            "PrimaryKey": entry(&r.primary_region),
+            "ReplicaKeys": r.replica_regions.iter().map(entry).collect::<Vec<_>>(),
         });
     }
     m
@@ -245,11 +246,15 @@ pub async fn create_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
         public_key: generated.and_then(|g| g.public_key),
         rotation: Default::default(),
         import: Default::default(),
+        replication: multi_region.then(|| Replication {
+            primary_region: call.request.region().clone(),
+            replica_regions: Vec::new(),
+        }),
         revision: 0,
     };
     call.services
         .store
-        .create_key(&key, stored.as_ref(), &tags)
+        .create_key(&key, stored.as_slice(), &tags)
         .await
         .map_err(store_failure)?;
     Ok(json!({ "KeyMetadata": metadata_json(&key) }))

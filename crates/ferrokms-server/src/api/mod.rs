@@ -8,6 +8,7 @@ mod grants;
 mod import;
 mod keys;
 mod mac;
+mod multi_region;
 mod policies;
 mod resolve;
 mod rotation;
@@ -128,6 +129,8 @@ pub async fn dispatch(call: &Call<'_>, operation: &str, input: Input) -> Result<
         "DeriveSharedSecret" => asymmetric::derive_shared_secret(call, input).await,
         "GenerateMac" => mac::generate_mac(call, input).await,
         "GetKeyPolicy" => policies::get_key_policy(call, input).await,
+        "ReplicateKey" => multi_region::replicate_key(call, input).await,
+        "UpdatePrimaryRegion" => multi_region::update_primary_region(call, input).await,
         "GetParametersForImport" => import::get_parameters_for_import(call, input).await,
         "ImportKeyMaterial" => import::import_key_material(call, input).await,
         "DeleteImportedKeyMaterial" => import::delete_imported_key_material(call, input).await,

@@ -30,6 +30,13 @@ pub async fn rotate_key(
         if rotation == RotationType::Automatic && !key.rotation_due(now) {
             return Ok(key);
         }
+        if !key.is_primary() {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "{} is a multi-Region replica key: rotate its primary key.",
+                key.arn
+            ))
+            .into());
+        }
         let material_id = MaterialId::generate()?;
         key.rotate(material_id, rotation == RotationType::OnDemand, now)?;
         let material = KeyMaterial::generate_symmetric()?;
@@ -44,6 +51,7 @@ pub async fn rotate_key(
         match services.store.rotate_key(&key, &stored).await {
             Ok(revision) => {
                 key.revision = revision;
+                propagate_to_replicas(services, &key, &stored, &material).await?;
                 return Ok(key);
             }
             Err(StoreError::Conflict) => {
@@ -60,6 +68,68 @@ pub async fn rotate_key(
         }
     }
     Err(KmsError::internal().into())
+}
+
+/// Replicas share material with their primary: each gets the new version, sealed for its
+/// own ARN, and the primary's rotation settings.
+async fn propagate_to_replicas(
+    services: &Services,
+    primary: &KeyMetadata,
+    stored: &StoredMaterial,
+    material: &KeyMaterial,
+) -> Result<(), ApiError> {
+    for mut replica in super::multi_region::replicas_of(services, primary).await? {
+        for _ in 0..8 {
+            replica.current_material = primary.current_material;
+            replica.rotation = primary.rotation.clone();
+            let copy = StoredMaterial {
+                wrapped: services.root.wrap_material(
+                    &replica.arn,
+                    &stored.material_id,
+                    material,
+                )?,
+                ..stored.clone()
+            };
+            match services.store.rotate_key(&replica, &copy).await {
+                Ok(_) => break,
+                Err(StoreError::Conflict) => {
+                    replica = services
+                        .store
+                        .key(replica.region(), &replica.id())
+                        .await
+                        .map_err(store_failure)?
+                        .ok_or_else(KmsError::internal)?;
+                }
+                Err(e) => return Err(store_failure(e)),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Rotation of a multi-Region key is managed on its primary.
+fn only_primary(key: &KeyMetadata) -> Result<(), ApiError> {
+    if key.is_primary() {
+        Ok(())
+    } else {
+        Err(KmsError::UnsupportedOperation(format!(
+            "{} is a multi-Region replica key: manage rotation on its primary key.",
+            key.arn
+        ))
+        .into())
+    }
+}
+
+async fn sync_rotation_settings(call: &Call<'_>, primary: &KeyMetadata) -> Result<(), ApiError> {
+    for replica in super::multi_region::replicas_of(call.services, primary).await? {
+        let rotation = primary.rotation.clone();
+        update_key(call, replica, move |k| {
+            k.rotation = rotation.clone();
+            Ok(())
+        })
+        .await?;
+    }
+    Ok(())
 }
 
 fn only_symmetric(key: &KeyMetadata) -> Result<(), ApiError> {
@@ -89,8 +159,10 @@ pub async fn enable_key_rotation(call: &Call<'_>, mut input: Input) -> Result<Va
         &Conditions::none(),
     )
     .await?;
+    only_primary(&key)?;
     let now = call.now;
-    update_key(call, key, |k| k.enable_rotation(days, now)).await?;
+    let key = update_key(call, key, |k| k.enable_rotation(days, now)).await?;
+    sync_rotation_settings(call, &key).await?;
     Ok(json!({}))
 }
 
@@ -105,7 +177,9 @@ pub async fn disable_key_rotation(call: &Call<'_>, mut input: Input) -> Result<V
         &Conditions::none(),
     )
     .await?;
-    update_key(call, key, KeyMetadata::disable_rotation).await?;
+    only_primary(&key)?;
+    let key = update_key(call, key, KeyMetadata::disable_rotation).await?;
+    sync_rotation_settings(call, &key).await?;
     Ok(json!({}))
 }
 

@@ -1,0 +1,237 @@
+//! Multi-Region keys: ReplicateKey and UpdatePrimaryRegion. Every copy of a key shares its id
+//! and material versions, so a ciphertext from one region decrypts in another.
+
+use ferrokms_core::ids::Region;
+use ferrokms_core::key::{default_key_policy, KeyMetadata, KeyState, Replication};
+use ferrokms_core::tags::check_new_tags;
+use ferrokms_core::KmsError;
+use ferrokms_store::{StoreError, StoredMaterial};
+use serde_json::{json, Value};
+
+use super::authorize::{check_lockout, Conditions};
+use super::keys::metadata_json;
+use super::resolve::{resolve_key, update_key, Aliases};
+use super::{store_failure, Call, Services};
+use crate::error::ApiError;
+use crate::wire::Input;
+
+fn not_multi_region(key: &KeyMetadata) -> ApiError {
+    KmsError::UnsupportedOperation(format!("{} is not a multi-region key.", key.arn)).into()
+}
+
+fn read_region(raw: &str) -> Result<Region, ApiError> {
+    Region::parse(raw).ok_or_else(|| {
+        KmsError::Validation(format!(
+            "1 validation error detected: Value '{raw}' at 'replicaRegion' failed to satisfy constraint: Member must satisfy regular expression pattern: ^([a-z]+-){{2,3}}\\d+$"
+        ))
+        .into()
+    })
+}
+
+/// Writes `replication` into every copy of the key.
+async fn sync_replication(
+    call: &Call<'_>,
+    any_copy: &KeyMetadata,
+    replication: &Replication,
+) -> Result<(), ApiError> {
+    let regions = std::iter::once(&replication.primary_region).chain(&replication.replica_regions);
+    for region in regions {
+        let Some(copy) = call
+            .services
+            .store
+            .key(region, &any_copy.id())
+            .await
+            .map_err(store_failure)?
+        else {
+            continue;
+        };
+        update_key(call, copy, |k| {
+            k.replication = Some(replication.clone());
+            Ok(())
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+pub async fn replicate_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
+    let key_id = input.required_string("KeyId", 1, 2048)?;
+    let region = input.required_string("ReplicaRegion", 1, 32)?;
+    let policy = input.string("Policy", 1, 131_072)?;
+    let bypass = input
+        .boolean("BypassPolicyLockoutSafetyCheck")?
+        .unwrap_or(false);
+    let description = input.string("Description", 0, 8192)?;
+    let tags = input.tags("Tags")?.unwrap_or_default();
+    input.finish()?;
+    let replica_region = read_region(&region)?;
+    check_new_tags(&tags)?;
+    let primary = resolve_key(
+        call,
+        &key_id,
+        Aliases::Refused,
+        "ReplicateKey",
+        &Conditions::none(),
+    )
+    .await?;
+    let Some(replication) = primary.replication.clone() else {
+        return Err(not_multi_region(&primary));
+    };
+    if !primary.is_primary() {
+        return Err(KmsError::UnsupportedOperation(format!(
+            "{} is not a multi-region primary key.",
+            primary.arn
+        ))
+        .into());
+    }
+    primary.check_usable()?;
+    if replica_region == replication.primary_region
+        || replication.replica_regions.contains(&replica_region)
+    {
+        return Err(KmsError::AlreadyExists(format!(
+            "{} already exists.",
+            primary.arn_in(&replica_region)
+        ))
+        .into());
+    }
+    let replica_arn = primary.arn_in(&replica_region);
+    let policy = match policy {
+        Some(p) => {
+            let document = super::policies::parse_key_policy(&p)?;
+            if !bypass {
+                check_lockout(
+                    call,
+                    &document,
+                    &replica_arn.to_string(),
+                    primary.account().as_str(),
+                )?;
+            }
+            p
+        }
+        None => default_key_policy(primary.account()),
+    };
+    let mut replicas = replication.replica_regions.clone();
+    replicas.push(replica_region.clone());
+    let replication = Replication {
+        primary_region: replication.primary_region,
+        replica_regions: replicas,
+    };
+
+    // The replica holds every material version, sealed for its own ARN.
+    let mut materials = Vec::new();
+    for m in call
+        .services
+        .store
+        .materials(primary.region(), &primary.id())
+        .await
+        .map_err(store_failure)?
+    {
+        let plain = call
+            .services
+            .root
+            .unwrap_material(&primary.arn, &m.material_id, &m.wrapped)?;
+        materials.push(StoredMaterial {
+            wrapped: call
+                .services
+                .root
+                .wrap_material(&replica_arn, &m.material_id, &plain)?,
+            ..m
+        });
+    }
+    let replica = KeyMetadata {
+        arn: replica_arn,
+        creation_date: call.now,
+        description: description.unwrap_or_else(|| primary.description.clone()),
+        state: KeyState::Enabled,
+        deletion_date: None,
+        pending_window_days: None,
+        policy: policy.clone(),
+        replication: Some(replication.clone()),
+        revision: 0,
+        ..primary.clone()
+    };
+    match call
+        .services
+        .store
+        .create_key(&replica, &materials, &tags)
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::AlreadyExists) => {
+            return Err(KmsError::AlreadyExists(format!("{} already exists.", replica.arn)).into())
+        }
+        Err(e) => return Err(store_failure(e)),
+    }
+    sync_replication(call, &primary, &replication).await?;
+    let tags: Vec<Value> = tags
+        .iter()
+        .map(|t| json!({"TagKey": t.key, "TagValue": t.value}))
+        .collect();
+    Ok(json!({
+        "ReplicaKeyMetadata": metadata_json(&replica),
+        "ReplicaPolicy": policy,
+        "ReplicaTags": tags,
+    }))
+}
+
+pub async fn update_primary_region(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
+    let key_id = input.required_string("KeyId", 1, 2048)?;
+    let region = input.required_string("PrimaryRegion", 1, 32)?;
+    input.finish()?;
+    let new_primary = read_region(&region)?;
+    let key = resolve_key(
+        call,
+        &key_id,
+        Aliases::Refused,
+        "UpdatePrimaryRegion",
+        &Conditions::none(),
+    )
+    .await?;
+    let Some(replication) = key.replication.clone() else {
+        return Err(not_multi_region(&key));
+    };
+    key.check_usable()?;
+    if new_primary == replication.primary_region {
+        return Ok(json!({}));
+    }
+    if !replication.replica_regions.contains(&new_primary) {
+        return Err(KmsError::NotFound(format!(
+            "Key '{}' does not exist",
+            key.arn_in(&new_primary)
+        ))
+        .into());
+    }
+    let mut replicas: Vec<Region> = replication
+        .replica_regions
+        .into_iter()
+        .filter(|r| r != &new_primary)
+        .collect();
+    replicas.push(replication.primary_region);
+    let updated = Replication {
+        primary_region: new_primary,
+        replica_regions: replicas,
+    };
+    sync_replication(call, &key, &updated).await?;
+    Ok(json!({}))
+}
+
+/// The replicas of a primary key, as stored in their regions.
+pub async fn replicas_of(
+    services: &Services,
+    primary: &KeyMetadata,
+) -> Result<Vec<KeyMetadata>, ApiError> {
+    let mut out = Vec::new();
+    if let Some(r) = &primary.replication {
+        for region in &r.replica_regions {
+            if let Some(k) = services
+                .store
+                .key(region, &primary.id())
+                .await
+                .map_err(store_failure)?
+            {
+                out.push(k);
+            }
+        }
+    }
+    Ok(out)
+}
