@@ -318,3 +318,99 @@ fn the_debug_clock_is_refused_outside_dev_mode() {
     );
     assert_eq!(r.error_type(), "MissingAuthenticationTokenException");
 }
+
+#[tokio::test]
+async fn aws_managed_keys_appear_on_first_use_and_refuse_changes() {
+    let server = Server::start();
+    let kms = server.client();
+    let d = kms
+        .describe_key()
+        .key_id("alias/aws/ebs")
+        .send()
+        .await
+        .unwrap();
+    let meta = d.key_metadata().unwrap();
+    let id = meta.key_id().to_owned();
+    assert_eq!(meta.key_manager().map(|m| m.as_str()), Some("AWS"));
+    assert!(meta.enabled());
+    let again = kms
+        .describe_key()
+        .key_id("alias/aws/ebs")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.key_metadata().unwrap().key_id(), id, "made once");
+    let aliases = kms.list_aliases().send().await.unwrap();
+    let ebs = aliases
+        .aliases()
+        .iter()
+        .find(|a| a.alias_name() == Some("alias/aws/ebs"))
+        .unwrap();
+    assert_eq!(ebs.target_key_id(), Some(id.as_str()));
+    let status = kms
+        .get_key_rotation_status()
+        .key_id(&id)
+        .send()
+        .await
+        .unwrap();
+    assert!(status.key_rotation_enabled());
+    assert_eq!(status.rotation_period_in_days(), Some(365));
+    let policy = kms.get_key_policy().key_id(&id).send().await.unwrap();
+    assert!(policy
+        .policy()
+        .unwrap()
+        .contains("\"kms:ViaService\" : \"ec2.us-east-1.amazonaws.com\""));
+
+    // Usable only through its service; never changed by hand.
+    for err in [
+        code(&encrypt(&kms, "alias/aws/ebs", "x").await.unwrap_err()),
+        code(&kms.disable_key().key_id(&id).send().await.unwrap_err()),
+        code(
+            &kms.schedule_key_deletion()
+                .key_id(&id)
+                .send()
+                .await
+                .unwrap_err(),
+        ),
+        code(
+            &kms.enable_key_rotation()
+                .key_id(&id)
+                .send()
+                .await
+                .unwrap_err(),
+        ),
+        code(
+            &kms.put_key_policy()
+                .key_id(&id)
+                .policy("{}")
+                .send()
+                .await
+                .unwrap_err(),
+        ),
+        code(
+            &kms.delete_alias()
+                .alias_name("alias/aws/ebs")
+                .send()
+                .await
+                .unwrap_err(),
+        ),
+    ] {
+        assert_eq!(err, "AccessDeniedException");
+    }
+    let (mine, _) = new_key(&kms).await;
+    let err = kms
+        .update_alias()
+        .alias_name("alias/aws/ebs")
+        .target_key_id(&mine)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "InvalidAliasNameException");
+    let err = kms
+        .describe_key()
+        .key_id("alias/aws/not-a-service")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "NotFoundException");
+}

@@ -8,6 +8,7 @@ mod grants;
 mod import;
 mod keys;
 mod mac;
+mod managed;
 mod multi_region;
 mod policies;
 mod resolve;

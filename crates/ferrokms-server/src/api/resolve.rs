@@ -58,15 +58,19 @@ async fn alias_in(
     name: &AliasName,
     conditions: &Conditions,
 ) -> Result<KeyMetadata, ApiError> {
-    let alias = call
+    let found = call
         .services
         .store
         .alias(region, account, name)
         .await
-        .map_err(store_failure)?
-        .ok_or_else(|| {
-            KmsError::NotFound(format!("Alias {} is not found.", name.arn(region, account)))
-        })?;
+        .map_err(store_failure)?;
+    let found = match found {
+        Some(a) => Some(a),
+        None => super::managed::managed_key(call, region, account, name).await?,
+    };
+    let alias = found.ok_or_else(|| {
+        KmsError::NotFound(format!("Alias {} is not found.", name.arn(region, account)))
+    })?;
     let conditions = conditions
         .clone()
         .with("kms:RequestAlias", vec![name.to_string()]);
