@@ -218,3 +218,55 @@ async fn replicas_decrypt_across_regions_and_follow_rotation() {
         b"crosses regions"
     );
 }
+
+#[tokio::test]
+async fn a_primary_is_deleted_only_after_its_replicas() {
+    let temp = tempfile::tempdir().unwrap();
+    let server = Server::start_in(temp.path(), &["--dev", "--ephemeral", "--debug-clock"]);
+    let east = server.client_with("us-east-1", "test", "test");
+    let west = server.client_with("eu-west-1", "test", "test");
+    let created = east.create_key().multi_region(true).send().await.unwrap();
+    let id = created.key_metadata().unwrap().key_id().to_owned();
+    east.replicate_key()
+        .key_id(&id)
+        .replica_region("eu-west-1")
+        .send()
+        .await
+        .unwrap();
+
+    let out = east
+        .schedule_key_deletion()
+        .key_id(&id)
+        .pending_window_in_days(7)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.key_state(), Some(&KeyState::PendingReplicaDeletion));
+    assert!(
+        out.deletion_date().is_none(),
+        "the window waits for the replicas"
+    );
+    west.schedule_key_deletion()
+        .key_id(&id)
+        .pending_window_in_days(7)
+        .send()
+        .await
+        .unwrap();
+    server.advance_clock_days(8);
+    assert_eq!(server.run_jobs(), (0, 1), "only the replica goes first");
+    let primary = east.describe_key().key_id(&id).send().await.unwrap();
+    let meta = primary.key_metadata().unwrap();
+    assert_eq!(meta.key_state(), Some(&KeyState::PendingDeletion));
+    assert!(meta
+        .multi_region_configuration()
+        .unwrap()
+        .replica_keys()
+        .is_empty());
+    assert!(meta.deletion_date().is_some());
+    server.advance_clock_days(8);
+    assert_eq!(server.run_jobs(), (0, 1));
+    assert_eq!(
+        code(&east.describe_key().key_id(&id).send().await.unwrap_err()),
+        "NotFoundException"
+    );
+}

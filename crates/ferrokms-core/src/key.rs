@@ -421,10 +421,40 @@ impl KeyMetadata {
                 "PendingWindowInDays must be between {MIN_PENDING_WINDOW_DAYS} and {MAX_PENDING_WINDOW_DAYS}"
             )));
         }
-        self.state = KeyState::PendingDeletion;
-        self.deletion_date = Some(now + i64::from(window_days) * DAY_MILLIS);
         self.pending_window_days = Some(window_days);
+        if self.has_replicas() {
+            // A primary waits for its replicas to go; its window starts after the last one.
+            self.state = KeyState::PendingReplicaDeletion;
+            self.deletion_date = None;
+        } else {
+            self.state = KeyState::PendingDeletion;
+            self.deletion_date = Some(now + i64::from(window_days) * DAY_MILLIS);
+        }
         Ok(())
+    }
+
+    /// Whether this is a multi-Region primary that still has replicas.
+    pub fn has_replicas(&self) -> bool {
+        self.is_primary()
+            && self
+                .replication
+                .as_ref()
+                .is_some_and(|r| !r.replica_regions.is_empty())
+    }
+
+    /// Forgets a replica region that was deleted. A primary waiting for its last replica
+    /// starts its own deletion window now.
+    pub fn replica_deleted(&mut self, region: &Region, now: Millis) {
+        if let Some(r) = &mut self.replication {
+            r.replica_regions.retain(|x| x != region);
+        }
+        if self.state == KeyState::PendingReplicaDeletion && !self.has_replicas() {
+            self.state = KeyState::PendingDeletion;
+            let days = self
+                .pending_window_days
+                .unwrap_or(DEFAULT_PENDING_WINDOW_DAYS);
+            self.deletion_date = Some(now + i64::from(days) * DAY_MILLIS);
+        }
     }
 
     /// Rotation is for symmetric keys with material that KMS generated.
@@ -564,7 +594,10 @@ impl KeyMetadata {
 
     /// A cancelled deletion leaves the key disabled, as in AWS.
     pub fn cancel_deletion(&mut self) -> Result<(), KmsError> {
-        if self.state != KeyState::PendingDeletion {
+        if !matches!(
+            self.state,
+            KeyState::PendingDeletion | KeyState::PendingReplicaDeletion
+        ) {
             return Err(KmsError::InvalidState(format!(
                 "{} is not pending deletion.",
                 self.arn

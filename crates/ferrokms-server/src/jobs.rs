@@ -1,7 +1,7 @@
 //! Background jobs: automatic key rotation, and destroying keys whose deletion waiting period
 //! is over. Each run is idempotent; two nodes running at once do each thing once.
 
-use ferrokms_core::key::{KeyState, Millis};
+use ferrokms_core::key::{KeyMetadata, KeyState, Millis};
 use ferrokms_store::{RotationType, StoreError};
 
 use crate::api::{remove_imported_material, rotate_key, Services};
@@ -14,6 +14,32 @@ pub struct JobReport {
     pub expired: usize,
 }
 
+/// Tells the other copies of a multi-Region key that this one is gone.
+async fn forget_replica(
+    services: &Services,
+    deleted: &KeyMetadata,
+    now: Millis,
+) -> Result<(), StoreError> {
+    let Some(replication) = &deleted.replication else {
+        return Ok(());
+    };
+    let regions = std::iter::once(&replication.primary_region).chain(&replication.replica_regions);
+    for region in regions.filter(|r| *r != deleted.region()) {
+        for _ in 0..8 {
+            let Some(mut copy) = services.store.key(region, &deleted.id()).await? else {
+                break;
+            };
+            copy.replica_deleted(deleted.region(), now);
+            match services.store.update_key(&copy).await {
+                Ok(_) => break,
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
 pub async fn run_due(services: &Services, now: Millis) -> Result<JobReport, StoreError> {
     let mut report = JobReport::default();
     for key in services.store.all_keys().await? {
@@ -23,6 +49,7 @@ pub async fn run_due(services: &Services, now: Millis) -> Result<JobReport, Stor
             if services.store.delete_key(key.region(), &key.id()).await? {
                 tracing::info!(key = %key.arn, "key deleted at the end of its waiting period");
                 report.deleted += 1;
+                forget_replica(services, &key, now).await?;
             }
         } else if key.import_expired(now) {
             match remove_imported_material(services, key.clone()).await {

@@ -50,6 +50,11 @@ pub fn metadata_json(key: &KeyMetadata) -> Value {
     if let Some(date) = key.deletion_date {
         m["DeletionDate"] = timestamp(date);
     }
+    if key.state == KeyState::PendingReplicaDeletion {
+        if let Some(days) = key.pending_window_days {
+            m["PendingDeletionWindowInDays"] = json!(days);
+        }
+    }
     if let Some(r) = &key.replication {
         let entry = |region: &ferrokms_core::ids::Region| json!({"Arn": key.arn_in(region).to_string(), "Region": region.as_str()});
         m["MultiRegionConfiguration"] = json!({
