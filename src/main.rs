@@ -32,6 +32,32 @@ enum Command {
     /// Manage users, access keys and identity policies in a data directory (works while the
     /// service runs; changes apply to the next request).
     Admin(AdminArgs),
+    /// Check or export the audit trail of a data directory.
+    Audit(AuditArgs),
+}
+
+#[derive(clap::Args)]
+struct AuditArgs {
+    /// The data directory [default: ./ferrokms-data].
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: AuditCommand,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain; name the first event changed, removed, inserted or reordered.
+    Verify,
+    /// Write events as JSON Lines (CloudTrail records), oldest first.
+    Export {
+        /// Only events at or after this time (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only events that name this key ARN.
+        #[arg(long)]
+        key: Option<String>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -156,6 +182,7 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Admin(args) => runtime.block_on(admin(args)),
+        Command::Audit(args) => runtime.block_on(audit(args)),
     }
 }
 
@@ -352,4 +379,55 @@ fn json_or_file(arg: String) -> Result<String> {
         Some(file) => std::fs::read_to_string(file).with_context(|| format!("reading {file}")),
         None => Ok(arg),
     }
+}
+
+async fn audit(args: AuditArgs) -> Result<()> {
+    let path = args
+        .data_dir
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    let data = DataDir::open(&path)
+        .await
+        .with_context(|| format!("opening data directory {}", path.display()))?;
+    let store = data.store.as_ref();
+    match args.command {
+        AuditCommand::Verify => match ferrokms_server::audit::verify::verify(store).await? {
+            ferrokms_server::audit::verify::Verdict::Intact { events } => {
+                println!("audit log intact: {events} events");
+            }
+            ferrokms_server::audit::verify::Verdict::Broken {
+                seq,
+                event_id,
+                problem,
+            } => {
+                data.store.close().await;
+                bail!("audit log broken at event {seq} (eventID {event_id}): {problem}");
+            }
+        },
+        AuditCommand::Export { since, key } => {
+            let since = match since {
+                Some(s) => Some(
+                    time::OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339)
+                        .with_context(|| format!("--since {s:?} is not an RFC 3339 time"))?
+                        .unix_timestamp()
+                        * 1000,
+                ),
+                None => None,
+            };
+            let mut after = 0;
+            loop {
+                let batch = store.audit_events(after, 1000).await?;
+                let Some(last) = batch.last() else { break };
+                after = last.seq;
+                for r in &batch {
+                    let in_time = since.is_none_or(|s| r.event_time >= s);
+                    let names_key = key.as_ref().is_none_or(|k| r.resources.contains(k));
+                    if in_time && names_key {
+                        println!("{}", r.event);
+                    }
+                }
+            }
+        }
+    }
+    data.store.close().await;
+    Ok(())
 }

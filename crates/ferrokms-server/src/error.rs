@@ -19,6 +19,9 @@ pub enum ApiError {
     UnrecognizedClient,
     #[error("The security token included in the request is expired")]
     ExpiredToken,
+    /// An error of another AWS service answered here (CloudTrail's LookupEvents).
+    #[error("{1}")]
+    Service(&'static str, String),
     #[error("{0}")]
     InvalidSignature(String),
     #[error("{0}")]
@@ -82,6 +85,7 @@ impl ApiError {
                 (bad, "UnrecognizedClientException", Some(self.to_string()))
             }
             ApiError::ExpiredToken => (bad, "ExpiredTokenException", Some(self.to_string())),
+            ApiError::Service(code, m) => (bad, code, msg(m)),
             ApiError::InvalidSignature(m) => (bad, "InvalidSignatureException", msg(m)),
             ApiError::IncompleteSignature(m) => (bad, "IncompleteSignatureException", msg(m)),
         }

@@ -17,11 +17,13 @@ use ferrokms_store::Store;
 use serde_json::{json, Value};
 
 use crate::api::{self, Call, Services};
+use crate::audit::{self, AuditLog};
 use crate::clock::Clock;
 use crate::error::ApiError;
 use crate::sigv4::{Authenticator, RequestParts, Service};
 use crate::wire::Input;
 use crate::{jobs, sts, ServerError};
+use ferrokms_core::KmsError;
 
 /// Largest request body read. The biggest KMS request (a 32 KiB policy, or a 6 KiB blob in
 /// base64) is far below it.
@@ -50,6 +52,7 @@ pub struct ServerConfig {
 struct App {
     services: Services,
     auth: Authenticator,
+    audit: AuditLog,
     clock: Arc<Clock>,
     debug_clock: bool,
 }
@@ -141,6 +144,65 @@ fn looks_like_query_protocol(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
 }
 
+/// The parts of a request an audit record needs before authentication.
+struct Claimed {
+    event_name: String,
+    event_source: &'static str,
+    region: String,
+    access_key: Option<String>,
+}
+
+/// Reads what a request claims to be, without trusting it: for the audit record of a request
+/// that fails authentication.
+fn claimed(headers: &HeaderMap, body: &[u8]) -> Claimed {
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let scope: Vec<&str> = auth
+        .split("Credential=")
+        .nth(1)
+        .and_then(|c| c.split([',', ' ']).next())
+        .map(|c| c.split('/').collect())
+        .unwrap_or_default();
+    let service = scope.get(3).copied().unwrap_or("kms");
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let event_name = match service {
+        "sts" => form_urlencoded::parse(body)
+            .find(|(k, _)| k == "Action")
+            .map(|(_, v)| v.into_owned()),
+        _ => target.rsplit('.').next().map(str::to_owned),
+    }
+    .filter(|n| !n.is_empty())
+    .unwrap_or_else(|| "Unknown".into());
+    Claimed {
+        event_name,
+        event_source: event_source(service),
+        region: scope.get(2).map(|r| r.to_string()).unwrap_or_default(),
+        access_key: scope
+            .first()
+            .filter(|k| !k.is_empty())
+            .map(|k| k.to_string()),
+    }
+}
+
+fn event_source(service: &str) -> &'static str {
+    match service {
+        "sts" => "sts.amazonaws.com",
+        "cloudtrail" => "cloudtrail.amazonaws.com",
+        _ => "kms.amazonaws.com",
+    }
+}
+
+fn xml_error_code(xml: &str) -> Option<String> {
+    let start = xml.find("<Code>")? + 6;
+    let end = xml[start..].find("</Code>")? + start;
+    Some(xml[start..end].to_owned())
+}
+
 async fn handle(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -153,6 +215,13 @@ async fn handle(
     if app.debug_clock && uri.path().starts_with("/ferrokms/debug/") {
         return debug(&app, &uri, &id).await;
     }
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let request_json: Option<Value> = serde_json::from_slice(&body).ok();
+    let now = app.clock.now();
     let parts = RequestParts {
         method: &method,
         path: uri.path(),
@@ -164,6 +233,38 @@ async fn handle(
         Ok(v) => v,
         Err(e) => {
             tracing::info!(request_id = %id, error = %e, "authentication failed");
+            let claim = claimed(&headers, &body);
+            let account = match &claim.access_key {
+                Some(k) => app
+                    .services
+                    .store
+                    .access_key(k)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|r| r.account.to_string()),
+                None => None,
+            };
+            let (_, code, message) = e.wire();
+            let event = audit::event::build(audit::event::EventInput {
+                request_id: &id,
+                time: now,
+                event_source: claim.event_source,
+                event_name: &claim.event_name,
+                region: &claim.region,
+                source_ip: peer.ip().to_string(),
+                user_agent: &user_agent,
+                principal: None,
+                claimed_access_key: claim.access_key.as_deref().map(|k| (k, account)),
+                request: None,
+                response: None,
+                error: Some((code, message)),
+                resources: Vec::new(),
+            });
+            let e = match app.audit.record(event).await {
+                Ok(()) => e,
+                Err(_) => ApiError::Kms(KmsError::internal()),
+            };
             return if looks_like_query_protocol(&headers) {
                 sts_error(&e, &id)
             } else {
@@ -171,37 +272,112 @@ async fn handle(
             };
         }
     };
+    let region = verified.region().to_string();
     if verified.service() == Service::Sts {
         let (status, xml) = sts::handle(&app.services, &verified, &body, &id).await;
+        let action = form_urlencoded::parse(&body)
+            .find(|(k, _)| k == "Action")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        let error =
+            (status != StatusCode::OK).then(|| (xml_error_code(&xml).unwrap_or_default(), None));
+        let event = audit::event::build(audit::event::EventInput {
+            request_id: &id,
+            time: now,
+            event_source: "sts.amazonaws.com",
+            event_name: &action,
+            region: &region,
+            source_ip: peer.ip().to_string(),
+            user_agent: &user_agent,
+            principal: Some(verified.principal()),
+            claimed_access_key: None,
+            request: None,
+            response: None,
+            error: error
+                .as_ref()
+                .map(|(c, m): &(String, Option<String>)| (c.as_str(), m.clone())),
+            resources: Vec::new(),
+        });
+        if app.audit.record(event).await.is_err() {
+            return sts_error(&ApiError::Kms(KmsError::internal()), &id);
+        }
         return response(status, "text/xml", xml, &id);
     }
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let Some(operation) = target
-        .strip_prefix(TARGET_PREFIX)
-        .filter(|_| method == Method::POST)
-    else {
-        return json_error(&ApiError::UnknownOperation, &id);
-    };
     let call = Call {
         services: &app.services,
         request: &verified,
-        now: app.clock.now(),
+        now,
         source_ip: peer.ip(),
+        resources: Default::default(),
     };
-    let result = match Input::parse(&body) {
-        Ok(input) => api::dispatch(&call, operation, input).await,
-        Err(e) => Err(e),
+    let (event_name, source, result) = if verified.service() == Service::CloudTrail {
+        let result = if target == audit::lookup::TARGET && method == Method::POST {
+            audit::lookup::lookup_events(app.services.store.as_ref(), &verified, &body).await
+        } else {
+            Err(ApiError::UnknownOperation)
+        };
+        (
+            target.rsplit('.').next().unwrap_or("Unknown").to_owned(),
+            "cloudtrail.amazonaws.com",
+            result,
+        )
+    } else {
+        match target
+            .strip_prefix(TARGET_PREFIX)
+            .filter(|_| method == Method::POST)
+        {
+            None => (
+                "Unknown".to_owned(),
+                "kms.amazonaws.com",
+                Err(ApiError::UnknownOperation),
+            ),
+            Some(operation) => {
+                let result = match Input::parse(&body) {
+                    Ok(input) => api::dispatch(&call, operation, input).await,
+                    Err(e) => Err(e),
+                };
+                (operation.to_owned(), "kms.amazonaws.com", result)
+            }
+        }
     };
+    let (response_json, error) = match &result {
+        Ok(v) => (Some(v), None),
+        Err(e) => {
+            let (_, code, message) = e.wire();
+            (None, Some((code, message)))
+        }
+    };
+    let event = audit::event::build(audit::event::EventInput {
+        request_id: &id,
+        time: now,
+        event_source: source,
+        event_name: &event_name,
+        region: &region,
+        source_ip: peer.ip().to_string(),
+        user_agent: &user_agent,
+        principal: Some(verified.principal()),
+        claimed_access_key: None,
+        request: request_json.as_ref(),
+        response: response_json,
+        error,
+        resources: call.take_resources(),
+    });
+    // No unaudited answers: if the record cannot be made durable, the caller gets an
+    // internal error instead of the result.
+    if app.audit.record(event).await.is_err() {
+        return json_error(&ApiError::Kms(KmsError::internal()), &id);
+    }
     match result {
         Ok(out) => {
-            tracing::info!(request_id = %id, operation, principal = verified.principal().arn(), access_key = verified.principal().access_key_id(), "ok");
+            tracing::info!(request_id = %id, operation = %event_name, principal = verified.principal().arn(), access_key = verified.principal().access_key_id(), "ok");
             response(StatusCode::OK, JSON_CONTENT_TYPE, out.to_string(), &id)
         }
         Err(e) => {
-            tracing::info!(request_id = %id, operation, principal = verified.principal().arn(), access_key = verified.principal().access_key_id(), error = e.wire().1, "refused");
+            tracing::info!(request_id = %id, operation = %event_name, principal = verified.principal().arn(), access_key = verified.principal().access_key_id(), error = e.wire().1, "refused");
             json_error(&e, &id)
         }
     }
@@ -227,9 +403,11 @@ pub async fn serve(
         },
     };
     let clock = Arc::new(Clock::default());
+    let audit = AuditLog::start(store.clone()).await?;
     let app = Arc::new(App {
         services: Services { store, root },
         auth,
+        audit,
         clock: clock.clone(),
         debug_clock: config.debug_clock,
     });

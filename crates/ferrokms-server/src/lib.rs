@@ -1,6 +1,7 @@
 //! The ferrokms service: HTTP with the awsJson1_1 protocol, SigV4 authentication, the KMS operations, and the setup of a data directory.
 
 mod api;
+pub mod audit;
 mod bootstrap;
 mod clock;
 mod error;

@@ -11,8 +11,8 @@ use ferrokms_core::material::MaterialId;
 use ferrokms_core::tags::Tag;
 
 pub use records::{
-    AccessKeyRecord, AliasRecord, GrantRecord, PrincipalKind, PrincipalRecord, RotationType,
-    SessionInfo, StoredMaterial,
+    AccessKeyRecord, AliasRecord, AuditAttribute, AuditQuery, AuditRecord, GrantRecord,
+    PrincipalKind, PrincipalRecord, RotationType, SessionInfo, StoredMaterial,
 };
 pub use sqlite::SqliteStore;
 
@@ -73,6 +73,19 @@ pub trait Store: Send + Sync {
     /// Sets the trust policy of a role: who may assume it.
     async fn put_trust_policy(&self, role_arn: &str, document: &str) -> StoreResult<()>;
     async fn trust_policy(&self, role_arn: &str) -> StoreResult<Option<String>>;
+    /// Appends audit events durably, all or none; Conflict if a sequence number is taken
+    /// (another writer appended first).
+    async fn append_audit_events(&self, events: &[AuditRecord]) -> StoreResult<()>;
+    /// Events after `after_seq`, in order, at most `limit`.
+    async fn audit_events(&self, after_seq: i64, limit: usize) -> StoreResult<Vec<AuditRecord>>;
+    async fn last_audit_event(&self) -> StoreResult<Option<AuditRecord>>;
+    /// Newest first, before `before_seq`, at most `limit`.
+    async fn lookup_audit_events(
+        &self,
+        query: &AuditQuery,
+        before_seq: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<AuditRecord>>;
     /// Adds an IAM user or role; AlreadyExists if its ARN is taken.
     async fn put_principal(&self, principal: &PrincipalRecord) -> StoreResult<()>;
     async fn principal(&self, arn: &str) -> StoreResult<Option<PrincipalRecord>>;

@@ -129,3 +129,76 @@ pub struct GrantRecord {
     pub document: String,
     pub created: Millis,
 }
+
+/// One audit event, chained to the one before it by `prev_hash`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// 1, 2, 3, ... with no gaps.
+    pub seq: i64,
+    pub event_id: String,
+    pub event_time: Millis,
+    /// The account the event belongs to (CloudTrail's recipientAccountId).
+    pub account: String,
+    pub event_name: String,
+    pub event_source: String,
+    pub read_only: bool,
+    pub username: String,
+    pub access_key_id: String,
+    /// Key ARNs the event names.
+    pub resources: Vec<String>,
+    /// The CloudTrail record, as JSON.
+    pub event: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// The lookup attributes CloudTrail's LookupEvents filters by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuditAttribute {
+    EventName,
+    ResourceName,
+    ResourceType,
+    Username,
+    AccessKeyId,
+    ReadOnly,
+    EventId,
+    EventSource,
+}
+
+impl AuditAttribute {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "EventName" => AuditAttribute::EventName,
+            "ResourceName" => AuditAttribute::ResourceName,
+            "ResourceType" => AuditAttribute::ResourceType,
+            "Username" => AuditAttribute::Username,
+            "AccessKeyId" => AuditAttribute::AccessKeyId,
+            "ReadOnly" => AuditAttribute::ReadOnly,
+            "EventId" => AuditAttribute::EventId,
+            "EventSource" => AuditAttribute::EventSource,
+            _ => return None,
+        })
+    }
+
+    pub fn column(self) -> &'static str {
+        match self {
+            AuditAttribute::EventName => "event_name",
+            AuditAttribute::ResourceName => "resources",
+            AuditAttribute::ResourceType => "resource_type",
+            AuditAttribute::Username => "username",
+            AuditAttribute::AccessKeyId => "access_key_id",
+            AuditAttribute::ReadOnly => "read_only",
+            AuditAttribute::EventId => "event_id",
+            AuditAttribute::EventSource => "event_source",
+        }
+    }
+}
+
+/// A LookupEvents query: one account, an optional attribute filter and time range.
+#[derive(Clone, Debug, Default)]
+pub struct AuditQuery {
+    pub account: String,
+    pub attribute: Option<(AuditAttribute, String)>,
+    pub start: Option<Millis>,
+    pub end: Option<Millis>,
+}

@@ -18,8 +18,8 @@ use sqlx::sqlite::{
 use sqlx::Row;
 
 use crate::{
-    AccessKeyRecord, AliasRecord, GrantRecord, Page, PrincipalKind, PrincipalRecord, RotationType,
-    SessionInfo, Store, StoreError, StoreResult, StoredMaterial,
+    AccessKeyRecord, AliasRecord, AuditQuery, AuditRecord, GrantRecord, Page, PrincipalKind,
+    PrincipalRecord, RotationType, SessionInfo, Store, StoreError, StoreResult, StoredMaterial,
 };
 
 /// Schema versions, applied in order, each once, each in its own transaction.
@@ -127,6 +127,24 @@ CREATE TABLE trust_policies (
 "#,
     r#"
 ALTER TABLE key_materials ADD COLUMN rotation_type TEXT;
+"#,
+    r#"
+CREATE TABLE audit_events (
+    seq INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    event_time INTEGER NOT NULL,
+    account_id TEXT NOT NULL,
+    event_name TEXT NOT NULL,
+    event_source TEXT NOT NULL,
+    read_only INTEGER NOT NULL,
+    username TEXT NOT NULL,
+    access_key_id TEXT NOT NULL,
+    resources TEXT NOT NULL,
+    event TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX audit_by_name ON audit_events (account_id, event_name, seq);
 "#,
 ];
 
@@ -244,6 +262,26 @@ fn alias_from_row(row: &SqliteRow) -> StoreResult<AliasRecord> {
         target: KeyId::parse(&text("target_key_id")?).ok_or_else(|| corrupt("alias target"))?,
         created: row.try_get("created_at").map_err(backend)?,
         updated: row.try_get("updated_at").map_err(backend)?,
+    })
+}
+
+fn audit_from_row(row: &SqliteRow) -> StoreResult<AuditRecord> {
+    let text = |c: &str| -> StoreResult<String> { row.try_get(c).map_err(backend) };
+    let resources = text("resources")?;
+    Ok(AuditRecord {
+        seq: row.try_get("seq").map_err(backend)?,
+        event_id: text("event_id")?,
+        event_time: row.try_get("event_time").map_err(backend)?,
+        account: text("account_id")?,
+        event_name: text("event_name")?,
+        event_source: text("event_source")?,
+        read_only: row.try_get("read_only").map_err(backend)?,
+        username: text("username")?,
+        access_key_id: text("access_key_id")?,
+        resources: resources.split_whitespace().map(str::to_owned).collect(),
+        event: text("event")?,
+        prev_hash: text("prev_hash")?,
+        hash: text("hash")?,
     })
 }
 
@@ -555,6 +593,105 @@ impl Store for SqliteStore {
                 .await
                 .map_err(backend)?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn append_audit_events(&self, events: &[AuditRecord]) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        for e in events {
+            sqlx::query(
+                "INSERT INTO audit_events (seq, event_id, event_time, account_id, event_name, \
+                 event_source, read_only, username, access_key_id, resources, event, prev_hash, hash) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(e.seq)
+            .bind(&e.event_id)
+            .bind(e.event_time)
+            .bind(&e.account)
+            .bind(&e.event_name)
+            .bind(&e.event_source)
+            .bind(e.read_only)
+            .bind(&e.username)
+            .bind(&e.access_key_id)
+            .bind(e.resources.join(" "))
+            .bind(&e.event)
+            .bind(&e.prev_hash)
+            .bind(&e.hash)
+            .execute(&mut *tx)
+            .await
+            .map_err(|err| {
+                if is_unique_violation(&err) {
+                    StoreError::Conflict
+                } else {
+                    backend(err)
+                }
+            })?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn audit_events(&self, after_seq: i64, limit: usize) -> StoreResult<Vec<AuditRecord>> {
+        sqlx::query("SELECT * FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?")
+            .bind(after_seq)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(audit_from_row)
+            .collect()
+    }
+
+    async fn last_audit_event(&self) -> StoreResult<Option<AuditRecord>> {
+        sqlx::query("SELECT * FROM audit_events ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&self.writer)
+            .await
+            .map_err(backend)?
+            .map(|r| audit_from_row(&r))
+            .transpose()
+    }
+
+    async fn lookup_audit_events(
+        &self,
+        query: &AuditQuery,
+        before_seq: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<AuditRecord>> {
+        let (column, value) = match &query.attribute {
+            Some((c, v)) => (Some(c.column()), Some(v.clone())),
+            None => (None, None),
+        };
+        // The column comes from a fixed list, never from the caller.
+        let filter = match column {
+            Some("resources") => "AND (' ' || resources || ' ') LIKE ('% ' || ? || ' %')",
+            Some(c) => match c {
+                "event_name" => "AND event_name = ?",
+                "username" => "AND username = ?",
+                "access_key_id" => "AND access_key_id = ?",
+                "read_only" => "AND read_only = (? = 'true')",
+                "event_id" => "AND event_id = ?",
+                "event_source" => "AND event_source = ?",
+                "resource_type" => "AND (resources != '') = (? = 'AWS::KMS::Key')",
+                _ => "AND ? IS NULL",
+            },
+            None => "AND ? IS NULL",
+        };
+        let sql = format!(
+            "SELECT * FROM audit_events WHERE account_id = ? AND seq < ? AND event_time >= ? \
+             AND event_time <= ? {filter} ORDER BY seq DESC LIMIT ?"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&query.account)
+            .bind(before_seq.unwrap_or(i64::MAX))
+            .bind(query.start.unwrap_or(i64::MIN))
+            .bind(query.end.unwrap_or(i64::MAX))
+            .bind(value)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(audit_from_row)
+            .collect()
     }
 
     async fn put_principal(&self, p: &PrincipalRecord) -> StoreResult<()> {

@@ -202,6 +202,7 @@ async fn key_for_blob(
                 .await
                 .map_err(store_failure)?
                 .ok_or_else(KmsError::invalid_ciphertext)?;
+            call.touched(key.arn.to_string());
             authorize_key(call, &key, operation, conditions).await?;
             Ok(key)
         }

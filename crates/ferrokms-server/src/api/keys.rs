@@ -257,6 +257,7 @@ pub async fn create_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
         }),
         revision: 0,
     };
+    call.touched(key.arn.to_string());
     call.services
         .store
         .create_key(&key, stored.as_slice(), &tags)

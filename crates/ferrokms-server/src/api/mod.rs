@@ -43,6 +43,26 @@ pub struct Call<'a> {
     pub now: Millis,
     /// The address the request came from (`aws:SourceIp`).
     pub source_ip: std::net::IpAddr,
+    /// The keys this call touched, for its audit record.
+    pub resources: std::sync::Mutex<Vec<String>>,
+}
+
+impl Call<'_> {
+    /// Notes a key the call touched (once each), for the audit record.
+    pub fn touched(&self, key_arn: String) {
+        if let Ok(mut r) = self.resources.lock() {
+            if !r.contains(&key_arn) {
+                r.push(key_arn);
+            }
+        }
+    }
+
+    pub fn take_resources(&self) -> Vec<String> {
+        self.resources
+            .lock()
+            .map(|mut r| std::mem::take(&mut *r))
+            .unwrap_or_default()
+    }
 }
 
 /// Every operation of the KMS model, so that one we do not serve yet is told apart from a

@@ -46,6 +46,7 @@ async fn key_in(
         .map_err(store_failure)?
         .filter(|k| k.account() == account)
         .ok_or_else(|| not_found_key(&arn))?;
+    call.touched(key.arn.to_string());
     authorize_key(call, &key, action, conditions).await?;
     Ok(key)
 }

@@ -62,6 +62,8 @@ impl Principal {
 pub enum Service {
     Kms,
     Sts,
+    /// CloudTrail's LookupEvents, which reads the audit trail.
+    CloudTrail,
 }
 
 /// A request whose signature was checked (or, in dev mode, deliberately not checked).
@@ -233,6 +235,7 @@ impl Authenticator {
         let service = match auth.service.as_str() {
             "kms" => Service::Kms,
             "sts" => Service::Sts,
+            "cloudtrail" => Service::CloudTrail,
             _ => {
                 return Err(invalid_signature(
                     "Credential should be scoped to correct service: 'kms'. ",

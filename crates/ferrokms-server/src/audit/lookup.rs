@@ -1,0 +1,135 @@
+//! CloudTrail's LookupEvents, so that `aws cloudtrail lookup-events --endpoint-url ...` reads
+//! the audit trail of the caller's account.
+
+use ferrokms_core::policy::{evaluate_identity, Evaluation, RequestContext};
+use ferrokms_core::KmsError;
+use ferrokms_store::{AuditAttribute, AuditQuery, Store};
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::sigv4::VerifiedRequest;
+use crate::wire::{timestamp, Input};
+
+pub const TARGET: &str = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents";
+
+fn cloudtrail_error(code: &'static str, message: &str) -> ApiError {
+    ApiError::Service(code, message.to_owned())
+}
+
+/// Only the account's root, or a principal whose IAM policies allow
+/// `cloudtrail:LookupEvents`, may read the trail.
+fn authorize(request: &VerifiedRequest) -> Result<(), ApiError> {
+    let p = request.principal();
+    if p.arn() == p.account().root_arn() {
+        return Ok(());
+    }
+    let ctx = RequestContext::new("cloudtrail:LookupEvents", "*");
+    match evaluate_identity(p.identity_policies(), &ctx) {
+        Evaluation::Allow(_) => Ok(()),
+        _ => Err(KmsError::AccessDenied(format!(
+            "User: {} is not authorized to perform: cloudtrail:LookupEvents because no identity-based policy allows the cloudtrail:LookupEvents action",
+            p.arn()
+        ))
+        .into()),
+    }
+}
+
+pub async fn lookup_events(
+    store: &dyn Store,
+    request: &VerifiedRequest,
+    body: &[u8],
+) -> Result<Value, ApiError> {
+    let mut input = Input::parse(body)?;
+    let attributes = input.raw("LookupAttributes");
+    let start = input.timestamp("StartTime")?;
+    let end = input.timestamp("EndTime")?;
+    let max = input.integer("MaxResults", 1, 50)?;
+    let token = input.string("NextToken", 1, 1024)?;
+    let _category = input.string("EventCategory", 1, 32)?;
+    input.finish()?;
+    authorize(request)?;
+    let attribute = match attributes {
+        None => None,
+        Some(Value::Array(items)) if items.is_empty() => None,
+        Some(Value::Array(items)) if items.len() == 1 => {
+            let key = items[0]
+                .get("AttributeKey")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let value = items[0]
+                .get("AttributeValue")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let key = AuditAttribute::parse(key).ok_or_else(|| {
+                cloudtrail_error(
+                    "InvalidLookupAttributesException",
+                    &format!("Unsupported lookup attribute key: {key}"),
+                )
+            })?;
+            Some((key, value.to_owned()))
+        }
+        Some(_) => {
+            return Err(cloudtrail_error(
+                "InvalidLookupAttributesException",
+                "You cannot specify more than one lookup attribute.",
+            ))
+        }
+    };
+    if let (Some(s), Some(e)) = (start, end) {
+        if s > e {
+            return Err(cloudtrail_error(
+                "InvalidTimeRangeException",
+                "Start time must be earlier than end time.",
+            ));
+        }
+    }
+    let before = match token {
+        Some(t) => Some(
+            t.parse::<i64>()
+                .map_err(|_| cloudtrail_error("InvalidNextTokenException", "Invalid NextToken."))?,
+        ),
+        None => None,
+    };
+    let limit = max.and_then(|m| usize::try_from(m).ok()).unwrap_or(50);
+    let query = AuditQuery {
+        account: request.principal().account().to_string(),
+        attribute,
+        start,
+        end,
+    };
+    let mut rows = store
+        .lookup_audit_events(&query, before, limit + 1)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "audit lookup failed");
+            ApiError::from(KmsError::internal())
+        })?;
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let events: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "EventId": r.event_id,
+                "EventName": r.event_name,
+                "ReadOnly": r.read_only.to_string(),
+                "AccessKeyId": r.access_key_id,
+                "EventTime": timestamp(r.event_time),
+                "EventSource": r.event_source,
+                "Username": r.username,
+                "Resources": r.resources.iter().map(|arn| json!({
+                    "ResourceType": "AWS::KMS::Key",
+                    "ResourceName": arn,
+                })).collect::<Vec<_>>(),
+                "CloudTrailEvent": r.event,
+            })
+        })
+        .collect();
+    let mut out = json!({ "Events": events });
+    if more {
+        if let Some(last) = rows.last() {
+            out["NextToken"] = json!(last.seq.to_string());
+        }
+    }
+    Ok(out)
+}
