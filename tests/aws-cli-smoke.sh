@@ -50,4 +50,10 @@ grep -q InvalidCiphertextException "$work/err"
 account=$(aws --endpoint-url "$endpoint" sts get-caller-identity --query Account --output text)
 [ "$account" = 111122223333 ] || { echo "unexpected account $account" >&2; exit 1; }
 
+# The audit trail, read the way CloudTrail users read it.
+event=$(aws --endpoint-url "$endpoint" cloudtrail lookup-events \
+  --lookup-attributes AttributeKey=EventName,AttributeValue=Encrypt \
+  --query 'Events[0].EventName' --output text)
+[ "$event" = Encrypt ] || { echo "lookup-events returned '$event'" >&2; exit 1; }
+
 echo "aws-cli smoke: ok"

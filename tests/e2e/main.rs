@@ -4,6 +4,7 @@
 
 mod aliases;
 mod asymmetric;
+mod audit;
 mod auth;
 mod authorization;
 mod cli;

@@ -1,0 +1,332 @@
+//! The audit trail: a CloudTrail record for every request, nothing secret in any record,
+//! tamper evidence, LookupEvents, and durability across a crash.
+
+use std::process::Command;
+use std::time::SystemTime;
+
+use aws_sdk_kms::operation::RequestId;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use serde_json::{json, Value};
+
+use crate::harness::{code, Server, REGION};
+use crate::{decrypt, encrypt, new_key};
+
+const LOOKUP: &str = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents";
+
+fn lookup(server: &Server, body: Value) -> Value {
+    let r = server.signed(
+        "cloudtrail",
+        Some(LOOKUP),
+        body.to_string().as_bytes(),
+        SystemTime::now(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()
+}
+
+fn events_named(server: &Server, name: &str) -> Vec<Value> {
+    let out = lookup(
+        server,
+        json!({"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": name}]}),
+    );
+    out["Events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| serde_json::from_str(e["CloudTrailEvent"].as_str().unwrap()).unwrap())
+        .collect()
+}
+
+fn ferrokms(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ferrokms"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn export(dir: &std::path::Path) -> Vec<Value> {
+    let out = ferrokms(&["audit", "export", "--data-dir", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn every_request_is_recorded_without_its_secrets() {
+    let server = Server::start();
+    let kms = server.client();
+    let (id, arn) = new_key(&kms).await;
+    let secret = b"the-plaintext-under-test-7f3a9c".to_vec();
+    let ct = kms
+        .encrypt()
+        .key_id(&id)
+        .plaintext(aws_sdk_kms::primitives::Blob::new(secret.clone()))
+        .encryption_context("purpose", "audit-test")
+        .send()
+        .await
+        .unwrap();
+    let data_key = kms
+        .generate_data_key()
+        .key_id(&id)
+        .number_of_bytes(32)
+        .send()
+        .await
+        .unwrap();
+    let data_key = data_key.plaintext().unwrap().as_ref().to_vec();
+    kms.disable_key().key_id(&id).send().await.unwrap();
+    let err = encrypt(&kms, &id, "refused").await.unwrap_err();
+    assert_eq!(code(&err), "DisabledException");
+    let stranger = server.client_with(REGION, "AKIAUNKNOWN000000000", "x");
+    assert!(stranger.list_keys().send().await.is_err());
+    let forged = server.client_with(REGION, &server.access_key_id, "wrong-secret");
+    assert!(forged.list_keys().send().await.is_err());
+
+    let encrypts = events_named(&server, "Encrypt");
+    assert_eq!(encrypts.len(), 2);
+    let ok = encrypts
+        .iter()
+        .find(|e| e.get("errorCode").is_none())
+        .unwrap();
+    assert_eq!(ok["eventSource"], "kms.amazonaws.com");
+    assert_eq!(ok["awsRegion"], REGION);
+    assert_eq!(ok["eventType"], "AwsApiCall");
+    assert_eq!(ok["readOnly"], true);
+    assert_eq!(ok["recipientAccountId"], "111122223333");
+    assert_eq!(ok["userIdentity"]["type"], "IAMUser");
+    assert_eq!(
+        ok["userIdentity"]["arn"],
+        "arn:aws:iam::111122223333:user/admin"
+    );
+    assert_eq!(
+        ok["userIdentity"]["accessKeyId"],
+        server.access_key_id.as_str()
+    );
+    assert_eq!(
+        ok["requestParameters"]["encryptionContext"]["purpose"],
+        "audit-test"
+    );
+    assert_eq!(ok["resources"][0]["ARN"], arn.as_str());
+    assert_eq!(ok["requestID"], ct.request_id().unwrap());
+    let refused = encrypts
+        .iter()
+        .find(|e| e.get("errorCode").is_some())
+        .unwrap();
+    assert_eq!(refused["errorCode"], "DisabledException");
+    assert_eq!(refused["errorMessage"], format!("{arn} is disabled."));
+    let disable = events_named(&server, "DisableKey");
+    assert_eq!(disable[0]["readOnly"], false);
+
+    // Failed authentication is recorded too.
+    let out = lookup(
+        &server,
+        json!({"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "ListKeys"}]}),
+    );
+    let forged_event = out["Events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| serde_json::from_str::<Value>(e["CloudTrailEvent"].as_str().unwrap()).unwrap())
+        .find(|e| e["errorCode"] == "InvalidSignatureException")
+        .expect("the forged request is in the account's trail");
+    assert_eq!(
+        forged_event["userIdentity"]["accessKeyId"],
+        server.access_key_id.as_str()
+    );
+
+    // Nothing secret anywhere, in any encoding.
+    let all = export(&server.data_dir);
+    assert!(all
+        .iter()
+        .any(|e| e["errorCode"] == "UnrecognizedClientException"));
+    let text: String = all.iter().map(|e| e.to_string()).collect();
+    for needle in [
+        String::from_utf8_lossy(&secret).into_owned(),
+        BASE64.encode(&secret),
+        BASE64.encode(&data_key),
+        BASE64.encode(ct.ciphertext_blob().unwrap().as_ref()),
+        server.secret_access_key.clone(),
+    ] {
+        assert!(!text.contains(&needle), "an audit record contains {needle}");
+    }
+    let out = ferrokms(&[
+        "audit",
+        "verify",
+        "--data-dir",
+        server.data_dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("audit log intact: "));
+}
+
+#[tokio::test]
+async fn lookup_events_filters_and_pages() {
+    let server = Server::start();
+    let kms = server.client();
+    let (id, arn) = new_key(&kms).await;
+    let (other, _) = new_key(&kms).await;
+    for _ in 0..3 {
+        encrypt(&kms, &id, "x").await.unwrap();
+    }
+    encrypt(&kms, &other, "x").await.unwrap();
+    let by_key = lookup(
+        &server,
+        json!({"LookupAttributes": [{"AttributeKey": "ResourceName", "AttributeValue": arn}]}),
+    );
+    let names: Vec<&str> = by_key["Events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["EventName"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["Encrypt", "Encrypt", "Encrypt", "CreateKey"],
+        "newest first"
+    );
+    let first = lookup(
+        &server,
+        json!({"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "Encrypt"}], "MaxResults": 3}),
+    );
+    assert_eq!(first["Events"].as_array().unwrap().len(), 3);
+    let token = first["NextToken"].as_str().unwrap();
+    let rest = lookup(
+        &server,
+        json!({"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "Encrypt"}], "NextToken": token}),
+    );
+    assert_eq!(rest["Events"].as_array().unwrap().len(), 1);
+    assert!(rest.get("NextToken").is_none());
+    let r = server.signed(
+        "cloudtrail",
+        Some(LOOKUP),
+        br#"{"LookupAttributes": [{"AttributeKey": "Colour", "AttributeValue": "x"}]}"#,
+        SystemTime::now(),
+    );
+    assert_eq!(r.error_type(), "InvalidLookupAttributesException");
+}
+
+fn sqlite(db: &std::path::Path, sql: &str) {
+    let out = Command::new("python3")
+        .args(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()"])
+        .arg(db)
+        .arg(sql)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+}
+
+fn verify_message(dir: &std::path::Path) -> String {
+    let out = ferrokms(&["audit", "verify", "--data-dir", dir.to_str().unwrap()]);
+    assert!(!out.status.success(), "tampering went unnoticed");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn audit_verify_names_the_tampered_event() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("data");
+    let server = Server::start_in(&dir, &[]);
+    let kms = server.client();
+    let (id, _) = new_key(&kms).await;
+    for _ in 0..6 {
+        encrypt(&kms, &id, "x").await.unwrap();
+    }
+    server.stop();
+    let copy = |name: &str| {
+        let target = temp.path().join(name);
+        std::fs::create_dir_all(&target).unwrap();
+        for f in std::fs::read_dir(&dir).unwrap() {
+            let f = f.unwrap();
+            std::fs::copy(f.path(), target.join(f.file_name())).unwrap();
+        }
+        target
+    };
+    let edited = copy("edited");
+    sqlite(
+        &edited.join("ferrokms.db"),
+        "UPDATE audit_events SET event = replace(event, 'Encrypt', 'Decrypt') WHERE seq = 3;",
+    );
+    assert!(verify_message(&edited).contains("event 3 was changed"));
+
+    let removed = copy("removed");
+    sqlite(
+        &removed.join("ferrokms.db"),
+        "DELETE FROM audit_events WHERE seq = 4;",
+    );
+    assert!(verify_message(&removed).contains("event 4 is missing"));
+
+    let reordered = copy("reordered");
+    sqlite(
+        &reordered.join("ferrokms.db"),
+        "UPDATE audit_events SET seq = -5 WHERE seq = 5; UPDATE audit_events SET seq = 5 WHERE seq = 6; UPDATE audit_events SET seq = 6 WHERE seq = -5;",
+    );
+    assert!(verify_message(&reordered).contains("event 5 does not follow event 4"));
+
+    let inserted = copy("inserted");
+    sqlite(
+        &inserted.join("ferrokms.db"),
+        "UPDATE audit_events SET seq = -(seq + 1) WHERE seq >= 5; UPDATE audit_events SET seq = -seq WHERE seq < 0; \
+         INSERT INTO audit_events SELECT 5, 'forged', event_time, account_id, event_name, event_source, read_only, username, access_key_id, resources, event, prev_hash, hash FROM audit_events WHERE seq = 2;",
+    );
+    assert!(verify_message(&inserted).contains("event 5"));
+
+    let out = ferrokms(&["audit", "verify", "--data-dir", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "the untouched log is intact: {out:?}");
+}
+
+#[tokio::test]
+async fn acknowledged_requests_keep_their_events_across_a_crash() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("data");
+    let server = Server::start_in(&dir, &[]);
+    let kms = server.client();
+    let (id, _) = new_key(&kms).await;
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let kms = kms.clone();
+        let id = id.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for _ in 0..25 {
+                let out = encrypt(&kms, &id, "under load").await.unwrap();
+                ids.push(out.request_id().unwrap().to_owned());
+            }
+            ids
+        }));
+    }
+    let mut acknowledged = Vec::new();
+    for t in tasks {
+        acknowledged.extend(t.await.unwrap());
+    }
+    server.kill();
+    let out = ferrokms(&["audit", "verify", "--data-dir", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let recorded: std::collections::HashSet<String> = export(&dir)
+        .iter()
+        .map(|e| e["requestID"].as_str().unwrap().to_owned())
+        .collect();
+    for id in &acknowledged {
+        assert!(
+            recorded.contains(id),
+            "acknowledged request {id} has no event"
+        );
+    }
+    // The chain continues after the restart.
+    let again = Server::start_in(&dir, &[]);
+    decrypt(
+        &again.client(),
+        encrypt(&again.client(), &id, "y")
+            .await
+            .unwrap()
+            .ciphertext_blob()
+            .unwrap()
+            .clone(),
+    )
+    .await
+    .unwrap();
+    again.stop();
+    let out = ferrokms(&["audit", "verify", "--data-dir", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+}
