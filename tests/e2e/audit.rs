@@ -272,6 +272,20 @@ async fn audit_verify_names_the_tampered_event() {
     );
     assert!(verify_message(&inserted).contains("event 5"));
 
+    let truncated = copy("truncated");
+    sqlite(
+        &truncated.join("ferrokms.db"),
+        "DELETE FROM audit_events WHERE seq >= (SELECT MAX(seq) - 1 FROM audit_events);",
+    );
+    assert!(verify_message(&truncated).contains("cut off the end"));
+
+    let forged_digest = copy("forged-digest");
+    sqlite(
+        &forged_digest.join("ferrokms.db"),
+        "UPDATE audit_digests SET signature = X'3006020101020101' WHERE upto_seq = 3;",
+    );
+    assert!(verify_message(&forged_digest).contains("bad signature"));
+
     let out = ferrokms(&["audit", "verify", "--data-dir", dir.to_str().unwrap()]);
     assert!(out.status.success(), "the untouched log is intact: {out:?}");
 }

@@ -403,7 +403,7 @@ pub async fn serve(
         },
     };
     let clock = Arc::new(Clock::default());
-    let audit = AuditLog::start(store.clone()).await?;
+    let audit = AuditLog::start(store.clone(), root.as_ref()).await?;
     let app = Arc::new(App {
         services: Services { store, root },
         auth,

@@ -11,8 +11,8 @@ use ferrokms_core::material::MaterialId;
 use ferrokms_core::tags::Tag;
 
 pub use records::{
-    AccessKeyRecord, AliasRecord, AuditAttribute, AuditQuery, AuditRecord, GrantRecord,
-    PrincipalKind, PrincipalRecord, RotationType, SessionInfo, StoredMaterial,
+    AccessKeyRecord, AliasRecord, AuditAttribute, AuditDigest, AuditQuery, AuditRecord,
+    GrantRecord, PrincipalKind, PrincipalRecord, RotationType, SessionInfo, StoredMaterial,
 };
 pub use sqlite::SqliteStore;
 
@@ -73,9 +73,18 @@ pub trait Store: Send + Sync {
     /// Sets the trust policy of a role: who may assume it.
     async fn put_trust_policy(&self, role_arn: &str, document: &str) -> StoreResult<()>;
     async fn trust_policy(&self, role_arn: &str) -> StoreResult<Option<String>>;
-    /// Appends audit events durably, all or none; Conflict if a sequence number is taken
-    /// (another writer appended first).
-    async fn append_audit_events(&self, events: &[AuditRecord]) -> StoreResult<()>;
+    /// Appends audit events and the digest that signs them, durably, all or none; Conflict if
+    /// a sequence number is taken (another writer appended first).
+    async fn append_audit_events(
+        &self,
+        events: &[AuditRecord],
+        digest: Option<&AuditDigest>,
+    ) -> StoreResult<()>;
+    async fn audit_digests(&self) -> StoreResult<Vec<AuditDigest>>;
+    /// The audit signing key (wrapped private, public), storing `candidate` if there is none.
+    async fn audit_signing_key(&self, candidate: (&[u8], &[u8]))
+        -> StoreResult<(Vec<u8>, Vec<u8>)>;
+    async fn stored_audit_signing_key(&self) -> StoreResult<Option<(Vec<u8>, Vec<u8>)>>;
     /// Events after `after_seq`, in order, at most `limit`.
     async fn audit_events(&self, after_seq: i64, limit: usize) -> StoreResult<Vec<AuditRecord>>;
     async fn last_audit_event(&self) -> StoreResult<Option<AuditRecord>>;

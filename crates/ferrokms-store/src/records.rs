@@ -202,3 +202,12 @@ pub struct AuditQuery {
     pub start: Option<Millis>,
     pub end: Option<Millis>,
 }
+
+/// A signed statement of how far the audit chain reached, and its hash there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditDigest {
+    pub upto_seq: i64,
+    pub chain_hash: String,
+    pub signature: Vec<u8>,
+    pub created: Millis,
+}

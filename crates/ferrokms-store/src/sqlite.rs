@@ -18,8 +18,9 @@ use sqlx::sqlite::{
 use sqlx::Row;
 
 use crate::{
-    AccessKeyRecord, AliasRecord, AuditQuery, AuditRecord, GrantRecord, Page, PrincipalKind,
-    PrincipalRecord, RotationType, SessionInfo, Store, StoreError, StoreResult, StoredMaterial,
+    AccessKeyRecord, AliasRecord, AuditDigest, AuditQuery, AuditRecord, GrantRecord, Page,
+    PrincipalKind, PrincipalRecord, RotationType, SessionInfo, Store, StoreError, StoreResult,
+    StoredMaterial,
 };
 
 /// Schema versions, applied in order, each once, each in its own transaction.
@@ -145,6 +146,19 @@ CREATE TABLE audit_events (
     hash TEXT NOT NULL
 );
 CREATE INDEX audit_by_name ON audit_events (account_id, event_name, seq);
+"#,
+    r#"
+CREATE TABLE audit_digests (
+    upto_seq INTEGER PRIMARY KEY,
+    chain_hash TEXT NOT NULL,
+    signature BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE audit_signing_key (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    wrapped BLOB NOT NULL,
+    public_key BLOB NOT NULL
+);
 "#,
 ];
 
@@ -595,8 +609,24 @@ impl Store for SqliteStore {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn append_audit_events(&self, events: &[AuditRecord]) -> StoreResult<()> {
+    async fn append_audit_events(
+        &self,
+        events: &[AuditRecord],
+        digest: Option<&AuditDigest>,
+    ) -> StoreResult<()> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
+        if let Some(d) = digest {
+            sqlx::query(
+                "INSERT INTO audit_digests (upto_seq, chain_hash, signature, created_at) VALUES (?, ?, ?, ?)",
+            )
+            .bind(d.upto_seq)
+            .bind(&d.chain_hash)
+            .bind(&d.signature)
+            .bind(d.created)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
         for e in events {
             sqlx::query(
                 "INSERT INTO audit_events (seq, event_id, event_time, account_id, event_name, \
@@ -627,6 +657,59 @@ impl Store for SqliteStore {
             })?;
         }
         tx.commit().await.map_err(backend)
+    }
+
+    async fn audit_digests(&self) -> StoreResult<Vec<AuditDigest>> {
+        let rows = sqlx::query("SELECT * FROM audit_digests ORDER BY upto_seq")
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditDigest {
+                    upto_seq: r.try_get("upto_seq").map_err(backend)?,
+                    chain_hash: r.try_get("chain_hash").map_err(backend)?,
+                    signature: r.try_get("signature").map_err(backend)?,
+                    created: r.try_get("created_at").map_err(backend)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn audit_signing_key(
+        &self,
+        candidate: (&[u8], &[u8]),
+    ) -> StoreResult<(Vec<u8>, Vec<u8>)> {
+        sqlx::query(
+            "INSERT OR IGNORE INTO audit_signing_key (id, wrapped, public_key) VALUES (1, ?, ?)",
+        )
+        .bind(candidate.0)
+        .bind(candidate.1)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        let row = sqlx::query("SELECT wrapped, public_key FROM audit_signing_key WHERE id = 1")
+            .fetch_one(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok((
+            row.try_get("wrapped").map_err(backend)?,
+            row.try_get("public_key").map_err(backend)?,
+        ))
+    }
+
+    async fn stored_audit_signing_key(&self) -> StoreResult<Option<(Vec<u8>, Vec<u8>)>> {
+        sqlx::query("SELECT wrapped, public_key FROM audit_signing_key WHERE id = 1")
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?
+            .map(|row| {
+                Ok((
+                    row.try_get("wrapped").map_err(backend)?,
+                    row.try_get("public_key").map_err(backend)?,
+                ))
+            })
+            .transpose()
     }
 
     async fn audit_events(&self, after_seq: i64, limit: usize) -> StoreResult<Vec<AuditRecord>> {

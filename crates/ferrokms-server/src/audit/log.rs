@@ -3,7 +3,12 @@
 
 use std::sync::Arc;
 
-use ferrokms_store::{AuditRecord, Store, StoreError};
+use ferrokms_core::asymmetric;
+use ferrokms_core::key::{KeySpec, MessageType, SigningAlgorithm};
+use ferrokms_core::material::{KeyMaterial, RootKeyProvider};
+use ferrokms_store::{AuditDigest, AuditRecord, Store, StoreError};
+
+use crate::ServerError;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{chain_hash, GENESIS};
@@ -32,10 +37,14 @@ pub struct AuditFailed;
 
 impl AuditLog {
     /// Starts the writer, continuing the chain from the last stored event.
-    pub async fn start(store: Arc<dyn Store>) -> Result<Self, StoreError> {
+    pub async fn start(
+        store: Arc<dyn Store>,
+        root: &dyn RootKeyProvider,
+    ) -> Result<Self, ServerError> {
         let last = store.last_audit_event().await?;
+        let (key, _) = super::signing_key(store.as_ref(), root).await?;
         let (queue, rx) = mpsc::channel(4096);
-        tokio::spawn(writer(store, rx, last));
+        tokio::spawn(writer(store, rx, last, key));
         Ok(AuditLog { queue })
     }
 
@@ -54,7 +63,12 @@ impl AuditLog {
     }
 }
 
-async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Queued>, last: Option<AuditRecord>) {
+async fn writer(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::Receiver<Queued>,
+    last: Option<AuditRecord>,
+    signing_key: KeyMaterial,
+) {
     let (mut seq, mut hash) = match last {
         Some(r) => (r.seq, r.hash),
         None => (0, GENESIS.to_owned()),
@@ -78,7 +92,27 @@ async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Queued>, last: Opt
             next_hash = r.hash.clone();
             records.push(r);
         }
-        let outcome = store.append_audit_events(&records).await;
+        // Each batch is signed where it ends, so that cutting events off the end shows.
+        let digest = asymmetric::sign(
+            KeySpec::EccNistP256,
+            &signing_key,
+            SigningAlgorithm::EcdsaSha256,
+            MessageType::Raw,
+            &super::digest_message(next_seq, &next_hash),
+        )
+        .ok()
+        .map(|signature| AuditDigest {
+            upto_seq: next_seq,
+            chain_hash: next_hash.clone(),
+            signature,
+            created: records.last().map(|r| r.event_time).unwrap_or_default(),
+        });
+        let outcome = match digest {
+            Some(d) => store.append_audit_events(&records, Some(&d)).await,
+            None => Err(StoreError::Backend(
+                "signing the audit digest failed".into(),
+            )),
+        };
         match &outcome {
             Ok(()) => {
                 seq = next_seq;

@@ -13,6 +13,38 @@ use crate::sigv4::sha256_hex;
 /// The `prev_hash` of the first event.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// What a digest signs: how far the chain reached and its hash there.
+pub fn digest_message(upto_seq: i64, chain_hash: &str) -> Vec<u8> {
+    format!("ferrokms-audit-digest/v1\n{upto_seq}\n{chain_hash}").into_bytes()
+}
+
+const SIGNING_KEY_BINDING: &[u8] = b"ferrokms/audit-signing-key/v1";
+
+/// The ECDSA P-256 key that signs digests: made on first use, its private half stored only
+/// wrapped under the root key.
+pub async fn signing_key(
+    store: &dyn ferrokms_store::Store,
+    root: &dyn ferrokms_core::material::RootKeyProvider,
+) -> Result<(ferrokms_core::material::KeyMaterial, Vec<u8>), crate::ServerError> {
+    let fresh = ferrokms_core::asymmetric::generate(ferrokms_core::key::KeySpec::EccNistP256)
+        .map_err(|_| crate::ServerError::Random)?;
+    let public = fresh.public_key.clone().unwrap_or_default();
+    let wrapped = root
+        .wrap(
+            SIGNING_KEY_BINDING,
+            ferrokms_core::asymmetric::private_key_der(&fresh.material),
+        )
+        .map_err(|_| crate::ServerError::Random)?;
+    let (wrapped, public) = store.audit_signing_key((&wrapped, &public)).await?;
+    let private = root.unwrap(SIGNING_KEY_BINDING, &wrapped).map_err(|_| {
+        crate::ServerError::Config("the audit signing key does not open with this root key".into())
+    })?;
+    Ok((
+        ferrokms_core::material::KeyMaterial::from_bytes(private),
+        public,
+    ))
+}
+
 /// Links an event to the chain: SHA-256 over the previous hash, its sequence number and the
 /// event exactly as stored.
 pub fn chain_hash(prev_hash: &str, seq: i64, event: &str) -> String {
