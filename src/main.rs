@@ -151,6 +151,9 @@ struct ServeArgs {
     /// that tests can move time forward and run rotation and deletion at once.
     #[arg(long)]
     debug_clock: bool,
+    /// Serve Prometheus metrics at GET /metrics (they name keys, so they are off by default).
+    #[arg(long)]
+    metrics: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -267,6 +270,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             mode,
             debug_clock: args.debug_clock,
             job_interval: std::time::Duration::from_secs(60),
+            metrics: args.metrics,
         },
         store.clone(),
         data.root.clone(),

@@ -344,3 +344,48 @@ async fn acknowledged_requests_keep_their_events_across_a_crash() {
     let out = ferrokms(&["audit", "verify", "--data-dir", dir.to_str().unwrap()]);
     assert!(out.status.success(), "{out:?}");
 }
+
+fn get_metrics(addr: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let status = raw.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (
+        status,
+        raw.split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default(),
+    )
+}
+
+#[tokio::test]
+async fn prometheus_metrics_count_requests_keys_and_usage() {
+    let temp = tempfile::tempdir().unwrap();
+    let server = Server::start_in(temp.path(), &["--metrics"]);
+    let kms = server.client();
+    let (id, arn) = new_key(&kms).await;
+    encrypt(&kms, &id, "a").await.unwrap();
+    encrypt(&kms, &id, "b").await.unwrap();
+    kms.disable_key().key_id(&id).send().await.unwrap();
+    assert!(encrypt(&kms, &id, "c").await.is_err());
+    let (status, text) = get_metrics(&server.addr);
+    assert_eq!(status, 200);
+    for line in [
+        "ferrokms_requests_total{operation=\"Encrypt\",outcome=\"ok\"} 2".to_owned(),
+        "ferrokms_requests_total{operation=\"Encrypt\",outcome=\"DisabledException\"} 1".to_owned(),
+        "ferrokms_request_duration_seconds_count{operation=\"Encrypt\"} 3".to_owned(),
+        "ferrokms_keys{state=\"Disabled\"} 1".to_owned(),
+        format!("ferrokms_key_requests_total{{key=\"{arn}\",operation=\"Encrypt\"}} 3"),
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
+    }
+    let plain = Server::start();
+    let (status, _) = get_metrics(&plain.addr);
+    assert_eq!(status, 400, "no metrics unless --metrics is given");
+}

@@ -20,6 +20,7 @@ use crate::api::{self, Call, Services};
 use crate::audit::{self, AuditLog};
 use crate::clock::Clock;
 use crate::error::ApiError;
+use crate::metrics::Metrics;
 use crate::sigv4::{Authenticator, RequestParts, Service};
 use crate::wire::Input;
 use crate::{jobs, sts, ServerError};
@@ -47,6 +48,8 @@ pub struct ServerConfig {
     pub debug_clock: bool,
     /// How often background jobs (rotation, deletion) run.
     pub job_interval: std::time::Duration,
+    /// Serve Prometheus metrics at `GET /metrics` (off unless asked for: they name keys).
+    pub metrics: bool,
 }
 
 struct App {
@@ -55,6 +58,7 @@ struct App {
     audit: AuditLog,
     clock: Arc<Clock>,
     debug_clock: bool,
+    metrics: Option<Metrics>,
 }
 
 /// The dev-mode debug endpoints: `POST /ferrokms/debug/advance-clock?seconds=N` and
@@ -212,8 +216,16 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let id = request_id();
+    let started = std::time::Instant::now();
     if app.debug_clock && uri.path().starts_with("/ferrokms/debug/") {
         return debug(&app, &uri, &id).await;
+    }
+    if let (Some(metrics), true) = (
+        &app.metrics,
+        method == Method::GET && uri.path() == "/metrics",
+    ) {
+        let text = metrics.render(app.services.store.as_ref()).await;
+        return response(StatusCode::OK, "text/plain; version=0.0.4", text, &id);
     }
     let user_agent = headers
         .get(header::USER_AGENT)
@@ -265,6 +277,9 @@ async fn handle(
                 Ok(()) => e,
                 Err(_) => ApiError::Kms(KmsError::internal()),
             };
+            if let Some(m) = &app.metrics {
+                m.record(&claim.event_name, e.wire().1, started.elapsed(), &[]);
+            }
             return if looks_like_query_protocol(&headers) {
                 sts_error(&e, &id)
             } else {
@@ -366,10 +381,18 @@ async fn handle(
         error,
         resources: call.take_resources(),
     });
+    let touched = event.record.resources.clone();
     // No unaudited answers: if the record cannot be made durable, the caller gets an
     // internal error instead of the result.
     if app.audit.record(event).await.is_err() {
         return json_error(&ApiError::Kms(KmsError::internal()), &id);
+    }
+    if let Some(m) = &app.metrics {
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.wire().1,
+        };
+        m.record(&event_name, outcome, started.elapsed(), &touched);
     }
     match result {
         Ok(out) => {
@@ -410,6 +433,7 @@ pub async fn serve(
         audit,
         clock: clock.clone(),
         debug_clock: config.debug_clock,
+        metrics: config.metrics.then(Metrics::default),
     });
     let job_app = app.clone();
     let job_interval = config.job_interval;

@@ -8,6 +8,7 @@ mod error;
 mod http;
 pub mod identities;
 mod jobs;
+mod metrics;
 mod root_key;
 mod sigv4;
 mod sts;
