@@ -7,12 +7,12 @@ use ferrokms_core::import::{
 };
 use ferrokms_core::material::{KeyMaterial, SYMMETRIC_MATERIAL_BYTES};
 use ferrokms_core::KmsError;
-use ferrokms_store::{StoreError, StoredMaterial};
+use ferrokms_store::StoredMaterial;
 use serde_json::{json, Value};
 
 use super::authorize::Conditions;
-use super::resolve::{resolve_key, Aliases};
-use super::{store_failure, Call};
+use super::resolve::{modify_key, resolve_key, Aliases};
+use super::Call;
 use crate::error::ApiError;
 use crate::wire::{blob, timestamp, Input};
 
@@ -134,34 +134,19 @@ pub async fn import_key_material(call: &Call<'_>, mut input: Input) -> Result<Va
         created: call.now,
         rotation_type: None,
     };
-    let mut key = key;
-    for _ in 0..8 {
-        key.import_material(material_id, &model, valid_to)?;
-        match call
-            .services
-            .store
-            .replace_material(&key, Some(&stored))
-            .await
-        {
-            Ok(_) => {
-                return Ok(json!({
-                    "KeyId": key.arn.to_string(),
-                    "KeyMaterialId": material_id.to_string(),
-                }))
-            }
-            Err(StoreError::Conflict) => {
-                key = call
-                    .services
-                    .store
-                    .key(key.region(), &key.id())
-                    .await
-                    .map_err(store_failure)?
-                    .ok_or_else(KmsError::internal)?;
-            }
-            Err(e) => return Err(store_failure(e)),
-        }
-    }
-    Err(KmsError::internal().into())
+    let store = &call.services.store;
+    let stored = &stored;
+    let key = modify_key(
+        call.services,
+        key,
+        |k| k.import_material(material_id, &model, valid_to),
+        |k| async move { store.replace_material(&k, Some(stored)).await },
+    )
+    .await?;
+    Ok(json!({
+        "KeyId": key.arn.to_string(),
+        "KeyMaterialId": material_id.to_string(),
+    }))
 }
 
 pub async fn delete_imported_key_material(
@@ -190,25 +175,14 @@ pub async fn delete_imported_key_material(
 /// to PendingImport.
 pub async fn remove_imported_material(
     services: &super::Services,
-    mut key: ferrokms_core::key::KeyMetadata,
+    key: ferrokms_core::key::KeyMetadata,
 ) -> Result<ferrokms_core::key::KeyMetadata, ApiError> {
-    for _ in 0..8 {
-        key.remove_imported_material()?;
-        match services.store.replace_material(&key, None).await {
-            Ok(revision) => {
-                key.revision = revision;
-                return Ok(key);
-            }
-            Err(StoreError::Conflict) => {
-                key = services
-                    .store
-                    .key(key.region(), &key.id())
-                    .await
-                    .map_err(store_failure)?
-                    .ok_or_else(KmsError::internal)?;
-            }
-            Err(e) => return Err(store_failure(e)),
-        }
-    }
-    Err(KmsError::internal().into())
+    let store = &services.store;
+    modify_key(
+        services,
+        key,
+        ferrokms_core::key::KeyMetadata::remove_imported_material,
+        |k| async move { store.replace_material(&k, None).await },
+    )
+    .await
 }

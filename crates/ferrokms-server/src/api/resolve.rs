@@ -5,7 +5,7 @@ use ferrokms_core::key::KeyMetadata;
 use ferrokms_core::KmsError;
 
 use super::authorize::{authorize_key, Conditions};
-use super::{store_failure, Call};
+use super::{store_failure, Call, Services};
 use crate::error::ApiError;
 
 /// Whether an operation accepts alias names and alias ARNs for its key (only the
@@ -115,26 +115,29 @@ pub async fn resolve_key(
     }
 }
 
-/// Retries a read-modify-write of one key until no concurrent writer got in between.
-pub async fn update_key<F>(
-    call: &Call<'_>,
+/// Applies `change` to the key and stores it with `write`; when another writer got in
+/// between, reads the key again and retries, so no concurrent change is lost.
+pub async fn modify_key<C, W, Fut>(
+    services: &Services,
     mut key: KeyMetadata,
-    change: F,
+    mut change: C,
+    write: W,
 ) -> Result<KeyMetadata, ApiError>
 where
-    F: Fn(&mut KeyMetadata) -> Result<(), KmsError>,
+    C: FnMut(&mut KeyMetadata) -> Result<(), KmsError>,
+    W: Fn(KeyMetadata) -> Fut,
+    Fut: std::future::Future<Output = Result<i64, ferrokms_store::StoreError>>,
 {
     const ATTEMPTS: usize = 8;
     for _ in 0..ATTEMPTS {
         change(&mut key)?;
-        match call.services.store.update_key(&key).await {
+        match write(key.clone()).await {
             Ok(revision) => {
                 key.revision = revision;
                 return Ok(key);
             }
             Err(ferrokms_store::StoreError::Conflict) => {
-                key = call
-                    .services
+                key = services
                     .store
                     .key(key.region(), &key.id())
                     .await
@@ -145,4 +148,20 @@ where
         }
     }
     Err(KmsError::internal().into())
+}
+
+/// Read-modify-write of a key's metadata.
+pub async fn update_key<F>(
+    call: &Call<'_>,
+    key: KeyMetadata,
+    change: F,
+) -> Result<KeyMetadata, ApiError>
+where
+    F: FnMut(&mut KeyMetadata) -> Result<(), KmsError>,
+{
+    let store = &call.services.store;
+    modify_key(call.services, key, change, |k| async move {
+        store.update_key(&k).await
+    })
+    .await
 }

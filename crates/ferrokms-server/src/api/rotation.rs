@@ -11,7 +11,7 @@ use ferrokms_store::{RotationType, StoreError, StoredMaterial};
 use serde_json::{json, Value};
 
 use super::authorize::Conditions;
-use super::resolve::{resolve_key, update_key, Aliases};
+use super::resolve::{modify_key, resolve_key, update_key, Aliases};
 use super::{finish_page, finish_with_page, store_failure, Call, Services};
 use crate::error::ApiError;
 use crate::wire::{timestamp, Input};
@@ -78,31 +78,26 @@ async fn propagate_to_replicas(
     stored: &StoredMaterial,
     material: &KeyMaterial,
 ) -> Result<(), ApiError> {
-    for mut replica in super::multi_region::replicas_of(services, primary).await? {
-        for _ in 0..8 {
-            replica.current_material = primary.current_material;
-            replica.rotation = primary.rotation.clone();
-            let copy = StoredMaterial {
-                wrapped: services.root.wrap_material(
-                    &replica.arn,
-                    &stored.material_id,
-                    material,
-                )?,
-                ..stored.clone()
-            };
-            match services.store.rotate_key(&replica, &copy).await {
-                Ok(_) => break,
-                Err(StoreError::Conflict) => {
-                    replica = services
-                        .store
-                        .key(replica.region(), &replica.id())
-                        .await
-                        .map_err(store_failure)?
-                        .ok_or_else(KmsError::internal)?;
-                }
-                Err(e) => return Err(store_failure(e)),
-            }
-        }
+    for replica in super::multi_region::replicas_of(services, primary).await? {
+        let copy = StoredMaterial {
+            wrapped: services
+                .root
+                .wrap_material(&replica.arn, &stored.material_id, material)?,
+            ..stored.clone()
+        };
+        let store = &services.store;
+        let copy = &copy;
+        modify_key(
+            services,
+            replica,
+            |k| {
+                k.current_material = primary.current_material;
+                k.rotation = primary.rotation.clone();
+                Ok(())
+            },
+            |k| async move { store.rotate_key(&k, copy).await },
+        )
+        .await?;
     }
     Ok(())
 }
