@@ -13,7 +13,7 @@ use ferrokms_core::policy::ADMINISTRATOR_ACCESS;
 use ferrokms_store::{SqliteStore, Store};
 use zeroize::Zeroizing;
 
-use crate::{identities, root_key, ServerError};
+use crate::{identities, root_file, ServerError};
 
 /// The account a fresh data directory is made for.
 pub const DEFAULT_ACCOUNT: &str = "111122223333";
@@ -58,7 +58,7 @@ impl DataDir {
             .create(path)
             .map_err(|e| ServerError::Io(format!("creating {}: {e}", path.display())))?;
         let root: Arc<dyn RootKeyProvider> =
-            Arc::new(root_key::load_or_create(&path.join("root-key"))?);
+            Arc::new(root_file::load_or_create(&path.join("root-key"))?);
         let store = Arc::new(SqliteStore::open(&path.join("ferrokms.db")).await?);
         Ok(DataDir {
             path: path.to_owned(),

@@ -9,7 +9,7 @@ mod http;
 pub mod identities;
 mod jobs;
 mod metrics;
-mod root_key;
+mod root_file;
 mod sigv4;
 mod sts;
 mod wire;
