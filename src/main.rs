@@ -287,7 +287,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
                 Mode::Strict => match &credentials {
                     Some(c) => {
                         println!("admin credentials (also in {}):", c.file.display());
-                        print!("{}", c.export_lines().as_str());
+                        print!("{}", c.key.export_lines().as_str());
                         println!("export AWS_DEFAULT_REGION=us-east-1");
                     }
                     None => println!("admin credentials file is gone; use the access keys you created"),

@@ -39,7 +39,7 @@ struct Case {
 }
 
 fn root_all() -> Value {
-    json!({"Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "kms:*", "Resource": "*"})
+    crate::root_allows_all("111122223333")
 }
 
 fn cases() -> Vec<Case> {

@@ -209,7 +209,7 @@ async fn revoke_and_deny_beat_grants() {
     encrypt(&bob, &id, "ok").await.unwrap();
 
     let deny = json!({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "kms:*", "Resource": "*"},
+        crate::root_allows_all("111122223333"),
         {"Effect": "Deny", "Principal": {"AWS": BOB}, "Action": "kms:Encrypt", "Resource": "*"}
     ]});
     admin
@@ -226,7 +226,7 @@ async fn revoke_and_deny_beat_grants() {
         "an explicit deny wins over a grant"
     );
     let default = json!({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "kms:*", "Resource": "*"}
+        crate::root_allows_all("111122223333")
     ]});
     admin
         .put_key_policy()

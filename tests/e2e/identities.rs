@@ -97,7 +97,7 @@ async fn config_users_act_within_their_policies() {
     // A key policy that names bob lets him in without any IAM policy.
     let admin = server.client();
     let doc = serde_json::json!({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "kms:*", "Resource": "*"},
+        crate::root_allows_all("111122223333"),
         {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:user/bob"}, "Action": "kms:Encrypt", "Resource": "*"}
     ]});
     admin

@@ -61,3 +61,20 @@ pub async fn decrypt(
 > {
     client.decrypt().ciphertext_blob(blob).send().await
 }
+
+/// A key policy document of these statements.
+pub fn policy(statements: serde_json::Value) -> String {
+    serde_json::json!({"Version": "2012-10-17", "Statement": statements}).to_string()
+}
+
+/// The statement of AWS's default key policy: the account's root may do everything, so IAM
+/// policies decide for the account's principals.
+pub fn root_allows_all(account: &str) -> serde_json::Value {
+    serde_json::json!({
+        "Sid": "Enable IAM User Permissions",
+        "Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{account}:root")},
+        "Action": "kms:*",
+        "Resource": "*"
+    })
+}

@@ -4,23 +4,9 @@ use aws_sdk_kms::primitives::Blob;
 use serde_json::{json, Value};
 
 use crate::harness::{code, message, Server, REGION};
-use crate::{decrypt, encrypt, new_key};
+use crate::{decrypt, encrypt, new_key, policy, root_allows_all};
 
 const ACCT: &str = "111122223333";
-
-fn policy(statements: Value) -> String {
-    json!({"Version": "2012-10-17", "Statement": statements}).to_string()
-}
-
-fn root_allows_all(account: &str) -> Value {
-    json!({
-        "Sid": "Enable IAM User Permissions",
-        "Effect": "Allow",
-        "Principal": {"AWS": format!("arn:aws:iam::{account}:root")},
-        "Action": "kms:*",
-        "Resource": "*"
-    })
-}
 
 #[tokio::test]
 async fn the_default_policy_and_a_given_one_are_returned_as_stored() {

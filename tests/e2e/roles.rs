@@ -132,7 +132,7 @@ async fn an_assumed_role_acts_with_the_roles_policies() {
 
     // Key policies and grants that name the role apply to its sessions.
     let only_role = json!({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "kms:*", "Resource": "*"},
+        crate::root_allows_all("111122223333"),
         {"Effect": "Deny", "Principal": {"AWS": APP_ROLE}, "Action": "kms:Encrypt", "Resource": "*"}
     ]});
     admin

@@ -288,7 +288,6 @@ pub struct KeyMetadata {
     pub deletion_date: Option<Millis>,
     pub pending_window_days: Option<i32>,
     pub current_material: MaterialId,
-    pub multi_region: bool,
     pub policy: String,
     /// DER SubjectPublicKeyInfo of an asymmetric key. Public, so kept in the clear: Verify
     /// and GetPublicKey never touch the private key.
@@ -523,6 +522,10 @@ impl KeyMetadata {
         Ok(())
     }
 
+    pub fn is_multi_region(&self) -> bool {
+        self.replication.is_some()
+    }
+
     /// Whether this copy is the primary of a multi-Region key (or an ordinary key).
     pub fn is_primary(&self) -> bool {
         self.replication
@@ -679,7 +682,6 @@ mod tests {
             deletion_date: None,
             pending_window_days: None,
             current_material: MaterialId::generate().unwrap(),
-            multi_region: false,
             policy: default_key_policy(&account),
             public_key: Some(vec![0x30, 0x82]),
             rotation: RotationSchedule::default(),

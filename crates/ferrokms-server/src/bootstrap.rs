@@ -13,7 +13,8 @@ use ferrokms_core::policy::ADMINISTRATOR_ACCESS;
 use ferrokms_store::{SqliteStore, Store};
 use zeroize::Zeroizing;
 
-use crate::{identities, root_file, ServerError};
+use crate::identities::{self, IssuedKey};
+use crate::{root_file, ServerError};
 
 /// The account a fresh data directory is made for.
 pub const DEFAULT_ACCOUNT: &str = "111122223333";
@@ -26,20 +27,12 @@ pub struct DataDir {
     pub root: Arc<dyn RootKeyProvider>,
 }
 
-/// The admin's access key pair, as written to `<data-dir>/admin-credentials`.
+/// The admin's access key pair and the file it is written to
+/// (`<data-dir>/admin-credentials`, the same `export` lines that are printed).
+#[derive(Debug)]
 pub struct AdminCredentials {
-    pub access_key_id: String,
-    pub secret_access_key: Zeroizing<String>,
+    pub key: IssuedKey,
     pub file: PathBuf,
-}
-
-impl std::fmt::Debug for AdminCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AdminCredentials")
-            .field("access_key_id", &self.access_key_id)
-            .field("file", &self.file)
-            .finish_non_exhaustive()
-    }
 }
 
 pub fn now_millis() -> i64 {
@@ -88,28 +81,9 @@ impl DataDir {
         .await?;
         let key =
             identities::issue_access_key(self.store.as_ref(), self.root.as_ref(), &admin).await?;
-        let credentials = AdminCredentials {
-            access_key_id: key.access_key_id.clone(),
-            secret_access_key: key.secret_access_key.clone(),
-            file,
-        };
+        let credentials = AdminCredentials { key, file };
         write_credentials(&credentials)?;
         Ok(Some(credentials))
-    }
-}
-
-fn credentials_text(c: &AdminCredentials) -> Zeroizing<String> {
-    Zeroizing::new(format!(
-        "export AWS_ACCESS_KEY_ID={}\nexport AWS_SECRET_ACCESS_KEY={}\n",
-        c.access_key_id,
-        c.secret_access_key.as_str()
-    ))
-}
-
-impl AdminCredentials {
-    /// The shell lines that set this pair, as printed at start and stored in the file.
-    pub fn export_lines(&self) -> Zeroizing<String> {
-        credentials_text(self)
     }
 }
 
@@ -122,7 +96,7 @@ fn write_credentials(c: &AdminCredentials) -> Result<(), ServerError> {
         .mode(0o600)
         .open(&c.file)
         .map_err(io)?;
-    f.write_all(credentials_text(c).as_bytes()).map_err(io)?;
+    f.write_all(c.key.export_lines().as_bytes()).map_err(io)?;
     f.sync_all().map_err(io)
 }
 
@@ -134,8 +108,10 @@ fn read_credentials(file: &Path) -> Option<AdminCredentials> {
             .map(str::to_owned)
     };
     Some(AdminCredentials {
-        access_key_id: value("AWS_ACCESS_KEY_ID")?,
-        secret_access_key: Zeroizing::new(value("AWS_SECRET_ACCESS_KEY")?),
+        key: IssuedKey {
+            access_key_id: value("AWS_ACCESS_KEY_ID")?,
+            secret_access_key: Zeroizing::new(value("AWS_SECRET_ACCESS_KEY")?),
+        },
         file: file.to_owned(),
     })
 }
@@ -150,14 +126,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let data = DataDir::open(dir.path()).await.unwrap();
         let first = data.admin_credentials().await.unwrap().unwrap();
-        assert!(first.access_key_id.starts_with("AKIA") && first.access_key_id.len() == 20);
-        assert_eq!(first.secret_access_key.len(), 40);
+        let (ak, sk) = (&first.key.access_key_id, &first.key.secret_access_key);
+        assert!(ak.starts_with("AKIA") && ak.len() == 20);
+        assert_eq!(sk.len(), 40);
         let mode = fs::metadata(&first.file).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         let again = data.admin_credentials().await.unwrap().unwrap();
-        assert_eq!(again.access_key_id, first.access_key_id);
-        assert_eq!(again.secret_access_key, first.secret_access_key);
+        assert_eq!(&again.key.access_key_id, ak);
+        assert_eq!(&again.key.secret_access_key, sk);
         assert_eq!(data.store.access_key_count().await.unwrap(), 1);
-        assert!(!format!("{first:?}").contains(first.secret_access_key.as_str()));
+        assert!(!format!("{first:?}").contains(sk.as_str()));
     }
 }

@@ -132,13 +132,13 @@ fn json_error(err: &ApiError, id: &str) -> Response {
 fn sts_error(err: &ApiError, id: &str) -> Response {
     let (_, code, message) = err.wire();
     let code = code.trim_end_matches("Exception");
-    let (status, body) = sts::error(
+    let reply = sts::error(
         StatusCode::FORBIDDEN,
         code,
         message.as_deref().unwrap_or_default(),
         id,
     );
-    response(status, "text/xml", body, id)
+    response(reply.status, "text/xml", reply.body, id)
 }
 
 fn looks_like_query_protocol(headers: &HeaderMap) -> bool {
@@ -175,9 +175,7 @@ fn claimed(headers: &HeaderMap, body: &[u8]) -> Claimed {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     let event_name = match service {
-        "sts" => form_urlencoded::parse(body)
-            .find(|(k, _)| k == "Action")
-            .map(|(_, v)| v.into_owned()),
+        "sts" => Some(sts::action(body)),
         _ => target.rsplit('.').next().map(str::to_owned),
     }
     .filter(|n| !n.is_empty())
@@ -199,12 +197,6 @@ fn event_source(service: &str) -> &'static str {
         "cloudtrail" => "cloudtrail.amazonaws.com",
         _ => "kms.amazonaws.com",
     }
-}
-
-fn xml_error_code(xml: &str) -> Option<String> {
-    let start = xml.find("<Code>")? + 6;
-    let end = xml[start..].find("</Code>")? + start;
-    Some(xml[start..end].to_owned())
 }
 
 async fn handle(
@@ -232,7 +224,6 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let request_json: Option<Value> = serde_json::from_slice(&body).ok();
     let now = app.clock.now();
     let parts = RequestParts {
         method: &method,
@@ -268,7 +259,7 @@ async fn handle(
                 user_agent: &user_agent,
                 principal: None,
                 claimed_access_key: claim.access_key.as_deref().map(|k| (k, account)),
-                request: None,
+                request_parameters: None,
                 response: None,
                 error: Some((code, message)),
                 resources: Vec::new(),
@@ -289,13 +280,8 @@ async fn handle(
     };
     let region = verified.region().to_string();
     if verified.service() == Service::Sts {
-        let (status, xml) = sts::handle(&app.services, &verified, &body, &id).await;
-        let action = form_urlencoded::parse(&body)
-            .find(|(k, _)| k == "Action")
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default();
-        let error =
-            (status != StatusCode::OK).then(|| (xml_error_code(&xml).unwrap_or_default(), None));
+        let reply = sts::handle(&app.services, &verified, &body, &id).await;
+        let action = sts::action(&body);
         let event = audit::event::build(audit::event::EventInput {
             request_id: &id,
             time: now,
@@ -306,17 +292,15 @@ async fn handle(
             user_agent: &user_agent,
             principal: Some(verified.principal()),
             claimed_access_key: None,
-            request: None,
+            request_parameters: None,
             response: None,
-            error: error
-                .as_ref()
-                .map(|(c, m): &(String, Option<String>)| (c.as_str(), m.clone())),
+            error: reply.error_code.as_deref().map(|c| (c, None)),
             resources: Vec::new(),
         });
         if app.audit.record(event).await.is_err() {
             return sts_error(&ApiError::Kms(KmsError::internal()), &id);
         }
-        return response(status, "text/xml", xml, &id);
+        return response(reply.status, "text/xml", reply.body, &id);
     }
     let target = headers
         .get("x-amz-target")
@@ -329,11 +313,22 @@ async fn handle(
         source_ip: peer.ip(),
         resources: Default::default(),
     };
+    // The body is parsed once; its allow-listed members are kept for the audit record
+    // before the operation consumes them.
+    let input = Input::parse(&body);
+    let request_parameters = input
+        .as_ref()
+        .ok()
+        .and_then(|i| audit::event::request_parameters(i.members()));
     let (event_name, source, result) = if verified.service() == Service::CloudTrail {
-        let result = if target == audit::lookup::TARGET && method == Method::POST {
-            audit::lookup::lookup_events(app.services.store.as_ref(), &verified, &body).await
-        } else {
-            Err(ApiError::UnknownOperation)
+        let result = match input {
+            _ if target != audit::lookup::TARGET || method != Method::POST => {
+                Err(ApiError::UnknownOperation)
+            }
+            Ok(input) => {
+                audit::lookup::lookup_events(app.services.store.as_ref(), &verified, input).await
+            }
+            Err(e) => Err(e),
         };
         (
             target.rsplit('.').next().unwrap_or("Unknown").to_owned(),
@@ -351,7 +346,7 @@ async fn handle(
                 Err(ApiError::UnknownOperation),
             ),
             Some(operation) => {
-                let result = match Input::parse(&body) {
+                let result = match input {
                     Ok(input) => api::dispatch(&call, operation, input).await,
                     Err(e) => Err(e),
                 };
@@ -376,7 +371,7 @@ async fn handle(
         user_agent: &user_agent,
         principal: Some(verified.principal()),
         claimed_access_key: None,
-        request: request_json.as_ref(),
+        request_parameters,
         response: response_json,
         error,
         resources: call.take_resources(),

@@ -123,17 +123,30 @@ pub async fn ensure_user(
     account: &AccountId,
     name: &str,
 ) -> Result<PrincipalRecord, ServerError> {
+    ensure_principal(store, account, PrincipalKind::User, name).await
+}
+
+/// The user or role `name` of `account`, created if it does not exist yet.
+async fn ensure_principal(
+    store: &dyn Store,
+    account: &AccountId,
+    kind: PrincipalKind,
+    name: &str,
+) -> Result<PrincipalRecord, ServerError> {
     check_user_name(name)?;
-    let arn = user_arn(account, name);
+    let (arn, id_prefix) = match kind {
+        PrincipalKind::User => (user_arn(account, name), "AIDA"),
+        PrincipalKind::Role => (role_arn(account, name), "AROA"),
+    };
     if let Some(existing) = store.principal(&arn).await? {
         return Ok(existing);
     }
     let record = PrincipalRecord {
         arn,
         account: account.clone(),
-        kind: PrincipalKind::User,
+        kind,
         name: name.to_owned(),
-        unique_id: format!("AIDA{}", random_text(17, BASE32)?.as_str()),
+        unique_id: format!("{id_prefix}{}", random_text(17, BASE32)?.as_str()),
         created: now_millis(),
     };
     match store.put_principal(&record).await {
@@ -142,7 +155,7 @@ pub async fn ensure_user(
         Err(StoreError::AlreadyExists) => store
             .principal(&record.arn)
             .await?
-            .ok_or_else(|| config_error("user vanished while being created")),
+            .ok_or_else(|| config_error("principal vanished while being created")),
         Err(e) => Err(e.into()),
     }
 }
@@ -279,31 +292,10 @@ pub async fn ensure_role(
     name: &str,
     trust_policy: &str,
 ) -> Result<PrincipalRecord, ServerError> {
-    check_user_name(name)?;
     let arn = role_arn(account, name);
     PolicyDocument::parse(trust_policy, PolicyKind::Key)
         .map_err(|e| config_error(format!("trust policy of {arn}: {e}")))?;
-    let record = match store.principal(&arn).await? {
-        Some(existing) => existing,
-        None => {
-            let record = PrincipalRecord {
-                arn: arn.clone(),
-                account: account.clone(),
-                kind: PrincipalKind::Role,
-                name: name.to_owned(),
-                unique_id: format!("AROA{}", random_text(17, BASE32)?.as_str()),
-                created: now_millis(),
-            };
-            match store.put_principal(&record).await {
-                Ok(()) | Err(StoreError::AlreadyExists) => {}
-                Err(e) => return Err(e.into()),
-            }
-            store
-                .principal(&arn)
-                .await?
-                .ok_or_else(|| config_error("role vanished while being created"))?
-        }
-    };
+    let record = ensure_principal(store, account, PrincipalKind::Role, name).await?;
     store.put_trust_policy(&arn, trust_policy).await?;
     Ok(record)
 }

@@ -22,22 +22,39 @@ fn xml_escape(s: &str) -> String {
         .replace('\'', "&apos;")
 }
 
-fn response(action: &str, result: &str, request_id: &str) -> (StatusCode, String) {
-    (
-        StatusCode::OK,
+/// An STS answer, and the error code its audit record names.
+pub struct StsReply {
+    pub status: StatusCode,
+    pub body: String,
+    pub error_code: Option<String>,
+}
+
+fn response(action: &str, result: &str, request_id: &str) -> StsReply {
+    StsReply {
+        status: StatusCode::OK,
+        error_code: None,
+        body:
         format!(
             "<{action}Response xmlns=\"{NS}\">\n  <{action}Result>\n{result}  </{action}Result>\n  <ResponseMetadata>\n    <RequestId>{request_id}</RequestId>\n  </ResponseMetadata>\n</{action}Response>\n"
         ),
-    )
+    }
 }
 
-/// Answers an STS request; returns the status and XML body.
+/// The `Action` of a query-protocol request.
+pub fn action(body: &[u8]) -> String {
+    form_urlencoded::parse(body)
+        .find(|(k, _)| k == "Action")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+/// Answers an STS request.
 pub async fn handle(
     services: &Services,
     request: &VerifiedRequest,
     body: &[u8],
     request_id: &str,
-) -> (StatusCode, String) {
+) -> StsReply {
     let params = Params(
         form_urlencoded::parse(body)
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -64,7 +81,7 @@ pub async fn handle(
     }
 }
 
-fn validation(message: &str, request_id: &str) -> (StatusCode, String) {
+fn validation(message: &str, request_id: &str) -> StsReply {
     error(
         StatusCode::BAD_REQUEST,
         "ValidationError",
@@ -90,7 +107,7 @@ async fn assume_role(
     request: &VerifiedRequest,
     params: &Params,
     request_id: &str,
-) -> (StatusCode, String) {
+) -> StsReply {
     let param = |name: &str| params.get(name);
     let (Some(role_arn), Some(session)) = (param("RoleArn"), param("RoleSessionName")) else {
         return validation("RoleArn and RoleSessionName are required", request_id);
@@ -195,18 +212,14 @@ async fn assume_role(
 }
 
 /// STS's error document.
-pub fn error(
-    status: StatusCode,
-    code: &str,
-    message: &str,
-    request_id: &str,
-) -> (StatusCode, String) {
-    (
+pub fn error(status: StatusCode, code: &str, message: &str, request_id: &str) -> StsReply {
+    StsReply {
         status,
-        format!(
+        error_code: Some(code.to_owned()),
+        body: format!(
             "<ErrorResponse xmlns=\"{NS}\">\n  <Error>\n    <Type>Sender</Type>\n    <Code>{}</Code>\n    <Message>{}</Message>\n  </Error>\n  <RequestId>{request_id}</RequestId>\n</ErrorResponse>\n",
             xml_escape(code),
             xml_escape(message)
         ),
-    )
+    }
 }

@@ -45,7 +45,7 @@ fn type_error(expected: &str, got: &Value) -> ApiError {
     ApiError::serialization(format!("{found} can not be converted to {expected}"))
 }
 
-fn as_str<'a>(v: &'a Value, _member: &str) -> Result<&'a str, ApiError> {
+fn as_str(v: &Value) -> Result<&str, ApiError> {
     v.as_str().ok_or_else(|| type_error("a String", v))
 }
 
@@ -61,6 +61,11 @@ impl Input {
                 "Could not parse the request body as JSON.",
             )),
         }
+    }
+
+    /// The members not read yet.
+    pub fn members(&self) -> &Map<String, Value> {
+        &self.members
     }
 
     fn from_map(members: Map<String, Value>) -> Self {
@@ -125,7 +130,7 @@ impl Input {
         let Some(v) = self.take(member) else {
             return Ok(None);
         };
-        let s = as_str(&v, member)?.to_owned();
+        let s = as_str(&v)?.to_owned();
         self.check_length(Some(&s), member, s.chars().count(), min, max);
         Ok(Some(s))
     }
@@ -159,7 +164,7 @@ impl Input {
         let Some(v) = self.take(member) else {
             return Ok(None);
         };
-        let text = as_str(&v, member)?;
+        let text = as_str(&v)?;
         let bytes = BASE64.decode(text).map_err(|_| {
             ApiError::serialization(format!("Invalid base64 in '{}'", camel(member)))
         })?;
@@ -227,7 +232,7 @@ impl Input {
         let Some(v) = self.take(member) else {
             return Ok(None);
         };
-        let s = as_str(&v, member)?;
+        let s = as_str(&v)?;
         match parse(s) {
             Some(t) => Ok(Some(t)),
             None => {
@@ -281,7 +286,7 @@ impl Input {
         };
         let mut out = BTreeMap::new();
         for (k, v) in entries {
-            let v = as_str(&v, member)?;
+            let v = as_str(&v)?;
             out.insert(k, v.to_owned());
         }
         Ok(Some(out))
@@ -310,7 +315,7 @@ impl Input {
         };
         let mut out = Vec::with_capacity(items.len());
         for item in &items {
-            let s = as_str(item, member)?.to_owned();
+            let s = as_str(item)?.to_owned();
             let len = s.chars().count();
             if len < item_min || len > item_max {
                 let path = format!("{}.member", camel(member));
@@ -342,7 +347,7 @@ impl Input {
             let text = |name: &str| -> Result<Option<String>, ApiError> {
                 match fields.get(name).filter(|v| !v.is_null()) {
                     None => Ok(None),
-                    Some(v) => Ok(Some(as_str(v, name)?.to_owned())),
+                    Some(v) => Ok(Some(as_str(v)?.to_owned())),
                 }
             };
             let key = text("TagKey")?;

@@ -40,7 +40,6 @@ fn new_key(region_name: &str, acct: &str) -> (KeyMetadata, StoredMaterial) {
         deletion_date: None,
         pending_window_days: None,
         current_material: material_id,
-        multi_region: false,
         policy: default_key_policy(&account),
         public_key: None,
         rotation: Default::default(),

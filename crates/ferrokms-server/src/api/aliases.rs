@@ -1,6 +1,6 @@
 //! Aliases: CreateAlias, UpdateAlias, DeleteAlias, ListAliases.
 
-use ferrokms_core::ids::{AliasName, AliasNameError, KeyId};
+use ferrokms_core::ids::{AliasName, AliasNameError, KeyId, KeyReference};
 use ferrokms_core::KmsError;
 use ferrokms_store::{AliasRecord, Page, StoreError};
 use serde_json::{json, Value};
@@ -49,7 +49,10 @@ fn quota_error(e: StoreError) -> ApiError {
 
 /// An alias target must be named by key id or key ARN, never by another alias.
 fn refuse_alias_target(raw: &str) -> Result<(), ApiError> {
-    if raw.starts_with("alias/") || (raw.starts_with("arn:") && raw.contains(":alias/")) {
+    if matches!(
+        KeyReference::parse(raw),
+        KeyReference::Alias(_) | KeyReference::AliasArn { .. }
+    ) {
         return Err(KmsError::Validation("Aliases must refer to keys. Not aliases".into()).into());
     }
     Ok(())

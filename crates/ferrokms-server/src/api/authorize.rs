@@ -140,7 +140,7 @@ pub async fn authorize_key(
     ctx.set("kms:KeySpec", vec![key.key_spec.as_str().into()])
         .set("kms:KeyUsage", vec![key.key_usage.as_str().into()])
         .set("kms:KeyOrigin", vec![key.origin.as_str().into()])
-        .set("kms:MultiRegion", vec![key.multi_region.to_string()]);
+        .set("kms:MultiRegion", vec![key.is_multi_region().to_string()]);
     let policy = PolicyDocument::parse(&key.policy, PolicyKind::Key).map_err(|e| {
         tracing::error!(key = %arn, error = %e, "stored key policy is malformed");
         ApiError::from(KmsError::internal())

@@ -35,7 +35,7 @@ pub fn metadata_json(key: &KeyMetadata) -> Value {
         "Origin": key.origin.as_str(),
         "KeyManager": key.key_manager.as_str(),
         "KeySpec": key.key_spec.as_str(),
-        "MultiRegion": key.multi_region,
+        "MultiRegion": key.is_multi_region(),
     });
     if key.state != KeyState::PendingImport {
         m["CurrentKeyMaterialId"] = json!(key.current_material.to_string());
@@ -246,7 +246,6 @@ pub async fn create_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
         deletion_date: None,
         pending_window_days: None,
         current_material: material_id,
-        multi_region,
         policy,
         public_key: generated.and_then(|g| g.public_key),
         rotation: Default::default(),

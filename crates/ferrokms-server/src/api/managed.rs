@@ -34,8 +34,6 @@ const SERVICES: &[(&str, &str)] = &[
     ("ssm", "ssm"),
 ];
 
-const DAY_MILLIS: i64 = 24 * 60 * 60 * 1000;
-
 fn managed_policy(account: &AccountId, region: &Region, service: &str, via: &str) -> String {
     format!(
         r#"{{
@@ -99,7 +97,7 @@ pub async fn managed_key(
         created: call.now,
         rotation_type: None,
     };
-    let key = KeyMetadata {
+    let mut key = KeyMetadata {
         arn,
         creation_date: call.now,
         description: format!(
@@ -113,19 +111,15 @@ pub async fn managed_key(
         deletion_date: None,
         pending_window_days: None,
         current_material: material_id,
-        multi_region: false,
         policy: managed_policy(account, region, service, via),
         public_key: None,
-        rotation: RotationSchedule {
-            enabled: true,
-            period_days: Some(DEFAULT_ROTATION_PERIOD_DAYS),
-            next: Some(call.now + i64::from(DEFAULT_ROTATION_PERIOD_DAYS) * DAY_MILLIS),
-            on_demand_count: 0,
-        },
+        rotation: RotationSchedule::default(),
         import: Default::default(),
         replication: None,
         revision: 0,
     };
+    // AWS managed keys rotate every year.
+    key.enable_rotation(DEFAULT_ROTATION_PERIOD_DAYS, call.now)?;
     let store = &call.services.store;
     store
         .create_key(&key, std::slice::from_ref(&stored), &[])

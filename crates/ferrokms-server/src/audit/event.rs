@@ -97,6 +97,11 @@ fn allowed(source: &Map<String, Value>, members: &[&str]) -> Option<Value> {
     (!picked.is_empty()).then_some(Value::Object(picked))
 }
 
+/// The members of a request that its audit record may show.
+pub fn request_parameters(members: &Map<String, Value>) -> Option<Value> {
+    allowed(members, REQUEST_MEMBERS)
+}
+
 /// CloudTrail marks reads and cryptographic operations as read-only.
 pub fn is_read_only(event_name: &str) -> bool {
     ["Describe", "List", "Get", "Lookup"]
@@ -132,7 +137,8 @@ pub struct EventInput<'a> {
     pub principal: Option<&'a Principal>,
     /// The access key a rejected request claimed, and the account it belongs to if known.
     pub claimed_access_key: Option<(&'a str, Option<String>)>,
-    pub request: Option<&'a Value>,
+    /// From [`request_parameters`].
+    pub request_parameters: Option<Value>,
     pub response: Option<&'a Value>,
     pub error: Option<(&'a str, Option<String>)>,
     pub resources: Vec<String>,
@@ -207,7 +213,7 @@ pub fn build(input: EventInput<'_>) -> PendingEvent {
         "awsRegion": input.region,
         "sourceIPAddress": input.source_ip,
         "userAgent": input.user_agent,
-        "requestParameters": input.request.and_then(Value::as_object).and_then(|m| allowed(m, REQUEST_MEMBERS)),
+        "requestParameters": input.request_parameters,
         "responseElements": input.response.and_then(Value::as_object).and_then(|m| allowed(m, RESPONSE_MEMBERS)),
         "requestID": input.request_id,
         "eventID": event_id,
@@ -279,7 +285,7 @@ mod tests {
             user_agent: "test",
             principal: None,
             claimed_access_key: None,
-            request: Some(&request),
+            request_parameters: request.as_object().and_then(request_parameters),
             response: Some(&response),
             error: None,
             resources: vec![],

@@ -37,9 +37,8 @@ fn authorize(request: &VerifiedRequest) -> Result<(), ApiError> {
 pub async fn lookup_events(
     store: &dyn Store,
     request: &VerifiedRequest,
-    body: &[u8],
+    mut input: Input,
 ) -> Result<Value, ApiError> {
-    let mut input = Input::parse(body)?;
     let attributes = input.raw("LookupAttributes");
     let start = input.timestamp("StartTime")?;
     let end = input.timestamp("EndTime")?;
