@@ -154,6 +154,9 @@ struct ServeArgs {
     /// Serve Prometheus metrics at GET /metrics (they name keys, so they are off by default).
     #[arg(long)]
     metrics: bool,
+    /// Dev mode only: keep no audit log, to measure what auditing costs.
+    #[arg(long)]
+    no_audit: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -221,6 +224,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
     if args.debug_clock && !dev {
         bail!("--debug-clock lets anyone move the service's clock: it is refused outside --dev");
     }
+    if args.no_audit && !dev {
+        bail!("--no-audit leaves calls unrecorded: it is refused outside --dev");
+    }
     if dev && !listen.ip().is_loopback() {
         bail!("--dev accepts any credentials, so it listens on loopback only (not {listen})");
     }
@@ -271,6 +277,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             debug_clock: args.debug_clock,
             job_interval: std::time::Duration::from_secs(60),
             metrics: args.metrics,
+            unaudited: args.no_audit,
         },
         store.clone(),
         data.root.clone(),

@@ -25,7 +25,7 @@ fn lookup(server: &Server, body: Value) -> Value {
     r.json()
 }
 
-fn events_named(server: &Server, name: &str) -> Vec<Value> {
+pub fn events_named(server: &Server, name: &str) -> Vec<Value> {
     let out = lookup(
         server,
         json!({"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": name}]}),
@@ -345,6 +345,67 @@ async fn acknowledged_requests_keep_their_events_across_a_crash() {
     assert!(out.status.success(), "{out:?}");
 }
 
+#[tokio::test]
+async fn work_without_a_durable_record_has_no_effect() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("data");
+    let db = dir.join("ferrokms.db");
+    let server = Server::start_in(&dir, &[]);
+    let kms = server.client();
+    let (id, _) = new_key(&kms).await;
+    sqlite(
+        &db,
+        "CREATE TRIGGER refuse_events BEFORE INSERT ON audit_events \
+         BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
+    );
+    let err = encrypt(&kms, &id, "unaudited").await.unwrap_err();
+    assert_eq!(code(&err), "KMSInternalException");
+
+    // A write commits its request's record with it, so the write stands although the chain
+    // refuses the final record.
+    let kept = kms.create_key().description("kept").send().await.unwrap();
+    let kept_id = kept.key_metadata().unwrap().key_id().to_owned();
+    let kept_request = kept.request_id().unwrap().to_owned();
+
+    sqlite(
+        &db,
+        "CREATE TRIGGER refuse_outbox BEFORE INSERT ON audit_outbox \
+         BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
+    );
+    let err = kms
+        .create_key()
+        .description("refused")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "KMSInternalException");
+
+    // What the writer held in memory to retry dies with it; the outbox does not.
+    server.kill();
+    sqlite(
+        &db,
+        "DROP TRIGGER refuse_events; DROP TRIGGER refuse_outbox;",
+    );
+    let again = Server::start_in(&dir, &[]);
+    let listed = again.client().list_keys().send().await.unwrap();
+    let mut ids: Vec<&str> = listed.keys().iter().filter_map(|k| k.key_id()).collect();
+    ids.sort_unstable();
+    let mut expected = [id.as_str(), kept_id.as_str()];
+    expected.sort_unstable();
+    assert_eq!(ids, expected, "only the audited keys exist");
+    again.stop();
+
+    let out = ferrokms(&["audit", "verify", "--data-dir", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let recovered: Vec<Value> = export(&dir)
+        .into_iter()
+        .filter(|e| e["requestID"] == kept_request.as_str())
+        .collect();
+    assert_eq!(recovered.len(), 1, "{recovered:?}");
+    assert_eq!(recovered[0]["eventName"], "CreateKey");
+    assert_eq!(recovered[0]["additionalEventData"]["answerRecorded"], false);
+}
+
 fn get_metrics(addr: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
@@ -388,4 +449,29 @@ async fn prometheus_metrics_count_requests_keys_and_usage() {
     let plain = Server::start();
     let (status, _) = get_metrics(&plain.addr);
     assert_eq!(status, 400, "no metrics unless --metrics is given");
+}
+
+#[tokio::test]
+async fn auditing_can_be_turned_off_only_in_dev_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ferrokms"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-audit",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("refused outside --dev"));
+
+    let server = Server::start_in(dir.path(), &["--dev", "--no-audit"]);
+    let kms = server.client();
+    let (id, _) = new_key(&kms).await;
+    encrypt(&kms, &id, "unrecorded").await.unwrap();
+    server.stop();
+    assert!(export(dir.path()).is_empty(), "nothing was recorded");
 }

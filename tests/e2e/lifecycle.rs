@@ -60,6 +60,9 @@ async fn automatic_rotation_keeps_old_ciphertexts_readable() {
     server.advance_clock_days(2);
     assert_eq!(server.run_jobs(), (1, 0));
     assert_eq!(server.run_jobs(), (0, 0), "rotating is idempotent");
+    let rotations = crate::audit::events_named(&server, "RotateKey");
+    assert_eq!(rotations.len(), 1, "{rotations:?}");
+    assert_eq!(rotations[0]["eventType"], "AwsServiceEvent");
 
     let meta = kms.describe_key().key_id(&id).send().await.unwrap();
     let current = meta
@@ -270,6 +273,19 @@ async fn keys_are_destroyed_when_the_waiting_period_ends() {
         "only the key still pending deletion goes"
     );
     assert_eq!(server.run_jobs(), (0, 0), "deleting is idempotent");
+    let deletions: Vec<_> = crate::audit::events_named(&server, "DeleteKey")
+        .into_iter()
+        .filter(|e| e["eventType"] == "AwsServiceEvent")
+        .collect();
+    assert_eq!(deletions.len(), 1, "{deletions:?}");
+    assert!(deletions[0]["resources"][0]["ARN"]
+        .as_str()
+        .unwrap()
+        .ends_with(&doomed));
+    assert_eq!(
+        deletions[0]["userIdentity"]["invokedBy"],
+        "kms.amazonaws.com"
+    );
 
     let err = kms.describe_key().key_id(&doomed).send().await.unwrap_err();
     assert_eq!(code(&err), "NotFoundException");

@@ -13,6 +13,7 @@ use axum::response::Response;
 use axum::Router;
 use ferrokms_core::ids::AccountId;
 use ferrokms_core::material::RootKeyProvider;
+use ferrokms_store::outbox::Intent;
 use ferrokms_store::Store;
 use serde_json::{json, Value};
 
@@ -50,6 +51,8 @@ pub struct ServerConfig {
     pub job_interval: std::time::Duration,
     /// Serve Prometheus metrics at `GET /metrics` (off unless asked for: they name keys).
     pub metrics: bool,
+    /// Record nothing in the audit log; dev mode only, to measure what auditing costs.
+    pub unaudited: bool,
 }
 
 struct App {
@@ -79,16 +82,18 @@ async fn debug(app: &App, uri: &Uri, id: &str) -> Response {
             let now = app.clock.advance(seconds.saturating_mul(1000));
             json(StatusCode::OK, json!({ "Now": now / 1000 }))
         }
-        "/ferrokms/debug/run-jobs" => match jobs::run_due(&app.services, app.clock.now()).await {
-            Ok(r) => json(
-                StatusCode::OK,
-                json!({ "Rotated": r.rotated, "Deleted": r.deleted, "Expired": r.expired }),
-            ),
-            Err(e) => json(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                json!({ "Error": e.to_string() }),
-            ),
-        },
+        "/ferrokms/debug/run-jobs" => {
+            match jobs::run_due(&app.services, &app.audit, app.clock.now()).await {
+                Ok(r) => json(
+                    StatusCode::OK,
+                    json!({ "Rotated": r.rotated, "Deleted": r.deleted, "Expired": r.expired }),
+                ),
+                Err(e) => json(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    json!({ "Error": e.to_string() }),
+                ),
+            }
+        }
         _ => json(
             StatusCode::NOT_FOUND,
             json!({ "Error": "no such debug endpoint" }),
@@ -251,6 +256,7 @@ async fn handle(
             let (_, code, message) = e.wire();
             let event = audit::event::build(audit::event::EventInput {
                 request_id: &id,
+                event_id: &audit::event::new_event_id(),
                 time: now,
                 event_source: claim.event_source,
                 event_name: &claim.event_name,
@@ -264,7 +270,7 @@ async fn handle(
                 error: Some((code, message)),
                 resources: Vec::new(),
             });
-            let e = match app.audit.record(event).await {
+            let e = match app.audit.record(event, false).await {
                 Ok(()) => e,
                 Err(_) => ApiError::Kms(KmsError::internal()),
             };
@@ -280,24 +286,36 @@ async fn handle(
     };
     let region = verified.region().to_string();
     if verified.service() == Service::Sts {
-        let reply = sts::handle(&app.services, &verified, &body, &id).await;
         let action = sts::action(&body);
-        let event = audit::event::build(audit::event::EventInput {
+        let event_id = audit::event::new_event_id();
+        let source_ip = peer.ip().to_string();
+        let event_input = |error| audit::event::EventInput {
             request_id: &id,
+            event_id: &event_id,
             time: now,
             event_source: "sts.amazonaws.com",
             event_name: &action,
             region: &region,
-            source_ip: peer.ip().to_string(),
+            source_ip: source_ip.clone(),
             user_agent: &user_agent,
             principal: Some(verified.principal()),
             claimed_access_key: None,
             request_parameters: None,
             response: None,
-            error: reply.error_code.as_deref().map(|c| (c, None)),
+            error,
             resources: Vec::new(),
-        });
-        if app.audit.record(event).await.is_err() {
+        };
+        let intent = Intent::new(audit::event::intent(event_input(None)).record);
+        let reply = app
+            .audit
+            .scope(
+                intent.clone(),
+                sts::handle(&app.services, &verified, &body, &id),
+            )
+            .await;
+        let event =
+            audit::event::build(event_input(reply.error_code.as_deref().map(|c| (c, None))));
+        if app.audit.record(event, intent.written()).await.is_err() && !intent.written() {
             return sts_error(&ApiError::Kms(KmsError::internal()), &id);
         }
         return response(reply.status, "text/xml", reply.body, &id);
@@ -320,40 +338,71 @@ async fn handle(
         .as_ref()
         .ok()
         .and_then(|i| audit::event::request_parameters(i.members()));
-    let (event_name, source, result) = if verified.service() == Service::CloudTrail {
-        let result = match input {
-            _ if target != audit::lookup::TARGET || method != Method::POST => {
-                Err(ApiError::UnknownOperation)
-            }
-            Ok(input) => {
-                audit::lookup::lookup_events(app.services.store.as_ref(), &verified, input).await
-            }
-            Err(e) => Err(e),
-        };
+    let cloudtrail = verified.service() == Service::CloudTrail;
+    let (event_name, source) = if cloudtrail {
         (
             target.rsplit('.').next().unwrap_or("Unknown").to_owned(),
             "cloudtrail.amazonaws.com",
-            result,
         )
     } else {
         match target
             .strip_prefix(TARGET_PREFIX)
             .filter(|_| method == Method::POST)
         {
-            None => (
-                "Unknown".to_owned(),
-                "kms.amazonaws.com",
-                Err(ApiError::UnknownOperation),
-            ),
-            Some(operation) => {
-                let result = match input {
-                    Ok(input) => api::dispatch(&call, operation, input).await,
-                    Err(e) => Err(e),
-                };
-                (operation.to_owned(), "kms.amazonaws.com", result)
-            }
+            Some(operation) => (operation.to_owned(), "kms.amazonaws.com"),
+            None => ("Unknown".to_owned(), "kms.amazonaws.com"),
         }
     };
+    let event_id = audit::event::new_event_id();
+    let source_ip = peer.ip().to_string();
+    let event_input = |request_parameters, response, error, resources| audit::event::EventInput {
+        request_id: &id,
+        event_id: &event_id,
+        time: now,
+        event_source: source,
+        event_name: &event_name,
+        region: &region,
+        source_ip: source_ip.clone(),
+        user_agent: &user_agent,
+        principal: Some(verified.principal()),
+        claimed_access_key: None,
+        request_parameters,
+        response,
+        error,
+        resources,
+    };
+    // Every write the operation makes carries this record, so that no change is durable
+    // without a durable record of the request that made it.
+    let intent = Intent::new(
+        audit::event::intent(event_input(
+            request_parameters.clone(),
+            None,
+            None,
+            Vec::new(),
+        ))
+        .record,
+    );
+    let result = app
+        .audit
+        .scope(intent.clone(), async {
+            match input {
+                _ if cloudtrail && (target != audit::lookup::TARGET || method != Method::POST) => {
+                    Err(ApiError::UnknownOperation)
+                }
+                Ok(input) if cloudtrail => {
+                    audit::lookup::lookup_events(app.services.store.as_ref(), &verified, input)
+                        .await
+                }
+                Ok(input) => match target.strip_prefix(TARGET_PREFIX) {
+                    Some(operation) if method == Method::POST => {
+                        api::dispatch(&call, operation, input).await
+                    }
+                    _ => Err(ApiError::UnknownOperation),
+                },
+                Err(e) => Err(e),
+            }
+        })
+        .await;
     let (response_json, error) = match &result {
         Ok(v) => (Some(v), None),
         Err(e) => {
@@ -361,25 +410,17 @@ async fn handle(
             (None, Some((code, message)))
         }
     };
-    let event = audit::event::build(audit::event::EventInput {
-        request_id: &id,
-        time: now,
-        event_source: source,
-        event_name: &event_name,
-        region: &region,
-        source_ip: peer.ip().to_string(),
-        user_agent: &user_agent,
-        principal: Some(verified.principal()),
-        claimed_access_key: None,
+    let event = audit::event::build(event_input(
         request_parameters,
-        response: response_json,
+        response_json,
         error,
-        resources: call.take_resources(),
-    });
+        call.take_resources(),
+    ));
     let touched = event.record.resources.clone();
     // No unaudited answers: if the record cannot be made durable, the caller gets an
-    // internal error instead of the result.
-    if app.audit.record(event).await.is_err() {
+    // internal error instead of the result, unless the operation's writes committed with
+    // its record (the writer retries the final one).
+    if app.audit.record(event, intent.written()).await.is_err() && !intent.written() {
         return json_error(&ApiError::Kms(KmsError::internal()), &id);
     }
     if let Some(m) = &app.metrics {
@@ -421,7 +462,10 @@ pub async fn serve(
         },
     };
     let clock = Arc::new(Clock::default());
-    let audit = AuditLog::start(store.clone(), root.as_ref()).await?;
+    let audit = match (&config.mode, config.unaudited) {
+        (Mode::Dev { .. }, true) => AuditLog::disabled(),
+        _ => AuditLog::start(store.clone(), root.as_ref()).await?,
+    };
     let app = Arc::new(App {
         services: Services { store, root },
         auth,
@@ -436,7 +480,9 @@ pub async fn serve(
         let mut ticks = tokio::time::interval(job_interval);
         loop {
             ticks.tick().await;
-            if let Err(e) = jobs::run_due(&job_app.services, job_app.clock.now()).await {
+            if let Err(e) =
+                jobs::run_due(&job_app.services, &job_app.audit, job_app.clock.now()).await
+            {
                 tracing::error!(error = %e, "background jobs failed");
             }
         }

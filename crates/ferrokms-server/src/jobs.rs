@@ -1,10 +1,15 @@
 //! Background jobs: automatic key rotation, and destroying keys whose deletion waiting period
 //! is over. Each run is idempotent; two nodes running at once do each thing once.
 
+use std::future::Future;
+
 use ferrokms_core::key::{KeyMetadata, KeyState, Millis};
+use ferrokms_store::outbox::Intent;
 use ferrokms_store::{RotationType, StoreError};
 
 use crate::api::{remove_imported_material, rotate_key, Services};
+use crate::audit::event::service_event;
+use crate::audit::{AuditLog, PendingEvent};
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct JobReport {
@@ -40,26 +45,62 @@ async fn forget_replica(
     Ok(())
 }
 
-pub async fn run_due(services: &Services, now: Millis) -> Result<JobReport, StoreError> {
+/// Runs a job's writes with `event` as their record, then chains it. Like a request's, the
+/// record commits with the writes, so a crash cannot leave the change unaudited.
+async fn audited<T>(audit: &AuditLog, event: PendingEvent, work: impl Future<Output = T>) -> T {
+    let intent = Intent::new(event.record.clone());
+    let out = audit.scope(intent.clone(), work).await;
+    if intent.written() && audit.record(event, true).await.is_err() {
+        tracing::warn!("the record of a background job waits in the outbox");
+    }
+    out
+}
+
+pub async fn run_due(
+    services: &Services,
+    audit: &AuditLog,
+    now: Millis,
+) -> Result<JobReport, StoreError> {
     let mut report = JobReport::default();
     for key in services.store.all_keys().await? {
         let deletion_due =
             key.state == KeyState::PendingDeletion && key.deletion_date.is_some_and(|d| d <= now);
         if deletion_due {
-            if services.store.delete_key(key.region(), &key.id()).await? {
+            let event = service_event("DeleteKey", &key.arn, now, None);
+            let deleted = audited(
+                audit,
+                event,
+                services.store.delete_key(key.region(), &key.id()),
+            )
+            .await?;
+            if deleted {
                 tracing::info!(key = %key.arn, "key deleted at the end of its waiting period");
                 report.deleted += 1;
                 forget_replica(services, &key, now).await?;
             }
         } else if key.import_expired(now) {
-            match remove_imported_material(services, key.clone()).await {
+            let event = service_event("DeleteExpiredKeyMaterial", &key.arn, now, None);
+            match audited(
+                audit,
+                event,
+                remove_imported_material(services, key.clone()),
+            )
+            .await
+            {
                 Ok(_) => report.expired += 1,
                 Err(e) => {
                     tracing::warn!(key = %key.arn, error = %e, "expiring imported material failed")
                 }
             }
         } else if key.is_primary() && key.rotation_due(now) {
-            match rotate_key(services, key.clone(), RotationType::Automatic, now).await {
+            let event = service_event(
+                "RotateKey",
+                &key.arn,
+                now,
+                Some(serde_json::json!({ "rotationType": "AUTOMATIC" })),
+            );
+            let rotation = rotate_key(services, key.clone(), RotationType::Automatic, now);
+            match audited(audit, event, rotation).await {
                 Ok(_) => report.rotated += 1,
                 Err(e) => tracing::warn!(key = %key.arn, error = %e, "automatic rotation failed"),
             }

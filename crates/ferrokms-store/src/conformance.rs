@@ -8,9 +8,10 @@ use ferrokms_core::key::{
 use ferrokms_core::material::{MaterialId, WrappedMaterial};
 use ferrokms_core::tags::Tag;
 
+use crate::outbox::{self, Intent};
 use crate::{
-    AccessKeyRecord, AliasRecord, GrantRecord, Page, PrincipalKind, PrincipalRecord, RotationType,
-    SessionInfo, Store, StoreError, StoredMaterial,
+    AccessKeyRecord, AliasRecord, AuditRecord, GrantRecord, Page, PrincipalKind, PrincipalRecord,
+    RotationType, SessionInfo, Store, StoreError, StoredMaterial,
 };
 
 fn region(s: &str) -> Region {
@@ -78,6 +79,68 @@ pub async fn run_all(store: &dyn Store) {
     tags(store).await;
     grants(store).await;
     rotation_and_deletion(store).await;
+    writes_carry_their_request_record(store).await;
+}
+
+fn request_record(event_id: &str) -> AuditRecord {
+    AuditRecord {
+        seq: 0,
+        event_id: event_id.into(),
+        event_time: 1_700_000_000_000,
+        account: "111122223333".into(),
+        event_name: "CreateKey".into(),
+        event_source: "kms.amazonaws.com".into(),
+        read_only: false,
+        username: "alice".into(),
+        access_key_id: "AKIAEXAMPLE".into(),
+        resources: vec![],
+        event: format!("{{\"eventID\":\"{event_id}\"}}"),
+        prev_hash: String::new(),
+        hash: String::new(),
+    }
+}
+
+/// A committed write leaves its request's record in the outbox; a refused one does not; the
+/// audit log's append of the final record takes it out.
+async fn writes_carry_their_request_record(store: &dyn Store) {
+    let (key, material) = new_key("eu-north-1", "111122223333");
+    let made = Intent::new(request_record("made"));
+    outbox::scope(
+        made.clone(),
+        store.create_key(&key, std::slice::from_ref(&material), &[]),
+    )
+    .await
+    .unwrap();
+    assert!(made.written());
+    let refused = Intent::new(request_record("refused"));
+    let again = outbox::scope(
+        refused.clone(),
+        store.create_key(&key, std::slice::from_ref(&material), &[]),
+    )
+    .await;
+    assert!(again.is_err());
+    assert!(!refused.written());
+    let (other, other_material) = new_key("eu-north-1", "111122223333");
+    store
+        .create_key(&other, std::slice::from_ref(&other_material), &[])
+        .await
+        .unwrap();
+    let pending = store.audit_outbox().await.unwrap();
+    assert_eq!(
+        pending
+            .iter()
+            .map(|r| r.event_id.as_str())
+            .collect::<Vec<_>>(),
+        ["made"]
+    );
+    assert_eq!(pending[0], request_record("made"));
+
+    let seq = store.last_audit_event().await.unwrap().map_or(0, |r| r.seq) + 1;
+    let mut chained = request_record("made");
+    chained.seq = seq;
+    chained.hash = "h".into();
+    store.append_audit_events(&[chained], None).await.unwrap();
+    assert!(store.audit_outbox().await.unwrap().is_empty());
 }
 
 async fn rotation_and_deletion(store: &dyn Store) {

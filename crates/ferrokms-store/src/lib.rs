@@ -1,6 +1,7 @@
 //! Durable state of ferrokms behind one backend-neutral `Store` trait, with its SQLite backend and the conformance suite every backend must pass.
 
 pub mod conformance;
+pub mod outbox;
 mod records;
 mod sqlite;
 
@@ -80,6 +81,9 @@ pub trait Store: Send + Sync {
         events: &[AuditRecord],
         digest: Option<&AuditDigest>,
     ) -> StoreResult<()>;
+    /// Records of requests whose writes committed but whose final record is not yet in the
+    /// chain, oldest first; `append_audit_events` removes the one with the same event id.
+    async fn audit_outbox(&self) -> StoreResult<Vec<AuditRecord>>;
     async fn audit_digests(&self) -> StoreResult<Vec<AuditDigest>>;
     /// The audit signing key (wrapped private, public), storing `candidate` if there is none.
     async fn audit_signing_key(&self, candidate: (&[u8], &[u8]))

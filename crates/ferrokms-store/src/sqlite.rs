@@ -11,14 +11,15 @@ use ferrokms_core::ids::{AccountId, AliasName, KeyId, Region};
 use ferrokms_core::key::KeyMetadata;
 use ferrokms_core::material::{MaterialId, WrappedMaterial};
 use ferrokms_core::tags::Tag;
+use sqlx::query_builder::Separated;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::Row;
+use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 
 use crate::{
-    AccessKeyRecord, AliasRecord, AuditDigest, AuditQuery, AuditRecord, GrantRecord, Page,
+    outbox, AccessKeyRecord, AliasRecord, AuditDigest, AuditQuery, AuditRecord, GrantRecord, Page,
     PrincipalKind, PrincipalRecord, RotationType, SessionInfo, Store, StoreError, StoreResult,
     StoredMaterial,
 };
@@ -160,7 +161,25 @@ CREATE TABLE audit_signing_key (
     public_key BLOB NOT NULL
 );
 "#,
+    r#"
+CREATE TABLE audit_outbox (
+    event_id TEXT PRIMARY KEY,
+    event_time INTEGER NOT NULL,
+    account_id TEXT NOT NULL,
+    event_name TEXT NOT NULL,
+    event_source TEXT NOT NULL,
+    read_only INTEGER NOT NULL,
+    username TEXT NOT NULL,
+    access_key_id TEXT NOT NULL,
+    resources TEXT NOT NULL,
+    event TEXT NOT NULL
+);
+"#,
 ];
+
+/// 13 columns each: well under SQLite's 32,766 bound parameters per statement (a query's
+/// statements number their parameters apart).
+const AUDIT_ROWS_PER_STATEMENT: usize = 1000;
 
 pub struct SqliteStore {
     writer: SqlitePool,
@@ -252,6 +271,40 @@ impl SqliteStore {
         self.reader.close().await;
         self.writer.close().await;
     }
+}
+
+/// The columns `audit_events` and `audit_outbox` share, in the order `push_record` binds.
+const RECORD_COLUMNS: &str = "event_id, event_time, account_id, event_name, event_source, \
+     read_only, username, access_key_id, resources, event";
+
+fn push_record(row: &mut Separated<'_, Sqlite, &'static str>, r: &AuditRecord) {
+    row.push_bind(&r.event_id)
+        .push_bind(r.event_time)
+        .push_bind(&r.account)
+        .push_bind(&r.event_name)
+        .push_bind(&r.event_source)
+        .push_bind(r.read_only)
+        .push_bind(&r.username)
+        .push_bind(&r.access_key_id)
+        .push_bind(r.resources.join(" "))
+        .push_bind(&r.event);
+}
+
+/// Commits a write together with the audit record of the request it belongs to.
+async fn commit(mut tx: Transaction<'_, Sqlite>) -> StoreResult<()> {
+    let intent = outbox::current();
+    if let Some(intent) = &intent {
+        let mut insert = QueryBuilder::<Sqlite>::new(format!(
+            "INSERT OR IGNORE INTO audit_outbox ({RECORD_COLUMNS}) "
+        ));
+        insert.push_values([intent.record()], |mut row, r| push_record(&mut row, r));
+        insert.build().execute(&mut *tx).await.map_err(backend)?;
+    }
+    tx.commit().await.map_err(backend)?;
+    if let Some(intent) = intent {
+        intent.mark_written();
+    }
+    Ok(())
 }
 
 fn key_from_row(row: &SqliteRow) -> StoreResult<KeyMetadata> {
@@ -439,7 +492,7 @@ impl Store for SqliteStore {
                 backend(e)
             }
         })?;
-        tx.commit().await.map_err(backend)
+        commit(tx).await
     }
 
     async fn access_key(&self, access_key_id: &str) -> StoreResult<Option<AccessKeyRecord>> {
@@ -478,15 +531,17 @@ impl Store for SqliteStore {
     }
 
     async fn put_trust_policy(&self, role_arn: &str, document: &str) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
         sqlx::query(
             "INSERT INTO trust_policies (role_arn, document) VALUES (?, ?) \
              ON CONFLICT (role_arn) DO UPDATE SET document = excluded.document",
         )
         .bind(role_arn)
         .bind(document)
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await
         .map_err(backend)?;
+        commit(tx).await?;
         Ok(())
     }
 
@@ -545,7 +600,7 @@ impl Store for SqliteStore {
             sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
             _ => backend(e),
         })?;
-        tx.commit().await.map_err(backend)
+        commit(tx).await
     }
 
     async fn grants_of_key(
@@ -598,14 +653,16 @@ impl Store for SqliteStore {
         key: &KeyId,
         grant_id: &str,
     ) -> StoreResult<bool> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
         let done =
             sqlx::query("DELETE FROM grants WHERE region = ? AND key_id = ? AND grant_id = ?")
                 .bind(region.as_str())
                 .bind(key.to_string())
                 .bind(grant_id)
-                .execute(&self.writer)
+                .execute(&mut *tx)
                 .await
                 .map_err(backend)?;
+        commit(tx).await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -614,49 +671,67 @@ impl Store for SqliteStore {
         events: &[AuditRecord],
         digest: Option<&AuditDigest>,
     ) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(backend)?;
+        // The whole append is one multi-statement query: each statement sent apart is a round
+        // trip to the connection's thread, and on a busy machine those waits, not SQLite,
+        // made up most of a batch's time.
+        let ids = serde_json::to_string(&events.iter().map(|e| &e.event_id).collect::<Vec<_>>())
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let mut sql = QueryBuilder::<Sqlite>::new("BEGIN IMMEDIATE; ");
         if let Some(d) = digest {
-            sqlx::query(
-                "INSERT INTO audit_digests (upto_seq, chain_hash, signature, created_at) VALUES (?, ?, ?, ?)",
-            )
-            .bind(d.upto_seq)
-            .bind(&d.chain_hash)
-            .bind(&d.signature)
-            .bind(d.created)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+            sql.push(
+                "INSERT INTO audit_digests (upto_seq, chain_hash, signature, created_at) VALUES (",
+            );
+            let mut values = sql.separated(", ");
+            values
+                .push_bind(d.upto_seq)
+                .push_bind(&d.chain_hash)
+                .push_bind(&d.signature)
+                .push_bind(d.created);
+            sql.push("); ");
         }
-        for e in events {
-            sqlx::query(
-                "INSERT INTO audit_events (seq, event_id, event_time, account_id, event_name, \
-                 event_source, read_only, username, access_key_id, resources, event, prev_hash, hash) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(e.seq)
-            .bind(&e.event_id)
-            .bind(e.event_time)
-            .bind(&e.account)
-            .bind(&e.event_name)
-            .bind(&e.event_source)
-            .bind(e.read_only)
-            .bind(&e.username)
-            .bind(&e.access_key_id)
-            .bind(e.resources.join(" "))
-            .bind(&e.event)
-            .bind(&e.prev_hash)
-            .bind(&e.hash)
-            .execute(&mut *tx)
-            .await
-            .map_err(|err| {
+        for chunk in events.chunks(AUDIT_ROWS_PER_STATEMENT) {
+            sql.push(format!(
+                "INSERT INTO audit_events ({RECORD_COLUMNS}, seq, prev_hash, hash) "
+            ));
+            sql.push_values(chunk, |mut row, e| {
+                push_record(&mut row, e);
+                row.push_bind(e.seq)
+                    .push_bind(&e.prev_hash)
+                    .push_bind(&e.hash);
+            });
+            sql.push("; ");
+        }
+        sql.push("DELETE FROM audit_outbox WHERE event_id IN (SELECT value FROM json_each(")
+            .push_bind(ids)
+            .push(")); COMMIT;");
+        let mut conn = self.writer.acquire().await.map_err(backend)?;
+        let outcome = sql.build().execute(&mut *conn).await;
+        match outcome {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                // A statement after BEGIN failed: nothing of the batch may stay.
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
                 if is_unique_violation(&err) {
-                    StoreError::Conflict
+                    Err(StoreError::Conflict)
                 } else {
-                    backend(err)
+                    Err(backend(err))
                 }
-            })?;
+            }
         }
-        tx.commit().await.map_err(backend)
+    }
+
+    async fn audit_outbox(&self) -> StoreResult<Vec<AuditRecord>> {
+        sqlx::query(
+            "SELECT 0 AS seq, event_id, event_time, account_id, event_name, event_source, \
+             read_only, username, access_key_id, resources, event, '' AS prev_hash, '' AS hash \
+             FROM audit_outbox ORDER BY event_time, rowid",
+        )
+        .fetch_all(&self.writer)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(audit_from_row)
+        .collect()
     }
 
     async fn audit_digests(&self) -> StoreResult<Vec<AuditDigest>> {
@@ -778,6 +853,7 @@ impl Store for SqliteStore {
     }
 
     async fn put_principal(&self, p: &PrincipalRecord) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
         sqlx::query(
             "INSERT INTO principals (arn, account_id, kind, name, unique_id, created_at) \
              VALUES (?, ?, ?, ?, ?, ?)",
@@ -788,7 +864,7 @@ impl Store for SqliteStore {
         .bind(&p.name)
         .bind(&p.unique_id)
         .bind(p.created)
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await
         .map_err(|e| {
             if is_unique_violation(&e) {
@@ -797,6 +873,7 @@ impl Store for SqliteStore {
                 backend(e)
             }
         })?;
+        commit(tx).await?;
         Ok(())
     }
 
@@ -821,11 +898,13 @@ impl Store for SqliteStore {
     }
 
     async fn delete_access_key(&self, access_key_id: &str) -> StoreResult<bool> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
         let done = sqlx::query("DELETE FROM access_keys WHERE access_key_id = ?")
             .bind(access_key_id)
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await
             .map_err(backend)?;
+        commit(tx).await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -843,14 +922,16 @@ impl Store for SqliteStore {
     }
 
     async fn delete_identity_policy(&self, principal_arn: &str, name: &str) -> StoreResult<bool> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
         let done = sqlx::query(
             "DELETE FROM identity_policies WHERE principal_arn = ? AND policy_name = ?",
         )
         .bind(principal_arn)
         .bind(name)
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await
         .map_err(backend)?;
+        commit(tx).await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -860,6 +941,7 @@ impl Store for SqliteStore {
         name: &str,
         document: &str,
     ) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
         sqlx::query(
             "INSERT INTO identity_policies (principal_arn, policy_name, document) VALUES (?, ?, ?) \
              ON CONFLICT (principal_arn, policy_name) DO UPDATE SET document = excluded.document",
@@ -867,9 +949,10 @@ impl Store for SqliteStore {
         .bind(principal_arn)
         .bind(name)
         .bind(document)
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await
         .map_err(backend)?;
+        commit(tx).await?;
         Ok(())
     }
 
@@ -922,7 +1005,7 @@ impl Store for SqliteStore {
                 .await
                 .map_err(backend)?;
         }
-        tx.commit().await.map_err(backend)
+        commit(tx).await
     }
 
     async fn key(&self, region: &Region, id: &KeyId) -> StoreResult<Option<KeyMetadata>> {
@@ -959,6 +1042,7 @@ impl Store for SqliteStore {
     }
 
     async fn update_key(&self, key: &KeyMetadata) -> StoreResult<i64> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
         let next = key.revision + 1;
         let mut stored = key.clone();
         stored.revision = next;
@@ -970,10 +1054,11 @@ impl Store for SqliteStore {
         .bind(key.region().as_str())
         .bind(key.id().to_string())
         .bind(key.revision)
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await
         .map_err(backend)?;
         if done.rows_affected() == 1 {
+            commit(tx).await?;
             Ok(next)
         } else {
             Err(StoreError::Conflict)
@@ -1040,7 +1125,7 @@ impl Store for SqliteStore {
         )
         .await
         .map_err(backend)?;
-        tx.commit().await.map_err(backend)?;
+        commit(tx).await?;
         Ok(next)
     }
 
@@ -1079,7 +1164,7 @@ impl Store for SqliteStore {
                 .await
                 .map_err(backend)?;
         }
-        tx.commit().await.map_err(backend)?;
+        commit(tx).await?;
         Ok(next)
     }
 
@@ -1098,7 +1183,7 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        tx.commit().await.map_err(backend)?;
+        commit(tx).await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -1140,7 +1225,7 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
-        tx.commit().await.map_err(backend)
+        commit(tx).await
     }
 
     async fn alias(
@@ -1178,7 +1263,7 @@ impl Store for SqliteStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        tx.commit().await.map_err(backend)
+        commit(tx).await
     }
 
     async fn delete_alias(
@@ -1187,15 +1272,17 @@ impl Store for SqliteStore {
         account: &AccountId,
         name: &AliasName,
     ) -> StoreResult<bool> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
         let done = sqlx::query(
             "DELETE FROM aliases WHERE region = ? AND account_id = ? AND alias_name = ?",
         )
         .bind(region.as_str())
         .bind(account.as_str())
         .bind(name.as_str())
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await
         .map_err(backend)?;
+        commit(tx).await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -1256,7 +1343,7 @@ impl Store for SqliteStore {
             // Dropping the transaction rolls the new tags back.
             return Err(StoreError::LimitExceeded { in_use: count(n) });
         }
-        tx.commit().await.map_err(backend)
+        commit(tx).await
     }
 
     async fn untag_key(&self, region: &Region, id: &KeyId, tag_keys: &[String]) -> StoreResult<()> {
@@ -1271,7 +1358,7 @@ impl Store for SqliteStore {
                 .await
                 .map_err(backend)?;
         }
-        tx.commit().await.map_err(backend)
+        commit(tx).await
     }
 
     async fn list_tags(

@@ -2,6 +2,7 @@
 //! allow-list, so no plaintext, data key, private key, signature, MAC, ciphertext or token can
 //! reach the log; the encryption context, which is public metadata, does.
 
+use ferrokms_core::ids::KeyArn;
 use ferrokms_core::key::Millis;
 use ferrokms_store::AuditRecord;
 use serde_json::{json, Map, Value};
@@ -128,6 +129,8 @@ pub fn is_read_only(event_name: &str) -> bool {
 /// Everything a record is made from.
 pub struct EventInput<'a> {
     pub request_id: &'a str,
+    /// From [`new_event_id`]; the intent and the final record of a request share it.
+    pub event_id: &'a str,
     pub time: Millis,
     pub event_source: &'a str,
     pub event_name: &'a str,
@@ -176,12 +179,26 @@ fn user_identity(p: &Principal) -> Value {
     id
 }
 
+pub fn new_event_id() -> String {
+    uuid::Builder::from_random_bytes(ferrokms_core::random::array().unwrap_or([0; 16]))
+        .into_uuid()
+        .to_string()
+}
+
+/// The record a request's writes carry before its answer is known. It reaches the chain only
+/// if the final record never does (the server stopped in between), and says so.
+pub fn intent(input: EventInput<'_>) -> PendingEvent {
+    let mut pending = build(input);
+    if let Ok(mut event) = serde_json::from_str::<Value>(&pending.record.event) {
+        event["additionalEventData"] = json!({ "answerRecorded": false });
+        pending.record.event = event.to_string();
+    }
+    pending
+}
+
 /// Builds the CloudTrail record of one request.
 pub fn build(input: EventInput<'_>) -> PendingEvent {
-    let event_id =
-        uuid::Builder::from_random_bytes(ferrokms_core::random::array().unwrap_or([0; 16]))
-            .into_uuid()
-            .to_string();
+    let event_id = input.event_id.to_owned();
     let (identity, account, access_key, username) =
         match (input.principal, &input.claimed_access_key) {
             (Some(p), _) => (
@@ -256,6 +273,58 @@ pub fn build(input: EventInput<'_>) -> PendingEvent {
     }
 }
 
+/// The record of something KMS did to a key by itself (CloudTrail's `AwsServiceEvent`):
+/// deleting it when its waiting period ends, rotating it, expiring imported material.
+pub fn service_event(
+    event_name: &str,
+    key: &KeyArn,
+    time: Millis,
+    additional: Option<Value>,
+) -> PendingEvent {
+    let event_id = new_event_id();
+    let account = key.account.to_string();
+    let arn = key.to_string();
+    let mut event = json!({
+        "eventVersion": "1.09",
+        "userIdentity": { "accountId": account, "invokedBy": "kms.amazonaws.com" },
+        "eventTime": iso8601(time),
+        "eventSource": "kms.amazonaws.com",
+        "eventName": event_name,
+        "awsRegion": key.region.as_str(),
+        "sourceIPAddress": "kms.amazonaws.com",
+        "userAgent": "kms.amazonaws.com",
+        "requestParameters": null,
+        "responseElements": null,
+        "eventID": event_id,
+        "readOnly": false,
+        "resources": [{ "accountId": account, "type": "AWS::KMS::Key", "ARN": arn }],
+        "eventType": "AwsServiceEvent",
+        "managementEvent": true,
+        "recipientAccountId": account,
+        "eventCategory": "Management",
+    });
+    if let Some(extra) = additional {
+        event["additionalEventData"] = extra;
+    }
+    PendingEvent {
+        record: AuditRecord {
+            seq: 0,
+            event_id,
+            event_time: time,
+            account,
+            event_name: event_name.to_owned(),
+            event_source: "kms.amazonaws.com".into(),
+            read_only: false,
+            username: String::new(),
+            access_key_id: String::new(),
+            resources: vec![arn],
+            event: event.to_string(),
+            prev_hash: String::new(),
+            hash: String::new(),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,6 +346,7 @@ mod tests {
         });
         let e = build(EventInput {
             request_id: "r",
+            event_id: "e",
             time: 0,
             event_source: "kms.amazonaws.com",
             event_name: "GenerateDataKey",

@@ -1,11 +1,13 @@
 //! Group commit: requests hand their events to one writer task, which appends whatever has
 //! queued up in a single transaction and then answers every request of the batch.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use ferrokms_core::asymmetric;
 use ferrokms_core::key::{KeySpec, MessageType, SigningAlgorithm};
 use ferrokms_core::material::{KeyMaterial, RootKeyProvider};
+use ferrokms_store::outbox::{self, Intent};
 use ferrokms_store::{AuditDigest, AuditRecord, Store, StoreError};
 
 use crate::ServerError;
@@ -15,6 +17,8 @@ use super::{chain_hash, GENESIS};
 
 /// Most events written in one transaction.
 const MAX_BATCH: usize = 512;
+/// Most answered-but-unchained records the writer retries from memory.
+const MAX_KEPT: usize = 4096;
 
 /// An event before the log has placed it in the chain.
 pub struct PendingEvent {
@@ -23,12 +27,16 @@ pub struct PendingEvent {
 
 struct Queued {
     event: PendingEvent,
+    /// Set when the request's writes committed with their record in the store's outbox: the
+    /// request stands even if this append fails, so the writer keeps the event for the next.
+    kept_in_outbox: bool,
     done: oneshot::Sender<Result<(), ()>>,
 }
 
 #[derive(Clone)]
 pub struct AuditLog {
-    queue: mpsc::Sender<Queued>,
+    /// None when auditing is off (`serve --dev --no-audit`, to measure what it costs).
+    queue: Option<mpsc::Sender<Queued>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -36,24 +44,58 @@ pub struct AuditLog {
 pub struct AuditFailed;
 
 impl AuditLog {
-    /// Starts the writer, continuing the chain from the last stored event.
+    /// Starts the writer, continuing the chain from the last stored event. Records of
+    /// requests whose writes committed before a crash, and whose final record never reached
+    /// the chain, are chained first.
     pub async fn start(
         store: Arc<dyn Store>,
         root: &dyn RootKeyProvider,
     ) -> Result<Self, ServerError> {
-        let last = store.last_audit_event().await?;
         let (key, _) = super::signing_key(store.as_ref(), root).await?;
+        let mut chain = Chain::resume(store.as_ref(), key).await?;
+        let orphans = store.audit_outbox().await?;
+        if !orphans.is_empty() {
+            tracing::warn!(
+                count = orphans.len(),
+                "chaining the records of writes whose answer was not recorded"
+            );
+            chain.append(store.as_ref(), orphans).await?;
+        }
         let (queue, rx) = mpsc::channel(4096);
-        tokio::spawn(writer(store, rx, last, key));
-        Ok(AuditLog { queue })
+        tokio::spawn(writer(store, rx, chain));
+        Ok(AuditLog { queue: Some(queue) })
+    }
+
+    /// A log that records nothing: for dev mode only, to measure what auditing costs.
+    pub fn disabled() -> Self {
+        AuditLog { queue: None }
+    }
+
+    /// Runs `work` with `intent` as the record its writes carry (see `ferrokms_store::outbox`).
+    pub async fn scope<F: Future>(&self, intent: Arc<Intent>, work: F) -> F::Output {
+        match self.queue {
+            Some(_) => outbox::scope(intent, work).await,
+            None => work.await,
+        }
     }
 
     /// Returns once the event is on disk; an error means it is not, and the request it
-    /// describes must fail.
-    pub async fn record(&self, event: PendingEvent) -> Result<(), AuditFailed> {
+    /// describes must fail unless its writes already committed its record (`kept_in_outbox`).
+    pub async fn record(
+        &self,
+        event: PendingEvent,
+        kept_in_outbox: bool,
+    ) -> Result<(), AuditFailed> {
+        let Some(queue) = &self.queue else {
+            return Ok(());
+        };
         let (done, wait) = oneshot::channel();
-        self.queue
-            .send(Queued { event, done })
+        queue
+            .send(Queued {
+                event,
+                kept_in_outbox,
+                done,
+            })
             .await
             .map_err(|_| AuditFailed)?;
         match wait.await {
@@ -63,16 +105,78 @@ impl AuditLog {
     }
 }
 
-async fn writer(
-    store: Arc<dyn Store>,
-    mut rx: mpsc::Receiver<Queued>,
-    last: Option<AuditRecord>,
+/// Where the chain ends, and the key that signs it.
+struct Chain {
+    seq: i64,
+    hash: String,
     signing_key: KeyMaterial,
-) {
-    let (mut seq, mut hash) = match last {
-        Some(r) => (r.seq, r.hash),
-        None => (0, GENESIS.to_owned()),
-    };
+}
+
+impl Chain {
+    async fn resume(store: &dyn Store, signing_key: KeyMaterial) -> Result<Self, StoreError> {
+        let (seq, hash) = match store.last_audit_event().await? {
+            Some(r) => (r.seq, r.hash),
+            None => (0, GENESIS.to_owned()),
+        };
+        Ok(Chain {
+            seq,
+            hash,
+            signing_key,
+        })
+    }
+
+    /// Places `records` after the end of the chain and stores them with a signed digest, in
+    /// one transaction.
+    async fn append(
+        &mut self,
+        store: &dyn Store,
+        mut records: Vec<AuditRecord>,
+    ) -> Result<(), StoreError> {
+        let (mut next_seq, mut next_hash) = (self.seq, self.hash.clone());
+        for r in &mut records {
+            next_seq += 1;
+            r.seq = next_seq;
+            r.prev_hash = next_hash.clone();
+            r.hash = chain_hash(&next_hash, next_seq, &r.event);
+            next_hash = r.hash.clone();
+        }
+        // Each batch is signed where it ends, so that cutting events off the end shows.
+        let signature = asymmetric::sign(
+            KeySpec::EccNistP256,
+            &self.signing_key,
+            SigningAlgorithm::EcdsaSha256,
+            MessageType::Raw,
+            &super::digest_message(next_seq, &next_hash),
+        )
+        .map_err(|_| StoreError::Backend("signing the audit digest failed".into()))?;
+        let digest = AuditDigest {
+            upto_seq: next_seq,
+            chain_hash: next_hash.clone(),
+            signature,
+            created: records.last().map(|r| r.event_time).unwrap_or_default(),
+        };
+        match store.append_audit_events(&records, Some(&digest)).await {
+            Ok(()) => {
+                self.seq = next_seq;
+                self.hash = next_hash;
+                Ok(())
+            }
+            Err(e) => {
+                // Pick up wherever the stored chain really ends before the next batch.
+                if let Ok(Some(r)) = store.last_audit_event().await {
+                    self.seq = r.seq;
+                    self.hash = r.hash;
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Queued>, mut chain: Chain) {
+    // Final records of requests that were answered although their append failed; their
+    // outbox records hold them durably until one of these retries succeeds.
+    let mut kept: Vec<AuditRecord> = Vec::new();
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -81,50 +185,24 @@ async fn writer(
                 Err(_) => break,
             }
         }
-        let mut records = Vec::with_capacity(batch.len());
-        let (mut next_seq, mut next_hash) = (seq, hash.clone());
-        for q in &batch {
-            let mut r = q.event.record.clone();
-            next_seq += 1;
-            r.seq = next_seq;
-            r.prev_hash = next_hash.clone();
-            r.hash = chain_hash(&next_hash, next_seq, &r.event);
-            next_hash = r.hash.clone();
-            records.push(r);
-        }
-        // Each batch is signed where it ends, so that cutting events off the end shows.
-        let digest = asymmetric::sign(
-            KeySpec::EccNistP256,
-            &signing_key,
-            SigningAlgorithm::EcdsaSha256,
-            MessageType::Raw,
-            &super::digest_message(next_seq, &next_hash),
-        )
-        .ok()
-        .map(|signature| AuditDigest {
-            upto_seq: next_seq,
-            chain_hash: next_hash.clone(),
-            signature,
-            created: records.last().map(|r| r.event_time).unwrap_or_default(),
-        });
-        let outcome = match digest {
-            Some(d) => store.append_audit_events(&records, Some(&d)).await,
-            None => Err(StoreError::Backend(
-                "signing the audit digest failed".into(),
-            )),
-        };
+        let mut records = kept.clone();
+        records.extend(batch.iter().map(|q| q.event.record.clone()));
+        let started = std::time::Instant::now();
+        let events = records.len();
+        let outcome = chain.append(store.as_ref(), records).await;
+        tracing::debug!(events, micros = ?started.elapsed().as_micros(), "audit batch");
         match &outcome {
-            Ok(()) => {
-                seq = next_seq;
-                hash = next_hash;
-            }
+            Ok(()) => kept.clear(),
             Err(e) => {
                 tracing::error!(error = %e, "audit events could not be written");
-                // Pick up wherever the stored chain really ends before the next batch.
-                if let Ok(Some(r)) = store.last_audit_event().await {
-                    seq = r.seq;
-                    hash = r.hash;
-                }
+                kept.extend(
+                    batch
+                        .iter()
+                        .filter(|q| q.kept_in_outbox)
+                        .map(|q| q.event.record.clone()),
+                );
+                // Beyond this the outbox alone keeps them, and the next start chains them.
+                kept.truncate(MAX_KEPT);
             }
         }
         for q in batch {

@@ -6,7 +6,7 @@ mod log;
 pub mod lookup;
 pub mod verify;
 
-pub use log::AuditLog;
+pub use log::{AuditLog, PendingEvent};
 
 use crate::sigv4::sha256_hex;
 
