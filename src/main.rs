@@ -41,6 +41,10 @@ struct AuditArgs {
     /// The data directory [default: ./ferrokms-data].
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
+    /// A PostgreSQL database to keep state in (postgres://user@host/db) instead of
+    /// ferrokms.db in the data directory; nodes sharing it must share the root key too.
+    #[arg(long, env = "FERROKMS_STORE", global = true)]
+    store: Option<String>,
     #[command(subcommand)]
     command: AuditCommand,
 }
@@ -65,6 +69,10 @@ struct AdminArgs {
     /// The data directory to manage [default: ./ferrokms-data].
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
+    /// A PostgreSQL database to keep state in (postgres://user@host/db) instead of
+    /// ferrokms.db in the data directory; nodes sharing it must share the root key too.
+    #[arg(long, env = "FERROKMS_STORE", global = true)]
+    store: Option<String>,
     /// The account of the user [default: 111122223333].
     #[arg(long, global = true, default_value = "111122223333")]
     account: String,
@@ -134,7 +142,12 @@ struct ServeArgs {
     /// Where keys, the root key and credentials live [default: ./ferrokms-data].
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// A TOML file with `listen`, `data_dir`, `dev`, `dev_account_id`; flags override it.
+    /// A PostgreSQL database to keep state in (postgres://user@host/db) instead of
+    /// ferrokms.db in the data directory; nodes sharing it must share the root key too.
+    #[arg(long, env = "FERROKMS_STORE")]
+    store: Option<String>,
+    /// A TOML file with `listen`, `data_dir`, `store`, `dev`, `dev_account_id`, users and
+    /// roles; flags override it.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Local-testing mode: loopback only, any access key and secret accepted, signatures
@@ -164,6 +177,7 @@ struct ServeArgs {
 struct FileConfig {
     listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
+    store: Option<String>,
     #[serde(default)]
     dev: bool,
     dev_account_id: Option<String>,
@@ -255,7 +269,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
             .or(file.data_dir)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
     };
-    let data = DataDir::open(&data_path)
+    let store_url = args.store.or(file.store);
+    let data = DataDir::open(&data_path, store_url.as_deref())
         .await
         .with_context(|| format!("opening data directory {}", data_path.display()))?;
     identities::apply_users(data.store.as_ref(), data.root.as_ref(), &file.users)
@@ -314,7 +329,7 @@ async fn admin(args: AdminArgs) -> Result<()> {
     let path = args
         .data_dir
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
-    let data = DataDir::open(&path)
+    let data = DataDir::open(&path, args.store.as_deref())
         .await
         .with_context(|| format!("opening data directory {}", path.display()))?;
     let store = data.store.as_ref();
@@ -396,7 +411,7 @@ async fn audit(args: AuditArgs) -> Result<()> {
     let path = args
         .data_dir
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
-    let data = DataDir::open(&path)
+    let data = DataDir::open(&path, args.store.as_deref())
         .await
         .with_context(|| format!("opening data directory {}", path.display()))?;
     let store = data.store.as_ref();

@@ -9,34 +9,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use crate::harness::{code, Server, REGION};
+use crate::harness::{code, events_named, lookup, Server, LOOKUP, REGION};
 use crate::{decrypt, encrypt, new_key};
-
-const LOOKUP: &str = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents";
-
-fn lookup(server: &Server, body: Value) -> Value {
-    let r = server.signed(
-        "cloudtrail",
-        Some(LOOKUP),
-        body.to_string().as_bytes(),
-        SystemTime::now(),
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.json()
-}
-
-pub fn events_named(server: &Server, name: &str) -> Vec<Value> {
-    let out = lookup(
-        server,
-        json!({"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": name}]}),
-    );
-    out["Events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| serde_json::from_str(e["CloudTrailEvent"].as_str().unwrap()).unwrap())
-        .collect()
-}
 
 fn ferrokms(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_ferrokms"))

@@ -12,8 +12,66 @@ use aws_sdk_kms::config::{BehaviorVersion, Region};
 use aws_sdk_kms::Client;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
+use serde_json::{json, Value};
 
 pub const REGION: &str = "us-east-1";
+
+/// The PostgreSQL server of the test environment.
+fn postgres_server() -> String {
+    std::env::var("FERROKMS_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+fn psql(sql: &str) -> std::process::Output {
+    Command::new("psql")
+        .args([&format!("{}/postgres", postgres_server()), "-tA", "-c", sql])
+        .output()
+        .expect("psql runs")
+}
+
+/// Databases of an earlier run of this suite are dropped before the first is made.
+fn create_database(name: &str) -> String {
+    static CLEAN: std::sync::Once = std::sync::Once::new();
+    CLEAN.call_once(|| {
+        let old = psql("SELECT datname FROM pg_database WHERE datname LIKE 'ferrokms_e2e_%'");
+        for db in String::from_utf8_lossy(&old.stdout).lines() {
+            psql(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
+        }
+    });
+    let exists = psql(&format!(
+        "SELECT 1 FROM pg_database WHERE datname = '{name}'"
+    ));
+    if String::from_utf8_lossy(&exists.stdout).trim() != "1" {
+        let out = psql(&format!("CREATE DATABASE {name}"));
+        assert!(out.status.success(), "{out:?}");
+    }
+    format!("{}/{name}", postgres_server())
+}
+
+/// The database that stands for a data directory, so that a restart finds its state.
+pub fn database_of(data_dir: &Path) -> String {
+    let hash = data_dir
+        .to_string_lossy()
+        .bytes()
+        .fold(0xcbf29ce484222325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+        });
+    create_database(&format!("ferrokms_e2e_{hash:016x}"))
+}
+
+fn fresh_database() -> String {
+    let dir = tempfile::tempdir().expect("temp dir");
+    database_of(dir.path())
+}
+
+/// The `ferrokms` command for a data directory (with its database in the PostgreSQL suite).
+pub fn ferrokms_command(data_dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ferrokms"));
+    if crate::POSTGRES {
+        command.env("FERROKMS_STORE", database_of(data_dir));
+    }
+    command
+}
 
 pub struct Server {
     child: Child,
@@ -48,9 +106,19 @@ impl Server {
     }
 
     /// A server started with exactly `args`; `data_dir` is where the test expects its data.
+    /// In the PostgreSQL suite its state goes to the database of `data_dir`.
     pub fn start_with_args(args: &[&str], data_dir: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ferrokms"))
-            .args(args)
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ferrokms"));
+        command.args(args);
+        if crate::POSTGRES && !args.contains(&"--store") {
+            let url = if args.contains(&"--ephemeral") {
+                fresh_database()
+            } else {
+                database_of(data_dir)
+            };
+            command.args(["--store", &url]);
+        }
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -91,6 +159,30 @@ impl Server {
             printed_data_dir: printed,
             _temp: None,
         }
+    }
+
+    /// Another node of this one's cluster: its own data directory `dir` with copies of the
+    /// root key and admin credentials, and this node's database.
+    pub fn another_node(&self, dir: &Path, extra: &[&str]) -> Server {
+        std::fs::create_dir_all(dir).expect("data dir");
+        for file in ["root-key", "admin-credentials"] {
+            let from = self.data_dir.join(file);
+            if from.exists() {
+                std::fs::copy(&from, dir.join(file)).expect("copy to the new node");
+            }
+        }
+        let url = database_of(&self.data_dir);
+        let mut args = vec![
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            dir.to_str().expect("utf-8 path"),
+            "--store",
+            &url,
+        ];
+        args.extend(extra);
+        Server::start_with_args(&args, dir)
     }
 
     pub fn client(&self) -> Client {
@@ -345,4 +437,30 @@ where
     aws_sdk_kms::error::ProvideErrorMetadata::message(err)
         .unwrap_or_default()
         .to_owned()
+}
+
+pub const LOOKUP: &str = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents";
+
+pub fn lookup(server: &Server, body: Value) -> Value {
+    let r = server.signed(
+        "cloudtrail",
+        Some(LOOKUP),
+        body.to_string().as_bytes(),
+        SystemTime::now(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()
+}
+
+pub fn events_named(server: &Server, name: &str) -> Vec<Value> {
+    let out = lookup(
+        server,
+        json!({"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": name}]}),
+    );
+    out["Events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| serde_json::from_str(e["CloudTrailEvent"].as_str().unwrap()).unwrap())
+        .collect()
 }

@@ -1,7 +1,6 @@
 //! IAM users from the config file and from `ferrokms admin`, authorized by their identity
 //! policies and by key policies, through the real server.
 
-use std::process::Command;
 use std::time::SystemTime;
 
 use crate::harness::{code, message, Server, REGION};
@@ -141,7 +140,7 @@ async fn config_users_act_within_their_policies() {
 }
 
 fn admin(data_dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_ferrokms"))
+    crate::harness::ferrokms_command(data_dir)
         .args(["admin", "--data-dir", data_dir.to_str().unwrap()])
         .args(args)
         .output()

@@ -60,7 +60,7 @@ async fn automatic_rotation_keeps_old_ciphertexts_readable() {
     server.advance_clock_days(2);
     assert_eq!(server.run_jobs(), (1, 0));
     assert_eq!(server.run_jobs(), (0, 0), "rotating is idempotent");
-    let rotations = crate::audit::events_named(&server, "RotateKey");
+    let rotations = crate::harness::events_named(&server, "RotateKey");
     assert_eq!(rotations.len(), 1, "{rotations:?}");
     assert_eq!(rotations[0]["eventType"], "AwsServiceEvent");
 
@@ -273,7 +273,7 @@ async fn keys_are_destroyed_when_the_waiting_period_ends() {
         "only the key still pending deletion goes"
     );
     assert_eq!(server.run_jobs(), (0, 0), "deleting is idempotent");
-    let deletions: Vec<_> = crate::audit::events_named(&server, "DeleteKey")
+    let deletions: Vec<_> = crate::harness::events_named(&server, "DeleteKey")
         .into_iter()
         .filter(|e| e["eventType"] == "AwsServiceEvent")
         .collect();

@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use ferrokms_core::material::RootKeyProvider;
 use ferrokms_core::policy::ADMINISTRATOR_ACCESS;
-use ferrokms_store::{SqliteStore, Store};
+use ferrokms_store::{SqlStore, Store};
 use zeroize::Zeroizing;
 
 use crate::identities::{self, IssuedKey};
@@ -23,7 +23,7 @@ const CREDENTIALS_FILE: &str = "admin-credentials";
 /// An opened data directory.
 pub struct DataDir {
     pub path: PathBuf,
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<SqlStore>,
     pub root: Arc<dyn RootKeyProvider>,
 }
 
@@ -43,8 +43,10 @@ pub fn now_millis() -> i64 {
 }
 
 impl DataDir {
-    /// Opens `path`, creating the directory, root key and database on first use.
-    pub async fn open(path: &Path) -> Result<Self, ServerError> {
+    /// Opens `path`, creating the directory, root key and database on first use. The database
+    /// is `ferrokms.db` in the directory, or the PostgreSQL database `store` names
+    /// (`postgres://user@host/db`), which several nodes with the same root key may share.
+    pub async fn open(path: &Path, store: Option<&str>) -> Result<Self, ServerError> {
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -52,7 +54,17 @@ impl DataDir {
             .map_err(|e| ServerError::Io(format!("creating {}: {e}", path.display())))?;
         let root: Arc<dyn RootKeyProvider> =
             Arc::new(root_file::load_or_create(&path.join("root-key"))?);
-        let store = Arc::new(SqliteStore::open(&path.join("ferrokms.db")).await?);
+        let store = Arc::new(match store {
+            None => SqlStore::open_sqlite(&path.join("ferrokms.db")).await?,
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                SqlStore::connect_postgres(url).await?
+            }
+            Some(_) => {
+                return Err(ServerError::Config(
+                    "--store takes a postgres://user@host/database URL".into(),
+                ))
+            }
+        });
         Ok(DataDir {
             path: path.to_owned(),
             store,
@@ -124,7 +136,7 @@ mod tests {
     #[tokio::test]
     async fn first_start_makes_one_admin_key_and_later_starts_read_it() {
         let dir = tempfile::tempdir().unwrap();
-        let data = DataDir::open(dir.path()).await.unwrap();
+        let data = DataDir::open(dir.path(), None).await.unwrap();
         let first = data.admin_credentials().await.unwrap().unwrap();
         let (ak, sk) = (&first.key.access_key_id, &first.key.secret_access_key);
         assert!(ak.starts_with("AKIA") && ak.len() == 20);

@@ -268,14 +268,24 @@ async fn grants(store: &dyn Store) {
         .await
         .unwrap();
     store.create_grant(&grant("a", None), 2).await.unwrap();
+    let third = GrantRecord {
+        name: Some("third".into()),
+        ..grant("c", None)
+    };
     assert!(matches!(
-        store.create_grant(&grant("c", None), 2).await,
+        store.create_grant(&third, 2).await,
         Err(StoreError::LimitExceeded { in_use: 3 })
     ));
+    let renamed = GrantRecord {
+        name: Some("other".into()),
+        ..grant("a", None)
+    };
     assert!(matches!(
-        store.create_grant(&grant("a", None), 5).await,
+        store.create_grant(&renamed, 5).await,
         Err(StoreError::AlreadyExists)
     ));
+    // A grant with the name and terms of one the key has is that grant.
+    assert_eq!(store.create_grant(&grant("d", None), 5).await.unwrap(), "a");
     let ids = |v: Vec<GrantRecord>| -> Vec<String> { v.into_iter().map(|g| g.grant_id).collect() };
     let all = store
         .grants_of_key(key.region(), &key.id(), page(None, 10))

@@ -1,9 +1,9 @@
-//! Durable state of ferrokms behind one backend-neutral `Store` trait, with its SQLite backend and the conformance suite every backend must pass.
+//! Durable state of ferrokms behind one backend-neutral `Store` trait, with its SQLite and PostgreSQL backends and the conformance suite every backend must pass.
 
 pub mod conformance;
 pub mod outbox;
 mod records;
-mod sqlite;
+mod sql;
 
 use async_trait::async_trait;
 use ferrokms_core::ids::{AccountId, AliasName, KeyId, Region};
@@ -15,7 +15,7 @@ pub use records::{
     AccessKeyRecord, AliasRecord, AuditAttribute, AuditDigest, AuditQuery, AuditRecord,
     GrantRecord, PrincipalKind, PrincipalRecord, RotationType, SessionInfo, StoredMaterial,
 };
-pub use sqlite::SqliteStore;
+pub use sql::SqlStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -48,12 +48,16 @@ pub struct Page<'a> {
 /// and once it returns Ok the change survives a crash.
 #[async_trait]
 pub trait Store: Send + Sync {
+    /// Whether other nodes may write to this store at the same time.
+    fn is_shared(&self) -> bool;
     async fn put_access_key(&self, record: &AccessKeyRecord) -> StoreResult<()>;
     async fn access_key(&self, access_key_id: &str) -> StoreResult<Option<AccessKeyRecord>>;
     async fn access_key_count(&self) -> StoreResult<usize>;
-    /// Stores a grant; LimitExceeded when its key has `max_per_key` grants, NotFound if the
-    /// key is gone.
-    async fn create_grant(&self, grant: &GrantRecord, max_per_key: usize) -> StoreResult<()>;
+    /// Stores a grant and returns its id; LimitExceeded when its key has `max_per_key`
+    /// grants, NotFound if the key is gone. If the key has a grant with the same name,
+    /// principals and document, that grant's id is returned and nothing is stored, so that
+    /// retries on different nodes make one grant.
+    async fn create_grant(&self, grant: &GrantRecord, max_per_key: usize) -> StoreResult<String>;
     /// A key's grants in grant-id order, at most `page.limit + 1`.
     async fn grants_of_key(
         &self,

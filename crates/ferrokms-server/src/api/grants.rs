@@ -184,13 +184,13 @@ pub async fn create_grant(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
         document: serde_json::to_string(&terms).map_err(|_| KmsError::internal())?,
         created: call.now,
     };
-    match call
+    let grant_id = match call
         .services
         .store
         .create_grant(&grant, MAX_GRANTS_PER_KEY)
         .await
     {
-        Ok(()) => {}
+        Ok(id) => id,
         Err(StoreError::LimitExceeded { .. }) => {
             return Err(KmsError::LimitExceeded(format!(
                 "Grants per key quota for this account in this region is {MAX_GRANTS_PER_KEY}."
@@ -198,10 +198,10 @@ pub async fn create_grant(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
             .into())
         }
         Err(e) => return Err(store_failure(e)),
-    }
+    };
     Ok(json!({
-        "GrantToken": new_grant_token(key.id(), &grant.grant_id)?,
-        "GrantId": grant.grant_id,
+        "GrantToken": new_grant_token(key.id(), &grant_id)?,
+        "GrantId": grant_id,
     }))
 }
 

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use ferrokms_core::asymmetric;
-use ferrokms_core::key::{KeySpec, MessageType, SigningAlgorithm};
+use ferrokms_core::key::{KeySpec, MessageType, Millis, SigningAlgorithm};
 use ferrokms_core::material::{KeyMaterial, RootKeyProvider};
 use ferrokms_store::outbox::{self, Intent};
 use ferrokms_store::{AuditDigest, AuditRecord, Store, StoreError};
@@ -53,14 +53,13 @@ impl AuditLog {
     ) -> Result<Self, ServerError> {
         let (key, _) = super::signing_key(store.as_ref(), root).await?;
         let mut chain = Chain::resume(store.as_ref(), key).await?;
-        let orphans = store.audit_outbox().await?;
-        if !orphans.is_empty() {
-            tracing::warn!(
-                count = orphans.len(),
-                "chaining the records of writes whose answer was not recorded"
-            );
-            chain.append(store.as_ref(), orphans).await?;
-        }
+        adopt_orphans(
+            store.as_ref(),
+            &mut chain,
+            crate::bootstrap::now_millis(),
+            &[],
+        )
+        .await?;
         let (queue, rx) = mpsc::channel(4096);
         tokio::spawn(writer(store, rx, chain));
         Ok(AuditLog { queue: Some(queue) })
@@ -126,58 +125,122 @@ impl Chain {
     }
 
     /// Places `records` after the end of the chain and stores them with a signed digest, in
-    /// one transaction.
+    /// one transaction. When another node appended first, the batch goes after its events.
     async fn append(
         &mut self,
         store: &dyn Store,
         mut records: Vec<AuditRecord>,
     ) -> Result<(), StoreError> {
-        let (mut next_seq, mut next_hash) = (self.seq, self.hash.clone());
-        for r in &mut records {
-            next_seq += 1;
-            r.seq = next_seq;
-            r.prev_hash = next_hash.clone();
-            r.hash = chain_hash(&next_hash, next_seq, &r.event);
-            next_hash = r.hash.clone();
-        }
-        // Each batch is signed where it ends, so that cutting events off the end shows.
-        let signature = asymmetric::sign(
-            KeySpec::EccNistP256,
-            &self.signing_key,
-            SigningAlgorithm::EcdsaSha256,
-            MessageType::Raw,
-            &super::digest_message(next_seq, &next_hash),
-        )
-        .map_err(|_| StoreError::Backend("signing the audit digest failed".into()))?;
-        let digest = AuditDigest {
-            upto_seq: next_seq,
-            chain_hash: next_hash.clone(),
-            signature,
-            created: records.last().map(|r| r.event_time).unwrap_or_default(),
-        };
-        match store.append_audit_events(&records, Some(&digest)).await {
-            Ok(()) => {
-                self.seq = next_seq;
-                self.hash = next_hash;
-                Ok(())
+        const ATTEMPTS: usize = 32;
+        let mut outcome = Err(StoreError::Conflict);
+        for _ in 0..ATTEMPTS {
+            let (mut next_seq, mut next_hash) = (self.seq, self.hash.clone());
+            for r in &mut records {
+                next_seq += 1;
+                r.seq = next_seq;
+                r.prev_hash = next_hash.clone();
+                r.hash = chain_hash(&next_hash, next_seq, &r.event);
+                next_hash = r.hash.clone();
             }
-            Err(e) => {
-                // Pick up wherever the stored chain really ends before the next batch.
-                if let Ok(Some(r)) = store.last_audit_event().await {
-                    self.seq = r.seq;
-                    self.hash = r.hash;
+            // Each batch is signed where it ends, so that cutting events off the end shows.
+            let signature = asymmetric::sign(
+                KeySpec::EccNistP256,
+                &self.signing_key,
+                SigningAlgorithm::EcdsaSha256,
+                MessageType::Raw,
+                &super::digest_message(next_seq, &next_hash),
+            )
+            .map_err(|_| StoreError::Backend("signing the audit digest failed".into()))?;
+            let digest = AuditDigest {
+                upto_seq: next_seq,
+                chain_hash: next_hash.clone(),
+                signature,
+                created: records.last().map(|r| r.event_time).unwrap_or_default(),
+            };
+            outcome = store.append_audit_events(&records, Some(&digest)).await;
+            match &outcome {
+                Ok(()) => {
+                    self.seq = next_seq;
+                    self.hash = next_hash;
+                    return Ok(());
                 }
-                Err(e)
+                Err(_) => {
+                    // Pick up wherever the stored chain really ends.
+                    if let Ok(Some(r)) = store.last_audit_event().await {
+                        self.seq = r.seq;
+                        self.hash = r.hash;
+                    }
+                }
+            }
+            if !matches!(outcome, Err(StoreError::Conflict)) {
+                break;
             }
         }
+        outcome
     }
+}
+
+/// How old an outbox record must be before this node chains it in place of the node that
+/// wrote it. A live node chains its own within milliseconds; alone on the store, any record
+/// left at start belongs to a node that stopped.
+fn outbox_grace(store: &dyn Store) -> Millis {
+    if store.is_shared() {
+        60_000
+    } else {
+        0
+    }
+}
+
+/// Chains the outbox records of requests whose node stopped before chaining them.
+/// `pending` are the records this node still means to chain itself.
+async fn adopt_orphans(
+    store: &dyn Store,
+    chain: &mut Chain,
+    now: Millis,
+    pending: &[&str],
+) -> Result<(), StoreError> {
+    let cutoff = now - outbox_grace(store);
+    let orphans: Vec<AuditRecord> = store
+        .audit_outbox()
+        .await?
+        .into_iter()
+        .filter(|r| r.event_time <= cutoff && !pending.contains(&r.event_id.as_str()))
+        .collect();
+    if orphans.is_empty() {
+        return Ok(());
+    }
+    tracing::warn!(
+        count = orphans.len(),
+        "chaining the records of writes whose answer was not recorded"
+    );
+    chain.append(store, orphans).await
 }
 
 async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Queued>, mut chain: Chain) {
     // Final records of requests that were answered although their append failed; their
     // outbox records hold them durably until one of these retries succeeds.
     let mut kept: Vec<AuditRecord> = Vec::new();
-    while let Some(first) = rx.recv().await {
+    let mut sweep = tokio::time::interval(std::time::Duration::from_secs(60));
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let first = tokio::select! {
+            queued = rx.recv() => match queued {
+                Some(q) => q,
+                None => break,
+            },
+            _ = sweep.tick() => {
+                let pending: Vec<&str> = kept.iter().map(|r| r.event_id.as_str()).collect();
+                if let Err(e) = adopt_orphans(
+                    store.as_ref(),
+                    &mut chain,
+                    crate::bootstrap::now_millis(),
+                    &pending,
+                ).await {
+                    tracing::error!(error = %e, "chaining orphaned audit records failed");
+                }
+                continue;
+            }
+        };
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {

@@ -1,9 +1,10 @@
-//! The embedded default backend: one SQLite file in WAL mode with `synchronous = FULL`, so an
-//! acknowledged write survives a crash. One writer connection serialises writes; readers share
-//! a small pool.
+//! The SQL backends behind one implementation over sqlx's `Any` driver: SQLite, the embedded
+//! default (one file in WAL mode with `synchronous = FULL`, one writer connection, a small
+//! reader pool), and PostgreSQL for many nodes sharing one database. Statements use numbered
+//! placeholders (`$1`), which both read; what differs lives in [`Dialect`] and the migrations.
 
 use std::path::Path;
-use std::str::FromStr;
+use std::sync::Once;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -11,12 +12,8 @@ use ferrokms_core::ids::{AccountId, AliasName, KeyId, Region};
 use ferrokms_core::key::KeyMetadata;
 use ferrokms_core::material::{MaterialId, WrappedMaterial};
 use ferrokms_core::tags::Tag;
-use sqlx::query_builder::Separated;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
-};
-use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
+use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyPool, Arguments, Encode, Row, Transaction, Type};
 
 use crate::{
     outbox, AccessKeyRecord, AliasRecord, AuditDigest, AuditQuery, AuditRecord, GrantRecord, Page,
@@ -24,8 +21,14 @@ use crate::{
     StoredMaterial,
 };
 
-/// Schema versions, applied in order, each once, each in its own transaction.
-const MIGRATIONS: &[&str] = &[
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// SQLite schema versions, applied in order, each once, in one transaction.
+const SQLITE_MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE accounts (
     account_id TEXT PRIMARY KEY,
@@ -177,13 +180,237 @@ CREATE TABLE audit_outbox (
 "#,
 ];
 
-/// 13 columns each: well under SQLite's 32,766 bound parameters per statement (a query's
-/// statements number their parameters apart).
+/// PostgreSQL schema versions. The first is the SQLite schema as it stands after its tenth;
+/// `rowid` gives rows an insertion order as SQLite's implicit one does.
+const POSTGRES_MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE accounts (
+    account_id TEXT PRIMARY KEY,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE access_keys (
+    access_key_id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    principal_arn TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    wrapped_secret BYTEA NOT NULL,
+    created_at BIGINT NOT NULL,
+    session_token_hash TEXT,
+    expires_at BIGINT,
+    role_arn TEXT
+);
+CREATE INDEX access_keys_by_principal ON access_keys (principal_arn);
+CREATE TABLE keys (
+    region TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    revision BIGINT NOT NULL,
+    metadata TEXT NOT NULL,
+    PRIMARY KEY (region, key_id)
+);
+CREATE INDEX keys_by_account ON keys (region, account_id, key_id);
+CREATE TABLE key_materials (
+    rowid BIGSERIAL,
+    region TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    material_id TEXT NOT NULL,
+    wrapped BYTEA NOT NULL,
+    created_at BIGINT NOT NULL,
+    rotation_type TEXT,
+    PRIMARY KEY (region, key_id, material_id),
+    FOREIGN KEY (region, key_id) REFERENCES keys (region, key_id) ON DELETE CASCADE
+);
+CREATE TABLE aliases (
+    region TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    alias_name TEXT NOT NULL,
+    target_key_id TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (region, account_id, alias_name)
+);
+CREATE INDEX aliases_by_target ON aliases (region, target_key_id);
+CREATE TABLE tags (
+    region TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    tag_key TEXT NOT NULL,
+    tag_value TEXT NOT NULL,
+    PRIMARY KEY (region, key_id, tag_key),
+    FOREIGN KEY (region, key_id) REFERENCES keys (region, key_id) ON DELETE CASCADE
+);
+CREATE TABLE identity_policies (
+    principal_arn TEXT NOT NULL,
+    policy_name TEXT NOT NULL,
+    document TEXT NOT NULL,
+    PRIMARY KEY (principal_arn, policy_name)
+);
+CREATE TABLE principals (
+    arn TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    unique_id TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE grants (
+    region TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    grant_id TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    name TEXT,
+    grantee_principal TEXT NOT NULL,
+    retiring_principal TEXT,
+    document TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (region, key_id, grant_id),
+    FOREIGN KEY (region, key_id) REFERENCES keys (region, key_id) ON DELETE CASCADE
+);
+CREATE INDEX grants_by_retiring ON grants (region, retiring_principal);
+CREATE TABLE trust_policies (
+    role_arn TEXT PRIMARY KEY,
+    document TEXT NOT NULL
+);
+CREATE TABLE audit_events (
+    seq BIGINT PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    event_time BIGINT NOT NULL,
+    account_id TEXT NOT NULL,
+    event_name TEXT NOT NULL,
+    event_source TEXT NOT NULL,
+    read_only BIGINT NOT NULL,
+    username TEXT NOT NULL,
+    access_key_id TEXT NOT NULL,
+    resources TEXT NOT NULL,
+    event TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX audit_by_name ON audit_events (account_id, event_name, seq);
+CREATE TABLE audit_digests (
+    upto_seq BIGINT PRIMARY KEY,
+    chain_hash TEXT NOT NULL,
+    signature BYTEA NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE audit_signing_key (
+    id BIGINT PRIMARY KEY CHECK (id = 1),
+    wrapped BYTEA NOT NULL,
+    public_key BYTEA NOT NULL
+);
+CREATE TABLE audit_outbox (
+    rowid BIGSERIAL,
+    event_id TEXT PRIMARY KEY,
+    event_time BIGINT NOT NULL,
+    account_id TEXT NOT NULL,
+    event_name TEXT NOT NULL,
+    event_source TEXT NOT NULL,
+    read_only BIGINT NOT NULL,
+    username TEXT NOT NULL,
+    access_key_id TEXT NOT NULL,
+    resources TEXT NOT NULL,
+    event TEXT NOT NULL
+);
+"#];
+
+/// Rows per multi-row INSERT: at 13 columns, well under both backends' bound-parameter limits.
 const AUDIT_ROWS_PER_STATEMENT: usize = 1000;
 
-pub struct SqliteStore {
-    writer: SqlitePool,
-    reader: SqlitePool,
+/// A statement built piece by piece, its placeholders numbered as values are bound.
+struct Statement {
+    sql: String,
+    args: AnyArguments,
+    error: Option<sqlx::error::BoxDynError>,
+}
+
+impl Statement {
+    fn new(sql: &str) -> Self {
+        Statement {
+            sql: sql.to_owned(),
+            args: AnyArguments::default(),
+            error: None,
+        }
+    }
+
+    fn push(&mut self, sql: &str) -> &mut Self {
+        self.sql.push_str(sql);
+        self
+    }
+
+    fn bind<'t, T: Encode<'t, Any> + Type<Any>>(&mut self, value: T) -> &mut Self {
+        if let Err(e) = self.args.add(value) {
+            self.error.get_or_insert(e);
+        }
+        self.sql.push('$');
+        self.sql.push_str(&self.args.len().to_string());
+        self
+    }
+
+    /// Appends another statement, renumbering its placeholders to follow this one's.
+    fn append(&mut self, other: Statement) {
+        let offset = self.args.len();
+        let mut rest = other.sql.as_str();
+        while let Some(at) = rest.find('$') {
+            self.sql.push_str(&rest[..at]);
+            let digits = rest[at + 1..]
+                .find(|c: char| !c.is_ascii_digit())
+                .map_or(rest.len() - at - 1, |n| n);
+            match rest[at + 1..at + 1 + digits].parse::<usize>() {
+                Ok(n) => self.sql.push_str(&format!("${}", n + offset)),
+                Err(_) => self.sql.push('$'),
+            }
+            rest = &rest[at + 1 + digits..];
+        }
+        self.sql.push_str(rest);
+        self.args.values.0.extend(other.args.values.0);
+        if let Some(e) = other.error {
+            self.error.get_or_insert(e);
+        }
+    }
+
+    /// `(v1, v2, ...), (...)` with one tuple per item.
+    fn push_tuples<T>(&mut self, items: &[T], mut bind: impl FnMut(&mut Tuple<'_>, &T)) {
+        for (i, item) in items.iter().enumerate() {
+            self.push(if i == 0 { "(" } else { ", (" });
+            bind(
+                &mut Tuple {
+                    statement: self,
+                    first: true,
+                },
+                item,
+            );
+            self.push(")");
+        }
+    }
+
+    fn build(self) -> StoreResult<sqlx::query::Query<'static, Any, AnyArguments>> {
+        match self.error {
+            Some(e) => Err(StoreError::Backend(format!(
+                "a value could not be bound: {e}"
+            ))),
+            None => Ok(sqlx::query_with(sqlx::AssertSqlSafe(self.sql), self.args)),
+        }
+    }
+}
+
+/// The values of one tuple, separated by commas.
+struct Tuple<'a> {
+    statement: &'a mut Statement,
+    first: bool,
+}
+
+impl Tuple<'_> {
+    fn bind<'t, T: Encode<'t, Any> + Type<Any>>(&mut self, value: T) -> &mut Self {
+        if !std::mem::take(&mut self.first) {
+            self.statement.push(", ");
+        }
+        self.statement.bind(value);
+        self
+    }
+}
+
+pub struct SqlStore {
+    dialect: Dialect,
+    writer: AnyPool,
+    reader: AnyPool,
 }
 
 fn backend(e: sqlx::Error) -> StoreError {
@@ -206,38 +433,95 @@ fn limit_param(page: &Page<'_>) -> i64 {
     i64::try_from(page.limit.saturating_add(1)).unwrap_or(i64::MAX)
 }
 
-impl SqliteStore {
-    /// Opens (creating if needed) the database file and brings its schema up to date.
-    pub async fn open(path: &Path) -> StoreResult<Self> {
-        let options = SqliteConnectOptions::from_str("sqlite://")
-            .map_err(backend)?
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            // Deleted rows (destroyed key material among them) are overwritten, not left in
-            // free pages.
-            .pragma("secure_delete", "ON")
-            .busy_timeout(Duration::from_secs(10));
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
+fn install_drivers() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(sqlx::any::install_default_drivers);
+}
+
+/// What every SQLite connection is set to. Deleted rows (destroyed key material among them)
+/// are overwritten, not left in free pages.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+     PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON; PRAGMA busy_timeout = 10000;";
+
+/// A database URL may name a password; errors and logs get it without.
+fn redact_url(url: &str) -> String {
+    match url.split_once("://").zip(url.rsplit_once('@')) {
+        Some(((scheme, _), (_, host))) => format!("{scheme}://…@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+impl SqlStore {
+    /// Opens (creating if needed) an SQLite database file and brings its schema up to date.
+    pub async fn open_sqlite(path: &Path) -> StoreResult<Self> {
+        install_drivers();
+        let path = path
+            .to_str()
+            .ok_or_else(|| StoreError::Backend("the database path is not UTF-8".into()))?;
+        let mut url = String::from("sqlite://");
+        for c in path.chars() {
+            match c {
+                '%' | '?' | '#' | ' ' => url.push_str(&format!("%{:02X}", c as u32)),
+                _ => url.push(c),
+            }
+        }
+        url.push_str("?mode=rwc");
+        let pool = |connections: u32| {
+            AnyPoolOptions::new()
+                .max_connections(connections)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        sqlx::raw_sql(SQLITE_PRAGMAS).execute(conn).await?;
+                        Ok(())
+                    })
+                })
+                .connect(&url)
+        };
+        let writer = pool(1).await.map_err(backend)?;
+        let reader = pool(4).await.map_err(backend)?;
+        let store = SqlStore {
+            dialect: Dialect::Sqlite,
+            writer,
+            reader,
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connects to a PostgreSQL database (`postgres://user@host/db`) that several nodes may
+    /// share, and brings its schema up to date.
+    pub async fn connect_postgres(url: &str) -> StoreResult<Self> {
+        install_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(16)
+            // Fail fast while the database is away; the pool reconnects once it is back.
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(url)
             .await
-            .map_err(backend)?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await
-            .map_err(backend)?;
-        let store = SqliteStore { writer, reader };
+            .map_err(|e| StoreError::Backend(format!("connecting to {}: {e}", redact_url(url))))?;
+        let store = SqlStore {
+            dialect: Dialect::Postgres,
+            writer: pool.clone(),
+            reader: pool,
+        };
         store.migrate().await?;
         Ok(store)
     }
 
     async fn migrate(&self) -> StoreResult<()> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
-        sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        let migrations = match self.dialect {
+            Dialect::Sqlite => SQLITE_MIGRATIONS,
+            Dialect::Postgres => {
+                // Nodes starting together migrate one after the other.
+                sqlx::query("SELECT pg_advisory_xact_lock(7263917)")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                POSTGRES_MIGRATIONS
+            }
+        };
+        sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
@@ -247,18 +531,18 @@ impl SqliteStore {
             .map_err(backend)?
             .try_get(0)
             .map_err(backend)?;
-        let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+        let known = i64::try_from(migrations.len()).unwrap_or(i64::MAX);
         if current > known {
             return Err(StoreError::Corrupt(format!(
                 "database schema version {current} is newer than this ferrokms ({known})"
             )));
         }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(count(current)) {
+        for (i, sql) in migrations.iter().enumerate().skip(count(current)) {
             sqlx::raw_sql(*sql)
                 .execute(&mut *tx)
                 .await
                 .map_err(backend)?;
-            sqlx::query("INSERT INTO schema_version (version) VALUES (?)")
+            sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
                 .bind(i64::try_from(i + 1).unwrap_or(i64::MAX))
                 .execute(&mut *tx)
                 .await
@@ -277,28 +561,49 @@ impl SqliteStore {
 const RECORD_COLUMNS: &str = "event_id, event_time, account_id, event_name, event_source, \
      read_only, username, access_key_id, resources, event";
 
-fn push_record(row: &mut Separated<'_, Sqlite, &'static str>, r: &AuditRecord) {
-    row.push_bind(&r.event_id)
-        .push_bind(r.event_time)
-        .push_bind(&r.account)
-        .push_bind(&r.event_name)
-        .push_bind(&r.event_source)
-        .push_bind(r.read_only)
-        .push_bind(&r.username)
-        .push_bind(&r.access_key_id)
-        .push_bind(r.resources.join(" "))
-        .push_bind(&r.event);
+fn push_record(row: &mut Tuple<'_>, r: &AuditRecord) {
+    row.bind(r.event_id.clone())
+        .bind(r.event_time)
+        .bind(r.account.clone())
+        .bind(r.event_name.clone())
+        .bind(r.event_source.clone())
+        .bind(i64::from(r.read_only))
+        .bind(r.username.clone())
+        .bind(r.access_key_id.clone())
+        .bind(r.resources.join(" "))
+        .bind(r.event.clone());
+}
+
+/// Holds a key's row until the transaction ends, so that checks of its grants, aliases and
+/// tags (quotas, duplicates) hold when several nodes write at once. SQLite has one writer,
+/// which serialises these transactions already.
+async fn lock_key(
+    tx: &mut sqlx::AnyConnection,
+    dialect: Dialect,
+    region: &str,
+    key_id: &str,
+) -> StoreResult<()> {
+    if dialect == Dialect::Postgres {
+        sqlx::query("SELECT 1 FROM keys WHERE region = $1 AND key_id = $2 FOR UPDATE")
+            .bind(region.to_owned())
+            .bind(key_id.to_owned())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+    }
+    Ok(())
 }
 
 /// Commits a write together with the audit record of the request it belongs to.
-async fn commit(mut tx: Transaction<'_, Sqlite>) -> StoreResult<()> {
+async fn commit(mut tx: Transaction<'_, Any>) -> StoreResult<()> {
     let intent = outbox::current();
     if let Some(intent) = &intent {
-        let mut insert = QueryBuilder::<Sqlite>::new(format!(
-            "INSERT OR IGNORE INTO audit_outbox ({RECORD_COLUMNS}) "
+        let mut insert = Statement::new(&format!(
+            "INSERT INTO audit_outbox ({RECORD_COLUMNS}) VALUES "
         ));
-        insert.push_values([intent.record()], |mut row, r| push_record(&mut row, r));
-        insert.build().execute(&mut *tx).await.map_err(backend)?;
+        insert.push_tuples(&[intent.record()], |row, r| push_record(row, r));
+        insert.push(" ON CONFLICT DO NOTHING");
+        insert.build()?.execute(&mut *tx).await.map_err(backend)?;
     }
     tx.commit().await.map_err(backend)?;
     if let Some(intent) = intent {
@@ -307,7 +612,7 @@ async fn commit(mut tx: Transaction<'_, Sqlite>) -> StoreResult<()> {
     Ok(())
 }
 
-fn key_from_row(row: &SqliteRow) -> StoreResult<KeyMetadata> {
+fn key_from_row(row: &AnyRow) -> StoreResult<KeyMetadata> {
     let json: String = row.try_get("metadata").map_err(backend)?;
     let revision: i64 = row.try_get("revision").map_err(backend)?;
     let mut key: KeyMetadata =
@@ -320,7 +625,7 @@ fn key_json(key: &KeyMetadata) -> StoreResult<String> {
     serde_json::to_string(key).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-fn alias_from_row(row: &SqliteRow) -> StoreResult<AliasRecord> {
+fn alias_from_row(row: &AnyRow) -> StoreResult<AliasRecord> {
     let text = |c: &str| -> StoreResult<String> { row.try_get(c).map_err(backend) };
     Ok(AliasRecord {
         region: Region::parse(&text("region")?).ok_or_else(|| corrupt("alias region"))?,
@@ -332,7 +637,7 @@ fn alias_from_row(row: &SqliteRow) -> StoreResult<AliasRecord> {
     })
 }
 
-fn audit_from_row(row: &SqliteRow) -> StoreResult<AuditRecord> {
+fn audit_from_row(row: &AnyRow) -> StoreResult<AuditRecord> {
     let text = |c: &str| -> StoreResult<String> { row.try_get(c).map_err(backend) };
     let resources = text("resources")?;
     Ok(AuditRecord {
@@ -342,7 +647,7 @@ fn audit_from_row(row: &SqliteRow) -> StoreResult<AuditRecord> {
         account: text("account_id")?,
         event_name: text("event_name")?,
         event_source: text("event_source")?,
-        read_only: row.try_get("read_only").map_err(backend)?,
+        read_only: row.try_get::<i64, _>("read_only").map_err(backend)? != 0,
         username: text("username")?,
         access_key_id: text("access_key_id")?,
         resources: resources.split_whitespace().map(str::to_owned).collect(),
@@ -352,7 +657,7 @@ fn audit_from_row(row: &SqliteRow) -> StoreResult<AuditRecord> {
     })
 }
 
-fn grant_from_row(row: &SqliteRow) -> StoreResult<GrantRecord> {
+fn grant_from_row(row: &AnyRow) -> StoreResult<GrantRecord> {
     let text = |c: &str| -> StoreResult<String> { row.try_get(c).map_err(backend) };
     Ok(GrantRecord {
         region: Region::parse(&text("region")?).ok_or_else(|| corrupt("grant region"))?,
@@ -367,7 +672,7 @@ fn grant_from_row(row: &SqliteRow) -> StoreResult<GrantRecord> {
     })
 }
 
-fn principal_from_row(row: &SqliteRow) -> StoreResult<PrincipalRecord> {
+fn principal_from_row(row: &AnyRow) -> StoreResult<PrincipalRecord> {
     let text = |c: &str| -> StoreResult<String> { row.try_get(c).map_err(backend) };
     Ok(PrincipalRecord {
         arn: text("arn")?,
@@ -381,14 +686,14 @@ fn principal_from_row(row: &SqliteRow) -> StoreResult<PrincipalRecord> {
 }
 
 async fn insert_material(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     region: &str,
     key_id: &str,
     material: &StoredMaterial,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO key_materials (region, key_id, material_id, wrapped, created_at, rotation_type) \
-         VALUES (?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(region)
     .bind(key_id)
@@ -401,7 +706,7 @@ async fn insert_material(
     .map(drop)
 }
 
-fn material_from_row(row: &SqliteRow) -> StoreResult<StoredMaterial> {
+fn material_from_row(row: &AnyRow) -> StoreResult<StoredMaterial> {
     let id: String = row.try_get("material_id").map_err(backend)?;
     let rotation: Option<String> = row.try_get("rotation_type").map_err(backend)?;
     Ok(StoredMaterial {
@@ -416,13 +721,13 @@ fn material_from_row(row: &SqliteRow) -> StoreResult<StoredMaterial> {
 
 /// Adds a tag or overwrites the value of one with the same key.
 async fn upsert_tag(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     region: &str,
     key_id: &str,
     tag: &Tag,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO tags (region, key_id, tag_key, tag_value) VALUES (?, ?, ?, ?) \
+        "INSERT INTO tags (region, key_id, tag_key, tag_value) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (region, key_id, tag_key) DO UPDATE SET tag_value = excluded.tag_value",
     )
     .bind(region)
@@ -436,12 +741,12 @@ async fn upsert_tag(
 
 /// Counts the aliases of a key inside a transaction and refuses one more than the quota.
 async fn check_alias_quota(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     alias: &AliasRecord,
     max_per_key: usize,
 ) -> StoreResult<()> {
     let n: i64 = sqlx::query(
-        "SELECT COUNT(*) FROM aliases WHERE region = ? AND target_key_id = ? AND alias_name != ?",
+        "SELECT COUNT(*) FROM aliases WHERE region = $1 AND target_key_id = $2 AND alias_name != $3",
     )
     .bind(alias.region.as_str())
     .bind(alias.target.to_string())
@@ -460,19 +765,25 @@ async fn check_alias_quota(
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl Store for SqlStore {
+    fn is_shared(&self) -> bool {
+        self.dialect == Dialect::Postgres
+    }
+
     async fn put_access_key(&self, r: &AccessKeyRecord) -> StoreResult<()> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
-        sqlx::query("INSERT OR IGNORE INTO accounts (account_id, created_at) VALUES (?, ?)")
-            .bind(r.account.as_str())
-            .bind(r.created)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        sqlx::query(
+            "INSERT INTO accounts (account_id, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(r.account.as_str())
+        .bind(r.created)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
         sqlx::query(
             "INSERT INTO access_keys (access_key_id, account_id, principal_arn, user_id, \
              wrapped_secret, created_at, session_token_hash, expires_at, role_arn) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&r.access_key_id)
         .bind(r.account.as_str())
@@ -496,7 +807,7 @@ impl Store for SqliteStore {
     }
 
     async fn access_key(&self, access_key_id: &str) -> StoreResult<Option<AccessKeyRecord>> {
-        let row = sqlx::query("SELECT * FROM access_keys WHERE access_key_id = ?")
+        let row = sqlx::query("SELECT * FROM access_keys WHERE access_key_id = $1")
             .bind(access_key_id)
             .fetch_optional(&self.reader)
             .await
@@ -533,7 +844,7 @@ impl Store for SqliteStore {
     async fn put_trust_policy(&self, role_arn: &str, document: &str) -> StoreResult<()> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
         sqlx::query(
-            "INSERT INTO trust_policies (role_arn, document) VALUES (?, ?) \
+            "INSERT INTO trust_policies (role_arn, document) VALUES ($1, $2) \
              ON CONFLICT (role_arn) DO UPDATE SET document = excluded.document",
         )
         .bind(role_arn)
@@ -546,7 +857,7 @@ impl Store for SqliteStore {
     }
 
     async fn trust_policy(&self, role_arn: &str) -> StoreResult<Option<String>> {
-        sqlx::query("SELECT document FROM trust_policies WHERE role_arn = ?")
+        sqlx::query("SELECT document FROM trust_policies WHERE role_arn = $1")
             .bind(role_arn)
             .fetch_optional(&self.reader)
             .await
@@ -565,9 +876,30 @@ impl Store for SqliteStore {
         Ok(count(n))
     }
 
-    async fn create_grant(&self, grant: &GrantRecord, max_per_key: usize) -> StoreResult<()> {
+    async fn create_grant(&self, grant: &GrantRecord, max_per_key: usize) -> StoreResult<String> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
-        let n: i64 = sqlx::query("SELECT COUNT(*) FROM grants WHERE region = ? AND key_id = ?")
+        let key_id = grant.key_id.to_string();
+        lock_key(&mut tx, self.dialect, grant.region.as_str(), &key_id).await?;
+        if grant.name.is_some() {
+            let same = sqlx::query(
+                "SELECT grant_id FROM grants WHERE region = $1 AND key_id = $2 AND name = $3 \
+                 AND grantee_principal = $4 AND retiring_principal IS NOT DISTINCT FROM $5 \
+                 AND document = $6",
+            )
+            .bind(grant.region.as_str())
+            .bind(&key_id)
+            .bind(&grant.name)
+            .bind(&grant.grantee_principal)
+            .bind(&grant.retiring_principal)
+            .bind(&grant.document)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+            if let Some(row) = same {
+                return row.try_get("grant_id").map_err(backend);
+            }
+        }
+        let n: i64 = sqlx::query("SELECT COUNT(*) FROM grants WHERE region = $1 AND key_id = $2")
             .bind(grant.region.as_str())
             .bind(grant.key_id.to_string())
             .fetch_one(&mut *tx)
@@ -582,7 +914,7 @@ impl Store for SqliteStore {
         }
         sqlx::query(
             "INSERT INTO grants (region, key_id, grant_id, account_id, name, grantee_principal, \
-             retiring_principal, document, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             retiring_principal, document, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(grant.region.as_str())
         .bind(grant.key_id.to_string())
@@ -600,7 +932,8 @@ impl Store for SqliteStore {
             sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
             _ => backend(e),
         })?;
-        commit(tx).await
+        commit(tx).await?;
+        Ok(grant.grant_id.clone())
     }
 
     async fn grants_of_key(
@@ -610,8 +943,8 @@ impl Store for SqliteStore {
         page: Page<'_>,
     ) -> StoreResult<Vec<GrantRecord>> {
         sqlx::query(
-            "SELECT * FROM grants WHERE region = ? AND key_id = ? AND grant_id > ? \
-             ORDER BY grant_id LIMIT ?",
+            "SELECT * FROM grants WHERE region = $1 AND key_id = $2 AND grant_id > $3 \
+             ORDER BY grant_id LIMIT $4",
         )
         .bind(region.as_str())
         .bind(key.to_string())
@@ -632,8 +965,8 @@ impl Store for SqliteStore {
         page: Page<'_>,
     ) -> StoreResult<Vec<GrantRecord>> {
         sqlx::query(
-            "SELECT * FROM grants WHERE region = ? AND retiring_principal = ? \
-             AND (key_id || '/' || grant_id) > ? ORDER BY key_id, grant_id LIMIT ?",
+            "SELECT * FROM grants WHERE region = $1 AND retiring_principal = $2 \
+             AND (key_id || '/' || grant_id) > $3 ORDER BY key_id, grant_id LIMIT $4",
         )
         .bind(region.as_str())
         .bind(retiring_principal)
@@ -655,7 +988,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<bool> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
         let done =
-            sqlx::query("DELETE FROM grants WHERE region = ? AND key_id = ? AND grant_id = ?")
+            sqlx::query("DELETE FROM grants WHERE region = $1 AND key_id = $2 AND grant_id = $3")
                 .bind(region.as_str())
                 .bind(key.to_string())
                 .bind(grant_id)
@@ -671,59 +1004,87 @@ impl Store for SqliteStore {
         events: &[AuditRecord],
         digest: Option<&AuditDigest>,
     ) -> StoreResult<()> {
-        // The whole append is one multi-statement query: each statement sent apart is a round
-        // trip to the connection's thread, and on a busy machine those waits, not SQLite,
-        // made up most of a batch's time.
-        let ids = serde_json::to_string(&events.iter().map(|e| &e.event_id).collect::<Vec<_>>())
-            .map_err(|e| StoreError::Backend(e.to_string()))?;
-        let mut sql = QueryBuilder::<Sqlite>::new("BEGIN IMMEDIATE; ");
+        let mut statements = Vec::new();
         if let Some(d) = digest {
-            sql.push(
-                "INSERT INTO audit_digests (upto_seq, chain_hash, signature, created_at) VALUES (",
+            let mut insert = Statement::new(
+                "INSERT INTO audit_digests (upto_seq, chain_hash, signature, created_at) VALUES ",
             );
-            let mut values = sql.separated(", ");
-            values
-                .push_bind(d.upto_seq)
-                .push_bind(&d.chain_hash)
-                .push_bind(&d.signature)
-                .push_bind(d.created);
-            sql.push("); ");
+            insert.push_tuples(&[d], |row, d| {
+                row.bind(d.upto_seq)
+                    .bind(d.chain_hash.clone())
+                    .bind(d.signature.clone())
+                    .bind(d.created);
+            });
+            statements.push(insert);
         }
         for chunk in events.chunks(AUDIT_ROWS_PER_STATEMENT) {
-            sql.push(format!(
-                "INSERT INTO audit_events ({RECORD_COLUMNS}, seq, prev_hash, hash) "
+            let mut insert = Statement::new(&format!(
+                "INSERT INTO audit_events ({RECORD_COLUMNS}, seq, prev_hash, hash) VALUES "
             ));
-            sql.push_values(chunk, |mut row, e| {
-                push_record(&mut row, e);
-                row.push_bind(e.seq)
-                    .push_bind(&e.prev_hash)
-                    .push_bind(&e.hash);
+            insert.push_tuples(chunk, |row, e| {
+                push_record(row, e);
+                row.bind(e.seq)
+                    .bind(e.prev_hash.clone())
+                    .bind(e.hash.clone());
             });
-            sql.push("; ");
-        }
-        sql.push("DELETE FROM audit_outbox WHERE event_id IN (SELECT value FROM json_each(")
-            .push_bind(ids)
-            .push(")); COMMIT;");
-        let mut conn = self.writer.acquire().await.map_err(backend)?;
-        let outcome = sql.build().execute(&mut *conn).await;
-        match outcome {
-            Ok(_) => Ok(()),
-            Err(err) => {
-                // A statement after BEGIN failed: nothing of the batch may stay.
-                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-                if is_unique_violation(&err) {
-                    Err(StoreError::Conflict)
-                } else {
-                    Err(backend(err))
+            let mut delete = Statement::new("DELETE FROM audit_outbox WHERE event_id IN ");
+            delete.push_tuples(&[chunk], |row, chunk| {
+                for e in *chunk {
+                    row.bind(e.event_id.clone());
                 }
-            }
+            });
+            statements.extend([insert, delete]);
         }
+        let outcome = match self.dialect {
+            // One multi-statement query: each statement sent apart is a round trip to the
+            // connection's thread, and on a busy machine those waits, not SQLite, made up
+            // most of a batch's time.
+            Dialect::Sqlite => {
+                let mut all = Statement::new("BEGIN IMMEDIATE; ");
+                for part in statements {
+                    all.append(part);
+                    all.push("; ");
+                }
+                all.push("COMMIT;");
+                let query = all.build()?;
+                let mut conn = self.writer.acquire().await.map_err(backend)?;
+                let outcome = query.execute(&mut *conn).await.map(drop);
+                if outcome.is_err() {
+                    // A statement after BEGIN failed: nothing of the batch may stay.
+                    let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                }
+                outcome
+            }
+            // PostgreSQL takes one statement per query; they share a transaction.
+            Dialect::Postgres => {
+                let queries = statements
+                    .into_iter()
+                    .map(Statement::build)
+                    .collect::<StoreResult<Vec<_>>>()?;
+                async {
+                    let mut tx = self.writer.begin().await?;
+                    for query in queries {
+                        query.execute(&mut *tx).await?;
+                    }
+                    tx.commit().await
+                }
+                .await
+            }
+        };
+        outcome.map_err(|err| {
+            if is_unique_violation(&err) {
+                StoreError::Conflict
+            } else {
+                backend(err)
+            }
+        })
     }
 
     async fn audit_outbox(&self) -> StoreResult<Vec<AuditRecord>> {
         sqlx::query(
-            "SELECT 0 AS seq, event_id, event_time, account_id, event_name, event_source, \
-             read_only, username, access_key_id, resources, event, '' AS prev_hash, '' AS hash \
+            "SELECT CAST(0 AS BIGINT) AS seq, event_id, event_time, account_id, event_name, \
+             event_source, read_only, username, access_key_id, resources, event, \
+             '' AS prev_hash, '' AS hash \
              FROM audit_outbox ORDER BY event_time, rowid",
         )
         .fetch_all(&self.writer)
@@ -756,7 +1117,7 @@ impl Store for SqliteStore {
         candidate: (&[u8], &[u8]),
     ) -> StoreResult<(Vec<u8>, Vec<u8>)> {
         sqlx::query(
-            "INSERT OR IGNORE INTO audit_signing_key (id, wrapped, public_key) VALUES (1, ?, ?)",
+            "INSERT INTO audit_signing_key (id, wrapped, public_key) VALUES (1, $1, $2) ON CONFLICT DO NOTHING",
         )
         .bind(candidate.0)
         .bind(candidate.1)
@@ -788,7 +1149,7 @@ impl Store for SqliteStore {
     }
 
     async fn audit_events(&self, after_seq: i64, limit: usize) -> StoreResult<Vec<AuditRecord>> {
-        sqlx::query("SELECT * FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?")
+        sqlx::query("SELECT * FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2")
             .bind(after_seq)
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .fetch_all(&self.reader)
@@ -820,22 +1181,22 @@ impl Store for SqliteStore {
         };
         // The column comes from a fixed list, never from the caller.
         let filter = match column {
-            Some("resources") => "AND (' ' || resources || ' ') LIKE ('% ' || ? || ' %')",
+            Some("resources") => "AND (' ' || resources || ' ') LIKE ('% ' || $5 || ' %')",
             Some(c) => match c {
-                "event_name" => "AND event_name = ?",
-                "username" => "AND username = ?",
-                "access_key_id" => "AND access_key_id = ?",
-                "read_only" => "AND read_only = (? = 'true')",
-                "event_id" => "AND event_id = ?",
-                "event_source" => "AND event_source = ?",
-                "resource_type" => "AND (resources != '') = (? = 'AWS::KMS::Key')",
-                _ => "AND ? IS NULL",
+                "event_name" => "AND event_name = $5",
+                "username" => "AND username = $5",
+                "access_key_id" => "AND access_key_id = $5",
+                "read_only" => "AND read_only = CASE WHEN $5 = 'true' THEN 1 ELSE 0 END",
+                "event_id" => "AND event_id = $5",
+                "event_source" => "AND event_source = $5",
+                "resource_type" => "AND (resources != '') = ($5 = 'AWS::KMS::Key')",
+                _ => "AND $5 IS NULL",
             },
-            None => "AND ? IS NULL",
+            None => "AND $5 IS NULL",
         };
         let sql = format!(
-            "SELECT * FROM audit_events WHERE account_id = ? AND seq < ? AND event_time >= ? \
-             AND event_time <= ? {filter} ORDER BY seq DESC LIMIT ?"
+            "SELECT * FROM audit_events WHERE account_id = $1 AND seq < $2 AND event_time >= $3 \
+             AND event_time <= $4 {filter} ORDER BY seq DESC LIMIT $6"
         );
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(&query.account)
@@ -856,7 +1217,7 @@ impl Store for SqliteStore {
         let mut tx = self.writer.begin().await.map_err(backend)?;
         sqlx::query(
             "INSERT INTO principals (arn, account_id, kind, name, unique_id, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&p.arn)
         .bind(p.account.as_str())
@@ -878,7 +1239,7 @@ impl Store for SqliteStore {
     }
 
     async fn principal(&self, arn: &str) -> StoreResult<Option<PrincipalRecord>> {
-        sqlx::query("SELECT * FROM principals WHERE arn = ?")
+        sqlx::query("SELECT * FROM principals WHERE arn = $1")
             .bind(arn)
             .fetch_optional(&self.reader)
             .await
@@ -899,7 +1260,7 @@ impl Store for SqliteStore {
 
     async fn delete_access_key(&self, access_key_id: &str) -> StoreResult<bool> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
-        let done = sqlx::query("DELETE FROM access_keys WHERE access_key_id = ?")
+        let done = sqlx::query("DELETE FROM access_keys WHERE access_key_id = $1")
             .bind(access_key_id)
             .execute(&mut *tx)
             .await
@@ -910,7 +1271,7 @@ impl Store for SqliteStore {
 
     async fn access_key_ids_of(&self, principal_arn: &str) -> StoreResult<Vec<String>> {
         let rows = sqlx::query(
-            "SELECT access_key_id FROM access_keys WHERE principal_arn = ? ORDER BY access_key_id",
+            "SELECT access_key_id FROM access_keys WHERE principal_arn = $1 ORDER BY access_key_id",
         )
         .bind(principal_arn)
         .fetch_all(&self.reader)
@@ -924,7 +1285,7 @@ impl Store for SqliteStore {
     async fn delete_identity_policy(&self, principal_arn: &str, name: &str) -> StoreResult<bool> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
         let done = sqlx::query(
-            "DELETE FROM identity_policies WHERE principal_arn = ? AND policy_name = ?",
+            "DELETE FROM identity_policies WHERE principal_arn = $1 AND policy_name = $2",
         )
         .bind(principal_arn)
         .bind(name)
@@ -943,7 +1304,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<()> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
         sqlx::query(
-            "INSERT INTO identity_policies (principal_arn, policy_name, document) VALUES (?, ?, ?) \
+            "INSERT INTO identity_policies (principal_arn, policy_name, document) VALUES ($1, $2, $3) \
              ON CONFLICT (principal_arn, policy_name) DO UPDATE SET document = excluded.document",
         )
         .bind(principal_arn)
@@ -958,7 +1319,7 @@ impl Store for SqliteStore {
 
     async fn identity_policies(&self, principal_arn: &str) -> StoreResult<Vec<String>> {
         let rows = sqlx::query(
-            "SELECT document FROM identity_policies WHERE principal_arn = ? ORDER BY policy_name",
+            "SELECT document FROM identity_policies WHERE principal_arn = $1 ORDER BY policy_name",
         )
         .bind(principal_arn)
         .fetch_all(&self.reader)
@@ -979,7 +1340,7 @@ impl Store for SqliteStore {
         let id = key.id().to_string();
         let mut tx = self.writer.begin().await.map_err(backend)?;
         sqlx::query(
-            "INSERT INTO keys (region, key_id, account_id, revision, metadata) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO keys (region, key_id, account_id, revision, metadata) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(region)
         .bind(&id)
@@ -1009,7 +1370,7 @@ impl Store for SqliteStore {
     }
 
     async fn key(&self, region: &Region, id: &KeyId) -> StoreResult<Option<KeyMetadata>> {
-        sqlx::query("SELECT metadata, revision FROM keys WHERE region = ? AND key_id = ?")
+        sqlx::query("SELECT metadata, revision FROM keys WHERE region = $1 AND key_id = $2")
             .bind(region.as_str())
             .bind(id.to_string())
             .fetch_optional(&self.reader)
@@ -1026,8 +1387,8 @@ impl Store for SqliteStore {
         page: Page<'_>,
     ) -> StoreResult<Vec<KeyMetadata>> {
         sqlx::query(
-            "SELECT metadata, revision FROM keys WHERE region = ? AND account_id = ? AND key_id > ? \
-             ORDER BY key_id LIMIT ?",
+            "SELECT metadata, revision FROM keys WHERE region = $1 AND account_id = $2 AND key_id > $3 \
+             ORDER BY key_id LIMIT $4",
         )
         .bind(region.as_str())
         .bind(account.as_str())
@@ -1047,7 +1408,7 @@ impl Store for SqliteStore {
         let mut stored = key.clone();
         stored.revision = next;
         let done = sqlx::query(
-            "UPDATE keys SET metadata = ?, revision = ? WHERE region = ? AND key_id = ? AND revision = ?",
+            "UPDATE keys SET metadata = $1, revision = $2 WHERE region = $3 AND key_id = $4 AND revision = $5",
         )
         .bind(key_json(&stored)?)
         .bind(next)
@@ -1072,7 +1433,7 @@ impl Store for SqliteStore {
         material: &MaterialId,
     ) -> StoreResult<Option<StoredMaterial>> {
         sqlx::query(
-            "SELECT * FROM key_materials WHERE region = ? AND key_id = ? AND material_id = ?",
+            "SELECT * FROM key_materials WHERE region = $1 AND key_id = $2 AND material_id = $3",
         )
         .bind(region.as_str())
         .bind(id.to_string())
@@ -1086,7 +1447,7 @@ impl Store for SqliteStore {
 
     async fn materials(&self, region: &Region, id: &KeyId) -> StoreResult<Vec<StoredMaterial>> {
         sqlx::query(
-            "SELECT * FROM key_materials WHERE region = ? AND key_id = ? ORDER BY created_at, rowid",
+            "SELECT * FROM key_materials WHERE region = $1 AND key_id = $2 ORDER BY created_at, rowid",
         )
         .bind(region.as_str())
         .bind(id.to_string())
@@ -1104,7 +1465,7 @@ impl Store for SqliteStore {
         stored.revision = next;
         let mut tx = self.writer.begin().await.map_err(backend)?;
         let done = sqlx::query(
-            "UPDATE keys SET metadata = ?, revision = ? WHERE region = ? AND key_id = ? AND revision = ?",
+            "UPDATE keys SET metadata = $1, revision = $2 WHERE region = $3 AND key_id = $4 AND revision = $5",
         )
         .bind(key_json(&stored)?)
         .bind(next)
@@ -1140,7 +1501,7 @@ impl Store for SqliteStore {
         let (region, id) = (key.region().as_str(), key.id().to_string());
         let mut tx = self.writer.begin().await.map_err(backend)?;
         let done = sqlx::query(
-            "UPDATE keys SET metadata = ?, revision = ? WHERE region = ? AND key_id = ? AND revision = ?",
+            "UPDATE keys SET metadata = $1, revision = $2 WHERE region = $3 AND key_id = $4 AND revision = $5",
         )
         .bind(key_json(&stored)?)
         .bind(next)
@@ -1153,7 +1514,7 @@ impl Store for SqliteStore {
         if done.rows_affected() != 1 {
             return Err(StoreError::Conflict);
         }
-        sqlx::query("DELETE FROM key_materials WHERE region = ? AND key_id = ?")
+        sqlx::query("DELETE FROM key_materials WHERE region = $1 AND key_id = $2")
             .bind(region)
             .bind(&id)
             .execute(&mut *tx)
@@ -1170,21 +1531,25 @@ impl Store for SqliteStore {
 
     async fn delete_key(&self, region: &Region, id: &KeyId) -> StoreResult<bool> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
-        sqlx::query("DELETE FROM aliases WHERE region = ? AND target_key_id = ?")
+        sqlx::query("DELETE FROM aliases WHERE region = $1 AND target_key_id = $2")
             .bind(region.as_str())
             .bind(id.to_string())
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
         // Material, tags and grants go with the key (ON DELETE CASCADE).
-        let done = sqlx::query("DELETE FROM keys WHERE region = ? AND key_id = ?")
+        let done = sqlx::query("DELETE FROM keys WHERE region = $1 AND key_id = $2")
             .bind(region.as_str())
             .bind(id.to_string())
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
+        if done.rows_affected() == 0 {
+            // Another deleter was first: this one changed nothing, and records nothing.
+            return Ok(false);
+        }
         commit(tx).await?;
-        Ok(done.rows_affected() > 0)
+        Ok(true)
     }
 
     async fn all_keys(&self) -> StoreResult<Vec<KeyMetadata>> {
@@ -1200,7 +1565,7 @@ impl Store for SqliteStore {
     async fn create_alias(&self, alias: &AliasRecord, max_per_key: usize) -> StoreResult<()> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
         let exists = sqlx::query(
-            "SELECT 1 FROM aliases WHERE region = ? AND account_id = ? AND alias_name = ?",
+            "SELECT 1 FROM aliases WHERE region = $1 AND account_id = $2 AND alias_name = $3",
         )
         .bind(alias.region.as_str())
         .bind(alias.account.as_str())
@@ -1211,10 +1576,17 @@ impl Store for SqliteStore {
         if exists.is_some() {
             return Err(StoreError::AlreadyExists);
         }
+        lock_key(
+            &mut tx,
+            self.dialect,
+            alias.region.as_str(),
+            &alias.target.to_string(),
+        )
+        .await?;
         check_alias_quota(&mut tx, alias, max_per_key).await?;
         sqlx::query(
             "INSERT INTO aliases (region, account_id, alias_name, target_key_id, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(alias.region.as_str())
         .bind(alias.account.as_str())
@@ -1224,7 +1596,14 @@ impl Store for SqliteStore {
         .bind(alias.updated)
         .execute(&mut *tx)
         .await
-        .map_err(backend)?;
+        .map_err(|e| {
+            // Another node made the same alias since the check above.
+            if is_unique_violation(&e) {
+                StoreError::AlreadyExists
+            } else {
+                backend(e)
+            }
+        })?;
         commit(tx).await
     }
 
@@ -1234,23 +1613,32 @@ impl Store for SqliteStore {
         account: &AccountId,
         name: &AliasName,
     ) -> StoreResult<Option<AliasRecord>> {
-        sqlx::query("SELECT * FROM aliases WHERE region = ? AND account_id = ? AND alias_name = ?")
-            .bind(region.as_str())
-            .bind(account.as_str())
-            .bind(name.as_str())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(backend)?
-            .map(|row| alias_from_row(&row))
-            .transpose()
+        sqlx::query(
+            "SELECT * FROM aliases WHERE region = $1 AND account_id = $2 AND alias_name = $3",
+        )
+        .bind(region.as_str())
+        .bind(account.as_str())
+        .bind(name.as_str())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?
+        .map(|row| alias_from_row(&row))
+        .transpose()
     }
 
     async fn retarget_alias(&self, alias: &AliasRecord, max_per_key: usize) -> StoreResult<()> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
+        lock_key(
+            &mut tx,
+            self.dialect,
+            alias.region.as_str(),
+            &alias.target.to_string(),
+        )
+        .await?;
         check_alias_quota(&mut tx, alias, max_per_key).await?;
         let done = sqlx::query(
-            "UPDATE aliases SET target_key_id = ?, updated_at = ? \
-             WHERE region = ? AND account_id = ? AND alias_name = ?",
+            "UPDATE aliases SET target_key_id = $1, updated_at = $2 \
+             WHERE region = $3 AND account_id = $4 AND alias_name = $5",
         )
         .bind(alias.target.to_string())
         .bind(alias.updated)
@@ -1274,7 +1662,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<bool> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
         let done = sqlx::query(
-            "DELETE FROM aliases WHERE region = ? AND account_id = ? AND alias_name = ?",
+            "DELETE FROM aliases WHERE region = $1 AND account_id = $2 AND alias_name = $3",
         )
         .bind(region.as_str())
         .bind(account.as_str())
@@ -1295,8 +1683,8 @@ impl Store for SqliteStore {
     ) -> StoreResult<Vec<AliasRecord>> {
         let target = target.map(|t| t.to_string());
         sqlx::query(
-            "SELECT * FROM aliases WHERE region = ? AND account_id = ? \
-             AND (? IS NULL OR target_key_id = ?) AND alias_name > ? ORDER BY alias_name LIMIT ?",
+            "SELECT * FROM aliases WHERE region = $1 AND account_id = $2 \
+             AND ($3 IS NULL OR target_key_id = $4) AND alias_name > $5 ORDER BY alias_name LIMIT $6",
         )
         .bind(region.as_str())
         .bind(account.as_str())
@@ -1321,6 +1709,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<()> {
         let id = id.to_string();
         let mut tx = self.writer.begin().await.map_err(backend)?;
+        lock_key(&mut tx, self.dialect, region.as_str(), &id).await?;
         for tag in tags {
             upsert_tag(&mut tx, region.as_str(), &id, tag)
                 .await
@@ -1331,7 +1720,7 @@ impl Store for SqliteStore {
                     _ => backend(e),
                 })?;
         }
-        let n: i64 = sqlx::query("SELECT COUNT(*) FROM tags WHERE region = ? AND key_id = ?")
+        let n: i64 = sqlx::query("SELECT COUNT(*) FROM tags WHERE region = $1 AND key_id = $2")
             .bind(region.as_str())
             .bind(&id)
             .fetch_one(&mut *tx)
@@ -1350,7 +1739,7 @@ impl Store for SqliteStore {
         let id = id.to_string();
         let mut tx = self.writer.begin().await.map_err(backend)?;
         for key in tag_keys {
-            sqlx::query("DELETE FROM tags WHERE region = ? AND key_id = ? AND tag_key = ?")
+            sqlx::query("DELETE FROM tags WHERE region = $1 AND key_id = $2 AND tag_key = $3")
                 .bind(region.as_str())
                 .bind(&id)
                 .bind(key)
@@ -1368,8 +1757,8 @@ impl Store for SqliteStore {
         page: Page<'_>,
     ) -> StoreResult<Vec<Tag>> {
         let rows = sqlx::query(
-            "SELECT tag_key, tag_value FROM tags WHERE region = ? AND key_id = ? AND tag_key > ? \
-             ORDER BY tag_key LIMIT ?",
+            "SELECT tag_key, tag_value FROM tags WHERE region = $1 AND key_id = $2 AND tag_key > $3 \
+             ORDER BY tag_key LIMIT $4",
         )
         .bind(region.as_str())
         .bind(id.to_string())

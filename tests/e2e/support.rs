@@ -1,0 +1,58 @@
+//! Helpers the test modules share: keys, encryption, policy documents.
+
+use aws_sdk_kms::Client;
+
+/// Creates a symmetric key; returns (key id, key ARN).
+pub async fn new_key(client: &Client) -> (String, String) {
+    let out = client.create_key().send().await.expect("create key");
+    let meta = out.key_metadata().expect("metadata");
+    (
+        meta.key_id().to_owned(),
+        meta.arn().expect("arn").to_owned(),
+    )
+}
+
+/// Encrypt with no encryption context.
+pub async fn encrypt(
+    client: &Client,
+    key: &str,
+    plaintext: impl Into<Vec<u8>>,
+) -> Result<
+    aws_sdk_kms::operation::encrypt::EncryptOutput,
+    aws_sdk_kms::error::SdkError<aws_sdk_kms::operation::encrypt::EncryptError>,
+> {
+    client
+        .encrypt()
+        .key_id(key)
+        .plaintext(aws_sdk_kms::primitives::Blob::new(plaintext))
+        .send()
+        .await
+}
+
+/// Decrypt with no encryption context and no KeyId.
+pub async fn decrypt(
+    client: &Client,
+    blob: aws_sdk_kms::primitives::Blob,
+) -> Result<
+    aws_sdk_kms::operation::decrypt::DecryptOutput,
+    aws_sdk_kms::error::SdkError<aws_sdk_kms::operation::decrypt::DecryptError>,
+> {
+    client.decrypt().ciphertext_blob(blob).send().await
+}
+
+/// A key policy document of these statements.
+pub fn policy(statements: serde_json::Value) -> String {
+    serde_json::json!({"Version": "2012-10-17", "Statement": statements}).to_string()
+}
+
+/// The statement of AWS's default key policy: the account's root may do everything, so IAM
+/// policies decide for the account's principals.
+pub fn root_allows_all(account: &str) -> serde_json::Value {
+    serde_json::json!({
+        "Sid": "Enable IAM User Permissions",
+        "Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{account}:root")},
+        "Action": "kms:*",
+        "Resource": "*"
+    })
+}

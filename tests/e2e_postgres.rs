@@ -1,0 +1,47 @@
+//! The end-to-end API suite of `tests/e2e` against the PostgreSQL backend: every server the
+//! harness starts keeps its state in a database of its own on the test environment's
+//! PostgreSQL (`FERROKMS_TEST_POSTGRES`, default postgres://postgres@127.0.0.1:5432).
+//! The modules about SQLite files and the audit log's own tooling run in `e2e` only.
+
+#[path = "e2e/aliases.rs"]
+mod aliases;
+#[path = "e2e/asymmetric.rs"]
+mod asymmetric;
+#[path = "e2e/auth.rs"]
+mod auth;
+#[path = "e2e/authorization.rs"]
+mod authorization;
+#[path = "e2e/crypto.rs"]
+mod crypto;
+#[path = "e2e/grants.rs"]
+mod grants;
+// Shared with `e2e`, which uses all of it.
+#[allow(dead_code)]
+#[path = "e2e/harness.rs"]
+mod harness;
+#[path = "e2e/identities.rs"]
+mod identities;
+#[path = "e2e/interop.rs"]
+mod interop;
+#[path = "e2e/keys.rs"]
+mod keys;
+#[path = "e2e/lifecycle.rs"]
+mod lifecycle;
+#[path = "e2e/multi_region.rs"]
+mod multi_region;
+#[path = "e2e/nodes.rs"]
+mod nodes;
+#[path = "e2e/policies.rs"]
+mod policies;
+#[path = "e2e/protocol.rs"]
+mod protocol;
+#[path = "e2e/roles.rs"]
+mod roles;
+#[path = "e2e/support.rs"]
+mod support;
+#[path = "e2e/tags.rs"]
+mod tags;
+
+pub use support::*;
+
+pub const POSTGRES: bool = true;
