@@ -34,6 +34,40 @@ enum Command {
     Admin(AdminArgs),
     /// Check or export the audit trail of a data directory.
     Audit(AuditArgs),
+    /// Write every key, alias, grant, policy, principal and audit event to a file (JSON
+    /// Lines). Key material and secrets stay wrapped under the root key, which a backup never
+    /// holds: keep the root-key file safe on its own.
+    Backup(BackupArgs),
+    /// Load a backup into an empty store. The data directory must already hold the root key
+    /// of the service that was backed up.
+    Restore(RestoreArgs),
+}
+
+#[derive(clap::Args)]
+struct BackupArgs {
+    /// The data directory [default: ./ferrokms-data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// The PostgreSQL database of the service, if it keeps its state in one.
+    #[arg(long, env = "FERROKMS_STORE")]
+    store: Option<String>,
+    /// The file to write (mode 0600) [default: standard output].
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct RestoreArgs {
+    /// The data directory, holding the root key of the backed-up service
+    /// [default: ./ferrokms-data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// A PostgreSQL database to restore into instead of ferrokms.db in the data directory.
+    #[arg(long, env = "FERROKMS_STORE")]
+    store: Option<String>,
+    /// The backup file.
+    #[arg(long)]
+    from: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -203,6 +237,8 @@ fn main() -> Result<()> {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Admin(args) => runtime.block_on(admin(args)),
         Command::Audit(args) => runtime.block_on(audit(args)),
+        Command::Backup(args) => runtime.block_on(backup(args)),
+        Command::Restore(args) => runtime.block_on(restore(args)),
     }
 }
 
@@ -404,6 +440,102 @@ fn json_or_file(arg: String) -> Result<String> {
     match arg.strip_prefix('@') {
         Some(file) => std::fs::read_to_string(file).with_context(|| format!("reading {file}")),
         None => Ok(arg),
+    }
+}
+
+async fn backup(args: BackupArgs) -> Result<()> {
+    use std::io::Write;
+    let path = args
+        .data_dir
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    let data = DataDir::open(&path, args.store.as_deref())
+        .await
+        .with_context(|| format!("opening data directory {}", path.display()))?;
+    let rows = data.store.backup().await?;
+    let mut text = serde_json::to_string(&backup::Header::new())?;
+    text.push('\n');
+    for row in &rows {
+        text.push_str(&serde_json::to_string(row)?);
+        text.push('\n');
+    }
+    match &args.out {
+        Some(file) => {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(file)
+                .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()))
+                .with_context(|| format!("writing {}", file.display()))?;
+            eprintln!("backed up {} rows to {}", rows.len(), file.display());
+        }
+        None => std::io::stdout().write_all(text.as_bytes())?,
+    }
+    data.store.close().await;
+    Ok(())
+}
+
+async fn restore(args: RestoreArgs) -> Result<()> {
+    let path = args
+        .data_dir
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    if !path.join("root-key").is_file() {
+        bail!(
+            "{} holds no root-key file: copy in the root key of the service that was backed up \
+             (backups never hold it)",
+            path.display()
+        );
+    }
+    let text = std::fs::read_to_string(&args.from)
+        .with_context(|| format!("reading {}", args.from.display()))?;
+    let mut lines = text.lines();
+    let header: backup::Header = lines
+        .next()
+        .map(serde_json::from_str)
+        .transpose()?
+        .context("the backup is empty")?;
+    header.check()?;
+    let rows = lines
+        .map(serde_json::from_str)
+        .collect::<Result<Vec<ferrokms_store::BackupRow>, _>>()
+        .context("reading the backup's rows")?;
+    let data = DataDir::open(&path, args.store.as_deref())
+        .await
+        .with_context(|| format!("opening data directory {}", path.display()))?;
+    ferrokms_server::restore(&data, &rows)
+        .await
+        .context("restoring the backup")?;
+    println!("restored {} rows into {}", rows.len(), path.display());
+    data.store.close().await;
+    Ok(())
+}
+
+mod backup {
+    use anyhow::{bail, Result};
+    use serde::{Deserialize, Serialize};
+
+    /// The first line of a backup file.
+    #[derive(Serialize, Deserialize)]
+    pub struct Header {
+        #[serde(rename = "ferrokmsBackup")]
+        version: u32,
+    }
+
+    impl Header {
+        pub fn new() -> Self {
+            Header { version: 1 }
+        }
+
+        pub fn check(&self) -> Result<()> {
+            if self.version != 1 {
+                bail!(
+                    "backup format {} is not one this ferrokms reads",
+                    self.version
+                );
+            }
+            Ok(())
+        }
     }
 }
 

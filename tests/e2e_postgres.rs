@@ -11,8 +11,12 @@ mod asymmetric;
 mod auth;
 #[path = "e2e/authorization.rs"]
 mod authorization;
+#[path = "e2e/backup.rs"]
+mod backup;
 #[path = "e2e/crypto.rs"]
 mod crypto;
+#[path = "e2e/faults.rs"]
+mod faults;
 #[path = "e2e/grants.rs"]
 mod grants;
 // Shared with `e2e`, which uses all of it.

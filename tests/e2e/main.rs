@@ -7,6 +7,7 @@ mod asymmetric;
 mod audit;
 mod auth;
 mod authorization;
+mod backup;
 mod cli;
 mod crypto;
 mod grants;

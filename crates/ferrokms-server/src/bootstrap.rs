@@ -42,6 +42,31 @@ pub fn now_millis() -> i64 {
         .unwrap_or(0)
 }
 
+/// Loads a backup into the data directory's empty store, after checking that its audit
+/// signing key (and so its key material) opens with this directory's root key.
+pub async fn restore(
+    data: &DataDir,
+    rows: &[ferrokms_store::BackupRow],
+) -> Result<(), ServerError> {
+    let signing_key = rows
+        .iter()
+        .find(|r| r.table == "audit_signing_key")
+        .and_then(|r| r.blob("wrapped"));
+    if let Some(wrapped) = signing_key {
+        crate::audit::open_signing_key(data.root.as_ref(), &wrapped).map_err(|_| {
+            ServerError::Config(
+                "the backup's material does not open with this data directory's root key".into(),
+            )
+        })?;
+    }
+    data.store.restore(rows).await.map_err(|e| match e {
+        ferrokms_store::StoreError::AlreadyExists => {
+            ServerError::Config("the store is not empty: restore into a new one".into())
+        }
+        e => e.into(),
+    })
+}
+
 impl DataDir {
     /// Opens `path`, creating the directory, root key and database on first use. The database
     /// is `ferrokms.db` in the directory, or the PostgreSQL database `store` names

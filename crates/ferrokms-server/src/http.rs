@@ -242,8 +242,10 @@ async fn handle(
         Err(e) => {
             tracing::info!(request_id = %id, error = %e, "authentication failed");
             let claim = claimed(&headers, &body);
+            // When the store itself failed, asking it again would only wait again.
+            let store_failed = e.wire().1 == "KMSInternalException";
             let account = match &claim.access_key {
-                Some(k) => app
+                Some(k) if !store_failed => app
                     .services
                     .store
                     .access_key(k)
@@ -251,7 +253,7 @@ async fn handle(
                     .ok()
                     .flatten()
                     .map(|r| r.account.to_string()),
-                None => None,
+                _ => None,
             };
             let (_, code, message) = e.wire();
             let event = audit::event::build(audit::event::EventInput {

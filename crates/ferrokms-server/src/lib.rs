@@ -14,7 +14,7 @@ mod sigv4;
 mod sts;
 mod wire;
 
-pub use bootstrap::{AdminCredentials, DataDir};
+pub use bootstrap::{restore, AdminCredentials, DataDir};
 pub use http::{serve, Mode, ServerConfig};
 
 #[derive(Debug, thiserror::Error)]

@@ -37,6 +37,32 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// One row of a backup: its table and its columns (blobs as `{"hex": "..."}`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BackupRow {
+    pub table: String,
+    pub row: serde_json::Map<String, serde_json::Value>,
+}
+
+impl BackupRow {
+    pub fn blob_value(bytes: &[u8]) -> serde_json::Value {
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        serde_json::json!({ "hex": hex })
+    }
+
+    /// The bytes of a blob column.
+    pub fn blob(&self, column: &str) -> Option<Vec<u8>> {
+        let hex = self.row.get(column)?.get("hex")?.as_str()?;
+        if hex.len() % 2 != 0 {
+            return None;
+        }
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+            .collect()
+    }
+}
+
 /// One page of a listing: `after` is the sort key of the last item a caller saw.
 #[derive(Debug, Clone, Copy)]
 pub struct Page<'a> {
@@ -199,6 +225,13 @@ pub trait Store: Send + Sync {
         max_tags: usize,
     ) -> StoreResult<()>;
     async fn untag_key(&self, region: &Region, id: &KeyId, tag_keys: &[String]) -> StoreResult<()>;
+    /// Every row of every table, in an order `restore` can insert them, read from one
+    /// snapshot: for `ferrokms backup`. Key material and secrets stay wrapped as stored.
+    async fn backup(&self) -> StoreResult<Vec<BackupRow>>;
+    /// Inserts the rows of a backup into an empty store, all or none; AlreadyExists if the
+    /// store holds keys, principals or audit events.
+    async fn restore(&self, rows: &[BackupRow]) -> StoreResult<()>;
+
     /// Tags in key order, at most `limit + 1`.
     async fn list_tags(&self, region: &Region, id: &KeyId, page: Page<'_>)
         -> StoreResult<Vec<Tag>>;

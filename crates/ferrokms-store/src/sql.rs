@@ -16,9 +16,9 @@ use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Arguments, Encode, Row, Transaction, Type};
 
 use crate::{
-    outbox, AccessKeyRecord, AliasRecord, AuditDigest, AuditQuery, AuditRecord, GrantRecord, Page,
-    PrincipalKind, PrincipalRecord, RotationType, SessionInfo, Store, StoreError, StoreResult,
-    StoredMaterial,
+    outbox, AccessKeyRecord, AliasRecord, AuditDigest, AuditQuery, AuditRecord, BackupRow,
+    GrantRecord, Page, PrincipalKind, PrincipalRecord, RotationType, SessionInfo, Store,
+    StoreError, StoreResult, StoredMaterial,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -494,8 +494,9 @@ impl SqlStore {
         install_drivers();
         let pool = AnyPoolOptions::new()
             .max_connections(16)
-            // Fail fast while the database is away; the pool reconnects once it is back.
-            .acquire_timeout(Duration::from_secs(5))
+            // Fail fast while the database is away (a request makes one or two attempts);
+            // the pool reconnects once it is back.
+            .acquire_timeout(Duration::from_secs(1))
             .connect(url)
             .await
             .map_err(|e| StoreError::Backend(format!("connecting to {}: {e}", redact_url(url))))?;
@@ -572,6 +573,62 @@ fn push_record(row: &mut Tuple<'_>, r: &AuditRecord) {
         .bind(r.access_key_id.clone())
         .bind(r.resources.join(" "))
         .bind(r.event.clone());
+}
+
+/// The tables a backup holds, in an order that satisfies foreign keys, with the order of
+/// their rows (creation order where it matters).
+const BACKUP_TABLES: &[(&str, &str)] = &[
+    ("accounts", "account_id"),
+    ("principals", "arn"),
+    ("access_keys", "access_key_id"),
+    ("identity_policies", "principal_arn, policy_name"),
+    ("trust_policies", "role_arn"),
+    ("keys", "region, key_id"),
+    ("key_materials", "region, key_id, created_at, rowid"),
+    ("aliases", "region, account_id, alias_name"),
+    ("tags", "region, key_id, tag_key"),
+    ("grants", "region, key_id, grant_id"),
+    ("audit_signing_key", "id"),
+    ("audit_events", "seq"),
+    ("audit_digests", "upto_seq"),
+    ("audit_outbox", "event_time, rowid"),
+];
+
+/// A column of a backup row as JSON. `rowid` (PostgreSQL's stand-in for SQLite's implicit
+/// one) is left out, so that a backup of either backend restores into the other.
+fn backup_columns(row: &AnyRow) -> StoreResult<serde_json::Map<String, serde_json::Value>> {
+    use sqlx::any::AnyTypeInfoKind as Kind;
+    use sqlx::{Column, ValueRef};
+    let mut out = serde_json::Map::new();
+    for (i, column) in row.columns().iter().enumerate() {
+        if column.name() == "rowid" {
+            continue;
+        }
+        let raw = row.try_get_raw(i).map_err(backend)?;
+        let value = if raw.is_null() {
+            serde_json::Value::Null
+        } else {
+            match raw.type_info().kind() {
+                Kind::Text => {
+                    serde_json::Value::from(row.try_get::<String, _>(i).map_err(backend)?)
+                }
+                Kind::SmallInt | Kind::Integer | Kind::BigInt | Kind::Bool => {
+                    serde_json::Value::from(row.try_get::<i64, _>(i).map_err(backend)?)
+                }
+                Kind::Blob => {
+                    BackupRow::blob_value(&row.try_get::<Vec<u8>, _>(i).map_err(backend)?)
+                }
+                other => {
+                    return Err(StoreError::Corrupt(format!(
+                        "column {} holds a {other:?}",
+                        column.name()
+                    )));
+                }
+            }
+        };
+        out.insert(column.name().to_owned(), value);
+    }
+    Ok(out)
 }
 
 /// Holds a key's row until the transaction ends, so that checks of its grants, aliases and
@@ -1748,6 +1805,93 @@ impl Store for SqlStore {
                 .map_err(backend)?;
         }
         commit(tx).await
+    }
+
+    async fn backup(&self) -> StoreResult<Vec<BackupRow>> {
+        let mut tx = self.reader.begin().await.map_err(backend)?;
+        if self.dialect == Dialect::Postgres {
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        let mut rows = Vec::new();
+        for (table, order) in BACKUP_TABLES {
+            let sql = format!("SELECT * FROM {table} ORDER BY {order}");
+            for row in sqlx::query(sqlx::AssertSqlSafe(sql))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(backend)?
+            {
+                rows.push(BackupRow {
+                    table: (*table).to_owned(),
+                    row: backup_columns(&row)?,
+                });
+            }
+        }
+        tx.rollback().await.map_err(backend)?;
+        Ok(rows)
+    }
+
+    async fn restore(&self, rows: &[BackupRow]) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let in_use: i64 = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM keys) + (SELECT COUNT(*) FROM principals) \
+             + (SELECT COUNT(*) FROM audit_events)",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(backend)?
+        .try_get(0)
+        .map_err(backend)?;
+        if in_use > 0 {
+            return Err(StoreError::AlreadyExists);
+        }
+        for r in rows {
+            if !BACKUP_TABLES.iter().any(|(t, _)| *t == r.table) {
+                return Err(StoreError::Corrupt(format!("unknown table {:?}", r.table)));
+            }
+            // Names reach the SQL text, so only plain lower-case identifiers pass.
+            if let Some(bad) = r
+                .row
+                .keys()
+                .find(|c| c.is_empty() || !c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+            {
+                return Err(StoreError::Corrupt(format!("bad column name {bad:?}")));
+            }
+            let columns: Vec<&str> = r.row.keys().map(String::as_str).collect();
+            let mut insert = Statement::new(&format!(
+                "INSERT INTO {} ({}) VALUES (",
+                r.table,
+                columns.join(", ")
+            ));
+            for (i, (column, value)) in r.row.iter().enumerate() {
+                if i > 0 {
+                    insert.push(", ");
+                }
+                match value {
+                    serde_json::Value::Null => {
+                        insert.push("NULL");
+                    }
+                    serde_json::Value::String(text) => {
+                        insert.bind(text.clone());
+                    }
+                    serde_json::Value::Number(n) => {
+                        let n = n
+                            .as_i64()
+                            .ok_or_else(|| StoreError::Corrupt(format!("number {n}")))?;
+                        insert.bind(n);
+                    }
+                    serde_json::Value::Object(_) => {
+                        insert.bind(r.blob(column).ok_or_else(|| corrupt("blob"))?);
+                    }
+                    other => return Err(StoreError::Corrupt(format!("value {other}"))),
+                }
+            }
+            insert.push(")");
+            insert.build()?.execute(&mut *tx).await.map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
     }
 
     async fn list_tags(

@@ -79,3 +79,37 @@ async fn reconnecting_keeps_data_and_does_not_rerun_migrations() {
     assert_eq!(store.access_key_count().await.unwrap(), before);
     store.close().await;
 }
+
+#[tokio::test]
+async fn a_backup_of_either_backend_restores_into_the_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqlStore::open_sqlite(&dir.path().join("ferrokms.db"))
+        .await
+        .unwrap();
+    conformance::run_all(&sqlite).await;
+    let from_sqlite = sqlite.backup().await.unwrap();
+    assert!(from_sqlite.iter().any(|r| r.table == "key_materials"));
+
+    let db = ScratchDatabase::create("restore");
+    let postgres = SqlStore::connect_postgres(&db.url()).await.unwrap();
+    postgres.restore(&from_sqlite).await.unwrap();
+    assert_eq!(postgres.backup().await.unwrap(), from_sqlite);
+    assert!(matches!(
+        postgres.restore(&from_sqlite).await,
+        Err(ferrokms_store::StoreError::AlreadyExists)
+    ));
+
+    let again = tempfile::tempdir().unwrap();
+    let back = SqlStore::open_sqlite(&again.path().join("ferrokms.db"))
+        .await
+        .unwrap();
+    back.restore(&postgres.backup().await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(back.backup().await.unwrap(), from_sqlite);
+    assert_eq!(
+        back.all_keys().await.unwrap(),
+        sqlite.all_keys().await.unwrap()
+    );
+    postgres.close().await;
+}

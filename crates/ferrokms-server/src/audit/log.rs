@@ -164,16 +164,15 @@ impl Chain {
                     self.hash = next_hash;
                     return Ok(());
                 }
-                Err(_) => {
-                    // Pick up wherever the stored chain really ends.
+                // Another node (or a commit whose answer was lost) took these places: pick
+                // up wherever the stored chain really ends.
+                Err(StoreError::Conflict) => {
                     if let Ok(Some(r)) = store.last_audit_event().await {
                         self.seq = r.seq;
                         self.hash = r.hash;
                     }
                 }
-            }
-            if !matches!(outcome, Err(StoreError::Conflict)) {
-                break;
+                Err(_) => break,
             }
         }
         outcome

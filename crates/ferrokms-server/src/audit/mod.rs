@@ -36,13 +36,18 @@ pub async fn signing_key(
         )
         .map_err(|_| crate::ServerError::Random)?;
     let (wrapped, public) = store.audit_signing_key((&wrapped, &public)).await?;
-    let private = root.unwrap(SIGNING_KEY_BINDING, &wrapped).map_err(|_| {
+    Ok((open_signing_key(root, &wrapped)?, public))
+}
+
+/// Unwraps the stored audit signing key.
+pub fn open_signing_key(
+    root: &dyn ferrokms_core::material::RootKeyProvider,
+    wrapped: &[u8],
+) -> Result<ferrokms_core::material::KeyMaterial, crate::ServerError> {
+    let private = root.unwrap(SIGNING_KEY_BINDING, wrapped).map_err(|_| {
         crate::ServerError::Config("the audit signing key does not open with this root key".into())
     })?;
-    Ok((
-        ferrokms_core::material::KeyMaterial::from_bytes(private),
-        public,
-    ))
+    Ok(ferrokms_core::material::KeyMaterial::from_bytes(private))
 }
 
 /// Links an event to the chain: SHA-256 over the previous hash, its sequence number and the
