@@ -80,6 +80,61 @@ pub async fn run_all(store: &dyn Store) {
     grants(store).await;
     rotation_and_deletion(store).await;
     writes_carry_their_request_record(store).await;
+    concurrent_writers_lose_nothing_and_duplicate_nothing(store).await;
+}
+
+/// Reads a key and adds one to the number in its description until the write lands.
+async fn bump(store: &dyn Store, region: &Region, id: &KeyId, times: usize) {
+    for _ in 0..times {
+        loop {
+            let mut key = store.key(region, id).await.unwrap().unwrap();
+            let n: usize = key.description.parse().unwrap();
+            key.description = (n + 1).to_string();
+            match store.update_key(&key).await {
+                Ok(_) => break,
+                Err(StoreError::Conflict) => continue,
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+}
+
+async fn concurrent_writers_lose_nothing_and_duplicate_nothing(store: &dyn Store) {
+    let (mut key, material) = new_key("ap-south-1", "111122223333");
+    key.description = "0".into();
+    store
+        .create_key(&key, std::slice::from_ref(&material), &[])
+        .await
+        .unwrap();
+    let (region, id) = (key.region().clone(), key.id());
+    tokio::join!(
+        bump(store, &region, &id, 10),
+        bump(store, &region, &id, 10),
+        bump(store, &region, &id, 10),
+        bump(store, &region, &id, 10),
+    );
+    let stored = store.key(&region, &id).await.unwrap().unwrap();
+    assert_eq!(stored.description, "40", "no update was lost");
+
+    let alias = AliasRecord {
+        region: region.clone(),
+        account: key.account().clone(),
+        name: AliasName::parse_new("alias/contended").unwrap(),
+        target: id.clone(),
+        created: 1,
+        updated: 1,
+    };
+    let made = tokio::join!(
+        store.create_alias(&alias, 10),
+        store.create_alias(&alias, 10),
+        store.create_alias(&alias, 10),
+        store.create_alias(&alias, 10),
+    );
+    let made = [made.0, made.1, made.2, made.3];
+    assert_eq!(made.iter().filter(|r| r.is_ok()).count(), 1, "{made:?}");
+    assert!(made
+        .iter()
+        .all(|r| matches!(r, Ok(()) | Err(StoreError::AlreadyExists))));
 }
 
 fn request_record(event_id: &str) -> AuditRecord {
