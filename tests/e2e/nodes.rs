@@ -187,3 +187,44 @@ async fn jobs_act_once_and_all_nodes_keep_one_audit_chain() {
         .unwrap_or_default();
     assert!(events >= 100 + 4, "{said}");
 }
+
+#[tokio::test]
+async fn a_grant_revoked_on_one_node_stops_working_on_another() {
+    use crate::identities::{start_with_config, BOB_KEY, BOB_SECRET};
+    let temp = tempfile::tempdir().unwrap();
+    let a = start_with_config(&temp, &[]);
+    let config = temp.path().join("ferrokms.toml");
+    let b = a.another_node(
+        &temp.path().join("b"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let admin = a.client();
+    let bob_on_b = b.client_with(crate::harness::REGION, BOB_KEY, BOB_SECRET);
+    let (id, _) = new_key(&admin).await;
+    let err = encrypt(&bob_on_b, &id, "x").await.unwrap_err();
+    assert_eq!(code(&err), "AccessDeniedException", "bob has no grant yet");
+    let grant = admin
+        .create_grant()
+        .key_id(&id)
+        .grantee_principal("arn:aws:iam::111122223333:user/bob")
+        .operations(GrantOperation::Encrypt)
+        .send()
+        .await
+        .unwrap();
+    encrypt(&bob_on_b, &id, "x").await.unwrap();
+    admin
+        .revoke_grant()
+        .key_id(&id)
+        .grant_id(grant.grant_id().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let err = encrypt(&bob_on_b, &id, "x").await.unwrap_err();
+    assert_eq!(
+        code(&err),
+        "AccessDeniedException",
+        "revoked on a, refused on b"
+    );
+    a.stop();
+    b.stop();
+}
