@@ -120,7 +120,7 @@ async fn concurrent_writers_lose_nothing_and_duplicate_nothing(store: &dyn Store
         region: region.clone(),
         account: key.account().clone(),
         name: AliasName::parse_new("alias/contended").unwrap(),
-        target: id.clone(),
+        target: id,
         created: 1,
         updated: 1,
     };
