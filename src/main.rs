@@ -329,6 +329,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             job_interval: std::time::Duration::from_secs(60),
             metrics: args.metrics,
             unaudited: args.no_audit,
+            node: data.node_id.clone(),
         },
         store.clone(),
         data.root.clone(),

@@ -1,18 +1,22 @@
 //! The end-to-end API suite of `tests/e2e` against the PostgreSQL backend: every server the
 //! harness starts keeps its state in a database of its own on the test environment's
 //! PostgreSQL (`FERROKMS_TEST_POSTGRES`, default postgres://postgres@127.0.0.1:5432).
-//! The modules about SQLite files and the audit log's own tooling run in `e2e` only.
+//! Every module of `e2e` runs here, plus `nodes` and `faults`, which need a shared database.
 
 #[path = "e2e/aliases.rs"]
 mod aliases;
 #[path = "e2e/asymmetric.rs"]
 mod asymmetric;
+#[path = "e2e/audit.rs"]
+mod audit;
 #[path = "e2e/auth.rs"]
 mod auth;
 #[path = "e2e/authorization.rs"]
 mod authorization;
 #[path = "e2e/backup.rs"]
 mod backup;
+#[path = "e2e/cli.rs"]
+mod cli;
 #[path = "e2e/crypto.rs"]
 mod crypto;
 #[path = "e2e/faults.rs"]
@@ -35,6 +39,8 @@ mod lifecycle;
 mod multi_region;
 #[path = "e2e/nodes.rs"]
 mod nodes;
+#[path = "e2e/persistence.rs"]
+mod persistence;
 #[path = "e2e/policies.rs"]
 mod policies;
 #[path = "e2e/protocol.rs"]

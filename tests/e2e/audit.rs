@@ -9,18 +9,22 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use crate::harness::{code, events_named, lookup, Server, LOOKUP, REGION};
+use crate::harness::{
+    code, copy_service, events_named, ferrokms_command, lookup, store_sql, Server, LOOKUP, REGION,
+};
 use crate::{decrypt, encrypt, new_key};
 
-fn ferrokms(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_ferrokms"))
+fn ferrokms(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    ferrokms_command(dir)
         .args(args)
+        .arg("--data-dir")
+        .arg(dir)
         .output()
         .unwrap()
 }
 
 fn export(dir: &std::path::Path) -> Vec<Value> {
-    let out = ferrokms(&["audit", "export", "--data-dir", dir.to_str().unwrap()]);
+    let out = ferrokms(dir, &["audit", "export"]);
     assert!(out.status.success(), "{out:?}");
     String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -125,12 +129,7 @@ async fn every_request_is_recorded_without_its_secrets() {
     ] {
         assert!(!text.contains(&needle), "an audit record contains {needle}");
     }
-    let out = ferrokms(&[
-        "audit",
-        "verify",
-        "--data-dir",
-        server.data_dir.to_str().unwrap(),
-    ]);
+    let out = ferrokms(&server.data_dir, &["audit", "verify"]);
     assert!(out.status.success(), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("audit log intact: "));
 }
@@ -181,18 +180,8 @@ async fn lookup_events_filters_and_pages() {
     assert_eq!(r.error_type(), "InvalidLookupAttributesException");
 }
 
-fn sqlite(db: &std::path::Path, sql: &str) {
-    let out = Command::new("python3")
-        .args(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()"])
-        .arg(db)
-        .arg(sql)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-}
-
 fn verify_message(dir: &std::path::Path) -> String {
-    let out = ferrokms(&["audit", "verify", "--data-dir", dir.to_str().unwrap()]);
+    let out = ferrokms(dir, &["audit", "verify"]);
     assert!(!out.status.success(), "tampering went unnoticed");
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -210,57 +199,54 @@ async fn audit_verify_names_the_tampered_event() {
     server.stop();
     let copy = |name: &str| {
         let target = temp.path().join(name);
-        std::fs::create_dir_all(&target).unwrap();
-        for f in std::fs::read_dir(&dir).unwrap() {
-            let f = f.unwrap();
-            std::fs::copy(f.path(), target.join(f.file_name())).unwrap();
-        }
+        copy_service(&dir, &target);
         target
     };
     let edited = copy("edited");
-    sqlite(
-        &edited.join("ferrokms.db"),
+    store_sql(
+        &edited,
         "UPDATE audit_events SET event = replace(event, 'Encrypt', 'Decrypt') WHERE seq = 3;",
     );
     assert!(verify_message(&edited).contains("event 3 was changed"));
 
     let removed = copy("removed");
-    sqlite(
-        &removed.join("ferrokms.db"),
-        "DELETE FROM audit_events WHERE seq = 4;",
-    );
+    store_sql(&removed, "DELETE FROM audit_events WHERE seq = 4;");
     assert!(verify_message(&removed).contains("event 4 is missing"));
 
     let reordered = copy("reordered");
-    sqlite(
-        &reordered.join("ferrokms.db"),
+    store_sql(
+        &reordered,
         "UPDATE audit_events SET seq = -5 WHERE seq = 5; UPDATE audit_events SET seq = 5 WHERE seq = 6; UPDATE audit_events SET seq = 6 WHERE seq = -5;",
     );
     assert!(verify_message(&reordered).contains("event 5 does not follow event 4"));
 
     let inserted = copy("inserted");
-    sqlite(
-        &inserted.join("ferrokms.db"),
+    store_sql(
+        &inserted,
         "UPDATE audit_events SET seq = -(seq + 1) WHERE seq >= 5; UPDATE audit_events SET seq = -seq WHERE seq < 0; \
          INSERT INTO audit_events SELECT 5, 'forged', event_time, account_id, event_name, event_source, read_only, username, access_key_id, resources, event, prev_hash, hash FROM audit_events WHERE seq = 2;",
     );
     assert!(verify_message(&inserted).contains("event 5"));
 
     let truncated = copy("truncated");
-    sqlite(
-        &truncated.join("ferrokms.db"),
+    store_sql(
+        &truncated,
         "DELETE FROM audit_events WHERE seq >= (SELECT MAX(seq) - 1 FROM audit_events);",
     );
     assert!(verify_message(&truncated).contains("cut off the end"));
 
     let forged_digest = copy("forged-digest");
-    sqlite(
-        &forged_digest.join("ferrokms.db"),
-        "UPDATE audit_digests SET signature = X'3006020101020101' WHERE upto_seq = 3;",
+    store_sql(
+        &forged_digest,
+        if crate::POSTGRES {
+            "UPDATE audit_digests SET signature = '\\x3006020101020101'::bytea WHERE upto_seq = 3;"
+        } else {
+            "UPDATE audit_digests SET signature = X'3006020101020101' WHERE upto_seq = 3;"
+        },
     );
     assert!(verify_message(&forged_digest).contains("bad signature"));
 
-    let out = ferrokms(&["audit", "verify", "--data-dir", dir.to_str().unwrap()]);
+    let out = ferrokms(&dir, &["audit", "verify"]);
     assert!(out.status.success(), "the untouched log is intact: {out:?}");
 }
 
@@ -289,7 +275,7 @@ async fn acknowledged_requests_keep_their_events_across_a_crash() {
         acknowledged.extend(t.await.unwrap());
     }
     server.kill();
-    let out = ferrokms(&["audit", "verify", "--data-dir", dir.to_str().unwrap()]);
+    let out = ferrokms(&dir, &["audit", "verify"]);
     assert!(out.status.success(), "{out:?}");
     let recorded: std::collections::HashSet<String> = export(&dir)
         .iter()
@@ -315,23 +301,34 @@ async fn acknowledged_requests_keep_their_events_across_a_crash() {
     .await
     .unwrap();
     again.stop();
-    let out = ferrokms(&["audit", "verify", "--data-dir", dir.to_str().unwrap()]);
+    let out = ferrokms(&dir, &["audit", "verify"]);
     assert!(out.status.success(), "{out:?}");
+}
+
+/// SQL that makes every insert into `table` fail, as a full disk would.
+fn refuse_inserts(table: &str) -> String {
+    if crate::POSTGRES {
+        format!(
+            "CREATE OR REPLACE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'disk full'; END $$; \
+             CREATE TRIGGER refuse BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION refuse();"
+        )
+    } else {
+        format!(
+            "CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} \
+             BEGIN SELECT RAISE(ABORT, 'disk full'); END;"
+        )
+    }
 }
 
 #[tokio::test]
 async fn work_without_a_durable_record_has_no_effect() {
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().join("data");
-    let db = dir.join("ferrokms.db");
     let server = Server::start_in(&dir, &[]);
     let kms = server.client();
     let (id, _) = new_key(&kms).await;
-    sqlite(
-        &db,
-        "CREATE TRIGGER refuse_events BEFORE INSERT ON audit_events \
-         BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
-    );
+    store_sql(&dir, &refuse_inserts("audit_events"));
     let err = encrypt(&kms, &id, "unaudited").await.unwrap_err();
     assert_eq!(code(&err), "KMSInternalException");
 
@@ -341,11 +338,7 @@ async fn work_without_a_durable_record_has_no_effect() {
     let kept_id = kept.key_metadata().unwrap().key_id().to_owned();
     let kept_request = kept.request_id().unwrap().to_owned();
 
-    sqlite(
-        &db,
-        "CREATE TRIGGER refuse_outbox BEFORE INSERT ON audit_outbox \
-         BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
-    );
+    store_sql(&dir, &refuse_inserts("audit_outbox"));
     let err = kms
         .create_key()
         .description("refused")
@@ -356,9 +349,13 @@ async fn work_without_a_durable_record_has_no_effect() {
 
     // What the writer held in memory to retry dies with it; the outbox does not.
     server.kill();
-    sqlite(
-        &db,
-        "DROP TRIGGER refuse_events; DROP TRIGGER refuse_outbox;",
+    store_sql(
+        &dir,
+        if crate::POSTGRES {
+            "DROP TRIGGER refuse ON audit_events; DROP TRIGGER refuse ON audit_outbox;"
+        } else {
+            "DROP TRIGGER refuse_audit_events; DROP TRIGGER refuse_audit_outbox;"
+        },
     );
     let again = Server::start_in(&dir, &[]);
     let listed = again.client().list_keys().send().await.unwrap();
@@ -369,7 +366,7 @@ async fn work_without_a_durable_record_has_no_effect() {
     assert_eq!(ids, expected, "only the audited keys exist");
     again.stop();
 
-    let out = ferrokms(&["audit", "verify", "--data-dir", dir.to_str().unwrap()]);
+    let out = ferrokms(&dir, &["audit", "verify"]);
     assert!(out.status.success(), "{out:?}");
     let recovered: Vec<Value> = export(&dir)
         .into_iter()

@@ -48,18 +48,61 @@ fn create_database(name: &str) -> String {
     format!("{}/{name}", postgres_server())
 }
 
-/// The database that stands for a data directory, so that a restart finds its state.
-pub fn database_of(data_dir: &Path) -> String {
+fn database_name(data_dir: &Path) -> String {
     let hash = data_dir
         .to_string_lossy()
         .bytes()
         .fold(0xcbf29ce484222325u64, |h, b| {
             (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
         });
-    create_database(&format!("ferrokms_e2e_{hash:016x}"))
+    format!("ferrokms_e2e_{hash:016x}")
 }
 
-fn fresh_database() -> String {
+/// The database that stands for a data directory, so that a restart finds its state.
+pub fn database_of(data_dir: &Path) -> String {
+    create_database(&database_name(data_dir))
+}
+
+/// Copies a stopped service's data directory, and in the PostgreSQL suite its database.
+pub fn copy_service(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("data dir");
+    for f in std::fs::read_dir(from).expect("data dir") {
+        let f = f.expect("entry");
+        std::fs::copy(f.path(), to.join(f.file_name())).expect("copy");
+    }
+    if crate::POSTGRES {
+        database_of(from);
+        let out = psql(&format!(
+            "CREATE DATABASE {} TEMPLATE {}",
+            database_name(to),
+            database_name(from)
+        ));
+        assert!(out.status.success(), "{out:?}");
+    }
+}
+
+/// Runs SQL on a service's store: its `ferrokms.db`, or in the PostgreSQL suite its database.
+pub fn store_sql(data_dir: &Path, sql: &str) {
+    let out = if crate::POSTGRES {
+        Command::new("psql")
+            .args([&database_of(data_dir), "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .output()
+            .expect("psql runs")
+    } else {
+        Command::new("python3")
+            .args([
+                "-c",
+                "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()",
+            ])
+            .arg(data_dir.join("ferrokms.db"))
+            .arg(sql)
+            .output()
+            .expect("python3 runs")
+    };
+    assert!(out.status.success(), "{out:?}");
+}
+
+pub fn fresh_database() -> String {
     let dir = tempfile::tempdir().expect("temp dir");
     database_of(dir.path())
 }

@@ -23,6 +23,8 @@ const CREDENTIALS_FILE: &str = "admin-credentials";
 /// An opened data directory.
 pub struct DataDir {
     pub path: PathBuf,
+    /// This node's id, kept in `node-id` so that it survives restarts.
+    pub node_id: String,
     pub store: Arc<SqlStore>,
     pub root: Arc<dyn RootKeyProvider>,
 }
@@ -67,6 +69,22 @@ pub async fn restore(
     })
 }
 
+/// Reads the node id of a data directory, making one on first use.
+fn node_id(dir: &Path) -> Result<String, ServerError> {
+    let file = dir.join("node-id");
+    match fs::read_to_string(&file) {
+        Ok(id) if !id.trim().is_empty() => return Ok(id.trim().to_owned()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(ServerError::Io(format!("reading {}: {e}", file.display()))),
+    }
+    let bytes: [u8; 8] = ferrokms_core::random::array().map_err(|_| ServerError::Random)?;
+    let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    fs::write(&file, format!("{id}\n"))
+        .map_err(|e| ServerError::Io(format!("writing {}: {e}", file.display())))?;
+    Ok(id)
+}
+
 impl DataDir {
     /// Opens `path`, creating the directory, root key and database on first use. The database
     /// is `ferrokms.db` in the directory, or the PostgreSQL database `store` names
@@ -92,6 +110,7 @@ impl DataDir {
         });
         Ok(DataDir {
             path: path.to_owned(),
+            node_id: node_id(path)?,
             store,
             root,
         })

@@ -13,7 +13,6 @@ use axum::response::Response;
 use axum::Router;
 use ferrokms_core::ids::AccountId;
 use ferrokms_core::material::RootKeyProvider;
-use ferrokms_store::outbox::Intent;
 use ferrokms_store::Store;
 use serde_json::{json, Value};
 
@@ -53,6 +52,8 @@ pub struct ServerConfig {
     pub metrics: bool,
     /// Record nothing in the audit log; dev mode only, to measure what auditing costs.
     pub unaudited: bool,
+    /// This node's id (from its data directory), which its outbox records carry.
+    pub node: String,
 }
 
 struct App {
@@ -307,7 +308,9 @@ async fn handle(
             error,
             resources: Vec::new(),
         };
-        let intent = Intent::new(audit::event::intent(event_input(None)).record);
+        let intent = app
+            .audit
+            .intent(audit::event::intent(event_input(None)).record);
         let reply = app
             .audit
             .scope(
@@ -375,7 +378,7 @@ async fn handle(
     };
     // Every write the operation makes carries this record, so that no change is durable
     // without a durable record of the request that made it.
-    let intent = Intent::new(
+    let intent = app.audit.intent(
         audit::event::intent(event_input(
             request_parameters.clone(),
             None,
@@ -466,7 +469,7 @@ pub async fn serve(
     let clock = Arc::new(Clock::default());
     let audit = match (&config.mode, config.unaudited) {
         (Mode::Dev { .. }, true) => AuditLog::disabled(),
-        _ => AuditLog::start(store.clone(), root.as_ref()).await?,
+        _ => AuditLog::start(store.clone(), root.as_ref(), &config.node).await?,
     };
     let app = Arc::new(App {
         services: Services { store, root },

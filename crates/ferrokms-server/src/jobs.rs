@@ -4,7 +4,6 @@
 use std::future::Future;
 
 use ferrokms_core::key::{KeyMetadata, KeyState, Millis};
-use ferrokms_store::outbox::Intent;
 use ferrokms_store::{RotationType, StoreError};
 
 use crate::api::{remove_imported_material, rotate_key, Services};
@@ -48,7 +47,7 @@ async fn forget_replica(
 /// Runs a job's writes with `event` as their record, then chains it. Like a request's, the
 /// record commits with the writes, so a crash cannot leave the change unaudited.
 async fn audited<T>(audit: &AuditLog, event: PendingEvent, work: impl Future<Output = T>) -> T {
-    let intent = Intent::new(event.record.clone());
+    let intent = audit.intent(event.record.clone());
     let out = audit.scope(intent.clone(), work).await;
     if intent.written() && audit.record(event, true).await.is_err() {
         tracing::warn!("the record of a background job waits in the outbox");

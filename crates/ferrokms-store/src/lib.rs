@@ -113,7 +113,7 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<()>;
     /// Records of requests whose writes committed but whose final record is not yet in the
     /// chain, oldest first; `append_audit_events` removes the one with the same event id.
-    async fn audit_outbox(&self) -> StoreResult<Vec<AuditRecord>>;
+    async fn audit_outbox(&self) -> StoreResult<Vec<outbox::OutboxRecord>>;
     async fn audit_digests(&self) -> StoreResult<Vec<AuditDigest>>;
     /// The audit signing key (wrapped private, public), storing `candidate` if there is none.
     async fn audit_signing_key(&self, candidate: (&[u8], &[u8]))

@@ -18,19 +18,33 @@ tokio::task_local! {
 #[derive(Debug)]
 pub struct Intent {
     record: AuditRecord,
+    /// The node whose request this is: its own records a restarted node chains at once.
+    node: String,
     written: AtomicBool,
 }
 
+/// A record in the outbox, and the node that wrote it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxRecord {
+    pub node: String,
+    pub record: AuditRecord,
+}
+
 impl Intent {
-    pub fn new(record: AuditRecord) -> Arc<Self> {
+    pub fn new(record: AuditRecord, node: &str) -> Arc<Self> {
         Arc::new(Intent {
             record,
+            node: node.to_owned(),
             written: AtomicBool::new(false),
         })
     }
 
     pub fn record(&self) -> &AuditRecord {
         &self.record
+    }
+
+    pub fn node(&self) -> &str {
+        &self.node
     }
 
     /// Whether a write of this request committed, and with it this record.

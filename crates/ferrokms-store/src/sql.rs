@@ -178,11 +178,15 @@ CREATE TABLE audit_outbox (
     event TEXT NOT NULL
 );
 "#,
+    r#"
+ALTER TABLE audit_outbox ADD COLUMN node_id TEXT NOT NULL DEFAULT '';
+"#,
 ];
 
-/// PostgreSQL schema versions. The first is the SQLite schema as it stands after its tenth;
+/// PostgreSQL schema versions. The first is the SQLite schema as it stands after its tenth,
 /// `rowid` gives rows an insertion order as SQLite's implicit one does.
-const POSTGRES_MIGRATIONS: &[&str] = &[r#"
+const POSTGRES_MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE accounts (
     account_id TEXT PRIMARY KEY,
     created_at BIGINT NOT NULL
@@ -309,7 +313,11 @@ CREATE TABLE audit_outbox (
     resources TEXT NOT NULL,
     event TEXT NOT NULL
 );
-"#];
+"#,
+    r#"
+ALTER TABLE audit_outbox ADD COLUMN node_id TEXT NOT NULL DEFAULT '';
+"#,
+];
 
 /// Rows per multi-row INSERT: at 13 columns, well under both backends' bound-parameter limits.
 const AUDIT_ROWS_PER_STATEMENT: usize = 1000;
@@ -656,9 +664,12 @@ async fn commit(mut tx: Transaction<'_, Any>) -> StoreResult<()> {
     let intent = outbox::current();
     if let Some(intent) = &intent {
         let mut insert = Statement::new(&format!(
-            "INSERT INTO audit_outbox ({RECORD_COLUMNS}) VALUES "
+            "INSERT INTO audit_outbox ({RECORD_COLUMNS}, node_id) VALUES "
         ));
-        insert.push_tuples(&[intent.record()], |row, r| push_record(row, r));
+        insert.push_tuples(&[intent.as_ref()], |row, i| {
+            push_record(row, i.record());
+            row.bind(i.node().to_owned());
+        });
         insert.push(" ON CONFLICT DO NOTHING");
         insert.build()?.execute(&mut *tx).await.map_err(backend)?;
     }
@@ -1137,18 +1148,23 @@ impl Store for SqlStore {
         })
     }
 
-    async fn audit_outbox(&self) -> StoreResult<Vec<AuditRecord>> {
+    async fn audit_outbox(&self) -> StoreResult<Vec<outbox::OutboxRecord>> {
         sqlx::query(
             "SELECT CAST(0 AS BIGINT) AS seq, event_id, event_time, account_id, event_name, \
              event_source, read_only, username, access_key_id, resources, event, \
-             '' AS prev_hash, '' AS hash \
+             '' AS prev_hash, '' AS hash, node_id \
              FROM audit_outbox ORDER BY event_time, rowid",
         )
         .fetch_all(&self.writer)
         .await
         .map_err(backend)?
         .iter()
-        .map(audit_from_row)
+        .map(|row| {
+            Ok(outbox::OutboxRecord {
+                node: row.try_get("node_id").map_err(backend)?,
+                record: audit_from_row(row)?,
+            })
+        })
         .collect()
     }
 

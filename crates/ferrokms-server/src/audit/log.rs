@@ -37,6 +37,8 @@ struct Queued {
 pub struct AuditLog {
     /// None when auditing is off (`serve --dev --no-audit`, to measure what it costs).
     queue: Option<mpsc::Sender<Queued>>,
+    /// This node, as its outbox records name it.
+    node: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,24 +52,35 @@ impl AuditLog {
     pub async fn start(
         store: Arc<dyn Store>,
         root: &dyn RootKeyProvider,
+        node: &str,
     ) -> Result<Self, ServerError> {
         let (key, _) = super::signing_key(store.as_ref(), root).await?;
         let mut chain = Chain::resume(store.as_ref(), key).await?;
-        adopt_orphans(
-            store.as_ref(),
-            &mut chain,
-            crate::bootstrap::now_millis(),
-            &[],
-        )
-        .await?;
+        let orphans = Orphans {
+            now: crate::bootstrap::now_millis(),
+            restarted_node: Some(node),
+            pending: &[],
+        };
+        adopt_orphans(store.as_ref(), &mut chain, orphans).await?;
         let (queue, rx) = mpsc::channel(4096);
         tokio::spawn(writer(store, rx, chain));
-        Ok(AuditLog { queue: Some(queue) })
+        Ok(AuditLog {
+            queue: Some(queue),
+            node: node.to_owned(),
+        })
     }
 
     /// A log that records nothing: for dev mode only, to measure what auditing costs.
     pub fn disabled() -> Self {
-        AuditLog { queue: None }
+        AuditLog {
+            queue: None,
+            node: String::new(),
+        }
+    }
+
+    /// The intent a request of this node carries into its writes.
+    pub fn intent(&self, record: AuditRecord) -> Arc<Intent> {
+        Intent::new(record, &self.node)
     }
 
     /// Runs `work` with `intent` as the record its writes carry (see `ferrokms_store::outbox`).
@@ -190,20 +203,31 @@ fn outbox_grace(store: &dyn Store) -> Millis {
     }
 }
 
+/// Which outbox records to adopt.
+struct Orphans<'a> {
+    now: Millis,
+    /// At start: this node's own records belong to its earlier, stopped self.
+    restarted_node: Option<&'a str>,
+    /// Records this node still means to chain itself.
+    pending: &'a [&'a str],
+}
+
 /// Chains the outbox records of requests whose node stopped before chaining them.
-/// `pending` are the records this node still means to chain itself.
 async fn adopt_orphans(
     store: &dyn Store,
     chain: &mut Chain,
-    now: Millis,
-    pending: &[&str],
+    which: Orphans<'_>,
 ) -> Result<(), StoreError> {
-    let cutoff = now - outbox_grace(store);
+    let cutoff = which.now - outbox_grace(store);
     let orphans: Vec<AuditRecord> = store
         .audit_outbox()
         .await?
         .into_iter()
-        .filter(|r| r.event_time <= cutoff && !pending.contains(&r.event_id.as_str()))
+        .filter(|o| {
+            (o.record.event_time <= cutoff || which.restarted_node == Some(o.node.as_str()))
+                && !which.pending.contains(&o.record.event_id.as_str())
+        })
+        .map(|o| o.record)
         .collect();
     if orphans.is_empty() {
         return Ok(());
@@ -229,12 +253,12 @@ async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Queued>, mut chain
             },
             _ = sweep.tick() => {
                 let pending: Vec<&str> = kept.iter().map(|r| r.event_id.as_str()).collect();
-                if let Err(e) = adopt_orphans(
-                    store.as_ref(),
-                    &mut chain,
-                    crate::bootstrap::now_millis(),
-                    &pending,
-                ).await {
+                let orphans = Orphans {
+                    now: crate::bootstrap::now_millis(),
+                    restarted_node: None,
+                    pending: &pending,
+                };
+                if let Err(e) = adopt_orphans(store.as_ref(), &mut chain, orphans).await {
                     tracing::error!(error = %e, "chaining orphaned audit records failed");
                 }
                 continue;
