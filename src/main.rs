@@ -204,6 +204,16 @@ struct ServeArgs {
     /// Dev mode only: keep no audit log, to measure what auditing costs.
     #[arg(long)]
     no_audit: bool,
+    /// Enforce AWS's request-rate quotas (ThrottlingException): on by default outside
+    /// --dev; overrides `enabled` in the config's [quotas].
+    #[arg(long)]
+    quotas: Option<Switch>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Switch {
+    On,
+    Off,
 }
 
 #[derive(Deserialize, Default)]
@@ -221,6 +231,9 @@ struct FileConfig {
     /// IAM roles with their trust and identity policies, assumable through STS AssumeRole.
     #[serde(default)]
     roles: Vec<identities::RoleSpec>,
+    /// Request-rate and resource quotas; AWS's where unset.
+    #[serde(default)]
+    quotas: ferrokms_server::QuotaConfig,
 }
 
 fn main() -> Result<()> {
@@ -306,6 +319,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
     };
     let store_url = args.store.or(file.store);
+    let mut quotas = file.quotas;
+    if let Some(switch) = args.quotas {
+        quotas.enabled = Some(matches!(switch, Switch::On));
+    }
     let data = DataDir::open(&data_path, store_url.as_deref())
         .await
         .with_context(|| format!("opening data directory {}", data_path.display()))?;
@@ -330,6 +347,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             metrics: args.metrics,
             unaudited: args.no_audit,
             node: data.node_id.clone(),
+            quotas,
         },
         store.clone(),
         data.root.clone(),

@@ -45,6 +45,8 @@ mod persistence;
 mod policies;
 #[path = "e2e/protocol.rs"]
 mod protocol;
+#[path = "e2e/quotas.rs"]
+mod quotas;
 #[path = "e2e/roles.rs"]
 mod roles;
 #[path = "e2e/support.rs"]

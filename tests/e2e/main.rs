@@ -22,6 +22,7 @@ mod multi_region;
 mod persistence;
 mod policies;
 mod protocol;
+mod quotas;
 mod roles;
 mod support;
 mod tags;

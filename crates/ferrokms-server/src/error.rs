@@ -26,6 +26,10 @@ pub enum ApiError {
     InvalidSignature(String),
     #[error("{0}")]
     IncompleteSignature(String),
+    #[error(
+        "You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls."
+    )]
+    Throttling,
 }
 
 impl ApiError {
@@ -88,6 +92,7 @@ impl ApiError {
             ApiError::Service(code, m) => (bad, code, msg(m)),
             ApiError::InvalidSignature(m) => (bad, "InvalidSignatureException", msg(m)),
             ApiError::IncompleteSignature(m) => (bad, "IncompleteSignatureException", msg(m)),
+            ApiError::Throttling => (bad, "ThrottlingException", Some(self.to_string())),
         }
     }
 }

@@ -54,6 +54,8 @@ pub struct ServerConfig {
     pub unaudited: bool,
     /// This node's id (from its data directory), which its outbox records carry.
     pub node: String,
+    /// Request-rate and resource quotas.
+    pub quotas: crate::QuotaConfig,
 }
 
 struct App {
@@ -472,7 +474,14 @@ pub async fn serve(
         _ => AuditLog::start(store.clone(), root.as_ref(), &config.node).await?,
     };
     let app = Arc::new(App {
-        services: Services { store, root },
+        services: Services {
+            store,
+            root,
+            quotas: Arc::new(crate::quotas::Quotas::new(
+                config.quotas.clone(),
+                matches!(config.mode, Mode::Dev { .. }),
+            )),
+        },
         auth,
         audit,
         clock: clock.clone(),

@@ -9,6 +9,7 @@ mod http;
 pub mod identities;
 mod jobs;
 mod metrics;
+mod quotas;
 mod root_file;
 mod sigv4;
 mod sts;
@@ -16,6 +17,7 @@ mod wire;
 
 pub use bootstrap::{restore, AdminCredentials, DataDir};
 pub use http::{serve, Mode, ServerConfig};
+pub use quotas::QuotaConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {

@@ -115,6 +115,14 @@ async fn concurrent_writers_lose_nothing_and_duplicate_nothing(store: &dyn Store
     );
     let stored = store.key(&region, &id).await.unwrap().unwrap();
     assert_eq!(stored.description, "40", "no update was lost");
+    assert_eq!(store.key_count(&region, key.account()).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .key_count(&region, &account("444455556666"))
+            .await
+            .unwrap(),
+        0
+    );
 
     let alias = AliasRecord {
         region: region.clone(),

@@ -188,6 +188,8 @@ pub trait Store: Send + Sync {
     /// Destroys a key with every version of its material, its tags, grants and aliases.
     /// Returns whether there was such a key, so that racing deleters both succeed.
     async fn delete_key(&self, region: &Region, id: &KeyId) -> StoreResult<bool>;
+    /// How many keys an account has in a region.
+    async fn key_count(&self, region: &Region, account: &AccountId) -> StoreResult<usize>;
     /// Every key of every account and region, for background jobs.
     async fn all_keys(&self) -> StoreResult<Vec<KeyMetadata>>;
     /// Fails with AlreadyExists, or LimitExceeded when the target has `max_per_key` aliases.

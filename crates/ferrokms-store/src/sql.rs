@@ -1625,6 +1625,18 @@ impl Store for SqlStore {
         Ok(true)
     }
 
+    async fn key_count(&self, region: &Region, account: &AccountId) -> StoreResult<usize> {
+        let n: i64 = sqlx::query("SELECT COUNT(*) FROM keys WHERE region = $1 AND account_id = $2")
+            .bind(region.as_str())
+            .bind(account.as_str())
+            .fetch_one(&self.reader)
+            .await
+            .map_err(backend)?
+            .try_get(0)
+            .map_err(backend)?;
+        Ok(count(n))
+    }
+
     async fn all_keys(&self) -> StoreResult<Vec<KeyMetadata>> {
         sqlx::query("SELECT metadata, revision FROM keys ORDER BY region, key_id")
             .fetch_all(&self.reader)

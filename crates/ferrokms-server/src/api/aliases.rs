@@ -11,9 +11,6 @@ use super::{finish_page, finish_with_page, store_failure, Call};
 use crate::error::ApiError;
 use crate::wire::{timestamp, Input};
 
-/// AWS quota: aliases per key.
-const MAX_ALIASES_PER_KEY: usize = 50;
-
 fn alias_name(raw: &str, creating: bool) -> Result<AliasName, ApiError> {
     let parsed = if creating {
         AliasName::parse_new(raw)
@@ -37,10 +34,11 @@ fn alias_name(raw: &str, creating: bool) -> Result<AliasName, ApiError> {
     })
 }
 
-fn quota_error(e: StoreError) -> ApiError {
+fn quota_error(call: &Call<'_>, e: StoreError) -> ApiError {
     match e {
         StoreError::LimitExceeded { in_use } => KmsError::LimitExceeded(format!(
-            "Aliases per key quota for this account in this region is {MAX_ALIASES_PER_KEY}, current usage is {in_use}."
+            "Aliases per key quota for this account in this region is {}, current usage is {in_use}.",
+            call.services.quotas.resources.aliases_per_key
         ))
         .into(),
         other => store_failure(other),
@@ -84,7 +82,7 @@ pub async fn create_alias(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
     match call
         .services
         .store
-        .create_alias(&record, MAX_ALIASES_PER_KEY)
+        .create_alias(&record, call.services.quotas.resources.aliases_per_key)
         .await
     {
         Ok(()) => Ok(json!({})),
@@ -93,7 +91,7 @@ pub async fn create_alias(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
             record.name.arn(&record.region, &record.account)
         ))
         .into()),
-        Err(e) => Err(quota_error(e)),
+        Err(e) => Err(quota_error(call, e)),
     }
 }
 
@@ -136,12 +134,12 @@ pub async fn update_alias(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
     match call
         .services
         .store
-        .retarget_alias(&record, MAX_ALIASES_PER_KEY)
+        .retarget_alias(&record, call.services.quotas.resources.aliases_per_key)
         .await
     {
         Ok(()) => Ok(json!({})),
         Err(StoreError::NotFound) => Err(not_found()),
-        Err(e) => Err(quota_error(e)),
+        Err(e) => Err(quota_error(call, e)),
     }
 }
 

@@ -187,13 +187,14 @@ pub async fn create_grant(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
     let grant_id = match call
         .services
         .store
-        .create_grant(&grant, MAX_GRANTS_PER_KEY)
+        .create_grant(&grant, call.services.quotas.resources.grants_per_key)
         .await
     {
         Ok(id) => id,
         Err(StoreError::LimitExceeded { .. }) => {
             return Err(KmsError::LimitExceeded(format!(
-                "Grants per key quota for this account in this region is {MAX_GRANTS_PER_KEY}."
+                "Grants per key quota for this account in this region is {}.",
+                call.services.quotas.resources.grants_per_key
             ))
             .into())
         }

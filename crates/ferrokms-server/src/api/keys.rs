@@ -202,7 +202,7 @@ pub async fn create_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
     };
     let policy = match policy {
         Some(p) => {
-            let document = super::policies::parse_key_policy(&p)?;
+            let document = super::policies::parse_key_policy(call, &p)?;
             if !bypass_lockout_check {
                 check_lockout(call, &document, &arn.to_string(), account.as_str())?;
             }
@@ -257,12 +257,36 @@ pub async fn create_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
         revision: 0,
     };
     call.touched(key.arn.to_string());
+    check_key_quota(call, key.region(), key.account()).await?;
     call.services
         .store
         .create_key(&key, stored.as_slice(), &tags)
         .await
         .map_err(store_failure)?;
     Ok(json!({ "KeyMetadata": metadata_json(&key) }))
+}
+
+/// Refuses a new customer managed key beyond the account's quota in `region`. (Nodes
+/// creating keys at the same moment may pass it by a few.)
+pub async fn check_key_quota(
+    call: &Call<'_>,
+    region: &ferrokms_core::ids::Region,
+    account: &ferrokms_core::ids::AccountId,
+) -> Result<(), ApiError> {
+    let max = call.services.quotas.resources.keys_per_region;
+    let in_use = call
+        .services
+        .store
+        .key_count(region, account)
+        .await
+        .map_err(store_failure)?;
+    if in_use >= max {
+        return Err(KmsError::LimitExceeded(format!(
+            "Customer managed keys per region quota for this account in this region is {max}, current usage is {in_use}."
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 pub async fn describe_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {

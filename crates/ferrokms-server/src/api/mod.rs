@@ -34,6 +34,7 @@ pub use rotation::rotate_key;
 pub struct Services {
     pub store: Arc<dyn Store>,
     pub root: Arc<dyn RootKeyProvider>,
+    pub quotas: Arc<crate::quotas::Quotas>,
 }
 
 /// One authenticated call: who is calling, in which region, at what time.
@@ -125,6 +126,13 @@ pub const MODEL_OPERATIONS: &[&str] = &[
 ];
 
 pub async fn dispatch(call: &Call<'_>, operation: &str, input: Input) -> Result<Value, ApiError> {
+    if MODEL_OPERATIONS.contains(&operation) {
+        call.services.quotas.admit_operation(
+            call.request.principal().account().as_str(),
+            call.request.region().as_str(),
+            operation,
+        )?;
+    }
     match operation {
         "CreateKey" => keys::create_key(call, input).await,
         "DescribeKey" => keys::describe_key(call, input).await,

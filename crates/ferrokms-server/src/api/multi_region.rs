@@ -97,7 +97,7 @@ pub async fn replicate_key(call: &Call<'_>, mut input: Input) -> Result<Value, A
     let replica_arn = primary.arn_in(&replica_region);
     let policy = match policy {
         Some(p) => {
-            let document = super::policies::parse_key_policy(&p)?;
+            let document = super::policies::parse_key_policy(call, &p)?;
             if !bypass {
                 check_lockout(
                     call,
@@ -150,6 +150,7 @@ pub async fn replicate_key(call: &Call<'_>, mut input: Input) -> Result<Value, A
         revision: 0,
         ..primary.clone()
     };
+    super::keys::check_key_quota(call, replica.region(), replica.account()).await?;
     match call
         .services
         .store

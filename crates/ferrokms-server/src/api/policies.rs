@@ -12,8 +12,6 @@ use crate::wire::Input;
 
 /// A key has one policy, and AWS names it `default`.
 const POLICY_NAME: &str = "default";
-/// AWS quota on the size of a key policy document.
-const MAX_POLICY_BYTES: usize = 32 * 1024;
 
 fn check_policy_name(name: Option<String>) -> Result<(), ApiError> {
     match name {
@@ -25,11 +23,13 @@ fn check_policy_name(name: Option<String>) -> Result<(), ApiError> {
     }
 }
 
-/// Checks a policy for size and grammar, as CreateKey and PutKeyPolicy do.
-pub fn parse_key_policy(text: &str) -> Result<PolicyDocument, ApiError> {
-    if text.len() > MAX_POLICY_BYTES {
+/// Checks a policy for size (the key policy quota) and grammar, as CreateKey and
+/// PutKeyPolicy do.
+pub fn parse_key_policy(call: &Call<'_>, text: &str) -> Result<PolicyDocument, ApiError> {
+    let max = call.services.quotas.resources.key_policy_bytes;
+    if text.len() > max {
         return Err(KmsError::LimitExceeded(format!(
-            "The key policy exceeds the maximum size of {MAX_POLICY_BYTES} bytes."
+            "The key policy exceeds the maximum size of {max} bytes."
         ))
         .into());
     }
@@ -90,7 +90,7 @@ pub async fn put_key_policy(call: &Call<'_>, mut input: Input) -> Result<Value, 
     )
     .await?;
     check_policy_name(name)?;
-    let document = parse_key_policy(&policy)?;
+    let document = parse_key_policy(call, &policy)?;
     if !bypass {
         check_lockout(
             call,

@@ -7,6 +7,7 @@ use ferrokms_core::KmsError;
 use super::authorize::{authorize_key, Conditions};
 use super::{store_failure, Call, Services};
 use crate::error::ApiError;
+use crate::quotas::{RateClass, KEYED_CRYPTO_OPERATIONS};
 
 /// Whether an operation accepts alias names and alias ARNs for its key (only the
 /// cryptographic operations, DescribeKey and GetPublicKey do).
@@ -47,6 +48,14 @@ async fn key_in(
         .filter(|k| k.account() == account)
         .ok_or_else(|| not_found_key(&arn))?;
     call.touched(key.arn.to_string());
+    // Cryptographic operations count against their key type's rate (ReEncrypt once).
+    if KEYED_CRYPTO_OPERATIONS.contains(&action) || action == "ReEncryptFrom" {
+        call.services.quotas.admit(
+            call.request.principal().account().as_str(),
+            call.request.region().as_str(),
+            RateClass::of_key(key.key_spec),
+        )?;
+    }
     authorize_key(call, &key, action, conditions).await?;
     Ok(key)
 }

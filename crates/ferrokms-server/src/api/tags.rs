@@ -1,6 +1,6 @@
 //! Tags: TagResource, UntagResource, ListResourceTags.
 
-use ferrokms_core::tags::{check_new_tags, too_many_tags, MAX_TAGS_PER_KEY};
+use ferrokms_core::tags::{check_new_tags, too_many_tags};
 use ferrokms_store::{Page, StoreError};
 use serde_json::{json, Value};
 
@@ -28,7 +28,12 @@ pub async fn tag_resource(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
     match call
         .services
         .store
-        .tag_key(key.region(), &key.id(), &tags, MAX_TAGS_PER_KEY)
+        .tag_key(
+            key.region(),
+            &key.id(),
+            &tags,
+            call.services.quotas.resources.tags_per_key,
+        )
         .await
     {
         Ok(()) => Ok(json!({})),

@@ -1,0 +1,189 @@
+//! Quotas as AWS applies them: request rates per account and region (ThrottlingException,
+//! which the SDKs retry) and limits on resources (LimitExceededException), set in the
+//! config's `[quotas]`.
+
+use std::time::Duration;
+
+use aws_sdk_kms::config::retry::RetryConfig;
+use aws_sdk_kms::Client;
+
+use crate::harness::{code, message, Server, REGION};
+use crate::{encrypt, new_key, policy, root_allows_all};
+
+fn start_with_quotas(temp: &tempfile::TempDir, quotas: &str) -> Server {
+    let config = temp.path().join("ferrokms.toml");
+    std::fs::write(&config, format!("[quotas]\n{quotas}\n")).unwrap();
+    Server::start_in(
+        &temp.path().join("data"),
+        &["--config", config.to_str().unwrap(), "--quotas", "on"],
+    )
+}
+
+#[tokio::test]
+async fn a_burst_beyond_the_rate_is_throttled_and_the_rest_succeeds() {
+    let temp = tempfile::tempdir().unwrap();
+    let server = start_with_quotas(&temp, "symmetric = 20");
+    let kms = server.client();
+    let (id, _) = new_key(&kms).await;
+    let calls: Vec<_> = (0..40)
+        .map(|_| {
+            let (kms, id) = (kms.clone(), id.clone());
+            tokio::spawn(async move { encrypt(&kms, &id, "burst").await })
+        })
+        .collect();
+    let (mut ok, mut throttled) = (0, 0);
+    for call in calls {
+        match call.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(e) => {
+                assert_eq!(code(&e), "ThrottlingException");
+                assert_eq!(
+                    message(&e),
+                    "You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls."
+                );
+                assert_eq!(e.raw_response().map(|r| r.status().as_u16()), Some(400));
+                throttled += 1;
+            }
+        }
+    }
+    assert!(ok >= 20, "a second's worth goes through: {ok}");
+    assert!(throttled >= 1, "the rest of the burst is throttled");
+    // Control-plane operations have buckets of their own.
+    kms.describe_key().key_id(&id).send().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    encrypt(&kms, &id, "after a second").await.unwrap();
+}
+
+#[tokio::test]
+async fn the_sdk_retry_turns_throttling_into_success() {
+    let temp = tempfile::tempdir().unwrap();
+    let server = start_with_quotas(&temp, "[quotas.operations]\nCreateKey = 2");
+    let config = aws_sdk_kms::Config::builder()
+        .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
+        .region(aws_sdk_kms::config::Region::new(REGION))
+        .credentials_provider(aws_credential_types::Credentials::new(
+            &server.access_key_id,
+            &server.secret_access_key,
+            None,
+            None,
+            "test",
+        ))
+        .endpoint_url(&server.endpoint)
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(10)
+                .with_initial_backoff(Duration::from_millis(200)),
+        )
+        .build();
+    let retrying = Client::from_conf(config);
+    let without_retry = server.client();
+    new_key(&without_retry).await;
+    new_key(&without_retry).await;
+    let err = without_retry.create_key().send().await.unwrap_err();
+    assert_eq!(code(&err), "ThrottlingException");
+    for _ in 0..4 {
+        new_key(&retrying).await;
+    }
+    let keys = without_retry.list_keys().send().await.unwrap();
+    assert_eq!(keys.keys().len(), 6);
+}
+
+#[tokio::test]
+async fn resource_quotas_refuse_the_one_too_many() {
+    let temp = tempfile::tempdir().unwrap();
+    let server = start_with_quotas(
+        &temp,
+        "keys_per_region = 2\naliases_per_key = 2\ngrants_per_key = 2\ntags_per_key = 3\n\
+         key_policy_bytes = 600\nenabled = false",
+    );
+    let kms = server.client();
+    let (id, _) = new_key(&kms).await;
+    new_key(&kms).await;
+    let err = kms.create_key().send().await.unwrap_err();
+    assert_eq!(code(&err), "LimitExceededException");
+    assert!(message(&err).contains("quota"), "{}", message(&err));
+
+    for name in ["alias/one", "alias/two"] {
+        kms.create_alias()
+            .alias_name(name)
+            .target_key_id(&id)
+            .send()
+            .await
+            .unwrap();
+    }
+    let err = kms
+        .create_alias()
+        .alias_name("alias/three")
+        .target_key_id(&id)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "LimitExceededException");
+
+    for n in 0..2 {
+        kms.create_grant()
+            .key_id(&id)
+            .grantee_principal(format!("arn:aws:iam::111122223333:user/u{n}"))
+            .operations(aws_sdk_kms::types::GrantOperation::Encrypt)
+            .send()
+            .await
+            .unwrap();
+    }
+    let err = kms
+        .create_grant()
+        .key_id(&id)
+        .grantee_principal("arn:aws:iam::111122223333:user/u2")
+        .operations(aws_sdk_kms::types::GrantOperation::Encrypt)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "LimitExceededException");
+
+    let tag = |k: &str| {
+        aws_sdk_kms::types::Tag::builder()
+            .tag_key(k)
+            .tag_value("v")
+            .build()
+            .unwrap()
+    };
+    kms.tag_resource()
+        .key_id(&id)
+        .tags(tag("a"))
+        .tags(tag("b"))
+        .tags(tag("c"))
+        .send()
+        .await
+        .unwrap();
+    let err = kms
+        .tag_resource()
+        .key_id(&id)
+        .tags(tag("d"))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        ["LimitExceededException", "TagException"].contains(&code(&err).as_str()),
+        "{}",
+        code(&err)
+    );
+
+    let small = policy(serde_json::json!([root_allows_all("111122223333")]));
+    kms.put_key_policy()
+        .key_id(&id)
+        .policy(&small)
+        .send()
+        .await
+        .unwrap();
+    let padded = policy(serde_json::json!([
+        root_allows_all("111122223333"),
+        {"Sid": "x".repeat(400), "Effect": "Deny", "Principal": "*", "Action": "kms:Sign", "Resource": "*"}
+    ]));
+    let err = kms
+        .put_key_policy()
+        .key_id(&id)
+        .policy(padded)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "LimitExceededException");
+}
