@@ -51,7 +51,27 @@ async fn a_burst_beyond_the_rate_is_throttled_and_the_rest_succeeds() {
     // Control-plane operations have buckets of their own.
     kms.describe_key().key_id(&id).send().await.unwrap();
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    encrypt(&kms, &id, "after a second").await.unwrap();
+    let blob = encrypt(&kms, &id, "after a second")
+        .await
+        .unwrap()
+        .ciphertext_blob()
+        .unwrap()
+        .clone();
+    // Decrypt finds its key in the blob, and counts against the same class.
+    let calls: Vec<_> = (0..40)
+        .map(|_| {
+            let (kms, blob) = (kms.clone(), blob.clone());
+            tokio::spawn(async move { crate::decrypt(&kms, blob).await })
+        })
+        .collect();
+    let mut throttled = 0;
+    for call in calls {
+        if let Err(e) = call.await.unwrap() {
+            assert_eq!(code(&e), "ThrottlingException");
+            throttled += 1;
+        }
+    }
+    assert!(throttled >= 1, "decrypts are counted too");
 }
 
 #[tokio::test]

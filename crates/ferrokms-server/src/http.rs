@@ -481,6 +481,7 @@ pub async fn serve(
                 config.quotas.clone(),
                 matches!(config.mode, Mode::Dev { .. }),
             )),
+            materials: Default::default(),
         },
         auth,
         audit,

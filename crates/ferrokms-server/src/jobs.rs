@@ -73,6 +73,7 @@ pub async fn run_due(
             )
             .await?;
             if deleted {
+                services.materials.forget_key(&key.arn);
                 tracing::info!(key = %key.arn, "key deleted at the end of its waiting period");
                 report.deleted += 1;
                 forget_replica(services, &key, now).await?;

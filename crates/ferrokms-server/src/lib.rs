@@ -8,6 +8,7 @@ mod error;
 mod http;
 pub mod identities;
 mod jobs;
+mod material_cache;
 mod metrics;
 mod quotas;
 mod root_file;

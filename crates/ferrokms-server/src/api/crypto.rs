@@ -140,11 +140,17 @@ fn check_data_key_wrapping_key(key: &KeyMetadata, operation: &str) -> Result<(),
     key.check_usable()
 }
 
+/// A version of a key's material, unwrapped. The caller has read `key` from the store in
+/// this call, so its state and policy are current; the material itself never changes.
 pub(super) async fn load_material(
     call: &Call<'_>,
     key: &KeyMetadata,
     material_id: &MaterialId,
-) -> Result<KeyMaterial, ApiError> {
+) -> Result<std::sync::Arc<KeyMaterial>, ApiError> {
+    let cache = &call.services.materials;
+    if let Some(material) = cache.get(&key.arn, material_id) {
+        return Ok(material);
+    }
     let stored = call
         .services
         .store
@@ -153,10 +159,13 @@ pub(super) async fn load_material(
         .map_err(store_failure)?
         // A blob naming material this key never had cannot be valid ciphertext for it.
         .ok_or_else(KmsError::invalid_ciphertext)?;
-    Ok(call
-        .services
-        .root
-        .unwrap_material(&key.arn, material_id, &stored.wrapped)?)
+    let material = std::sync::Arc::new(call.services.root.unwrap_material(
+        &key.arn,
+        material_id,
+        &stored.wrapped,
+    )?);
+    cache.insert(&key.arn, *material_id, material.clone());
+    Ok(material)
 }
 
 async fn seal(
@@ -203,6 +212,7 @@ async fn key_for_blob(
                 .map_err(store_failure)?
                 .ok_or_else(KmsError::invalid_ciphertext)?;
             call.touched(key.arn.to_string());
+            super::resolve::charge_crypto(call, operation, &key)?;
             authorize_key(call, &key, operation, conditions).await?;
             Ok(key)
         }

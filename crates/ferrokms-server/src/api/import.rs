@@ -178,11 +178,14 @@ pub async fn remove_imported_material(
     key: ferrokms_core::key::KeyMetadata,
 ) -> Result<ferrokms_core::key::KeyMetadata, ApiError> {
     let store = &services.store;
-    modify_key(
+    let arn = key.arn.clone();
+    let removed = modify_key(
         services,
         key,
         ferrokms_core::key::KeyMetadata::remove_imported_material,
         |k| async move { store.replace_material(&k, None).await },
     )
-    .await
+    .await?;
+    services.materials.forget_key(&arn);
+    Ok(removed)
 }

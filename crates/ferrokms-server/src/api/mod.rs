@@ -35,6 +35,7 @@ pub struct Services {
     pub store: Arc<dyn Store>,
     pub root: Arc<dyn RootKeyProvider>,
     pub quotas: Arc<crate::quotas::Quotas>,
+    pub materials: Arc<crate::material_cache::MaterialCache>,
 }
 
 /// One authenticated call: who is calling, in which region, at what time.

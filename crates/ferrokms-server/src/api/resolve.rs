@@ -25,6 +25,18 @@ fn invalid_key_id(raw: &str) -> ApiError {
     KmsError::NotFound(format!("Invalid keyId '{raw}'")).into()
 }
 
+/// Counts a cryptographic operation against its key type's request rate (ReEncrypt once).
+pub fn charge_crypto(call: &Call<'_>, action: &str, key: &KeyMetadata) -> Result<(), ApiError> {
+    if KEYED_CRYPTO_OPERATIONS.contains(&action) || action == "ReEncryptFrom" {
+        call.services.quotas.admit(
+            call.request.principal().account().as_str(),
+            call.request.region().as_str(),
+            RateClass::of_key(key.key_spec),
+        )?;
+    }
+    Ok(())
+}
+
 /// The key `id` of `account` in `region`, if the caller may do `action` with it.
 async fn key_in(
     call: &Call<'_>,
@@ -48,14 +60,7 @@ async fn key_in(
         .filter(|k| k.account() == account)
         .ok_or_else(|| not_found_key(&arn))?;
     call.touched(key.arn.to_string());
-    // Cryptographic operations count against their key type's rate (ReEncrypt once).
-    if KEYED_CRYPTO_OPERATIONS.contains(&action) || action == "ReEncryptFrom" {
-        call.services.quotas.admit(
-            call.request.principal().account().as_str(),
-            call.request.region().as_str(),
-            RateClass::of_key(key.key_spec),
-        )?;
-    }
+    charge_crypto(call, action, &key)?;
     authorize_key(call, &key, action, conditions).await?;
     Ok(key)
 }
