@@ -118,7 +118,7 @@ async fn concurrent_writers_lose_nothing_and_duplicate_nothing(store: &dyn Store
     assert_eq!(store.key_count(&region, key.account()).await.unwrap(), 1);
     assert_eq!(
         store
-            .key_count(&region, &account("444455556666"))
+            .key_count(&region, &account("999988887777"))
             .await
             .unwrap(),
         0

@@ -188,16 +188,16 @@ pub fn new_event_id() -> String {
 /// The record a request's writes carry before its answer is known. It reaches the chain only
 /// if the final record never does (the server stopped in between), and says so.
 pub fn intent(input: EventInput<'_>) -> PendingEvent {
-    let mut pending = build(input);
-    if let Ok(mut event) = serde_json::from_str::<Value>(&pending.record.event) {
-        event["additionalEventData"] = json!({ "answerRecorded": false });
-        pending.record.event = event.to_string();
-    }
-    pending
+    record(input, Some(json!({ "answerRecorded": false })))
 }
 
 /// Builds the CloudTrail record of one request.
 pub fn build(input: EventInput<'_>) -> PendingEvent {
+    record(input, None)
+}
+
+/// The record, with `additional` as its `additionalEventData` when given.
+fn record(input: EventInput<'_>, additional: Option<Value>) -> PendingEvent {
     let event_id = input.event_id.to_owned();
     let (identity, account, access_key, username) =
         match (input.principal, &input.claimed_access_key) {
@@ -253,6 +253,9 @@ pub fn build(input: EventInput<'_>) -> PendingEvent {
     }
     if let Some(id) = input.response.and_then(|r| r.get("KeyMaterialId")) {
         event["additionalEventData"] = json!({ "keyMaterialId": id });
+    }
+    if let Some(additional) = additional {
+        event["additionalEventData"] = additional;
     }
     PendingEvent {
         record: AuditRecord {
