@@ -143,6 +143,14 @@ async fn concurrent_writers_lose_nothing_and_duplicate_nothing(store: &dyn Store
     assert!(made
         .iter()
         .all(|r| matches!(r, Ok(()) | Err(StoreError::AlreadyExists))));
+
+    assert!(store.delete_key(&region, &id).await.unwrap());
+    assert!(!store.delete_key(&region, &id).await.unwrap());
+    assert_eq!(
+        store.key_count(&region, key.account()).await.unwrap(),
+        0,
+        "a deleted key is counted out once"
+    );
 }
 
 fn request_record(event_id: &str) -> AuditRecord {

@@ -181,6 +181,16 @@ CREATE TABLE audit_outbox (
     r#"
 ALTER TABLE audit_outbox ADD COLUMN node_id TEXT NOT NULL DEFAULT '';
 "#,
+    r#"
+CREATE TABLE key_counts (
+    region TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (region, account_id)
+);
+INSERT INTO key_counts (region, account_id, n)
+    SELECT region, account_id, COUNT(*) FROM keys GROUP BY region, account_id;
+"#,
 ];
 
 /// PostgreSQL schema versions. The first is the SQLite schema as it stands after its tenth,
@@ -316,6 +326,16 @@ CREATE TABLE audit_outbox (
 "#,
     r#"
 ALTER TABLE audit_outbox ADD COLUMN node_id TEXT NOT NULL DEFAULT '';
+"#,
+    r#"
+CREATE TABLE key_counts (
+    region TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (region, account_id)
+);
+INSERT INTO key_counts (region, account_id, n)
+    SELECT region, account_id, COUNT(*) FROM keys GROUP BY region, account_id;
 "#,
 ];
 
@@ -1412,6 +1432,16 @@ impl Store for SqlStore {
         let region = key.region().as_str();
         let id = key.id().to_string();
         let mut tx = self.writer.begin().await.map_err(backend)?;
+        // Kept beside the keys so that the keys-per-region quota costs one row read.
+        sqlx::query(
+            "INSERT INTO key_counts (region, account_id, n) VALUES ($1, $2, 1) \
+             ON CONFLICT (region, account_id) DO UPDATE SET n = key_counts.n + 1",
+        )
+        .bind(region)
+        .bind(key.account().as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
         sqlx::query(
             "INSERT INTO keys (region, key_id, account_id, revision, metadata) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -1610,6 +1640,16 @@ impl Store for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
+        let account: Option<String> =
+            sqlx::query("SELECT account_id FROM keys WHERE region = $1 AND key_id = $2")
+                .bind(region.as_str())
+                .bind(id.to_string())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?
+                .map(|r| r.try_get("account_id"))
+                .transpose()
+                .map_err(backend)?;
         // Material, tags and grants go with the key (ON DELETE CASCADE).
         let done = sqlx::query("DELETE FROM keys WHERE region = $1 AND key_id = $2")
             .bind(region.as_str())
@@ -1621,20 +1661,28 @@ impl Store for SqlStore {
             // Another deleter was first: this one changed nothing, and records nothing.
             return Ok(false);
         }
+        sqlx::query("UPDATE key_counts SET n = n - 1 WHERE region = $1 AND account_id = $2")
+            .bind(region.as_str())
+            .bind(account)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
         commit(tx).await?;
         Ok(true)
     }
 
     async fn key_count(&self, region: &Region, account: &AccountId) -> StoreResult<usize> {
-        let n: i64 = sqlx::query("SELECT COUNT(*) FROM keys WHERE region = $1 AND account_id = $2")
-            .bind(region.as_str())
-            .bind(account.as_str())
-            .fetch_one(&self.reader)
-            .await
-            .map_err(backend)?
-            .try_get(0)
-            .map_err(backend)?;
-        Ok(count(n))
+        let n: Option<i64> =
+            sqlx::query("SELECT n FROM key_counts WHERE region = $1 AND account_id = $2")
+                .bind(region.as_str())
+                .bind(account.as_str())
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(backend)?
+                .map(|r| r.try_get(0))
+                .transpose()
+                .map_err(backend)?;
+        Ok(count(n.unwrap_or(0)))
     }
 
     async fn all_keys(&self) -> StoreResult<Vec<KeyMetadata>> {
