@@ -246,7 +246,7 @@ async fn handle(
             tracing::info!(request_id = %id, error = %e, "authentication failed");
             let claim = claimed(&headers, &body);
             // When the store itself failed, asking it again would only wait again.
-            let store_failed = e.wire().1 == "KMSInternalException";
+            let store_failed = matches!(e, ApiError::Kms(KmsError::Internal(_)));
             let account = match &claim.access_key {
                 Some(k) if !store_failed => app
                     .services
@@ -322,7 +322,7 @@ async fn handle(
             .await;
         let event =
             audit::event::build(event_input(reply.error_code.as_deref().map(|c| (c, None))));
-        if app.audit.record(event, intent.written()).await.is_err() && !intent.written() {
+        if app.audit.record(event, intent.written()).await.is_err() {
             return sts_error(&ApiError::Kms(KmsError::internal()), &id);
         }
         return response(reply.status, "text/xml", reply.body, &id);
@@ -425,9 +425,8 @@ async fn handle(
     ));
     let touched = event.record.resources.clone();
     // No unaudited answers: if the record cannot be made durable, the caller gets an
-    // internal error instead of the result, unless the operation's writes committed with
-    // its record (the writer retries the final one).
-    if app.audit.record(event, intent.written()).await.is_err() && !intent.written() {
+    // internal error instead of the result.
+    if app.audit.record(event, intent.written()).await.is_err() {
         return json_error(&ApiError::Kms(KmsError::internal()), &id);
     }
     if let Some(m) = &app.metrics {

@@ -49,8 +49,9 @@ async fn forget_replica(
 async fn audited<T>(audit: &AuditLog, event: PendingEvent, work: impl Future<Output = T>) -> T {
     let intent = audit.intent(event.record.clone());
     let out = audit.scope(intent.clone(), work).await;
-    if intent.written() && audit.record(event, true).await.is_err() {
-        tracing::warn!("the record of a background job waits in the outbox");
+    if intent.written() {
+        // Durable in the outbox either way; the log's writer retries a failed append.
+        let _ = audit.record(event, true).await;
     }
     out
 }

@@ -91,8 +91,10 @@ impl AuditLog {
         }
     }
 
-    /// Returns once the event is on disk; an error means it is not, and the request it
-    /// describes must fail unless its writes already committed its record (`kept_in_outbox`).
+    /// Returns once the event is durable. It is so when its batch is on disk, or already when
+    /// the request's writes committed its record to the outbox (`kept_in_outbox`): then a
+    /// failed append is retried by the writer, and the request stands. An error means the
+    /// event is not durable, and the request it describes must fail.
     pub async fn record(
         &self,
         event: PendingEvent,
@@ -102,17 +104,18 @@ impl AuditLog {
             return Ok(());
         };
         let (done, wait) = oneshot::channel();
-        queue
+        let sent = queue
             .send(Queued {
                 event,
                 kept_in_outbox,
                 done,
             })
-            .await
-            .map_err(|_| AuditFailed)?;
-        match wait.await {
-            Ok(Ok(())) => Ok(()),
-            _ => Err(AuditFailed),
+            .await;
+        let appended = sent.is_ok() && matches!(wait.await, Ok(Ok(())));
+        if appended || kept_in_outbox {
+            Ok(())
+        } else {
+            Err(AuditFailed)
         }
     }
 }
