@@ -323,7 +323,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     if let Some(switch) = args.quotas {
         quotas.enabled = Some(matches!(switch, Switch::On));
     }
-    let data = DataDir::open(&data_path, store_url.as_deref())
+    let data = DataDir::open_exclusive(&data_path, store_url.as_deref())
         .await
         .with_context(|| format!("opening data directory {}", data_path.display()))?;
     identities::apply_users(data.store.as_ref(), data.root.as_ref(), &file.users)
@@ -519,7 +519,7 @@ async fn restore(args: RestoreArgs) -> Result<()> {
         .map(serde_json::from_str)
         .collect::<Result<Vec<ferrokms_store::BackupRow>, _>>()
         .context("reading the backup's rows")?;
-    let data = DataDir::open(&path, args.store.as_deref())
+    let data = DataDir::open_exclusive(&path, args.store.as_deref())
         .await
         .with_context(|| format!("opening data directory {}", path.display()))?;
     ferrokms_server::restore(&data, &rows)

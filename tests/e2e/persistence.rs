@@ -177,3 +177,55 @@ async fn a_config_file_sets_listen_address_and_data_dir() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("listen_port"));
 }
+
+/// A data directory has one owner at a time: a second `serve` (or a `restore`) on it is
+/// refused while the first runs, since the server keeps what it read in memory. The tools
+/// that work beside a server (`admin`, `backup`) still run.
+#[tokio::test]
+async fn a_second_server_on_the_same_data_directory_is_refused() {
+    let server = Server::start();
+    let dir = server.data_dir.clone();
+    let mut second = crate::harness::ferrokms_command(&dir)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = second.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            second.kill().unwrap();
+            panic!("a second server started on a data directory in use");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(!status.success());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains("another ferrokms process"), "{stderr}");
+
+    let backup = crate::harness::ferrokms_command(&dir)
+        .args(["backup", "--data-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(backup.status.success(), "{backup:?}");
+    let file = dir.join("backup.jsonl");
+    std::fs::write(&file, &backup.stdout).unwrap();
+    let restore = crate::harness::ferrokms_command(&dir)
+        .args(["restore", "--data-dir"])
+        .arg(&dir)
+        .arg("--from")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!restore.status.success());
+    assert!(String::from_utf8_lossy(&restore.stderr).contains("another ferrokms process"));
+
+    // The first server still answers.
+    new_key(&server.client()).await;
+}

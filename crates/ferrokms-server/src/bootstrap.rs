@@ -27,6 +27,16 @@ pub struct DataDir {
     pub node_id: String,
     pub store: Arc<SqlStore>,
     pub root: Arc<dyn RootKeyProvider>,
+    /// Held while this process owns the directory (see `open_exclusive`).
+    _owner: Option<fs::File>,
+}
+
+/// Whether a process opens a data directory as its owner (`serve`, `restore`) or as a tool
+/// beside a running server (`admin`, `audit`, `backup`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Opening {
+    Owner,
+    Tool,
 }
 
 /// The admin's access key pair and the file it is written to
@@ -69,6 +79,31 @@ pub async fn restore(
     })
 }
 
+/// Locks `<dir>/owner.lock` for as long as the returned file is open; the kernel lets go
+/// when the process ends, however it ends.
+fn lock_owner(dir: &Path) -> Result<fs::File, ServerError> {
+    let file_path = dir.join("owner.lock");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&file_path)
+        .map_err(|e| ServerError::Io(format!("opening {}: {e}", file_path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(ServerError::Config(format!(
+            "another ferrokms process is serving from {} (it holds {})",
+            dir.display(),
+            file_path.display()
+        ))),
+        Err(fs::TryLockError::Error(e)) => Err(ServerError::Io(format!(
+            "locking {}: {e}",
+            file_path.display()
+        ))),
+    }
+}
+
 /// Reads the node id of a data directory, making one on first use.
 fn node_id(dir: &Path) -> Result<String, ServerError> {
     let file = dir.join("node-id");
@@ -90,15 +125,40 @@ impl DataDir {
     /// is `ferrokms.db` in the directory, or the PostgreSQL database `store` names
     /// (`postgres://user@host/db`), which several nodes with the same root key may share.
     pub async fn open(path: &Path, store: Option<&str>) -> Result<Self, ServerError> {
+        Self::open_as(path, store, Opening::Tool).await
+    }
+
+    /// Opens `path` as its one owner: refused while another process owns it. An SQLite
+    /// store then keeps keys and aliases in memory once read, which is safe because no other
+    /// process writes them (the tools only add principals and read).
+    pub async fn open_exclusive(path: &Path, store: Option<&str>) -> Result<Self, ServerError> {
+        Self::open_as(path, store, Opening::Owner).await
+    }
+
+    async fn open_as(
+        path: &Path,
+        store: Option<&str>,
+        opening: Opening,
+    ) -> Result<Self, ServerError> {
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(path)
             .map_err(|e| ServerError::Io(format!("creating {}: {e}", path.display())))?;
+        let owner = match opening {
+            Opening::Owner => Some(lock_owner(path)?),
+            Opening::Tool => None,
+        };
         let root: Arc<dyn RootKeyProvider> =
             Arc::new(root_file::load_or_create(&path.join("root-key"))?);
         let store = Arc::new(match store {
-            None => SqlStore::open_sqlite(&path.join("ferrokms.db")).await?,
+            None => {
+                let sqlite = SqlStore::open_sqlite(&path.join("ferrokms.db")).await?;
+                match opening {
+                    Opening::Owner => sqlite.cache_reads(),
+                    Opening::Tool => sqlite,
+                }
+            }
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
                 SqlStore::connect_postgres(url).await?
             }
@@ -113,6 +173,7 @@ impl DataDir {
             node_id: node_id(path)?,
             store,
             root,
+            _owner: owner,
         })
     }
 

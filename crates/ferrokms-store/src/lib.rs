@@ -2,6 +2,7 @@
 
 pub mod conformance;
 pub mod outbox;
+mod read_cache;
 mod records;
 mod sql;
 

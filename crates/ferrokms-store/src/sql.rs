@@ -3,7 +3,7 @@
 //! reader pool), and PostgreSQL for many nodes sharing one database. Statements use numbered
 //! placeholders (`$1`), which both read; what differs lives in [`Dialect`] and the migrations.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Once;
 use std::time::Duration;
 
@@ -15,6 +15,7 @@ use ferrokms_core::tags::Tag;
 use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Arguments, Encode, Row, Transaction, Type};
 
+use crate::read_cache::{read_through, BoundedCache, ChangeStamp};
 use crate::{
     outbox, AccessKeyRecord, AliasRecord, AuditDigest, AuditQuery, AuditRecord, BackupRow,
     GrantRecord, Page, PrincipalKind, PrincipalRecord, RotationType, SessionInfo, Store,
@@ -439,7 +440,32 @@ pub struct SqlStore {
     dialect: Dialect,
     writer: AnyPool,
     reader: AnyPool,
+    /// Set only while this process is the store's one writer of keys (see `cache_reads`).
+    cache: Option<ReadCache>,
+    /// SQLite: touched after every change to access keys and identity policies, which the
+    /// `ferrokms admin` tool makes beside a running server.
+    identity_stamp: Option<ChangeStamp>,
 }
+
+/// Keys and aliases as last read, so that the hot path of a cryptographic call costs no
+/// query. Sized to hold a busy account's working set, not a whole store of 100,000 keys.
+struct ReadCache {
+    keys: BoundedCache<(Region, KeyId), Option<KeyMetadata>>,
+    aliases: BoundedCache<(Region, AccountId, AliasName), Option<AliasRecord>>,
+    access_keys: BoundedCache<String, Option<AccessKeyRecord>>,
+    identity_policies: BoundedCache<String, Vec<String>>,
+}
+
+impl ReadCache {
+    fn forget_identities(&self) {
+        self.access_keys.clear();
+        self.identity_policies.clear();
+    }
+}
+
+const CACHED_KEYS: usize = 10_000;
+const CACHED_ALIASES: usize = 10_000;
+const CACHED_IDENTITIES: usize = 10_000;
 
 fn backend(e: sqlx::Error) -> StoreError {
     StoreError::Backend(e.to_string())
@@ -511,6 +537,10 @@ impl SqlStore {
             dialect: Dialect::Sqlite,
             writer,
             reader,
+            cache: None,
+            identity_stamp: Some(ChangeStamp::new(PathBuf::from(format!(
+                "{path}.identities"
+            )))),
         };
         store.migrate().await?;
         Ok(store)
@@ -532,9 +562,68 @@ impl SqlStore {
             dialect: Dialect::Postgres,
             writer: pool.clone(),
             reader: pool,
+            cache: None,
+            identity_stamp: None,
         };
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// Keeps keys and aliases in memory once read. Only for a store no other process writes
+    /// keys or aliases to, such as an SQLite file whose data directory this process has
+    /// locked: a write elsewhere would not reach the cache.
+    pub fn cache_reads(mut self) -> Self {
+        self.cache = Some(ReadCache {
+            keys: BoundedCache::new(CACHED_KEYS),
+            aliases: BoundedCache::new(CACHED_ALIASES),
+            access_keys: BoundedCache::new(CACHED_IDENTITIES),
+            identity_policies: BoundedCache::new(CACHED_IDENTITIES),
+        });
+        self
+    }
+
+    /// The cache, once entries that another process may have changed are dropped.
+    fn identity_cache(&self) -> Option<&ReadCache> {
+        let cache = self.cache.as_ref()?;
+        if let Some(stamp) = &self.identity_stamp {
+            stamp.check(|| cache.forget_identities());
+        }
+        Some(cache)
+    }
+
+    /// After a write to access keys or identity policies, committed or not: this process
+    /// forgets them, and says so to others. A change that committed but could not be
+    /// announced is an error, since a running server would not see it.
+    fn identities_written(&self) -> StoreResult<()> {
+        if let Some(cache) = &self.cache {
+            cache.forget_identities();
+        }
+        match &self.identity_stamp {
+            Some(stamp) => stamp.touch().map_err(|e| {
+                StoreError::Backend(format!(
+                    "the change to access keys or identity policies committed, but a running \
+                     server learns of it only on restart: {e}"
+                ))
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// After a write to a key's row (committed or not).
+    fn key_written(&self, region: &Region, id: &KeyId) {
+        if let Some(cache) = &self.cache {
+            cache.keys.invalidate(&(region.clone(), *id));
+        }
+    }
+
+    /// After a write to aliases; deleting a key removes aliases it does not name one by one.
+    fn aliases_written(&self, alias: Option<(&Region, &AccountId, &AliasName)>) {
+        if let Some(cache) = &self.cache {
+            match alias {
+                Some((r, a, n)) => cache.aliases.invalidate(&(r.clone(), a.clone(), n.clone())),
+                None => cache.aliases.clear(),
+            }
+        }
     }
 
     async fn migrate(&self) -> StoreResult<()> {
@@ -859,74 +948,85 @@ impl Store for SqlStore {
     }
 
     async fn put_access_key(&self, r: &AccessKeyRecord) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        sqlx::query(
-            "INSERT INTO accounts (account_id, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        )
-        .bind(r.account.as_str())
-        .bind(r.created)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        sqlx::query(
-            "INSERT INTO access_keys (access_key_id, account_id, principal_arn, user_id, \
-             wrapped_secret, created_at, session_token_hash, expires_at, role_arn) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&r.access_key_id)
-        .bind(r.account.as_str())
-        .bind(&r.principal_arn)
-        .bind(&r.user_id)
-        .bind(&r.wrapped_secret)
-        .bind(r.created)
-        .bind(r.session.as_ref().map(|s| s.token_hash.clone()))
-        .bind(r.session.as_ref().map(|s| s.expires))
-        .bind(r.session.as_ref().map(|s| s.role_arn.clone()))
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                StoreError::AlreadyExists
-            } else {
-                backend(e)
-            }
-        })?;
-        commit(tx).await
+        let result = async {
+            let mut tx = self.writer.begin().await.map_err(backend)?;
+            sqlx::query(
+                "INSERT INTO accounts (account_id, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(r.account.as_str())
+            .bind(r.created)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            sqlx::query(
+                "INSERT INTO access_keys (access_key_id, account_id, principal_arn, user_id, \
+                 wrapped_secret, created_at, session_token_hash, expires_at, role_arn) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(&r.access_key_id)
+            .bind(r.account.as_str())
+            .bind(&r.principal_arn)
+            .bind(&r.user_id)
+            .bind(&r.wrapped_secret)
+            .bind(r.created)
+            .bind(r.session.as_ref().map(|s| s.token_hash.clone()))
+            .bind(r.session.as_ref().map(|s| s.expires))
+            .bind(r.session.as_ref().map(|s| s.role_arn.clone()))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::AlreadyExists
+                } else {
+                    backend(e)
+                }
+            })?;
+            commit(tx).await
+        }
+        .await;
+        let announced = self.identities_written();
+        let value = result?;
+        announced?;
+        Ok(value)
     }
 
     async fn access_key(&self, access_key_id: &str) -> StoreResult<Option<AccessKeyRecord>> {
-        let row = sqlx::query("SELECT * FROM access_keys WHERE access_key_id = $1")
-            .bind(access_key_id)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(backend)?;
-        let Some(row) = row else { return Ok(None) };
-        let account: String = row.try_get("account_id").map_err(backend)?;
-        Ok(Some(AccessKeyRecord {
-            access_key_id: row.try_get("access_key_id").map_err(backend)?,
-            account: AccountId::parse(&account).ok_or_else(|| corrupt("access key account"))?,
-            principal_arn: row.try_get("principal_arn").map_err(backend)?,
-            user_id: row.try_get("user_id").map_err(backend)?,
-            wrapped_secret: row.try_get("wrapped_secret").map_err(backend)?,
-            created: row.try_get("created_at").map_err(backend)?,
-            session: match row
-                .try_get::<Option<String>, _>("session_token_hash")
-                .map_err(backend)?
-            {
-                None => None,
-                Some(token_hash) => Some(SessionInfo {
-                    token_hash,
-                    expires: row
-                        .try_get::<Option<i64>, _>("expires_at")
-                        .map_err(backend)?
-                        .ok_or_else(|| corrupt("session expiry"))?,
-                    role_arn: row
-                        .try_get::<Option<String>, _>("role_arn")
-                        .map_err(backend)?
-                        .ok_or_else(|| corrupt("session role"))?,
-                }),
-            },
-        }))
+        let cache = self.identity_cache().map(|c| &c.access_keys);
+        read_through(cache, access_key_id.to_owned(), || async {
+            let row = sqlx::query("SELECT * FROM access_keys WHERE access_key_id = $1")
+                .bind(access_key_id)
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(backend)?;
+            let Some(row) = row else { return Ok(None) };
+            let account: String = row.try_get("account_id").map_err(backend)?;
+            Ok(Some(AccessKeyRecord {
+                access_key_id: row.try_get("access_key_id").map_err(backend)?,
+                account: AccountId::parse(&account).ok_or_else(|| corrupt("access key account"))?,
+                principal_arn: row.try_get("principal_arn").map_err(backend)?,
+                user_id: row.try_get("user_id").map_err(backend)?,
+                wrapped_secret: row.try_get("wrapped_secret").map_err(backend)?,
+                created: row.try_get("created_at").map_err(backend)?,
+                session: match row
+                    .try_get::<Option<String>, _>("session_token_hash")
+                    .map_err(backend)?
+                {
+                    None => None,
+                    Some(token_hash) => Some(SessionInfo {
+                        token_hash,
+                        expires: row
+                            .try_get::<Option<i64>, _>("expires_at")
+                            .map_err(backend)?
+                            .ok_or_else(|| corrupt("session expiry"))?,
+                        role_arn: row
+                            .try_get::<Option<String>, _>("role_arn")
+                            .map_err(backend)?
+                            .ok_or_else(|| corrupt("session role"))?,
+                    }),
+                },
+            }))
+        })
+        .await
     }
 
     async fn put_trust_policy(&self, role_arn: &str, document: &str) -> StoreResult<()> {
@@ -1352,14 +1452,21 @@ impl Store for SqlStore {
     }
 
     async fn delete_access_key(&self, access_key_id: &str) -> StoreResult<bool> {
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        let done = sqlx::query("DELETE FROM access_keys WHERE access_key_id = $1")
-            .bind(access_key_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        commit(tx).await?;
-        Ok(done.rows_affected() > 0)
+        let result = async {
+            let mut tx = self.writer.begin().await.map_err(backend)?;
+            let done = sqlx::query("DELETE FROM access_keys WHERE access_key_id = $1")
+                .bind(access_key_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            commit(tx).await?;
+            Ok(done.rows_affected() > 0)
+        }
+        .await;
+        let announced = self.identities_written();
+        let value = result?;
+        announced?;
+        Ok(value)
     }
 
     async fn access_key_ids_of(&self, principal_arn: &str) -> StoreResult<Vec<String>> {
@@ -1376,17 +1483,24 @@ impl Store for SqlStore {
     }
 
     async fn delete_identity_policy(&self, principal_arn: &str, name: &str) -> StoreResult<bool> {
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        let done = sqlx::query(
-            "DELETE FROM identity_policies WHERE principal_arn = $1 AND policy_name = $2",
-        )
-        .bind(principal_arn)
-        .bind(name)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        commit(tx).await?;
-        Ok(done.rows_affected() > 0)
+        let result = async {
+            let mut tx = self.writer.begin().await.map_err(backend)?;
+            let done = sqlx::query(
+                "DELETE FROM identity_policies WHERE principal_arn = $1 AND policy_name = $2",
+            )
+            .bind(principal_arn)
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            commit(tx).await?;
+            Ok(done.rows_affected() > 0)
+        }
+        .await;
+        let announced = self.identities_written();
+        let value = result?;
+        announced?;
+        Ok(value)
     }
 
     async fn put_identity_policy(
@@ -1395,32 +1509,43 @@ impl Store for SqlStore {
         name: &str,
         document: &str,
     ) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        sqlx::query(
-            "INSERT INTO identity_policies (principal_arn, policy_name, document) VALUES ($1, $2, $3) \
-             ON CONFLICT (principal_arn, policy_name) DO UPDATE SET document = excluded.document",
-        )
-        .bind(principal_arn)
-        .bind(name)
-        .bind(document)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        commit(tx).await?;
-        Ok(())
+        let result = async {
+            let mut tx = self.writer.begin().await.map_err(backend)?;
+            sqlx::query(
+                "INSERT INTO identity_policies (principal_arn, policy_name, document) VALUES ($1, $2, $3) \
+                 ON CONFLICT (principal_arn, policy_name) DO UPDATE SET document = excluded.document",
+            )
+            .bind(principal_arn)
+            .bind(name)
+            .bind(document)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            commit(tx).await?;
+            Ok(())
+        }
+        .await;
+        let announced = self.identities_written();
+        let value = result?;
+        announced?;
+        Ok(value)
     }
 
     async fn identity_policies(&self, principal_arn: &str) -> StoreResult<Vec<String>> {
-        let rows = sqlx::query(
-            "SELECT document FROM identity_policies WHERE principal_arn = $1 ORDER BY policy_name",
-        )
-        .bind(principal_arn)
-        .fetch_all(&self.reader)
+        let cache = self.identity_cache().map(|c| &c.identity_policies);
+        read_through(cache, principal_arn.to_owned(), || async {
+            let rows = sqlx::query(
+                "SELECT document FROM identity_policies WHERE principal_arn = $1 ORDER BY policy_name",
+            )
+            .bind(principal_arn)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?;
+            rows.iter()
+                .map(|r| r.try_get("document").map_err(backend))
+                .collect()
+        })
         .await
-        .map_err(backend)?;
-        rows.iter()
-            .map(|r| r.try_get("document").map_err(backend))
-            .collect()
     }
 
     async fn create_key(
@@ -1429,58 +1554,67 @@ impl Store for SqlStore {
         materials: &[StoredMaterial],
         tags: &[Tag],
     ) -> StoreResult<()> {
-        let region = key.region().as_str();
-        let id = key.id().to_string();
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        // Kept beside the keys so that the keys-per-region quota costs one row read.
-        sqlx::query(
-            "INSERT INTO key_counts (region, account_id, n) VALUES ($1, $2, 1) \
-             ON CONFLICT (region, account_id) DO UPDATE SET n = key_counts.n + 1",
-        )
-        .bind(region)
-        .bind(key.account().as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        sqlx::query(
-            "INSERT INTO keys (region, key_id, account_id, revision, metadata) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(region)
-        .bind(&id)
-        .bind(key.account().as_str())
-        .bind(key.revision)
-        .bind(key_json(key)?)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                StoreError::AlreadyExists
-            } else {
-                backend(e)
+        let result = async {
+            let region = key.region().as_str();
+            let id = key.id().to_string();
+            let mut tx = self.writer.begin().await.map_err(backend)?;
+            // Kept beside the keys so that the keys-per-region quota costs one row read.
+            sqlx::query(
+                "INSERT INTO key_counts (region, account_id, n) VALUES ($1, $2, 1) \
+                 ON CONFLICT (region, account_id) DO UPDATE SET n = key_counts.n + 1",
+            )
+            .bind(region)
+            .bind(key.account().as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            sqlx::query(
+                "INSERT INTO keys (region, key_id, account_id, revision, metadata) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(region)
+            .bind(&id)
+            .bind(key.account().as_str())
+            .bind(key.revision)
+            .bind(key_json(key)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::AlreadyExists
+                } else {
+                    backend(e)
+                }
+            })?;
+            for material in materials {
+                insert_material(&mut tx, region, &id, material)
+                    .await
+                    .map_err(backend)?;
             }
-        })?;
-        for material in materials {
-            insert_material(&mut tx, region, &id, material)
-                .await
-                .map_err(backend)?;
+            for tag in tags {
+                upsert_tag(&mut tx, region, &id, tag)
+                    .await
+                    .map_err(backend)?;
+            }
+            commit(tx).await
         }
-        for tag in tags {
-            upsert_tag(&mut tx, region, &id, tag)
-                .await
-                .map_err(backend)?;
-        }
-        commit(tx).await
+        .await;
+        self.key_written(key.region(), &key.id());
+        result
     }
 
     async fn key(&self, region: &Region, id: &KeyId) -> StoreResult<Option<KeyMetadata>> {
-        sqlx::query("SELECT metadata, revision FROM keys WHERE region = $1 AND key_id = $2")
-            .bind(region.as_str())
-            .bind(id.to_string())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(backend)?
-            .map(|row| key_from_row(&row))
-            .transpose()
+        let cache = self.cache.as_ref().map(|c| &c.keys);
+        read_through(cache, (region.clone(), *id), || async {
+            sqlx::query("SELECT metadata, revision FROM keys WHERE region = $1 AND key_id = $2")
+                .bind(region.as_str())
+                .bind(id.to_string())
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(backend)?
+                .map(|row| key_from_row(&row))
+                .transpose()
+        })
+        .await
     }
 
     async fn list_keys(
@@ -1506,27 +1640,32 @@ impl Store for SqlStore {
     }
 
     async fn update_key(&self, key: &KeyMetadata) -> StoreResult<i64> {
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        let next = key.revision + 1;
-        let mut stored = key.clone();
-        stored.revision = next;
-        let done = sqlx::query(
-            "UPDATE keys SET metadata = $1, revision = $2 WHERE region = $3 AND key_id = $4 AND revision = $5",
-        )
-        .bind(key_json(&stored)?)
-        .bind(next)
-        .bind(key.region().as_str())
-        .bind(key.id().to_string())
-        .bind(key.revision)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        if done.rows_affected() == 1 {
-            commit(tx).await?;
-            Ok(next)
-        } else {
-            Err(StoreError::Conflict)
+        let result = async {
+            let mut tx = self.writer.begin().await.map_err(backend)?;
+            let next = key.revision + 1;
+            let mut stored = key.clone();
+            stored.revision = next;
+            let done = sqlx::query(
+                "UPDATE keys SET metadata = $1, revision = $2 WHERE region = $3 AND key_id = $4 AND revision = $5",
+            )
+            .bind(key_json(&stored)?)
+            .bind(next)
+            .bind(key.region().as_str())
+            .bind(key.id().to_string())
+            .bind(key.revision)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            if done.rows_affected() == 1 {
+                commit(tx).await?;
+                Ok(next)
+            } else {
+                Err(StoreError::Conflict)
+            }
         }
+        .await;
+        self.key_written(key.region(), &key.id());
+        result
     }
 
     async fn material(
@@ -1563,34 +1702,39 @@ impl Store for SqlStore {
     }
 
     async fn rotate_key(&self, key: &KeyMetadata, material: &StoredMaterial) -> StoreResult<i64> {
-        let next = key.revision + 1;
-        let mut stored = key.clone();
-        stored.revision = next;
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        let done = sqlx::query(
-            "UPDATE keys SET metadata = $1, revision = $2 WHERE region = $3 AND key_id = $4 AND revision = $5",
-        )
-        .bind(key_json(&stored)?)
-        .bind(next)
-        .bind(key.region().as_str())
-        .bind(key.id().to_string())
-        .bind(key.revision)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        if done.rows_affected() != 1 {
-            return Err(StoreError::Conflict);
+        let result = async {
+            let next = key.revision + 1;
+            let mut stored = key.clone();
+            stored.revision = next;
+            let mut tx = self.writer.begin().await.map_err(backend)?;
+            let done = sqlx::query(
+                "UPDATE keys SET metadata = $1, revision = $2 WHERE region = $3 AND key_id = $4 AND revision = $5",
+            )
+            .bind(key_json(&stored)?)
+            .bind(next)
+            .bind(key.region().as_str())
+            .bind(key.id().to_string())
+            .bind(key.revision)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::Conflict);
+            }
+            insert_material(
+                &mut tx,
+                key.region().as_str(),
+                &key.id().to_string(),
+                material,
+            )
+            .await
+            .map_err(backend)?;
+            commit(tx).await?;
+            Ok(next)
         }
-        insert_material(
-            &mut tx,
-            key.region().as_str(),
-            &key.id().to_string(),
-            material,
-        )
-        .await
-        .map_err(backend)?;
-        commit(tx).await?;
-        Ok(next)
+        .await;
+        self.key_written(key.region(), &key.id());
+        result
     }
 
     async fn replace_material(
@@ -1598,77 +1742,88 @@ impl Store for SqlStore {
         key: &KeyMetadata,
         material: Option<&StoredMaterial>,
     ) -> StoreResult<i64> {
-        let next = key.revision + 1;
-        let mut stored = key.clone();
-        stored.revision = next;
-        let (region, id) = (key.region().as_str(), key.id().to_string());
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        let done = sqlx::query(
-            "UPDATE keys SET metadata = $1, revision = $2 WHERE region = $3 AND key_id = $4 AND revision = $5",
-        )
-        .bind(key_json(&stored)?)
-        .bind(next)
-        .bind(region)
-        .bind(&id)
-        .bind(key.revision)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        if done.rows_affected() != 1 {
-            return Err(StoreError::Conflict);
-        }
-        sqlx::query("DELETE FROM key_materials WHERE region = $1 AND key_id = $2")
+        let result = async {
+            let next = key.revision + 1;
+            let mut stored = key.clone();
+            stored.revision = next;
+            let (region, id) = (key.region().as_str(), key.id().to_string());
+            let mut tx = self.writer.begin().await.map_err(backend)?;
+            let done = sqlx::query(
+                "UPDATE keys SET metadata = $1, revision = $2 WHERE region = $3 AND key_id = $4 AND revision = $5",
+            )
+            .bind(key_json(&stored)?)
+            .bind(next)
             .bind(region)
             .bind(&id)
+            .bind(key.revision)
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        if let Some(material) = material {
-            insert_material(&mut tx, region, &id, material)
+            if done.rows_affected() != 1 {
+                return Err(StoreError::Conflict);
+            }
+            sqlx::query("DELETE FROM key_materials WHERE region = $1 AND key_id = $2")
+                .bind(region)
+                .bind(&id)
+                .execute(&mut *tx)
                 .await
                 .map_err(backend)?;
+            if let Some(material) = material {
+                insert_material(&mut tx, region, &id, material)
+                    .await
+                    .map_err(backend)?;
+            }
+            commit(tx).await?;
+            Ok(next)
         }
-        commit(tx).await?;
-        Ok(next)
+        .await;
+        self.key_written(key.region(), &key.id());
+        result
     }
 
     async fn delete_key(&self, region: &Region, id: &KeyId) -> StoreResult<bool> {
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        sqlx::query("DELETE FROM aliases WHERE region = $1 AND target_key_id = $2")
-            .bind(region.as_str())
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        let account: Option<String> =
-            sqlx::query("SELECT account_id FROM keys WHERE region = $1 AND key_id = $2")
+        let result = async {
+            let mut tx = self.writer.begin().await.map_err(backend)?;
+            sqlx::query("DELETE FROM aliases WHERE region = $1 AND target_key_id = $2")
                 .bind(region.as_str())
                 .bind(id.to_string())
-                .fetch_optional(&mut *tx)
+                .execute(&mut *tx)
                 .await
-                .map_err(backend)?
-                .map(|r| r.try_get("account_id"))
-                .transpose()
                 .map_err(backend)?;
-        // Material, tags and grants go with the key (ON DELETE CASCADE).
-        let done = sqlx::query("DELETE FROM keys WHERE region = $1 AND key_id = $2")
-            .bind(region.as_str())
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        if done.rows_affected() == 0 {
-            // Another deleter was first: this one changed nothing, and records nothing.
-            return Ok(false);
+            let account: Option<String> =
+                sqlx::query("SELECT account_id FROM keys WHERE region = $1 AND key_id = $2")
+                    .bind(region.as_str())
+                    .bind(id.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(backend)?
+                    .map(|r| r.try_get("account_id"))
+                    .transpose()
+                    .map_err(backend)?;
+            // Material, tags and grants go with the key (ON DELETE CASCADE).
+            let done = sqlx::query("DELETE FROM keys WHERE region = $1 AND key_id = $2")
+                .bind(region.as_str())
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            if done.rows_affected() == 0 {
+                // Another deleter was first: this one changed nothing, and records nothing.
+                return Ok(false);
+            }
+            sqlx::query("UPDATE key_counts SET n = n - 1 WHERE region = $1 AND account_id = $2")
+                .bind(region.as_str())
+                .bind(account)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            commit(tx).await?;
+            Ok(true)
         }
-        sqlx::query("UPDATE key_counts SET n = n - 1 WHERE region = $1 AND account_id = $2")
-            .bind(region.as_str())
-            .bind(account)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        commit(tx).await?;
-        Ok(true)
+        .await;
+        self.key_written(region, id);
+        self.aliases_written(None);
+        result
     }
 
     async fn key_count(&self, region: &Region, account: &AccountId) -> StoreResult<usize> {
@@ -1696,48 +1851,53 @@ impl Store for SqlStore {
     }
 
     async fn create_alias(&self, alias: &AliasRecord, max_per_key: usize) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        let exists = sqlx::query(
-            "SELECT 1 FROM aliases WHERE region = $1 AND account_id = $2 AND alias_name = $3",
-        )
-        .bind(alias.region.as_str())
-        .bind(alias.account.as_str())
-        .bind(alias.name.as_str())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(backend)?;
-        if exists.is_some() {
-            return Err(StoreError::AlreadyExists);
-        }
-        lock_key(
-            &mut tx,
-            self.dialect,
-            alias.region.as_str(),
-            &alias.target.to_string(),
-        )
-        .await?;
-        check_alias_quota(&mut tx, alias, max_per_key).await?;
-        sqlx::query(
-            "INSERT INTO aliases (region, account_id, alias_name, target_key_id, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(alias.region.as_str())
-        .bind(alias.account.as_str())
-        .bind(alias.name.as_str())
-        .bind(alias.target.to_string())
-        .bind(alias.created)
-        .bind(alias.updated)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| {
-            // Another node made the same alias since the check above.
-            if is_unique_violation(&e) {
-                StoreError::AlreadyExists
-            } else {
-                backend(e)
+        let result = async {
+            let mut tx = self.writer.begin().await.map_err(backend)?;
+            let exists = sqlx::query(
+                "SELECT 1 FROM aliases WHERE region = $1 AND account_id = $2 AND alias_name = $3",
+            )
+            .bind(alias.region.as_str())
+            .bind(alias.account.as_str())
+            .bind(alias.name.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+            if exists.is_some() {
+                return Err(StoreError::AlreadyExists);
             }
-        })?;
-        commit(tx).await
+            lock_key(
+                &mut tx,
+                self.dialect,
+                alias.region.as_str(),
+                &alias.target.to_string(),
+            )
+            .await?;
+            check_alias_quota(&mut tx, alias, max_per_key).await?;
+            sqlx::query(
+                "INSERT INTO aliases (region, account_id, alias_name, target_key_id, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(alias.region.as_str())
+            .bind(alias.account.as_str())
+            .bind(alias.name.as_str())
+            .bind(alias.target.to_string())
+            .bind(alias.created)
+            .bind(alias.updated)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                // Another node made the same alias since the check above.
+                if is_unique_violation(&e) {
+                    StoreError::AlreadyExists
+                } else {
+                    backend(e)
+                }
+            })?;
+            commit(tx).await
+        }
+        .await;
+        self.aliases_written(Some((&alias.region, &alias.account, &alias.name)));
+        result
     }
 
     async fn alias(
@@ -1746,45 +1906,58 @@ impl Store for SqlStore {
         account: &AccountId,
         name: &AliasName,
     ) -> StoreResult<Option<AliasRecord>> {
-        sqlx::query(
-            "SELECT * FROM aliases WHERE region = $1 AND account_id = $2 AND alias_name = $3",
+        let cache = self.cache.as_ref().map(|c| &c.aliases);
+        read_through(
+            cache,
+            (region.clone(), account.clone(), name.clone()),
+            || async {
+                sqlx::query(
+                "SELECT * FROM aliases WHERE region = $1 AND account_id = $2 AND alias_name = $3",
+            )
+            .bind(region.as_str())
+            .bind(account.as_str())
+            .bind(name.as_str())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?
+            .map(|row| alias_from_row(&row))
+            .transpose()
+            },
         )
-        .bind(region.as_str())
-        .bind(account.as_str())
-        .bind(name.as_str())
-        .fetch_optional(&self.reader)
         .await
-        .map_err(backend)?
-        .map(|row| alias_from_row(&row))
-        .transpose()
     }
 
     async fn retarget_alias(&self, alias: &AliasRecord, max_per_key: usize) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        lock_key(
-            &mut tx,
-            self.dialect,
-            alias.region.as_str(),
-            &alias.target.to_string(),
-        )
-        .await?;
-        check_alias_quota(&mut tx, alias, max_per_key).await?;
-        let done = sqlx::query(
-            "UPDATE aliases SET target_key_id = $1, updated_at = $2 \
-             WHERE region = $3 AND account_id = $4 AND alias_name = $5",
-        )
-        .bind(alias.target.to_string())
-        .bind(alias.updated)
-        .bind(alias.region.as_str())
-        .bind(alias.account.as_str())
-        .bind(alias.name.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
+        let result = async {
+            let mut tx = self.writer.begin().await.map_err(backend)?;
+            lock_key(
+                &mut tx,
+                self.dialect,
+                alias.region.as_str(),
+                &alias.target.to_string(),
+            )
+            .await?;
+            check_alias_quota(&mut tx, alias, max_per_key).await?;
+            let done = sqlx::query(
+                "UPDATE aliases SET target_key_id = $1, updated_at = $2 \
+                 WHERE region = $3 AND account_id = $4 AND alias_name = $5",
+            )
+            .bind(alias.target.to_string())
+            .bind(alias.updated)
+            .bind(alias.region.as_str())
+            .bind(alias.account.as_str())
+            .bind(alias.name.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            commit(tx).await
         }
-        commit(tx).await
+        .await;
+        self.aliases_written(Some((&alias.region, &alias.account, &alias.name)));
+        result
     }
 
     async fn delete_alias(
@@ -1793,18 +1966,23 @@ impl Store for SqlStore {
         account: &AccountId,
         name: &AliasName,
     ) -> StoreResult<bool> {
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        let done = sqlx::query(
-            "DELETE FROM aliases WHERE region = $1 AND account_id = $2 AND alias_name = $3",
-        )
-        .bind(region.as_str())
-        .bind(account.as_str())
-        .bind(name.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        commit(tx).await?;
-        Ok(done.rows_affected() > 0)
+        let result = async {
+            let mut tx = self.writer.begin().await.map_err(backend)?;
+            let done = sqlx::query(
+                "DELETE FROM aliases WHERE region = $1 AND account_id = $2 AND alias_name = $3",
+            )
+            .bind(region.as_str())
+            .bind(account.as_str())
+            .bind(name.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            commit(tx).await?;
+            Ok(done.rows_affected() > 0)
+        }
+        .await;
+        self.aliases_written(Some((region, account, name)));
+        result
     }
 
     async fn list_aliases(
@@ -1910,64 +2088,72 @@ impl Store for SqlStore {
     }
 
     async fn restore(&self, rows: &[BackupRow]) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        let in_use: i64 = sqlx::query(
-            "SELECT (SELECT COUNT(*) FROM keys) + (SELECT COUNT(*) FROM principals) \
-             + (SELECT COUNT(*) FROM audit_events)",
-        )
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(backend)?
-        .try_get(0)
-        .map_err(backend)?;
-        if in_use > 0 {
-            return Err(StoreError::AlreadyExists);
-        }
-        for r in rows {
-            if !BACKUP_TABLES.iter().any(|(t, _)| *t == r.table) {
-                return Err(StoreError::Corrupt(format!("unknown table {:?}", r.table)));
+        let result = async {
+            let mut tx = self.writer.begin().await.map_err(backend)?;
+            let in_use: i64 = sqlx::query(
+                "SELECT (SELECT COUNT(*) FROM keys) + (SELECT COUNT(*) FROM principals) \
+                 + (SELECT COUNT(*) FROM audit_events)",
+            )
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?
+            .try_get(0)
+            .map_err(backend)?;
+            if in_use > 0 {
+                return Err(StoreError::AlreadyExists);
             }
-            // Names reach the SQL text, so only plain lower-case identifiers pass.
-            if let Some(bad) = r
-                .row
-                .keys()
-                .find(|c| c.is_empty() || !c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
-            {
-                return Err(StoreError::Corrupt(format!("bad column name {bad:?}")));
-            }
-            let columns: Vec<&str> = r.row.keys().map(String::as_str).collect();
-            let mut insert = Statement::new(&format!(
-                "INSERT INTO {} ({}) VALUES (",
-                r.table,
-                columns.join(", ")
-            ));
-            for (i, (column, value)) in r.row.iter().enumerate() {
-                if i > 0 {
-                    insert.push(", ");
+            for r in rows {
+                if !BACKUP_TABLES.iter().any(|(t, _)| *t == r.table) {
+                    return Err(StoreError::Corrupt(format!("unknown table {:?}", r.table)));
                 }
-                match value {
-                    serde_json::Value::Null => {
-                        insert.push("NULL");
-                    }
-                    serde_json::Value::String(text) => {
-                        insert.bind(text.clone());
-                    }
-                    serde_json::Value::Number(n) => {
-                        let n = n
-                            .as_i64()
-                            .ok_or_else(|| StoreError::Corrupt(format!("number {n}")))?;
-                        insert.bind(n);
-                    }
-                    serde_json::Value::Object(_) => {
-                        insert.bind(r.blob(column).ok_or_else(|| corrupt("blob"))?);
-                    }
-                    other => return Err(StoreError::Corrupt(format!("value {other}"))),
+                // Names reach the SQL text, so only plain lower-case identifiers pass.
+                if let Some(bad) = r.row.keys().find(|c| {
+                    c.is_empty() || !c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                }) {
+                    return Err(StoreError::Corrupt(format!("bad column name {bad:?}")));
                 }
+                let columns: Vec<&str> = r.row.keys().map(String::as_str).collect();
+                let mut insert = Statement::new(&format!(
+                    "INSERT INTO {} ({}) VALUES (",
+                    r.table,
+                    columns.join(", ")
+                ));
+                for (i, (column, value)) in r.row.iter().enumerate() {
+                    if i > 0 {
+                        insert.push(", ");
+                    }
+                    match value {
+                        serde_json::Value::Null => {
+                            insert.push("NULL");
+                        }
+                        serde_json::Value::String(text) => {
+                            insert.bind(text.clone());
+                        }
+                        serde_json::Value::Number(n) => {
+                            let n = n
+                                .as_i64()
+                                .ok_or_else(|| StoreError::Corrupt(format!("number {n}")))?;
+                            insert.bind(n);
+                        }
+                        serde_json::Value::Object(_) => {
+                            insert.bind(r.blob(column).ok_or_else(|| corrupt("blob"))?);
+                        }
+                        other => return Err(StoreError::Corrupt(format!("value {other}"))),
+                    }
+                }
+                insert.push(")");
+                insert.build()?.execute(&mut *tx).await.map_err(backend)?;
             }
-            insert.push(")");
-            insert.build()?.execute(&mut *tx).await.map_err(backend)?;
+            tx.commit().await.map_err(backend)
         }
-        tx.commit().await.map_err(backend)
+        .await;
+        if let Some(cache) = &self.cache {
+            cache.keys.clear();
+            cache.aliases.clear();
+        }
+        let announced = self.identities_written();
+        result?;
+        announced
     }
 
     async fn list_tags(

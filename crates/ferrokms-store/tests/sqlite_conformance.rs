@@ -9,6 +9,17 @@ async fn sqlite_backend_passes_the_conformance_suite() {
     conformance::run_all(&store).await;
 }
 
+/// The read cache of a store one process owns must not change what any read returns.
+#[tokio::test]
+async fn sqlite_backend_with_its_read_cache_passes_the_conformance_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqlStore::open_sqlite(&dir.path().join("ferrokms.db"))
+        .await
+        .unwrap()
+        .cache_reads();
+    conformance::run_all(&store).await;
+}
+
 #[tokio::test]
 async fn reopening_keeps_data_and_does_not_rerun_migrations() {
     let dir = tempfile::tempdir().unwrap();
@@ -23,4 +34,56 @@ async fn reopening_keeps_data_and_does_not_rerun_migrations() {
     assert!(before > 0);
     let store = SqlStore::open_sqlite(&path).await.unwrap();
     assert_eq!(store.access_key_count().await.unwrap(), before);
+}
+
+/// `ferrokms admin` changes access keys and identity policies in its own process while a
+/// server with a read cache runs: the server must see each change once the tool is done.
+#[tokio::test]
+async fn a_caching_store_sees_identity_changes_another_process_made() {
+    use ferrokms_core::ids::AccountId;
+    use ferrokms_store::AccessKeyRecord;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ferrokms.db");
+    let server = SqlStore::open_sqlite(&path).await.unwrap().cache_reads();
+    let tool = SqlStore::open_sqlite(&path).await.unwrap();
+    let user = "arn:aws:iam::111122223333:user/carol";
+    let record = AccessKeyRecord {
+        access_key_id: "AKIACAROL00000000001".into(),
+        account: AccountId::parse("111122223333").unwrap(),
+        principal_arn: user.into(),
+        user_id: "AIDACAROL".into(),
+        wrapped_secret: vec![1, 2, 3],
+        created: 1,
+        session: None,
+    };
+    // The server has looked the key up (and cached that it does not exist) before the
+    // tool creates it.
+    for _ in 0..2 {
+        assert_eq!(
+            server.access_key(&record.access_key_id).await.unwrap(),
+            None
+        );
+        assert!(server.identity_policies(user).await.unwrap().is_empty());
+    }
+    tool.put_access_key(&record).await.unwrap();
+    tool.put_identity_policy(user, "p", "{}").await.unwrap();
+    for _ in 0..2 {
+        assert_eq!(
+            server.access_key(&record.access_key_id).await.unwrap(),
+            Some(record.clone())
+        );
+        assert_eq!(server.identity_policies(user).await.unwrap(), ["{}"]);
+    }
+    tool.put_identity_policy(user, "p", "{\"v\":2}")
+        .await
+        .unwrap();
+    assert_eq!(server.identity_policies(user).await.unwrap(), ["{\"v\":2}"]);
+    assert!(tool.delete_identity_policy(user, "p").await.unwrap());
+    assert!(server.identity_policies(user).await.unwrap().is_empty());
+    assert!(tool.delete_access_key(&record.access_key_id).await.unwrap());
+    assert_eq!(
+        server.access_key(&record.access_key_id).await.unwrap(),
+        None
+    );
 }

@@ -1,0 +1,227 @@
+//! Rows that only this process writes, kept in memory so that a hot key costs no query.
+//!
+//! Only a store that one process owns may use it (SQLite, whose data directory `serve`
+//! locks): then every write to a cached row goes through this process, which drops the row
+//! once its transaction has committed. A read that raced a write must not put back the row
+//! it read, which may be older than the write: `fill` keeps an entry only if no write
+//! happened since the read began (`ticket`).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::hash::Hash;
+use std::path::PathBuf;
+use std::sync::{Mutex, PoisonError};
+
+use crate::StoreResult;
+
+pub struct BoundedCache<K, V> {
+    capacity: usize,
+    inner: Mutex<Entries<K, V>>,
+}
+
+struct Entries<K, V> {
+    map: HashMap<K, V>,
+    /// Bumped by every invalidation.
+    writes: u64,
+}
+
+/// When a read began, for `fill`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Ticket(u64);
+
+impl<K: Hash + Eq + Clone, V: Clone> BoundedCache<K, V> {
+    pub fn new(capacity: usize) -> Self {
+        BoundedCache {
+            capacity,
+            inner: Mutex::new(Entries {
+                map: HashMap::new(),
+                writes: 0,
+            }),
+        }
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, Entries<K, V>> {
+        // A panic while holding the lock cannot leave the map half-changed in a way that
+        // matters: every operation is a single map call.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The cached value, or a ticket to `fill` it with after reading the store.
+    pub fn get(&self, key: &K) -> Result<V, Ticket> {
+        let entries = self.entries();
+        match entries.map.get(key) {
+            Some(v) => Ok(v.clone()),
+            None => Err(Ticket(entries.writes)),
+        }
+    }
+
+    /// Keeps `value`, read from the store after `ticket` was taken, unless a write has
+    /// happened since.
+    pub fn fill(&self, ticket: Ticket, key: K, value: V) {
+        let mut entries = self.entries();
+        if entries.writes != ticket.0 {
+            return;
+        }
+        if entries.map.len() >= self.capacity && !entries.map.contains_key(&key) {
+            // Any entry will do: a hot one comes back on its next read.
+            if let Some(victim) = entries.map.keys().next().cloned() {
+                entries.map.remove(&victim);
+            }
+        }
+        entries.map.insert(key, value);
+    }
+
+    /// Drops `key`, after a write to its row has committed.
+    pub fn invalidate(&self, key: &K) {
+        let mut entries = self.entries();
+        entries.writes += 1;
+        entries.map.remove(key);
+    }
+
+    /// Drops everything, after a write whose rows are not known by key.
+    pub fn clear(&self) {
+        let mut entries = self.entries();
+        entries.writes += 1;
+        entries.map.clear();
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.entries().map.len()
+    }
+
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A file that every process writing rows cached elsewhere rewrites with a fresh random
+/// value after its commit. A reader with a cache reads it before each cached read (a few
+/// microseconds for a small file in the page cache, against a query's thread round trips)
+/// and drops its entries when it changed: a change another process finished before a
+/// request began is seen by that request.
+pub struct ChangeStamp {
+    path: PathBuf,
+    seen: Mutex<Vec<u8>>,
+}
+
+impl ChangeStamp {
+    pub fn new(path: PathBuf) -> Self {
+        ChangeStamp {
+            path,
+            seen: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Says that rows changed (after the change committed).
+    pub fn touch(&self) -> std::io::Result<()> {
+        let value: [u8; 16] = ferrokms_core::random::array()
+            .map_err(|_| std::io::Error::other("no randomness for the change stamp"))?;
+        let hex: String = value.iter().map(|b| format!("{b:02x}")).collect();
+        let mut temporary = self.path.clone().into_os_string();
+        temporary.push(format!(".{hex}"));
+        // A rename replaces the stamp whole, so a reader never sees a half-written one.
+        std::fs::write(&temporary, hex.as_bytes())?;
+        std::fs::rename(&temporary, &self.path)
+    }
+
+    /// Whether the stamp changed since the last call that said so, running `on_change`
+    /// (which drops the cached rows) under the same lock before any reader goes on.
+    pub fn check(&self, on_change: impl FnOnce()) {
+        let now = match std::fs::read(&self.path) {
+            Ok(bytes) => bytes,
+            // Never touched (or unreadable): nothing is known to have changed elsewhere;
+            // an unreadable stamp is treated as a change, to be safe.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(_) => {
+                on_change();
+                return;
+            }
+        };
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        if *seen != now {
+            on_change();
+            *seen = now;
+        }
+    }
+}
+
+/// The value of `key` from `cache` if there is one, else `load`ed (and kept if no write
+/// raced the load).
+pub async fn read_through<K, V, Fut>(
+    cache: Option<&BoundedCache<K, V>>,
+    key: K,
+    load: impl FnOnce() -> Fut,
+) -> StoreResult<V>
+where
+    K: Hash + Eq + Clone,
+    V: Clone,
+    Fut: Future<Output = StoreResult<V>>,
+{
+    let Some(cache) = cache else {
+        return load().await;
+    };
+    let ticket = match cache.get(&key) {
+        Ok(value) => return Ok(value),
+        Err(ticket) => ticket,
+    };
+    let value = load().await?;
+    cache.fill(ticket, key, value.clone());
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_that_raced_a_write_is_not_kept() {
+        let cache = BoundedCache::<u32, &str>::new(4);
+        let ticket = cache.get(&1).unwrap_err();
+        // A write commits and invalidates while the read is in flight.
+        cache.invalidate(&1);
+        cache.fill(ticket, 1, "old");
+        assert!(cache.get(&1).is_err());
+        let ticket = cache.get(&1).unwrap_err();
+        cache.fill(ticket, 1, "new");
+        assert_eq!(cache.get(&1), Ok("new"));
+        cache.invalidate(&1);
+        assert!(cache.get(&1).is_err());
+    }
+
+    #[test]
+    fn a_stamp_touched_by_another_writer_is_seen_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stamp");
+        let (reader, writer) = (ChangeStamp::new(path.clone()), ChangeStamp::new(path));
+        let changes = std::cell::Cell::new(0);
+        reader.check(|| changes.set(changes.get() + 1));
+        assert_eq!(changes.get(), 0, "never touched");
+        writer.touch().unwrap();
+        reader.check(|| changes.set(changes.get() + 1));
+        reader.check(|| changes.set(changes.get() + 1));
+        assert_eq!(changes.get(), 1);
+        writer.touch().unwrap();
+        reader.check(|| changes.set(changes.get() + 1));
+        assert_eq!(changes.get(), 2);
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporaries left"
+        );
+    }
+
+    #[test]
+    fn it_holds_at_most_its_capacity() {
+        let cache = BoundedCache::<u32, u32>::new(3);
+        for i in 0..10 {
+            let ticket = cache.get(&i).unwrap_err();
+            cache.fill(ticket, i, i * 10);
+            assert!(cache.len() <= 3);
+            assert_eq!(cache.get(&i), Ok(i * 10));
+        }
+        cache.clear();
+        assert!(cache.is_empty());
+    }
+}
