@@ -274,6 +274,17 @@ pub const MAX_PENDING_WINDOW_DAYS: i32 = 30;
 pub const DEFAULT_PENDING_WINDOW_DAYS: i32 = 30;
 const DAY_MILLIS: Millis = 24 * 60 * 60 * 1000;
 
+/// What a background job run does with a key whose moment has come.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyJob {
+    /// Destroy it: its deletion waiting period is over.
+    Delete,
+    /// Remove its imported material: the material's ValidTo has passed.
+    ExpireImportedMaterial,
+    /// Rotate it automatically.
+    Rotate,
+}
+
 /// Everything about a KMS key except its material.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct KeyMetadata {
@@ -490,6 +501,45 @@ impl KeyMetadata {
         Ok(())
     }
 
+    /// The background jobs this key is scheduled for, each with its moment, in the order a
+    /// job run considers them.
+    fn scheduled_jobs(&self) -> [(KeyJob, Option<Millis>); 3] {
+        let deletion = self
+            .deletion_date
+            .filter(|_| self.state == KeyState::PendingDeletion);
+        let expiry = self.import.valid_to.filter(|_| {
+            self.origin == Origin::External
+                && matches!(self.state, KeyState::Enabled | KeyState::Disabled)
+        });
+        // Replicas rotate with their primary, never by themselves.
+        let rotation = self.rotation.next.filter(|_| {
+            self.rotation.enabled && self.state == KeyState::Enabled && self.is_primary()
+        });
+        [
+            (KeyJob::Delete, deletion),
+            (KeyJob::ExpireImportedMaterial, expiry),
+            (KeyJob::Rotate, rotation),
+        ]
+    }
+
+    /// The job a run at `now` must do with this key, if any.
+    pub fn job_due(&self, now: Millis) -> Option<KeyJob> {
+        self.scheduled_jobs()
+            .into_iter()
+            .find(|(_, at)| at.is_some_and(|at| at <= now))
+            .map(|(job, _)| job)
+    }
+
+    /// The first moment a background job has something to do with this key; None while
+    /// nothing is scheduled. Stored beside the key, so that job runs read only the keys
+    /// whose moment has come.
+    pub fn next_job_at(&self) -> Option<Millis> {
+        self.scheduled_jobs()
+            .into_iter()
+            .filter_map(|(_, at)| at)
+            .min()
+    }
+
     /// Whether automatic rotation is due: enabled keys only, as disabled keys are not rotated.
     pub fn rotation_due(&self, now: Millis) -> bool {
         self.rotation.enabled
@@ -588,13 +638,6 @@ impl KeyMetadata {
         Ok(())
     }
 
-    /// Whether imported material has reached its ValidTo date.
-    pub fn import_expired(&self, now: Millis) -> bool {
-        self.origin == Origin::External
-            && matches!(self.state, KeyState::Enabled | KeyState::Disabled)
-            && self.import.valid_to.is_some_and(|v| v <= now)
-    }
-
     /// A cancelled deletion leaves the key disabled, as in AWS.
     pub fn cancel_deletion(&mut self) -> Result<(), KmsError> {
         if !matches!(
@@ -689,6 +732,26 @@ mod tests {
             replication: None,
             revision: 0,
         }
+    }
+
+    #[test]
+    fn the_next_job_is_the_earliest_scheduled_one_and_runs_when_due() {
+        let mut k = key();
+        assert_eq!((k.next_job_at(), k.job_due(i64::MAX)), (None, None));
+        k.rotation.enabled = true;
+        k.rotation.next = Some(300);
+        k.origin = Origin::External;
+        k.import.valid_to = Some(200);
+        assert_eq!(k.next_job_at(), Some(200));
+        assert_eq!(k.job_due(199), None);
+        assert_eq!(k.job_due(250), Some(KeyJob::ExpireImportedMaterial));
+        k.import.valid_to = None;
+        assert_eq!(k.job_due(300), Some(KeyJob::Rotate));
+        k.state = KeyState::Disabled;
+        assert_eq!(k.next_job_at(), None, "disabled keys are not rotated");
+        k.schedule_deletion(7, 1000).unwrap();
+        assert_eq!(k.next_job_at(), k.deletion_date);
+        assert_eq!(k.job_due(k.deletion_date.unwrap()), Some(KeyJob::Delete));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 
-use ferrokms_core::key::{KeyMetadata, KeyState, Millis};
+use ferrokms_core::key::{KeyJob, KeyMetadata, Millis};
 use ferrokms_store::{RotationType, StoreError};
 
 use crate::api::{remove_imported_material, rotate_key, Services};
@@ -62,48 +62,53 @@ pub async fn run_due(
     now: Millis,
 ) -> Result<JobReport, StoreError> {
     let mut report = JobReport::default();
-    for key in services.store.all_keys().await? {
-        let deletion_due =
-            key.state == KeyState::PendingDeletion && key.deletion_date.is_some_and(|d| d <= now);
-        if deletion_due {
-            let event = service_event("DeleteKey", &key.arn, now, None);
-            let deleted = audited(
-                audit,
-                event,
-                services.store.delete_key(key.region(), &key.id()),
-            )
-            .await?;
-            if deleted {
-                services.materials.forget_key(&key.arn);
-                tracing::info!(key = %key.arn, "key deleted at the end of its waiting period");
-                report.deleted += 1;
-                forget_replica(services, &key, now).await?;
-            }
-        } else if key.import_expired(now) {
-            let event = service_event("DeleteExpiredKeyMaterial", &key.arn, now, None);
-            match audited(
-                audit,
-                event,
-                remove_imported_material(services, key.clone()),
-            )
-            .await
-            {
-                Ok(_) => report.expired += 1,
-                Err(e) => {
-                    tracing::warn!(key = %key.arn, error = %e, "expiring imported material failed")
+    for key in services.store.keys_due(now).await? {
+        match key.job_due(now) {
+            None => {}
+            Some(KeyJob::Delete) => {
+                let event = service_event("DeleteKey", &key.arn, now, None);
+                let deleted = audited(
+                    audit,
+                    event,
+                    services.store.delete_key(key.region(), &key.id()),
+                )
+                .await?;
+                if deleted {
+                    services.materials.forget_key(&key.arn);
+                    tracing::info!(key = %key.arn, "key deleted at the end of its waiting period");
+                    report.deleted += 1;
+                    forget_replica(services, &key, now).await?;
                 }
             }
-        } else if key.is_primary() && key.rotation_due(now) {
-            let event = service_event(
-                "RotateKey",
-                &key.arn,
-                now,
-                Some(serde_json::json!({ "rotationType": "AUTOMATIC" })),
-            );
-            let rotation = rotate_key(services, key.clone(), RotationType::Automatic, now);
-            match audited(audit, event, rotation).await {
-                Ok(_) => report.rotated += 1,
-                Err(e) => tracing::warn!(key = %key.arn, error = %e, "automatic rotation failed"),
+            Some(KeyJob::ExpireImportedMaterial) => {
+                let event = service_event("DeleteExpiredKeyMaterial", &key.arn, now, None);
+                match audited(
+                    audit,
+                    event,
+                    remove_imported_material(services, key.clone()),
+                )
+                .await
+                {
+                    Ok(_) => report.expired += 1,
+                    Err(e) => {
+                        tracing::warn!(key = %key.arn, error = %e, "expiring imported material failed")
+                    }
+                }
+            }
+            Some(KeyJob::Rotate) => {
+                let event = service_event(
+                    "RotateKey",
+                    &key.arn,
+                    now,
+                    Some(serde_json::json!({ "rotationType": "AUTOMATIC" })),
+                );
+                let rotation = rotate_key(services, key.clone(), RotationType::Automatic, now);
+                match audited(audit, event, rotation).await {
+                    Ok(_) => report.rotated += 1,
+                    Err(e) => {
+                        tracing::warn!(key = %key.arn, error = %e, "automatic rotation failed")
+                    }
+                }
             }
         }
     }

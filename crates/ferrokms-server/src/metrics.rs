@@ -111,13 +111,7 @@ impl Metrics {
         }
         let _ = writeln!(out, "# HELP ferrokms_keys Keys by state.");
         let _ = writeln!(out, "# TYPE ferrokms_keys gauge");
-        let mut states: BTreeMap<&'static str, u64> = BTreeMap::new();
-        if let Ok(keys) = store.all_keys().await {
-            for k in keys {
-                *states.entry(k.state.as_str()).or_default() += 1;
-            }
-        }
-        for (state, n) in states {
+        for (state, n) in store.key_states().await.unwrap_or_default() {
             let _ = writeln!(out, "ferrokms_keys{{state=\"{state}\"}} {n}");
         }
         let _ = writeln!(

@@ -22,7 +22,8 @@ fn account(s: &str) -> AccountId {
     AccountId::parse(s).expect("test account")
 }
 
-fn new_key(region_name: &str, acct: &str) -> (KeyMetadata, StoredMaterial) {
+/// A symmetric key of `acct` in `region_name` with one (fake) material version.
+pub fn new_key(region_name: &str, acct: &str) -> (KeyMetadata, StoredMaterial) {
     let material_id = MaterialId::generate().expect("random");
     let account = account(acct);
     let key = KeyMetadata {
@@ -81,6 +82,71 @@ pub async fn run_all(store: &dyn Store) {
     rotation_and_deletion(store).await;
     writes_carry_their_request_record(store).await;
     concurrent_writers_lose_nothing_and_duplicate_nothing(store).await;
+    job_runs_find_the_keys_whose_moment_has_come(store).await;
+}
+
+async fn is_due(store: &dyn Store, key: &KeyMetadata, now: i64) -> bool {
+    store
+        .keys_due(now)
+        .await
+        .unwrap()
+        .iter()
+        .any(|k| k.arn == key.arn)
+}
+
+async fn state_count(store: &dyn Store, state: KeyState) -> usize {
+    store
+        .key_states()
+        .await
+        .unwrap()
+        .iter()
+        .find(|(s, _)| s == state.as_str())
+        .map_or(0, |(_, n)| *n)
+}
+
+async fn job_runs_find_the_keys_whose_moment_has_come(store: &dyn Store) {
+    let (mut key, material) = new_key("eu-north-1", "111122223333");
+    let pending_before = state_count(store, KeyState::PendingDeletion).await;
+    store
+        .create_key(&key, std::slice::from_ref(&material), &[])
+        .await
+        .unwrap();
+    assert!(!is_due(store, &key, i64::MAX).await, "nothing scheduled");
+
+    key.rotation.enabled = true;
+    key.rotation.next = Some(5_000);
+    key.revision = store.update_key(&key).await.unwrap();
+    assert!(!is_due(store, &key, 4_999).await);
+    assert!(is_due(store, &key, 5_000).await);
+
+    let mut rotated = key.clone();
+    rotated.rotation.next = Some(9_000);
+    let next = StoredMaterial {
+        material_id: MaterialId::generate().expect("random"),
+        ..material.clone()
+    };
+    rotated.current_material = next.material_id;
+    key.revision = store.rotate_key(&rotated, &next).await.unwrap();
+    key.rotation.next = Some(9_000);
+    assert!(!is_due(store, &key, 5_000).await, "rotation moved it on");
+    assert!(is_due(store, &key, 9_000).await);
+
+    // Pending deletion: only the deletion date counts, as a pending key is not rotated.
+    key.state = KeyState::PendingDeletion;
+    key.deletion_date = Some(20_000);
+    key.revision = store.update_key(&key).await.unwrap();
+    assert!(!is_due(store, &key, 9_000).await);
+    assert!(is_due(store, &key, 20_000).await);
+    assert_eq!(
+        state_count(store, KeyState::PendingDeletion).await,
+        pending_before + 1
+    );
+    assert!(store.delete_key(key.region(), &key.id()).await.unwrap());
+    assert!(!is_due(store, &key, i64::MAX).await);
+    assert_eq!(
+        state_count(store, KeyState::PendingDeletion).await,
+        pending_before
+    );
 }
 
 /// Reads a key and adds one to the number in its description until the write lands.

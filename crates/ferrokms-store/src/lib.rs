@@ -191,8 +191,13 @@ pub trait Store: Send + Sync {
     async fn delete_key(&self, region: &Region, id: &KeyId) -> StoreResult<bool>;
     /// How many keys an account has in a region.
     async fn key_count(&self, region: &Region, account: &AccountId) -> StoreResult<usize>;
-    /// Every key of every account and region, for background jobs.
+    /// Every key of every account and region, in key order: for tools and tests.
     async fn all_keys(&self) -> StoreResult<Vec<KeyMetadata>>;
+    /// The keys whose `KeyMetadata::next_job_at` is at or before `now`, in key order: what
+    /// a background job run looks at.
+    async fn keys_due(&self, now: i64) -> StoreResult<Vec<KeyMetadata>>;
+    /// How many keys are in each key state (by its wire name), for metrics.
+    async fn key_states(&self) -> StoreResult<Vec<(String, usize)>>;
     /// Fails with AlreadyExists, or LimitExceeded when the target has `max_per_key` aliases.
     async fn create_alias(&self, alias: &AliasRecord, max_per_key: usize) -> StoreResult<()>;
     async fn alias(

@@ -192,6 +192,11 @@ CREATE TABLE key_counts (
 INSERT INTO key_counts (region, account_id, n)
     SELECT region, account_id, COUNT(*) FROM keys GROUP BY region, account_id;
 "#,
+    r#"
+ALTER TABLE keys ADD COLUMN state TEXT NOT NULL DEFAULT '';
+ALTER TABLE keys ADD COLUMN due_at BIGINT;
+CREATE INDEX keys_by_due_date ON keys (due_at);
+"#,
 ];
 
 /// PostgreSQL schema versions. The first is the SQLite schema as it stands after its tenth,
@@ -337,6 +342,11 @@ CREATE TABLE key_counts (
 );
 INSERT INTO key_counts (region, account_id, n)
     SELECT region, account_id, COUNT(*) FROM keys GROUP BY region, account_id;
+"#,
+    r#"
+ALTER TABLE keys ADD COLUMN state TEXT NOT NULL DEFAULT '';
+ALTER TABLE keys ADD COLUMN due_at BIGINT;
+CREATE INDEX keys_by_due_date ON keys (due_at);
 "#,
 ];
 
@@ -666,7 +676,40 @@ impl SqlStore {
                 .await
                 .map_err(backend)?;
         }
-        tx.commit().await.map_err(backend)
+        tx.commit().await.map_err(backend)?;
+        self.fill_key_columns().await
+    }
+
+    /// Fills the `state` and `due_at` columns of keys stored before they existed (or
+    /// restored from such a backup), which the migration could not compute in SQL. Each
+    /// batch commits, so an interrupted fill goes on at the next start.
+    async fn fill_key_columns(&self) -> StoreResult<()> {
+        loop {
+            let mut tx = self.writer.begin().await.map_err(backend)?;
+            let rows = sqlx::query(
+                "SELECT region, key_id, metadata, revision FROM keys WHERE state = '' LIMIT 500",
+            )
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend)?;
+            if rows.is_empty() {
+                return Ok(());
+            }
+            for row in &rows {
+                let key = key_from_row(row)?;
+                sqlx::query(
+                    "UPDATE keys SET state = $1, due_at = $2 WHERE region = $3 AND key_id = $4",
+                )
+                .bind(key.state.as_str())
+                .bind(key.next_job_at())
+                .bind(row.try_get::<String, _>("region").map_err(backend)?)
+                .bind(row.try_get::<String, _>("key_id").map_err(backend)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            }
+            tx.commit().await.map_err(backend)?;
+        }
     }
 
     pub async fn close(&self) {
@@ -797,6 +840,11 @@ fn key_from_row(row: &AnyRow) -> StoreResult<KeyMetadata> {
     key.revision = revision;
     Ok(key)
 }
+
+/// Stores a key read at revision `$7` as revision `$4`; its state and next job moment
+/// are kept in their own columns for the queries that need only them.
+const UPDATE_KEY: &str = "UPDATE keys SET metadata = $1, state = $2, due_at = $3, revision = $4 \
+     WHERE region = $5 AND key_id = $6 AND revision = $7";
 
 fn key_json(key: &KeyMetadata) -> StoreResult<String> {
     serde_json::to_string(key).map_err(|e| StoreError::Corrupt(e.to_string()))
@@ -1569,13 +1617,16 @@ impl Store for SqlStore {
             .await
             .map_err(backend)?;
             sqlx::query(
-                "INSERT INTO keys (region, key_id, account_id, revision, metadata) VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO keys (region, key_id, account_id, revision, metadata, state, due_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(region)
             .bind(&id)
             .bind(key.account().as_str())
             .bind(key.revision)
             .bind(key_json(key)?)
+            .bind(key.state.as_str())
+            .bind(key.next_job_at())
             .execute(&mut *tx)
             .await
             .map_err(|e| {
@@ -1645,17 +1696,17 @@ impl Store for SqlStore {
             let next = key.revision + 1;
             let mut stored = key.clone();
             stored.revision = next;
-            let done = sqlx::query(
-                "UPDATE keys SET metadata = $1, revision = $2 WHERE region = $3 AND key_id = $4 AND revision = $5",
-            )
-            .bind(key_json(&stored)?)
-            .bind(next)
-            .bind(key.region().as_str())
-            .bind(key.id().to_string())
-            .bind(key.revision)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+            let done = sqlx::query(UPDATE_KEY)
+                .bind(key_json(&stored)?)
+                .bind(stored.state.as_str())
+                .bind(stored.next_job_at())
+                .bind(next)
+                .bind(key.region().as_str())
+                .bind(key.id().to_string())
+                .bind(key.revision)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
             if done.rows_affected() == 1 {
                 commit(tx).await?;
                 Ok(next)
@@ -1707,17 +1758,17 @@ impl Store for SqlStore {
             let mut stored = key.clone();
             stored.revision = next;
             let mut tx = self.writer.begin().await.map_err(backend)?;
-            let done = sqlx::query(
-                "UPDATE keys SET metadata = $1, revision = $2 WHERE region = $3 AND key_id = $4 AND revision = $5",
-            )
-            .bind(key_json(&stored)?)
-            .bind(next)
-            .bind(key.region().as_str())
-            .bind(key.id().to_string())
-            .bind(key.revision)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+            let done = sqlx::query(UPDATE_KEY)
+                .bind(key_json(&stored)?)
+                .bind(stored.state.as_str())
+                .bind(stored.next_job_at())
+                .bind(next)
+                .bind(key.region().as_str())
+                .bind(key.id().to_string())
+                .bind(key.revision)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
             if done.rows_affected() != 1 {
                 return Err(StoreError::Conflict);
             }
@@ -1748,17 +1799,17 @@ impl Store for SqlStore {
             stored.revision = next;
             let (region, id) = (key.region().as_str(), key.id().to_string());
             let mut tx = self.writer.begin().await.map_err(backend)?;
-            let done = sqlx::query(
-                "UPDATE keys SET metadata = $1, revision = $2 WHERE region = $3 AND key_id = $4 AND revision = $5",
-            )
-            .bind(key_json(&stored)?)
-            .bind(next)
-            .bind(region)
-            .bind(&id)
-            .bind(key.revision)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+            let done = sqlx::query(UPDATE_KEY)
+                .bind(key_json(&stored)?)
+                .bind(stored.state.as_str())
+                .bind(stored.next_job_at())
+                .bind(next)
+                .bind(region)
+                .bind(&id)
+                .bind(key.revision)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
             if done.rows_affected() != 1 {
                 return Err(StoreError::Conflict);
             }
@@ -1838,6 +1889,32 @@ impl Store for SqlStore {
                 .transpose()
                 .map_err(backend)?;
         Ok(count(n.unwrap_or(0)))
+    }
+
+    async fn keys_due(&self, now: i64) -> StoreResult<Vec<KeyMetadata>> {
+        sqlx::query(
+            "SELECT metadata, revision FROM keys WHERE due_at <= $1 ORDER BY region, key_id",
+        )
+        .bind(now)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(key_from_row)
+        .collect()
+    }
+
+    async fn key_states(&self) -> StoreResult<Vec<(String, usize)>> {
+        sqlx::query("SELECT state, COUNT(*) AS n FROM keys GROUP BY state ORDER BY state")
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(|r| {
+                let n: i64 = r.try_get("n").map_err(backend)?;
+                Ok((r.try_get("state").map_err(backend)?, count(n)))
+            })
+            .collect()
     }
 
     async fn all_keys(&self) -> StoreResult<Vec<KeyMetadata>> {

@@ -87,3 +87,37 @@ async fn a_caching_store_sees_identity_changes_another_process_made() {
         None
     );
 }
+
+/// Keys stored before the `state` and `due_at` columns existed get them at the next start.
+#[tokio::test]
+async fn keys_from_before_the_job_columns_are_filled_in_at_start() {
+    use ferrokms_core::key::KeyState;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ferrokms.db");
+    let store = SqlStore::open_sqlite(&path).await.unwrap();
+    let (mut key, material) = conformance::new_key("us-east-1", "111122223333");
+    key.state = KeyState::PendingDeletion;
+    key.deletion_date = Some(1_000);
+    store.create_key(&key, &[material], &[]).await.unwrap();
+    store.close().await;
+
+    sqlx::any::install_default_drivers();
+    let raw = sqlx::AnyPool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE keys SET state = '', due_at = NULL")
+        .execute(&raw)
+        .await
+        .unwrap();
+    raw.close().await;
+
+    let store = SqlStore::open_sqlite(&path).await.unwrap();
+    let due = store.keys_due(1_000).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].arn, key.arn);
+    assert_eq!(
+        store.key_states().await.unwrap(),
+        [("PendingDeletion".to_owned(), 1)]
+    );
+}
