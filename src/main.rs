@@ -10,6 +10,11 @@ use ferrokms_server::{identities, DataDir, Mode, ServerConfig};
 use ferrokms_store::Store;
 use serde::Deserialize;
 
+/// Under load glibc's allocator took about a sixth of the server's time (perf); with
+/// mimalloc the same benchmark runs about a fifth faster (docs/performance.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const DEFAULT_LISTEN: &str = "127.0.0.1:4599";
 const DEFAULT_DATA_DIR: &str = "ferrokms-data";
 const DEFAULT_DEV_ACCOUNT: &str = "000000000000";

@@ -43,6 +43,10 @@ struct Args {
     /// Skip the bare-hyper ceiling.
     #[arg(long)]
     no_ceiling: bool,
+    /// After each workload's run at full speed, run it again against the first endpoint
+    /// at half the throughput it reached, paced, for latency under moderate load.
+    #[arg(long)]
+    half_load: bool,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -93,20 +97,39 @@ impl Measured {
     }
 }
 
-/// Sends the workload's requests from `connections` workers until `seconds` pass.
-async fn run(signer: &Signer, workload: &Workload, connections: usize, seconds: f64) -> Measured {
-    let until = Instant::now() + Duration::from_secs_f64(seconds);
+/// Sends the workload's requests from `connections` workers until `seconds` pass: each as
+/// soon as the last is answered, or, with a `rate` (requests per second in all), on a fixed
+/// schedule. A paced request's latency counts from when it was due, not from when it was
+/// sent, so that a stalled server cannot hide its stall by delaying the requests behind it.
+async fn run(
+    signer: &Signer,
+    workload: &Workload,
+    connections: usize,
+    seconds: f64,
+    rate: Option<f64>,
+) -> Measured {
     let started = Instant::now();
+    let until = started + Duration::from_secs_f64(seconds);
+    // Each worker's own interval, and its offset so that the workers interleave.
+    let interval = rate.map(|r| Duration::from_secs_f64(connections as f64 / r.max(1.0)));
     let mut workers = Vec::new();
     for worker in 0..connections {
         let (signer, workload) = (signer.clone(), workload.clone());
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let (mut errors, mut first_error, mut n) = (0u64, None, worker);
+            let mut due = interval.map(|i| started + i.mul_f64(worker as f64 / connections as f64));
             while Instant::now() < until {
                 n += connections;
                 let (target, body) = workload.request(n);
-                let sent = Instant::now();
+                let sent = match (due, interval) {
+                    (Some(at), Some(i)) => {
+                        tokio::time::sleep_until(at.into()).await;
+                        due = Some(at + i);
+                        at
+                    }
+                    _ => Instant::now(),
+                };
                 match signer.send(target, body).await {
                     Ok(_) => latencies
                         .push(u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX)),
@@ -211,14 +234,21 @@ async fn main() -> Result<()> {
                     &args.region,
                     args.connections,
                 )?;
-                let m = run(&bare_signer, &workload, args.connections, args.seconds).await;
+                let m = run(
+                    &bare_signer,
+                    &workload,
+                    args.connections,
+                    args.seconds,
+                    None,
+                )
+                .await;
                 if !args.json {
                     println!("{}", row(&format!("{name} (bare hyper)"), &m, None));
                 }
                 ceiling_rps = Some(m.rps());
                 entry["ceiling"] = m.json();
             }
-            let m = run(signer, &workload, args.connections, args.seconds).await;
+            let m = run(signer, &workload, args.connections, args.seconds, None).await;
             if !args.json {
                 println!("{}", row(&format!("{name} ({label})"), &m, ceiling_rps));
                 if let Some(e) = &m.first_error {
@@ -228,6 +258,24 @@ async fn main() -> Result<()> {
             let mut result = m.json();
             if let Some(c) = ceiling_rps {
                 result["share_of_ceiling"] = json!(m.rps() / c);
+            }
+            if args.half_load && *label == "ferrokms" {
+                let half = m.rps() / 2.0;
+                let paced = run(
+                    signer,
+                    &workload,
+                    args.connections,
+                    args.seconds,
+                    Some(half),
+                )
+                .await;
+                if !args.json {
+                    println!(
+                        "{}",
+                        row(&format!("{name} ({label}, half load)"), &paced, ceiling_rps)
+                    );
+                }
+                result["half_load"] = paced.json();
             }
             entry[*label] = result;
         }
