@@ -83,6 +83,58 @@ pub async fn run_all(store: &dyn Store) {
     writes_carry_their_request_record(store).await;
     concurrent_writers_lose_nothing_and_duplicate_nothing(store).await;
     job_runs_find_the_keys_whose_moment_has_come(store).await;
+    keys_created_together_stand_or_fall_alone(store).await;
+}
+
+/// Creations that commit together (SQLite shares commits between them) must each succeed or
+/// fail on their own: a duplicate among them fails alone and the rest are stored.
+async fn keys_created_together_stand_or_fall_alone(store: &dyn Store) {
+    let (existing, material) = new_key("ca-central-1", "444455556666");
+    store
+        .create_key(&existing, std::slice::from_ref(&material), &[])
+        .await
+        .unwrap();
+    let before = store
+        .key_count(existing.region(), existing.account())
+        .await
+        .unwrap();
+    let mut batch: Vec<(KeyMetadata, StoredMaterial)> = (0..31)
+        .map(|_| new_key("ca-central-1", "444455556666"))
+        .collect();
+    batch.insert(17, (existing.clone(), material.clone()));
+    let tags = [tag("n", "v")];
+    let outcomes = futures_util::future::join_all(
+        batch
+            .iter()
+            .map(|(k, m)| store.create_key(k, std::slice::from_ref(m), &tags)),
+    )
+    .await;
+    for (i, ((key, _), outcome)) in batch.iter().zip(&outcomes).enumerate() {
+        if i == 17 {
+            assert!(
+                matches!(outcome, Err(StoreError::AlreadyExists)),
+                "{outcome:?}"
+            );
+        } else {
+            assert!(outcome.is_ok(), "{outcome:?}");
+            assert!(store.key(key.region(), &key.id()).await.unwrap().is_some());
+            assert_eq!(
+                store
+                    .list_tags(key.region(), &key.id(), page(None, 10))
+                    .await
+                    .unwrap(),
+                tags
+            );
+        }
+    }
+    assert_eq!(
+        store
+            .key_count(existing.region(), existing.account())
+            .await
+            .unwrap(),
+        before + 31,
+        "the duplicate counted nothing"
+    );
 }
 
 async fn is_due(store: &dyn Store, key: &KeyMetadata, now: i64) -> bool {

@@ -1,10 +1,12 @@
 //! Durable state of ferrokms behind one backend-neutral `Store` trait, with its SQLite and PostgreSQL backends and the conformance suite every backend must pass.
 
 pub mod conformance;
+mod group_commit;
 pub mod outbox;
 mod read_cache;
 mod records;
 mod sql;
+mod statement;
 
 use async_trait::async_trait;
 use ferrokms_core::ids::{AccountId, AliasName, KeyId, Region};

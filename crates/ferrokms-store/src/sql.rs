@@ -12,10 +12,12 @@ use ferrokms_core::ids::{AccountId, AliasName, KeyId, Region};
 use ferrokms_core::key::KeyMetadata;
 use ferrokms_core::material::{MaterialId, WrappedMaterial};
 use ferrokms_core::tags::Tag;
-use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
-use sqlx::{Any, AnyPool, Arguments, Encode, Row, Transaction, Type};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyPool, Row, Transaction};
 
+use crate::group_commit::{self, GroupCommit};
 use crate::read_cache::{read_through, BoundedCache, ChangeStamp};
+use crate::statement::{Statement, Tuple};
 use crate::{
     outbox, AccessKeyRecord, AliasRecord, AuditDigest, AuditQuery, AuditRecord, BackupRow,
     GrantRecord, Page, PrincipalKind, PrincipalRecord, RotationType, SessionInfo, Store,
@@ -23,7 +25,7 @@ use crate::{
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Dialect {
+pub(crate) enum Dialect {
     Sqlite,
     Postgres,
 }
@@ -353,123 +355,6 @@ CREATE INDEX keys_by_due_date ON keys (due_at);
 /// Rows per multi-row INSERT: at 13 columns, well under both backends' bound-parameter limits.
 const AUDIT_ROWS_PER_STATEMENT: usize = 1000;
 
-/// A statement built piece by piece, its placeholders numbered as values are bound.
-struct Statement {
-    sql: String,
-    args: AnyArguments,
-    error: Option<sqlx::error::BoxDynError>,
-    /// `?` rather than `$n`. SQLite finds a numbered parameter's number by a linear search
-    /// (`sqlite3_bind_parameter_name`), which sqlx does for every parameter: quadratic, and
-    /// most of the time of an audit batch's thousands of parameters. PostgreSQL reads only
-    /// `$n`.
-    positional: bool,
-}
-
-impl Statement {
-    fn new(sql: &str) -> Self {
-        Statement {
-            sql: sql.to_owned(),
-            args: AnyArguments::default(),
-            error: None,
-            positional: false,
-        }
-    }
-
-    /// A statement with the placeholders `dialect` binds fastest.
-    fn for_dialect(dialect: Dialect, sql: &str) -> Self {
-        Statement {
-            positional: dialect == Dialect::Sqlite,
-            ..Statement::new(sql)
-        }
-    }
-
-    fn push(&mut self, sql: &str) -> &mut Self {
-        self.sql.push_str(sql);
-        self
-    }
-
-    fn bind<'t, T: Encode<'t, Any> + Type<Any>>(&mut self, value: T) -> &mut Self {
-        if let Err(e) = self.args.add(value) {
-            self.error.get_or_insert(e);
-        }
-        if self.positional {
-            self.sql.push('?');
-        } else {
-            self.sql.push('$');
-            self.sql.push_str(&self.args.len().to_string());
-        }
-        self
-    }
-
-    /// Appends another statement (with the same kind of placeholders), renumbering its
-    /// placeholders to follow this one's.
-    fn append(&mut self, other: Statement) {
-        if self.positional {
-            self.sql.push_str(&other.sql);
-            self.args.values.0.extend(other.args.values.0);
-            return;
-        }
-        let offset = self.args.len();
-        let mut rest = other.sql.as_str();
-        while let Some(at) = rest.find('$') {
-            self.sql.push_str(&rest[..at]);
-            let digits = rest[at + 1..]
-                .find(|c: char| !c.is_ascii_digit())
-                .map_or(rest.len() - at - 1, |n| n);
-            match rest[at + 1..at + 1 + digits].parse::<usize>() {
-                Ok(n) => self.sql.push_str(&format!("${}", n + offset)),
-                Err(_) => self.sql.push('$'),
-            }
-            rest = &rest[at + 1 + digits..];
-        }
-        self.sql.push_str(rest);
-        self.args.values.0.extend(other.args.values.0);
-        if let Some(e) = other.error {
-            self.error.get_or_insert(e);
-        }
-    }
-
-    /// `(v1, v2, ...), (...)` with one tuple per item.
-    fn push_tuples<T>(&mut self, items: &[T], mut bind: impl FnMut(&mut Tuple<'_>, &T)) {
-        for (i, item) in items.iter().enumerate() {
-            self.push(if i == 0 { "(" } else { ", (" });
-            bind(
-                &mut Tuple {
-                    statement: self,
-                    first: true,
-                },
-                item,
-            );
-            self.push(")");
-        }
-    }
-
-    fn build(self) -> StoreResult<sqlx::query::Query<'static, Any, AnyArguments>> {
-        match self.error {
-            Some(e) => Err(StoreError::Backend(format!(
-                "a value could not be bound: {e}"
-            ))),
-            None => Ok(sqlx::query_with(sqlx::AssertSqlSafe(self.sql), self.args)),
-        }
-    }
-}
-
-/// The values of one tuple, separated by commas.
-struct Tuple<'a> {
-    statement: &'a mut Statement,
-    first: bool,
-}
-
-impl Tuple<'_> {
-    fn bind<'t, T: Encode<'t, Any> + Type<Any>>(&mut self, value: T) -> &mut Self {
-        if !std::mem::take(&mut self.first) {
-            self.statement.push(", ");
-        }
-        self.statement.bind(value);
-        self
-    }
-}
-
 pub struct SqlStore {
     dialect: Dialect,
     writer: AnyPool,
@@ -479,6 +364,8 @@ pub struct SqlStore {
     /// SQLite: touched after every change to access keys and identity policies, which the
     /// `ferrokms admin` tool makes beside a running server.
     identity_stamp: Option<ChangeStamp>,
+    /// SQLite: the committer of write-only transactions (see `execute_atomically`).
+    group_commit: Option<GroupCommit>,
 }
 
 /// Keys and aliases as last read, so that the hot path of a cryptographic call costs no
@@ -495,6 +382,13 @@ impl ReadCache {
         self.access_keys.clear();
         self.identity_policies.clear();
     }
+}
+
+/// Whether a write-only transaction may wait to share its commit with others.
+#[derive(Clone, Copy)]
+enum Commit {
+    Shared,
+    Own,
 }
 
 const CACHED_KEYS: usize = 10_000;
@@ -569,6 +463,7 @@ impl SqlStore {
         let reader = pool(4).await.map_err(backend)?;
         let store = SqlStore {
             dialect: Dialect::Sqlite,
+            group_commit: Some(GroupCommit::start(writer.clone())),
             writer,
             reader,
             cache: None,
@@ -598,6 +493,7 @@ impl SqlStore {
             reader: pool,
             cache: None,
             identity_stamp: None,
+            group_commit: None,
         };
         store.migrate().await?;
         Ok(store)
@@ -658,6 +554,60 @@ impl SqlStore {
                 None => cache.aliases.clear(),
             }
         }
+    }
+
+    /// Runs `statements` as one transaction. On SQLite it is a single multi-statement query,
+    /// since each statement sent apart is a round trip to the connection's thread and, on a
+    /// busy machine, those waits rather than SQLite made up most of a write's time; and it
+    /// may share its commit with others (`group_commit`). On PostgreSQL, which takes one
+    /// statement per query, the statements run one after another.
+    async fn execute_atomically(
+        &self,
+        statements: Vec<Statement>,
+        commit: Commit,
+    ) -> Result<(), sqlx::Error> {
+        let built = |s: Statement| s.build().map_err(|e| sqlx::Error::Protocol(e.to_string()));
+        match self.dialect {
+            Dialect::Sqlite => {
+                let mut body = Statement::for_dialect(self.dialect, "");
+                for part in statements {
+                    body.append(part);
+                    body.push("; ");
+                }
+                match (&self.group_commit, commit) {
+                    (Some(group), Commit::Shared) => group.execute(body).await,
+                    _ => group_commit::commit_alone(&self.writer, body).await,
+                }
+            }
+            Dialect::Postgres => {
+                let queries = statements
+                    .into_iter()
+                    .map(built)
+                    .collect::<Result<Vec<_>, _>>()?;
+                let mut tx = self.writer.begin().await?;
+                for query in queries {
+                    query.execute(&mut *tx).await?;
+                }
+                tx.commit().await
+            }
+        }
+    }
+
+    /// `execute_atomically`, with the record of the request that makes the writes (see
+    /// `outbox`), as `commit` adds it.
+    async fn execute_with_intent(&self, mut statements: Vec<Statement>) -> Result<(), sqlx::Error> {
+        let intent = outbox::current();
+        if let Some(intent) = &intent {
+            statements.push(outbox_insert(
+                Statement::for_dialect(self.dialect, ""),
+                intent,
+            ));
+        }
+        self.execute_atomically(statements, Commit::Shared).await?;
+        if let Some(intent) = intent {
+            intent.mark_written();
+        }
+        Ok(())
     }
 
     async fn migrate(&self) -> StoreResult<()> {
@@ -836,18 +786,27 @@ async fn lock_key(
 }
 
 /// Commits a write together with the audit record of the request it belongs to.
+/// Appends to `statement` the insert of a request's record into the outbox.
+fn outbox_insert(mut statement: Statement, intent: &outbox::Intent) -> Statement {
+    statement.push(&format!(
+        "INSERT INTO audit_outbox ({RECORD_COLUMNS}, node_id) VALUES "
+    ));
+    statement.push_tuples(&[intent], |row, i| {
+        push_record(row, i.record());
+        row.bind(i.node().to_owned());
+    });
+    statement.push(" ON CONFLICT DO NOTHING");
+    statement
+}
+
 async fn commit(mut tx: Transaction<'_, Any>) -> StoreResult<()> {
     let intent = outbox::current();
     if let Some(intent) = &intent {
-        let mut insert = Statement::new(&format!(
-            "INSERT INTO audit_outbox ({RECORD_COLUMNS}, node_id) VALUES "
-        ));
-        insert.push_tuples(&[intent.as_ref()], |row, i| {
-            push_record(row, i.record());
-            row.bind(i.node().to_owned());
-        });
-        insert.push(" ON CONFLICT DO NOTHING");
-        insert.build()?.execute(&mut *tx).await.map_err(backend)?;
+        outbox_insert(Statement::new(""), intent)
+            .build()?
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
     }
     tx.commit().await.map_err(backend)?;
     if let Some(intent) = intent {
@@ -1300,42 +1259,7 @@ impl Store for SqlStore {
             });
             statements.extend([insert, delete]);
         }
-        let outcome = match self.dialect {
-            // One multi-statement query: each statement sent apart is a round trip to the
-            // connection's thread, and on a busy machine those waits, not SQLite, made up
-            // most of a batch's time.
-            Dialect::Sqlite => {
-                let mut all = Statement::for_dialect(self.dialect, "BEGIN IMMEDIATE; ");
-                for part in statements {
-                    all.append(part);
-                    all.push("; ");
-                }
-                all.push("COMMIT;");
-                let query = all.build()?;
-                let mut conn = self.writer.acquire().await.map_err(backend)?;
-                let outcome = query.execute(&mut *conn).await.map(drop);
-                if outcome.is_err() {
-                    // A statement after BEGIN failed: nothing of the batch may stay.
-                    let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-                }
-                outcome
-            }
-            // PostgreSQL takes one statement per query; they share a transaction.
-            Dialect::Postgres => {
-                let queries = statements
-                    .into_iter()
-                    .map(Statement::build)
-                    .collect::<StoreResult<Vec<_>>>()?;
-                async {
-                    let mut tx = self.writer.begin().await?;
-                    for query in queries {
-                        query.execute(&mut *tx).await?;
-                    }
-                    tx.commit().await
-                }
-                .await
-            }
-        };
+        let outcome = self.execute_atomically(statements, Commit::Own).await;
         outcome.map_err(|err| {
             if is_unique_violation(&err) {
                 StoreError::Conflict
@@ -1634,48 +1558,60 @@ impl Store for SqlStore {
         let result = async {
             let region = key.region().as_str();
             let id = key.id().to_string();
-            let mut tx = self.writer.begin().await.map_err(backend)?;
+            let metadata = key_json(key)?;
+            let statement = |sql: &str| Statement::for_dialect(self.dialect, sql);
             // Kept beside the keys so that the keys-per-region quota costs one row read.
-            sqlx::query(
-                "INSERT INTO key_counts (region, account_id, n) VALUES ($1, $2, 1) \
-                 ON CONFLICT (region, account_id) DO UPDATE SET n = key_counts.n + 1",
-            )
-            .bind(region)
-            .bind(key.account().as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-            sqlx::query(
-                "INSERT INTO keys (region, key_id, account_id, revision, metadata, state, due_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(region)
-            .bind(&id)
-            .bind(key.account().as_str())
-            .bind(key.revision)
-            .bind(key_json(key)?)
-            .bind(key.state.as_str())
-            .bind(key.next_job_at())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| {
+            let mut count = statement(
+                "INSERT INTO key_counts (region, account_id, n) VALUES (",
+            );
+            count.push_values(|row| {
+                row.bind(region.to_owned()).bind(key.account().as_str().to_owned());
+            });
+            count.push(", 1) ON CONFLICT (region, account_id) DO UPDATE SET n = key_counts.n + 1");
+            let mut insert = statement(
+                "INSERT INTO keys (region, key_id, account_id, revision, metadata, state, due_at) VALUES ",
+            );
+            insert.push_tuples(&[key], |row, key| {
+                row.bind(region.to_owned())
+                    .bind(id.clone())
+                    .bind(key.account().as_str().to_owned())
+                    .bind(key.revision)
+                    .bind(metadata.clone())
+                    .bind(key.state.as_str())
+                    .bind(key.next_job_at());
+            });
+            let mut statements = vec![count, insert];
+            if !materials.is_empty() {
+                let mut insert = statement(
+                    "INSERT INTO key_materials (region, key_id, material_id, wrapped, created_at, rotation_type) VALUES ",
+                );
+                insert.push_tuples(materials, |row, m| {
+                    row.bind(region.to_owned())
+                        .bind(id.clone())
+                        .bind(m.material_id.to_string())
+                        .bind(m.wrapped.as_stored().to_vec())
+                        .bind(m.created)
+                        .bind(m.rotation_type.map(RotationType::as_str));
+                });
+                statements.push(insert);
+            }
+            if !tags.is_empty() {
+                let mut insert = statement("INSERT INTO tags (region, key_id, tag_key, tag_value) VALUES ");
+                insert.push_tuples(tags, |row, t| {
+                    row.bind(region.to_owned())
+                        .bind(id.clone())
+                        .bind(t.key.clone())
+                        .bind(t.value.clone());
+                });
+                statements.push(insert);
+            }
+            self.execute_with_intent(statements).await.map_err(|e| {
                 if is_unique_violation(&e) {
                     StoreError::AlreadyExists
                 } else {
                     backend(e)
                 }
-            })?;
-            for material in materials {
-                insert_material(&mut tx, region, &id, material)
-                    .await
-                    .map_err(backend)?;
-            }
-            for tag in tags {
-                upsert_tag(&mut tx, region, &id, tag)
-                    .await
-                    .map_err(backend)?;
-            }
-            commit(tx).await
+            })
         }
         .await;
         self.key_written(key.region(), &key.id());
