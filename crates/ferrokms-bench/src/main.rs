@@ -37,9 +37,13 @@ struct Args {
     /// Seconds each workload runs.
     #[arg(short, long, default_value_t = 10.0)]
     seconds: f64,
-    /// Keys to create before describe-key, which then describes one of them at random.
+    /// Keys describe-key describes, one after another: the caller's existing keys, and new
+    /// ones made first if it has fewer.
     #[arg(long, default_value_t = 100)]
     keys: usize,
+    /// Seconds each workload runs unmeasured first, against each endpoint (caches warm up).
+    #[arg(long, default_value_t = 0.0)]
+    warmup: f64,
     /// Skip the bare-hyper ceiling.
     #[arg(long)]
     no_ceiling: bool,
@@ -247,6 +251,9 @@ async fn main() -> Result<()> {
                 }
                 ceiling_rps = Some(m.rps());
                 entry["ceiling"] = m.json();
+            }
+            if args.warmup > 0.0 {
+                run(signer, &workload, args.connections, args.warmup, None).await;
             }
             let m = run(signer, &workload, args.connections, args.seconds, None).await;
             if !args.json {

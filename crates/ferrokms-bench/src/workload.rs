@@ -94,7 +94,13 @@ impl Workload {
             }
             "create-key" => ("CreateKey", vec![json!({})]),
             "describe-key" => {
-                let ids = create_keys(signer, keys.max(1), connections).await?;
+                // Keys made by an earlier run count, so that a store filled once can be
+                // measured again (after a restart, say) without growing.
+                let mut ids = existing_keys(signer, keys.max(1)).await?;
+                let missing = keys.max(1).saturating_sub(ids.len());
+                if missing > 0 {
+                    ids.extend(create_keys(signer, missing, connections).await?);
+                }
                 let bodies = ids.into_iter().map(|id| json!({"KeyId": id})).collect();
                 ("DescribeKey", bodies)
             }
@@ -119,6 +125,30 @@ async fn create_key(signer: &Signer, body: Value) -> Result<String> {
         .as_str()
         .map(str::to_owned)
         .ok_or_else(|| anyhow!("CreateKey answered without an ARN"))
+}
+
+/// Up to `n` of the keys the caller already has, by ListKeys.
+async fn existing_keys(signer: &Signer, n: usize) -> Result<Vec<String>> {
+    let mut ids = Vec::new();
+    let mut marker: Option<String> = None;
+    while ids.len() < n {
+        let mut body = json!({ "Limit": 1000 });
+        if let Some(m) = &marker {
+            body["Marker"] = json!(m);
+        }
+        let out = signer.call("ListKeys", body).await?;
+        let page = out["Keys"].as_array().cloned().unwrap_or_default();
+        ids.extend(
+            page.iter()
+                .filter_map(|k| k["KeyArn"].as_str().map(str::to_owned))
+                .take(n - ids.len()),
+        );
+        match out["NextMarker"].as_str() {
+            Some(m) if out["Truncated"].as_bool() == Some(true) => marker = Some(m.to_owned()),
+            _ => break,
+        }
+    }
+    Ok(ids)
 }
 
 /// Makes `n` symmetric keys from `connections` workers.

@@ -1,5 +1,7 @@
 //! KMS key metadata and the key-state machine, with the AWS errors for each refused move.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{AccountId, KeyArn, KeyId, Region};
@@ -299,7 +301,9 @@ pub struct KeyMetadata {
     pub deletion_date: Option<Millis>,
     pub pending_window_days: Option<i32>,
     pub current_material: MaterialId,
-    pub policy: String,
+    /// Shared: most keys of an account carry the same (default) policy, and a store's
+    /// cache of keys keeps one copy of it.
+    pub policy: Arc<str>,
     /// DER SubjectPublicKeyInfo of an asymmetric key. Public, so kept in the clear: Verify
     /// and GetPublicKey never touch the private key.
     #[serde(default, with = "hex_bytes")]
@@ -725,7 +729,7 @@ mod tests {
             deletion_date: None,
             pending_window_days: None,
             current_material: MaterialId::generate().unwrap(),
-            policy: default_key_policy(&account),
+            policy: default_key_policy(&account).into(),
             public_key: Some(vec![0x30, 0x82]),
             rotation: RotationSchedule::default(),
             import: ImportState::default(),

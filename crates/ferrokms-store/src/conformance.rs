@@ -42,7 +42,7 @@ pub fn new_key(region_name: &str, acct: &str) -> (KeyMetadata, StoredMaterial) {
         deletion_date: None,
         pending_window_days: None,
         current_material: material_id,
-        policy: default_key_policy(&account),
+        policy: default_key_policy(&account).into(),
         public_key: None,
         rotation: Default::default(),
         import: Default::default(),

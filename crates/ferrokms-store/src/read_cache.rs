@@ -96,6 +96,34 @@ impl<K: Hash + Eq + Clone, V: Clone> BoundedCache<K, V> {
     }
 }
 
+/// One shared copy of each distinct text among cached rows (key policies: most keys of an
+/// account carry the same default policy). Bounded; when full it starts again.
+pub struct Interner {
+    capacity: usize,
+    texts: Mutex<std::collections::HashSet<std::sync::Arc<str>>>,
+}
+
+impl Interner {
+    pub fn new(capacity: usize) -> Self {
+        Interner {
+            capacity,
+            texts: Mutex::new(Default::default()),
+        }
+    }
+
+    pub fn intern(&self, text: std::sync::Arc<str>) -> std::sync::Arc<str> {
+        let mut texts = self.texts.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(shared) = texts.get(&*text) {
+            return shared.clone();
+        }
+        if texts.len() >= self.capacity {
+            texts.clear();
+        }
+        texts.insert(text.clone());
+        text
+    }
+}
+
 /// A file that every process writing rows cached elsewhere rewrites with a fresh random
 /// value after its commit. A reader with a cache reads it before each cached read (a few
 /// microseconds for a small file in the page cache, against a query's thread round trips)
@@ -210,6 +238,15 @@ mod tests {
             1,
             "no temporaries left"
         );
+    }
+
+    #[test]
+    fn equal_texts_share_one_copy() {
+        let interner = Interner::new(2);
+        let a = interner.intern("policy".into());
+        let b = interner.intern("policy".into());
+        assert!(std::sync::Arc::ptr_eq(&a, &b));
+        assert_eq!(&*interner.intern("other".into()), "other");
     }
 
     #[test]

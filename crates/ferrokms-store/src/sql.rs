@@ -16,7 +16,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Row, Transaction};
 
 use crate::group_commit::{self, GroupCommit};
-use crate::read_cache::{read_through, BoundedCache, ChangeStamp};
+use crate::read_cache::{read_through, BoundedCache, ChangeStamp, Interner};
 use crate::statement::{Statement, Tuple};
 use crate::{
     outbox, AccessKeyRecord, AliasRecord, AuditDigest, AuditQuery, AuditRecord, BackupRow,
@@ -198,6 +198,7 @@ INSERT INTO key_counts (region, account_id, n)
 ALTER TABLE keys ADD COLUMN state TEXT NOT NULL DEFAULT '';
 ALTER TABLE keys ADD COLUMN due_at BIGINT;
 CREATE INDEX keys_by_due_date ON keys (due_at);
+CREATE INDEX keys_unfilled ON keys (region, key_id) WHERE state = '';
 "#,
 ];
 
@@ -349,6 +350,7 @@ INSERT INTO key_counts (region, account_id, n)
 ALTER TABLE keys ADD COLUMN state TEXT NOT NULL DEFAULT '';
 ALTER TABLE keys ADD COLUMN due_at BIGINT;
 CREATE INDEX keys_by_due_date ON keys (due_at);
+CREATE INDEX keys_unfilled ON keys (region, key_id) WHERE state = '';
 "#,
 ];
 
@@ -375,6 +377,7 @@ struct ReadCache {
     aliases: BoundedCache<(Region, AccountId, AliasName), Option<AliasRecord>>,
     access_keys: BoundedCache<String, Option<AccessKeyRecord>>,
     identity_policies: BoundedCache<String, Vec<String>>,
+    policies: Interner,
 }
 
 impl ReadCache {
@@ -391,7 +394,10 @@ enum Commit {
     Own,
 }
 
-const CACHED_KEYS: usize = 10_000;
+/// AWS's quota of keys per region: one busy account's keys fit. About 600 bytes each once
+/// their policies are shared (docs/performance.md).
+const CACHED_KEYS: usize = 100_000;
+const DISTINCT_POLICIES: usize = 10_000;
 const CACHED_ALIASES: usize = 10_000;
 const CACHED_IDENTITIES: usize = 10_000;
 
@@ -508,6 +514,7 @@ impl SqlStore {
             aliases: BoundedCache::new(CACHED_ALIASES),
             access_keys: BoundedCache::new(CACHED_IDENTITIES),
             identity_policies: BoundedCache::new(CACHED_IDENTITIES),
+            policies: Interner::new(DISTINCT_POLICIES),
         });
         self
     }
@@ -1619,16 +1626,24 @@ impl Store for SqlStore {
     }
 
     async fn key(&self, region: &Region, id: &KeyId) -> StoreResult<Option<KeyMetadata>> {
-        let cache = self.cache.as_ref().map(|c| &c.keys);
-        read_through(cache, (region.clone(), *id), || async {
-            sqlx::query("SELECT metadata, revision FROM keys WHERE region = $1 AND key_id = $2")
-                .bind(region.as_str())
-                .bind(id.to_string())
-                .fetch_optional(&self.reader)
-                .await
-                .map_err(backend)?
-                .map(|row| key_from_row(&row))
-                .transpose()
+        let cache = self.cache.as_ref();
+        read_through(cache.map(|c| &c.keys), (region.clone(), *id), || async {
+            let found = sqlx::query(
+                "SELECT metadata, revision FROM keys WHERE region = $1 AND key_id = $2",
+            )
+            .bind(region.as_str())
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?
+            .map(|row| key_from_row(&row))
+            .transpose()?;
+            Ok(found.map(|mut key| {
+                if let Some(cache) = cache {
+                    key.policy = cache.policies.intern(key.policy);
+                }
+                key
+            }))
         })
         .await
     }

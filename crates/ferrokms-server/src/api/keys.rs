@@ -246,7 +246,7 @@ pub async fn create_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
         deletion_date: None,
         pending_window_days: None,
         current_material: material_id,
-        policy,
+        policy: policy.into(),
         public_key: generated.and_then(|g| g.public_key),
         rotation: Default::default(),
         import: Default::default(),

@@ -111,7 +111,7 @@ pub async fn managed_key(
         deletion_date: None,
         pending_window_days: None,
         current_material: material_id,
-        policy: managed_policy(account, region, service, via),
+        policy: managed_policy(account, region, service, via).into(),
         public_key: None,
         rotation: RotationSchedule::default(),
         import: Default::default(),

@@ -145,7 +145,7 @@ pub async fn replicate_key(call: &Call<'_>, mut input: Input) -> Result<Value, A
         state: KeyState::Enabled,
         deletion_date: None,
         pending_window_days: None,
-        policy: policy.clone(),
+        policy: policy.clone().into(),
         replication: Some(replication.clone()),
         revision: 0,
         ..primary.clone()

@@ -100,7 +100,7 @@ pub async fn put_key_policy(call: &Call<'_>, mut input: Input) -> Result<Value, 
         )?;
     }
     update_key(call, key, |k| {
-        k.policy = policy.clone();
+        k.policy = policy.as_str().into();
         Ok(())
     })
     .await?;
