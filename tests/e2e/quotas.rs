@@ -207,3 +207,44 @@ async fn resource_quotas_refuse_the_one_too_many() {
         .unwrap_err();
     assert_eq!(code(&err), "LimitExceededException");
 }
+
+/// GenerateDataKeyPair* has a rate per KeyPairSpec (RSA_4096 at 1 per second in AWS).
+#[tokio::test]
+async fn data_key_pairs_are_throttled_by_their_spec() {
+    use aws_sdk_kms::types::DataKeyPairSpec;
+    let temp = tempfile::tempdir().unwrap();
+    let server = start_with_quotas(&temp, "[quotas.data_key_pairs]\nRSA_2048 = 2");
+    let kms = server.client();
+    let (id, _) = new_key(&kms).await;
+    let burst = |spec: DataKeyPairSpec| {
+        let calls: Vec<_> = (0..6)
+            .map(|_| {
+                let (kms, id, spec) = (kms.clone(), id.clone(), spec.clone());
+                tokio::spawn(async move {
+                    kms.generate_data_key_pair_without_plaintext()
+                        .key_id(id)
+                        .key_pair_spec(spec)
+                        .send()
+                        .await
+                })
+            })
+            .collect::<Vec<_>>();
+        async move {
+            let mut throttled = 0;
+            for call in calls {
+                if let Err(e) = call.await.unwrap() {
+                    assert_eq!(code(&e), "ThrottlingException");
+                    throttled += 1;
+                }
+            }
+            throttled
+        }
+    };
+    let throttled = burst(DataKeyPairSpec::Rsa2048).await;
+    assert!((1..=4).contains(&throttled), "{throttled} of 6 throttled");
+    assert_eq!(
+        burst(DataKeyPairSpec::EccNistP256).await,
+        0,
+        "ECC pairs have a rate of their own (100 per second)"
+    );
+}

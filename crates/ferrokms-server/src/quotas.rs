@@ -29,6 +29,10 @@ pub struct QuotaConfig {
     /// Rates of single operations (`CreateKey = 5`), replacing AWS's.
     #[serde(default)]
     pub operations: BTreeMap<String, f64>,
+    /// GenerateDataKeyPair and GenerateDataKeyPairWithoutPlaintext by KeyPairSpec
+    /// (`RSA_4096 = 1`), replacing AWS's. They count against the symmetric rate too.
+    #[serde(default)]
+    pub data_key_pairs: BTreeMap<String, f64>,
     pub keys_per_region: Option<usize>,
     pub aliases_per_key: Option<usize>,
     pub grants_per_key: Option<usize>,
@@ -68,6 +72,8 @@ pub enum RateClass {
     MlDsa,
     /// An operation with a rate of its own (the control plane).
     Operation(String),
+    /// GenerateDataKeyPair* making pairs of one KeyPairSpec.
+    DataKeyPair(&'static str),
 }
 
 impl RateClass {
@@ -119,6 +125,18 @@ fn aws_operation_rate(operation: &str) -> f64 {
         "GetParametersForImport" => 1.0,
         op if op.starts_with("List") => 100.0,
         _ => 5.0,
+    }
+}
+
+/// AWS's rate of GenerateDataKeyPair* by the spec of the pair it makes.
+fn aws_data_key_pair_rate(spec: &str) -> f64 {
+    match spec {
+        "RSA_2048" => 20.0,
+        "RSA_3072" => 4.0,
+        "RSA_4096" => 1.0,
+        "SM2" => 25.0,
+        // ECC and Ed25519.
+        _ => 100.0,
     }
 }
 
@@ -178,6 +196,11 @@ impl Quotas {
                 .get(op)
                 .copied()
                 .unwrap_or_else(|| aws_operation_rate(op)),
+            RateClass::DataKeyPair(spec) => c
+                .data_key_pairs
+                .get(*spec)
+                .copied()
+                .unwrap_or_else(|| aws_data_key_pair_rate(spec)),
         }
     }
 

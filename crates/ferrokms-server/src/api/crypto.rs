@@ -17,6 +17,7 @@ use super::authorize::{authorize_account, authorize_key, Conditions};
 use super::resolve::{resolve_key, Aliases};
 use super::{store_failure, Call};
 use crate::error::ApiError;
+use crate::quotas::RateClass;
 use crate::wire::{blob, Input};
 
 const MAX_PLAINTEXT: usize = 4096;
@@ -524,6 +525,11 @@ pub async fn generate_data_key_pair(
     }
     let (dry_run, _) = read_dry_run(&mut input, false)?;
     input.finish()?;
+    call.services.quotas.admit(
+        call.request.principal().account().as_str(),
+        call.request.region().as_str(),
+        RateClass::DataKeyPair(spec.as_str()),
+    )?;
     let operation = if with_plaintext {
         "GenerateDataKeyPair"
     } else {
