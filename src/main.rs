@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use ferrokms_core::ids::AccountId;
+use ferrokms_server::tls::{self, Tls, TlsFiles};
 use ferrokms_server::{identities, DataDir, Mode, ServerConfig};
 use ferrokms_store::Store;
 use serde::Deserialize;
@@ -213,6 +214,21 @@ struct ServeArgs {
     /// --dev; overrides `enabled` in the config's [quotas].
     #[arg(long)]
     quotas: Option<Switch>,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key. SIGHUP reloads both.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Dev mode only: serve HTTPS with a self-signed certificate for localhost, made once in
+    /// the data directory (dev-tls-cert.pem, for clients' CA bundle).
+    #[arg(long, conflicts_with = "tls_cert")]
+    dev_tls: bool,
+    /// Serve plain HTTP on an address other than loopback. Without TLS, request signatures
+    /// stop no one who can read the traffic from replaying it, and answers (data keys among
+    /// them) cross the network in the clear.
+    #[arg(long)]
+    insecure_http: bool,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -239,6 +255,11 @@ struct FileConfig {
     /// Request-rate and resource quotas; AWS's where unset.
     #[serde(default)]
     quotas: ferrokms_server::QuotaConfig,
+    /// HTTPS: the certificate chain and its private key (PEM).
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    #[serde(default)]
+    insecure_http: bool,
 }
 
 fn main() -> Result<()> {
@@ -323,6 +344,27 @@ async fn serve(args: ServeArgs) -> Result<()> {
             .or(file.data_dir)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
     };
+    let tls_files = match (
+        args.tls_cert.or(file.tls_cert),
+        args.tls_key.or(file.tls_key),
+    ) {
+        (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+        (None, None) => None,
+        _ => {
+            bail!("a TLS certificate needs its key, and a key its certificate (tls_cert, tls_key)")
+        }
+    };
+    if args.dev_tls && !dev {
+        bail!("--dev-tls makes a self-signed certificate for local testing: it is refused outside --dev");
+    }
+    let insecure_http = args.insecure_http || file.insecure_http;
+    let serves_tls = tls_files.is_some() || args.dev_tls;
+    if !dev && !serves_tls && !listen.ip().is_loopback() && !insecure_http {
+        bail!(
+            "{listen} is reachable from other machines: give --tls-cert and --tls-key (or pass \
+             --insecure-http to serve plain HTTP there anyway)"
+        );
+    }
     let store_url = args.store.or(file.store);
     let mut quotas = file.quotas;
     if let Some(switch) = args.quotas {
@@ -341,6 +383,17 @@ async fn serve(args: ServeArgs) -> Result<()> {
         Mode::Strict => data.admin_credentials().await?,
         Mode::Dev { .. } => None,
     };
+    let (tls, dev_fingerprint) = match (tls_files, args.dev_tls) {
+        (Some(files), _) => (Some(Tls::load(files)?), None),
+        (None, true) => {
+            let (files, fingerprint) = tls::dev_certificate(&data_path)?;
+            let cert = files.cert.clone();
+            (Some(Tls::load(files)?), Some((cert, fingerprint)))
+        }
+        (None, false) => (None, None),
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let plain_beyond_loopback = tls.is_none() && !listen.ip().is_loopback();
     let store = data.store.clone();
     let banner_mode = mode.clone();
     ferrokms_server::serve(
@@ -353,11 +406,21 @@ async fn serve(args: ServeArgs) -> Result<()> {
             unaudited: args.no_audit,
             node: data.node_id.clone(),
             quotas,
+            tls,
+            limits: Default::default(),
         },
         store.clone(),
         data.root.clone(),
         move |addr| {
-            println!("ferrokms listening on http://{addr}");
+            println!("ferrokms listening on {scheme}://{addr}");
+            if plain_beyond_loopback {
+                eprintln!("WARNING: plain HTTP beyond loopback (--insecure-http): requests can be read and replayed, and answers, data keys among them, cross the network in the clear");
+            }
+            let mut ca_bundle = String::new();
+            if let Some((cert, fingerprint)) = &dev_fingerprint {
+                println!("self-signed certificate {} (SHA-256 {fingerprint})", cert.display());
+                ca_bundle = format!(" --ca-bundle {}", cert.display());
+            }
             let note = if args.ephemeral { " (ephemeral: removed at exit)" } else { "" };
             println!("data directory: {}{note}", data_path.display());
             match &banner_mode {
@@ -375,7 +438,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
                     None => println!("admin credentials file is gone; use the access keys you created"),
                 },
             }
-            println!("try: aws --endpoint-url http://{addr} kms create-key");
+            println!("try: aws --endpoint-url {scheme}://{addr}{ca_bundle} kms create-key");
         },
         shutdown_signal(),
     )

@@ -173,10 +173,15 @@ impl Server {
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         let (mut addr, mut ak, mut sk, mut printed) = (None, None, None, String::new());
+        let mut scheme = "http";
         for line in lines.by_ref() {
             let line = line.expect("read banner");
             if let Some(a) = line.strip_prefix("ferrokms listening on http://") {
                 addr = Some(a.to_owned());
+            }
+            if let Some(a) = line.strip_prefix("ferrokms listening on https://") {
+                addr = Some(a.to_owned());
+                scheme = "https";
             }
             if let Some(v) = line.strip_prefix("data directory: ") {
                 printed = v
@@ -198,7 +203,7 @@ impl Server {
         let addr = addr.expect("server printed its address");
         Server {
             child,
-            endpoint: format!("http://{addr}"),
+            endpoint: format!("{scheme}://{addr}"),
             addr,
             access_key_id: ak.unwrap_or_else(|| "test".into()),
             secret_access_key: sk.unwrap_or_else(|| "test".into()),
@@ -249,6 +254,10 @@ impl Server {
             .retry_config(aws_sdk_kms::config::retry::RetryConfig::disabled())
             .build();
         Client::from_conf(config)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Stops the server the way an operator would (SIGTERM) and waits for it to exit.

@@ -26,6 +26,7 @@ mod quotas;
 mod roles;
 mod support;
 mod tags;
+mod tls;
 
 pub use support::*;
 

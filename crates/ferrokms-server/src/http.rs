@@ -56,6 +56,10 @@ pub struct ServerConfig {
     pub node: String,
     /// Request-rate and resource quotas.
     pub quotas: crate::QuotaConfig,
+    /// HTTPS settings; plain HTTP when None.
+    pub tls: Option<Arc<crate::tls::Tls>>,
+    /// Caps and timeouts per connection.
+    pub limits: crate::listener::ConnectionLimits,
 }
 
 struct App {
@@ -511,12 +515,10 @@ pub async fn serve(
     let addr = listener
         .local_addr()
         .map_err(|e| ServerError::Io(e.to_string()))?;
+    if let Some(tls) = &config.tls {
+        tls.reload_on_sighup()?;
+    }
     on_listening(addr);
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
-    .map_err(|e| ServerError::Io(e.to_string()))
+    crate::listener::serve(listener, router, config.tls, config.limits, shutdown).await;
+    Ok(())
 }

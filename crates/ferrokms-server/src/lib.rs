@@ -8,12 +8,14 @@ mod error;
 mod http;
 pub mod identities;
 mod jobs;
+pub mod listener;
 mod material_cache;
 mod metrics;
 mod quotas;
 mod root_file;
 mod sigv4;
 mod sts;
+pub mod tls;
 mod wire;
 
 pub use bootstrap::{restore, AdminCredentials, DataDir};
