@@ -260,6 +260,9 @@ struct FileConfig {
     tls_key: Option<PathBuf>,
     #[serde(default)]
     insecure_http: bool,
+    /// Caps and timeouts per connection.
+    #[serde(default)]
+    limits: ferrokms_server::listener::ConnectionLimits,
 }
 
 fn main() -> Result<()> {
@@ -366,6 +369,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         );
     }
     let store_url = args.store.or(file.store);
+    let limits = file.limits;
     let mut quotas = file.quotas;
     if let Some(switch) = args.quotas {
         quotas.enabled = Some(matches!(switch, Switch::On));
@@ -407,7 +411,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             node: data.node_id.clone(),
             quotas,
             tls,
-            limits: Default::default(),
+            limits,
         },
         store.clone(),
         data.root.clone(),

@@ -18,6 +18,7 @@ mod identities;
 mod interop;
 mod keys;
 mod lifecycle;
+mod limits;
 mod multi_region;
 mod persistence;
 mod policies;

@@ -30,6 +30,13 @@ pub enum ApiError {
         "You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls."
     )]
     Throttling,
+    /// A body over the limit (the largest legal KMS request, with a margin). AWS's own front
+    /// end answers such requests before KMS sees them; the name and status here are HTTP's.
+    #[error("The request body is larger than {0} bytes.")]
+    RequestTooLarge(usize),
+    /// A body that did not arrive in time.
+    #[error("The request body was not received within {0} seconds.")]
+    RequestTimeout(u64),
 }
 
 impl ApiError {
@@ -93,6 +100,16 @@ impl ApiError {
             ApiError::InvalidSignature(m) => (bad, "InvalidSignatureException", msg(m)),
             ApiError::IncompleteSignature(m) => (bad, "IncompleteSignatureException", msg(m)),
             ApiError::Throttling => (bad, "ThrottlingException", Some(self.to_string())),
+            ApiError::RequestTooLarge(_) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "RequestEntityTooLargeException",
+                Some(self.to_string()),
+            ),
+            ApiError::RequestTimeout(_) => (
+                StatusCode::REQUEST_TIMEOUT,
+                "RequestTimeoutException",
+                Some(self.to_string()),
+            ),
         }
     }
 }

@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use std::time::SystemTime;
 
 use axum::body::{Body, Bytes};
@@ -69,6 +70,8 @@ struct App {
     clock: Arc<Clock>,
     debug_clock: bool,
     metrics: Option<Metrics>,
+    /// Time a client has to send a request's body.
+    body_timeout: Duration,
 }
 
 /// The dev-mode debug endpoints: `POST /ferrokms/debug/advance-clock?seconds=N` and
@@ -211,15 +214,42 @@ fn event_source(service: &str) -> &'static str {
     }
 }
 
+/// The whole body, or the error that ends the connection: too large, or not sent in time
+/// (a client that starts a body and stalls must not hold its connection for ever).
+async fn read_body(headers: &HeaderMap, body: Body, within: Duration) -> Result<Bytes, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(ApiError::RequestTooLarge(MAX_BODY_BYTES));
+    }
+    match tokio::time::timeout(within, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        // Over the limit while streaming (or the client went away, which no answer reaches).
+        Ok(Err(_)) => Err(ApiError::RequestTooLarge(MAX_BODY_BYTES)),
+        Err(_) => Err(ApiError::RequestTimeout(within.as_secs())),
+    }
+}
+
 async fn handle(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let id = request_id();
+    let body = match read_body(&headers, body, app.body_timeout).await {
+        Ok(b) => b,
+        Err(e) => {
+            let mut r = json_error(&e, &id);
+            r.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return r;
+        }
+    };
     let started = std::time::Instant::now();
     if app.debug_clock && uri.path().starts_with("/ferrokms/debug/") {
         return debug(&app, &uri, &id).await;
@@ -491,6 +521,7 @@ pub async fn serve(
         clock: clock.clone(),
         debug_clock: config.debug_clock,
         metrics: config.metrics.then(Metrics::default),
+        body_timeout: config.limits.body_timeout,
     });
     let job_app = app.clone();
     let job_interval = config.job_interval;
@@ -507,7 +538,7 @@ pub async fn serve(
     });
     let router = Router::new()
         .fallback(handle)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(DefaultBodyLimit::disable())
         .with_state(app);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
