@@ -151,8 +151,23 @@ impl Server {
     /// A server started with exactly `args`; `data_dir` is where the test expects its data.
     /// In the PostgreSQL suite its state goes to the database of `data_dir`.
     pub fn start_with_args(args: &[&str], data_dir: &Path) -> Server {
+        Server::start_logging(args, data_dir, None)
+    }
+
+    /// As `start_with_args`; with `log`, the server logs at debug level into that file.
+    pub fn start_logging(args: &[&str], data_dir: &Path, log: Option<&Path>) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_ferrokms"));
         command.args(args);
+        match log {
+            Some(file) => {
+                command
+                    .env("FERROKMS_LOG", "debug")
+                    .stderr(std::fs::File::create(file).expect("log file"));
+            }
+            None => {
+                command.stderr(Stdio::inherit());
+            }
+        }
         // Request rates are AWS's outside --dev; tests that are not about them go unthrottled.
         if args.first() == Some(&"serve") && !args.contains(&"--quotas") {
             command.args(["--quotas", "off"]);
@@ -167,7 +182,6 @@ impl Server {
         }
         let mut child = command
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
             .spawn()
             .expect("start ferrokms");
         let stdout = child.stdout.take().expect("stdout");

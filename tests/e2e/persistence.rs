@@ -229,3 +229,31 @@ async fn a_second_server_on_the_same_data_directory_is_refused() {
     // The first server still answers.
     new_key(&server.client()).await;
 }
+
+/// The root key and the admin's credentials are their owner's alone: a server finding either
+/// readable by its group or the world refuses to start rather than use it.
+#[test]
+fn secrets_readable_by_others_stop_the_server() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("data");
+    Server::start_in(&dir, &[]).stop();
+    let serve = || {
+        crate::harness::ferrokms_command(&dir)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    for (file, mode) in [("admin-credentials", 0o644), ("root-key", 0o640)] {
+        let path = dir.join(file);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        let out = serve().wait_with_output().unwrap();
+        assert!(!out.status.success(), "{file} at {mode:o}");
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(text.contains("readable by others"), "{text}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    Server::start_in(&dir, &[]).stop();
+}

@@ -186,7 +186,7 @@ impl DataDir {
         // directory that has been started before.
         let admin_arn = identities::user_arn(&account, "admin");
         if self.store.principal(&admin_arn).await?.is_some() {
-            return Ok(read_credentials(&file));
+            return read_credentials(&file);
         }
         let admin = identities::ensure_user(self.store.as_ref(), &account, "admin").await?;
         identities::attach_policy(
@@ -217,8 +217,24 @@ fn write_credentials(c: &AdminCredentials) -> Result<(), ServerError> {
     f.sync_all().map_err(io)
 }
 
-fn read_credentials(file: &Path) -> Option<AdminCredentials> {
-    let text = Zeroizing::new(fs::read_to_string(file).ok()?);
+/// The admin's key pair from its file; None if the operator removed the file. A file others
+/// may read is refused.
+fn read_credentials(file: &Path) -> Result<Option<AdminCredentials>, ServerError> {
+    use std::io::Read;
+    let mut opened = match fs::File::open(file) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(ServerError::Io(format!("opening {}: {e}", file.display()))),
+    };
+    root_file::refuse_if_shared(&opened, file, "admin credentials file")?;
+    let mut text = Zeroizing::new(String::new());
+    opened
+        .read_to_string(&mut text)
+        .map_err(|e| ServerError::Io(format!("reading {}: {e}", file.display())))?;
+    Ok(parse_credentials(&text, file))
+}
+
+fn parse_credentials(text: &str, file: &Path) -> Option<AdminCredentials> {
     let value = |name: &str| {
         text.lines()
             .find_map(|l| l.strip_prefix(&format!("export {name}=")))

@@ -371,3 +371,44 @@ pub async fn issue_session(
         assumed_role_id,
     })
 }
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::*;
+
+    /// Every type that holds a secret access key prints without it.
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+        let issued = IssuedKey {
+            access_key_id: "AKIAEXAMPLE".into(),
+            secret_access_key: Zeroizing::new(secret.into()),
+        };
+        let spec = AccessKeySpec {
+            id: "AKIAEXAMPLE".into(),
+            secret: secret.into(),
+        };
+        let user = UserSpec {
+            name: "carol".into(),
+            account: default_account(),
+            access_keys: vec![spec],
+            policies: BTreeMap::new(),
+        };
+        let credentials = crate::AdminCredentials {
+            key: IssuedKey {
+                access_key_id: "AKIAEXAMPLE".into(),
+                secret_access_key: Zeroizing::new(secret.into()),
+            },
+            file: "/tmp/admin-credentials".into(),
+        };
+        for shown in [
+            format!("{issued:?}"),
+            format!("{user:?}"),
+            format!("{credentials:?}"),
+            format!("{:#?}", user),
+        ] {
+            assert!(shown.contains("AKIAEXAMPLE"), "{shown}");
+            assert!(!shown.contains(secret), "{shown}");
+        }
+    }
+}

@@ -13,6 +13,24 @@ use crate::ServerError;
 
 const ROOT_KEY_BYTES: usize = 32;
 
+/// A secret kept in a file must be its owner's alone: a group- or world-readable one is
+/// refused rather than used, since whoever could read it may have.
+pub fn refuse_if_shared(file: &fs::File, path: &Path, what: &str) -> Result<(), ServerError> {
+    let mode = file
+        .metadata()
+        .map_err(|e| ServerError::Io(format!("reading {}: {e}", path.display())))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        return Err(ServerError::Config(format!(
+            "{what} {} is readable by others (mode {:o}); chmod 600 it",
+            path.display(),
+            mode & 0o777
+        )));
+    }
+    Ok(())
+}
+
 /// Loads the root key at `path`, creating it (mode 0600) if there is none.
 pub fn load_or_create(path: &Path) -> Result<AesRootKey, ServerError> {
     let io =
@@ -36,18 +54,7 @@ pub fn load_or_create(path: &Path) -> Result<AesRootKey, ServerError> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             let mut file = fs::File::open(path).map_err(|e| io("opening", e))?;
-            let mode = file
-                .metadata()
-                .map_err(|e| io("reading", e))?
-                .permissions()
-                .mode();
-            if mode & 0o077 != 0 {
-                return Err(ServerError::Config(format!(
-                    "root key {} is readable by others (mode {:o}); chmod 600 it",
-                    path.display(),
-                    mode & 0o777
-                )));
-            }
+            refuse_if_shared(&file, path, "root key")?;
             let mut bytes = Zeroizing::new(Vec::with_capacity(ROOT_KEY_BYTES));
             file.read_to_end(&mut bytes).map_err(|e| io("reading", e))?;
             if bytes.len() != ROOT_KEY_BYTES {
