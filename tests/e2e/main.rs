@@ -9,6 +9,7 @@ mod auth;
 mod authorization;
 mod backup;
 mod cli;
+mod crash;
 mod crypto;
 mod grants;
 // Shared with `e2e_postgres`; some of it serves only that suite.
