@@ -5,6 +5,8 @@ pub mod audit;
 mod bootstrap;
 mod clock;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod http;
 pub mod identities;
 mod jobs;

@@ -15,7 +15,7 @@ use ferrokms_core::policy::{PolicyDocument, PolicyKind};
 use ferrokms_store::Store;
 
 pub use canonical::{sha256_hex, RequestParts};
-use header::{format_amz_date, parse_amz_date, AuthorizationHeader};
+pub(crate) use header::{format_amz_date, parse_amz_date, AuthorizationHeader};
 
 use crate::error::ApiError;
 
