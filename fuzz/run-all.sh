@@ -22,3 +22,5 @@ for target in $(cargo fuzz list); do
     exit 1
   fi
 done
+# The operations target's stores.
+rm -rf "${TMPDIR:-/tmp}"/ferrokms-fuzz-*

@@ -184,3 +184,19 @@ async fn deeply_nested_json_is_a_serialization_error() {
         .unwrap_err();
     assert_eq!(code(&err), "NotFoundException");
 }
+
+#[tokio::test]
+async fn oversized_headers_are_refused() {
+    let temp = tempfile::tempdir().unwrap();
+    let server = start_with_limits(&temp, "max_header_bytes = 16384");
+    let mut stream = TcpStream::connect(&server.addr).unwrap();
+    let head = request_head("ListKeys", 2).replace(
+        "\r\n\r\n",
+        &format!("\r\nX-Padding: {}\r\n\r\n", "p".repeat(64 * 1024)),
+    );
+    let _ = stream.write_all(format!("{head}{{}}").as_bytes());
+    let (answer, _) = read_until_closed(&mut stream, Duration::from_secs(10));
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    // A request of ordinary size on a new connection is still served.
+    key_count(&server).await;
+}

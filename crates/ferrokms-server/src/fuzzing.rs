@@ -41,3 +41,105 @@ pub fn authorization_header(raw: &str) {
     let _ = AuthorizationHeader::parse(raw, false);
     let _ = parse_amz_date(raw);
 }
+
+/// Every KMS operation's request decoding and validation, run for real: the operation's
+/// handler over an SQLite store of its own, called as an account's root in dev mode.
+pub struct Operations {
+    runtime: tokio::runtime::Runtime,
+    services: crate::api::Services,
+    request: crate::sigv4::VerifiedRequest,
+}
+
+impl Operations {
+    /// A fresh store in a new directory under the system's temporary folder (left there,
+    /// for a fuzzing run is short-lived).
+    pub fn new() -> Self {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let name: [u8; 8] = ferrokms_core::random::array().expect("random");
+        let dir = std::env::temp_dir().join(format!(
+            "ferrokms-fuzz-{}",
+            name.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        ));
+        std::fs::create_dir_all(&dir).expect("a directory");
+        let (services, request) = runtime.block_on(async {
+            let store = ferrokms_store::SqlStore::open_sqlite(&dir.join("ferrokms.db"))
+                .await
+                .expect("a store")
+                .cache_reads();
+            let store: std::sync::Arc<dyn ferrokms_store::Store> = std::sync::Arc::new(store);
+            let root_bytes = ferrokms_core::random::secret_bytes(32).expect("random");
+            let root = ferrokms_core::material::AesRootKey::from_bytes(&root_bytes).expect("key");
+            let services = crate::api::Services {
+                store: store.clone(),
+                root: std::sync::Arc::new(root),
+                quotas: std::sync::Arc::new(crate::quotas::Quotas::new(Default::default(), true)),
+                materials: Default::default(),
+            };
+            let auth = crate::sigv4::Authenticator::Dev {
+                default_account: ferrokms_core::ids::AccountId::parse("111122223333")
+                    .expect("account"),
+                store,
+            };
+            let mut headers = axum::http::HeaderMap::new();
+            headers.insert(
+                "authorization",
+                axum::http::HeaderValue::from_static(
+                    "AWS4-HMAC-SHA256 Credential=111122223333/20260101/us-east-1/kms/aws4_request, \
+                     SignedHeaders=host, Signature=00",
+                ),
+            );
+            headers.insert(
+                "x-amz-date",
+                axum::http::HeaderValue::from_static("20260101T000000Z"),
+            );
+            let parts = crate::sigv4::RequestParts {
+                method: &axum::http::Method::POST,
+                path: "/",
+                query: None,
+                headers: &headers,
+                body: b"",
+            };
+            let request = auth
+                .authenticate(&parts, std::time::SystemTime::now())
+                .await
+                .expect("dev mode accepts any signature");
+            (services, request)
+        });
+        Operations {
+            runtime,
+            services,
+            request,
+        }
+    }
+
+    /// The first byte picks the operation; the rest is its JSON body.
+    pub fn run(&self, data: &[u8]) {
+        let Some((&which, body)) = data.split_first() else {
+            return;
+        };
+        let operations = crate::api::MODEL_OPERATIONS;
+        let operation = operations[usize::from(which) % operations.len()];
+        let Ok(input) = Input::parse(body) else {
+            return;
+        };
+        let call = crate::api::Call {
+            services: &self.services,
+            request: &self.request,
+            now: 1_767_225_600_000,
+            source_ip: std::net::IpAddr::from([127, 0, 0, 1]),
+            resources: Default::default(),
+        };
+        let _ = self
+            .runtime
+            .block_on(crate::api::dispatch(&call, operation, input));
+    }
+}
+
+impl Default for Operations {
+    fn default() -> Self {
+        Self::new()
+    }
+}
