@@ -452,13 +452,17 @@ async fn serve(args: ServeArgs) -> Result<()> {
     Ok(())
 }
 
-async fn admin(args: AdminArgs) -> Result<()> {
-    let path = args
-        .data_dir
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
-    let data = DataDir::open(&path, args.store.as_deref())
+/// The data directory (default `./ferrokms-data`) as the tools open it, beside a server
+/// that may be running on it.
+async fn open_beside_server(data_dir: Option<PathBuf>, store: Option<&str>) -> Result<DataDir> {
+    let path = data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    DataDir::open(&path, store)
         .await
-        .with_context(|| format!("opening data directory {}", path.display()))?;
+        .with_context(|| format!("opening data directory {}", path.display()))
+}
+
+async fn admin(args: AdminArgs) -> Result<()> {
+    let data = open_beside_server(args.data_dir, args.store.as_deref()).await?;
     let store = data.store.as_ref();
     let account = identities::parse_account(&args.account)?;
     match args.command {
@@ -536,12 +540,7 @@ fn json_or_file(arg: String) -> Result<String> {
 
 async fn backup(args: BackupArgs) -> Result<()> {
     use std::io::Write;
-    let path = args
-        .data_dir
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
-    let data = DataDir::open(&path, args.store.as_deref())
-        .await
-        .with_context(|| format!("opening data directory {}", path.display()))?;
+    let data = open_beside_server(args.data_dir, args.store.as_deref()).await?;
     let rows = data.store.backup().await?;
     let mut text = serde_json::to_string(&backup::Header::new())?;
     text.push('\n');
@@ -631,12 +630,7 @@ mod backup {
 }
 
 async fn audit(args: AuditArgs) -> Result<()> {
-    let path = args
-        .data_dir
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
-    let data = DataDir::open(&path, args.store.as_deref())
-        .await
-        .with_context(|| format!("opening data directory {}", path.display()))?;
+    let data = open_beside_server(args.data_dir, args.store.as_deref()).await?;
     let store = data.store.as_ref();
     match args.command {
         AuditCommand::Verify => match ferrokms_server::audit::verify::verify(store).await? {

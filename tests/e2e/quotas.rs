@@ -248,3 +248,47 @@ async fn data_key_pairs_are_throttled_by_their_spec() {
         "ECC pairs have a rate of their own (100 per second)"
     );
 }
+
+/// A key may carry more tags than AWS's 50 when the quota says so, and policy conditions on
+/// resource tags see every one of them.
+#[tokio::test]
+async fn conditions_see_every_tag_a_raised_quota_allows() {
+    use aws_sdk_kms::types::Tag;
+    let temp = tempfile::tempdir().unwrap();
+    let server = start_with_quotas(&temp, "tags_per_key = 60");
+    let kms = server.client();
+    let (id, _) = new_key(&kms).await;
+    let tags: Vec<Tag> = (0..56)
+        .map(|i| {
+            Tag::builder()
+                .tag_key(format!("t{i:02}"))
+                .tag_value(if i == 55 { "deny" } else { "v" })
+                .build()
+                .unwrap()
+        })
+        .collect();
+    kms.tag_resource()
+        .key_id(&id)
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .unwrap();
+    let deny_by_last_tag = serde_json::json!({
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "kms:Encrypt",
+        "Resource": "*",
+        "Condition": {"StringEquals": {"aws:ResourceTag/t55": "deny"}}
+    });
+    kms.put_key_policy()
+        .key_id(&id)
+        .policy(policy(serde_json::json!([
+            root_allows_all("111122223333"),
+            deny_by_last_tag
+        ])))
+        .send()
+        .await
+        .unwrap();
+    let err = encrypt(&kms, &id, "x").await.unwrap_err();
+    assert_eq!(code(&err), "AccessDeniedException");
+}

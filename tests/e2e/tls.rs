@@ -58,6 +58,25 @@ fn certificate(dir: &Path, name: &str) -> (std::path::PathBuf, std::path::PathBu
     (cert, key, made.cert.der().to_vec())
 }
 
+/// A strict-mode server with a fresh certificate `name`: the server, the certificate and
+/// key files it serves, and the certificate's DER.
+fn serve_with_certificate(
+    temp: &tempfile::TempDir,
+    name: &str,
+) -> (Server, std::path::PathBuf, std::path::PathBuf, Vec<u8>) {
+    let (cert, key, der) = certificate(temp.path(), name);
+    let server = Server::start_in(
+        &temp.path().join("data"),
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    (server, cert, key, der)
+}
+
 fn client_config(
     roots: &[&Path],
     versions: &[&'static rustls::SupportedProtocolVersion],
@@ -160,16 +179,7 @@ fn tls11_client_hello() -> Vec<u8> {
 #[tokio::test]
 async fn tls_1_1_is_refused_and_tls_1_2_gets_a_forward_secret_suite() {
     let temp = tempfile::tempdir().unwrap();
-    let (cert, key, _) = certificate(temp.path(), "server");
-    let server = Server::start_in(
-        &temp.path().join("data"),
-        &[
-            "--tls-cert",
-            cert.to_str().unwrap(),
-            "--tls-key",
-            key.to_str().unwrap(),
-        ],
-    );
+    let (server, cert, _, _) = serve_with_certificate(&temp, "server");
     let mut tcp = std::net::TcpStream::connect(&server.addr).unwrap();
     tcp.set_read_timeout(Some(std::time::Duration::from_secs(5)))
         .unwrap();
@@ -225,16 +235,7 @@ async fn status_line(
 #[tokio::test]
 async fn sighup_reloads_the_certificate_without_dropping_connections() {
     let temp = tempfile::tempdir().unwrap();
-    let (cert, key, first_der) = certificate(temp.path(), "live");
-    let server = Server::start_in(
-        &temp.path().join("data"),
-        &[
-            "--tls-cert",
-            cert.to_str().unwrap(),
-            "--tls-key",
-            key.to_str().unwrap(),
-        ],
-    );
+    let (server, cert, key, first_der) = serve_with_certificate(&temp, "live");
     let first_copy = temp.path().join("first.pem");
     std::fs::copy(&cert, &first_copy).unwrap();
     let mut before = connect(

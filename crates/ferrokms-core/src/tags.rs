@@ -13,9 +13,10 @@ pub struct Tag {
     pub value: String,
 }
 
-/// Checks a set of tags to add: no duplicate keys, none in the reserved `aws:` namespace.
+/// Checks a set of tags to add: no duplicate keys, none in the reserved `aws:` namespace, at
+/// most `max_tags` (the tags-per-key quota, AWS's `MAX_TAGS_PER_KEY` unless configured).
 /// Length limits are the model's and are checked where the request is read.
-pub fn check_new_tags(tags: &[Tag]) -> Result<(), KmsError> {
+pub fn check_new_tags(tags: &[Tag], max_tags: usize) -> Result<(), KmsError> {
     let mut seen = std::collections::BTreeSet::new();
     for tag in tags {
         if !seen.insert(tag.key.as_str()) {
@@ -27,7 +28,7 @@ pub fn check_new_tags(tags: &[Tag]) -> Result<(), KmsError> {
             ));
         }
     }
-    if tags.len() > MAX_TAGS_PER_KEY {
+    if tags.len() > max_tags {
         return Err(too_many_tags());
     }
     Ok(())
@@ -50,18 +51,21 @@ mod tests {
 
     #[test]
     fn rejects_duplicates_reserved_and_too_many() {
-        assert!(check_new_tags(&[tag("a"), tag("b")]).is_ok());
+        assert!(check_new_tags(&[tag("a"), tag("b")], MAX_TAGS_PER_KEY).is_ok());
         assert_eq!(
-            check_new_tags(&[tag("a"), tag("a")]),
+            check_new_tags(&[tag("a"), tag("a")], MAX_TAGS_PER_KEY),
             Err(KmsError::Tag("Duplicate tag keys".into()))
         );
         assert_eq!(
-            check_new_tags(&[tag("aws:x")]),
+            check_new_tags(&[tag("aws:x")], MAX_TAGS_PER_KEY),
             Err(KmsError::Tag(
                 "Tags beginning with aws: are reserved".into()
             ))
         );
         let many: Vec<Tag> = (0..51).map(|i| tag(&i.to_string())).collect();
-        assert_eq!(check_new_tags(&many), Err(too_many_tags()));
+        assert_eq!(
+            check_new_tags(&many, MAX_TAGS_PER_KEY),
+            Err(too_many_tags())
+        );
     }
 }

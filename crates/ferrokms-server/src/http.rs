@@ -8,7 +8,7 @@ use std::time::Duration;
 use std::time::SystemTime;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
 use axum::Router;
@@ -536,10 +536,7 @@ pub async fn serve(
             }
         }
     });
-    let router = Router::new()
-        .fallback(handle)
-        .layer(DefaultBodyLimit::disable())
-        .with_state(app);
+    let router = Router::new().fallback(handle).with_state(app);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| ServerError::Io(format!("binding {}: {e}", config.listen)))?;

@@ -242,7 +242,7 @@ impl Quotas {
         region: &str,
         operation: &str,
     ) -> Result<(), ApiError> {
-        if KEYED_CRYPTO_OPERATIONS.contains(&operation) {
+        if !self.enforced || KEYED_CRYPTO_OPERATIONS.contains(&operation) {
             return Ok(());
         }
         let class = match operation {

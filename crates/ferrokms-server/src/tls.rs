@@ -29,9 +29,15 @@ fn tls_error(msg: String) -> ServerError {
 }
 
 /// A suite is forward secret when its key exchange is ephemeral: every TLS 1.3 suite, and
-/// the TLS 1.2 suites with ECDHE (rustls offers no other kind, but the rule is kept here).
+/// the TLS 1.2 suites with (EC)DHE (rustls offers no other kind; the rule is kept here).
 fn forward_secret(suite: &rustls::SupportedCipherSuite) -> bool {
-    suite.version() == &rustls::version::TLS13 || format!("{:?}", suite.suite()).contains("ECDHE")
+    match suite {
+        rustls::SupportedCipherSuite::Tls13(_) => true,
+        rustls::SupportedCipherSuite::Tls12(s) => matches!(
+            s.kx,
+            rustls::crypto::KeyExchangeAlgorithm::ECDHE | rustls::crypto::KeyExchangeAlgorithm::DHE
+        ),
+    }
 }
 
 fn server_config(files: &TlsFiles) -> Result<ServerConfig, ServerError> {

@@ -900,25 +900,26 @@ fn principal_from_row(row: &AnyRow) -> StoreResult<PrincipalRecord> {
     })
 }
 
-async fn insert_material(
-    conn: &mut sqlx::AnyConnection,
+/// Inserts versions of a key's material.
+fn materials_insert(
+    dialect: Dialect,
     region: &str,
     key_id: &str,
-    material: &StoredMaterial,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO key_materials (region, key_id, material_id, wrapped, created_at, rotation_type) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(region)
-    .bind(key_id)
-    .bind(material.material_id.to_string())
-    .bind(material.wrapped.as_stored())
-    .bind(material.created)
-    .bind(material.rotation_type.map(RotationType::as_str))
-    .execute(conn)
-    .await
-    .map(drop)
+    materials: &[StoredMaterial],
+) -> Statement {
+    let mut insert = Statement::for_dialect(
+        dialect,
+        "INSERT INTO key_materials (region, key_id, material_id, wrapped, created_at, rotation_type) VALUES ",
+    );
+    insert.push_tuples(materials, |row, m| {
+        row.bind(region.to_owned())
+            .bind(key_id.to_owned())
+            .bind(m.material_id.to_string())
+            .bind(m.wrapped.as_stored().to_vec())
+            .bind(m.created)
+            .bind(m.rotation_type.map(RotationType::as_str));
+    });
+    insert
 }
 
 fn material_from_row(row: &AnyRow) -> StoreResult<StoredMaterial> {
@@ -934,24 +935,23 @@ fn material_from_row(row: &AnyRow) -> StoreResult<StoredMaterial> {
     })
 }
 
-/// Adds a tag or overwrites the value of one with the same key.
-async fn upsert_tag(
-    conn: &mut sqlx::AnyConnection,
-    region: &str,
-    key_id: &str,
-    tag: &Tag,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO tags (region, key_id, tag_key, tag_value) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (region, key_id, tag_key) DO UPDATE SET tag_value = excluded.tag_value",
-    )
-    .bind(region)
-    .bind(key_id)
-    .bind(&tag.key)
-    .bind(&tag.value)
-    .execute(conn)
-    .await
-    .map(drop)
+/// Adds tags, or overwrites the values of those with the same keys (a request's tag keys
+/// are distinct, as `check_new_tags` makes sure).
+fn tags_upsert(dialect: Dialect, region: &str, key_id: &str, tags: &[Tag]) -> Statement {
+    let mut upsert = Statement::for_dialect(
+        dialect,
+        "INSERT INTO tags (region, key_id, tag_key, tag_value) VALUES ",
+    );
+    upsert.push_tuples(tags, |row, t| {
+        row.bind(region.to_owned())
+            .bind(key_id.to_owned())
+            .bind(t.key.clone())
+            .bind(t.value.clone());
+    });
+    upsert.push(
+        " ON CONFLICT (region, key_id, tag_key) DO UPDATE SET tag_value = excluded.tag_value",
+    );
+    upsert
 }
 
 /// Counts the aliases of a key inside a transaction and refuses one more than the quota.
@@ -1589,28 +1589,10 @@ impl Store for SqlStore {
             });
             let mut statements = vec![count, insert];
             if !materials.is_empty() {
-                let mut insert = statement(
-                    "INSERT INTO key_materials (region, key_id, material_id, wrapped, created_at, rotation_type) VALUES ",
-                );
-                insert.push_tuples(materials, |row, m| {
-                    row.bind(region.to_owned())
-                        .bind(id.clone())
-                        .bind(m.material_id.to_string())
-                        .bind(m.wrapped.as_stored().to_vec())
-                        .bind(m.created)
-                        .bind(m.rotation_type.map(RotationType::as_str));
-                });
-                statements.push(insert);
+                statements.push(materials_insert(self.dialect, region, &id, materials));
             }
             if !tags.is_empty() {
-                let mut insert = statement("INSERT INTO tags (region, key_id, tag_key, tag_value) VALUES ");
-                insert.push_tuples(tags, |row, t| {
-                    row.bind(region.to_owned())
-                        .bind(id.clone())
-                        .bind(t.key.clone())
-                        .bind(t.value.clone());
-                });
-                statements.push(insert);
+                statements.push(tags_upsert(self.dialect, region, &id, tags));
             }
             self.execute_with_intent(statements).await.map_err(|e| {
                 if is_unique_violation(&e) {
@@ -1752,12 +1734,14 @@ impl Store for SqlStore {
             if done.rows_affected() != 1 {
                 return Err(StoreError::Conflict);
             }
-            insert_material(
-                &mut tx,
+            materials_insert(
+                self.dialect,
                 key.region().as_str(),
                 &key.id().to_string(),
-                material,
+                std::slice::from_ref(material),
             )
+            .build()?
+            .execute(&mut *tx)
             .await
             .map_err(backend)?;
             commit(tx).await?;
@@ -1800,7 +1784,9 @@ impl Store for SqlStore {
                 .await
                 .map_err(backend)?;
             if let Some(material) = material {
-                insert_material(&mut tx, region, &id, material)
+                materials_insert(self.dialect, region, &id, std::slice::from_ref(material))
+                    .build()?
+                    .execute(&mut *tx)
                     .await
                     .map_err(backend)?;
             }
@@ -2078,8 +2064,10 @@ impl Store for SqlStore {
         let id = id.to_string();
         let mut tx = self.writer.begin().await.map_err(backend)?;
         lock_key(&mut tx, self.dialect, region.as_str(), &id).await?;
-        for tag in tags {
-            upsert_tag(&mut tx, region.as_str(), &id, tag)
+        if !tags.is_empty() {
+            tags_upsert(self.dialect, region.as_str(), &id, tags)
+                .build()?
+                .execute(&mut *tx)
                 .await
                 .map_err(|e| match &e {
                     sqlx::Error::Database(db) if db.is_foreign_key_violation() => {

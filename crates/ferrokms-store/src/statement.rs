@@ -55,31 +55,18 @@ impl Statement {
         self
     }
 
-    /// Appends another statement (with the same kind of placeholders), renumbering its
-    /// placeholders to follow this one's.
+    /// Appends another statement. Only positional statements are joined (SQLite's
+    /// multi-statement queries); a numbered one would need renumbering, and is refused.
     pub(crate) fn append(&mut self, other: Statement) {
         if let Some(e) = other.error {
             self.error.get_or_insert(e);
         }
-        if self.positional {
-            self.sql.push_str(&other.sql);
-            self.args.values.0.extend(other.args.values.0);
+        if !(self.positional && other.positional) {
+            self.error
+                .get_or_insert_with(|| "only positional statements are joined".into());
             return;
         }
-        let offset = self.args.len();
-        let mut rest = other.sql.as_str();
-        while let Some(at) = rest.find('$') {
-            self.sql.push_str(&rest[..at]);
-            let digits = rest[at + 1..]
-                .find(|c: char| !c.is_ascii_digit())
-                .map_or(rest.len() - at - 1, |n| n);
-            match rest[at + 1..at + 1 + digits].parse::<usize>() {
-                Ok(n) => self.sql.push_str(&format!("${}", n + offset)),
-                Err(_) => self.sql.push('$'),
-            }
-            rest = &rest[at + 1 + digits..];
-        }
-        self.sql.push_str(rest);
+        self.sql.push_str(&other.sql);
         self.args.values.0.extend(other.args.values.0);
     }
 

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use ferrokms_core::context::EncryptionContext;
-use ferrokms_core::grant::{GrantTerms, MAX_GRANTS_PER_KEY};
+use ferrokms_core::grant::GrantTerms;
 use ferrokms_core::key::KeyMetadata;
 use ferrokms_core::policy::{
     authorize_key_access, evaluate_identity, key_access, Caller, Evaluation, KeyAccess,
@@ -107,19 +107,7 @@ async fn granted(
     let principal = call.request.principal();
     let is_caller =
         |grantee: &str| grantee == principal.arn() || Some(grantee) == principal.role_arn();
-    let grants = call
-        .services
-        .store
-        .grants_of_key(
-            key.region(),
-            &key.id(),
-            Page {
-                after: None,
-                limit: MAX_GRANTS_PER_KEY,
-            },
-        )
-        .await
-        .map_err(store_failure)?;
+    let grants = super::grants::all_grants(call, key).await?;
     Ok(grants.iter().any(|g| {
         is_caller(&g.grantee_principal)
             && serde_json::from_str::<GrantTerms>(&g.document)
@@ -162,7 +150,7 @@ pub async fn authorize_key(
                 &key.id(),
                 Page {
                     after: None,
-                    limit: ferrokms_core::tags::MAX_TAGS_PER_KEY,
+                    limit: call.services.quotas.resources.tags_per_key,
                 },
             )
             .await

@@ -82,7 +82,11 @@ fn entry(grant: &GrantRecord, key_arn: &str) -> Result<Value, ApiError> {
     Ok(e)
 }
 
-async fn all_grants(call: &Call<'_>, key: &KeyMetadata) -> Result<Vec<GrantRecord>, ApiError> {
+/// Every grant of a key: as many as the configured quota lets a key have.
+pub(super) async fn all_grants(
+    call: &Call<'_>,
+    key: &KeyMetadata,
+) -> Result<Vec<GrantRecord>, ApiError> {
     call.services
         .store
         .grants_of_key(
@@ -90,7 +94,7 @@ async fn all_grants(call: &Call<'_>, key: &KeyMetadata) -> Result<Vec<GrantRecor
             &key.id(),
             Page {
                 after: None,
-                limit: MAX_GRANTS_PER_KEY,
+                limit: call.services.quotas.resources.grants_per_key,
             },
         )
         .await

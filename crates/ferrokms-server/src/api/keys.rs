@@ -184,7 +184,7 @@ pub async fn create_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
         ))
         .into());
     }
-    check_new_tags(&tags)?;
+    check_new_tags(&tags, call.services.quotas.resources.tags_per_key)?;
     authorize_account(
         call,
         "CreateKey",

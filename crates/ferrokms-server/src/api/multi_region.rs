@@ -65,7 +65,7 @@ pub async fn replicate_key(call: &Call<'_>, mut input: Input) -> Result<Value, A
     let tags = input.tags("Tags")?.unwrap_or_default();
     input.finish()?;
     let replica_region = read_region(&region)?;
-    check_new_tags(&tags)?;
+    check_new_tags(&tags, call.services.quotas.resources.tags_per_key)?;
     let primary = resolve_key(
         call,
         &key_id,

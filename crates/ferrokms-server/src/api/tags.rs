@@ -15,7 +15,7 @@ pub async fn tag_resource(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
     let tags = input.tags("Tags")?;
     let tags = input.required("Tags", tags);
     input.finish()?;
-    check_new_tags(&tags)?;
+    check_new_tags(&tags, call.services.quotas.resources.tags_per_key)?;
     let key = resolve_key(
         call,
         &key_id,
