@@ -47,6 +47,66 @@ enum Command {
     /// Load a backup into an empty store. The data directory must already hold the root key
     /// of the service that was backed up.
     Restore(RestoreArgs),
+    /// Set up a data directory: its root key (a file, or with --hsm a key made inside a
+    /// PKCS#11 token), its database and the admin's access key pair.
+    Init(InitArgs),
+    /// Rewrap every key's material, access-key secret and the audit signing key under the
+    /// HSM's root key (--to hsm) or the root-key file (--to file). Key ids and ciphertexts do
+    /// not change. Each batch is one transaction; an interrupted move resumes where it
+    /// stopped when run again, and the data directory reads both root keys meanwhile.
+    MigrateRootKey(MigrateArgs),
+}
+
+#[derive(clap::Args)]
+struct InitArgs {
+    /// The data directory [default: ./ferrokms-data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// A PostgreSQL database to keep state in instead of ferrokms.db in the data directory.
+    #[arg(long, env = "FERROKMS_STORE")]
+    store: Option<String>,
+    /// Keep the root key inside a PKCS#11 token: made there (non-extractable) if the token
+    /// has no key with --key-label, and named in <data-dir>/hsm.toml.
+    #[arg(long, requires_all = ["module", "token_label"])]
+    hsm: bool,
+    /// The PKCS#11 module, e.g. /usr/lib/softhsm/libsofthsm2.so.
+    #[arg(long, requires = "hsm")]
+    module: Option<PathBuf>,
+    /// The label of the token.
+    #[arg(long, requires = "hsm")]
+    token_label: Option<String>,
+    /// The label of the root key inside the token.
+    #[arg(long, requires = "hsm", default_value = "ferrokms-root")]
+    key_label: String,
+    /// A file (mode 0600) holding the token user's PIN.
+    #[arg(long, requires = "hsm", conflicts_with = "pin_env")]
+    pin_file: Option<PathBuf>,
+    /// An environment variable holding the token user's PIN.
+    #[arg(long, requires = "hsm")]
+    pin_env: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct MigrateArgs {
+    /// The data directory [default: ./ferrokms-data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// The PostgreSQL database of the service, if it keeps its state in one.
+    #[arg(long, env = "FERROKMS_STORE")]
+    store: Option<String>,
+    /// The root key to move to.
+    #[arg(long)]
+    to: RootTarget,
+    /// Rewrap at most this many secrets in this run (a long move can be spread over several
+    /// runs; the service reads both root keys in between).
+    #[arg(long)]
+    at_most: Option<usize>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RootTarget {
+    Hsm,
+    File,
 }
 
 #[derive(clap::Args)]
@@ -281,6 +341,8 @@ fn main() -> Result<()> {
         Command::Audit(args) => runtime.block_on(audit(args)),
         Command::Backup(args) => runtime.block_on(backup(args)),
         Command::Restore(args) => runtime.block_on(restore(args)),
+        Command::Init(args) => runtime.block_on(init(args)),
+        Command::MigrateRootKey(args) => runtime.block_on(migrate_root_key(args)),
     }
 }
 
@@ -400,6 +462,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let plain_beyond_loopback = tls.is_none() && !listen.ip().is_loopback();
     let store = data.store.clone();
     let banner_mode = mode.clone();
+    let root_description = data.root_description.clone();
     ferrokms_server::serve(
         ServerConfig {
             listen,
@@ -427,6 +490,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             }
             let note = if args.ephemeral { " (ephemeral: removed at exit)" } else { "" };
             println!("data directory: {}{note}", data_path.display());
+            println!("root key: {root_description}");
             match &banner_mode {
                 Mode::Dev { default_account } => {
                     println!("DEV MODE: signatures are NOT checked; any access key and secret are accepted.");
@@ -536,6 +600,126 @@ fn json_or_file(arg: String) -> Result<String> {
         Some(file) => std::fs::read_to_string(file).with_context(|| format!("reading {file}")),
         None => Ok(arg),
     }
+}
+
+async fn init(args: InitArgs) -> Result<()> {
+    use ferrokms_server::root_of_trust::{HsmConfig, HsmRole};
+    let path = args
+        .data_dir
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    if args.hsm {
+        if HsmConfig::read(&path)?.is_some() {
+            bail!(
+                "{} already names an HSM (hsm.toml); edit or remove it first",
+                path.display()
+            );
+        }
+        if args.pin_file.is_none() == args.pin_env.is_none() {
+            bail!("--hsm needs the token's PIN: give --pin-file or --pin-env");
+        }
+        let (Some(module), Some(token_label)) = (args.module, args.token_label) else {
+            bail!("--hsm needs --module and --token-label");
+        };
+        let config = HsmConfig {
+            module,
+            token_label,
+            key_label: args.key_label,
+            pin_file: args.pin_file,
+            pin_env: args.pin_env,
+            role: HsmRole::Primary,
+        };
+        let made = config.make_root_key()?;
+        std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
+        config.write(&path)?;
+        let what = if made { "made" } else { "found" };
+        println!(
+            "root key {:?} {what} in HSM token {:?}; named in {}",
+            config.key_label,
+            config.token_label,
+            path.join(ferrokms_server::root_of_trust::HSM_CONFIG_FILE)
+                .display()
+        );
+    }
+    let data = DataDir::open_exclusive(&path, args.store.as_deref())
+        .await
+        .with_context(|| format!("opening data directory {}", path.display()))?;
+    println!(
+        "data directory {}: root key is the {}",
+        path.display(),
+        data.root_description
+    );
+    if let Some(credentials) = data.admin_credentials().await? {
+        println!("admin credentials in {}", credentials.file.display());
+    }
+    if args.hsm && path.join("root-key").exists() {
+        println!(
+            "secrets wrapped under the root-key file still open with it; move them into the \
+             HSM with: ferrokms migrate-root-key --to hsm --data-dir {}",
+            path.display()
+        );
+    }
+    data.store.close().await;
+    Ok(())
+}
+
+async fn migrate_root_key(args: MigrateArgs) -> Result<()> {
+    use ferrokms_server::root_of_trust::{self, HsmConfig, HsmRole};
+    let path = args
+        .data_dir
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    let Some(mut config) = HsmConfig::read(&path)? else {
+        bail!(
+            "{} names no HSM: run `ferrokms init --hsm ...` on it first",
+            path.display()
+        );
+    };
+    let role = match args.to {
+        RootTarget::Hsm => HsmRole::Primary,
+        RootTarget::File => HsmRole::Former,
+    };
+    // New secrets go to the target from now on, before the old ones are moved.
+    if config.role != role {
+        config.role = role;
+        config.write(&path)?;
+    }
+    let data = DataDir::open_exclusive(&path, args.store.as_deref())
+        .await
+        .with_context(|| format!("opening data directory {}", path.display()))?;
+    let store = data.store.as_ref();
+    let moved = root_of_trust::rewrap_all(store, data.root.as_ref(), args.at_most, |n| {
+        eprintln!("rewrapped {n} secrets");
+    })
+    .await
+    .context("rewrapping")?;
+    let left = store
+        .secrets_not_in_format(data.root.wrap_format(), 1)
+        .await?
+        .len();
+    data.store.close().await;
+    let target = match args.to {
+        RootTarget::Hsm => format!(
+            "key {:?} in HSM token {:?}",
+            config.key_label, config.token_label
+        ),
+        RootTarget::File => format!("root-key file in {}", path.display()),
+    };
+    if left > 0 {
+        println!("rewrapped {moved} secrets under the {target}; more are left: run again to go on");
+        return Ok(());
+    }
+    println!("rewrapped {moved} secrets; every secret is now under the {target}");
+    match args.to {
+        RootTarget::Hsm => println!(
+            "the root-key file is no longer needed once no backup you keep was made before \
+             this move: then shred {}",
+            path.join("root-key").display()
+        ),
+        RootTarget::File => println!(
+            "the HSM is no longer needed: remove {} to stop opening it",
+            path.join(root_of_trust::HSM_CONFIG_FILE).display()
+        ),
+    }
+    Ok(())
 }
 
 async fn backup(args: BackupArgs) -> Result<()> {

@@ -27,6 +27,8 @@ mod grants;
 #[allow(dead_code)]
 #[path = "e2e/harness.rs"]
 mod harness;
+#[path = "e2e/hsm.rs"]
+mod hsm;
 #[path = "e2e/identities.rs"]
 mod identities;
 #[path = "e2e/interop.rs"]

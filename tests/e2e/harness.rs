@@ -125,6 +125,8 @@ pub struct Server {
     pub data_dir: PathBuf,
     /// The data directory the server said it uses.
     pub printed_data_dir: String,
+    /// The root key the server said it uses.
+    pub root_key: String,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -187,6 +189,7 @@ impl Server {
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         let (mut addr, mut ak, mut sk, mut printed) = (None, None, None, String::new());
+        let mut root_key = String::new();
         let mut scheme = "http";
         for line in lines.by_ref() {
             let line = line.expect("read banner");
@@ -201,6 +204,9 @@ impl Server {
                 printed = v
                     .trim_end_matches(" (ephemeral: removed at exit)")
                     .to_owned();
+            }
+            if let Some(v) = line.strip_prefix("root key: ") {
+                root_key = v.to_owned();
             }
             if let Some(v) = line.strip_prefix("export AWS_ACCESS_KEY_ID=") {
                 ak = Some(v.split_whitespace().next().unwrap_or_default().to_owned());
@@ -223,6 +229,7 @@ impl Server {
             secret_access_key: sk.unwrap_or_else(|| "test".into()),
             data_dir: data_dir.to_owned(),
             printed_data_dir: printed,
+            root_key,
             _temp: None,
         }
     }

@@ -15,6 +15,7 @@ mod grants;
 // Shared with `e2e_postgres`; some of it serves only that suite.
 #[allow(dead_code)]
 mod harness;
+mod hsm;
 mod hygiene;
 mod identities;
 mod interop;

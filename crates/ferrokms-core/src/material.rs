@@ -129,9 +129,22 @@ fn binding(label: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     out
 }
 
+/// The first byte of a wrapped secret names the provider that wrapped it, so that a data
+/// directory moving from one root key to another reads both while it moves.
+pub const WRAP_FORMAT_FILE: u8 = 1;
+/// AES-256-GCM inside a PKCS#11 token (an HSM).
+pub const WRAP_FORMAT_PKCS11: u8 = 2;
+
+/// The provider format a wrapped secret names.
+pub fn wrap_format(wrapped: &[u8]) -> Option<u8> {
+    wrapped.first().copied()
+}
+
 /// Holds the root key and wraps or unwraps secrets under it. Implementations keep the root
-/// key to themselves: a file-backed key in memory today, an HSM later.
+/// key to themselves: a key in a file held in memory, or a key inside an HSM.
 pub trait RootKeyProvider: Send + Sync {
+    /// The first byte of everything this provider wraps (`WRAP_FORMAT_*`).
+    fn wrap_format(&self) -> u8;
     fn wrap(&self, binding: &[u8], secret: &[u8]) -> Result<Vec<u8>, KmsError>;
     fn unwrap(&self, binding: &[u8], wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, KmsError>;
 
@@ -156,7 +169,7 @@ pub trait RootKeyProvider: Send + Sync {
     }
 }
 
-const WRAP_VERSION: u8 = 1;
+const WRAP_VERSION: u8 = WRAP_FORMAT_FILE;
 
 /// An AES-256-GCM root key held in memory. Wrapped form: version ‖ 96-bit random IV ‖
 /// ciphertext ‖ tag, with the binding as AAD. A root key wraps one secret per key version or
@@ -177,6 +190,10 @@ impl fmt::Debug for AesRootKey {
 }
 
 impl RootKeyProvider for AesRootKey {
+    fn wrap_format(&self) -> u8 {
+        WRAP_VERSION
+    }
+
     fn wrap(&self, binding: &[u8], secret: &[u8]) -> Result<Vec<u8>, KmsError> {
         let iv: [u8; NONCE_LEN] = random::array()?;
         let mut out = Vec::with_capacity(1 + NONCE_LEN + secret.len() + 16);
@@ -212,10 +229,82 @@ impl RootKeyProvider for AesRootKey {
     }
 }
 
+/// Two root keys while a data directory moves from one to the other: new secrets are
+/// wrapped by the primary; a stored secret is opened by whichever provider its format names.
+pub struct LayeredRootKey {
+    primary: std::sync::Arc<dyn RootKeyProvider>,
+    former: std::sync::Arc<dyn RootKeyProvider>,
+}
+
+impl LayeredRootKey {
+    pub fn new(
+        primary: std::sync::Arc<dyn RootKeyProvider>,
+        former: std::sync::Arc<dyn RootKeyProvider>,
+    ) -> Self {
+        LayeredRootKey { primary, former }
+    }
+}
+
+impl RootKeyProvider for LayeredRootKey {
+    fn wrap_format(&self) -> u8 {
+        self.primary.wrap_format()
+    }
+
+    fn wrap(&self, binding: &[u8], secret: &[u8]) -> Result<Vec<u8>, KmsError> {
+        self.primary.wrap(binding, secret)
+    }
+
+    fn unwrap(&self, binding: &[u8], wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, KmsError> {
+        if wrap_format(wrapped) == Some(self.former.wrap_format()) {
+            self.former.unwrap(binding, wrapped)
+        } else {
+            self.primary.unwrap(binding, wrapped)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ids::{AccountId, KeyId, Region};
+
+    /// A stand-in for a second provider format: the file format under another key, with
+    /// its format byte changed.
+    struct OtherFormat(AesRootKey);
+    impl RootKeyProvider for OtherFormat {
+        fn wrap_format(&self) -> u8 {
+            9
+        }
+        fn wrap(&self, binding: &[u8], secret: &[u8]) -> Result<Vec<u8>, KmsError> {
+            let mut out = self.0.wrap(binding, secret)?;
+            out[0] = 9;
+            Ok(out)
+        }
+        fn unwrap(&self, binding: &[u8], wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, KmsError> {
+            let mut copy = wrapped.to_vec();
+            if copy.first() != Some(&9) {
+                return Err(KmsError::internal());
+            }
+            copy[0] = WRAP_VERSION;
+            self.0.unwrap(binding, &copy)
+        }
+    }
+
+    #[test]
+    fn layered_root_wraps_with_the_primary_and_opens_both_formats() {
+        use std::sync::Arc;
+        let file = Arc::new(AesRootKey::from_bytes(&[1u8; 32]).unwrap());
+        let other = Arc::new(OtherFormat(AesRootKey::from_bytes(&[2u8; 32]).unwrap()));
+        let old = file.wrap(b"b", b"old secret").unwrap();
+        let layered = LayeredRootKey::new(other.clone(), file.clone());
+        let new = layered.wrap(b"b", b"new secret").unwrap();
+        assert_eq!(wrap_format(&new), Some(9));
+        assert_eq!(layered.wrap_format(), 9);
+        assert_eq!(&layered.unwrap(b"b", &old).unwrap()[..], b"old secret");
+        assert_eq!(&layered.unwrap(b"b", &new).unwrap()[..], b"new secret");
+        assert!(layered.unwrap(b"other binding", &old).is_err());
+        assert!(file.unwrap(b"b", &new).is_err());
+    }
 
     fn arn() -> KeyArn {
         KeyArn {

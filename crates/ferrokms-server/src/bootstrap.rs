@@ -14,7 +14,7 @@ use ferrokms_store::{SqlStore, Store};
 use zeroize::Zeroizing;
 
 use crate::identities::{self, IssuedKey};
-use crate::{root_file, ServerError};
+use crate::{root_file, root_of_trust, ServerError};
 
 /// The account a fresh data directory is made for.
 pub const DEFAULT_ACCOUNT: &str = "111122223333";
@@ -27,6 +27,8 @@ pub struct DataDir {
     pub node_id: String,
     pub store: Arc<SqlStore>,
     pub root: Arc<dyn RootKeyProvider>,
+    /// Which root key that is (the file, or a key in an HSM), for the banner.
+    pub root_description: String,
     /// Held while this process owns the directory (see `open_exclusive`).
     _owner: Option<fs::File>,
 }
@@ -149,8 +151,7 @@ impl DataDir {
             Opening::Owner => Some(lock_owner(path)?),
             Opening::Tool => None,
         };
-        let root: Arc<dyn RootKeyProvider> =
-            Arc::new(root_file::load_or_create(&path.join("root-key"))?);
+        let root = root_of_trust::open(path)?;
         let store = Arc::new(match store {
             None => {
                 let sqlite = SqlStore::open_sqlite(&path.join("ferrokms.db")).await?;
@@ -172,7 +173,8 @@ impl DataDir {
             path: path.to_owned(),
             node_id: node_id(path)?,
             store,
-            root,
+            root: root.provider,
+            root_description: root.description,
             _owner: owner,
         })
     }

@@ -15,6 +15,7 @@ mod material_cache;
 mod metrics;
 mod quotas;
 mod root_file;
+pub mod root_of_trust;
 mod sigv4;
 mod sts;
 pub mod tls;

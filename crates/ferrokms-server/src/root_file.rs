@@ -52,21 +52,26 @@ pub fn load_or_create(path: &Path) -> Result<AesRootKey, ServerError> {
             }
             AesRootKey::from_bytes(&bytes).map_err(|_| ServerError::Random)
         }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let mut file = fs::File::open(path).map_err(|e| io("opening", e))?;
-            refuse_if_shared(&file, path, "root key")?;
-            let mut bytes = Zeroizing::new(Vec::with_capacity(ROOT_KEY_BYTES));
-            file.read_to_end(&mut bytes).map_err(|e| io("reading", e))?;
-            if bytes.len() != ROOT_KEY_BYTES {
-                return Err(ServerError::Config(format!(
-                    "root key {} is not {ROOT_KEY_BYTES} bytes long",
-                    path.display()
-                )));
-            }
-            AesRootKey::from_bytes(&bytes).map_err(|_| ServerError::Random)
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load(path),
         Err(e) => Err(io("creating", e)),
     }
+}
+
+/// Loads the root key at `path`, which must exist.
+pub fn load(path: &Path) -> Result<AesRootKey, ServerError> {
+    let io =
+        |what: &str, e: std::io::Error| ServerError::Io(format!("{what} {}: {e}", path.display()));
+    let mut file = fs::File::open(path).map_err(|e| io("opening", e))?;
+    refuse_if_shared(&file, path, "root key")?;
+    let mut bytes = Zeroizing::new(Vec::with_capacity(ROOT_KEY_BYTES));
+    file.read_to_end(&mut bytes).map_err(|e| io("reading", e))?;
+    if bytes.len() != ROOT_KEY_BYTES {
+        return Err(ServerError::Config(format!(
+            "root key {} is not {ROOT_KEY_BYTES} bytes long",
+            path.display()
+        )));
+    }
+    AesRootKey::from_bytes(&bytes).map_err(|_| ServerError::Random)
 }
 
 #[cfg(test)]

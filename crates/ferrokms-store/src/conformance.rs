@@ -11,7 +11,7 @@ use ferrokms_core::tags::Tag;
 use crate::outbox::{self, Intent};
 use crate::{
     AccessKeyRecord, AliasRecord, AuditRecord, GrantRecord, Page, PrincipalKind, PrincipalRecord,
-    RotationType, SessionInfo, Store, StoreError, StoredMaterial,
+    RotationType, SecretHolder, SessionInfo, Store, StoreError, StoredMaterial, WrappedSecret,
 };
 
 fn region(s: &str) -> Region {
@@ -84,6 +84,100 @@ pub async fn run_all(store: &dyn Store) {
     concurrent_writers_lose_nothing_and_duplicate_nothing(store).await;
     job_runs_find_the_keys_whose_moment_has_come(store).await;
     keys_created_together_stand_or_fall_alone(store).await;
+    secrets_move_to_another_root_format(store).await;
+}
+
+/// A move to another root key finds every wrapped secret not yet in the new format and
+/// replaces it only where the stored form is still the one read, until none is left.
+async fn secrets_move_to_another_root_format(store: &dyn Store) {
+    const NEW: u8 = 0xEE;
+    let (key, mut material) = new_key("eu-north-1", "777788889999");
+    material.wrapped = WrappedMaterial::from_stored(vec![1, 5, 5, 5]);
+    store
+        .create_key(&key, std::slice::from_ref(&material), &[])
+        .await
+        .unwrap();
+    let access = AccessKeyRecord {
+        access_key_id: "AKIAREWRAP0000000001".into(),
+        account: account("777788889999"),
+        principal_arn: "arn:aws:iam::777788889999:user/rewrap".into(),
+        user_id: "AIDAREWRAP".into(),
+        wrapped_secret: vec![1, 6, 6],
+        created: 5,
+        session: None,
+    };
+    store.put_access_key(&access).await.unwrap();
+    // Seen once, so that a cache (where there is one) holds the old form.
+    assert!(store
+        .access_key(&access.access_key_id)
+        .await
+        .unwrap()
+        .is_some());
+    let new_form = |old: &[u8]| {
+        let mut new = old.to_vec();
+        new[0] = NEW;
+        new
+    };
+
+    let first = store.secrets_not_in_format(NEW, 1000).await.unwrap();
+    let mine = first
+        .iter()
+        .find(|s| matches!(&s.holder, SecretHolder::Material { key: k, .. } if *k == key.arn))
+        .expect("the key's material is listed")
+        .clone();
+    assert_eq!(mine.wrapped, vec![1, 5, 5, 5]);
+    assert!(first.iter().any(|s| s.holder
+        == SecretHolder::AccessKey {
+            access_key_id: access.access_key_id.clone()
+        }));
+    // A stale read (another mover got there first) replaces nothing.
+    let stale = WrappedSecret {
+        holder: mine.holder.clone(),
+        wrapped: vec![1, 0, 0, 0],
+    };
+    assert_eq!(
+        store
+            .rewrap_secrets(&[(stale, vec![NEW, 9, 9, 9])])
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(store.secrets_not_in_format(NEW, 1000).await.unwrap(), first);
+
+    // Small batches, as a mover that stops and starts again would take them.
+    let mut moved = 0;
+    loop {
+        let batch = store.secrets_not_in_format(NEW, 3).await.unwrap();
+        if batch.is_empty() {
+            break;
+        }
+        assert!(batch.len() <= 3);
+        let changes: Vec<_> = batch
+            .into_iter()
+            .map(|s| {
+                let new = new_form(&s.wrapped);
+                (s, new)
+            })
+            .collect();
+        assert_eq!(store.rewrap_secrets(&changes).await.unwrap(), changes.len());
+        moved += changes.len();
+    }
+    assert_eq!(moved, first.len());
+    let stored = store
+        .material(key.region(), &key.id(), &material.material_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.wrapped.as_stored(), &[NEW, 5, 5, 5]);
+    assert_eq!(
+        store
+            .access_key(&access.access_key_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .wrapped_secret,
+        vec![NEW, 6, 6]
+    );
 }
 
 /// Creations that commit together (SQLite shares commits between them) must each succeed or

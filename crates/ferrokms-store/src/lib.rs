@@ -16,7 +16,8 @@ use ferrokms_core::tags::Tag;
 
 pub use records::{
     AccessKeyRecord, AliasRecord, AuditAttribute, AuditDigest, AuditQuery, AuditRecord,
-    GrantRecord, PrincipalKind, PrincipalRecord, RotationType, SessionInfo, StoredMaterial,
+    GrantRecord, PrincipalKind, PrincipalRecord, RotationType, SecretHolder, SessionInfo,
+    StoredMaterial, WrappedSecret,
 };
 pub use sql::SqlStore;
 
@@ -241,6 +242,18 @@ pub trait Store: Send + Sync {
     /// Inserts the rows of a backup into an empty store, all or none; AlreadyExists if the
     /// store holds keys, principals or audit events.
     async fn restore(&self, rows: &[BackupRow]) -> StoreResult<()>;
+
+    /// Up to `limit` secrets wrapped under the root key (key material, access-key secrets, the
+    /// audit signing key) whose wrapped form does not start with `format`: what a move to
+    /// another root key has still to rewrap.
+    async fn secrets_not_in_format(
+        &self,
+        format: u8,
+        limit: usize,
+    ) -> StoreResult<Vec<WrappedSecret>>;
+    /// Stores each secret's new wrapped form where the stored one is still the one read
+    /// (`WrappedSecret::wrapped`), all in one transaction; returns how many it replaced.
+    async fn rewrap_secrets(&self, changes: &[(WrappedSecret, Vec<u8>)]) -> StoreResult<usize>;
 
     /// Tags in key order, at most `limit + 1`.
     async fn list_tags(&self, region: &Region, id: &KeyId, page: Page<'_>)

@@ -211,3 +211,36 @@ pub struct AuditDigest {
     pub signature: Vec<u8>,
     pub created: Millis,
 }
+
+/// Where a secret wrapped under the root key is kept, which is also what its wrapping is
+/// bound to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretHolder {
+    /// A version of a key's material.
+    Material {
+        key: ferrokms_core::ids::KeyArn,
+        material: MaterialId,
+    },
+    /// The secret of an access key (a user's or an STS session's).
+    AccessKey { access_key_id: String },
+    /// The private key that signs audit digests.
+    AuditSigningKey,
+}
+
+/// A secret as stored: wrapped under the root key. `Debug` shows only its holder and length.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WrappedSecret {
+    pub holder: SecretHolder,
+    pub wrapped: Vec<u8>,
+}
+
+impl std::fmt::Debug for WrappedSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "WrappedSecret({:?}, <{} bytes>)",
+            self.holder,
+            self.wrapped.len()
+        )
+    }
+}

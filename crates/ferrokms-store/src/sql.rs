@@ -15,13 +15,15 @@ use ferrokms_core::tags::Tag;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Row, Transaction};
 
+mod rewrap;
+
 use crate::group_commit::{self, GroupCommit};
 use crate::read_cache::{read_through, BoundedCache, ChangeStamp, Interner};
 use crate::statement::{Statement, Tuple};
 use crate::{
     outbox, AccessKeyRecord, AliasRecord, AuditDigest, AuditQuery, AuditRecord, BackupRow,
     GrantRecord, Page, PrincipalKind, PrincipalRecord, RotationType, SessionInfo, Store,
-    StoreError, StoreResult, StoredMaterial,
+    StoreError, StoreResult, StoredMaterial, WrappedSecret,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -2199,6 +2201,28 @@ impl Store for SqlStore {
         let announced = self.identities_written();
         result?;
         announced
+    }
+
+    async fn secrets_not_in_format(
+        &self,
+        format: u8,
+        limit: usize,
+    ) -> StoreResult<Vec<WrappedSecret>> {
+        self.wrapped_not_in_format(format, limit).await
+    }
+
+    async fn rewrap_secrets(&self, changes: &[(WrappedSecret, Vec<u8>)]) -> StoreResult<usize> {
+        let result = self.replace_wrapped(changes).await;
+        if changes
+            .iter()
+            .any(|(s, _)| matches!(s.holder, crate::SecretHolder::AccessKey { .. }))
+        {
+            let announced = self.identities_written();
+            let value = result?;
+            announced?;
+            return Ok(value);
+        }
+        result
     }
 
     async fn list_tags(

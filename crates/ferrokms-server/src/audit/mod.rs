@@ -18,7 +18,7 @@ pub fn digest_message(upto_seq: i64, chain_hash: &str) -> Vec<u8> {
     format!("ferrokms-audit-digest/v1\n{upto_seq}\n{chain_hash}").into_bytes()
 }
 
-const SIGNING_KEY_BINDING: &[u8] = b"ferrokms/audit-signing-key/v1";
+pub(crate) const SIGNING_KEY_BINDING: &[u8] = b"ferrokms/audit-signing-key/v1";
 
 /// The ECDSA P-256 key that signs digests: made on first use, its private half stored only
 /// wrapped under the root key.

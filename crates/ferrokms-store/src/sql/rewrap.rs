@@ -1,0 +1,124 @@
+//! Finding and replacing the secrets stored wrapped under the root key, for a move from one
+//! root key to another: each replacement happens only where the stored form is still the one
+//! read, so a move can stop anywhere and start again, beside running nodes.
+
+use ferrokms_core::ids::{AccountId, KeyArn, KeyId, Region};
+use ferrokms_core::material::MaterialId;
+use sqlx::Row;
+
+use super::{backend, commit, corrupt, count, SqlStore};
+use crate::{SecretHolder, StoreResult, WrappedSecret};
+
+impl SqlStore {
+    pub(super) async fn wrapped_not_in_format(
+        &self,
+        format: u8,
+        limit: usize,
+    ) -> StoreResult<Vec<WrappedSecret>> {
+        let format = [format];
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut out = Vec::new();
+        // substr of a blob is a blob on SQLite and bytea on PostgreSQL: the first byte.
+        let materials = sqlx::query(
+            "SELECT m.region, m.key_id, k.account_id, m.material_id, m.wrapped \
+             FROM key_materials m JOIN keys k ON k.region = m.region AND k.key_id = m.key_id \
+             WHERE substr(m.wrapped, 1, 1) <> $1 ORDER BY m.region, m.key_id, m.material_id \
+             LIMIT $2",
+        )
+        .bind(&format[..])
+        .bind(limit)
+        .fetch_all(&self.writer)
+        .await
+        .map_err(backend)?;
+        for row in &materials {
+            let text = |c: &str| row.try_get::<String, _>(c).map_err(backend);
+            let key = KeyArn {
+                region: Region::parse(&text("region")?).ok_or_else(|| corrupt("region"))?,
+                account: AccountId::parse(&text("account_id")?)
+                    .ok_or_else(|| corrupt("key account"))?,
+                key_id: KeyId::parse(&text("key_id")?).ok_or_else(|| corrupt("key id"))?,
+            };
+            let material =
+                MaterialId::parse(&text("material_id")?).ok_or_else(|| corrupt("material id"))?;
+            out.push(WrappedSecret {
+                holder: SecretHolder::Material { key, material },
+                wrapped: row.try_get("wrapped").map_err(backend)?,
+            });
+        }
+        let left = limit - i64::try_from(out.len()).unwrap_or(i64::MAX);
+        if left <= 0 {
+            return Ok(out);
+        }
+        let access_keys = sqlx::query(
+            "SELECT access_key_id, wrapped_secret FROM access_keys \
+             WHERE substr(wrapped_secret, 1, 1) <> $1 ORDER BY access_key_id LIMIT $2",
+        )
+        .bind(&format[..])
+        .bind(left)
+        .fetch_all(&self.writer)
+        .await
+        .map_err(backend)?;
+        for row in &access_keys {
+            out.push(WrappedSecret {
+                holder: SecretHolder::AccessKey {
+                    access_key_id: row.try_get("access_key_id").map_err(backend)?,
+                },
+                wrapped: row.try_get("wrapped_secret").map_err(backend)?,
+            });
+        }
+        if count(left) > access_keys.len() {
+            let signing = sqlx::query(
+                "SELECT wrapped FROM audit_signing_key WHERE id = 1 AND substr(wrapped, 1, 1) <> $1",
+            )
+            .bind(&format[..])
+            .fetch_optional(&self.writer)
+            .await
+            .map_err(backend)?;
+            if let Some(row) = signing {
+                out.push(WrappedSecret {
+                    holder: SecretHolder::AuditSigningKey,
+                    wrapped: row.try_get("wrapped").map_err(backend)?,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    pub(super) async fn replace_wrapped(
+        &self,
+        changes: &[(WrappedSecret, Vec<u8>)],
+    ) -> StoreResult<usize> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let mut replaced = 0;
+        for (old, new) in changes {
+            let query = match &old.holder {
+                SecretHolder::Material { key, material } => sqlx::query(
+                    "UPDATE key_materials SET wrapped = $1 WHERE region = $2 AND key_id = $3 \
+                     AND material_id = $4 AND wrapped = $5",
+                )
+                .bind(new.as_slice())
+                .bind(key.region.as_str())
+                .bind(key.key_id.to_string())
+                .bind(material.to_string()),
+                SecretHolder::AccessKey { access_key_id } => sqlx::query(
+                    "UPDATE access_keys SET wrapped_secret = $1 WHERE access_key_id = $2 \
+                     AND wrapped_secret = $3",
+                )
+                .bind(new.as_slice())
+                .bind(access_key_id.as_str()),
+                SecretHolder::AuditSigningKey => sqlx::query(
+                    "UPDATE audit_signing_key SET wrapped = $1 WHERE id = 1 AND wrapped = $2",
+                )
+                .bind(new.as_slice()),
+            };
+            let done = query
+                .bind(old.wrapped.as_slice())
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            replaced += count(i64::try_from(done.rows_affected()).unwrap_or(i64::MAX));
+        }
+        commit(tx).await?;
+        Ok(replaced)
+    }
+}
