@@ -323,6 +323,9 @@ struct FileConfig {
     /// Caps and timeouts per connection.
     #[serde(default)]
     limits: ferrokms_server::listener::ConnectionLimits,
+    /// PKCS#11 tokens that AWS_CLOUDHSM custom key stores name as CloudHSM clusters.
+    #[serde(default)]
+    cloudhsm_clusters: Vec<ferrokms_server::key_stores::CloudHsmCluster>,
 }
 
 fn main() -> Result<()> {
@@ -475,6 +478,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             quotas,
             tls,
             limits,
+            cloudhsm_clusters: file.cloudhsm_clusters,
         },
         store.clone(),
         data.root.clone(),

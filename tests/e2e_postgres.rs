@@ -19,6 +19,8 @@ mod backup;
 mod cli;
 #[path = "e2e/crypto.rs"]
 mod crypto;
+#[path = "e2e/custom_key_stores.rs"]
+mod custom_key_stores;
 #[path = "e2e/faults.rs"]
 mod faults;
 #[path = "e2e/grants.rs"]

@@ -11,6 +11,7 @@ mod backup;
 mod cli;
 mod crash;
 mod crypto;
+mod custom_key_stores;
 mod grants;
 // Shared with `e2e_postgres`; some of it serves only that suite.
 #[allow(dead_code)]

@@ -35,6 +35,18 @@ pub enum KmsError {
     #[error("{0}")]
     CustomKeyStoreNotFound(String),
     #[error("{0}")]
+    CustomKeyStoreInvalidState(String),
+    #[error("{0}")]
+    CustomKeyStoreNameInUse(String),
+    #[error("{0}")]
+    CloudHsmClusterNotFound(String),
+    #[error("{0}")]
+    CloudHsmClusterInUse(String),
+    #[error("{0}")]
+    CloudHsmClusterNotRelated(String),
+    #[error("{0}")]
+    IncorrectTrustAnchor(String),
+    #[error("{0}")]
     Validation(String),
     #[error("{0}")]
     AccessDenied(String),

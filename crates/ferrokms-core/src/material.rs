@@ -120,6 +120,14 @@ pub fn credential_binding(access_key_id: &str) -> Vec<u8> {
     binding(b"ferrokms/credential/v1", &[access_key_id.as_bytes()])
 }
 
+/// Binding for a custom key store's password (its token PIN).
+pub fn key_store_password_binding(region: &str, key_store_id: &str) -> Vec<u8> {
+    binding(
+        b"ferrokms/key-store-password/v1",
+        &[region.as_bytes(), key_store_id.as_bytes()],
+    )
+}
+
 fn binding(label: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     let mut out = label.to_vec();
     for p in parts {

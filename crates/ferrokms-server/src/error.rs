@@ -69,6 +69,16 @@ impl ApiError {
                     K::MalformedPolicyDocument(m) => (bad, "MalformedPolicyDocumentException", m),
                     K::UnsupportedOperation(m) => (bad, "UnsupportedOperationException", m),
                     K::CustomKeyStoreNotFound(m) => (bad, "CustomKeyStoreNotFoundException", m),
+                    K::CustomKeyStoreInvalidState(m) => {
+                        (bad, "CustomKeyStoreInvalidStateException", m)
+                    }
+                    K::CustomKeyStoreNameInUse(m) => (bad, "CustomKeyStoreNameInUseException", m),
+                    K::CloudHsmClusterNotFound(m) => (bad, "CloudHsmClusterNotFoundException", m),
+                    K::CloudHsmClusterInUse(m) => (bad, "CloudHsmClusterInUseException", m),
+                    K::CloudHsmClusterNotRelated(m) => {
+                        (bad, "CloudHsmClusterNotRelatedException", m)
+                    }
+                    K::IncorrectTrustAnchor(m) => (bad, "IncorrectTrustAnchorException", m),
                     K::Validation(m) => (bad, "ValidationException", m),
                     K::AccessDenied(m) => (bad, "AccessDeniedException", m),
                     K::InvalidGrantToken(m) => (bad, "InvalidGrantTokenException", m),

@@ -77,6 +77,7 @@ impl Operations {
                 root: std::sync::Arc::new(root),
                 quotas: std::sync::Arc::new(crate::quotas::Quotas::new(Default::default(), true)),
                 materials: Default::default(),
+                key_stores: Default::default(),
             };
             let auth = crate::sigv4::Authenticator::Dev {
                 default_account: ferrokms_core::ids::AccountId::parse("111122223333")

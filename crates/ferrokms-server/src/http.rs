@@ -61,6 +61,8 @@ pub struct ServerConfig {
     pub tls: Option<Arc<crate::tls::Tls>>,
     /// Caps and timeouts per connection.
     pub limits: crate::listener::ConnectionLimits,
+    /// The PKCS#11 tokens that AWS_CLOUDHSM custom key stores may name as clusters.
+    pub cloudhsm_clusters: Vec<crate::key_stores::CloudHsmCluster>,
 }
 
 struct App {
@@ -515,6 +517,9 @@ pub async fn serve(
                 matches!(config.mode, Mode::Dev { .. }),
             )),
             materials: Default::default(),
+            key_stores: Arc::new(crate::key_stores::KeyStores::new(
+                config.cloudhsm_clusters.clone(),
+            )?),
         },
         auth,
         audit,

@@ -10,6 +10,7 @@ pub mod fuzzing;
 mod http;
 pub mod identities;
 mod jobs;
+pub mod key_stores;
 pub mod listener;
 mod material_cache;
 mod metrics;

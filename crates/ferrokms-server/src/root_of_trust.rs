@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ferrokms_core::material::{
-    credential_binding, material_binding, LayeredRootKey, RootKeyProvider,
+    credential_binding, key_store_password_binding, material_binding, LayeredRootKey,
+    RootKeyProvider,
 };
 use ferrokms_hsm::{HsmRootKey, Pin, Token, TokenSpec};
 use ferrokms_store::{SecretHolder, Store, WrappedSecret};
@@ -211,6 +212,9 @@ fn binding(holder: &SecretHolder) -> Vec<u8> {
         SecretHolder::Material { key, material } => material_binding(key, material),
         SecretHolder::AccessKey { access_key_id } => credential_binding(access_key_id),
         SecretHolder::AuditSigningKey => crate::audit::SIGNING_KEY_BINDING.to_vec(),
+        SecretHolder::KeyStorePassword { region, id } => {
+            key_store_password_binding(region.as_str(), id)
+        }
     }
 }
 

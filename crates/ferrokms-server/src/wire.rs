@@ -144,6 +144,30 @@ impl Input {
         value.unwrap_or_default()
     }
 
+    /// A sensitive string (a password): its value never appears in a message.
+    pub fn secret_string(
+        &mut self,
+        member: &str,
+        min: usize,
+        max: usize,
+    ) -> Result<Option<zeroize::Zeroizing<String>>, ApiError> {
+        let Some(v) = self.take(member) else {
+            return Ok(None);
+        };
+        let s = zeroize::Zeroizing::new(as_str(&v)?.to_owned());
+        self.check_length(None, member, s.chars().count(), min, max);
+        Ok(Some(s))
+    }
+
+    /// Records that `value` of `member` does not match the model's `pattern`.
+    pub fn pattern_violated(&mut self, member: &str, value: &str, pattern: &str) {
+        self.violate(
+            Some(value),
+            member,
+            format!("Member must satisfy regular expression pattern: {pattern}"),
+        );
+    }
+
     pub fn required_string(
         &mut self,
         member: &str,

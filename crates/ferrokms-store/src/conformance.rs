@@ -10,8 +10,9 @@ use ferrokms_core::tags::Tag;
 
 use crate::outbox::{self, Intent};
 use crate::{
-    AccessKeyRecord, AliasRecord, AuditRecord, GrantRecord, Page, PrincipalKind, PrincipalRecord,
-    RotationType, SecretHolder, SessionInfo, Store, StoreError, StoredMaterial, WrappedSecret,
+    AccessKeyRecord, AliasRecord, AuditRecord, CustomKeyStoreRecord, GrantRecord, Page,
+    PrincipalKind, PrincipalRecord, RotationType, SecretHolder, SessionInfo, Store, StoreError,
+    StoredMaterial, WrappedSecret,
 };
 
 fn region(s: &str) -> Region {
@@ -84,7 +85,87 @@ pub async fn run_all(store: &dyn Store) {
     concurrent_writers_lose_nothing_and_duplicate_nothing(store).await;
     job_runs_find_the_keys_whose_moment_has_come(store).await;
     keys_created_together_stand_or_fall_alone(store).await;
+    custom_key_stores(store).await;
     secrets_move_to_another_root_format(store).await;
+}
+
+fn key_store(id: &str, name: &str) -> CustomKeyStoreRecord {
+    CustomKeyStoreRecord {
+        region: region("eu-west-3"),
+        account: account("121212121212"),
+        id: id.into(),
+        name: name.into(),
+        revision: 0,
+        document: format!("{{\"id\":\"{id}\"}}"),
+        wrapped_password: vec![1, 3, 3],
+    }
+}
+
+/// Custom key stores: names unique per account and region, a quota per account, updates
+/// that lose no race, deletion.
+async fn custom_key_stores(store: &dyn Store) {
+    let (r, a) = (region("eu-west-3"), account("121212121212"));
+    let first = key_store("cks-00000000000000001", "one");
+    store.create_custom_key_store(&first, 2).await.unwrap();
+    assert!(matches!(
+        store
+            .create_custom_key_store(&key_store("cks-00000000000000002", "one"), 2)
+            .await,
+        Err(StoreError::AlreadyExists)
+    ));
+    let mut other_account = key_store("cks-00000000000000003", "one");
+    other_account.account = account("343434343434");
+    store
+        .create_custom_key_store(&other_account, 2)
+        .await
+        .unwrap();
+    let second = key_store("cks-00000000000000004", "two");
+    store.create_custom_key_store(&second, 2).await.unwrap();
+    assert!(matches!(
+        store
+            .create_custom_key_store(&key_store("cks-00000000000000005", "three"), 2)
+            .await,
+        Err(StoreError::LimitExceeded { in_use: 3 })
+    ));
+    assert_eq!(
+        store.custom_key_stores(&r, &a).await.unwrap(),
+        vec![first.clone(), second.clone()]
+    );
+
+    let mut renamed = first.clone();
+    renamed.name = "uno".into();
+    renamed.document = "{\"state\":\"CONNECTED\"}".into();
+    assert_eq!(store.update_custom_key_store(&renamed).await.unwrap(), 1);
+    // A writer that read revision 0 too loses; one taking a used name is refused.
+    assert!(matches!(
+        store.update_custom_key_store(&first).await,
+        Err(StoreError::Conflict)
+    ));
+    let mut clash = second.clone();
+    clash.name = "uno".into();
+    assert!(matches!(
+        store.update_custom_key_store(&clash).await,
+        Err(StoreError::AlreadyExists)
+    ));
+    let stored = store.custom_key_stores(&r, &a).await.unwrap();
+    assert_eq!(stored[0].name, "uno");
+    assert_eq!(stored[0].revision, 1);
+    assert_eq!(stored[0].document, renamed.document);
+    assert_eq!(stored[1], second);
+
+    assert!(store
+        .delete_custom_key_store(&r, &a, &second.id)
+        .await
+        .unwrap());
+    assert!(!store
+        .delete_custom_key_store(&r, &a, &second.id)
+        .await
+        .unwrap());
+    assert!(matches!(
+        store.update_custom_key_store(&second).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(store.custom_key_stores(&r, &a).await.unwrap().len(), 1);
 }
 
 /// A move to another root key finds every wrapped secret not yet in the new format and
@@ -126,6 +207,11 @@ async fn secrets_move_to_another_root_format(store: &dyn Store) {
         .expect("the key's material is listed")
         .clone();
     assert_eq!(mine.wrapped, vec![1, 5, 5, 5]);
+    assert!(first.iter().any(|s| s.holder
+        == SecretHolder::KeyStorePassword {
+            region: region("eu-west-3"),
+            id: "cks-00000000000000001".into(),
+        }));
     assert!(first.iter().any(|s| s.holder
         == SecretHolder::AccessKey {
             access_key_id: access.access_key_id.clone()

@@ -16,8 +16,8 @@ use ferrokms_core::tags::Tag;
 
 pub use records::{
     AccessKeyRecord, AliasRecord, AuditAttribute, AuditDigest, AuditQuery, AuditRecord,
-    GrantRecord, PrincipalKind, PrincipalRecord, RotationType, SecretHolder, SessionInfo,
-    StoredMaterial, WrappedSecret,
+    CustomKeyStoreRecord, GrantRecord, PrincipalKind, PrincipalRecord, RotationType, SecretHolder,
+    SessionInfo, StoredMaterial, WrappedSecret,
 };
 pub use sql::SqlStore;
 
@@ -254,6 +254,31 @@ pub trait Store: Send + Sync {
     /// Stores each secret's new wrapped form where the stored one is still the one read
     /// (`WrappedSecret::wrapped`), all in one transaction; returns how many it replaced.
     async fn rewrap_secrets(&self, changes: &[(WrappedSecret, Vec<u8>)]) -> StoreResult<usize>;
+
+    /// Stores a new custom key store; AlreadyExists if its account has one of that name in
+    /// the region, LimitExceeded if it has `max_per_account` there.
+    async fn create_custom_key_store(
+        &self,
+        record: &CustomKeyStoreRecord,
+        max_per_account: usize,
+    ) -> StoreResult<()>;
+    /// The custom key stores of an account in a region, in id order.
+    async fn custom_key_stores(
+        &self,
+        region: &Region,
+        account: &AccountId,
+    ) -> StoreResult<Vec<CustomKeyStoreRecord>>;
+    /// Replaces a custom key store if its revision is still `record.revision`; returns the
+    /// new one. Conflict if it changed, NotFound if it is gone, AlreadyExists if the new name
+    /// is taken.
+    async fn update_custom_key_store(&self, record: &CustomKeyStoreRecord) -> StoreResult<i64>;
+    /// Removes a custom key store; returns whether it existed.
+    async fn delete_custom_key_store(
+        &self,
+        region: &Region,
+        account: &AccountId,
+        id: &str,
+    ) -> StoreResult<bool>;
 
     /// Tags in key order, at most `limit + 1`.
     async fn list_tags(&self, region: &Region, id: &KeyId, page: Page<'_>)

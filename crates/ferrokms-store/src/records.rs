@@ -225,6 +225,8 @@ pub enum SecretHolder {
     AccessKey { access_key_id: String },
     /// The private key that signs audit digests.
     AuditSigningKey,
+    /// The password (token PIN) of a custom key store.
+    KeyStorePassword { region: Region, id: String },
 }
 
 /// A secret as stored: wrapped under the root key. `Debug` shows only its holder and length.
@@ -242,5 +244,34 @@ impl std::fmt::Debug for WrappedSecret {
             self.holder,
             self.wrapped.len()
         )
+    }
+}
+
+/// A custom key store as stored. Its name is unique in its account and region.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CustomKeyStoreRecord {
+    pub region: Region,
+    pub account: AccountId,
+    pub id: String,
+    pub name: String,
+    /// Bumped by every update, so that racing updates end in one result.
+    pub revision: i64,
+    /// The rest of the store (type, cluster, trust anchor, connection state) as the server
+    /// keeps it: JSON.
+    pub document: String,
+    /// The key store password (the token PIN), wrapped under the root key.
+    pub wrapped_password: Vec<u8>,
+}
+
+impl std::fmt::Debug for CustomKeyStoreRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CustomKeyStoreRecord")
+            .field("region", &self.region)
+            .field("account", &self.account)
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("revision", &self.revision)
+            .field("document", &self.document)
+            .finish_non_exhaustive()
     }
 }

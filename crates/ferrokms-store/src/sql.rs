@@ -15,6 +15,7 @@ use ferrokms_core::tags::Tag;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Row, Transaction};
 
+mod key_stores;
 mod rewrap;
 
 use crate::group_commit::{self, GroupCommit};
@@ -202,6 +203,19 @@ ALTER TABLE keys ADD COLUMN due_at BIGINT;
 CREATE INDEX keys_by_due_date ON keys (due_at);
 CREATE INDEX keys_unfilled ON keys (region, key_id) WHERE state = '';
 "#,
+    r#"
+CREATE TABLE custom_key_stores (
+    region TEXT NOT NULL,
+    id TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    revision BIGINT NOT NULL,
+    document TEXT NOT NULL,
+    wrapped_password BLOB NOT NULL,
+    PRIMARY KEY (region, id)
+);
+CREATE UNIQUE INDEX custom_key_store_names ON custom_key_stores (region, account_id, name);
+"#,
 ];
 
 /// PostgreSQL schema versions. The first is the SQLite schema as it stands after its tenth,
@@ -353,6 +367,19 @@ ALTER TABLE keys ADD COLUMN state TEXT NOT NULL DEFAULT '';
 ALTER TABLE keys ADD COLUMN due_at BIGINT;
 CREATE INDEX keys_by_due_date ON keys (due_at);
 CREATE INDEX keys_unfilled ON keys (region, key_id) WHERE state = '';
+"#,
+    r#"
+CREATE TABLE custom_key_stores (
+    region TEXT NOT NULL,
+    id TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    revision BIGINT NOT NULL,
+    document TEXT NOT NULL,
+    wrapped_password BYTEA NOT NULL,
+    PRIMARY KEY (region, id)
+);
+CREATE UNIQUE INDEX custom_key_store_names ON custom_key_stores (region, account_id, name);
 "#,
 ];
 
@@ -735,6 +762,7 @@ const BACKUP_TABLES: &[(&str, &str)] = &[
     ("audit_events", "seq"),
     ("audit_digests", "upto_seq"),
     ("audit_outbox", "event_time, rowid"),
+    ("custom_key_stores", "region, id"),
 ];
 
 /// A column of a backup row as JSON. `rowid` (PostgreSQL's stand-in for SQLite's implicit
@@ -2201,6 +2229,38 @@ impl Store for SqlStore {
         let announced = self.identities_written();
         result?;
         announced
+    }
+
+    async fn create_custom_key_store(
+        &self,
+        record: &crate::CustomKeyStoreRecord,
+        max_per_account: usize,
+    ) -> StoreResult<()> {
+        self.insert_key_store(record, max_per_account).await
+    }
+
+    async fn custom_key_stores(
+        &self,
+        region: &Region,
+        account: &AccountId,
+    ) -> StoreResult<Vec<crate::CustomKeyStoreRecord>> {
+        self.key_stores_of(region, account).await
+    }
+
+    async fn update_custom_key_store(
+        &self,
+        record: &crate::CustomKeyStoreRecord,
+    ) -> StoreResult<i64> {
+        self.replace_key_store(record).await
+    }
+
+    async fn delete_custom_key_store(
+        &self,
+        region: &Region,
+        account: &AccountId,
+        id: &str,
+    ) -> StoreResult<bool> {
+        self.remove_key_store(region, account, id).await
     }
 
     async fn secrets_not_in_format(

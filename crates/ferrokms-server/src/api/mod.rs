@@ -4,6 +4,7 @@ mod aliases;
 mod asymmetric;
 mod authorize;
 mod crypto;
+mod custom_key_stores;
 mod grants;
 mod import;
 mod keys;
@@ -36,6 +37,7 @@ pub struct Services {
     pub root: Arc<dyn RootKeyProvider>,
     pub quotas: Arc<crate::quotas::Quotas>,
     pub materials: Arc<crate::material_cache::MaterialCache>,
+    pub key_stores: Arc<crate::key_stores::KeyStores>,
 }
 
 /// One authenticated call: who is calling, in which region, at what time.
@@ -177,6 +179,16 @@ pub async fn dispatch(call: &Call<'_>, operation: &str, input: Input) -> Result<
         "PutKeyPolicy" => policies::put_key_policy(call, input).await,
         "ListKeyPolicies" => policies::list_key_policies(call, input).await,
         "VerifyMac" => mac::verify_mac(call, input).await,
+        "CreateCustomKeyStore" => custom_key_stores::create_custom_key_store(call, input).await,
+        "DescribeCustomKeyStores" => {
+            custom_key_stores::describe_custom_key_stores(call, input).await
+        }
+        "UpdateCustomKeyStore" => custom_key_stores::update_custom_key_store(call, input).await,
+        "DeleteCustomKeyStore" => custom_key_stores::delete_custom_key_store(call, input).await,
+        "ConnectCustomKeyStore" => custom_key_stores::connect_custom_key_store(call, input).await,
+        "DisconnectCustomKeyStore" => {
+            custom_key_stores::disconnect_custom_key_store(call, input).await
+        }
         "CreateAlias" => aliases::create_alias(call, input).await,
         "UpdateAlias" => aliases::update_alias(call, input).await,
         "DeleteAlias" => aliases::delete_alias(call, input).await,

@@ -66,7 +66,27 @@ impl SqlStore {
                 wrapped: row.try_get("wrapped_secret").map_err(backend)?,
             });
         }
-        if count(left) > access_keys.len() {
+        let left = left - i64::try_from(access_keys.len()).unwrap_or(i64::MAX);
+        let passwords = sqlx::query(
+            "SELECT region, id, wrapped_password FROM custom_key_stores \
+             WHERE substr(wrapped_password, 1, 1) <> $1 ORDER BY region, id LIMIT $2",
+        )
+        .bind(&format[..])
+        .bind(left.max(0))
+        .fetch_all(&self.writer)
+        .await
+        .map_err(backend)?;
+        for row in &passwords {
+            let region: String = row.try_get("region").map_err(backend)?;
+            out.push(WrappedSecret {
+                holder: SecretHolder::KeyStorePassword {
+                    region: Region::parse(&region).ok_or_else(|| corrupt("region"))?,
+                    id: row.try_get("id").map_err(backend)?,
+                },
+                wrapped: row.try_get("wrapped_password").map_err(backend)?,
+            });
+        }
+        if count(left) > passwords.len() {
             let signing = sqlx::query(
                 "SELECT wrapped FROM audit_signing_key WHERE id = 1 AND substr(wrapped, 1, 1) <> $1",
             )
@@ -106,6 +126,13 @@ impl SqlStore {
                 )
                 .bind(new.as_slice())
                 .bind(access_key_id.as_str()),
+                SecretHolder::KeyStorePassword { region, id } => sqlx::query(
+                    "UPDATE custom_key_stores SET wrapped_password = $1 WHERE region = $2 \
+                     AND id = $3 AND wrapped_password = $4",
+                )
+                .bind(new.as_slice())
+                .bind(region.as_str())
+                .bind(id.as_str()),
                 SecretHolder::AuditSigningKey => sqlx::query(
                     "UPDATE audit_signing_key SET wrapped = $1 WHERE id = 1 AND wrapped = $2",
                 )
