@@ -7,6 +7,10 @@
 //! AAD    = header ‖ canonical(encryption context)
 //! ```
 //! The header is authenticated, so a blob cannot be moved to another key or material version.
+//!
+//! A key whose material lives in an HSM token (a custom key store's) cannot run the KDF, so
+//! the token seals with AES-256-GCM under the key itself: the same layout with version 2,
+//! which the AAD carries, so that neither kind of blob passes for the other.
 
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use aws_lc_rs::hmac;
@@ -18,6 +22,8 @@ use crate::material::{KeyMaterial, MaterialId};
 use crate::{random, KmsError};
 
 pub const BLOB_VERSION: u8 = 1;
+/// Sealed inside an HSM token under the key itself (see the module's documentation).
+pub const BLOB_VERSION_TOKEN: u8 = 2;
 const KDF_NONCE_BYTES: usize = 32;
 const TAG_BYTES: usize = 16;
 pub const HEADER_BYTES: usize = 1 + KEY_ID_BYTES + 32 + KDF_NONCE_BYTES;
@@ -28,6 +34,7 @@ const KDF_LABEL: &[u8] = b"ferrokms/encrypt/v1";
 /// The cleartext part of a blob: which key and material version sealed it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BlobHeader {
+    version: u8,
     pub key_id: KeyId,
     pub material_id: MaterialId,
     kdf_nonce: [u8; KDF_NONCE_BYTES],
@@ -36,7 +43,7 @@ pub struct BlobHeader {
 impl BlobHeader {
     fn to_bytes(&self) -> [u8; HEADER_BYTES] {
         let mut out = [0u8; HEADER_BYTES];
-        out[0] = BLOB_VERSION;
+        out[0] = self.version;
         out[1..1 + KEY_ID_BYTES].copy_from_slice(&self.key_id.to_bytes());
         out[1 + KEY_ID_BYTES..1 + KEY_ID_BYTES + 32].copy_from_slice(self.material_id.as_bytes());
         out[1 + KEY_ID_BYTES + 32..].copy_from_slice(&self.kdf_nonce);
@@ -46,7 +53,7 @@ impl BlobHeader {
 
 /// Reads the header of a blob. Any malformation is InvalidCiphertext, with no detail.
 pub fn parse_header(blob: &[u8]) -> Result<BlobHeader, KmsError> {
-    if blob.len() < OVERHEAD_BYTES || blob[0] != BLOB_VERSION {
+    if blob.len() < OVERHEAD_BYTES || !matches!(blob[0], BLOB_VERSION | BLOB_VERSION_TOKEN) {
         return Err(KmsError::invalid_ciphertext());
     }
     let key_id =
@@ -56,6 +63,7 @@ pub fn parse_header(blob: &[u8]) -> Result<BlobHeader, KmsError> {
     let mut kdf_nonce = [0u8; KDF_NONCE_BYTES];
     kdf_nonce.copy_from_slice(&blob[1 + KEY_ID_BYTES + 32..HEADER_BYTES]);
     Ok(BlobHeader {
+        version: blob[0],
         key_id,
         material_id: MaterialId::from_bytes(material),
         kdf_nonce,
@@ -97,6 +105,7 @@ pub fn seal(
     plaintext: &[u8],
 ) -> Result<Vec<u8>, KmsError> {
     let header = BlobHeader {
+        version: BLOB_VERSION,
         key_id,
         material_id,
         kdf_nonce: random::array()?,
@@ -125,7 +134,7 @@ pub fn open(
     blob: &[u8],
     context: &EncryptionContext,
 ) -> Result<Zeroizing<Vec<u8>>, KmsError> {
-    if blob.len() < OVERHEAD_BYTES {
+    if blob.len() < OVERHEAD_BYTES || header.version != BLOB_VERSION {
         return Err(KmsError::invalid_ciphertext());
     }
     let key = derive_message_key(material, header)?;
@@ -142,6 +151,70 @@ pub fn open(
         .len();
     buf.truncate(len);
     Ok(buf)
+}
+
+/// AES-256-GCM that a token performs under a key it holds: (IV, AAD, plaintext) to
+/// ciphertext ‖ tag, and back.
+pub trait TokenAead {
+    fn seal(&self, iv: &[u8; NONCE_LEN], aad: &[u8], plaintext: &[u8])
+        -> Result<Vec<u8>, KmsError>;
+    fn open(
+        &self,
+        iv: &[u8; NONCE_LEN],
+        aad: &[u8],
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, KmsError>;
+}
+
+/// Encrypts `plaintext` inside a token under the key that `key_id`'s material id names there.
+/// The IV is random for every call.
+pub fn seal_in_token(
+    token: &dyn TokenAead,
+    key_id: KeyId,
+    material_id: MaterialId,
+    context: &EncryptionContext,
+    plaintext: &[u8],
+) -> Result<Vec<u8>, KmsError> {
+    let header = BlobHeader {
+        version: BLOB_VERSION_TOKEN,
+        key_id,
+        material_id,
+        kdf_nonce: random::array()?,
+    };
+    let iv: [u8; NONCE_LEN] = random::array()?;
+    let header_bytes = header.to_bytes();
+    let sealed = token.seal(&iv, &aad(&header_bytes, context), plaintext)?;
+    if sealed.len() != plaintext.len() + TAG_BYTES {
+        return Err(KmsError::internal());
+    }
+    let mut blob = Vec::with_capacity(OVERHEAD_BYTES + plaintext.len());
+    blob.extend_from_slice(&header_bytes);
+    blob.extend_from_slice(&iv);
+    blob.extend_from_slice(&sealed);
+    Ok(blob)
+}
+
+/// Decrypts a blob that [`seal_in_token`] made; anything else is InvalidCiphertext.
+pub fn open_in_token(
+    token: &dyn TokenAead,
+    header: &BlobHeader,
+    blob: &[u8],
+    context: &EncryptionContext,
+) -> Result<Zeroizing<Vec<u8>>, KmsError> {
+    let header_bytes = header.to_bytes();
+    if blob.len() < OVERHEAD_BYTES
+        || header.version != BLOB_VERSION_TOKEN
+        || blob[..HEADER_BYTES] != header_bytes
+    {
+        return Err(KmsError::invalid_ciphertext());
+    }
+    let mut iv = [0u8; NONCE_LEN];
+    iv.copy_from_slice(&blob[HEADER_BYTES..HEADER_BYTES + NONCE_LEN]);
+    token.open(
+        &iv,
+        &aad(&header_bytes, context),
+        &blob[HEADER_BYTES + NONCE_LEN..],
+    )
 }
 
 #[cfg(test)]
@@ -200,5 +273,78 @@ mod tests {
         let other = KeyMaterial::generate_symmetric().unwrap();
         assert!(open(&other, &h, &blob, &ctx("a", "b")).is_err());
         assert!(parse_header(&blob[..OVERHEAD_BYTES - 1]).is_err());
+    }
+}
+
+#[cfg(test)]
+mod token_tests {
+    use super::*;
+
+    /// AES-256-GCM in memory, standing in for a token's key.
+    struct MemoryToken(LessSafeKey);
+    impl TokenAead for MemoryToken {
+        fn seal(
+            &self,
+            iv: &[u8; NONCE_LEN],
+            aad: &[u8],
+            plaintext: &[u8],
+        ) -> Result<Vec<u8>, KmsError> {
+            let mut body = plaintext.to_vec();
+            self.0
+                .seal_in_place_append_tag(
+                    Nonce::assume_unique_for_key(*iv),
+                    Aad::from(aad),
+                    &mut body,
+                )
+                .map_err(|_| KmsError::internal())?;
+            Ok(body)
+        }
+        fn open(
+            &self,
+            iv: &[u8; NONCE_LEN],
+            aad: &[u8],
+            sealed: &[u8],
+        ) -> Result<Zeroizing<Vec<u8>>, KmsError> {
+            let mut buf = Zeroizing::new(sealed.to_vec());
+            let len = self
+                .0
+                .open_in_place(Nonce::assume_unique_for_key(*iv), Aad::from(aad), &mut buf)
+                .map_err(|_| KmsError::invalid_ciphertext())?
+                .len();
+            buf.truncate(len);
+            Ok(buf)
+        }
+    }
+
+    #[test]
+    fn token_blobs_are_bound_like_others_and_never_pass_for_kdf_blobs() {
+        let bytes = [9u8; 32];
+        let token = MemoryToken(LessSafeKey::new(
+            UnboundKey::new(&AES_256_GCM, &bytes).unwrap(),
+        ));
+        let material = KeyMaterial::from_bytes(Zeroizing::new(bytes.to_vec()));
+        let (key_id, material_id) = (
+            KeyId::generate(false).unwrap(),
+            MaterialId::generate().unwrap(),
+        );
+        let context = EncryptionContext::new([("k".to_owned(), "v".to_owned())].into());
+        let blob = seal_in_token(&token, key_id, material_id, &context, b"in the token").unwrap();
+        assert_eq!(blob.len(), OVERHEAD_BYTES + 12);
+        let header = parse_header(&blob).unwrap();
+        assert_eq!((header.key_id, header.material_id), (key_id, material_id));
+        assert_eq!(
+            &open_in_token(&token, &header, &blob, &context).unwrap()[..],
+            b"in the token"
+        );
+        assert!(open_in_token(&token, &header, &blob, &EncryptionContext::default()).is_err());
+        // The same key bytes through the KDF path: neither blob opens the other way.
+        assert!(open(&material, &header, &blob, &context).is_err());
+        let kdf_blob = seal(&material, key_id, material_id, &context, b"kdf").unwrap();
+        let kdf_header = parse_header(&kdf_blob).unwrap();
+        assert!(open_in_token(&token, &kdf_header, &kdf_blob, &context).is_err());
+        let mut relabelled = blob.clone();
+        relabelled[0] = BLOB_VERSION;
+        let relabelled_header = parse_header(&relabelled).unwrap();
+        assert!(open(&material, &relabelled_header, &relabelled, &context).is_err());
     }
 }

@@ -39,6 +39,8 @@ pub enum KmsError {
     #[error("{0}")]
     CustomKeyStoreNameInUse(String),
     #[error("{0}")]
+    CustomKeyStoreHasCMKs(String),
+    #[error("{0}")]
     CloudHsmClusterNotFound(String),
     #[error("{0}")]
     CloudHsmClusterInUse(String),

@@ -287,6 +287,14 @@ pub enum KeyJob {
     Rotate,
 }
 
+/// The custom key store a key lives in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomKeyStoreLink {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud_hsm_cluster_id: Option<String>,
+}
+
 /// Everything about a KMS key except its material.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct KeyMetadata {
@@ -316,6 +324,9 @@ pub struct KeyMetadata {
     /// For multi-Region keys: where the primary and the replicas are. Every copy holds it.
     #[serde(default)]
     pub replication: Option<Replication>,
+    /// For a key in a custom key store: which store, and the cluster of an AWS_CLOUDHSM one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_key_store: Option<CustomKeyStoreLink>,
     /// Bumped on every stored change; stores refuse an update made from a stale read.
     pub revision: i64,
 }
@@ -734,6 +745,7 @@ mod tests {
             rotation: RotationSchedule::default(),
             import: ImportState::default(),
             replication: None,
+            custom_key_store: None,
             revision: 0,
         }
     }

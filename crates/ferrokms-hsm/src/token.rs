@@ -286,6 +286,16 @@ impl Token {
         })
     }
 
+    /// Random bytes from the token's generator.
+    pub fn random(&self, len: usize) -> Result<Zeroizing<Vec<u8>>, HsmError> {
+        self.with_session(|s| {
+            let mut out = Zeroizing::new(vec![0u8; len]);
+            s.generate_random_slice(&mut out)
+                .map_err(HsmError::from_ck)?;
+            Ok(out)
+        })
+    }
+
     /// Removes a key from the token for good.
     pub fn destroy_key(&self, key: TokenKey) -> Result<(), HsmError> {
         self.with_session(|s| s.destroy_object(key.0).map_err(HsmError::from_ck))

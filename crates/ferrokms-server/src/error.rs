@@ -73,6 +73,7 @@ impl ApiError {
                         (bad, "CustomKeyStoreInvalidStateException", m)
                     }
                     K::CustomKeyStoreNameInUse(m) => (bad, "CustomKeyStoreNameInUseException", m),
+                    K::CustomKeyStoreHasCMKs(m) => (bad, "CustomKeyStoreHasCMKsException", m),
                     K::CloudHsmClusterNotFound(m) => (bad, "CloudHsmClusterNotFoundException", m),
                     K::CloudHsmClusterInUse(m) => (bad, "CloudHsmClusterInUseException", m),
                     K::CloudHsmClusterNotRelated(m) => {

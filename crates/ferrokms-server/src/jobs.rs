@@ -75,6 +75,13 @@ pub async fn run_due(
                 .await?;
                 if deleted {
                     services.materials.forget_key(&key.arn);
+                    if let Some(link) = &key.custom_key_store {
+                        // As in AWS, the token key goes too when this node is connected to
+                        // its store; a disconnected store's stays behind in its token.
+                        services
+                            .key_stores
+                            .destroy_key(&link.id, &key.current_material);
+                    }
                     tracing::info!(key = %key.arn, "key deleted at the end of its waiting period");
                     report.deleted += 1;
                     forget_replica(services, &key, now).await?;

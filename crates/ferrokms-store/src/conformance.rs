@@ -48,6 +48,7 @@ pub fn new_key(region_name: &str, acct: &str) -> (KeyMetadata, StoredMaterial) {
         rotation: Default::default(),
         import: Default::default(),
         replication: None,
+        custom_key_store: None,
         revision: 0,
     };
     let material = StoredMaterial {

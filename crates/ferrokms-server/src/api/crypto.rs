@@ -175,6 +175,16 @@ async fn seal(
     context: &EncryptionContext,
     plaintext: &[u8],
 ) -> Result<Vec<u8>, ApiError> {
+    if key.custom_key_store.is_some() {
+        let token = super::custom_key_stores::token_key(call, key).await?;
+        return Ok(ciphertext::seal_in_token(
+            &token,
+            key.id(),
+            key.current_material,
+            context,
+            plaintext,
+        )?);
+    }
     let material = load_material(call, key, &key.current_material).await?;
     Ok(ciphertext::seal(
         &material,
@@ -227,6 +237,13 @@ async fn open(
     blob: &[u8],
     context: &EncryptionContext,
 ) -> Result<Zeroizing<Vec<u8>>, ApiError> {
+    if key.custom_key_store.is_some() {
+        if header.material_id != key.current_material {
+            return Err(KmsError::invalid_ciphertext().into());
+        }
+        let token = super::custom_key_stores::token_key(call, key).await?;
+        return Ok(ciphertext::open_in_token(&token, header, blob, context)?);
+    }
     let material = load_material(call, key, &header.material_id).await?;
     Ok(ciphertext::open(&material, header, blob, context)?)
 }
@@ -544,6 +561,15 @@ pub async fn generate_data_key_pair(
     )
     .await?;
     check_data_key_wrapping_key(&key, operation)?;
+    if key.custom_key_store.is_some() {
+        // AWS does not make data key pairs under keys in custom key stores.
+        return Err(KmsError::UnsupportedOperation(format!(
+            "{} origin is {} which is not valid for this operation.",
+            key.arn,
+            key.origin.as_str()
+        ))
+        .into());
+    }
     if matches!(
         spec,
         DataKeyPairSpec::Sm2 | DataKeyPairSpec::EccNistEdwards25519
@@ -582,12 +608,11 @@ pub async fn generate_random(call: &Call<'_>, mut input: Input) -> Result<Value,
     let n =
         number_of_bytes.ok_or_else(|| KmsError::Validation("NumberOfBytes is required.".into()))?;
     authorize_account(call, "GenerateRandom", &Conditions::none())?;
+    let n = usize::try_from(n).map_err(|_| KmsError::internal())?;
     if let Some(id) = custom_key_store {
-        return Err(KmsError::CustomKeyStoreNotFound(format!(
-            "Custom key store {id} does not exist."
-        ))
-        .into());
+        let bytes = super::custom_key_stores::random_in_store(call, &id, n).await?;
+        return Ok(json!({ "Plaintext": blob(&bytes) }));
     }
-    let bytes = random::secret_bytes(usize::try_from(n).map_err(|_| KmsError::internal())?)?;
+    let bytes = random::secret_bytes(n)?;
     Ok(json!({ "Plaintext": blob(&bytes) }))
 }

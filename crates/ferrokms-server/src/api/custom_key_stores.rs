@@ -3,10 +3,14 @@
 //! store stands for a PKCS#11 token configured as a CloudHSM cluster; connecting logs in to
 //! the token with the store's password (kept wrapped under the root key).
 
-use ferrokms_core::key::Millis;
-use ferrokms_core::material::key_store_password_binding;
+use std::sync::Arc;
+
+use ferrokms_core::ciphertext::TokenAead;
+use ferrokms_core::ids::{AccountId, Region};
+use ferrokms_core::key::{CustomKeyStoreLink, KeyMetadata, Millis, Origin};
+use ferrokms_core::material::{key_store_password_binding, MaterialId};
 use ferrokms_core::{random, KmsError};
-use ferrokms_hsm::Pin;
+use ferrokms_hsm::{HsmError, Pin, Token, TokenKey};
 use ferrokms_store::{CustomKeyStoreRecord, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -15,7 +19,7 @@ use zeroize::Zeroizing;
 use super::authorize::{authorize_account, Conditions};
 use super::{finish_page, finish_with_page, store_failure, Call};
 use crate::error::ApiError;
-use crate::key_stores::connection_error_code;
+use crate::key_stores::{connection_error_code, token_key_label};
 use crate::wire::{timestamp, Input};
 
 /// AWS's quota of custom key stores per account and region.
@@ -111,10 +115,23 @@ fn not_found() -> ApiError {
 }
 
 async fn stores_of_caller(call: &Call<'_>) -> Result<Vec<KeyStore>, ApiError> {
+    stores_in(
+        call,
+        call.request.region(),
+        call.request.principal().account(),
+    )
+    .await
+}
+
+async fn stores_in(
+    call: &Call<'_>,
+    region: &Region,
+    account: &AccountId,
+) -> Result<Vec<KeyStore>, ApiError> {
     let records = call
         .services
         .store
-        .custom_key_stores(call.request.region(), call.request.principal().account())
+        .custom_key_stores(region, account)
         .await
         .map_err(store_failure)?;
     records
@@ -438,6 +455,25 @@ pub async fn delete_custom_key_store(call: &Call<'_>, mut input: Input) -> Resul
     if store.document.state != ConnectionState::Disconnected {
         return Err(store.invalid_state("disconnect it before deleting it"));
     }
+    // Keys pending deletion count too, as in AWS.
+    let keys = call
+        .services
+        .store
+        .all_keys()
+        .await
+        .map_err(store_failure)?;
+    let in_store = keys
+        .iter()
+        .filter(|k| k.region() == &store.record.region && k.account() == &store.record.account)
+        .filter(|k| k.custom_key_store.as_ref().is_some_and(|l| l.id == id))
+        .count();
+    if in_store > 0 {
+        return Err(KmsError::CustomKeyStoreHasCMKs(format!(
+            "Custom key store {id} still has {in_store} KMS keys. Schedule their deletion and \
+             delete the custom key store when they are gone."
+        ))
+        .into());
+    }
     call.services
         .store
         .delete_custom_key_store(&store.record.region, &store.record.account, &id)
@@ -517,4 +553,186 @@ pub async fn disconnect_custom_key_store(
     .await?;
     call.services.key_stores.disconnect(&id);
     Ok(json!({}))
+}
+
+/// A key store as the operations on its keys find it.
+pub(super) enum StoreAccess {
+    NotFound,
+    /// Not CONNECTED, or its token cannot be reached from this node.
+    NotConnected(String),
+    Ready(Arc<Token>, String),
+}
+
+/// Opens the key store `id` of `account` in `region` for use: it must be CONNECTED, and this
+/// node logs in to its token if it has not yet (another node, or this one before a restart,
+/// may have connected it).
+pub(super) async fn open_store(
+    call: &Call<'_>,
+    region: &Region,
+    account: &AccountId,
+    id: &str,
+) -> Result<StoreAccess, ApiError> {
+    let stores = stores_in(call, region, account).await?;
+    let Some(store) = stores.into_iter().find(|s| s.record.id == id) else {
+        return Ok(StoreAccess::NotFound);
+    };
+    let key_stores = &call.services.key_stores;
+    if store.document.state != ConnectionState::Connected {
+        key_stores.disconnect(id);
+        return Ok(StoreAccess::NotConnected(
+            store.document.state.as_str().into(),
+        ));
+    }
+    if let Some(token) = key_stores.token(id) {
+        return Ok(StoreAccess::Ready(token, store.document.cluster_id));
+    }
+    let Some(cluster) = key_stores.cluster(&store.document.cluster_id) else {
+        return Ok(StoreAccess::NotConnected("CONNECTED".into()));
+    };
+    let pin = unwrap_password(call, &store)?;
+    if let Err(e) = key_stores.connect(id, cluster, pin).await {
+        tracing::warn!(custom_key_store = %id, error = %e, "reconnecting failed");
+        return Ok(StoreAccess::NotConnected("CONNECTED".into()));
+    }
+    match key_stores.token(id) {
+        Some(token) => Ok(StoreAccess::Ready(token, store.document.cluster_id)),
+        None => Ok(StoreAccess::NotConnected("CONNECTED".into())),
+    }
+}
+
+/// AWS's answer for a key whose custom key store cannot be used.
+pub(super) fn unavailable(key: &KeyMetadata) -> ApiError {
+    KmsError::InvalidState(format!("{} is unavailable.", key.arn)).into()
+}
+
+/// The token and token key behind a key of a custom key store.
+pub(super) async fn token_key(call: &Call<'_>, key: &KeyMetadata) -> Result<TokenSealer, ApiError> {
+    let link = key
+        .custom_key_store
+        .as_ref()
+        .ok_or_else(|| ApiError::from(KmsError::internal()))?;
+    match open_store(call, key.region(), key.account(), &link.id).await? {
+        StoreAccess::Ready(..) => {}
+        _ => return Err(unavailable(key)),
+    }
+    let label = token_key_label(&key.current_material);
+    match call.services.key_stores.key(&link.id, &label) {
+        Ok((token, key)) => Ok(TokenSealer { token, key }),
+        Err(e) => {
+            tracing::warn!(key = %key.arn, error = %e, "the key's token key is not usable");
+            Err(unavailable(key))
+        }
+    }
+}
+
+/// Whether a key's custom key store is CONNECTED (for the key state DescribeKey shows).
+pub(super) async fn store_connected(call: &Call<'_>, key: &KeyMetadata) -> Result<bool, ApiError> {
+    let Some(link) = &key.custom_key_store else {
+        return Ok(true);
+    };
+    Ok(stores_in(call, key.region(), key.account())
+        .await?
+        .iter()
+        .any(|s| s.record.id == link.id && s.document.state == ConnectionState::Connected))
+}
+
+/// Makes a new key's AES-256 key inside the token of a CONNECTED AWS_CLOUDHSM store; returns
+/// the store's link for the key's metadata. The caller has checked the key spec.
+pub(super) async fn make_key_in_store(
+    call: &Call<'_>,
+    store_id: &str,
+    origin: Origin,
+    material: &MaterialId,
+) -> Result<CustomKeyStoreLink, ApiError> {
+    let account = call.request.principal().account().clone();
+    let (token, cluster) = match open_store(call, call.request.region(), &account, store_id).await?
+    {
+        StoreAccess::NotFound => {
+            return Err(KmsError::CustomKeyStoreNotFound(format!(
+                "Custom key store {store_id} does not exist."
+            ))
+            .into())
+        }
+        StoreAccess::NotConnected(state) => {
+            return Err(KmsError::CustomKeyStoreInvalidState(format!(
+                "Custom key store {store_id} is {state}; it must be CONNECTED to create keys in it."
+            ))
+            .into())
+        }
+        StoreAccess::Ready(token, cluster) => (token, cluster),
+    };
+    if origin != Origin::AwsCloudhsm {
+        return Err(KmsError::UnsupportedOperation(format!(
+            "To create a KMS key in custom key store {store_id}, set Origin to AWS_CLOUDHSM."
+        ))
+        .into());
+    }
+    let label = token_key_label(material);
+    tokio::task::spawn_blocking(move || token.generate_key(&label))
+        .await
+        .map_err(|_| ApiError::from(KmsError::internal()))?
+        .map_err(|e| {
+            tracing::error!(custom_key_store = %store_id, error = %e, "making a key in the token failed");
+            ApiError::from(KmsError::internal())
+        })?;
+    Ok(CustomKeyStoreLink {
+        id: store_id.to_owned(),
+        cloud_hsm_cluster_id: Some(cluster),
+    })
+}
+
+/// Removes a key's token key when creating the key failed after it was made.
+pub(super) fn forget_key_in_store(call: &Call<'_>, store_id: &str, material: &MaterialId) {
+    call.services.key_stores.destroy_key(store_id, material);
+}
+
+/// GenerateRandom in a custom key store: the bytes come from its token.
+pub(super) async fn random_in_store(
+    call: &Call<'_>,
+    store_id: &str,
+    len: usize,
+) -> Result<Zeroizing<Vec<u8>>, ApiError> {
+    let account = call.request.principal().account().clone();
+    match open_store(call, call.request.region(), &account, store_id).await? {
+        StoreAccess::NotFound => Err(not_found()),
+        StoreAccess::NotConnected(state) => Err(KmsError::CustomKeyStoreInvalidState(format!(
+            "Custom key store {store_id} is {state}; it must be CONNECTED."
+        ))
+        .into()),
+        StoreAccess::Ready(token, _) => token.random(len).map_err(|e| {
+            tracing::error!(custom_key_store = %store_id, error = %e, "the token's generator failed");
+            KmsError::internal().into()
+        }),
+    }
+}
+
+/// A token key doing the AES-GCM of a key's ciphertexts.
+pub(super) struct TokenSealer {
+    token: Arc<Token>,
+    key: TokenKey,
+}
+
+impl TokenAead for TokenSealer {
+    fn seal(&self, iv: &[u8; 12], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, KmsError> {
+        self.token.seal(self.key, iv, aad, plaintext).map_err(|e| {
+            tracing::error!(error = %e, "sealing in the token failed");
+            KmsError::internal()
+        })
+    }
+
+    fn open(
+        &self,
+        iv: &[u8; 12],
+        aad: &[u8],
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, KmsError> {
+        match self.token.open_sealed(self.key, iv, aad, sealed) {
+            Ok(plain) => Ok(plain),
+            Err(HsmError::Unauthentic) => Err(KmsError::invalid_ciphertext()),
+            Err(e) => {
+                tracing::error!(error = %e, "opening in the token failed");
+                Err(KmsError::internal())
+            }
+        }
+    }
 }

@@ -40,6 +40,12 @@ pub fn metadata_json(key: &KeyMetadata) -> Value {
     if key.state != KeyState::PendingImport {
         m["CurrentKeyMaterialId"] = json!(key.current_material.to_string());
     }
+    if let Some(link) = &key.custom_key_store {
+        m["CustomKeyStoreId"] = json!(link.id);
+        if let Some(cluster) = &link.cloud_hsm_cluster_id {
+            m["CloudHsmClusterId"] = json!(cluster);
+        }
+    }
     if let Some(model) = &key.import.expiration_model {
         m["ExpirationModel"] = json!(model);
     }
@@ -169,15 +175,24 @@ pub async fn create_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
         ))
         .into());
     }
-    if let Some(id) = custom_key_store {
-        return Err(KmsError::CustomKeyStoreNotFound(format!(
-            "Custom key store {id} does not exist."
-        ))
+    let origin = origin.unwrap_or(Origin::AwsKms);
+    if custom_key_store.is_some()
+        && (spec != KeySpec::SymmetricDefault || usage != KeyUsage::EncryptDecrypt || multi_region)
+    {
+        return Err(KmsError::UnsupportedOperation(
+            "A custom key store holds only symmetric encryption keys in a single Region.".into(),
+        )
         .into());
     }
-    let origin = origin.unwrap_or(Origin::AwsKms);
+    if origin == Origin::AwsCloudhsm && custom_key_store.is_none() {
+        return Err(KmsError::UnsupportedOperation(
+            "A key of Origin AWS_CLOUDHSM needs the CustomKeyStoreId of an AWS CloudHSM key store."
+                .into(),
+        )
+        .into());
+    }
     let importing = origin == Origin::External && spec == KeySpec::SymmetricDefault;
-    if origin != Origin::AwsKms && !importing {
+    if custom_key_store.is_none() && origin != Origin::AwsKms && !importing {
         return Err(KmsError::UnsupportedOperation(format!(
             "Origin {} is not supported by this version of ferrokms.",
             origin.as_str()
@@ -211,13 +226,21 @@ pub async fn create_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
         None => default_key_policy(&account),
     };
 
-    // A key for imported material has none until ImportKeyMaterial.
-    let generated = if importing {
+    check_key_quota(call, call.request.region(), &account).await?;
+    let material_id = MaterialId::generate()?;
+    // A key in a custom key store has its key made in the store's token, named by the
+    // material id; a key for imported material has none until ImportKeyMaterial.
+    let in_store = match &custom_key_store {
+        Some(store) => Some(
+            super::custom_key_stores::make_key_in_store(call, store, origin, &material_id).await?,
+        ),
+        None => None,
+    };
+    let generated = if importing || in_store.is_some() {
         None
     } else {
         Some(generate_off_runtime(spec).await?)
     };
-    let material_id = MaterialId::generate()?;
     let stored = match &generated {
         Some(g) => Some(StoredMaterial {
             material_id,
@@ -254,15 +277,21 @@ pub async fn create_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
             primary_region: call.request.region().clone(),
             replica_regions: Vec::new(),
         }),
+        custom_key_store: in_store,
         revision: 0,
     };
     call.touched(key.arn.to_string());
-    check_key_quota(call, key.region(), key.account()).await?;
-    call.services
+    let created = call
+        .services
         .store
         .create_key(&key, stored.as_slice(), &tags)
-        .await
-        .map_err(store_failure)?;
+        .await;
+    if let Err(e) = created {
+        if let Some(store) = &custom_key_store {
+            super::custom_key_stores::forget_key_in_store(call, store, &material_id);
+        }
+        return Err(store_failure(e));
+    }
     Ok(json!({ "KeyMetadata": metadata_json(&key) }))
 }
 
@@ -301,7 +330,16 @@ pub async fn describe_key(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
         &Conditions::none(),
     )
     .await?;
-    Ok(json!({ "KeyMetadata": metadata_json(&key) }))
+    let mut metadata = metadata_json(&key);
+    // A key whose custom key store is not connected is Unavailable until it is, whatever
+    // its own state was (pending deletion stays shown).
+    if matches!(key.state, KeyState::Enabled | KeyState::Disabled)
+        && !super::custom_key_stores::store_connected(call, &key).await?
+    {
+        metadata["KeyState"] = json!(KeyState::Unavailable.as_str());
+        metadata["Enabled"] = json!(false);
+    }
+    Ok(json!({ "KeyMetadata": metadata }))
 }
 
 pub async fn list_keys(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {

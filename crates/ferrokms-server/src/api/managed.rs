@@ -116,6 +116,7 @@ pub async fn managed_key(
         rotation: RotationSchedule::default(),
         import: Default::default(),
         replication: None,
+        custom_key_store: None,
         revision: 0,
     };
     // AWS managed keys rotate every year.

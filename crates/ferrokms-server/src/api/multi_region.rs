@@ -147,6 +147,7 @@ pub async fn replicate_key(call: &Call<'_>, mut input: Input) -> Result<Value, A
         pending_window_days: None,
         policy: policy.clone().into(),
         replication: Some(replication.clone()),
+        custom_key_store: None,
         revision: 0,
         ..primary.clone()
     };
