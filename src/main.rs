@@ -55,6 +55,30 @@ enum Command {
     /// not change. Each batch is one transaction; an interrupted move resumes where it
     /// stopped when run again, and the data directory reads both root keys meanwhile.
     MigrateRootKey(MigrateArgs),
+    /// Serve the XKS Proxy API in front of a PKCS#11 token, so that a ferrokms (or AWS KMS)
+    /// external key store can use the token's keys; or make a key in that token.
+    XksProxy(XksProxyArgs),
+}
+
+#[derive(clap::Args)]
+struct XksProxyArgs {
+    /// The proxy's TOML: listen, tls_cert, tls_key, uri_path_prefix, module, token_label,
+    /// pin_file or pin_env, and [[credentials]] (access_key_id, secret_access_key).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: XksProxyCommand,
+}
+
+#[derive(Subcommand)]
+enum XksProxyCommand {
+    /// Serve the proxy.
+    Serve,
+    /// Make an external key: a non-extractable AES-256 key in the token, labelled KEY_ID.
+    CreateKey {
+        #[arg(long)]
+        key_id: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -326,6 +350,9 @@ struct FileConfig {
     /// PKCS#11 tokens that AWS_CLOUDHSM custom key stores name as CloudHSM clusters.
     #[serde(default)]
     cloudhsm_clusters: Vec<ferrokms_server::key_stores::CloudHsmCluster>,
+    /// How EXTERNAL_KEY_STORE custom key stores reach their XKS proxies.
+    #[serde(default)]
+    xks: ferrokms_server::xks::client::XksClientConfig,
 }
 
 fn main() -> Result<()> {
@@ -346,6 +373,7 @@ fn main() -> Result<()> {
         Command::Restore(args) => runtime.block_on(restore(args)),
         Command::Init(args) => runtime.block_on(init(args)),
         Command::MigrateRootKey(args) => runtime.block_on(migrate_root_key(args)),
+        Command::XksProxy(args) => runtime.block_on(xks_proxy(args)),
     }
 }
 
@@ -479,6 +507,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             tls,
             limits,
             cloudhsm_clusters: file.cloudhsm_clusters,
+            xks: file.xks,
         },
         store.clone(),
         data.root.clone(),
@@ -722,6 +751,33 @@ async fn migrate_root_key(args: MigrateArgs) -> Result<()> {
             "the HSM is no longer needed: remove {} to stop opening it",
             path.join(root_of_trust::HSM_CONFIG_FILE).display()
         ),
+    }
+    Ok(())
+}
+
+async fn xks_proxy(args: XksProxyArgs) -> Result<()> {
+    use ferrokms_server::xks::proxy;
+    let path = args.config.context("xks-proxy needs --config")?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let config: proxy::ProxyConfig =
+        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    match args.command {
+        XksProxyCommand::CreateKey { key_id } => {
+            proxy::create_key(&config, &key_id)?;
+            println!(
+                "external key {key_id} made in token {:?}",
+                config.token_label
+            );
+        }
+        XksProxyCommand::Serve => {
+            proxy::serve(
+                config,
+                |addr, path| println!("ferrokms xks-proxy listening on https://{addr}{path}"),
+                shutdown_signal(),
+            )
+            .await?;
+        }
     }
     Ok(())
 }

@@ -25,6 +25,8 @@ mod custom_key_stores;
 mod faults;
 #[path = "e2e/grants.rs"]
 mod grants;
+#[path = "e2e/xks.rs"]
+mod xks;
 // Shared with `e2e`, which uses all of it.
 #[allow(dead_code)]
 #[path = "e2e/harness.rs"]

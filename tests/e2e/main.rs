@@ -32,6 +32,7 @@ mod roles;
 mod support;
 mod tags;
 mod tls;
+mod xks;
 
 pub use support::*;
 

@@ -23,9 +23,12 @@ fn unknown_and_unserved_operations() {
     let r = server.signed("kms", None, b"{}", std::time::SystemTime::now());
     assert_eq!(r.error_type(), "UnknownOperationException");
     // An operation of the KMS model that this version does not serve yet says so plainly.
-    let r = server.kms("ConnectCustomKeyStore", "{}");
+    let r = server.kms("GetKeyLastUsage", "{}");
     assert_eq!(r.status, 400);
     assert_eq!(r.error_type(), "UnsupportedOperationException");
+    // One it serves checks its input first.
+    let r = server.kms("ConnectCustomKeyStore", "{}");
+    assert_eq!(r.error_type(), "ValidationException");
 }
 
 #[test]

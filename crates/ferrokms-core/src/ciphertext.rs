@@ -217,6 +217,87 @@ pub fn open_in_token(
     )
 }
 
+/// A ciphertext of a key in an external key store: the ordinary blob of the key's own
+/// material (the inner layer), encrypted again by the external key manager through its XKS
+/// proxy (the outer layer), so that neither side alone can decrypt.
+///
+/// ```text
+/// header = version 3 ‖ key id(17) ‖ material id(32)      (the AAD the proxy is given)
+/// blob   = header ‖ iv(12) ‖ tag(16) ‖ metadata length(1) ‖ metadata(≤ 20) ‖ outer ciphertext
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExternalBlob {
+    pub key_id: KeyId,
+    pub material_id: MaterialId,
+    pub iv: [u8; NONCE_LEN],
+    pub tag: [u8; TAG_BYTES],
+    /// The proxy's `ciphertextMetadata`, at most 20 bytes.
+    pub metadata: Vec<u8>,
+    pub outer: Vec<u8>,
+}
+
+pub const BLOB_VERSION_EXTERNAL: u8 = 3;
+/// The most `ciphertextMetadata` a proxy may return (the XKS specification's limit).
+pub const MAX_EXTERNAL_METADATA: usize = 20;
+const EXTERNAL_HEADER_BYTES: usize = 1 + KEY_ID_BYTES + 32;
+
+impl ExternalBlob {
+    /// What binds the outer layer to its key and material: the proxy's AAD.
+    pub fn header(key_id: KeyId, material_id: MaterialId) -> Vec<u8> {
+        let mut out = Vec::with_capacity(EXTERNAL_HEADER_BYTES);
+        out.push(BLOB_VERSION_EXTERNAL);
+        out.extend_from_slice(&key_id.to_bytes());
+        out.extend_from_slice(material_id.as_bytes());
+        out
+    }
+
+    pub fn is_external(blob: &[u8]) -> bool {
+        blob.first() == Some(&BLOB_VERSION_EXTERNAL)
+    }
+
+    pub fn to_bytes(&self) -> Result<Vec<u8>, KmsError> {
+        let metadata_len = u8::try_from(self.metadata.len()).map_err(|_| KmsError::internal())?;
+        if self.metadata.len() > MAX_EXTERNAL_METADATA {
+            return Err(KmsError::internal());
+        }
+        let mut out = Self::header(self.key_id, self.material_id);
+        out.extend_from_slice(&self.iv);
+        out.extend_from_slice(&self.tag);
+        out.push(metadata_len);
+        out.extend_from_slice(&self.metadata);
+        out.extend_from_slice(&self.outer);
+        Ok(out)
+    }
+
+    /// Reads a blob; any malformation is InvalidCiphertext, with no detail.
+    pub fn parse(blob: &[u8]) -> Result<Self, KmsError> {
+        let invalid = KmsError::invalid_ciphertext;
+        let fixed = EXTERNAL_HEADER_BYTES + NONCE_LEN + TAG_BYTES + 1;
+        if blob.len() <= fixed || blob[0] != BLOB_VERSION_EXTERNAL {
+            return Err(invalid());
+        }
+        let key_id = KeyId::from_bytes(&blob[1..1 + KEY_ID_BYTES]).ok_or_else(invalid)?;
+        let mut material = [0u8; 32];
+        material.copy_from_slice(&blob[1 + KEY_ID_BYTES..EXTERNAL_HEADER_BYTES]);
+        let mut iv = [0u8; NONCE_LEN];
+        iv.copy_from_slice(&blob[EXTERNAL_HEADER_BYTES..EXTERNAL_HEADER_BYTES + NONCE_LEN]);
+        let mut tag = [0u8; TAG_BYTES];
+        tag.copy_from_slice(&blob[EXTERNAL_HEADER_BYTES + NONCE_LEN..fixed - 1]);
+        let metadata_len = usize::from(blob[fixed - 1]);
+        if metadata_len > MAX_EXTERNAL_METADATA || blob.len() <= fixed + metadata_len {
+            return Err(invalid());
+        }
+        Ok(ExternalBlob {
+            key_id,
+            material_id: MaterialId::from_bytes(material),
+            iv,
+            tag,
+            metadata: blob[fixed..fixed + metadata_len].to_vec(),
+            outer: blob[fixed + metadata_len..].to_vec(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,5 +427,47 @@ mod token_tests {
         relabelled[0] = BLOB_VERSION;
         let relabelled_header = parse_header(&relabelled).unwrap();
         assert!(open(&material, &relabelled_header, &relabelled, &context).is_err());
+    }
+}
+
+#[cfg(test)]
+mod external_tests {
+    use super::*;
+
+    #[test]
+    fn external_blobs_round_trip_and_refuse_malformations() {
+        let blob = ExternalBlob {
+            key_id: KeyId::generate(false).unwrap(),
+            material_id: MaterialId::generate().unwrap(),
+            iv: [1; NONCE_LEN],
+            tag: [2; TAG_BYTES],
+            metadata: b"key_version=1".to_vec(),
+            outer: vec![3; 150],
+        };
+        let bytes = blob.to_bytes().unwrap();
+        assert!(ExternalBlob::is_external(&bytes));
+        assert_eq!(ExternalBlob::parse(&bytes).unwrap(), blob);
+        assert_eq!(
+            &bytes[..EXTERNAL_HEADER_BYTES],
+            &ExternalBlob::header(blob.key_id, blob.material_id)[..]
+        );
+        for cut in [
+            0,
+            10,
+            EXTERNAL_HEADER_BYTES + NONCE_LEN + TAG_BYTES + 1 + 13,
+        ] {
+            assert!(ExternalBlob::parse(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut long_metadata = bytes.clone();
+        long_metadata[EXTERNAL_HEADER_BYTES + NONCE_LEN + TAG_BYTES] = 21;
+        assert!(ExternalBlob::parse(&long_metadata).is_err());
+        let mut other_version = bytes;
+        other_version[0] = BLOB_VERSION;
+        assert!(ExternalBlob::parse(&other_version).is_err());
+        let too_much = ExternalBlob {
+            metadata: vec![0; 21],
+            ..blob
+        };
+        assert!(too_much.to_bytes().is_err());
     }
 }

@@ -49,6 +49,22 @@ pub enum KmsError {
     #[error("{0}")]
     IncorrectTrustAnchor(String),
     #[error("{0}")]
+    XksProxyUriInUse(String),
+    #[error("{0}")]
+    XksProxyUriUnreachable(String),
+    #[error("{0}")]
+    XksProxyIncorrectAuthenticationCredential(String),
+    #[error("{0}")]
+    XksProxyInvalidResponse(String),
+    #[error("{0}")]
+    XksProxyInvalidConfiguration(String),
+    #[error("{0}")]
+    XksKeyNotFound(String),
+    #[error("{0}")]
+    XksKeyInvalidConfiguration(String),
+    #[error("{0}")]
+    XksKeyAlreadyInUse(String),
+    #[error("{0}")]
     Validation(String),
     #[error("{0}")]
     AccessDenied(String),

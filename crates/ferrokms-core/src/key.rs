@@ -291,8 +291,20 @@ pub enum KeyJob {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CustomKeyStoreLink {
     pub id: String,
+    /// For a key of an AWS_CLOUDHSM store: whose key lives in the store's token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cloud_hsm_cluster_id: Option<String>,
+    /// For a key of an EXTERNAL_KEY_STORE store: the external key that encrypts the outer
+    /// layer of its ciphertexts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xks_key_id: Option<String>,
+}
+
+impl CustomKeyStoreLink {
+    /// Whether the key's own material lives in an HSM token (AWS_CLOUDHSM).
+    pub fn in_token(&self) -> bool {
+        self.cloud_hsm_cluster_id.is_some()
+    }
 }
 
 /// Everything about a KMS key except its material.

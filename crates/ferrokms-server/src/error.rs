@@ -80,6 +80,20 @@ impl ApiError {
                         (bad, "CloudHsmClusterNotRelatedException", m)
                     }
                     K::IncorrectTrustAnchor(m) => (bad, "IncorrectTrustAnchorException", m),
+                    K::XksProxyUriInUse(m) => (bad, "XksProxyUriInUseException", m),
+                    K::XksProxyUriUnreachable(m) => (bad, "XksProxyUriUnreachableException", m),
+                    K::XksProxyIncorrectAuthenticationCredential(m) => {
+                        (bad, "XksProxyIncorrectAuthenticationCredentialException", m)
+                    }
+                    K::XksProxyInvalidResponse(m) => (bad, "XksProxyInvalidResponseException", m),
+                    K::XksProxyInvalidConfiguration(m) => {
+                        (bad, "XksProxyInvalidConfigurationException", m)
+                    }
+                    K::XksKeyNotFound(m) => (bad, "XksKeyNotFoundException", m),
+                    K::XksKeyInvalidConfiguration(m) => {
+                        (bad, "XksKeyInvalidConfigurationException", m)
+                    }
+                    K::XksKeyAlreadyInUse(m) => (bad, "XksKeyAlreadyInUseException", m),
                     K::Validation(m) => (bad, "ValidationException", m),
                     K::AccessDenied(m) => (bad, "AccessDeniedException", m),
                     K::InvalidGrantToken(m) => (bad, "InvalidGrantTokenException", m),

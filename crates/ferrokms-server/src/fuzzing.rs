@@ -78,6 +78,9 @@ impl Operations {
                 quotas: std::sync::Arc::new(crate::quotas::Quotas::new(Default::default(), true)),
                 materials: Default::default(),
                 key_stores: Default::default(),
+                xks: std::sync::Arc::new(
+                    crate::xks::client::XksClient::new(&Default::default()).expect("xks client"),
+                ),
             };
             let auth = crate::sigv4::Authenticator::Dev {
                 default_account: ferrokms_core::ids::AccountId::parse("111122223333")

@@ -63,6 +63,8 @@ pub struct ServerConfig {
     pub limits: crate::listener::ConnectionLimits,
     /// The PKCS#11 tokens that AWS_CLOUDHSM custom key stores may name as clusters.
     pub cloudhsm_clusters: Vec<crate::key_stores::CloudHsmCluster>,
+    /// How EXTERNAL_KEY_STORE custom key stores reach their proxies.
+    pub xks: crate::xks::client::XksClientConfig,
 }
 
 struct App {
@@ -520,6 +522,7 @@ pub async fn serve(
             key_stores: Arc::new(crate::key_stores::KeyStores::new(
                 config.cloudhsm_clusters.clone(),
             )?),
+            xks: Arc::new(crate::xks::client::XksClient::new(&config.xks)?),
         },
         auth,
         audit,

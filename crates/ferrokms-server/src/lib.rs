@@ -21,6 +21,7 @@ mod sigv4;
 mod sts;
 pub mod tls;
 mod wire;
+pub mod xks;
 
 pub use bootstrap::{restore, AdminCredentials, DataDir};
 pub use http::{serve, Mode, ServerConfig};

@@ -156,6 +156,25 @@ impl HsmConfig {
     }
 }
 
+/// A token PIN from an environment variable or from a file only its owner may read.
+pub fn read_pin(file: Option<&Path>, env: Option<&str>) -> Result<Pin, ServerError> {
+    if let Some(var) = env {
+        let pin = std::env::var(var)
+            .map_err(|_| ServerError::Config(format!("the PIN variable {var} is not set")))?;
+        return Ok(Pin::new(Zeroizing::new(pin)));
+    }
+    let path =
+        file.ok_or_else(|| ServerError::Config("no PIN is named (pin_file or pin_env)".into()))?;
+    let io = |e: std::io::Error| ServerError::Io(format!("reading {}: {e}", path.display()));
+    let mut file = fs::File::open(path).map_err(io)?;
+    root_file::refuse_if_shared(&file, path, "PIN file")?;
+    let mut pin = Zeroizing::new(String::new());
+    file.read_to_string(&mut pin).map_err(io)?;
+    Ok(Pin::new(Zeroizing::new(
+        pin.trim_end_matches(['\n', '\r']).to_owned(),
+    )))
+}
+
 /// The root key of a data directory and what it is, for the banner.
 pub struct RootOfTrust {
     pub provider: Arc<dyn RootKeyProvider>,

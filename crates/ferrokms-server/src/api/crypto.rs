@@ -3,7 +3,7 @@
 //! GenerateRandom.
 
 use ferrokms_core::asymmetric;
-use ferrokms_core::ciphertext::{self, BlobHeader};
+use ferrokms_core::ciphertext::{self, BlobHeader, ExternalBlob};
 use ferrokms_core::context::{EncryptionContext, MAX_CONTEXT_BYTES};
 use ferrokms_core::key::{
     DataKeyPairSpec, DataKeySpec, EncryptionAlgorithm, KeyMetadata, KeyUsage,
@@ -175,7 +175,7 @@ async fn seal(
     context: &EncryptionContext,
     plaintext: &[u8],
 ) -> Result<Vec<u8>, ApiError> {
-    if key.custom_key_store.is_some() {
+    if key.custom_key_store.as_ref().is_some_and(|l| l.in_token()) {
         let token = super::custom_key_stores::token_key(call, key).await?;
         return Ok(ciphertext::seal_in_token(
             &token,
@@ -186,19 +186,30 @@ async fn seal(
         )?);
     }
     let material = load_material(call, key, &key.current_material).await?;
-    Ok(ciphertext::seal(
+    let blob = ciphertext::seal(
         &material,
         key.id(),
         key.current_material,
         context,
         plaintext,
-    )?)
+    )?;
+    if is_external(key) {
+        return super::custom_key_stores::seal_outer(call, key, &blob).await;
+    }
+    Ok(blob)
+}
+
+/// Whether a key is in an external key store: its ciphertexts carry an outer layer.
+fn is_external(key: &KeyMetadata) -> bool {
+    key.custom_key_store
+        .as_ref()
+        .is_some_and(|l| l.xks_key_id.is_some())
 }
 
 /// Finds the key a blob names and checks it against the caller's `KeyId`, if given.
 async fn key_for_blob(
     call: &Call<'_>,
-    header: &BlobHeader,
+    blob_key: ferrokms_core::ids::KeyId,
     requested: Option<&str>,
     operation: &str,
     conditions: &Conditions,
@@ -206,7 +217,7 @@ async fn key_for_blob(
     match requested {
         Some(raw) => {
             let key = resolve_key(call, raw, Aliases::Accepted, operation, conditions).await?;
-            if key.id() != header.key_id {
+            if key.id() != blob_key {
                 return Err(KmsError::IncorrectKey(
                     "The key ID in the request does not identify a CMK that can perform this operation.".into(),
                 )
@@ -218,7 +229,7 @@ async fn key_for_blob(
             let key = call
                 .services
                 .store
-                .key(call.request.region(), &header.key_id)
+                .key(call.request.region(), &blob_key)
                 .await
                 .map_err(store_failure)?
                 .ok_or_else(KmsError::invalid_ciphertext)?;
@@ -237,7 +248,7 @@ async fn open(
     blob: &[u8],
     context: &EncryptionContext,
 ) -> Result<Zeroizing<Vec<u8>>, ApiError> {
-    if key.custom_key_store.is_some() {
+    if key.custom_key_store.as_ref().is_some_and(|l| l.in_token()) {
         if header.material_id != key.current_material {
             return Err(KmsError::invalid_ciphertext().into());
         }
@@ -302,10 +313,33 @@ async fn decrypt_ciphertext(
 ) -> Result<Opened, ApiError> {
     let algorithm = algorithm.unwrap_or(EncryptionAlgorithm::SymmetricDefault);
     let conditions = crypto_conditions(context, algorithm);
+    if algorithm == EncryptionAlgorithm::SymmetricDefault && ExternalBlob::is_external(blob) {
+        let outer = ExternalBlob::parse(blob)?;
+        let key = key_for_blob(call, outer.key_id, requested, action, &conditions).await?;
+        check_encryption_key(&key, operation, Some(algorithm))?;
+        if !is_external(&key) || outer.material_id != key.current_material {
+            return Err(KmsError::invalid_ciphertext().into());
+        }
+        let inner = super::custom_key_stores::open_outer(call, &key, &outer).await?;
+        let header = ciphertext::parse_header(&inner)?;
+        if header.key_id != key.id() || header.material_id != outer.material_id {
+            return Err(KmsError::invalid_ciphertext().into());
+        }
+        let plaintext = open(call, &key, &header, &inner, context).await?;
+        return Ok(Opened {
+            key,
+            plaintext,
+            material_id: header.material_id,
+        });
+    }
     if algorithm == EncryptionAlgorithm::SymmetricDefault {
         let header = ciphertext::parse_header(blob)?;
-        let key = key_for_blob(call, &header, requested, action, &conditions).await?;
+        let key = key_for_blob(call, header.key_id, requested, action, &conditions).await?;
         check_encryption_key(&key, operation, Some(algorithm))?;
+        // An external key store key's ciphertexts always carry the outer layer.
+        if is_external(&key) {
+            return Err(KmsError::invalid_ciphertext().into());
+        }
         let plaintext = open(call, &key, &header, blob, context).await?;
         return Ok(Opened {
             key,

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use ferrokms_core::ciphertext::TokenAead;
+use ferrokms_core::ciphertext::{ExternalBlob, TokenAead};
 use ferrokms_core::ids::{AccountId, Region};
 use ferrokms_core::key::{CustomKeyStoreLink, KeyMetadata, Millis, Origin};
 use ferrokms_core::material::{key_store_password_binding, MaterialId};
@@ -17,25 +17,17 @@ use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
 use super::authorize::{authorize_account, Conditions};
+use super::external_key_stores::{self, XksSettings};
 use super::{finish_page, finish_with_page, store_failure, Call};
 use crate::error::ApiError;
 use crate::key_stores::{connection_error_code, token_key_label};
 use crate::wire::{timestamp, Input};
+use crate::xks::client::{Sealed, XksEndpoint};
 
 /// AWS's quota of custom key stores per account and region.
 const MAX_KEY_STORES: usize = 10;
 const CLUSTER_ID_PATTERN: &str = "cluster-[2-7a-zA-Z]{11,16}";
 const STORE_TYPES: &[&str] = &["AWS_CLOUDHSM", "EXTERNAL_KEY_STORE"];
-/// Members of an EXTERNAL_KEY_STORE store, read so that they are not unknown members.
-const XKS_MEMBERS: &[&str] = &[
-    "XksProxyUriEndpoint",
-    "XksProxyUriPath",
-    "XksProxyVpcEndpointServiceName",
-    "XksProxyVpcEndpointServiceOwner",
-    "XksProxyAuthenticationCredential",
-    "XksProxyConnectivity",
-];
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 enum ConnectionState {
@@ -62,8 +54,13 @@ impl ConnectionState {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct StoreDocument {
     store_type: String,
-    cluster_id: String,
-    trust_anchor: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cluster_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    trust_anchor: Option<String>,
+    /// An EXTERNAL_KEY_STORE's proxy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    xks: Option<XksSettings>,
     state: ConnectionState,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     error_code: Option<String>,
@@ -84,9 +81,16 @@ impl KeyStore {
             "CustomKeyStoreType": d.store_type,
             "ConnectionState": d.state.as_str(),
             "CreationDate": timestamp(d.created),
-            "CloudHsmClusterId": d.cluster_id,
-            "TrustAnchorCertificate": d.trust_anchor,
         });
+        if let Some(cluster) = &d.cluster_id {
+            entry["CloudHsmClusterId"] = json!(cluster);
+        }
+        if let Some(anchor) = &d.trust_anchor {
+            entry["TrustAnchorCertificate"] = json!(anchor);
+        }
+        if let Some(xks) = &d.xks {
+            entry["XksProxyConfiguration"] = xks.configuration();
+        }
         if let (ConnectionState::Failed, Some(code)) = (d.state, &d.error_code) {
             entry["ConnectionErrorCode"] = json!(code);
         }
@@ -188,14 +192,6 @@ fn name_in_use() -> ApiError {
     .into()
 }
 
-fn external_unsupported() -> ApiError {
-    KmsError::UnsupportedOperation(
-        "EXTERNAL_KEY_STORE custom key stores are not supported by this version of ferrokms."
-            .into(),
-    )
-    .into()
-}
-
 pub async fn create_custom_key_store(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
     let name = input.required_string("CustomKeyStoreName", 1, 256)?;
     let cluster_id = input.string("CloudHsmClusterId", 19, 24)?;
@@ -209,52 +205,50 @@ pub async fn create_custom_key_store(call: &Call<'_>, mut input: Input) -> Resul
             STORE_TYPES,
         )?
         .unwrap_or("AWS_CLOUDHSM");
-    let xks = XKS_MEMBERS.iter().filter(|m| input.present(m)).count();
+    let xks = external_key_stores::read_members(&mut input)?;
     input.finish()?;
     authorize_account(call, "CreateCustomKeyStore", &Conditions::none())?;
-    if store_type == "EXTERNAL_KEY_STORE" {
-        return Err(external_unsupported());
-    }
-    let (Some(cluster_id), Some(trust_anchor), Some(password)) =
-        (cluster_id, trust_anchor, password)
-    else {
-        return Err(KmsError::Validation(
-            "An AWS_CLOUDHSM custom key store needs CloudHsmClusterId, TrustAnchorCertificate \
-             and KeyStorePassword."
-                .into(),
-        )
-        .into());
-    };
-    if xks > 0 {
-        return Err(KmsError::Validation(
-            "XksProxy parameters are valid only for an EXTERNAL_KEY_STORE custom key store.".into(),
-        )
-        .into());
-    }
-    let key_stores = &call.services.key_stores;
-    if key_stores.cluster(&cluster_id).is_none() {
-        return Err(cluster_not_found(&cluster_id));
-    }
-    if let Some(anchor) = key_stores.trust_anchor(&cluster_id) {
-        if anchor.trim() != trust_anchor.trim() {
-            return Err(KmsError::IncorrectTrustAnchor(format!(
-                "The trust anchor certificate in the request is not the trust anchor \
-                 certificate of the specified AWS CloudHSM cluster {cluster_id}."
-            ))
+    let existing = stores_of_caller(call).await?;
+    let (document, secret) = if store_type == "EXTERNAL_KEY_STORE" {
+        if cluster_id.is_some() || trust_anchor.is_some() || password.is_some() {
+            return Err(KmsError::Validation(
+                "CloudHsmClusterId, TrustAnchorCertificate and KeyStorePassword are valid only \
+                 for an AWS_CLOUDHSM custom key store."
+                    .into(),
+            )
             .into());
         }
-    }
-    let existing = stores_of_caller(call).await?;
-    if let Some(other) = existing
-        .iter()
-        .find(|s| s.document.cluster_id == cluster_id)
-    {
-        return Err(KmsError::CloudHsmClusterInUse(format!(
-            "The AWS CloudHSM cluster {cluster_id} is already associated with custom key store {}.",
-            other.record.id
-        ))
-        .into());
-    }
+        new_external_store(call, xks, &existing).await?
+    } else {
+        if xks.any() {
+            return Err(KmsError::Validation(
+                "XksProxy parameters are valid only for an EXTERNAL_KEY_STORE custom key store."
+                    .into(),
+            )
+            .into());
+        }
+        let (Some(cluster_id), Some(trust_anchor), Some(password)) =
+            (cluster_id, trust_anchor, password)
+        else {
+            return Err(KmsError::Validation(
+                "An AWS_CLOUDHSM custom key store needs CloudHsmClusterId, \
+                 TrustAnchorCertificate and KeyStorePassword."
+                    .into(),
+            )
+            .into());
+        };
+        check_new_cluster(call, &cluster_id, &trust_anchor, &existing)?;
+        let document = StoreDocument {
+            store_type: store_type.to_owned(),
+            cluster_id: Some(cluster_id),
+            trust_anchor: Some(trust_anchor),
+            xks: None,
+            state: ConnectionState::Disconnected,
+            error_code: None,
+            created: call.now,
+        };
+        (document, password)
+    };
     let region = call.request.region().clone();
     let id = new_store_id()?;
     let wrapped_password = call
@@ -262,7 +256,7 @@ pub async fn create_custom_key_store(call: &Call<'_>, mut input: Input) -> Resul
         .root
         .wrap(
             &key_store_password_binding(region.as_str(), &id),
-            password.as_bytes(),
+            secret.as_bytes(),
         )
         .map_err(ApiError::from)?;
     let mut store = KeyStore {
@@ -275,14 +269,7 @@ pub async fn create_custom_key_store(call: &Call<'_>, mut input: Input) -> Resul
             document: String::new(),
             wrapped_password,
         },
-        document: StoreDocument {
-            store_type: store_type.to_owned(),
-            cluster_id,
-            trust_anchor,
-            state: ConnectionState::Disconnected,
-            error_code: None,
-            created: call.now,
-        },
+        document,
     };
     store.save()?;
     match call
@@ -299,6 +286,117 @@ pub async fn create_custom_key_store(call: &Call<'_>, mut input: Input) -> Resul
         .into()),
         Err(e) => Err(store_failure(e)),
     }
+}
+
+/// A new AWS_CLOUDHSM store's cluster must be configured, match its trust anchor and serve
+/// no other store of the account.
+fn check_new_cluster(
+    call: &Call<'_>,
+    cluster_id: &str,
+    trust_anchor: &str,
+    existing: &[KeyStore],
+) -> Result<(), ApiError> {
+    let key_stores = &call.services.key_stores;
+    if key_stores.cluster(cluster_id).is_none() {
+        return Err(cluster_not_found(cluster_id));
+    }
+    if let Some(anchor) = key_stores.trust_anchor(cluster_id) {
+        if anchor.trim() != trust_anchor.trim() {
+            return Err(KmsError::IncorrectTrustAnchor(format!(
+                "The trust anchor certificate in the request is not the trust anchor \
+                 certificate of the specified AWS CloudHSM cluster {cluster_id}."
+            ))
+            .into());
+        }
+    }
+    if let Some(other) = existing
+        .iter()
+        .find(|s| s.document.cluster_id.as_deref() == Some(cluster_id))
+    {
+        return Err(KmsError::CloudHsmClusterInUse(format!(
+            "The AWS CloudHSM cluster {cluster_id} is already associated with custom key store {}.",
+            other.record.id
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// A new EXTERNAL_KEY_STORE store: its members complete and unique in the account, and (for
+/// a public endpoint, as AWS does) its proxy answering GetHealthStatus.
+async fn new_external_store(
+    call: &Call<'_>,
+    xks: external_key_stores::XksMembers,
+    existing: &[KeyStore],
+) -> Result<(StoreDocument, Zeroizing<String>), ApiError> {
+    let (Some(uri_endpoint), Some(uri_path), Some(connectivity), Some((access_key_id, secret))) = (
+        xks.uri_endpoint,
+        xks.uri_path,
+        xks.connectivity,
+        xks.credential,
+    ) else {
+        return Err(KmsError::Validation(
+            "An EXTERNAL_KEY_STORE custom key store needs XksProxyUriEndpoint, XksProxyUriPath, \
+             XksProxyConnectivity and XksProxyAuthenticationCredential."
+                .into(),
+        )
+        .into());
+    };
+    let vpc = connectivity == "VPC_ENDPOINT_SERVICE";
+    if vpc != xks.vpc_endpoint_service_name.is_some() {
+        return Err(KmsError::Validation(
+            "XksProxyVpcEndpointServiceName is required with VPC_ENDPOINT_SERVICE connectivity \
+             and valid only with it."
+                .into(),
+        )
+        .into());
+    }
+    if existing.iter().any(|s| {
+        s.document
+            .xks
+            .as_ref()
+            .is_some_and(|x| x.uri_endpoint == uri_endpoint && x.uri_path == uri_path)
+    }) {
+        return Err(KmsError::XksProxyUriInUse(
+            "The combination of the XksProxyUriEndpoint and XksProxyUriPath values is already \
+             associated with an external key store in this account and Region."
+                .into(),
+        )
+        .into());
+    }
+    let settings = XksSettings {
+        uri_endpoint,
+        uri_path,
+        connectivity,
+        access_key_id,
+        vpc_endpoint_service_owner: vpc.then(|| {
+            xks.vpc_endpoint_service_owner
+                .unwrap_or_else(|| call.request.principal().account().as_str().to_owned())
+        }),
+        vpc_endpoint_service_name: xks.vpc_endpoint_service_name,
+    };
+    if !vpc {
+        let endpoint = settings.endpoint(secret.clone());
+        let metadata = external_key_stores::request_metadata(call, None, "CreateCustomKeyStore");
+        call.services
+            .xks
+            .health(&endpoint, call.request.region().as_str(), metadata)
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "the new external key store's proxy failed");
+                external_key_stores::management_failure(&e)
+            })?;
+    }
+    let document = StoreDocument {
+        store_type: "EXTERNAL_KEY_STORE".into(),
+        cluster_id: None,
+        trust_anchor: None,
+        xks: Some(settings),
+        state: ConnectionState::Disconnected,
+        error_code: None,
+        created: call.now,
+    };
+    Ok((document, secret))
 }
 
 pub async fn describe_custom_key_stores(
@@ -360,7 +458,8 @@ async fn write_back(
     Err(KmsError::internal().into())
 }
 
-fn unwrap_password(call: &Call<'_>, store: &KeyStore) -> Result<Pin, ApiError> {
+/// The store's secret: a CloudHSM store's password, or an external one's proxy secret.
+fn unwrap_secret(call: &Call<'_>, store: &KeyStore) -> Result<Zeroizing<String>, ApiError> {
     let plain = call
         .services
         .root
@@ -370,7 +469,7 @@ fn unwrap_password(call: &Call<'_>, store: &KeyStore) -> Result<Pin, ApiError> {
         )
         .map_err(ApiError::from)?;
     let text = String::from_utf8(plain.to_vec()).map_err(|_| KmsError::internal())?;
-    Ok(Pin::new(Zeroizing::new(text)))
+    Ok(Zeroizing::new(text))
 }
 
 pub async fn update_custom_key_store(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
@@ -379,29 +478,33 @@ pub async fn update_custom_key_store(call: &Call<'_>, mut input: Input) -> Resul
     let password = input.secret_string("KeyStorePassword", 7, 32)?;
     let cluster_id = input.string("CloudHsmClusterId", 19, 24)?;
     check_cluster_id(&mut input, "CloudHsmClusterId", cluster_id.as_ref());
-    let xks = XKS_MEMBERS.iter().filter(|m| input.present(m)).count();
+    let xks = external_key_stores::read_members(&mut input)?;
     input.finish()?;
     authorize_account(call, "UpdateCustomKeyStore", &Conditions::none())?;
     let current = find(call, &id).await?;
-    if xks > 0 {
+    let external = current.document.xks.is_some();
+    if external && (password.is_some() || cluster_id.is_some()) {
+        return Err(KmsError::Validation(format!(
+            "KeyStorePassword and CloudHsmClusterId are valid only for an AWS_CLOUDHSM custom \
+             key store; {id} is EXTERNAL_KEY_STORE."
+        ))
+        .into());
+    }
+    if !external && xks.any() {
         return Err(KmsError::Validation(format!(
             "XksProxy parameters are valid only for an EXTERNAL_KEY_STORE custom key store; {id} \
-             is {}.",
-            current.document.store_type
+             is AWS_CLOUDHSM."
         ))
         .into());
     }
     let key_stores = &call.services.key_stores;
-    if let Some(new) = &cluster_id {
+    if let (Some(new), Some(old)) = (&cluster_id, &current.document.cluster_id) {
         if key_stores.cluster(new).is_none() {
             return Err(cluster_not_found(new));
         }
-        let related = match (
-            key_stores.trust_anchor(new),
-            key_stores.trust_anchor(&current.document.cluster_id),
-        ) {
+        let related = match (key_stores.trust_anchor(new), key_stores.trust_anchor(old)) {
             (Some(a), Some(b)) => a.trim() == b.trim(),
-            _ => new == &current.document.cluster_id,
+            _ => new == old,
         };
         if !related {
             return Err(KmsError::CloudHsmClusterNotRelated(format!(
@@ -411,7 +514,9 @@ pub async fn update_custom_key_store(call: &Call<'_>, mut input: Input) -> Resul
             .into());
         }
     }
-    let wrapped_password = match &password {
+    // The XKS credential's secret is kept where a CloudHSM store keeps its password.
+    let new_secret = password.or_else(|| xks.credential.as_ref().map(|(_, s)| s.clone()));
+    let wrapped_secret = match &new_secret {
         Some(p) => Some(
             call.services
                 .root
@@ -423,23 +528,50 @@ pub async fn update_custom_key_store(call: &Call<'_>, mut input: Input) -> Resul
         ),
         None => None,
     };
+    // A proxy's endpoint and connectivity change only while disconnected; its name, path
+    // and credential at any time (AWS's rules). A CloudHSM store's password and cluster
+    // change only while disconnected.
+    let needs_disconnected = cluster_id.is_some()
+        || (!external && wrapped_secret.is_some())
+        || xks.uri_endpoint.is_some()
+        || xks.connectivity.is_some()
+        || xks.vpc_endpoint_service_name.is_some()
+        || xks.vpc_endpoint_service_owner.is_some();
     write_back(call, &id, |store| {
-        if (wrapped_password.is_some() || cluster_id.is_some())
-            && store.document.state != ConnectionState::Disconnected
-        {
+        if needs_disconnected && store.document.state != ConnectionState::Disconnected {
             return Err(store.invalid_state(
-                "disconnect it before changing its password or cluster (only its name can \
-                 change while it is not DISCONNECTED)",
+                "disconnect it before changing that (only its name, and an external key \
+                 store's proxy path and credential, can change while it is not DISCONNECTED)",
             ));
         }
         if let Some(name) = &new_name {
             store.record.name = name.clone();
         }
-        if let Some(wrapped) = &wrapped_password {
+        if let Some(wrapped) = &wrapped_secret {
             store.record.wrapped_password = wrapped.clone();
         }
         if let Some(cluster) = &cluster_id {
-            store.document.cluster_id = cluster.clone();
+            store.document.cluster_id = Some(cluster.clone());
+        }
+        if let Some(settings) = &mut store.document.xks {
+            if let Some(e) = &xks.uri_endpoint {
+                settings.uri_endpoint = e.clone();
+            }
+            if let Some(p) = &xks.uri_path {
+                settings.uri_path = p.clone();
+            }
+            if let Some(c) = &xks.connectivity {
+                settings.connectivity = c.clone();
+            }
+            if let Some((access, _)) = &xks.credential {
+                settings.access_key_id = access.clone();
+            }
+            if let Some(n) = &xks.vpc_endpoint_service_name {
+                settings.vpc_endpoint_service_name = Some(n.clone());
+            }
+            if let Some(o) = &xks.vpc_endpoint_service_owner {
+                settings.vpc_endpoint_service_owner = Some(o.clone());
+            }
         }
         Ok(())
     })
@@ -501,15 +633,34 @@ pub async fn connect_custom_key_store(
         ConnectionState::Disconnected => {}
     }
     let key_stores = &call.services.key_stores;
-    let outcome = match key_stores.cluster(&store.document.cluster_id) {
-        Some(cluster) => {
-            let pin = unwrap_password(call, &store)?;
+    let cluster = store
+        .document
+        .cluster_id
+        .as_deref()
+        .and_then(|c| key_stores.cluster(c));
+    let outcome = match (&store.document.xks, cluster) {
+        (Some(xks), _) => {
+            let endpoint = xks.endpoint(unwrap_secret(call, &store)?);
+            let metadata =
+                external_key_stores::request_metadata(call, None, "ConnectCustomKeyStore");
+            call.services
+                .xks
+                .health(&endpoint, store.record.region.as_str(), metadata)
+                .await
+                .map(|_| ())
+                .map_err(|e| {
+                    tracing::warn!(custom_key_store = %id, error = %e, "connecting failed");
+                    external_key_stores::connection_error_code(&e)
+                })
+        }
+        (None, Some(cluster)) => {
+            let pin = Pin::new(unwrap_secret(call, &store)?);
             key_stores.connect(&id, cluster, pin).await.map_err(|e| {
                 tracing::warn!(custom_key_store = %id, error = %e, "connecting failed");
                 connection_error_code(&e)
             })
         }
-        None => Err("CLUSTER_NOT_FOUND"),
+        (None, None) => Err("CLUSTER_NOT_FOUND"),
     };
     // As in AWS, the call succeeds and a failure shows in the store's connection state.
     let connected = write_back(call, &id, |s| {
@@ -560,7 +711,10 @@ pub(super) enum StoreAccess {
     NotFound,
     /// Not CONNECTED, or its token cannot be reached from this node.
     NotConnected(String),
-    Ready(Arc<Token>, String),
+    /// An AWS_CLOUDHSM store, logged in on this node, and its cluster.
+    Token(Arc<Token>, String),
+    /// An EXTERNAL_KEY_STORE store and how to reach its proxy.
+    Proxy(XksEndpoint),
 }
 
 /// Opens the key store `id` of `account` in `region` for use: it must be CONNECTED, and this
@@ -583,19 +737,27 @@ pub(super) async fn open_store(
             store.document.state.as_str().into(),
         ));
     }
-    if let Some(token) = key_stores.token(id) {
-        return Ok(StoreAccess::Ready(token, store.document.cluster_id));
+    if let Some(xks) = &store.document.xks {
+        return Ok(StoreAccess::Proxy(
+            xks.endpoint(unwrap_secret(call, &store)?),
+        ));
     }
-    let Some(cluster) = key_stores.cluster(&store.document.cluster_id) else {
+    let Some(cluster_id) = store.document.cluster_id.clone() else {
+        return Err(KmsError::internal().into());
+    };
+    if let Some(token) = key_stores.token(id) {
+        return Ok(StoreAccess::Token(token, cluster_id));
+    }
+    let Some(cluster) = key_stores.cluster(&cluster_id) else {
         return Ok(StoreAccess::NotConnected("CONNECTED".into()));
     };
-    let pin = unwrap_password(call, &store)?;
+    let pin = Pin::new(unwrap_secret(call, &store)?);
     if let Err(e) = key_stores.connect(id, cluster, pin).await {
         tracing::warn!(custom_key_store = %id, error = %e, "reconnecting failed");
         return Ok(StoreAccess::NotConnected("CONNECTED".into()));
     }
     match key_stores.token(id) {
-        Some(token) => Ok(StoreAccess::Ready(token, store.document.cluster_id)),
+        Some(token) => Ok(StoreAccess::Token(token, cluster_id)),
         None => Ok(StoreAccess::NotConnected("CONNECTED".into())),
     }
 }
@@ -605,14 +767,14 @@ pub(super) fn unavailable(key: &KeyMetadata) -> ApiError {
     KmsError::InvalidState(format!("{} is unavailable.", key.arn)).into()
 }
 
-/// The token and token key behind a key of a custom key store.
+/// The token and token key behind a key of an AWS_CLOUDHSM store.
 pub(super) async fn token_key(call: &Call<'_>, key: &KeyMetadata) -> Result<TokenSealer, ApiError> {
     let link = key
         .custom_key_store
         .as_ref()
         .ok_or_else(|| ApiError::from(KmsError::internal()))?;
     match open_store(call, key.region(), key.account(), &link.id).await? {
-        StoreAccess::Ready(..) => {}
+        StoreAccess::Token(..) => {}
         _ => return Err(unavailable(key)),
     }
     let label = token_key_label(&key.current_material);
@@ -623,6 +785,93 @@ pub(super) async fn token_key(call: &Call<'_>, key: &KeyMetadata) -> Result<Toke
             Err(unavailable(key))
         }
     }
+}
+
+/// The proxy and external key behind a key of an EXTERNAL_KEY_STORE store.
+async fn proxy_of(call: &Call<'_>, key: &KeyMetadata) -> Result<(XksEndpoint, String), ApiError> {
+    let link = key
+        .custom_key_store
+        .as_ref()
+        .ok_or_else(|| ApiError::from(KmsError::internal()))?;
+    let external_key = link
+        .xks_key_id
+        .clone()
+        .ok_or_else(|| ApiError::from(KmsError::internal()))?;
+    match open_store(call, key.region(), key.account(), &link.id).await? {
+        StoreAccess::Proxy(endpoint) => Ok((endpoint, external_key)),
+        _ => Err(unavailable(key)),
+    }
+}
+
+/// The outer layer of an external key store key's ciphertext: `inner` (the blob of the key's
+/// own material) encrypted by the external key.
+pub(super) async fn seal_outer(
+    call: &Call<'_>,
+    key: &KeyMetadata,
+    inner: &[u8],
+) -> Result<Vec<u8>, ApiError> {
+    let (endpoint, external_key) = proxy_of(call, key).await?;
+    let aad = ExternalBlob::header(key.id(), key.current_material);
+    let metadata =
+        external_key_stores::request_metadata(call, Some(key.arn.to_string()), "Encrypt");
+    let sealed = call
+        .services
+        .xks
+        .encrypt(
+            &endpoint,
+            key.region().as_str(),
+            &external_key,
+            metadata,
+            inner,
+            &aad,
+        )
+        .await
+        .map_err(|e| {
+            tracing::warn!(key = %key.arn, error = %e, "the external key store's proxy failed");
+            external_key_stores::crypto_failure(&e)
+        })?;
+    Ok(ExternalBlob {
+        key_id: key.id(),
+        material_id: key.current_material,
+        iv: sealed.iv,
+        tag: sealed.tag,
+        metadata: sealed.metadata,
+        outer: sealed.ciphertext,
+    }
+    .to_bytes()?)
+}
+
+/// Takes the outer layer off an external key store key's ciphertext, giving the inner blob.
+pub(super) async fn open_outer(
+    call: &Call<'_>,
+    key: &KeyMetadata,
+    blob: &ExternalBlob,
+) -> Result<Zeroizing<Vec<u8>>, ApiError> {
+    let (endpoint, external_key) = proxy_of(call, key).await?;
+    let aad = ExternalBlob::header(blob.key_id, blob.material_id);
+    let metadata =
+        external_key_stores::request_metadata(call, Some(key.arn.to_string()), "Decrypt");
+    let sealed = Sealed {
+        iv: blob.iv,
+        ciphertext: blob.outer.clone(),
+        tag: blob.tag,
+        metadata: blob.metadata.clone(),
+    };
+    call.services
+        .xks
+        .decrypt(
+            &endpoint,
+            key.region().as_str(),
+            &external_key,
+            metadata,
+            &sealed,
+            &aad,
+        )
+        .await
+        .map_err(|e| {
+            tracing::warn!(key = %key.arn, error = %e, "the external key store's proxy failed");
+            external_key_stores::crypto_failure(&e)
+        })
 }
 
 /// Whether a key's custom key store is CONNECTED (for the key state DescribeKey shows).
@@ -636,49 +885,107 @@ pub(super) async fn store_connected(call: &Call<'_>, key: &KeyMetadata) -> Resul
         .any(|s| s.record.id == link.id && s.document.state == ConnectionState::Connected))
 }
 
-/// Makes a new key's AES-256 key inside the token of a CONNECTED AWS_CLOUDHSM store; returns
-/// the store's link for the key's metadata. The caller has checked the key spec.
+/// Prepares a new key in a CONNECTED custom key store: for an AWS_CLOUDHSM store, makes its
+/// AES-256 key inside the token; for an EXTERNAL_KEY_STORE, checks with the proxy that the
+/// external key is usable and not yet another key's. Returns the link for the key's
+/// metadata. The caller has checked the key spec.
 pub(super) async fn make_key_in_store(
     call: &Call<'_>,
     store_id: &str,
     origin: Origin,
+    xks_key_id: Option<&str>,
     material: &MaterialId,
 ) -> Result<CustomKeyStoreLink, ApiError> {
     let account = call.request.principal().account().clone();
-    let (token, cluster) = match open_store(call, call.request.region(), &account, store_id).await?
-    {
-        StoreAccess::NotFound => {
-            return Err(KmsError::CustomKeyStoreNotFound(format!(
-                "Custom key store {store_id} does not exist."
-            ))
-            .into())
-        }
-        StoreAccess::NotConnected(state) => {
-            return Err(KmsError::CustomKeyStoreInvalidState(format!(
-                "Custom key store {store_id} is {state}; it must be CONNECTED to create keys in it."
-            ))
-            .into())
-        }
-        StoreAccess::Ready(token, cluster) => (token, cluster),
-    };
-    if origin != Origin::AwsCloudhsm {
-        return Err(KmsError::UnsupportedOperation(format!(
-            "To create a KMS key in custom key store {store_id}, set Origin to AWS_CLOUDHSM."
+    let region = call.request.region().clone();
+    match open_store(call, &region, &account, store_id).await? {
+        StoreAccess::NotFound => Err(KmsError::CustomKeyStoreNotFound(format!(
+            "Custom key store {store_id} does not exist."
         ))
-        .into());
+        .into()),
+        StoreAccess::NotConnected(state) => Err(KmsError::CustomKeyStoreInvalidState(format!(
+            "Custom key store {store_id} is {state}; it must be CONNECTED to create keys in it."
+        ))
+        .into()),
+        StoreAccess::Token(token, cluster) => {
+            if origin != Origin::AwsCloudhsm || xks_key_id.is_some() {
+                return Err(KmsError::UnsupportedOperation(format!(
+                    "To create a KMS key in custom key store {store_id}, set Origin to \
+                     AWS_CLOUDHSM (and give no XksKeyId)."
+                ))
+                .into());
+            }
+            let label = token_key_label(material);
+            tokio::task::spawn_blocking(move || token.generate_key(&label))
+                .await
+                .map_err(|_| ApiError::from(KmsError::internal()))?
+                .map_err(|e| {
+                    tracing::error!(custom_key_store = %store_id, error = %e, "making a key in the token failed");
+                    ApiError::from(KmsError::internal())
+                })?;
+            Ok(CustomKeyStoreLink {
+                id: store_id.to_owned(),
+                cloud_hsm_cluster_id: Some(cluster),
+                xks_key_id: None,
+            })
+        }
+        StoreAccess::Proxy(endpoint) => {
+            let (Origin::ExternalKeyStore, Some(external_key)) = (origin, xks_key_id) else {
+                return Err(KmsError::UnsupportedOperation(format!(
+                    "To create a KMS key in external key store {store_id}, set Origin to \
+                     EXTERNAL_KEY_STORE and give the XksKeyId of its external key."
+                ))
+                .into());
+            };
+            let keys = call
+                .services
+                .store
+                .all_keys()
+                .await
+                .map_err(store_failure)?;
+            if keys.iter().any(|k| {
+                k.region() == &region
+                    && k.account() == &account
+                    && k.custom_key_store.as_ref().is_some_and(|l| {
+                        l.id == store_id && l.xks_key_id.as_deref() == Some(external_key)
+                    })
+            }) {
+                return Err(KmsError::XksKeyAlreadyInUse(format!(
+                    "The external key {external_key} is already associated with a KMS key in \
+                     custom key store {store_id}."
+                ))
+                .into());
+            }
+            let metadata = external_key_stores::request_metadata(call, None, "CreateKey");
+            let answer = call
+                .services
+                .xks
+                .key_metadata(&endpoint, region.as_str(), external_key, metadata)
+                .await
+                .map_err(|e| {
+                    tracing::warn!(custom_key_store = %store_id, error = %e, "the proxy failed");
+                    external_key_stores::create_key_failure(&e)
+                })?;
+            let usable = answer.key_spec == "AES_256"
+                && answer.key_status == "ENABLED"
+                && ["ENCRYPT", "DECRYPT"]
+                    .iter()
+                    .all(|u| answer.key_usage.iter().any(|k| k == u));
+            if !usable {
+                return Err(KmsError::XksKeyInvalidConfiguration(
+                    "The external key must be an AES-256 symmetric key that is enabled and \
+                     performs encryption and decryption."
+                        .into(),
+                )
+                .into());
+            }
+            Ok(CustomKeyStoreLink {
+                id: store_id.to_owned(),
+                cloud_hsm_cluster_id: None,
+                xks_key_id: Some(external_key.to_owned()),
+            })
+        }
     }
-    let label = token_key_label(material);
-    tokio::task::spawn_blocking(move || token.generate_key(&label))
-        .await
-        .map_err(|_| ApiError::from(KmsError::internal()))?
-        .map_err(|e| {
-            tracing::error!(custom_key_store = %store_id, error = %e, "making a key in the token failed");
-            ApiError::from(KmsError::internal())
-        })?;
-    Ok(CustomKeyStoreLink {
-        id: store_id.to_owned(),
-        cloud_hsm_cluster_id: Some(cluster),
-    })
 }
 
 /// Removes a key's token key when creating the key failed after it was made.
@@ -699,7 +1006,11 @@ pub(super) async fn random_in_store(
             "Custom key store {store_id} is {state}; it must be CONNECTED."
         ))
         .into()),
-        StoreAccess::Ready(token, _) => token.random(len).map_err(|e| {
+        StoreAccess::Proxy(_) => Err(KmsError::UnsupportedOperation(format!(
+            "GenerateRandom does not take an external key store ({store_id})."
+        ))
+        .into()),
+        StoreAccess::Token(token, _) => token.random(len).map_err(|e| {
             tracing::error!(custom_key_store = %store_id, error = %e, "the token's generator failed");
             KmsError::internal().into()
         }),

@@ -45,6 +45,9 @@ pub fn metadata_json(key: &KeyMetadata) -> Value {
         if let Some(cluster) = &link.cloud_hsm_cluster_id {
             m["CloudHsmClusterId"] = json!(cluster);
         }
+        if let Some(external) = &link.xks_key_id {
+            m["XksKeyConfiguration"] = json!({ "Id": external });
+        }
     }
     if let Some(model) = &key.import.expiration_model {
         m["ExpirationModel"] = json!(model);
@@ -145,7 +148,15 @@ pub async fn create_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
         .unwrap_or(false);
     let tags = input.tags("Tags")?.unwrap_or_default();
     let multi_region = input.boolean("MultiRegion")?.unwrap_or(false);
-    let _xks_key_id = input.string("XksKeyId", 1, 128)?;
+    let xks_key_id = input.string("XksKeyId", 1, 128)?;
+    if let Some(x) = &xks_key_id {
+        if !x
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        {
+            input.pattern_violated("XksKeyId", x, "^[a-zA-Z0-9-_.]+$");
+        }
+    }
     input.finish()?;
 
     if spec.is_some() && cmk_spec.is_some() {
@@ -184,11 +195,15 @@ pub async fn create_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
         )
         .into());
     }
-    if origin == Origin::AwsCloudhsm && custom_key_store.is_none() {
-        return Err(KmsError::UnsupportedOperation(
-            "A key of Origin AWS_CLOUDHSM needs the CustomKeyStoreId of an AWS CloudHSM key store."
-                .into(),
-        )
+    if custom_key_store.is_none()
+        && (matches!(origin, Origin::AwsCloudhsm | Origin::ExternalKeyStore)
+            || xks_key_id.is_some())
+    {
+        return Err(KmsError::UnsupportedOperation(format!(
+            "A key of Origin {} (or with an XksKeyId) needs the CustomKeyStoreId of a custom \
+             key store of its kind.",
+            origin.as_str()
+        ))
         .into());
     }
     let importing = origin == Origin::External && spec == KeySpec::SymmetricDefault;
@@ -232,11 +247,19 @@ pub async fn create_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
     // material id; a key for imported material has none until ImportKeyMaterial.
     let in_store = match &custom_key_store {
         Some(store) => Some(
-            super::custom_key_stores::make_key_in_store(call, store, origin, &material_id).await?,
+            super::custom_key_stores::make_key_in_store(
+                call,
+                store,
+                origin,
+                xks_key_id.as_deref(),
+                &material_id,
+            )
+            .await?,
         ),
         None => None,
     };
-    let generated = if importing || in_store.is_some() {
+    // An external key store's key has material of its own too: the inner layer.
+    let generated = if importing || in_store.as_ref().is_some_and(|l| l.in_token()) {
         None
     } else {
         Some(generate_off_runtime(spec).await?)

@@ -5,6 +5,7 @@ mod asymmetric;
 mod authorize;
 mod crypto;
 mod custom_key_stores;
+mod external_key_stores;
 mod grants;
 mod import;
 mod keys;
@@ -38,6 +39,7 @@ pub struct Services {
     pub quotas: Arc<crate::quotas::Quotas>,
     pub materials: Arc<crate::material_cache::MaterialCache>,
     pub key_stores: Arc<crate::key_stores::KeyStores>,
+    pub xks: Arc<crate::xks::client::XksClient>,
 }
 
 /// One authenticated call: who is calling, in which region, at what time.

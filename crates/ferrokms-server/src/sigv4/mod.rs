@@ -2,8 +2,8 @@
 //! [`VerifiedRequest`], and every operation handler takes one, so no handler can run for an
 //! unauthenticated caller.
 
-mod canonical;
-mod header;
+pub(crate) mod canonical;
+pub(crate) mod header;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

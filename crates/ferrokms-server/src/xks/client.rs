@@ -1,0 +1,409 @@
+//! The side of ferrokms that calls an XKS proxy: HTTPS, requests signed with SigV4 for the
+//! `kms-xks-proxy` service (signed headers `host;x-amz-date`), answers checked before use.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, HeaderValue, Method, Request};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use zeroize::Zeroizing;
+
+use super::wire::{
+    DecryptAnswer, DecryptRequest, EncryptAnswer, EncryptRequest, ErrorAnswer, HealthAnswer,
+    KeyMetadataAnswer, MetadataOnly, ProxyError, RequestMetadata,
+};
+use super::{API_PATH, SERVICE};
+use crate::sigv4::canonical::{canonical_request, signature, string_to_sign, RequestParts};
+use crate::sigv4::header::{format_amz_date, AuthorizationHeader};
+use crate::ServerError;
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+/// `[xks]` in the config file: how this node reaches external key store proxies.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct XksClientConfig {
+    /// PEM certificates of CAs trusted for proxies, besides the system's.
+    pub ca_bundle: Option<PathBuf>,
+    /// Where to connect for a proxy host instead of `<host>:443`, e.g.
+    /// `"xks.example.com" = "10.0.0.5:8443"`; the certificate must still name the host.
+    #[serde(default)]
+    pub connect_to: HashMap<String, String>,
+    /// How long to wait for a proxy's answer, in milliseconds (AWS waits 250).
+    pub timeout_ms: Option<u64>,
+}
+
+/// Where a store's proxy is and how to sign for it.
+pub struct XksEndpoint {
+    /// `https://host`, without port or path.
+    pub uri_endpoint: String,
+    /// `[/prefix]/kms/xks/v1`.
+    pub uri_path: String,
+    pub access_key_id: String,
+    pub secret: Zeroizing<String>,
+}
+
+/// Why a call to a proxy failed.
+#[derive(Debug)]
+pub enum XksFailure {
+    /// The proxy answered with one of its errors.
+    Proxy(ProxyError),
+    /// No connection could be made.
+    Unreachable(String),
+    /// The TLS handshake failed (certificate, name, versions).
+    Tls(String),
+    TimedOut,
+    /// The answer is not what the specification allows.
+    InvalidResponse(String),
+}
+
+impl std::fmt::Display for XksFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            XksFailure::Proxy(e) => write!(f, "the proxy answered {}", e.name()),
+            XksFailure::Unreachable(e) => write!(f, "the proxy is not reachable: {e}"),
+            XksFailure::Tls(e) => write!(f, "TLS with the proxy failed: {e}"),
+            XksFailure::TimedOut => f.write_str("the proxy did not answer in time"),
+            XksFailure::InvalidResponse(e) => write!(f, "the proxy's answer is invalid: {e}"),
+        }
+    }
+}
+
+/// What the proxy's Encrypt gave back.
+pub struct Sealed {
+    pub iv: [u8; 12],
+    pub ciphertext: Vec<u8>,
+    pub tag: [u8; 16],
+    pub metadata: Vec<u8>,
+}
+
+pub struct XksClient {
+    tls: TlsConnector,
+    connect_to: HashMap<String, String>,
+    timeout: Duration,
+}
+
+fn invalid(what: &str) -> XksFailure {
+    XksFailure::InvalidResponse(what.to_owned())
+}
+
+fn decode(value: &str, what: &str) -> Result<Vec<u8>, XksFailure> {
+    STANDARD
+        .decode(value)
+        .map_err(|_| invalid(&format!("{what} is not base64")))
+}
+
+impl XksClient {
+    pub fn new(config: &XksClientConfig) -> Result<Self, ServerError> {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls_native_certs::load_native_certs().certs {
+            let _ = roots.add(cert);
+        }
+        if let Some(path) = &config.ca_bundle {
+            let io = |e: String| ServerError::Config(format!("{}: {e}", path.display()));
+            for cert in CertificateDer::pem_file_iter(path).map_err(|e| io(e.to_string()))? {
+                roots
+                    .add(cert.map_err(|e| io(e.to_string()))?)
+                    .map_err(|e| io(e.to_string()))?;
+            }
+        }
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ServerError::Config(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(XksClient {
+            tls: TlsConnector::from(Arc::new(tls)),
+            connect_to: config.connect_to.clone(),
+            timeout: config
+                .timeout_ms
+                .map(Duration::from_millis)
+                .unwrap_or(DEFAULT_TIMEOUT),
+        })
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        endpoint: &XksEndpoint,
+        region: &str,
+        suffix: &str,
+        body: &impl Serialize,
+    ) -> Result<T, XksFailure> {
+        let body = serde_json::to_vec(body).map_err(|e| invalid(&e.to_string()))?;
+        tokio::time::timeout(self.timeout, self.exchange(endpoint, region, suffix, body))
+            .await
+            .map_err(|_| XksFailure::TimedOut)?
+    }
+
+    async fn exchange<T: DeserializeOwned>(
+        &self,
+        endpoint: &XksEndpoint,
+        region: &str,
+        suffix: &str,
+        body: Vec<u8>,
+    ) -> Result<T, XksFailure> {
+        let host = endpoint
+            .uri_endpoint
+            .strip_prefix("https://")
+            .ok_or_else(|| XksFailure::Unreachable("the endpoint is not https".into()))?;
+        let address = self
+            .connect_to
+            .get(host)
+            .cloned()
+            .unwrap_or_else(|| format!("{host}:443"));
+        let tcp = TcpStream::connect(&address)
+            .await
+            .map_err(|e| XksFailure::Unreachable(format!("{address}: {e}")))?;
+        let name =
+            ServerName::try_from(host.to_owned()).map_err(|e| XksFailure::Tls(e.to_string()))?;
+        let stream = self
+            .tls
+            .connect(name, tcp)
+            .await
+            .map_err(|e| XksFailure::Tls(e.to_string()))?;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| XksFailure::Unreachable(e.to_string()))?;
+        tokio::spawn(connection);
+
+        let path = format!("{}{suffix}", endpoint.uri_path);
+        let amz_date = format_amz_date(SystemTime::now());
+        let authorization = sign(endpoint, region, host, &path, &amz_date, &body)?;
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(&path)
+            .header("host", host)
+            .header("x-amz-date", &amz_date)
+            .header("content-type", "application/json")
+            .header("authorization", authorization)
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| invalid(&e.to_string()))?;
+        let answer = sender
+            .send_request(request)
+            .await
+            .map_err(|e| XksFailure::Unreachable(e.to_string()))?;
+        let status = answer.status();
+        let bytes = Limited::new(answer.into_body(), MAX_ANSWER_BYTES)
+            .collect()
+            .await
+            .map_err(|_| invalid("the answer could not be read"))?
+            .to_bytes();
+        if status.is_success() {
+            return serde_json::from_slice(&bytes)
+                .map_err(|_| invalid("the answer is not the JSON expected"));
+        }
+        let error: ErrorAnswer = serde_json::from_slice(&bytes)
+            .map_err(|_| invalid(&format!("HTTP {status} without an error name")))?;
+        ProxyError::parse(&error.error_name)
+            .map(XksFailure::Proxy)
+            .ok_or_else(|| invalid(&format!("unknown error {}", error.error_name)))
+            .and_then(Err)
+    }
+
+    pub async fn health(
+        &self,
+        endpoint: &XksEndpoint,
+        region: &str,
+        metadata: RequestMetadata,
+    ) -> Result<HealthAnswer, XksFailure> {
+        let answer: HealthAnswer = self
+            .call(
+                endpoint,
+                region,
+                "/health",
+                &MetadataOnly {
+                    request_metadata: metadata,
+                },
+            )
+            .await?;
+        if answer.ekm_fleet_details.is_empty()
+            || answer
+                .ekm_fleet_details
+                .iter()
+                .all(|e| e.health_status == "UNAVAILABLE")
+        {
+            return Err(XksFailure::Unreachable(
+                "every external key manager is unavailable".into(),
+            ));
+        }
+        Ok(answer)
+    }
+
+    pub async fn key_metadata(
+        &self,
+        endpoint: &XksEndpoint,
+        region: &str,
+        key_id: &str,
+        metadata: RequestMetadata,
+    ) -> Result<KeyMetadataAnswer, XksFailure> {
+        self.call(
+            endpoint,
+            region,
+            &format!("/keys/{key_id}/metadata"),
+            &MetadataOnly {
+                request_metadata: metadata,
+            },
+        )
+        .await
+    }
+
+    /// Encrypts `plaintext` under the external key, checking the answer's integrity value.
+    pub async fn encrypt(
+        &self,
+        endpoint: &XksEndpoint,
+        region: &str,
+        key_id: &str,
+        metadata: RequestMetadata,
+        plaintext: &[u8],
+        aad: &[u8],
+    ) -> Result<Sealed, XksFailure> {
+        let request = EncryptRequest {
+            request_metadata: metadata,
+            plaintext: STANDARD.encode(plaintext),
+            encryption_algorithm: "AES_GCM".into(),
+            additional_authenticated_data: Some(STANDARD.encode(aad)),
+            ciphertext_data_integrity_value_algorithm: Some("SHA_256".into()),
+        };
+        let answer: EncryptAnswer = self
+            .call(
+                endpoint,
+                region,
+                &format!("/keys/{key_id}/encrypt"),
+                &request,
+            )
+            .await?;
+        let ciphertext = decode(&answer.ciphertext, "ciphertext")?;
+        let iv: [u8; 12] = decode(&answer.initialization_vector, "initializationVector")?
+            .try_into()
+            .map_err(|_| invalid("the IV is not 12 bytes"))?;
+        let tag: [u8; 16] = decode(&answer.authentication_tag, "authenticationTag")?
+            .try_into()
+            .map_err(|_| invalid("the tag is not 16 bytes"))?;
+        let cipher_metadata = match &answer.ciphertext_metadata {
+            Some(m) => decode(m, "ciphertextMetadata")?,
+            None => Vec::new(),
+        };
+        if ciphertext.len() != plaintext.len()
+            || cipher_metadata.len() > ferrokms_core::ciphertext::MAX_EXTERNAL_METADATA
+        {
+            return Err(invalid(
+                "the ciphertext or its metadata has the wrong length",
+            ));
+        }
+        let integrity = answer
+            .ciphertext_data_integrity_value
+            .as_deref()
+            .ok_or_else(|| invalid("no ciphertextDataIntegrityValue"))?;
+        let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        for part in [aad, &cipher_metadata, &iv, &ciphertext, &tag] {
+            ctx.update(part);
+        }
+        let expected = ctx.finish();
+        aws_lc_rs::constant_time::verify_slices_are_equal(
+            expected.as_ref(),
+            &decode(integrity, "ciphertextDataIntegrityValue")?,
+        )
+        .map_err(|_| invalid("the ciphertextDataIntegrityValue does not match"))?;
+        Ok(Sealed {
+            iv,
+            ciphertext,
+            tag,
+            metadata: cipher_metadata,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn decrypt(
+        &self,
+        endpoint: &XksEndpoint,
+        region: &str,
+        key_id: &str,
+        metadata: RequestMetadata,
+        sealed: &Sealed,
+        aad: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, XksFailure> {
+        let request = DecryptRequest {
+            request_metadata: metadata,
+            ciphertext: STANDARD.encode(&sealed.ciphertext),
+            encryption_algorithm: "AES_GCM".into(),
+            initialization_vector: STANDARD.encode(sealed.iv),
+            authentication_tag: STANDARD.encode(sealed.tag),
+            ciphertext_metadata: (!sealed.metadata.is_empty())
+                .then(|| STANDARD.encode(&sealed.metadata)),
+            additional_authenticated_data: Some(STANDARD.encode(aad)),
+        };
+        let answer: DecryptAnswer = self
+            .call(
+                endpoint,
+                region,
+                &format!("/keys/{key_id}/decrypt"),
+                &request,
+            )
+            .await?;
+        let plaintext = Zeroizing::new(decode(&answer.plaintext, "plaintext")?);
+        if plaintext.len() != sealed.ciphertext.len() {
+            return Err(invalid("the plaintext has the wrong length"));
+        }
+        Ok(plaintext)
+    }
+}
+
+/// The `Authorization` header of a proxy request.
+fn sign(
+    endpoint: &XksEndpoint,
+    region: &str,
+    host: &str,
+    path: &str,
+    amz_date: &str,
+    body: &[u8],
+) -> Result<String, XksFailure> {
+    let mut headers = HeaderMap::new();
+    let value = |v: &str| HeaderValue::from_str(v).map_err(|e| invalid(&e.to_string()));
+    headers.insert("host", value(host)?);
+    headers.insert("x-amz-date", value(amz_date)?);
+    let auth = AuthorizationHeader {
+        access_key_id: endpoint.access_key_id.clone(),
+        scope_date: amz_date.get(..8).unwrap_or_default().to_owned(),
+        region: region.to_owned(),
+        service: SERVICE.to_owned(),
+        signed_headers: vec!["host".into(), "x-amz-date".into()],
+        signature: String::new(),
+    };
+    let request = RequestParts {
+        method: &Method::POST,
+        path,
+        query: None,
+        headers: &headers,
+        body,
+    };
+    let canonical = canonical_request(&request, &auth);
+    let signed = signature(
+        endpoint.secret.as_bytes(),
+        &auth,
+        &string_to_sign(amz_date, &auth, &canonical),
+    );
+    Ok(format!(
+        "AWS4-HMAC-SHA256 Credential={}/{}/{region}/{SERVICE}/aws4_request, \
+         SignedHeaders=host;x-amz-date, Signature={signed}",
+        auth.access_key_id, auth.scope_date
+    ))
+}
+
+/// The path every proxy request is under, for a store's URI path (which ends in it).
+pub fn is_api_path(uri_path: &str) -> bool {
+    uri_path.ends_with(API_PATH)
+}
