@@ -92,7 +92,11 @@ async fn a_cloudhsm_key_store_is_created_connected_updated_and_deleted_as_in_aws
         .send()
         .await
         .unwrap_err();
-    assert_eq!(code(&err), "ValidationException", "an external store needs its proxy");
+    assert_eq!(
+        code(&err),
+        "ValidationException",
+        "an external store needs its proxy"
+    );
 
     let id = create("payments", CLUSTER, ANCHOR, "wrong-password")
         .await

@@ -61,6 +61,17 @@ const REQUEST_MEMBERS: &[&str] = &[
     "StartTime",
     "EndTime",
     "MaxResults",
+    // Custom key stores: never their password or the proxy credential's secret.
+    "CustomKeyStoreId",
+    "CustomKeyStoreName",
+    "NewCustomKeyStoreName",
+    "CustomKeyStoreType",
+    "CloudHsmClusterId",
+    "XksProxyUriEndpoint",
+    "XksProxyUriPath",
+    "XksProxyConnectivity",
+    "XksProxyVpcEndpointServiceName",
+    "XksKeyId",
 ];
 
 /// Response members that are safe to record.
@@ -80,6 +91,7 @@ const RESPONSE_MEMBERS: &[&str] = &[
     "KeyPairSpec",
     "KeyAgreementAlgorithm",
     "ReplicaKeyMetadata",
+    "CustomKeyStoreId",
 ];
 
 fn lower_camel(member: &str) -> String {
@@ -372,5 +384,24 @@ mod tests {
         );
         assert!(text.contains("\"keyMaterialId\":\"ab\""));
         assert!(e.record.read_only);
+    }
+
+    #[test]
+    fn custom_key_store_secrets_never_reach_the_record() {
+        let request = json!({
+            "CustomKeyStoreName": "ext",
+            "KeyStorePassword": "kmsuser-password",
+            "XksProxyUriPath": "/kms/xks/v1",
+            "XksProxyAuthenticationCredential": {
+                "AccessKeyId": "XKSPROXYACCESSKEY2345",
+                "RawSecretAccessKey": "raw-secret-of-the-proxy",
+            },
+        });
+        let parameters = request.as_object().and_then(request_parameters).unwrap();
+        let text = parameters.to_string();
+        assert!(!text.contains("kmsuser-password") && !text.contains("raw-secret-of-the-proxy"));
+        assert!(!text.contains("XKSPROXYACCESSKEY2345"));
+        assert_eq!(parameters["customKeyStoreName"], "ext");
+        assert_eq!(parameters["xksProxyUriPath"], "/kms/xks/v1");
     }
 }

@@ -94,6 +94,8 @@ pub struct XksClient {
     tls: TlsConnector,
     connect_to: HashMap<String, String>,
     timeout: Duration,
+    /// False only for a client that must never leave the process (the fuzz targets').
+    dials: bool,
 }
 
 fn invalid(what: &str) -> XksFailure {
@@ -133,7 +135,16 @@ impl XksClient {
                 .timeout_ms
                 .map(Duration::from_millis)
                 .unwrap_or(DEFAULT_TIMEOUT),
+            dials: true,
         })
+    }
+
+    /// A client for which every proxy is unreachable: it opens no connection at all.
+    #[doc(hidden)]
+    pub fn offline() -> Result<Self, ServerError> {
+        let mut client = Self::new(&XksClientConfig::default())?;
+        client.dials = false;
+        Ok(client)
     }
 
     async fn call<T: DeserializeOwned>(
@@ -160,6 +171,11 @@ impl XksClient {
             .uri_endpoint
             .strip_prefix("https://")
             .ok_or_else(|| XksFailure::Unreachable("the endpoint is not https".into()))?;
+        if !self.dials {
+            return Err(XksFailure::Unreachable(
+                "this client opens no connections".into(),
+            ));
+        }
         let address = self
             .connect_to
             .get(host)
