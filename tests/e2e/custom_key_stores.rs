@@ -19,20 +19,6 @@ const CLUSTER: &str = "cluster-abcdefgHIJKL";
 const ANCHOR: &str = "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n";
 const PASSWORD: &str = "87654321";
 
-async fn state(kms: &Client, id: &str) -> (ConnectionStateType, Option<ConnectionErrorCodeType>) {
-    let out = kms
-        .describe_custom_key_stores()
-        .custom_key_store_id(id)
-        .send()
-        .await
-        .unwrap();
-    let entry = &out.custom_key_stores()[0];
-    (
-        entry.connection_state().unwrap().clone(),
-        entry.connection_error_code().cloned(),
-    )
-}
-
 /// A token labelled `cluster` and a config file naming it as that CloudHSM cluster; returns
 /// the config file.
 fn cluster_config(temp: &Path, cluster: &str) -> PathBuf {
@@ -148,13 +134,9 @@ async fn a_cloudhsm_key_store_is_created_connected_updated_and_deleted_as_in_aws
     assert_eq!(code(&err), "CustomKeyStoreNotFoundException");
 
     // The token refuses the password: the call succeeds, the store is FAILED.
-    kms.connect_custom_key_store()
-        .custom_key_store_id(&id)
-        .send()
-        .await
-        .unwrap();
+    crate::connect_store(&kms, &id).await;
     assert_eq!(
-        state(&kms, &id).await,
+        crate::store_state(&kms, &id).await,
         (
             ConnectionStateType::Failed,
             Some(ConnectionErrorCodeType::InvalidCredentials)
@@ -167,22 +149,15 @@ async fn a_cloudhsm_key_store_is_created_connected_updated_and_deleted_as_in_aws
         .await
         .unwrap_err();
     assert_eq!(code(&err), "CustomKeyStoreInvalidStateException");
-    kms.disconnect_custom_key_store()
-        .custom_key_store_id(&id)
-        .send()
-        .await
-        .unwrap();
+    crate::disconnect_store(&kms, &id).await.unwrap();
     assert_eq!(
-        state(&kms, &id).await,
+        crate::store_state(&kms, &id).await,
         (ConnectionStateType::Disconnected, None)
     );
-    let err = kms
-        .disconnect_custom_key_store()
-        .custom_key_store_id(&id)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&err), "CustomKeyStoreInvalidStateException");
+    assert_eq!(
+        crate::disconnect_store(&kms, &id).await,
+        Err("CustomKeyStoreInvalidStateException".into())
+    );
 
     // With the right password it connects; while connected only the name may change.
     kms.update_custom_key_store()
@@ -191,20 +166,12 @@ async fn a_cloudhsm_key_store_is_created_connected_updated_and_deleted_as_in_aws
         .send()
         .await
         .unwrap();
-    kms.connect_custom_key_store()
-        .custom_key_store_id(&id)
-        .send()
-        .await
-        .unwrap();
+    crate::connect_store(&kms, &id).await;
     assert_eq!(
-        state(&kms, &id).await,
+        crate::store_state(&kms, &id).await,
         (ConnectionStateType::Connected, None)
     );
-    kms.connect_custom_key_store()
-        .custom_key_store_id(&id)
-        .send()
-        .await
-        .unwrap();
+    crate::connect_store(&kms, &id).await;
     let err = kms
         .update_custom_key_store()
         .custom_key_store_id(&id)
@@ -219,13 +186,10 @@ async fn a_cloudhsm_key_store_is_created_connected_updated_and_deleted_as_in_aws
         .send()
         .await
         .unwrap();
-    let err = kms
-        .delete_custom_key_store()
-        .custom_key_store_id(&id)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&err), "CustomKeyStoreInvalidStateException");
+    assert_eq!(
+        crate::delete_store(&kms, &id).await,
+        Err("CustomKeyStoreInvalidStateException".into())
+    );
 
     // Another store's name is taken; its own new name is kept across a restart.
     server.stop();
@@ -236,16 +200,8 @@ async fn a_cloudhsm_key_store_is_created_connected_updated_and_deleted_as_in_aws
         all.custom_key_stores()[0].custom_key_store_name(),
         Some("payments-2")
     );
-    kms.disconnect_custom_key_store()
-        .custom_key_store_id(&id)
-        .send()
-        .await
-        .unwrap();
-    kms.delete_custom_key_store()
-        .custom_key_store_id(&id)
-        .send()
-        .await
-        .unwrap();
+    crate::disconnect_store(&kms, &id).await.unwrap();
+    crate::delete_store(&kms, &id).await.unwrap();
     let err = kms
         .describe_custom_key_stores()
         .custom_key_store_id(&id)
@@ -270,11 +226,7 @@ async fn connected_store(kms: &Client, cluster: &str) -> String {
         .custom_key_store_id()
         .unwrap()
         .to_owned();
-    kms.connect_custom_key_store()
-        .custom_key_store_id(&id)
-        .send()
-        .await
-        .unwrap();
+    crate::connect_store(kms, &id).await;
     id
 }
 
@@ -432,20 +384,13 @@ async fn keys_of_a_cloudhsm_key_store_live_and_work_in_its_token() {
         .await
         .unwrap_err();
     assert_eq!(code(&err), "UnsupportedOperationException");
-    let err = kms
-        .delete_custom_key_store()
-        .custom_key_store_id(&store)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&err), "CustomKeyStoreInvalidStateException");
+    assert_eq!(
+        crate::delete_store(&kms, &store).await,
+        Err("CustomKeyStoreInvalidStateException".into())
+    );
 
     // Disconnected: its keys are Unavailable, other keys keep working.
-    kms.disconnect_custom_key_store()
-        .custom_key_store_id(&store)
-        .send()
-        .await
-        .unwrap();
+    crate::disconnect_store(&kms, &store).await.unwrap();
     let err = decrypt_with(&kms, &blob).await.unwrap_err();
     assert_eq!(code(&err), "KMSInvalidStateException");
     assert_eq!(message(&err), format!("{key} is unavailable."));
@@ -476,22 +421,15 @@ async fn keys_of_a_cloudhsm_key_store_live_and_work_in_its_token() {
         .await
         .unwrap_err();
     assert_eq!(code(&err), "CustomKeyStoreInvalidStateException");
-    let err = kms
-        .delete_custom_key_store()
-        .custom_key_store_id(&store)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&err), "CustomKeyStoreHasCMKsException");
+    assert_eq!(
+        crate::delete_store(&kms, &store).await,
+        Err("CustomKeyStoreHasCMKsException".into())
+    );
     let other = encrypt_with(&kms, &plain_key, "not in a store").await;
     assert_eq!(decrypt_with(&kms, &other).await.unwrap(), b"not in a store");
 
     // Connected again, and after a restart (which logs in to the token anew), it works.
-    kms.connect_custom_key_store()
-        .custom_key_store_id(&store)
-        .send()
-        .await
-        .unwrap();
+    crate::connect_store(&kms, &store).await;
     assert_eq!(
         decrypt_with(&kms, &blob).await.unwrap(),
         b"sealed in the token"
@@ -599,23 +537,13 @@ async fn a_deleted_key_takes_its_token_key_with_it() {
     server.advance_clock_days(8);
     assert_eq!(server.run_jobs().1, 1);
     assert_eq!(token_key_labels(cluster), vec![keys[1].1.clone()]);
-    let err = kms
-        .delete_custom_key_store()
-        .custom_key_store_id(&store)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&err), "CustomKeyStoreInvalidStateException");
-    kms.disconnect_custom_key_store()
-        .custom_key_store_id(&store)
-        .send()
-        .await
-        .unwrap();
-    let err = kms
-        .delete_custom_key_store()
-        .custom_key_store_id(&store)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&err), "CustomKeyStoreHasCMKsException");
+    assert_eq!(
+        crate::delete_store(&kms, &store).await,
+        Err("CustomKeyStoreInvalidStateException".into())
+    );
+    crate::disconnect_store(&kms, &store).await.unwrap();
+    assert_eq!(
+        crate::delete_store(&kms, &store).await,
+        Err("CustomKeyStoreHasCMKsException".into())
+    );
 }

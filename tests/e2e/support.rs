@@ -56,3 +56,53 @@ pub fn root_allows_all(account: &str) -> serde_json::Value {
         "Resource": "*"
     })
 }
+
+/// ConnectCustomKeyStore, which answers 200 whatever then happens to the connection.
+pub async fn connect_store(kms: &Client, id: &str) {
+    kms.connect_custom_key_store()
+        .custom_key_store_id(id)
+        .send()
+        .await
+        .expect("ConnectCustomKeyStore");
+}
+
+/// DisconnectCustomKeyStore; the error code if it is refused.
+pub async fn disconnect_store(kms: &Client, id: &str) -> Result<(), String> {
+    kms.disconnect_custom_key_store()
+        .custom_key_store_id(id)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| crate::harness::code(&e))
+}
+
+/// DeleteCustomKeyStore; the error code if it is refused.
+pub async fn delete_store(kms: &Client, id: &str) -> Result<(), String> {
+    kms.delete_custom_key_store()
+        .custom_key_store_id(id)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| crate::harness::code(&e))
+}
+
+/// A custom key store's connection state and error code, as DescribeCustomKeyStores tells.
+pub async fn store_state(
+    kms: &Client,
+    id: &str,
+) -> (
+    aws_sdk_kms::types::ConnectionStateType,
+    Option<aws_sdk_kms::types::ConnectionErrorCodeType>,
+) {
+    let out = kms
+        .describe_custom_key_stores()
+        .custom_key_store_id(id)
+        .send()
+        .await
+        .expect("DescribeCustomKeyStores");
+    let entry = &out.custom_key_stores()[0];
+    (
+        entry.connection_state().expect("a state").clone(),
+        entry.connection_error_code().cloned(),
+    )
+}

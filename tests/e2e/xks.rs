@@ -137,20 +137,6 @@ async fn create_store(
         .map_err(|e| code(&e))
 }
 
-async fn state(kms: &Client, id: &str) -> (ConnectionStateType, Option<ConnectionErrorCodeType>) {
-    let out = kms
-        .describe_custom_key_stores()
-        .custom_key_store_id(id)
-        .send()
-        .await
-        .unwrap();
-    let entry = &out.custom_key_stores()[0];
-    (
-        entry.connection_state().unwrap().clone(),
-        entry.connection_error_code().cloned(),
-    )
-}
-
 #[tokio::test]
 async fn a_ferrokms_proxy_serves_another_ferrokms_external_key_store() {
     let temp = tempfile::tempdir().unwrap();
@@ -309,13 +295,9 @@ async fn a_ferrokms_proxy_serves_another_ferrokms_external_key_store() {
         entry.connection_state(),
         Some(&ConnectionStateType::Disconnected)
     );
-    kms.connect_custom_key_store()
-        .custom_key_store_id(&store)
-        .send()
-        .await
-        .unwrap();
+    crate::connect_store(&kms, &store).await;
     assert_eq!(
-        state(&kms, &store).await,
+        crate::store_state(&kms, &store).await,
         (ConnectionStateType::Connected, None)
     );
 
@@ -435,20 +417,12 @@ async fn a_ferrokms_proxy_serves_another_ferrokms_external_key_store() {
         plaintext.as_bytes()
     );
     // Connecting while the proxy is gone fails with the code AWS gives.
-    kms.disconnect_custom_key_store()
-        .custom_key_store_id(&store)
-        .send()
-        .await
-        .unwrap();
+    crate::disconnect_store(&kms, &store).await.unwrap();
     let err = decrypt(blob.clone()).await.unwrap_err();
     assert_eq!(message(&err), format!("{key} is unavailable."));
-    kms.connect_custom_key_store()
-        .custom_key_store_id(&store)
-        .send()
-        .await
-        .unwrap();
+    crate::connect_store(&kms, &store).await;
     assert_eq!(
-        state(&kms, &store).await,
+        crate::store_state(&kms, &store).await,
         (
             ConnectionStateType::Failed,
             Some(ConnectionErrorCodeType::XksProxyNotReachable)
@@ -457,18 +431,10 @@ async fn a_ferrokms_proxy_serves_another_ferrokms_external_key_store() {
 
     // The proxy back on its port: the same ciphertext opens again.
     let _proxy = start_proxy(&proxy_config(dir, &server_address(&service_config)));
-    kms.disconnect_custom_key_store()
-        .custom_key_store_id(&store)
-        .send()
-        .await
-        .unwrap();
-    kms.connect_custom_key_store()
-        .custom_key_store_id(&store)
-        .send()
-        .await
-        .unwrap();
+    crate::disconnect_store(&kms, &store).await.unwrap();
+    crate::connect_store(&kms, &store).await;
     assert_eq!(
-        state(&kms, &store).await,
+        crate::store_state(&kms, &store).await,
         (ConnectionStateType::Connected, None)
     );
     let opened = decrypt(blob).await.unwrap();

@@ -41,6 +41,16 @@ pub struct BlobHeader {
 }
 
 impl BlobHeader {
+    /// The header of a new blob, with a fresh KDF nonce.
+    fn fresh(version: u8, key_id: KeyId, material_id: MaterialId) -> Result<Self, KmsError> {
+        Ok(BlobHeader {
+            version,
+            key_id,
+            material_id,
+            kdf_nonce: random::array()?,
+        })
+    }
+
     fn to_bytes(&self) -> [u8; HEADER_BYTES] {
         let mut out = [0u8; HEADER_BYTES];
         out[0] = self.version;
@@ -104,12 +114,7 @@ pub fn seal(
     context: &EncryptionContext,
     plaintext: &[u8],
 ) -> Result<Vec<u8>, KmsError> {
-    let header = BlobHeader {
-        version: BLOB_VERSION,
-        key_id,
-        material_id,
-        kdf_nonce: random::array()?,
-    };
+    let header = BlobHeader::fresh(BLOB_VERSION, key_id, material_id)?;
     let key = derive_message_key(material, &header)?;
     let iv: [u8; NONCE_LEN] = random::array()?;
     let header_bytes = header.to_bytes();
@@ -175,12 +180,7 @@ pub fn seal_in_token(
     context: &EncryptionContext,
     plaintext: &[u8],
 ) -> Result<Vec<u8>, KmsError> {
-    let header = BlobHeader {
-        version: BLOB_VERSION_TOKEN,
-        key_id,
-        material_id,
-        kdf_nonce: random::array()?,
-    };
+    let header = BlobHeader::fresh(BLOB_VERSION_TOKEN, key_id, material_id)?;
     let iv: [u8; NONCE_LEN] = random::array()?;
     let header_bytes = header.to_bytes();
     let sealed = token.seal(&iv, &aad(&header_bytes, context), plaintext)?;

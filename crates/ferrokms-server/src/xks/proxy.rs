@@ -77,6 +77,20 @@ pub struct ProxyConfig {
     pub credentials: Vec<ProxyCredential>,
 }
 
+impl ProxyConfig {
+    /// Logs in to the proxy's token.
+    fn token(&self) -> Result<Token, ServerError> {
+        let pin =
+            crate::root_of_trust::read_pin(self.pin_file.as_deref(), self.pin_env.as_deref())?;
+        Token::open(&TokenSpec {
+            module: self.module.clone(),
+            token_label: self.token_label.clone(),
+            pin,
+        })
+        .map_err(|e| ServerError::Config(format!("token {:?}: {e}", self.token_label)))
+    }
+}
+
 struct Proxy {
     token: Arc<Token>,
     prefix: String,
@@ -144,14 +158,7 @@ pub fn router(config: &ProxyConfig) -> Result<Router, ServerError> {
             "uri_path_prefix {prefix:?} must start with / and hold only letters, digits, /, _ and -"
         )));
     }
-    let pin =
-        crate::root_of_trust::read_pin(config.pin_file.as_deref(), config.pin_env.as_deref())?;
-    let token = Token::open(&TokenSpec {
-        module: config.module.clone(),
-        token_label: config.token_label.clone(),
-        pin,
-    })
-    .map_err(|e| ServerError::Config(format!("token {:?}: {e}", config.token_label)))?;
+    let token = config.token()?;
     let proxy = Arc::new(Proxy {
         token: Arc::new(token),
         prefix,
@@ -447,14 +454,7 @@ fn decrypt(token: &Token, key: &str, body: &[u8]) -> Result<Response, Refusal> {
 /// Makes an external key: a non-extractable AES-256 key labelled `key_id` in the proxy's
 /// token. Refused if the token has one of that label already.
 pub fn create_key(config: &ProxyConfig, key_id: &str) -> Result<(), ServerError> {
-    let pin =
-        crate::root_of_trust::read_pin(config.pin_file.as_deref(), config.pin_env.as_deref())?;
-    let token = Token::open(&TokenSpec {
-        module: config.module.clone(),
-        token_label: config.token_label.clone(),
-        pin,
-    })
-    .map_err(|e| ServerError::Config(format!("token {:?}: {e}", config.token_label)))?;
+    let token = config.token()?;
     match token.find_key(key_id) {
         Err(HsmError::KeyNotFound(_)) => {}
         Ok(_) | Err(HsmError::KeyExtractable(_)) => {

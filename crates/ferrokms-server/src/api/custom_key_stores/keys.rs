@@ -11,9 +11,9 @@ use ferrokms_core::KmsError;
 use ferrokms_hsm::{HsmError, Pin, Token, TokenKey};
 use zeroize::Zeroizing;
 
-use super::{not_found, stores_in, unwrap_secret, ConnectionState};
+use super::{keys_in_store, not_found, stores_in, unwrap_secret, ConnectionState};
 use crate::api::external_key_stores;
-use crate::api::{store_failure, Call};
+use crate::api::Call;
 use crate::error::ApiError;
 use crate::key_stores::token_key_label;
 use crate::xks::client::{Sealed, XksEndpoint};
@@ -255,19 +255,15 @@ pub(in crate::api) async fn make_key_in_store(
                 ))
                 .into());
             };
-            let keys = call
-                .services
-                .store
-                .all_keys()
-                .await
-                .map_err(store_failure)?;
-            if keys.iter().any(|k| {
-                k.region() == &region
-                    && k.account() == &account
-                    && k.custom_key_store.as_ref().is_some_and(|l| {
-                        l.id == store_id && l.xks_key_id.as_deref() == Some(external_key)
-                    })
-            }) {
+            let taken = keys_in_store(call, &region, &account, store_id)
+                .await?
+                .iter()
+                .any(|k| {
+                    k.custom_key_store
+                        .as_ref()
+                        .is_some_and(|l| l.xks_key_id.as_deref() == Some(external_key))
+                });
+            if taken {
                 return Err(KmsError::XksKeyAlreadyInUse(format!(
                     "The external key {external_key} is already associated with a KMS key in \
                      custom key store {store_id}."

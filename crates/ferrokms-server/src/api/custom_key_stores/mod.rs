@@ -151,6 +151,27 @@ async fn stores_in(
         .collect()
 }
 
+/// The KMS keys of a custom key store, in every key state. (A scan of all keys: stores are
+/// made and deleted rarely.)
+async fn keys_in_store(
+    call: &Call<'_>,
+    region: &ferrokms_core::ids::Region,
+    account: &ferrokms_core::ids::AccountId,
+    id: &str,
+) -> Result<Vec<ferrokms_core::key::KeyMetadata>, ApiError> {
+    let keys = call
+        .services
+        .store
+        .all_keys()
+        .await
+        .map_err(store_failure)?;
+    Ok(keys
+        .into_iter()
+        .filter(|k| k.region() == region && k.account() == account)
+        .filter(|k| k.custom_key_store.as_ref().is_some_and(|l| l.id == id))
+        .collect())
+}
+
 async fn find(call: &Call<'_>, id: &str) -> Result<KeyStore, ApiError> {
     stores_of_caller(call)
         .await?
@@ -590,17 +611,9 @@ pub async fn delete_custom_key_store(call: &Call<'_>, mut input: Input) -> Resul
         return Err(store.invalid_state("disconnect it before deleting it"));
     }
     // Keys pending deletion count too, as in AWS.
-    let keys = call
-        .services
-        .store
-        .all_keys()
-        .await
-        .map_err(store_failure)?;
-    let in_store = keys
-        .iter()
-        .filter(|k| k.region() == &store.record.region && k.account() == &store.record.account)
-        .filter(|k| k.custom_key_store.as_ref().is_some_and(|l| l.id == id))
-        .count();
+    let in_store = keys_in_store(call, &store.record.region, &store.record.account, &id)
+        .await?
+        .len();
     if in_store > 0 {
         return Err(KmsError::CustomKeyStoreHasCMKs(format!(
             "Custom key store {id} still has {in_store} KMS keys. Schedule their deletion and \
