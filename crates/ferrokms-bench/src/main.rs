@@ -41,6 +41,10 @@ struct Args {
     /// ones made first if it has fewer.
     #[arg(long, default_value_t = 100)]
     keys: usize,
+    /// Run encrypt-64, encrypt-4k, decrypt-4k and generate-data-key under this existing key
+    /// (a key of a custom key store, say) instead of a new one.
+    #[arg(long)]
+    key_id: Option<String>,
     /// Seconds each workload runs unmeasured first, against each endpoint (caches warm up).
     #[arg(long, default_value_t = 0.0)]
     warmup: f64,
@@ -228,7 +232,8 @@ async fn main() -> Result<()> {
         let mut ceiling_rps = None;
         let mut entry = json!({ "workload": name, "connections": args.connections });
         for (label, signer) in &targets {
-            let workload = Workload::prepare(name, signer, args.keys, args.connections).await?;
+            let workload = Workload::prepare(name, signer, args.keys, args.connections, args.key_id.as_deref())
+                .await?;
             if ceiling_rps.is_none() && !args.no_ceiling {
                 let bare = ceiling::start(workload.response_bytes).await?;
                 let bare_signer = Signer::new(

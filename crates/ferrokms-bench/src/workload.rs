@@ -42,19 +42,26 @@ impl Workload {
         signer: &Signer,
         keys: usize,
         connections: usize,
+        existing_key: Option<&str>,
     ) -> Result<Workload> {
         let b64 = |n: usize| BASE64.encode(vec![0x5a; n]);
+        let symmetric_key = || async {
+            match existing_key {
+                Some(k) => Ok(k.to_owned()),
+                None => create_key(signer, json!({})).await,
+            }
+        };
         let (target, bodies): (&'static str, Vec<Value>) = match name {
             "encrypt-64" | "encrypt-4k" => {
                 let size = if name == "encrypt-64" { 64 } else { 4096 };
-                let key = create_key(signer, json!({})).await?;
+                let key = symmetric_key().await?;
                 (
                     "Encrypt",
                     vec![json!({"KeyId": key, "Plaintext": b64(size)})],
                 )
             }
             "decrypt-4k" => {
-                let key = create_key(signer, json!({})).await?;
+                let key = symmetric_key().await?;
                 let out = signer
                     .call("Encrypt", json!({"KeyId": key, "Plaintext": b64(4096)}))
                     .await?;
@@ -64,7 +71,7 @@ impl Workload {
                 )
             }
             "generate-data-key" => {
-                let key = create_key(signer, json!({})).await?;
+                let key = symmetric_key().await?;
                 (
                     "GenerateDataKey",
                     vec![json!({"KeyId": key, "KeySpec": "AES_256"})],
