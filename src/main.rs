@@ -99,6 +99,9 @@ struct InitArgs {
     /// The label of the token.
     #[arg(long, requires = "hsm")]
     token_label: Option<String>,
+    /// The token's slot, where labels alone are not unique (partitions of one HSM).
+    #[arg(long, requires = "hsm")]
+    slot: Option<u64>,
     /// The label of the root key inside the token.
     #[arg(long, requires = "hsm", default_value = "ferrokms-root")]
     key_label: String,
@@ -656,6 +659,7 @@ async fn init(args: InitArgs) -> Result<()> {
         let config = HsmConfig {
             module,
             token_label,
+            slot: args.slot,
             key_label: args.key_label,
             pin_file: args.pin_file,
             pin_env: args.pin_env,

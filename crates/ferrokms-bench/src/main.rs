@@ -232,8 +232,14 @@ async fn main() -> Result<()> {
         let mut ceiling_rps = None;
         let mut entry = json!({ "workload": name, "connections": args.connections });
         for (label, signer) in &targets {
-            let workload = Workload::prepare(name, signer, args.keys, args.connections, args.key_id.as_deref())
-                .await?;
+            let workload = Workload::prepare(
+                name,
+                signer,
+                args.keys,
+                args.connections,
+                args.key_id.as_deref(),
+            )
+            .await?;
             if ceiling_rps.is_none() && !args.no_ceiling {
                 let bare = ceiling::start(workload.response_bytes).await?;
                 let bare_signer = Signer::new(

@@ -98,11 +98,14 @@ impl fmt::Debug for Pin {
     }
 }
 
-/// Where a token is: the module that drives it and the token's label.
+/// Where a token is: the module that drives it, the token's label and, where labels may
+/// repeat (partitions of one HSM), its slot.
 #[derive(Clone, Debug)]
 pub struct TokenSpec {
     pub module: PathBuf,
     pub token_label: String,
+    /// When given, the token must be in this slot (and still carry `token_label`).
+    pub slot: Option<u64>,
     pub pin: Pin,
 }
 
@@ -158,13 +161,21 @@ impl Token {
             .map_err(HsmError::from_ck)?;
         let mut found = None;
         for slot in slots {
+            if spec.slot.is_some_and(|id| id != slot.id()) {
+                continue;
+            }
             let info = pkcs11.get_token_info(slot).map_err(HsmError::from_ck)?;
             if info.label().trim_end() == spec.token_label {
                 found = Some(slot);
                 break;
             }
         }
-        let slot = found.ok_or_else(|| HsmError::TokenNotFound(spec.token_label.clone()))?;
+        let slot = found.ok_or_else(|| {
+            HsmError::TokenNotFound(match spec.slot {
+                Some(id) => format!("{} in slot {id}", spec.token_label),
+                None => spec.token_label.clone(),
+            })
+        })?;
         let token = Token {
             pkcs11,
             slot,

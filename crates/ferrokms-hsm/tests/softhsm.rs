@@ -64,8 +64,33 @@ fn spec(label: &str, pin: &str) -> TokenSpec {
     TokenSpec {
         module: MODULE.into(),
         token_label: label.into(),
+        slot: None,
         pin: Pin::new(Zeroizing::new(pin.into())),
     }
+}
+
+/// The slot SoftHSM2 gave a token, as its own tool lists it.
+fn slot_of(label: &str) -> u64 {
+    let out = Command::new("softhsm2-util")
+        .env("SOFTHSM2_CONF", token_dir())
+        .arg("--show-slots")
+        .output()
+        .expect("softhsm2-util runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut slot = None;
+    for line in text.lines() {
+        if let Some(id) = line
+            .trim()
+            .strip_prefix("Slot ")
+            .and_then(|id| id.trim().parse().ok())
+        {
+            slot = Some(id);
+        }
+        if line.trim().strip_prefix("Label:").map(str::trim) == Some(label) {
+            return slot.expect("a slot line before the label");
+        }
+    }
+    panic!("no slot holds token {label}: {text}")
 }
 
 #[test]
@@ -122,6 +147,21 @@ fn a_wrong_pin_a_missing_token_or_a_missing_key_is_told_apart() {
     assert!(matches!(
         HsmRootKey::open(token, "never-made"),
         Err(HsmError::KeyNotFound(_))
+    ));
+    // A slot pins the token down: its own opens, any other is refused.
+    let slot = slot_of("refusals");
+    let pinned = TokenSpec {
+        slot: Some(slot),
+        ..spec.clone()
+    };
+    assert!(Token::open(&pinned).is_ok());
+    let elsewhere = TokenSpec {
+        slot: Some(slot + 1),
+        ..spec
+    };
+    assert!(matches!(
+        Token::open(&elsewhere),
+        Err(HsmError::TokenNotFound(_))
     ));
 }
 

@@ -21,6 +21,9 @@ pub struct CloudHsmCluster {
     pub module: PathBuf,
     /// The label of the token.
     pub token_label: String,
+    /// Its slot, where labels alone are not unique.
+    #[serde(default)]
+    pub slot: Option<u64>,
     /// The cluster's trust anchor certificate (PEM); when set, CreateCustomKeyStore's
     /// TrustAnchorCertificate must be the same, and only clusters with the same one are
     /// related (UpdateCustomKeyStore).
@@ -105,6 +108,7 @@ impl KeyStores {
         let spec = TokenSpec {
             module: cluster.module.clone(),
             token_label: cluster.token_label.clone(),
+            slot: cluster.slot,
             pin,
         };
         let token = tokio::task::spawn_blocking(move || Token::open(&spec))

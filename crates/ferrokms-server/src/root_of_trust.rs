@@ -45,6 +45,9 @@ pub struct HsmConfig {
     pub module: PathBuf,
     /// The label of the token that holds the root key.
     pub token_label: String,
+    /// The token's slot, where labels alone are not unique (partitions of one HSM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<u64>,
     /// The label of the root key inside the token.
     #[serde(default = "default_key_label")]
     pub key_label: String,
@@ -127,6 +130,7 @@ impl HsmConfig {
         let spec = TokenSpec {
             module: self.module.clone(),
             token_label: self.token_label.clone(),
+            slot: self.slot,
             pin: self.pin()?,
         };
         Token::open(&spec)

@@ -69,6 +69,9 @@ pub struct ProxyConfig {
     pub uri_path_prefix: String,
     pub module: PathBuf,
     pub token_label: String,
+    /// The token's slot, where labels alone are not unique.
+    #[serde(default)]
+    pub slot: Option<u64>,
     #[serde(default)]
     pub pin_file: Option<PathBuf>,
     #[serde(default)]
@@ -85,6 +88,7 @@ impl ProxyConfig {
         Token::open(&TokenSpec {
             module: self.module.clone(),
             token_label: self.token_label.clone(),
+            slot: self.slot,
             pin,
         })
         .map_err(|e| ServerError::Config(format!("token {:?}: {e}", self.token_label)))
