@@ -30,6 +30,10 @@ use crate::sigv4::header::{format_amz_date, AuthorizationHeader};
 use crate::ServerError;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Idle connections kept per proxy address.
+const IDLE_CONNECTIONS: usize = 16;
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 /// `[xks]` in the config file: how this node reaches external key store proxies.
@@ -96,6 +100,8 @@ pub struct XksClient {
     timeout: Duration,
     /// False only for a client that must never leave the process (the fuzz targets').
     dials: bool,
+    /// Open connections to proxies, by `host@address`, that wait for their next request.
+    idle: std::sync::Mutex<HashMap<String, Vec<Sender>>>,
 }
 
 fn invalid(what: &str) -> XksFailure {
@@ -136,6 +142,7 @@ impl XksClient {
                 .map(Duration::from_millis)
                 .unwrap_or(DEFAULT_TIMEOUT),
             dials: true,
+            idle: Default::default(),
         })
     }
 
@@ -181,21 +188,7 @@ impl XksClient {
             .get(host)
             .cloned()
             .unwrap_or_else(|| format!("{host}:443"));
-        let tcp = TcpStream::connect(&address)
-            .await
-            .map_err(|e| XksFailure::Unreachable(format!("{address}: {e}")))?;
-        let name =
-            ServerName::try_from(host.to_owned()).map_err(|e| XksFailure::Tls(e.to_string()))?;
-        let stream = self
-            .tls
-            .connect(name, tcp)
-            .await
-            .map_err(|e| XksFailure::Tls(e.to_string()))?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| XksFailure::Unreachable(e.to_string()))?;
-        tokio::spawn(connection);
-
+        let pool_key = format!("{host}@{address}");
         let path = format!("{}{suffix}", endpoint.uri_path);
         let amz_date = format_amz_date(SystemTime::now());
         let authorization = sign(endpoint, region, host, &path, &amz_date, &body)?;
@@ -208,16 +201,32 @@ impl XksClient {
             .header("authorization", authorization)
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| invalid(&e.to_string()))?;
-        let answer = sender
-            .send_request(request)
-            .await
-            .map_err(|e| XksFailure::Unreachable(e.to_string()))?;
+        let answer = match self.idle_connection(&pool_key) {
+            Some(mut sender) => match sender.send_request(request.clone()).await {
+                Ok(answer) => Some((sender, answer)),
+                // The proxy closed it while idle: a new connection takes the request.
+                Err(_) => None,
+            },
+            None => None,
+        };
+        let (sender, answer) = match answer {
+            Some(done) => done,
+            None => {
+                let mut sender = self.connect(host, &address).await?;
+                let answer = sender
+                    .send_request(request)
+                    .await
+                    .map_err(|e| XksFailure::Unreachable(e.to_string()))?;
+                (sender, answer)
+            }
+        };
         let status = answer.status();
         let bytes = Limited::new(answer.into_body(), MAX_ANSWER_BYTES)
             .collect()
             .await
             .map_err(|_| invalid("the answer could not be read"))?
             .to_bytes();
+        self.keep(pool_key, sender);
         if status.is_success() {
             return serde_json::from_slice(&bytes)
                 .map_err(|_| invalid("the answer is not the JSON expected"));
@@ -228,6 +237,50 @@ impl XksClient {
             .map(XksFailure::Proxy)
             .ok_or_else(|| invalid(&format!("unknown error {}", error.error_name)))
             .and_then(Err)
+    }
+
+    /// An open connection to the proxy at `pool_key`, if one waits.
+    fn idle_connection(&self, pool_key: &str) -> Option<Sender> {
+        let mut idle = self.idle.lock().ok()?;
+        let waiting = idle.get_mut(pool_key)?;
+        while let Some(sender) = waiting.pop() {
+            if !sender.is_closed() {
+                return Some(sender);
+            }
+        }
+        None
+    }
+
+    /// Keeps a connection whose exchange is over for the next request, if room remains.
+    fn keep(&self, pool_key: String, sender: Sender) {
+        if sender.is_closed() {
+            return;
+        }
+        if let Ok(mut idle) = self.idle.lock() {
+            let waiting = idle.entry(pool_key).or_default();
+            if waiting.len() < IDLE_CONNECTIONS {
+                waiting.push(sender);
+            }
+        }
+    }
+
+    /// A new HTTPS connection to the proxy `host` at `address`.
+    async fn connect(&self, host: &str, address: &str) -> Result<Sender, XksFailure> {
+        let tcp = TcpStream::connect(address)
+            .await
+            .map_err(|e| XksFailure::Unreachable(format!("{address}: {e}")))?;
+        let name =
+            ServerName::try_from(host.to_owned()).map_err(|e| XksFailure::Tls(e.to_string()))?;
+        let stream = self
+            .tls
+            .connect(name, tcp)
+            .await
+            .map_err(|e| XksFailure::Tls(e.to_string()))?;
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| XksFailure::Unreachable(e.to_string()))?;
+        tokio::spawn(connection);
+        Ok(sender)
     }
 
     pub async fn health(
