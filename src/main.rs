@@ -818,10 +818,11 @@ async fn restore(args: RestoreArgs) -> Result<()> {
     let path = args
         .data_dir
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
-    if !path.join("root-key").is_file() {
+    let hsm = path.join(ferrokms_server::root_of_trust::HSM_CONFIG_FILE);
+    if !path.join("root-key").is_file() && !hsm.is_file() {
         bail!(
-            "{} holds no root-key file: copy in the root key of the service that was backed up \
-             (backups never hold it)",
+            "{} holds neither a root-key file nor an hsm.toml: copy in the root key of the \
+             service that was backed up, or its hsm.toml (backups never hold the root key)",
             path.display()
         );
     }

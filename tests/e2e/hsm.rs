@@ -148,6 +148,25 @@ async fn a_service_rooted_in_an_hsm_keeps_no_root_key_file_and_needs_the_token()
     assert_eq!(back.plaintext(), data_key.plaintext());
     server.stop();
 
+    // A backup restores into another data directory that names the same token.
+    let file = temp.path().join("backup.jsonl");
+    let out = ferrokms(&dir, &["backup", "--out", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let moved = temp.path().join("moved");
+    std::fs::create_dir_all(&moved).unwrap();
+    std::fs::copy(dir.join("hsm.toml"), moved.join("hsm.toml")).unwrap();
+    std::fs::copy(
+        dir.join("admin-credentials"),
+        moved.join("admin-credentials"),
+    )
+    .unwrap();
+    let out = ferrokms(&moved, &["restore", "--from", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let server = Server::start_in(&moved, &[]);
+    let plain = decrypt(&server.client(), blob.clone()).await.unwrap();
+    assert_eq!(plain.plaintext().unwrap().as_ref(), b"under the HSM");
+    server.stop();
+
     // Without the PIN the token stays shut, and so does the service.
     std::fs::write(&pin, "00000000\n").unwrap();
     let refused = ferrokms_command(&dir)
