@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Encrypt, Decrypt and GenerateDataKey throughput for a key of each kind: material under a
 # root-key file, under a root key in an HSM, in an AWS_CLOUDHSM custom key store (AES-GCM in
-# the token each call) and in an EXTERNAL_KEY_STORE (a ferrokms xks-proxy each call).
+# the token each call) and in an EXTERNAL_KEY_STORE (a ferrokms xks-proxy each call). The
+# servers run in strict mode, so every request's signature is checked with the admin's
+# secret, which is kept wrapped under the root key.
 # Needs softhsm2, openssl and the aws CLI; uses loopback only. Usage:
 #   cargo build --release -p ferrokms -p ferrokms-bench && crates/ferrokms-bench/scripts/key-stores.sh [SECONDS]
 set -euo pipefail
@@ -9,7 +11,7 @@ seconds=${1:-5}
 bin=$(cd "$(dirname "$0")/../../.." && pwd)/target/release
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-export SOFTHSM2_CONF=$work/softhsm2.conf AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1
+export SOFTHSM2_CONF=$work/softhsm2.conf AWS_DEFAULT_REGION=us-east-1
 mkdir "$work/tokens"
 printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' "$work/tokens" >"$SOFTHSM2_CONF"
 for label in root cluster-benchABCDEFGH ekm; do
@@ -43,10 +45,14 @@ ca_bundle = "$work/xks-cert.pem"
 "xks.bench" = "127.0.0.1:18444"
 TOML
 
-run() { # name, extra serve args...
-  local name=$1; shift
-  "$bin/ferrokms" serve --dev --listen 127.0.0.1:18445 --config "$work/ferrokms.toml" "$@" >/dev/null &
+run() { # name, data directory
+  local name=$1 data=$2
+  "$bin/ferrokms" serve --listen 127.0.0.1:18445 --quotas off --config "$work/ferrokms.toml" \
+    --data-dir "$data" >/dev/null &
   local pid=$!
+  for _ in $(seq 50); do [ -f "$data/admin-credentials" ] && break; sleep 0.2; done
+  # shellcheck disable=SC1091
+  . "$data/admin-credentials"
   for _ in $(seq 50); do aws --endpoint-url http://127.0.0.1:18445 kms list-keys >/dev/null 2>&1 && break; sleep 0.2; done
   local kms="aws --endpoint-url http://127.0.0.1:18445 kms"
   local key
@@ -76,9 +82,9 @@ run() { # name, extra serve args...
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 
-run file-root --data-dir "$work/file-data"
+run file-root "$work/file-data"
 "$bin/ferrokms" init --hsm --module /usr/lib/softhsm/libsofthsm2.so --token-label root \
   --pin-file "$work/pin" --data-dir "$work/hsm-data" >/dev/null
-run hsm-root --data-dir "$work/hsm-data"
-run cloudhsm --ephemeral
-run external --ephemeral
+run hsm-root "$work/hsm-data"
+run cloudhsm "$work/cloudhsm-data"
+run external "$work/external-data"

@@ -106,6 +106,83 @@ fn aad(header: &[u8; HEADER_BYTES], context: &EncryptionContext) -> Vec<u8> {
     aad
 }
 
+/// The AES-256-GCM of a blob, by whichever key does it: (IV, AAD, plaintext) to
+/// ciphertext ‖ tag, and back.
+fn gcm_seal(
+    key: &LessSafeKey,
+    iv: &[u8; NONCE_LEN],
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, KmsError> {
+    let mut body = plaintext.to_vec();
+    key.seal_in_place_append_tag(Nonce::assume_unique_for_key(*iv), Aad::from(aad), &mut body)
+        .map_err(|_| KmsError::internal())?;
+    Ok(body)
+}
+
+fn gcm_open(
+    key: &LessSafeKey,
+    iv: &[u8; NONCE_LEN],
+    aad: &[u8],
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, KmsError> {
+    let mut buf = Zeroizing::new(sealed.to_vec());
+    let len = key
+        .open_in_place(Nonce::assume_unique_for_key(*iv), Aad::from(aad), &mut buf)
+        .map_err(|_| KmsError::invalid_ciphertext())?
+        .len();
+    buf.truncate(len);
+    Ok(buf)
+}
+
+/// A new blob of `version`: a fresh header and IV, and `aead` sealing under them.
+fn seal_blob(
+    version: u8,
+    key_id: KeyId,
+    material_id: MaterialId,
+    context: &EncryptionContext,
+    plaintext: &[u8],
+    aead: impl FnOnce(&BlobHeader, &[u8; NONCE_LEN], &[u8]) -> Result<Vec<u8>, KmsError>,
+) -> Result<Vec<u8>, KmsError> {
+    let header = BlobHeader::fresh(version, key_id, material_id)?;
+    let iv: [u8; NONCE_LEN] = random::array()?;
+    let header_bytes = header.to_bytes();
+    let sealed = aead(&header, &iv, &aad(&header_bytes, context))?;
+    if sealed.len() != plaintext.len() + TAG_BYTES {
+        return Err(KmsError::internal());
+    }
+    let mut blob = Vec::with_capacity(OVERHEAD_BYTES + plaintext.len());
+    blob.extend_from_slice(&header_bytes);
+    blob.extend_from_slice(&iv);
+    blob.extend_from_slice(&sealed);
+    Ok(blob)
+}
+
+/// Opens a blob of `version` whose header was read with [`parse_header`]; any other blob,
+/// or one that does not authenticate, is InvalidCiphertext.
+fn open_blob(
+    version: u8,
+    header: &BlobHeader,
+    blob: &[u8],
+    context: &EncryptionContext,
+    aead: impl FnOnce(&[u8; NONCE_LEN], &[u8], &[u8]) -> Result<Zeroizing<Vec<u8>>, KmsError>,
+) -> Result<Zeroizing<Vec<u8>>, KmsError> {
+    let header_bytes = header.to_bytes();
+    if blob.len() < OVERHEAD_BYTES
+        || header.version != version
+        || blob[..HEADER_BYTES] != header_bytes
+    {
+        return Err(KmsError::invalid_ciphertext());
+    }
+    let mut iv = [0u8; NONCE_LEN];
+    iv.copy_from_slice(&blob[HEADER_BYTES..HEADER_BYTES + NONCE_LEN]);
+    aead(
+        &iv,
+        &aad(&header_bytes, context),
+        &blob[HEADER_BYTES + NONCE_LEN..],
+    )
+}
+
 /// Encrypts `plaintext` under one version of a key's material.
 pub fn seal(
     material: &KeyMaterial,
@@ -114,22 +191,14 @@ pub fn seal(
     context: &EncryptionContext,
     plaintext: &[u8],
 ) -> Result<Vec<u8>, KmsError> {
-    let header = BlobHeader::fresh(BLOB_VERSION, key_id, material_id)?;
-    let key = derive_message_key(material, &header)?;
-    let iv: [u8; NONCE_LEN] = random::array()?;
-    let header_bytes = header.to_bytes();
-    let mut blob = Vec::with_capacity(OVERHEAD_BYTES + plaintext.len());
-    blob.extend_from_slice(&header_bytes);
-    blob.extend_from_slice(&iv);
-    let mut body = plaintext.to_vec();
-    key.seal_in_place_append_tag(
-        Nonce::assume_unique_for_key(iv),
-        Aad::from(aad(&header_bytes, context)),
-        &mut body,
+    seal_blob(
+        BLOB_VERSION,
+        key_id,
+        material_id,
+        context,
+        plaintext,
+        |header, iv, aad| gcm_seal(&derive_message_key(material, header)?, iv, aad, plaintext),
     )
-    .map_err(|_| KmsError::internal())?;
-    blob.extend_from_slice(&body);
-    Ok(blob)
 }
 
 /// Decrypts a blob whose header was read with [`parse_header`], with the material it names.
@@ -139,23 +208,9 @@ pub fn open(
     blob: &[u8],
     context: &EncryptionContext,
 ) -> Result<Zeroizing<Vec<u8>>, KmsError> {
-    if blob.len() < OVERHEAD_BYTES || header.version != BLOB_VERSION {
-        return Err(KmsError::invalid_ciphertext());
-    }
-    let key = derive_message_key(material, header)?;
-    let header_bytes = header.to_bytes();
-    if blob[..HEADER_BYTES] != header_bytes {
-        return Err(KmsError::invalid_ciphertext());
-    }
-    let iv = &blob[HEADER_BYTES..HEADER_BYTES + NONCE_LEN];
-    let nonce = Nonce::try_assume_unique_for_key(iv).map_err(|_| KmsError::invalid_ciphertext())?;
-    let mut buf = Zeroizing::new(blob[HEADER_BYTES + NONCE_LEN..].to_vec());
-    let len = key
-        .open_in_place(nonce, Aad::from(aad(&header_bytes, context)), &mut buf)
-        .map_err(|_| KmsError::invalid_ciphertext())?
-        .len();
-    buf.truncate(len);
-    Ok(buf)
+    open_blob(BLOB_VERSION, header, blob, context, |iv, aad, sealed| {
+        gcm_open(&derive_message_key(material, header)?, iv, aad, sealed)
+    })
 }
 
 /// AES-256-GCM that a token performs under a key it holds: (IV, AAD, plaintext) to
@@ -180,18 +235,14 @@ pub fn seal_in_token(
     context: &EncryptionContext,
     plaintext: &[u8],
 ) -> Result<Vec<u8>, KmsError> {
-    let header = BlobHeader::fresh(BLOB_VERSION_TOKEN, key_id, material_id)?;
-    let iv: [u8; NONCE_LEN] = random::array()?;
-    let header_bytes = header.to_bytes();
-    let sealed = token.seal(&iv, &aad(&header_bytes, context), plaintext)?;
-    if sealed.len() != plaintext.len() + TAG_BYTES {
-        return Err(KmsError::internal());
-    }
-    let mut blob = Vec::with_capacity(OVERHEAD_BYTES + plaintext.len());
-    blob.extend_from_slice(&header_bytes);
-    blob.extend_from_slice(&iv);
-    blob.extend_from_slice(&sealed);
-    Ok(blob)
+    seal_blob(
+        BLOB_VERSION_TOKEN,
+        key_id,
+        material_id,
+        context,
+        plaintext,
+        |_, iv, aad| token.seal(iv, aad, plaintext),
+    )
 }
 
 /// Decrypts a blob that [`seal_in_token`] made; anything else is InvalidCiphertext.
@@ -201,19 +252,12 @@ pub fn open_in_token(
     blob: &[u8],
     context: &EncryptionContext,
 ) -> Result<Zeroizing<Vec<u8>>, KmsError> {
-    let header_bytes = header.to_bytes();
-    if blob.len() < OVERHEAD_BYTES
-        || header.version != BLOB_VERSION_TOKEN
-        || blob[..HEADER_BYTES] != header_bytes
-    {
-        return Err(KmsError::invalid_ciphertext());
-    }
-    let mut iv = [0u8; NONCE_LEN];
-    iv.copy_from_slice(&blob[HEADER_BYTES..HEADER_BYTES + NONCE_LEN]);
-    token.open(
-        &iv,
-        &aad(&header_bytes, context),
-        &blob[HEADER_BYTES + NONCE_LEN..],
+    open_blob(
+        BLOB_VERSION_TOKEN,
+        header,
+        blob,
+        context,
+        |iv, aad, sealed| token.open(iv, aad, sealed),
     )
 }
 
@@ -229,11 +273,18 @@ pub fn open_in_token(
 pub struct ExternalBlob {
     pub key_id: KeyId,
     pub material_id: MaterialId,
+    pub sealed: ExternalSeal,
+}
+
+/// What an external key manager's AES-GCM made of the inner blob, in the parts the XKS
+/// specification names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExternalSeal {
     pub iv: [u8; NONCE_LEN],
     pub tag: [u8; TAG_BYTES],
     /// The proxy's `ciphertextMetadata`, at most 20 bytes.
     pub metadata: Vec<u8>,
-    pub outer: Vec<u8>,
+    pub ciphertext: Vec<u8>,
 }
 
 pub const BLOB_VERSION_EXTERNAL: u8 = 3;
@@ -256,16 +307,17 @@ impl ExternalBlob {
     }
 
     pub fn to_bytes(&self) -> Result<Vec<u8>, KmsError> {
-        let metadata_len = u8::try_from(self.metadata.len()).map_err(|_| KmsError::internal())?;
-        if self.metadata.len() > MAX_EXTERNAL_METADATA {
+        let sealed = &self.sealed;
+        let metadata_len = u8::try_from(sealed.metadata.len()).map_err(|_| KmsError::internal())?;
+        if sealed.metadata.len() > MAX_EXTERNAL_METADATA {
             return Err(KmsError::internal());
         }
         let mut out = Self::header(self.key_id, self.material_id);
-        out.extend_from_slice(&self.iv);
-        out.extend_from_slice(&self.tag);
+        out.extend_from_slice(&sealed.iv);
+        out.extend_from_slice(&sealed.tag);
         out.push(metadata_len);
-        out.extend_from_slice(&self.metadata);
-        out.extend_from_slice(&self.outer);
+        out.extend_from_slice(&sealed.metadata);
+        out.extend_from_slice(&sealed.ciphertext);
         Ok(out)
     }
 
@@ -290,10 +342,12 @@ impl ExternalBlob {
         Ok(ExternalBlob {
             key_id,
             material_id: MaterialId::from_bytes(material),
-            iv,
-            tag,
-            metadata: blob[fixed..fixed + metadata_len].to_vec(),
-            outer: blob[fixed + metadata_len..].to_vec(),
+            sealed: ExternalSeal {
+                iv,
+                tag,
+                metadata: blob[fixed..fixed + metadata_len].to_vec(),
+                ciphertext: blob[fixed + metadata_len..].to_vec(),
+            },
         })
     }
 }
@@ -370,15 +424,7 @@ mod token_tests {
             aad: &[u8],
             plaintext: &[u8],
         ) -> Result<Vec<u8>, KmsError> {
-            let mut body = plaintext.to_vec();
-            self.0
-                .seal_in_place_append_tag(
-                    Nonce::assume_unique_for_key(*iv),
-                    Aad::from(aad),
-                    &mut body,
-                )
-                .map_err(|_| KmsError::internal())?;
-            Ok(body)
+            gcm_seal(&self.0, iv, aad, plaintext)
         }
         fn open(
             &self,
@@ -386,14 +432,7 @@ mod token_tests {
             aad: &[u8],
             sealed: &[u8],
         ) -> Result<Zeroizing<Vec<u8>>, KmsError> {
-            let mut buf = Zeroizing::new(sealed.to_vec());
-            let len = self
-                .0
-                .open_in_place(Nonce::assume_unique_for_key(*iv), Aad::from(aad), &mut buf)
-                .map_err(|_| KmsError::invalid_ciphertext())?
-                .len();
-            buf.truncate(len);
-            Ok(buf)
+            gcm_open(&self.0, iv, aad, sealed)
         }
     }
 
@@ -439,10 +478,12 @@ mod external_tests {
         let blob = ExternalBlob {
             key_id: KeyId::generate(false).unwrap(),
             material_id: MaterialId::generate().unwrap(),
-            iv: [1; NONCE_LEN],
-            tag: [2; TAG_BYTES],
-            metadata: b"key_version=1".to_vec(),
-            outer: vec![3; 150],
+            sealed: ExternalSeal {
+                iv: [1; NONCE_LEN],
+                tag: [2; TAG_BYTES],
+                metadata: b"key_version=1".to_vec(),
+                ciphertext: vec![3; 150],
+            },
         };
         let bytes = blob.to_bytes().unwrap();
         assert!(ExternalBlob::is_external(&bytes));
@@ -465,7 +506,10 @@ mod external_tests {
         other_version[0] = BLOB_VERSION;
         assert!(ExternalBlob::parse(&other_version).is_err());
         let too_much = ExternalBlob {
-            metadata: vec![0; 21],
+            sealed: ExternalSeal {
+                metadata: vec![0; 21],
+                ..blob.sealed
+            },
             ..blob
         };
         assert!(too_much.to_bytes().is_err());

@@ -494,6 +494,29 @@ impl KeyMetadata {
         }
     }
 
+    /// AWS's answer to an operation this key's origin does not allow.
+    pub fn origin_not_valid(&self) -> KmsError {
+        KmsError::UnsupportedOperation(format!(
+            "{} origin is {} which is not valid for this operation.",
+            self.arn,
+            self.origin.as_str()
+        ))
+    }
+
+    /// Whether the key's own material lives in an HSM token (an AWS_CLOUDHSM store's key).
+    pub fn material_in_token(&self) -> bool {
+        self.custom_key_store
+            .as_ref()
+            .is_some_and(CustomKeyStoreLink::in_token)
+    }
+
+    /// Whether the key is in an external key store: its ciphertexts carry an outer layer.
+    pub fn is_external(&self) -> bool {
+        self.custom_key_store
+            .as_ref()
+            .is_some_and(|l| l.xks_key_id.is_some())
+    }
+
     /// Rotation is for symmetric keys with material that KMS generated.
     fn check_rotatable(&self) -> Result<(), KmsError> {
         if self.key_spec != KeySpec::SymmetricDefault {
@@ -501,11 +524,7 @@ impl KeyMetadata {
             return Err(KmsError::UnsupportedOperation(String::new()));
         }
         if self.origin != Origin::AwsKms {
-            return Err(KmsError::UnsupportedOperation(format!(
-                "{} origin is {} which is not valid for this operation.",
-                self.arn,
-                self.origin.as_str()
-            )));
+            return Err(self.origin_not_valid());
         }
         Ok(())
     }
@@ -622,11 +641,7 @@ impl KeyMetadata {
     /// Import operations are for EXTERNAL keys that are not pending deletion.
     pub fn check_importable(&self) -> Result<(), KmsError> {
         if self.origin != Origin::External {
-            return Err(KmsError::UnsupportedOperation(format!(
-                "{} origin is {} which is not valid for this operation.",
-                self.arn,
-                self.origin.as_str()
-            )));
+            return Err(self.origin_not_valid());
         }
         self.check_not_pending_deletion()
     }

@@ -177,8 +177,6 @@ pub trait RootKeyProvider: Send + Sync {
     }
 }
 
-const WRAP_VERSION: u8 = WRAP_FORMAT_FILE;
-
 /// An AES-256-GCM root key held in memory. Wrapped form: version ‖ 96-bit random IV ‖
 /// ciphertext ‖ tag, with the binding as AAD. A root key wraps one secret per key version or
 /// credential, far below the 2^32 messages a random 96-bit IV allows.
@@ -199,13 +197,13 @@ impl fmt::Debug for AesRootKey {
 
 impl RootKeyProvider for AesRootKey {
     fn wrap_format(&self) -> u8 {
-        WRAP_VERSION
+        WRAP_FORMAT_FILE
     }
 
     fn wrap(&self, binding: &[u8], secret: &[u8]) -> Result<Vec<u8>, KmsError> {
         let iv: [u8; NONCE_LEN] = random::array()?;
         let mut out = Vec::with_capacity(1 + NONCE_LEN + secret.len() + 16);
-        out.push(WRAP_VERSION);
+        out.push(WRAP_FORMAT_FILE);
         out.extend_from_slice(&iv);
         let mut body = secret.to_vec();
         self.0
@@ -221,7 +219,7 @@ impl RootKeyProvider for AesRootKey {
 
     fn unwrap(&self, binding: &[u8], wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, KmsError> {
         let (&version, rest) = wrapped.split_first().ok_or_else(KmsError::internal)?;
-        if version != WRAP_VERSION || rest.len() < NONCE_LEN + 16 {
+        if version != WRAP_FORMAT_FILE || rest.len() < NONCE_LEN + 16 {
             return Err(KmsError::internal());
         }
         let (iv, sealed) = rest.split_at(NONCE_LEN);
@@ -293,7 +291,7 @@ mod tests {
             if copy.first() != Some(&9) {
                 return Err(KmsError::internal());
             }
-            copy[0] = WRAP_VERSION;
+            copy[0] = WRAP_FORMAT_FILE;
             self.0.unwrap(binding, &copy)
         }
     }

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
@@ -144,6 +145,10 @@ pub struct Token {
     label: String,
     pin: Pin,
     idle: Mutex<Vec<Session>>,
+    /// Operations run in the token, for metrics and tests.
+    operations: AtomicU64,
+    /// Keys found or made, by label: a key is looked up in the token once.
+    keys: Mutex<HashMap<String, TokenKey>>,
 }
 
 impl fmt::Debug for Token {
@@ -159,29 +164,43 @@ impl Token {
         let slots = pkcs11
             .get_slots_with_initialized_token()
             .map_err(HsmError::from_ck)?;
-        let mut found = None;
+        // Another token's trouble (one being removed, say) must not hide this one: a slot
+        // whose token cannot be read is passed over, and its error told only if no slot holds
+        // the token.
+        let (mut found, mut unreadable) = (None, None);
         for slot in slots {
             if spec.slot.is_some_and(|id| id != slot.id()) {
                 continue;
             }
-            let info = pkcs11.get_token_info(slot).map_err(HsmError::from_ck)?;
-            if info.label().trim_end() == spec.token_label {
-                found = Some(slot);
-                break;
+            match pkcs11.get_token_info(slot) {
+                Ok(info) if info.label().trim_end() == spec.token_label => {
+                    found = Some(slot);
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    unreadable.get_or_insert(e);
+                }
             }
         }
-        let slot = found.ok_or_else(|| {
-            HsmError::TokenNotFound(match spec.slot {
-                Some(id) => format!("{} in slot {id}", spec.token_label),
-                None => spec.token_label.clone(),
-            })
-        })?;
+        let slot = match (found, unreadable) {
+            (Some(slot), _) => slot,
+            (None, Some(e)) => return Err(HsmError::from_ck(e)),
+            (None, None) => {
+                return Err(HsmError::TokenNotFound(match spec.slot {
+                    Some(id) => format!("{} in slot {id}", spec.token_label),
+                    None => spec.token_label.clone(),
+                }))
+            }
+        };
         let token = Token {
             pkcs11,
             slot,
             label: spec.token_label.clone(),
             pin: spec.pin.clone(),
             idle: Mutex::new(Vec::new()),
+            operations: AtomicU64::new(0),
+            keys: Mutex::new(HashMap::new()),
         };
         // Log in now, so that a wrong PIN is told at once.
         token.with_session(|_| Ok(()))?;
@@ -190,6 +209,11 @@ impl Token {
 
     pub fn label(&self) -> &str {
         &self.label
+    }
+
+    /// How many operations (on a session of the pool) this process has run in the token.
+    pub fn operations(&self) -> u64 {
+        self.operations.load(Ordering::Relaxed)
     }
 
     fn new_session(&self) -> Result<Session, HsmError> {
@@ -214,6 +238,7 @@ impl Token {
             Some(s) => s,
             None => self.new_session()?,
         };
+        self.operations.fetch_add(1, Ordering::Relaxed);
         let result = f(&session);
         let keep = !matches!(&result, Err(e) if e.spoils_session());
         if keep {
@@ -244,7 +269,10 @@ impl Token {
 
     /// The AES key labelled `label`, checked to be unable to leave the token.
     pub fn find_key(&self, label: &str) -> Result<TokenKey, HsmError> {
-        self.with_session(|s| {
+        if let Some(key) = self.known_key(label) {
+            return Ok(key);
+        }
+        let key = self.with_session(|s| {
             let template = [
                 Attribute::Class(ObjectClass::SECRET_KEY),
                 Attribute::KeyType(KeyType::AES),
@@ -270,13 +298,25 @@ impl Token {
                 return Err(HsmError::KeyExtractable(label.to_owned()));
             }
             Ok(TokenKey(handle))
-        })
+        })?;
+        self.remember(label, key);
+        Ok(key)
+    }
+
+    fn known_key(&self, label: &str) -> Option<TokenKey> {
+        self.keys.lock().ok()?.get(label).copied()
+    }
+
+    fn remember(&self, label: &str, key: TokenKey) {
+        if let Ok(mut keys) = self.keys.lock() {
+            keys.insert(label.to_owned(), key);
+        }
     }
 
     /// Makes a persistent, sensitive, non-extractable AES-256 key labelled `label` inside the
     /// token, for encryption and decryption only.
     pub fn generate_key(&self, label: &str) -> Result<TokenKey, HsmError> {
-        self.with_session(|s| {
+        let key = self.with_session(|s| {
             let template = [
                 Attribute::Class(ObjectClass::SECRET_KEY),
                 Attribute::KeyType(KeyType::AES),
@@ -294,7 +334,9 @@ impl Token {
             s.generate_key(&Mechanism::AesKeyGen, &template)
                 .map(TokenKey)
                 .map_err(HsmError::from_ck)
-        })
+        })?;
+        self.remember(label, key);
+        Ok(key)
     }
 
     /// Random bytes from the token's generator.
@@ -309,7 +351,11 @@ impl Token {
 
     /// Removes a key from the token for good.
     pub fn destroy_key(&self, key: TokenKey) -> Result<(), HsmError> {
-        self.with_session(|s| s.destroy_object(key.0).map_err(HsmError::from_ck))
+        self.with_session(|s| s.destroy_object(key.0).map_err(HsmError::from_ck))?;
+        if let Ok(mut keys) = self.keys.lock() {
+            keys.retain(|_, k| *k != key);
+        }
+        Ok(())
     }
 
     /// AES-256-GCM inside the token under `key`: ciphertext ‖ 16-byte tag. The caller

@@ -127,6 +127,20 @@ fn the_root_key_wraps_inside_the_token_bound_to_its_binding() {
         &reopened.unwrap(b"binding", &wrapped).unwrap()[..],
         b"thirty-two bytes of key material"
     );
+    // A secret opened once opens again without going to the token (strict-mode requests
+    // open their caller's secret every time); a wrong binding still fails.
+    let before = token.operations();
+    let again = root.wrap(b"hot", b"an access key's secret").unwrap();
+    assert_eq!(token.operations(), before + 1);
+    for _ in 0..3 {
+        assert_eq!(
+            &root.unwrap(b"hot", &again).unwrap()[..],
+            b"an access key's secret"
+        );
+    }
+    assert_eq!(token.operations(), before + 2, "opened in the token once");
+    assert!(root.unwrap(b"cold", &again).is_err());
+    assert_eq!(token.operations(), before + 3);
     // Another label is another key.
     let (other, _) = HsmRootKey::open_or_create(token, "another-root").unwrap();
     assert!(other.unwrap(b"binding", &wrapped).is_err());

@@ -545,12 +545,7 @@ pub async fn serve(
         }
     });
     let router = Router::new().fallback(handle).with_state(app);
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| ServerError::Io(format!("binding {}: {e}", config.listen)))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| ServerError::Io(e.to_string()))?;
+    let (listener, addr) = crate::listener::bind(config.listen).await?;
     if let Some(tls) = &config.tls {
         tls.reload_on_sighup()?;
     }

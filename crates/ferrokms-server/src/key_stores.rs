@@ -45,13 +45,7 @@ pub fn connection_error_code(e: &HsmError) -> &'static str {
 #[derive(Default)]
 pub struct KeyStores {
     clusters: Vec<(CloudHsmCluster, Option<String>)>,
-    connected: Mutex<HashMap<String, Connection>>,
-}
-
-/// A logged-in token and the handles of the keys found in it so far.
-struct Connection {
-    token: Arc<Token>,
-    keys: HashMap<String, TokenKey>,
+    connected: Mutex<HashMap<String, Arc<Token>>>,
 }
 
 /// A token key's label: one per KMS key, named by its material id.
@@ -115,13 +109,7 @@ impl KeyStores {
             .await
             .map_err(|e| HsmError::Pkcs11(format!("the connecting task failed: {e}")))??;
         if let Ok(mut connected) = self.connected.lock() {
-            connected.insert(
-                store.to_owned(),
-                Connection {
-                    token: Arc::new(token),
-                    keys: HashMap::new(),
-                },
-            );
+            connected.insert(store.to_owned(), Arc::new(token));
         }
         Ok(())
     }
@@ -129,59 +117,33 @@ impl KeyStores {
     /// This node's logged-in token of a key store, if it has one.
     pub fn token(&self, store: &str) -> Option<Arc<Token>> {
         let connected = self.connected.lock().ok()?;
-        connected.get(store).map(|c| c.token.clone())
+        connected.get(store).cloned()
     }
 
-    /// The key labelled `label` in a connected store's token, found once and remembered.
+    /// The key labelled `label` in a connected store's token.
     pub fn key(&self, store: &str, label: &str) -> Result<(Arc<Token>, TokenKey), HsmError> {
-        let token = {
-            let connected = self
-                .connected
-                .lock()
-                .map_err(|_| HsmError::Pkcs11("connection table poisoned".into()))?;
-            let connection = connected
-                .get(store)
-                .ok_or_else(|| HsmError::Unreachable("not connected".into()))?;
-            if let Some(key) = connection.keys.get(label) {
-                return Ok((connection.token.clone(), *key));
-            }
-            connection.token.clone()
-        };
+        let token = self
+            .token(store)
+            .ok_or_else(|| HsmError::Unreachable("not connected".into()))?;
         let key = token.find_key(label)?;
-        if let Ok(mut connected) = self.connected.lock() {
-            if let Some(c) = connected.get_mut(store) {
-                c.keys.insert(label.to_owned(), key);
-            }
-        }
         Ok((token, key))
     }
 
     /// Destroys the token key of a deleted KMS key, if this node is connected to its store.
     pub fn destroy_key(&self, store: &str, material: &ferrokms_core::material::MaterialId) {
-        let label = token_key_label(material);
-        let Ok((token, key)) = self.key(store, &label) else {
-            tracing::warn!(custom_key_store = %store, "a deleted key's token key stays in its token");
-            return;
-        };
-        match token.destroy_key(key) {
-            Ok(()) => {
-                if let Ok(mut connected) = self.connected.lock() {
-                    if let Some(c) = connected.get_mut(store) {
-                        c.keys.remove(&label);
-                    }
-                }
-            }
-            Err(e) => {
-                tracing::warn!(custom_key_store = %store, error = %e, "destroying a deleted key's token key failed")
-            }
+        let destroyed = self
+            .key(store, &token_key_label(material))
+            .and_then(|(token, key)| token.destroy_key(key));
+        if let Err(e) = destroyed {
+            tracing::warn!(custom_key_store = %store, error = %e, "a deleted key's token key stays in its token");
         }
     }
 
     /// Drops this node's connection to a key store's token.
     pub fn disconnect(&self, store: &str) {
         let gone = self.connected.lock().ok().and_then(|mut c| c.remove(store));
-        if let Some(connection) = gone {
-            connection.token.close_sessions();
+        if let Some(token) = gone {
+            token.close_sessions();
         }
     }
 }

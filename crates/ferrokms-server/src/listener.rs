@@ -21,6 +21,7 @@ use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
 use crate::tls::Tls;
+use crate::ServerError;
 
 /// What one client may hold of the server; `[limits]` in the config file.
 #[derive(Clone, Copy, Debug, serde::Deserialize)]
@@ -85,6 +86,17 @@ fn builder(limits: &ConnectionLimits) -> auto::Builder<TokioExecutor> {
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
     builder
+}
+
+/// Binds `address`; also gives the address bound (a port 0 becomes a real one).
+pub async fn bind(address: SocketAddr) -> Result<(TcpListener, SocketAddr), ServerError> {
+    let listener = TcpListener::bind(address)
+        .await
+        .map_err(|e| ServerError::Io(format!("binding {address}: {e}")))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| ServerError::Io(e.to_string()))?;
+    Ok((listener, bound))
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then lets open requests finish.

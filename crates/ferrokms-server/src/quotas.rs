@@ -38,6 +38,7 @@ pub struct QuotaConfig {
     pub grants_per_key: Option<usize>,
     pub tags_per_key: Option<usize>,
     pub key_policy_bytes: Option<usize>,
+    pub custom_key_stores: Option<usize>,
 }
 
 /// Limits on what an account may keep.
@@ -48,6 +49,8 @@ pub struct ResourceQuotas {
     pub grants_per_key: usize,
     pub tags_per_key: usize,
     pub key_policy_bytes: usize,
+    /// Per account and region.
+    pub custom_key_stores: usize,
 }
 
 impl Default for ResourceQuotas {
@@ -59,6 +62,7 @@ impl Default for ResourceQuotas {
             grants_per_key: ferrokms_core::grant::MAX_GRANTS_PER_KEY,
             tags_per_key: ferrokms_core::tags::MAX_TAGS_PER_KEY,
             key_policy_bytes: 32 * 1024,
+            custom_key_stores: 10,
         }
     }
 }
@@ -175,6 +179,7 @@ impl Quotas {
             grants_per_key: config.grants_per_key.unwrap_or(aws.grants_per_key),
             tags_per_key: config.tags_per_key.unwrap_or(aws.tags_per_key),
             key_policy_bytes: config.key_policy_bytes.unwrap_or(aws.key_policy_bytes),
+            custom_key_stores: config.custom_key_stores.unwrap_or(aws.custom_key_stores),
         };
         Quotas {
             enforced: config.enabled.unwrap_or(!dev),

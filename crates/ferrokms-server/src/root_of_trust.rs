@@ -104,34 +104,13 @@ impl HsmConfig {
         fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)
     }
 
-    fn pin(&self) -> Result<Pin, ServerError> {
-        if let Some(var) = &self.pin_env {
-            let pin = std::env::var(var).map_err(|_| {
-                ServerError::Config(format!("the HSM PIN variable {var} is not set"))
-            })?;
-            return Ok(Pin::new(Zeroizing::new(pin)));
-        }
-        let path = self
-            .pin_file
-            .as_ref()
-            .ok_or_else(|| ServerError::Config("hsm.toml names no PIN".into()))?;
-        let io = |e: std::io::Error| ServerError::Io(format!("reading {}: {e}", path.display()));
-        let mut file = fs::File::open(path).map_err(io)?;
-        root_file::refuse_if_shared(&file, path, "HSM PIN file")?;
-        let mut pin = Zeroizing::new(String::new());
-        file.read_to_string(&mut pin).map_err(io)?;
-        Ok(Pin::new(Zeroizing::new(
-            pin.trim_end_matches(['\n', '\r']).to_owned(),
-        )))
-    }
-
     /// Logs in to the token.
     pub fn token(&self) -> Result<Arc<Token>, ServerError> {
         let spec = TokenSpec {
             module: self.module.clone(),
             token_label: self.token_label.clone(),
             slot: self.slot,
-            pin: self.pin()?,
+            pin: read_pin(self.pin_file.as_deref(), self.pin_env.as_deref())?,
         };
         Token::open(&spec)
             .map(Arc::new)
@@ -243,8 +222,8 @@ fn binding(holder: &SecretHolder) -> Vec<u8> {
 
 /// Rewraps every stored secret that `root` did not wrap itself (at most `at_most` of them),
 /// batch by batch, each batch in one transaction; a secret changed by someone else meanwhile
-/// is read again. Returns how many were rewrapped. Neither key ids nor ciphertexts change: only the wrapping of the
-/// material under them does.
+/// is read again. Returns how many were rewrapped. Neither key ids nor ciphertexts change:
+/// only the wrapping of the material under them does.
 pub async fn rewrap_all(
     store: &dyn Store,
     root: &dyn RootKeyProvider,

@@ -243,8 +243,9 @@ pub trait Store: Send + Sync {
     /// store holds keys, principals or audit events.
     async fn restore(&self, rows: &[BackupRow]) -> StoreResult<()>;
 
-    /// Up to `limit` secrets wrapped under the root key (key material, access-key secrets, the
-    /// audit signing key) whose wrapped form does not start with `format`: what a move to
+    /// Up to `limit` secrets wrapped under the root key (key material, access-key secrets,
+    /// custom key store passwords, the audit signing key) whose wrapped form does not start
+    /// with `format`: what a move to
     /// another root key has still to rewrap.
     async fn secrets_not_in_format(
         &self,

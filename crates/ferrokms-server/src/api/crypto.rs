@@ -175,7 +175,7 @@ async fn seal(
     context: &EncryptionContext,
     plaintext: &[u8],
 ) -> Result<Vec<u8>, ApiError> {
-    if key.custom_key_store.as_ref().is_some_and(|l| l.in_token()) {
+    if key.material_in_token() {
         let token = super::custom_key_stores::token_key(call, key).await?;
         return Ok(ciphertext::seal_in_token(
             &token,
@@ -193,17 +193,10 @@ async fn seal(
         context,
         plaintext,
     )?;
-    if is_external(key) {
+    if key.is_external() {
         return super::custom_key_stores::seal_outer(call, key, &blob).await;
     }
     Ok(blob)
-}
-
-/// Whether a key is in an external key store: its ciphertexts carry an outer layer.
-fn is_external(key: &KeyMetadata) -> bool {
-    key.custom_key_store
-        .as_ref()
-        .is_some_and(|l| l.xks_key_id.is_some())
 }
 
 /// Finds the key a blob names and checks it against the caller's `KeyId`, if given.
@@ -248,7 +241,7 @@ async fn open(
     blob: &[u8],
     context: &EncryptionContext,
 ) -> Result<Zeroizing<Vec<u8>>, ApiError> {
-    if key.custom_key_store.as_ref().is_some_and(|l| l.in_token()) {
+    if key.material_in_token() {
         if header.material_id != key.current_material {
             return Err(KmsError::invalid_ciphertext().into());
         }
@@ -317,7 +310,7 @@ async fn decrypt_ciphertext(
         let outer = ExternalBlob::parse(blob)?;
         let key = key_for_blob(call, outer.key_id, requested, action, &conditions).await?;
         check_encryption_key(&key, operation, Some(algorithm))?;
-        if !is_external(&key) || outer.material_id != key.current_material {
+        if !key.is_external() || outer.material_id != key.current_material {
             return Err(KmsError::invalid_ciphertext().into());
         }
         let inner = super::custom_key_stores::open_outer(call, &key, &outer).await?;
@@ -337,7 +330,7 @@ async fn decrypt_ciphertext(
         let key = key_for_blob(call, header.key_id, requested, action, &conditions).await?;
         check_encryption_key(&key, operation, Some(algorithm))?;
         // An external key store key's ciphertexts always carry the outer layer.
-        if is_external(&key) {
+        if key.is_external() {
             return Err(KmsError::invalid_ciphertext().into());
         }
         let plaintext = open(call, &key, &header, blob, context).await?;
@@ -597,12 +590,7 @@ pub async fn generate_data_key_pair(
     check_data_key_wrapping_key(&key, operation)?;
     if key.custom_key_store.is_some() {
         // AWS does not make data key pairs under keys in custom key stores.
-        return Err(KmsError::UnsupportedOperation(format!(
-            "{} origin is {} which is not valid for this operation.",
-            key.arn,
-            key.origin.as_str()
-        ))
-        .into());
+        return Err(key.origin_not_valid().into());
     }
     if matches!(
         spec,

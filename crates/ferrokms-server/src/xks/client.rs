@@ -24,10 +24,11 @@ use super::wire::{
     DecryptAnswer, DecryptRequest, EncryptAnswer, EncryptRequest, ErrorAnswer, HealthAnswer,
     KeyMetadataAnswer, MetadataOnly, ProxyError, RequestMetadata,
 };
-use super::{API_PATH, SERVICE};
+use super::SERVICE;
 use crate::sigv4::canonical::{canonical_request, signature, string_to_sign, RequestParts};
 use crate::sigv4::header::{format_amz_date, AuthorizationHeader};
 use crate::ServerError;
+use ferrokms_core::ciphertext::ExternalSeal;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Idle connections kept per proxy address.
@@ -84,14 +85,6 @@ impl std::fmt::Display for XksFailure {
             XksFailure::InvalidResponse(e) => write!(f, "the proxy's answer is invalid: {e}"),
         }
     }
-}
-
-/// What the proxy's Encrypt gave back.
-pub struct Sealed {
-    pub iv: [u8; 12],
-    pub ciphertext: Vec<u8>,
-    pub tag: [u8; 16],
-    pub metadata: Vec<u8>,
 }
 
 pub struct XksClient {
@@ -339,7 +332,7 @@ impl XksClient {
         metadata: RequestMetadata,
         plaintext: &[u8],
         aad: &[u8],
-    ) -> Result<Sealed, XksFailure> {
+    ) -> Result<ExternalSeal, XksFailure> {
         let request = EncryptRequest {
             request_metadata: metadata,
             plaintext: STANDARD.encode(plaintext),
@@ -387,11 +380,11 @@ impl XksClient {
             &decode(integrity, "ciphertextDataIntegrityValue")?,
         )
         .map_err(|_| invalid("the ciphertextDataIntegrityValue does not match"))?;
-        Ok(Sealed {
+        Ok(ExternalSeal {
             iv,
-            ciphertext,
             tag,
             metadata: cipher_metadata,
+            ciphertext,
         })
     }
 
@@ -402,7 +395,7 @@ impl XksClient {
         region: &str,
         key_id: &str,
         metadata: RequestMetadata,
-        sealed: &Sealed,
+        sealed: &ExternalSeal,
         aad: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, XksFailure> {
         let request = DecryptRequest {
@@ -470,9 +463,4 @@ fn sign(
          SignedHeaders=host;x-amz-date, Signature={signed}",
         auth.access_key_id, auth.scope_date
     ))
-}
-
-/// The path every proxy request is under, for a store's URI path (which ends in it).
-pub fn is_api_path(uri_path: &str) -> bool {
-    uri_path.ends_with(API_PATH)
 }

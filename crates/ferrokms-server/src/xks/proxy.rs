@@ -486,12 +486,9 @@ pub async fn serve(
         cert: config.tls_cert.clone(),
         key: config.tls_key.clone(),
     })?;
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| ServerError::Io(format!("binding {}: {e}", config.listen)))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| ServerError::Io(e.to_string()))?;
+    // SIGHUP reloads the certificate, as it does for the service.
+    tls.reload_on_sighup()?;
+    let (listener, addr) = crate::listener::bind(config.listen).await?;
     let path = format!("{}{API_PATH}", config.uri_path_prefix.trim_end_matches('/'));
     on_listening(addr, &path);
     crate::listener::serve(

@@ -4,10 +4,64 @@
 
 use ferrokms_core::ids::{AccountId, KeyArn, KeyId, Region};
 use ferrokms_core::material::MaterialId;
+use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{backend, commit, corrupt, count, SqlStore};
+use super::{backend, commit, corrupt, SqlStore};
 use crate::{SecretHolder, StoreResult, WrappedSecret};
+
+/// How a row names the holder of the secret it carries.
+type HolderOf = fn(&AnyRow) -> StoreResult<SecretHolder>;
+
+/// Where wrapped secrets are kept: a query for those not in format `$1`, at most `$2` (each
+/// names the secret's column `wrapped`), and how a row names its holder.
+/// `substr` of a blob is a blob on SQLite and bytea on PostgreSQL: its first byte.
+const SOURCES: &[(&str, HolderOf)] = &[
+    (
+        "SELECT m.region, m.key_id, k.account_id, m.material_id, m.wrapped \
+         FROM key_materials m JOIN keys k ON k.region = m.region AND k.key_id = m.key_id \
+         WHERE substr(m.wrapped, 1, 1) <> $1 ORDER BY m.region, m.key_id, m.material_id \
+         LIMIT $2",
+        material_holder,
+    ),
+    (
+        "SELECT access_key_id, wrapped_secret AS wrapped FROM access_keys \
+         WHERE substr(wrapped_secret, 1, 1) <> $1 ORDER BY access_key_id LIMIT $2",
+        |row| {
+            Ok(SecretHolder::AccessKey {
+                access_key_id: row.try_get("access_key_id").map_err(backend)?,
+            })
+        },
+    ),
+    (
+        "SELECT region, id, wrapped_password AS wrapped FROM custom_key_stores \
+         WHERE substr(wrapped_password, 1, 1) <> $1 ORDER BY region, id LIMIT $2",
+        |row| {
+            let region: String = row.try_get("region").map_err(backend)?;
+            Ok(SecretHolder::KeyStorePassword {
+                region: Region::parse(&region).ok_or_else(|| corrupt("region"))?,
+                id: row.try_get("id").map_err(backend)?,
+            })
+        },
+    ),
+    (
+        "SELECT wrapped FROM audit_signing_key WHERE id = 1 AND substr(wrapped, 1, 1) <> $1 \
+         LIMIT $2",
+        |_| Ok(SecretHolder::AuditSigningKey),
+    ),
+];
+
+fn material_holder(row: &AnyRow) -> StoreResult<SecretHolder> {
+    let text = |c: &str| row.try_get::<String, _>(c).map_err(backend);
+    let key = KeyArn {
+        region: Region::parse(&text("region")?).ok_or_else(|| corrupt("region"))?,
+        account: AccountId::parse(&text("account_id")?).ok_or_else(|| corrupt("key account"))?,
+        key_id: KeyId::parse(&text("key_id")?).ok_or_else(|| corrupt("key id"))?,
+    };
+    let material =
+        MaterialId::parse(&text("material_id")?).ok_or_else(|| corrupt("material id"))?;
+    Ok(SecretHolder::Material { key, material })
+}
 
 impl SqlStore {
     pub(super) async fn wrapped_not_in_format(
@@ -16,87 +70,21 @@ impl SqlStore {
         limit: usize,
     ) -> StoreResult<Vec<WrappedSecret>> {
         let format = [format];
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut out = Vec::new();
-        // substr of a blob is a blob on SQLite and bytea on PostgreSQL: the first byte.
-        let materials = sqlx::query(
-            "SELECT m.region, m.key_id, k.account_id, m.material_id, m.wrapped \
-             FROM key_materials m JOIN keys k ON k.region = m.region AND k.key_id = m.key_id \
-             WHERE substr(m.wrapped, 1, 1) <> $1 ORDER BY m.region, m.key_id, m.material_id \
-             LIMIT $2",
-        )
-        .bind(&format[..])
-        .bind(limit)
-        .fetch_all(&self.writer)
-        .await
-        .map_err(backend)?;
-        for row in &materials {
-            let text = |c: &str| row.try_get::<String, _>(c).map_err(backend);
-            let key = KeyArn {
-                region: Region::parse(&text("region")?).ok_or_else(|| corrupt("region"))?,
-                account: AccountId::parse(&text("account_id")?)
-                    .ok_or_else(|| corrupt("key account"))?,
-                key_id: KeyId::parse(&text("key_id")?).ok_or_else(|| corrupt("key id"))?,
-            };
-            let material =
-                MaterialId::parse(&text("material_id")?).ok_or_else(|| corrupt("material id"))?;
-            out.push(WrappedSecret {
-                holder: SecretHolder::Material { key, material },
-                wrapped: row.try_get("wrapped").map_err(backend)?,
-            });
-        }
-        let left = limit - i64::try_from(out.len()).unwrap_or(i64::MAX);
-        if left <= 0 {
-            return Ok(out);
-        }
-        let access_keys = sqlx::query(
-            "SELECT access_key_id, wrapped_secret FROM access_keys \
-             WHERE substr(wrapped_secret, 1, 1) <> $1 ORDER BY access_key_id LIMIT $2",
-        )
-        .bind(&format[..])
-        .bind(left)
-        .fetch_all(&self.writer)
-        .await
-        .map_err(backend)?;
-        for row in &access_keys {
-            out.push(WrappedSecret {
-                holder: SecretHolder::AccessKey {
-                    access_key_id: row.try_get("access_key_id").map_err(backend)?,
-                },
-                wrapped: row.try_get("wrapped_secret").map_err(backend)?,
-            });
-        }
-        let left = left - i64::try_from(access_keys.len()).unwrap_or(i64::MAX);
-        let passwords = sqlx::query(
-            "SELECT region, id, wrapped_password FROM custom_key_stores \
-             WHERE substr(wrapped_password, 1, 1) <> $1 ORDER BY region, id LIMIT $2",
-        )
-        .bind(&format[..])
-        .bind(left.max(0))
-        .fetch_all(&self.writer)
-        .await
-        .map_err(backend)?;
-        for row in &passwords {
-            let region: String = row.try_get("region").map_err(backend)?;
-            out.push(WrappedSecret {
-                holder: SecretHolder::KeyStorePassword {
-                    region: Region::parse(&region).ok_or_else(|| corrupt("region"))?,
-                    id: row.try_get("id").map_err(backend)?,
-                },
-                wrapped: row.try_get("wrapped_password").map_err(backend)?,
-            });
-        }
-        if count(left) > passwords.len() {
-            let signing = sqlx::query(
-                "SELECT wrapped FROM audit_signing_key WHERE id = 1 AND substr(wrapped, 1, 1) <> $1",
-            )
-            .bind(&format[..])
-            .fetch_optional(&self.writer)
-            .await
-            .map_err(backend)?;
-            if let Some(row) = signing {
+        for (sql, holder) in SOURCES {
+            let left = limit.saturating_sub(out.len());
+            if left == 0 {
+                break;
+            }
+            let rows = sqlx::query(*sql)
+                .bind(&format[..])
+                .bind(i64::try_from(left).unwrap_or(i64::MAX))
+                .fetch_all(&self.writer)
+                .await
+                .map_err(backend)?;
+            for row in &rows {
                 out.push(WrappedSecret {
-                    holder: SecretHolder::AuditSigningKey,
+                    holder: holder(row)?,
                     wrapped: row.try_get("wrapped").map_err(backend)?,
                 });
             }
@@ -143,7 +131,7 @@ impl SqlStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(backend)?;
-            replaced += count(i64::try_from(done.rows_affected()).unwrap_or(i64::MAX));
+            replaced += usize::try_from(done.rows_affected()).unwrap_or(usize::MAX);
         }
         commit(tx).await?;
         Ok(replaced)

@@ -16,7 +16,7 @@ use crate::api::external_key_stores;
 use crate::api::Call;
 use crate::error::ApiError;
 use crate::key_stores::token_key_label;
-use crate::xks::client::{Sealed, XksEndpoint};
+use crate::xks::client::XksEndpoint;
 
 /// A key store as the operations on its keys find it.
 pub(in crate::api) enum StoreAccess {
@@ -118,6 +118,11 @@ async fn proxy_of(call: &Call<'_>, key: &KeyMetadata) -> Result<(XksEndpoint, St
     }
 }
 
+fn proxy_failed(key: &KeyMetadata, e: &crate::xks::client::XksFailure) -> ApiError {
+    tracing::warn!(key = %key.arn, error = %e, "the external key store's proxy failed");
+    external_key_stores::crypto_failure(e)
+}
+
 /// The outer layer of an external key store key's ciphertext: `inner` (the blob of the key's
 /// own material) encrypted by the external key.
 pub(in crate::api) async fn seal_outer(
@@ -141,17 +146,11 @@ pub(in crate::api) async fn seal_outer(
             &aad,
         )
         .await
-        .map_err(|e| {
-            tracing::warn!(key = %key.arn, error = %e, "the external key store's proxy failed");
-            external_key_stores::crypto_failure(&e)
-        })?;
+        .map_err(|e| proxy_failed(key, &e))?;
     Ok(ExternalBlob {
         key_id: key.id(),
         material_id: key.current_material,
-        iv: sealed.iv,
-        tag: sealed.tag,
-        metadata: sealed.metadata,
-        outer: sealed.ciphertext,
+        sealed,
     }
     .to_bytes()?)
 }
@@ -166,12 +165,6 @@ pub(in crate::api) async fn open_outer(
     let aad = ExternalBlob::header(blob.key_id, blob.material_id);
     let metadata =
         external_key_stores::request_metadata(call, Some(key.arn.to_string()), "Decrypt");
-    let sealed = Sealed {
-        iv: blob.iv,
-        ciphertext: blob.outer.clone(),
-        tag: blob.tag,
-        metadata: blob.metadata.clone(),
-    };
     call.services
         .xks
         .decrypt(
@@ -179,14 +172,11 @@ pub(in crate::api) async fn open_outer(
             key.region().as_str(),
             &external_key,
             metadata,
-            &sealed,
+            &blob.sealed,
             &aad,
         )
         .await
-        .map_err(|e| {
-            tracing::warn!(key = %key.arn, error = %e, "the external key store's proxy failed");
-            external_key_stores::crypto_failure(&e)
-        })
+        .map_err(|e| proxy_failed(key, &e))
 }
 
 /// Whether a key's custom key store is CONNECTED (for the key state DescribeKey shows).

@@ -26,17 +26,16 @@ pub(super) use keys::{
     store_connected, token_key,
 };
 
-/// AWS's quota of custom key stores per account and region.
-const MAX_KEY_STORES: usize = 10;
 const CLUSTER_ID_PATTERN: &str = "cluster-[2-7a-zA-Z]{11,16}";
 const STORE_TYPES: &[&str] = &["AWS_CLOUDHSM", "EXTERNAL_KEY_STORE"];
+
+/// A store's connection state. A connection is made or dropped within the request that asks
+/// for it, so AWS's passing states CONNECTING and DISCONNECTING never show.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 enum ConnectionState {
     Connected,
-    Connecting,
     Disconnected,
-    Disconnecting,
     Failed,
 }
 
@@ -44,9 +43,7 @@ impl ConnectionState {
     fn as_str(self) -> &'static str {
         match self {
             ConnectionState::Connected => "CONNECTED",
-            ConnectionState::Connecting => "CONNECTING",
             ConnectionState::Disconnected => "DISCONNECTED",
-            ConnectionState::Disconnecting => "DISCONNECTING",
             ConnectionState::Failed => "FAILED",
         }
     }
@@ -55,7 +52,6 @@ impl ConnectionState {
 /// What a store keeps beside its id, name and password.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct StoreDocument {
-    store_type: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     cluster_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -74,13 +70,23 @@ struct KeyStore {
     document: StoreDocument,
 }
 
+impl StoreDocument {
+    fn store_type(&self) -> &'static str {
+        if self.xks.is_some() {
+            "EXTERNAL_KEY_STORE"
+        } else {
+            "AWS_CLOUDHSM"
+        }
+    }
+}
+
 impl KeyStore {
     fn entry(&self) -> Value {
         let d = &self.document;
         let mut entry = json!({
             "CustomKeyStoreId": self.record.id,
             "CustomKeyStoreName": self.record.name,
-            "CustomKeyStoreType": d.store_type,
+            "CustomKeyStoreType": d.store_type(),
             "ConnectionState": d.state.as_str(),
             "CreationDate": timestamp(d.created),
         });
@@ -262,7 +268,6 @@ pub async fn create_custom_key_store(call: &Call<'_>, mut input: Input) -> Resul
         };
         check_new_cluster(call, &cluster_id, &trust_anchor, &existing)?;
         let document = StoreDocument {
-            store_type: store_type.to_owned(),
             cluster_id: Some(cluster_id),
             trust_anchor: Some(trust_anchor),
             xks: None,
@@ -295,16 +300,18 @@ pub async fn create_custom_key_store(call: &Call<'_>, mut input: Input) -> Resul
         document,
     };
     store.save()?;
+    let max = call.services.quotas.resources.custom_key_stores;
     match call
         .services
         .store
-        .create_custom_key_store(&store.record, MAX_KEY_STORES)
+        .create_custom_key_store(&store.record, max)
         .await
     {
         Ok(()) => Ok(json!({ "CustomKeyStoreId": id })),
         Err(StoreError::AlreadyExists) => Err(name_in_use()),
-        Err(StoreError::LimitExceeded { .. }) => Err(KmsError::LimitExceeded(format!(
-            "An account can have at most {MAX_KEY_STORES} custom key stores in a Region."
+        Err(StoreError::LimitExceeded { in_use }) => Err(KmsError::LimitExceeded(format!(
+            "Custom key stores quota for this account in this region is {max}, current usage \
+             is {in_use}."
         ))
         .into()),
         Err(e) => Err(store_failure(e)),
@@ -411,7 +418,6 @@ async fn new_external_store(
             })?;
     }
     let document = StoreDocument {
-        store_type: "EXTERNAL_KEY_STORE".into(),
         cluster_id: None,
         trust_anchor: None,
         xks: Some(settings),
@@ -638,10 +644,7 @@ pub async fn connect_custom_key_store(
     authorize_account(call, "ConnectCustomKeyStore", &Conditions::none())?;
     let store = find(call, &id).await?;
     match store.document.state {
-        ConnectionState::Connected | ConnectionState::Connecting => return Ok(json!({})),
-        ConnectionState::Disconnecting => {
-            return Err(store.invalid_state("wait until it is DISCONNECTED, then connect it"))
-        }
+        ConnectionState::Connected => return Ok(json!({})),
         ConnectionState::Failed => {
             return Err(store.invalid_state("disconnect it, then connect it again"))
         }
@@ -707,9 +710,7 @@ pub async fn disconnect_custom_key_store(
     input.finish()?;
     authorize_account(call, "DisconnectCustomKeyStore", &Conditions::none())?;
     write_back(call, &id, |s| match s.document.state {
-        ConnectionState::Disconnected | ConnectionState::Disconnecting => {
-            Err(s.invalid_state("it is not connected"))
-        }
+        ConnectionState::Disconnected => Err(s.invalid_state("it is not connected")),
         _ => {
             s.document.state = ConnectionState::Disconnected;
             s.document.error_code = None;
