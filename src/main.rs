@@ -247,6 +247,9 @@ enum AdminCommand {
         /// JSON, or @file.
         #[arg(long)]
         trust_policy: Option<String>,
+        /// The longest session AssumeRole gives, in seconds (3600 to 43200; default 3600).
+        #[arg(long)]
+        max_session_duration: Option<i64>,
     },
     /// Attach (or replace) a named identity policy of a role; the document is JSON or @file.
     PutRolePolicy {
@@ -356,6 +359,8 @@ struct FileConfig {
     /// How EXTERNAL_KEY_STORE custom key stores reach their XKS proxies.
     #[serde(default)]
     xks: ferrokms_server::xks::client::XksClientConfig,
+    /// The Regions requests may be signed for; AWS's commercial Regions when unset.
+    regions: Option<Vec<String>>,
 }
 
 fn main() -> Result<()> {
@@ -466,6 +471,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     let store_url = args.store.or(file.store);
     let limits = file.limits;
+    let regions = match &file.regions {
+        Some(names) => ferrokms_server::regions::Regions::from_names(names)
+            .map_err(|e| anyhow::anyhow!("config: {e}"))?,
+        None => ferrokms_server::regions::Regions::default(),
+    };
     let mut quotas = file.quotas;
     if let Some(switch) = args.quotas {
         quotas.enabled = Some(matches!(switch, Switch::On));
@@ -511,6 +521,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             limits,
             cloudhsm_clusters: file.cloudhsm_clusters,
             xks: file.xks,
+            regions,
         },
         store.clone(),
         data.root.clone(),
@@ -589,12 +600,18 @@ async fn admin(args: AdminArgs) -> Result<()> {
             let document = json_or_file(policy_document)?;
             identities::attach_policy(store, &record, &policy_name, &document).await?;
         }
-        AdminCommand::CreateRole { role, trust_policy } => {
+        AdminCommand::CreateRole {
+            role,
+            trust_policy,
+            max_session_duration,
+        } => {
             let trust = match trust_policy {
                 Some(t) => json_or_file(t)?,
                 None => identities::default_trust_policy(&account),
             };
-            let record = identities::ensure_role(store, &account, &role, &trust).await?;
+            let record =
+                identities::ensure_role(store, &account, &role, &trust, max_session_duration)
+                    .await?;
             println!("{}", record.arn);
         }
         AdminCommand::PutRolePolicy {

@@ -36,6 +36,16 @@ impl WrappingAlgorithm {
         "SM2PKE",
     ];
 
+    /// The model's name, as `kms:WrappingAlgorithm` sees it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WrappingAlgorithm::RsaesOaepSha1 => "RSAES_OAEP_SHA_1",
+            WrappingAlgorithm::RsaesOaepSha256 => "RSAES_OAEP_SHA_256",
+            WrappingAlgorithm::RsaAesKeyWrapSha1 => "RSA_AES_KEY_WRAP_SHA_1",
+            WrappingAlgorithm::RsaAesKeyWrapSha256 => "RSA_AES_KEY_WRAP_SHA_256",
+        }
+    }
+
     /// Parses a model value; `Err` for the ones that exist but are not accepted.
     pub fn parse(s: &str) -> Option<Result<Self, KmsError>> {
         Some(match s {

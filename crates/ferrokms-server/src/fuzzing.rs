@@ -82,6 +82,7 @@ impl Operations {
                 xks: std::sync::Arc::new(
                     crate::xks::client::XksClient::offline().expect("xks client"),
                 ),
+                regions: Default::default(),
             };
             let auth = crate::sigv4::Authenticator::Dev {
                 default_account: ferrokms_core::ids::AccountId::parse("111122223333")
@@ -108,7 +109,11 @@ impl Operations {
                 body: b"",
             };
             let request = auth
-                .authenticate(&parts, std::time::SystemTime::now())
+                .authenticate(
+                    &parts,
+                    std::time::SystemTime::now(),
+                    &crate::regions::Regions::default(),
+                )
                 .await
                 .expect("dev mode accepts any signature");
             (services, request)
@@ -125,21 +130,22 @@ impl Operations {
         let Some((&which, body)) = data.split_first() else {
             return;
         };
-        let operations = crate::api::MODEL_OPERATIONS;
-        let operation = operations[usize::from(which) % operations.len()];
+        let operations = crate::api::operations::OPERATIONS;
+        let operation = &operations[usize::from(which) % operations.len()];
         let Ok(input) = Input::parse(body) else {
             return;
         };
         let call = crate::api::Call {
             services: &self.services,
             request: &self.request,
+            operation,
             now: 1_767_225_600_000,
             source_ip: std::net::IpAddr::from([127, 0, 0, 1]),
+            secure_transport: false,
             resources: Default::default(),
+            decided: Default::default(),
         };
-        let _ = self
-            .runtime
-            .block_on(crate::api::dispatch(&call, operation, input));
+        let _ = self.runtime.block_on(crate::api::dispatch(&call, input));
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use std::time::SystemTime;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, Extension, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
 use axum::Router;
@@ -17,6 +17,7 @@ use ferrokms_core::material::RootKeyProvider;
 use ferrokms_store::Store;
 use serde_json::{json, Value};
 
+use crate::api::operations::Operation;
 use crate::api::{self, Call, Services};
 use crate::audit::{self, AuditLog};
 use crate::clock::Clock;
@@ -65,6 +66,8 @@ pub struct ServerConfig {
     pub cloudhsm_clusters: Vec<crate::key_stores::CloudHsmCluster>,
     /// How EXTERNAL_KEY_STORE custom key stores reach their proxies.
     pub xks: crate::xks::client::XksClientConfig,
+    /// The Regions requests may be signed for.
+    pub regions: crate::regions::Regions,
 }
 
 struct App {
@@ -239,6 +242,7 @@ async fn read_body(headers: &HeaderMap, body: Body, within: Duration) -> Result<
 async fn handle(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    transport: Option<Extension<crate::listener::Transport>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -278,7 +282,11 @@ async fn handle(
         headers: &headers,
         body: &body,
     };
-    let verified = match app.auth.authenticate(&parts, SystemTime::now()).await {
+    let verified = match app
+        .auth
+        .authenticate(&parts, SystemTime::now(), &app.services.regions)
+        .await
+    {
         Ok(v) => v,
         Err(e) => {
             tracing::info!(request_id = %id, error = %e, "authentication failed");
@@ -369,21 +377,23 @@ async fn handle(
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let call = Call {
-        services: &app.services,
-        request: &verified,
-        now,
-        source_ip: peer.ip(),
-        resources: Default::default(),
-    };
-    // The body is parsed once; its allow-listed members are kept for the audit record
+    let cloudtrail = verified.service() == Service::CloudTrail;
+    let operation = target
+        .strip_prefix(TARGET_PREFIX)
+        .filter(|_| method == Method::POST && !cloudtrail)
+        .and_then(Operation::spec_named);
+    // The body is parsed once; the members the operation's audit record may show are kept
     // before the operation consumes them.
     let input = Input::parse(&body);
+    let audited: &[&str] = match operation {
+        Some(spec) => spec.audited,
+        None if cloudtrail => audit::lookup::AUDITED,
+        None => &[],
+    };
     let request_parameters = input
         .as_ref()
         .ok()
-        .and_then(|i| audit::event::request_parameters(i.members()));
-    let cloudtrail = verified.service() == Service::CloudTrail;
+        .and_then(|i| audit::event::request_parameters(i.members(), audited));
     let (event_name, source) = if cloudtrail {
         (
             target.rsplit('.').next().unwrap_or("Unknown").to_owned(),
@@ -427,6 +437,7 @@ async fn handle(
         ))
         .record,
     );
+    let mut touched_keys = Vec::new();
     let result = app
         .audit
         .scope(intent.clone(), async {
@@ -438,11 +449,23 @@ async fn handle(
                     audit::lookup::lookup_events(app.services.store.as_ref(), &verified, input)
                         .await
                 }
-                Ok(input) => match target.strip_prefix(TARGET_PREFIX) {
-                    Some(operation) if method == Method::POST => {
-                        api::dispatch(&call, operation, input).await
+                Ok(input) => match operation {
+                    Some(spec) => {
+                        let call = Call {
+                            services: &app.services,
+                            request: &verified,
+                            operation: spec,
+                            now,
+                            source_ip: peer.ip(),
+                            secure_transport: transport.is_some_and(|Extension(t)| t.tls),
+                            resources: Default::default(),
+                            decided: Default::default(),
+                        };
+                        let result = api::dispatch(&call, input).await;
+                        touched_keys = call.take_resources();
+                        result
                     }
-                    _ => Err(ApiError::UnknownOperation),
+                    None => Err(ApiError::UnknownOperation),
                 },
                 Err(e) => Err(e),
             }
@@ -459,7 +482,7 @@ async fn handle(
         request_parameters,
         response_json,
         error,
-        call.take_resources(),
+        touched_keys,
     ));
     let touched = event.record.resources.clone();
     // No unaudited answers: if the record cannot be made durable, the caller gets an
@@ -523,6 +546,7 @@ pub async fn serve(
                 config.cloudhsm_clusters.clone(),
             )?),
             xks: Arc::new(crate::xks::client::XksClient::new(&config.xks)?),
+            regions: Arc::new(config.regions.clone()),
         },
         auth,
         audit,

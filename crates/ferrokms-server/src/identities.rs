@@ -268,6 +268,9 @@ pub struct RoleSpec {
     pub account: String,
     /// Who may assume the role; by default the principals of its own account.
     pub trust_policy: Option<String>,
+    /// The longest session AssumeRole may give, in seconds (IAM's MaxSessionDuration:
+    /// 3600 to 43200, by default 3600).
+    pub max_session_duration: Option<i64>,
     #[serde(default)]
     pub policies: BTreeMap<String, String>,
 }
@@ -285,18 +288,38 @@ pub fn default_trust_policy(account: &AccountId) -> String {
     )
 }
 
-/// The role `name` of `account`, created if needed, with `trust_policy` set.
+/// IAM's default MaxSessionDuration of a role.
+pub const DEFAULT_MAX_SESSION_SECONDS: i64 = 3600;
+
+/// The range IAM allows for a role's MaxSessionDuration.
+pub const MAX_SESSION_RANGE: std::ops::RangeInclusive<i64> = 3600..=43_200;
+
+/// The role `name` of `account`, created if needed, with `trust_policy` and the longest
+/// session it may give set.
 pub async fn ensure_role(
     store: &dyn Store,
     account: &AccountId,
     name: &str,
     trust_policy: &str,
+    max_session_seconds: Option<i64>,
 ) -> Result<PrincipalRecord, ServerError> {
     let arn = role_arn(account, name);
     PolicyDocument::parse(trust_policy, PolicyKind::Key)
         .map_err(|e| config_error(format!("trust policy of {arn}: {e}")))?;
+    let max_session_seconds = max_session_seconds.unwrap_or(DEFAULT_MAX_SESSION_SECONDS);
+    if !MAX_SESSION_RANGE.contains(&max_session_seconds) {
+        return Err(config_error(format!(
+            "max_session_duration of {arn} must be 3600 to 43200 seconds, not {max_session_seconds}"
+        )));
+    }
     let record = ensure_principal(store, account, PrincipalKind::Role, name).await?;
-    store.put_trust_policy(&arn, trust_policy).await?;
+    store
+        .put_trust_policy(&ferrokms_store::RoleTrust {
+            role_arn: arn,
+            document: trust_policy.to_owned(),
+            max_session_seconds,
+        })
+        .await?;
     Ok(record)
 }
 
@@ -308,7 +331,14 @@ pub async fn apply_roles(store: &dyn Store, roles: &[RoleSpec]) -> Result<(), Se
             .trust_policy
             .clone()
             .unwrap_or_else(|| default_trust_policy(&account));
-        let role = ensure_role(store, &account, &spec.name, &trust).await?;
+        let role = ensure_role(
+            store,
+            &account,
+            &spec.name,
+            &trust,
+            spec.max_session_duration,
+        )
+        .await?;
         for (name, document) in &spec.policies {
             attach_policy(store, &role, name, document).await?;
         }

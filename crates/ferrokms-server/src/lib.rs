@@ -15,6 +15,7 @@ pub mod listener;
 mod material_cache;
 mod metrics;
 mod quotas;
+pub mod regions;
 mod root_file;
 pub mod root_of_trust;
 mod sigv4;

@@ -99,6 +99,12 @@ pub async fn bind(address: SocketAddr) -> Result<(TcpListener, SocketAddr), Serv
     Ok((listener, bound))
 }
 
+/// How a request reached the service: `aws:SecureTransport` is true for a TLS connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transport {
+    pub tls: bool,
+}
+
 /// Serves `router` on `listener` until `shutdown` completes, then lets open requests finish.
 pub async fn serve(
     listener: TcpListener,
@@ -139,6 +145,7 @@ pub async fn serve(
         };
         let watcher = graceful.watcher();
         let (router, tls, builder) = (router.clone(), tls.clone(), builder.clone());
+        let transport = Transport { tls: tls.is_some() };
         tokio::spawn(async move {
             let _permit = permit;
             let idle_timeout = limits.idle_timeout;
@@ -146,6 +153,7 @@ pub async fn serve(
                 let service =
                     hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
                         request.extensions_mut().insert(ConnectInfo(peer));
+                        request.extensions_mut().insert(transport);
                         router.clone().oneshot(request)
                     });
                 match tls {

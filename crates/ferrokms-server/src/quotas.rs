@@ -9,6 +9,7 @@ use std::time::Instant;
 use ferrokms_core::key::KeySpec;
 use serde::Deserialize;
 
+use crate::api::operations::{Operation, Rate};
 use crate::error::ApiError;
 
 /// The `[quotas]` table of the config file. Rates are requests per second.
@@ -75,7 +76,7 @@ pub enum RateClass {
     Ecc,
     MlDsa,
     /// An operation with a rate of its own (the control plane).
-    Operation(String),
+    Operation(Operation),
     /// GenerateDataKeyPair* making pairs of one KeyPairSpec.
     DataKeyPair(&'static str),
 }
@@ -93,42 +94,6 @@ impl RateClass {
         } else {
             RateClass::Symmetric
         }
-    }
-}
-
-/// Operations whose class depends on their key: they are counted where the key is resolved.
-pub const KEYED_CRYPTO_OPERATIONS: &[&str] = &[
-    "Encrypt",
-    "Decrypt",
-    "ReEncrypt",
-    "GenerateDataKey",
-    "GenerateDataKeyWithoutPlaintext",
-    "GenerateDataKeyPair",
-    "GenerateDataKeyPairWithoutPlaintext",
-    "GenerateMac",
-    "VerifyMac",
-    "Sign",
-    "Verify",
-    "DeriveSharedSecret",
-];
-
-/// AWS's rate of a control-plane operation.
-fn aws_operation_rate(operation: &str) -> f64 {
-    match operation {
-        "DescribeKey" | "GetPublicKey" | "ListResourceTags" => 2000.0,
-        "GetKeyPolicy" | "GetKeyRotationStatus" => 1000.0,
-        "ListAliases" | "ListKeys" => 500.0,
-        "CreateGrant" | "RetireGrant" | "RevokeGrant" => 50.0,
-        "DeleteAlias"
-        | "DeleteImportedKeyMaterial"
-        | "EnableKeyRotation"
-        | "ImportKeyMaterial"
-        | "PutKeyPolicy"
-        | "ScheduleKeyDeletion" => 15.0,
-        "TagResource" => 10.0,
-        "GetParametersForImport" => 1.0,
-        op if op.starts_with("List") => 100.0,
-        _ => 5.0,
     }
 }
 
@@ -196,11 +161,17 @@ impl Quotas {
             RateClass::Rsa => c.rsa.unwrap_or(1000.0),
             RateClass::Ecc => c.ecc.unwrap_or(1000.0),
             RateClass::MlDsa => c.ml_dsa.unwrap_or(1000.0),
-            RateClass::Operation(op) => c
-                .operations
-                .get(op)
-                .copied()
-                .unwrap_or_else(|| aws_operation_rate(op)),
+            RateClass::Operation(op) => {
+                let spec = op.spec();
+                c.operations
+                    .get(spec.name)
+                    .copied()
+                    .unwrap_or(match spec.rate {
+                        Rate::Own(r) => r,
+                        // Only operations with a rate of their own are counted by name.
+                        Rate::ByKey | Rate::Symmetric => f64::MAX,
+                    })
+            }
             RateClass::DataKeyPair(spec) => c
                 .data_key_pairs
                 .get(*spec)
@@ -220,7 +191,12 @@ impl Quotas {
         let now = Instant::now();
         let mut buckets = self.buckets.lock().map_err(|_| ApiError::Throttling)?;
         if buckets.len() >= MAX_BUCKETS {
+            // Full buckets carry nothing; if every bucket is in use the table still stays
+            // bounded, at the price of forgetting what they held.
             buckets.retain(|_, b| b.tokens < capacity);
+            if buckets.len() >= MAX_BUCKETS {
+                buckets.clear();
+            }
         }
         let bucket = buckets
             .entry((account.to_owned(), region.to_owned(), class))
@@ -237,24 +213,6 @@ impl Quotas {
         } else {
             Err(ApiError::Throttling)
         }
-    }
-
-    /// Counts an operation whose class does not depend on a key (all but the keyed
-    /// cryptographic ones, which are counted when their key is resolved).
-    pub fn admit_operation(
-        &self,
-        account: &str,
-        region: &str,
-        operation: &str,
-    ) -> Result<(), ApiError> {
-        if !self.enforced || KEYED_CRYPTO_OPERATIONS.contains(&operation) {
-            return Ok(());
-        }
-        let class = match operation {
-            "GenerateRandom" => RateClass::Symmetric,
-            op => RateClass::Operation(op.to_owned()),
-        };
-        self.admit(account, region, class)
     }
 }
 
@@ -279,22 +237,46 @@ mod tests {
             ..Default::default()
         });
         for _ in 0..3 {
-            q.admit_operation("111122223333", "us-east-1", "CreateKey")
-                .unwrap();
+            q.admit(
+                "111122223333",
+                "us-east-1",
+                RateClass::Operation(Operation::CreateKey),
+            )
+            .unwrap();
         }
         assert!(matches!(
-            q.admit_operation("111122223333", "us-east-1", "CreateKey"),
+            q.admit(
+                "111122223333",
+                "us-east-1",
+                RateClass::Operation(Operation::CreateKey)
+            ),
             Err(ApiError::Throttling)
         ));
-        q.admit_operation("111122223333", "eu-west-1", "CreateKey")
-            .unwrap();
-        q.admit_operation("444455556666", "us-east-1", "CreateKey")
-            .unwrap();
-        q.admit_operation("111122223333", "us-east-1", "DescribeKey")
-            .unwrap();
+        q.admit(
+            "111122223333",
+            "eu-west-1",
+            RateClass::Operation(Operation::CreateKey),
+        )
+        .unwrap();
+        q.admit(
+            "444455556666",
+            "us-east-1",
+            RateClass::Operation(Operation::CreateKey),
+        )
+        .unwrap();
+        q.admit(
+            "111122223333",
+            "us-east-1",
+            RateClass::Operation(Operation::DescribeKey),
+        )
+        .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(400));
-        q.admit_operation("111122223333", "us-east-1", "CreateKey")
-            .unwrap();
+        q.admit(
+            "111122223333",
+            "us-east-1",
+            RateClass::Operation(Operation::CreateKey),
+        )
+        .unwrap();
     }
 
     #[test]
@@ -309,16 +291,23 @@ mod tests {
         let q = quotas(QuotaConfig::default());
         assert_eq!(q.rate("us-east-1", &RateClass::Symmetric), 100_000.0);
         assert_eq!(q.rate("ca-central-1", &RateClass::Symmetric), 10_000.0);
-        assert_eq!(q.rate("x", &RateClass::Operation("CreateKey".into())), 5.0);
         assert_eq!(
-            q.rate("x", &RateClass::Operation("ListGrants".into())),
+            q.rate("x", &RateClass::Operation(Operation::CreateKey)),
+            5.0
+        );
+        assert_eq!(
+            q.rate("x", &RateClass::Operation(Operation::ListGrants)),
             100.0
         );
         assert_eq!(q.resources, ResourceQuotas::default());
         let dev = Quotas::new(QuotaConfig::default(), true);
         for _ in 0..100 {
-            dev.admit_operation("1", "us-east-1", "GetParametersForImport")
-                .unwrap();
+            dev.admit(
+                "1",
+                "us-east-1",
+                RateClass::Operation(Operation::GetParametersForImport),
+            )
+            .unwrap();
         }
     }
 }

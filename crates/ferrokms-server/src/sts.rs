@@ -3,7 +3,7 @@
 
 use axum::http::StatusCode;
 use ferrokms_core::policy::{
-    key_access, Caller, KeyAccess, PolicyDocument, PolicyKind, RequestContext,
+    decide, Caller, Decision, PolicyDocument, PolicyKind, RequestContext, Resource,
 };
 use ferrokms_store::PrincipalKind;
 
@@ -122,17 +122,35 @@ async fn assume_role(
             request_id,
         );
     }
-    let duration: i64 = match param("DurationSeconds").map(str::parse) {
+    let duration: i64 = match param("DurationSeconds").map(|d| (d, d.parse::<i64>())) {
         None => 3600,
-        Some(Ok(d)) if (900..=43_200).contains(&d) => d,
-        Some(_) => {
+        Some((_, Ok(d))) if (900..=43_200).contains(&d) => d,
+        Some((raw, Ok(d))) => {
+            let bound = if d < 900 {
+                "greater than or equal to 900"
+            } else {
+                "less than or equal to 43200"
+            };
             return validation(
-                "The requested DurationSeconds must be between 900 and 43200 seconds.",
+                &format!("1 validation error detected: Value '{raw}' at 'durationSeconds' failed to satisfy constraint: Member must have value {bound}"),
+                request_id,
+            );
+        }
+        Some((raw, Err(_))) => {
+            return validation(
+                &format!("Value '{raw}' at 'durationSeconds' is not a valid integer"),
                 request_id,
             )
         }
     };
     let caller = request.principal();
+    // A role session assuming a role (role chaining) gets at most an hour.
+    if caller.role_arn().is_some() && duration > 3600 {
+        return validation(
+            "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.",
+            request_id,
+        );
+    }
     let denied = || {
         error(
             StatusCode::FORBIDDEN,
@@ -162,24 +180,38 @@ async fn assume_role(
         Ok(None) => return denied(),
         Err(_) => return failed(),
     };
-    let Ok(trust) = PolicyDocument::parse(&trust, PolicyKind::Key) else {
+    let Ok(document) = PolicyDocument::parse(&trust.document, PolicyKind::Key) else {
         return failed();
     };
-    let ctx = RequestContext::new("sts:AssumeRole", role_arn);
+    let mut ctx = RequestContext::new("sts:AssumeRole", role_arn);
+    ctx.set(
+        "aws:PrincipalArn",
+        vec![caller.role_arn().unwrap_or(caller.arn()).to_owned()],
+    )
+    .set("aws:PrincipalAccount", vec![caller.account().to_string()])
+    .set("aws:RequestedRegion", vec![request.region().to_string()]);
     let who = Caller {
         arn: caller.arn(),
         account: caller.account().as_str(),
         role_arn: caller.role_arn(),
     };
-    if key_access(
-        &trust,
-        role.account.as_str(),
+    let decision = decide(
+        Resource::WithPolicy {
+            policy: &document,
+            account: role.account.as_str(),
+        },
         &who,
         caller.identity_policies(),
         &ctx,
-    ) != KeyAccess::Allowed
-    {
+    );
+    if decision != Decision::Allowed {
         return denied();
+    }
+    if duration > trust.max_session_seconds {
+        return validation(
+            "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+            request_id,
+        );
     }
     let expires = now_millis() + duration * 1000;
     let Ok(creds) = identities::issue_session(

@@ -11,8 +11,8 @@ use ferrokms_core::tags::Tag;
 use crate::outbox::{self, Intent};
 use crate::{
     AccessKeyRecord, AliasRecord, AuditRecord, CustomKeyStoreRecord, GrantRecord, Page,
-    PrincipalKind, PrincipalRecord, RotationType, SecretHolder, SessionInfo, Store, StoreError,
-    StoredMaterial, WrappedSecret,
+    PrincipalKind, PrincipalRecord, RoleTrust, RotationType, SecretHolder, SessionInfo, Store,
+    StoreError, StoredMaterial, WrappedSecret,
 };
 
 fn region(s: &str) -> Region {
@@ -803,11 +803,22 @@ async fn principals(store: &dyn Store) {
     );
     let role = "arn:aws:iam::111122223333:role/app";
     assert_eq!(store.trust_policy(role).await.unwrap(), None);
-    store.put_trust_policy(role, "{\"a\":1}").await.unwrap();
-    store.put_trust_policy(role, "{\"a\":2}").await.unwrap();
+    let trust = |document: &str, max_session_seconds| RoleTrust {
+        role_arn: role.to_owned(),
+        document: document.to_owned(),
+        max_session_seconds,
+    };
+    store
+        .put_trust_policy(&trust("{\"a\":1}", 3600))
+        .await
+        .unwrap();
+    store
+        .put_trust_policy(&trust("{\"a\":2}", 7200))
+        .await
+        .unwrap();
     assert_eq!(
-        store.trust_policy(role).await.unwrap().as_deref(),
-        Some("{\"a\":2}")
+        store.trust_policy(role).await.unwrap(),
+        Some(trust("{\"a\":2}", 7200))
     );
 
     store

@@ -16,8 +16,8 @@ use ferrokms_core::tags::Tag;
 
 pub use records::{
     AccessKeyRecord, AliasRecord, AuditAttribute, AuditDigest, AuditQuery, AuditRecord,
-    CustomKeyStoreRecord, GrantRecord, PrincipalKind, PrincipalRecord, RotationType, SecretHolder,
-    SessionInfo, StoredMaterial, WrappedSecret,
+    CustomKeyStoreRecord, GrantRecord, PrincipalKind, PrincipalRecord, RoleTrust, RotationType,
+    SecretHolder, SessionInfo, StoredMaterial, WrappedSecret,
 };
 pub use sql::SqlStore;
 
@@ -105,9 +105,10 @@ pub trait Store: Send + Sync {
     /// Removes a grant; returns whether it existed.
     async fn delete_grant(&self, region: &Region, key: &KeyId, grant_id: &str)
         -> StoreResult<bool>;
-    /// Sets the trust policy of a role: who may assume it.
-    async fn put_trust_policy(&self, role_arn: &str, document: &str) -> StoreResult<()>;
-    async fn trust_policy(&self, role_arn: &str) -> StoreResult<Option<String>>;
+    /// Sets the trust policy of a role (who may assume it) and how long its sessions may
+    /// last.
+    async fn put_trust_policy(&self, role: &RoleTrust) -> StoreResult<()>;
+    async fn trust_policy(&self, role_arn: &str) -> StoreResult<Option<RoleTrust>>;
     /// Appends audit events and the digest that signs them, durably, all or none; Conflict if
     /// a sequence number is taken (another writer appended first).
     async fn append_audit_events(

@@ -114,6 +114,14 @@ pub struct PrincipalRecord {
     pub created: Millis,
 }
 
+/// Who may assume a role, and for how long at most (its MaxSessionDuration, seconds).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoleTrust {
+    pub role_arn: String,
+    pub document: String,
+    pub max_session_seconds: i64,
+}
+
 /// A grant on a key. `document` holds what the store need not query (operations and
 /// constraints) as JSON.
 #[derive(Clone, Debug, PartialEq, Eq)]

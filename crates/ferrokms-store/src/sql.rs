@@ -23,7 +23,7 @@ use crate::read_cache::{read_through, BoundedCache, ChangeStamp, Interner};
 use crate::statement::{Statement, Tuple};
 use crate::{
     outbox, AccessKeyRecord, AliasRecord, AuditDigest, AuditQuery, AuditRecord, BackupRow,
-    GrantRecord, Page, PrincipalKind, PrincipalRecord, RotationType, SessionInfo, Store,
+    GrantRecord, Page, PrincipalKind, PrincipalRecord, RoleTrust, RotationType, SessionInfo, Store,
     StoreError, StoreResult, StoredMaterial, WrappedSecret,
 };
 
@@ -216,6 +216,9 @@ CREATE TABLE custom_key_stores (
 );
 CREATE UNIQUE INDEX custom_key_store_names ON custom_key_stores (region, account_id, name);
 "#,
+    r#"
+ALTER TABLE trust_policies ADD COLUMN max_session_seconds BIGINT NOT NULL DEFAULT 3600;
+"#,
 ];
 
 /// PostgreSQL schema versions. The first is the SQLite schema as it stands after its tenth,
@@ -380,6 +383,9 @@ CREATE TABLE custom_key_stores (
     PRIMARY KEY (region, id)
 );
 CREATE UNIQUE INDEX custom_key_store_names ON custom_key_stores (region, account_id, name);
+"#,
+    r#"
+ALTER TABLE trust_policies ADD COLUMN max_session_seconds BIGINT NOT NULL DEFAULT 3600;
 "#,
 ];
 
@@ -1097,14 +1103,16 @@ impl Store for SqlStore {
         .await
     }
 
-    async fn put_trust_policy(&self, role_arn: &str, document: &str) -> StoreResult<()> {
+    async fn put_trust_policy(&self, role: &RoleTrust) -> StoreResult<()> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
         sqlx::query(
-            "INSERT INTO trust_policies (role_arn, document) VALUES ($1, $2) \
-             ON CONFLICT (role_arn) DO UPDATE SET document = excluded.document",
+            "INSERT INTO trust_policies (role_arn, document, max_session_seconds) \
+             VALUES ($1, $2, $3) ON CONFLICT (role_arn) DO UPDATE SET \
+             document = excluded.document, max_session_seconds = excluded.max_session_seconds",
         )
-        .bind(role_arn)
-        .bind(document)
+        .bind(role.role_arn.clone())
+        .bind(role.document.clone())
+        .bind(role.max_session_seconds)
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
@@ -1112,14 +1120,22 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn trust_policy(&self, role_arn: &str) -> StoreResult<Option<String>> {
-        sqlx::query("SELECT document FROM trust_policies WHERE role_arn = $1")
-            .bind(role_arn)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(backend)?
-            .map(|r| r.try_get("document").map_err(backend))
-            .transpose()
+    async fn trust_policy(&self, role_arn: &str) -> StoreResult<Option<RoleTrust>> {
+        let Some(row) = sqlx::query(
+            "SELECT document, max_session_seconds FROM trust_policies WHERE role_arn = $1",
+        )
+        .bind(role_arn)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(RoleTrust {
+            role_arn: role_arn.to_owned(),
+            document: row.try_get("document").map_err(backend)?,
+            max_session_seconds: row.try_get("max_session_seconds").map_err(backend)?,
+        }))
     }
 
     async fn access_key_count(&self) -> StoreResult<usize> {

@@ -1,12 +1,14 @@
 //! Aliases: CreateAlias, UpdateAlias, DeleteAlias, ListAliases.
 
 use ferrokms_core::ids::{AliasName, AliasNameError, KeyId, KeyReference};
+use ferrokms_core::key::{KeyMetadata, KeySpec, KeyUsage};
 use ferrokms_core::KmsError;
 use ferrokms_store::{AliasRecord, Page, StoreError};
 use serde_json::{json, Value};
 
-use super::authorize::{authorize_account, authorize_key, Conditions};
-use super::resolve::{resolve_key, Aliases};
+use super::authorize::{authorize_iam, authorize_key, no_resource, Conditions, Named};
+use super::operations::On;
+use super::resolve::resolve_key;
 use super::{finish_page, finish_with_page, store_failure, Call};
 use crate::error::ApiError;
 use crate::wire::{timestamp, Input};
@@ -62,18 +64,20 @@ pub async fn create_alias(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
     input.finish()?;
     let name = alias_name(&name, true)?;
     refuse_alias_target(&target)?;
-    let key = resolve_key(
+    let region = call.request.region().clone();
+    let account = call.request.principal().account().clone();
+    authorize_iam(
         call,
-        &target,
-        Aliases::Refused,
-        "CreateAlias",
+        On::Alias,
+        &name.arn(&region, &account),
+        None,
         &Conditions::none(),
-    )
-    .await?;
+    )?;
+    let key = resolve_key(call, &target, On::NewKey, &Conditions::none()).await?;
     key.check_not_pending_deletion()?;
     let record = AliasRecord {
-        region: call.request.region().clone(),
-        account: call.request.principal().account().clone(),
+        region,
+        account,
         name,
         target: key.id(),
         created: call.now,
@@ -95,6 +99,71 @@ pub async fn create_alias(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
     }
 }
 
+/// What UpdateAlias keeps: "The current and new KMS key must be the same type (both
+/// symmetric or both asymmetric or both HMAC), and they must have the same key usage."
+fn key_kind(key: &KeyMetadata) -> (&'static str, KeyUsage) {
+    let kind = if key.key_spec == KeySpec::SymmetricDefault {
+        "symmetric"
+    } else if key.key_spec.is_hmac() {
+        "HMAC"
+    } else {
+        "asymmetric"
+    };
+    (kind, key.key_usage)
+}
+
+/// The alias `name` of the caller, and the key it points to now authorized as `on` (the
+/// current key of UpdateAlias and DeleteAlias), after kms:<op> on the alias itself.
+async fn existing_alias(
+    call: &Call<'_>,
+    name: &AliasName,
+) -> Result<(AliasRecord, Option<super::authorize::AuthorizedKey>), ApiError> {
+    let region = call.request.region();
+    let account = call.request.principal().account();
+    let not_found = || -> ApiError {
+        KmsError::NotFound(format!("Alias {} is not found.", name.arn(region, account))).into()
+    };
+    authorize_iam(
+        call,
+        On::Alias,
+        &name.arn(region, account),
+        None,
+        &Conditions::none(),
+    )?;
+    let alias = call
+        .services
+        .store
+        .alias(region, account, name)
+        .await
+        .map_err(store_failure)?
+        .ok_or_else(not_found)?;
+    let current = call
+        .services
+        .store
+        .key(region, &alias.target)
+        .await
+        .map_err(store_failure)?
+        .filter(|k| k.account() == account);
+    let current = match current {
+        Some(key) => Some(
+            authorize_key(
+                call,
+                key,
+                On::CurrentKey,
+                Named::ByRequest,
+                &Conditions::none(),
+            )
+            .await?,
+        ),
+        None => {
+            // An alias left behind by a key that no longer exists protects nothing.
+            no_resource(call, On::CurrentKey);
+            None
+        }
+    };
+    Ok((alias, current))
+}
+
 pub async fn update_alias(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
     let name = input.required_string("AliasName", 1, 256)?;
     let target = input.required_string("TargetKeyId", 1, 2048)?;
@@ -110,22 +179,19 @@ pub async fn update_alias(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
         ))
         .into()
     };
-    let existing = call
-        .services
-        .store
-        .alias(&region, &account, &name)
-        .await
-        .map_err(store_failure)?
-        .ok_or_else(not_found)?;
-    let key = resolve_key(
-        call,
-        &target,
-        Aliases::Refused,
-        "UpdateAlias",
-        &Conditions::none(),
-    )
-    .await?;
+    let (existing, current) = existing_alias(call, &name).await?;
+    let key = resolve_key(call, &target, On::NewKey, &Conditions::none()).await?;
     key.check_not_pending_deletion()?;
+    if let Some(current) = &current {
+        if key_kind(current) != key_kind(&key) {
+            return Err(KmsError::Validation(format!(
+                "Alias {} cannot point to {}: the current and new KMS key must be the same type (both symmetric or both asymmetric or both HMAC), and they must have the same key usage.",
+                name.arn(&region, &account),
+                key.arn
+            ))
+            .into());
+        }
+    }
     let record = AliasRecord {
         target: key.id(),
         updated: call.now,
@@ -152,23 +218,7 @@ pub async fn delete_alias(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
     let not_found = || -> ApiError {
         KmsError::NotFound(format!("Alias {} is not found.", name.arn(region, account))).into()
     };
-    let alias = call
-        .services
-        .store
-        .alias(region, account, &name)
-        .await
-        .map_err(store_failure)?
-        .ok_or_else(not_found)?;
-    // Deleting an alias needs kms:DeleteAlias on the key it points to.
-    if let Some(key) = call
-        .services
-        .store
-        .key(region, &alias.target)
-        .await
-        .map_err(store_failure)?
-    {
-        authorize_key(call, &key, "DeleteAlias", &Conditions::none()).await?;
-    }
+    existing_alias(call, &name).await?;
     let deleted = call
         .services
         .store
@@ -189,23 +239,49 @@ pub async fn list_aliases(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
             return Err(crate::wire::invalid_marker().into());
         }
     }
-    authorize_account(call, "ListAliases", &Conditions::none())?;
-    let target: Option<KeyId> = match key_id {
-        Some(raw) => Some(
-            resolve_key(
-                call,
-                &raw,
-                Aliases::Refused,
-                "ListAliases",
-                &Conditions::none(),
-            )
-            .await?
-            .id(),
-        ),
-        None => None,
-    };
+    authorize_iam(call, On::Account, "*", None, &Conditions::none())?;
     let region = call.request.region();
     let account = call.request.principal().account();
+    // KeyId only filters the caller's own aliases: the key must be the caller's, in this
+    // Region; ListAliases needs no permission on it.
+    let target: Option<KeyId> = match key_id {
+        Some(raw) => {
+            let id = match KeyReference::parse(&raw) {
+                KeyReference::Id(id) => id,
+                KeyReference::Arn(arn) if &arn.region == region && &arn.account == account => {
+                    arn.key_id
+                }
+                KeyReference::Arn(arn) if &arn.region != region => {
+                    return Err(KmsError::NotFound(format!("Invalid arn {}", arn.region)).into())
+                }
+                KeyReference::Arn(_) => {
+                    return Err(super::authorize::hidden_resource(
+                        call,
+                        "ListAliases",
+                        Named::ByRequest,
+                    ))
+                }
+                _ => return Err(KmsError::NotFound(format!("Invalid keyId '{raw}'")).into()),
+            };
+            let exists = call
+                .services
+                .store
+                .key(region, &id)
+                .await
+                .map_err(store_failure)?
+                .is_some_and(|k| k.account() == account);
+            if !exists {
+                let arn = ferrokms_core::ids::KeyArn {
+                    region: region.clone(),
+                    account: account.clone(),
+                    key_id: id,
+                };
+                return Err(KmsError::NotFound(format!("Key '{arn}' does not exist")).into());
+            }
+            Some(id)
+        }
+        None => None,
+    };
     let rows = call
         .services
         .store

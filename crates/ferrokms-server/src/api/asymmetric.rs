@@ -7,10 +7,11 @@ use ferrokms_core::key::{
 use ferrokms_core::KmsError;
 use serde_json::{json, Value};
 
-use super::authorize::Conditions;
+use super::authorize::{AuthorizedKey, Conditions};
 use super::crypto::{load_material, read_dry_run, read_grant_tokens, refuse_recipient};
 use super::keys::add_spec_details;
-use super::resolve::{resolve_key, Aliases};
+use super::operations::On;
+use super::resolve::resolve_key;
 use super::Call;
 use crate::error::ApiError;
 use crate::wire::{blob, Input};
@@ -34,11 +35,11 @@ async fn signing_key(
     algorithm: SigningAlgorithm,
     message_type: MessageType,
     operation: &str,
-) -> Result<KeyMetadata, ApiError> {
+) -> Result<AuthorizedKey, ApiError> {
     let conditions = Conditions::none()
         .with("kms:SigningAlgorithm", vec![algorithm.as_str().into()])
         .with("kms:MessageType", vec![message_type.as_str().into()]);
-    let key = resolve_key(call, key_id, Aliases::Accepted, operation, &conditions).await?;
+    let key = resolve_key(call, key_id, On::Key, &conditions).await?;
     key.check_usage(KeyUsage::SignVerify, operation)?;
     key.check_usable()?;
     if !key.signing_algorithms().contains(&algorithm) {
@@ -133,14 +134,7 @@ pub async fn get_public_key(call: &Call<'_>, mut input: Input) -> Result<Value, 
     let key_id = input.required_string("KeyId", 1, 2048)?;
     read_grant_tokens(&mut input)?;
     input.finish()?;
-    let key = resolve_key(
-        call,
-        &key_id,
-        Aliases::Accepted,
-        "GetPublicKey",
-        &Conditions::none(),
-    )
-    .await?;
+    let key = resolve_key(call, &key_id, On::Key, &Conditions::none()).await?;
     // AWS hands out the public key of a disabled key too, but not of one pending deletion.
     key.check_not_pending_deletion()?;
     let Some(public) = key.public_key.as_deref() else {
@@ -173,8 +167,7 @@ pub async fn derive_shared_secret(call: &Call<'_>, mut input: Input) -> Result<V
     let key = resolve_key(
         call,
         &key_id,
-        Aliases::Accepted,
-        "DeriveSharedSecret",
+        On::Key,
         &Conditions::none().with("kms:KeyAgreementAlgorithm", vec![algorithm.as_str().into()]),
     )
     .await?;

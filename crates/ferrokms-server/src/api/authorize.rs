@@ -1,28 +1,41 @@
-//! Authorization: the key policy and the caller's identity policies decide every request, as
-//! in AWS. Key-level decisions happen when a key is resolved (see `resolve`), so that no
-//! operation can use a key it was not allowed to.
+//! Authorization: the operation table says which permission an operation needs on which
+//! resource; the key policy, the caller's identity policies and the key's grants decide it,
+//! as in AWS. Only this module makes an [`AuthorizedKey`], the one form in which handlers
+//! can use or change a key, so no handler can act on a key it was not allowed to.
+//!
+//! Every global and KMS condition key AWS sets for a request is set here or by the handler
+//! that knows its value ([`Conditions`]); keys AWS leaves out of a request (aws:SourceVpce,
+//! aws:SourceArn, kms:ViaService, ...) are absent, so negated conditions on them hold.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use ferrokms_core::context::EncryptionContext;
-use ferrokms_core::grant::GrantTerms;
-use ferrokms_core::key::KeyMetadata;
+use ferrokms_core::grant::{GrantRequest, GrantTerms};
+use ferrokms_core::ids::Region;
+use ferrokms_core::key::{KeyMetadata, Millis};
 use ferrokms_core::policy::{
-    authorize_key_access, evaluate_identity, key_access, Caller, Evaluation, KeyAccess,
-    PolicyDocument, PolicyKind, RequestContext,
+    decide, Caller, Decision, PolicyDocument, PolicyKind, RequestContext, Resource,
 };
 use ferrokms_core::KmsError;
-use ferrokms_store::Page;
+use ferrokms_store::{GrantRecord, Page, Store};
 
+use super::operations::{On, Permission, Policy, When};
 use super::{store_failure, Call};
 use crate::error::ApiError;
+use crate::sigv4::Principal;
 
-/// Request-specific condition keys an operation adds to the common ones, and the request's
-/// encryption context (which grant constraints compare exactly).
+/// Request-specific condition keys an operation adds to the common ones, and what grant
+/// constraints compare: the request's encryption context, and a new grant's terms.
 #[derive(Default, Clone, Debug)]
 pub struct Conditions {
     keys: Vec<(String, Vec<String>)>,
-    encryption_context: BTreeMap<String, String>,
+    /// The encryption context, for operations that take one (symmetric cryptography).
+    encryption_context: Option<BTreeMap<String, String>>,
+    /// CreateGrant: the grant asked for, which a grant may allow only if it is narrower.
+    new_grant: Option<GrantTerms>,
+    /// The request has `Tags`, so permissions needed only for tags apply.
+    tags_given: bool,
 }
 
 impl Conditions {
@@ -35,6 +48,14 @@ impl Conditions {
         self
     }
 
+    /// A single-valued key, when the request has a value for it.
+    pub fn with_some(self, key: &str, value: Option<String>) -> Self {
+        match value {
+            Some(v) => self.with(key, vec![v]),
+            None => self,
+        }
+    }
+
     /// `aws:RequestTag/<key>` for each tag and `aws:TagKeys`.
     pub fn request_tags(mut self, tags: &[ferrokms_core::tags::Tag]) -> Self {
         for t in tags {
@@ -45,28 +66,54 @@ impl Conditions {
             "aws:TagKeys".into(),
             tags.iter().map(|t| t.key.clone()).collect(),
         ));
+        self.tags_given = !tags.is_empty();
         self
     }
 
-    /// `kms:EncryptionContext:<key>` for each entry and `kms:EncryptionContextKeys`.
+    /// `kms:EncryptionContext:<key>` for each pair and `kms:EncryptionContextKeys`, which
+    /// condition keys see; and grant constraints see the context too.
     pub fn encryption_context(mut self, context: &EncryptionContext) -> Self {
-        for (k, v) in context.entries() {
+        self = self.context_keys(context.entries());
+        self.encryption_context = Some(context.entries().clone());
+        self
+    }
+
+    /// The condition keys of encryption context pairs, without binding grant constraints
+    /// (CreateGrant's constraints, RetireGrant's grant).
+    pub fn context_keys(mut self, pairs: &BTreeMap<String, String>) -> Self {
+        for (k, v) in pairs {
             self.keys
                 .push((format!("kms:EncryptionContext:{k}"), vec![v.clone()]));
         }
-        if !context.entries().is_empty() {
+        if !pairs.is_empty() {
             self.keys.push((
                 "kms:EncryptionContextKeys".into(),
-                context.entries().keys().cloned().collect(),
+                pairs.keys().cloned().collect(),
             ));
         }
-        self.encryption_context = context.entries().clone();
+        self
+    }
+
+    /// CreateGrant's grant, which a grantee's own CreateGrant grant must cover.
+    pub fn new_grant(mut self, terms: GrantTerms) -> Self {
+        self.new_grant = Some(terms);
         self
     }
 }
 
-fn caller<'a>(call: &'a Call<'_>) -> Caller<'a> {
-    let p = call.request.principal();
+/// Where and when a request is made: what the global condition keys about the request say.
+#[derive(Clone, Debug)]
+pub struct Environment {
+    /// `aws:RequestedRegion`.
+    pub region: Region,
+    pub now: Millis,
+    /// `aws:SourceIp`.
+    pub source_ip: IpAddr,
+    /// `aws:SecureTransport`: whether the request came over TLS.
+    pub secure_transport: bool,
+}
+
+fn caller(p: &Principal) -> Caller<'_> {
     Caller {
         arn: p.arn(),
         account: p.account().as_str(),
@@ -74,66 +121,105 @@ fn caller<'a>(call: &'a Call<'_>) -> Caller<'a> {
     }
 }
 
-fn context(call: &Call<'_>, action: &str, resource: &str, extra: &Conditions) -> RequestContext {
-    let p = call.request.principal();
+fn iso8601(millis: Millis) -> String {
+    time::OffsetDateTime::from_unix_timestamp(millis.div_euclid(1000))
+        .ok()
+        .and_then(|t| {
+            t.format(time::macros::format_description!(
+                "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
+            ))
+            .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// The request context every KMS request has: who asks (aws:Principal*, aws:userid,
+/// aws:username, kms:CallerAccount), from where and when (aws:SourceIp,
+/// aws:SecureTransport, aws:RequestedRegion, aws:CurrentTime, aws:EpochTime), and the
+/// operation's own keys.
+pub fn request_context(
+    principal: &Principal,
+    env: &Environment,
+    action: &str,
+    resource: &str,
+    extra: &Conditions,
+) -> RequestContext {
     let mut ctx = RequestContext::new(format!("kms:{action}"), resource);
-    ctx.set("kms:CallerAccount", vec![p.account().to_string()])
-        .set("aws:PrincipalArn", vec![p.arn().to_owned()])
-        .set("aws:PrincipalAccount", vec![p.account().to_string()])
-        .set("aws:SecureTransport", vec!["false".into()])
-        .set("aws:CurrentTime", vec![(call.now / 1000).to_string()])
-        .set("aws:SourceIp", vec![call.source_ip.to_string()]);
+    let account = principal.account().to_string();
+    let is_root = caller(principal).is_account_root();
+    let (kind, principal_arn) = match principal.role_arn() {
+        Some(role) => ("AssumedRole", role.to_owned()),
+        None if is_root => ("Account", principal.arn().to_owned()),
+        None => ("User", principal.arn().to_owned()),
+    };
+    ctx.set("kms:CallerAccount", vec![account.clone()])
+        .set("aws:PrincipalArn", vec![principal_arn])
+        .set("aws:PrincipalAccount", vec![account.clone()])
+        .set("aws:PrincipalType", vec![kind.into()])
+        .set(
+            "aws:userid",
+            vec![if is_root {
+                account
+            } else {
+                principal.user_id().to_owned()
+            }],
+        )
+        .set("aws:PrincipalIsAWSService", vec!["false".into()])
+        .set("aws:ViaAWSService", vec!["false".into()])
+        .set("aws:RequestedRegion", vec![env.region.to_string()])
+        .set(
+            "aws:SecureTransport",
+            vec![env.secure_transport.to_string()],
+        )
+        .set("aws:CurrentTime", vec![iso8601(env.now)])
+        .set("aws:EpochTime", vec![env.now.div_euclid(1000).to_string()])
+        .set("aws:SourceIp", vec![env.source_ip.to_string()]);
+    if kind == "User" {
+        // aws:username: "always included in the request context for IAM users" only.
+        if let Some(name) = principal.arn().rsplit('/').next() {
+            ctx.set("aws:username", vec![name.to_owned()]);
+        }
+    }
     for (k, v) in &extra.keys {
         ctx.set(k, v.clone());
     }
     ctx
 }
 
-fn denied(call: &Call<'_>, action: &str, resource: &str, why: &str) -> ApiError {
-    KmsError::AccessDenied(format!(
-        "User: {} is not authorized to perform: kms:{action} on resource: {resource} {why}",
-        call.request.principal().arn()
-    ))
-    .into()
-}
-
-/// Whether one of the key's grants lets the caller do `action` with this encryption context.
-async fn granted(
-    call: &Call<'_>,
+/// The request context of an action on `key`: the common keys, the key's own (kms:KeySpec,
+/// kms:KeyUsage, kms:KeyOrigin, kms:MultiRegion, kms:MultiRegionKeyType and their old
+/// names), and, when a policy asks for them, its tags and aliases.
+pub async fn key_request_context(
+    store: &dyn Store,
+    limits: &crate::quotas::ResourceQuotas,
+    principal: &Principal,
+    env: &Environment,
     key: &KeyMetadata,
+    policy: &PolicyDocument,
     action: &str,
     extra: &Conditions,
-) -> Result<bool, ApiError> {
-    let principal = call.request.principal();
-    let is_caller =
-        |grantee: &str| grantee == principal.arn() || Some(grantee) == principal.role_arn();
-    let grants = super::grants::all_grants(call, key).await?;
-    Ok(grants.iter().any(|g| {
-        is_caller(&g.grantee_principal)
-            && serde_json::from_str::<GrantTerms>(&g.document)
-                .is_ok_and(|terms| terms.allows(action, &extra.encryption_context))
-    }))
-}
-
-/// May the caller do `action` on `key`? The key policy and the caller's identity policies
-/// decide; where they do not allow it (and deny nothing), a grant may.
-pub async fn authorize_key(
-    call: &Call<'_>,
-    key: &KeyMetadata,
-    action: &str,
-    extra: &Conditions,
-) -> Result<(), ApiError> {
-    let arn = key.arn.to_string();
-    let mut ctx = context(call, action, &arn, extra);
+) -> Result<RequestContext, ApiError> {
+    let mut ctx = request_context(principal, env, action, &key.arn.to_string(), extra);
     ctx.set("kms:KeySpec", vec![key.key_spec.as_str().into()])
+        .set(
+            "kms:CustomerMasterKeySpec",
+            vec![key.key_spec.as_str().into()],
+        )
         .set("kms:KeyUsage", vec![key.key_usage.as_str().into()])
+        .set(
+            "kms:CustomerMasterKeyUsage",
+            vec![key.key_usage.as_str().into()],
+        )
         .set("kms:KeyOrigin", vec![key.origin.as_str().into()])
         .set("kms:MultiRegion", vec![key.is_multi_region().to_string()]);
-    let policy = PolicyDocument::parse(&key.policy, PolicyKind::Key).map_err(|e| {
-        tracing::error!(key = %arn, error = %e, "stored key policy is malformed");
-        ApiError::from(KmsError::internal())
-    })?;
-    let principal = call.request.principal();
+    if key.is_multi_region() {
+        let kind = if key.is_primary() {
+            "PRIMARY"
+        } else {
+            "REPLICA"
+        };
+        ctx.set("kms:MultiRegionKeyType", vec![kind.into()]);
+    }
     let asks = |prefix: &str| {
         policy.uses_condition_key(prefix)
             || principal
@@ -142,15 +228,13 @@ pub async fn authorize_key(
                 .any(|p| p.uses_condition_key(prefix))
     };
     if asks("aws:resourcetag/") {
-        let tags = call
-            .services
-            .store
+        let tags = store
             .list_tags(
                 key.region(),
                 &key.id(),
                 Page {
                     after: None,
-                    limit: call.services.quotas.resources.tags_per_key,
+                    limit: limits.tags_per_key,
                 },
             )
             .await
@@ -160,16 +244,14 @@ pub async fn authorize_key(
         }
     }
     if asks("kms:resourcealiases") {
-        let aliases = call
-            .services
-            .store
+        let aliases = store
             .list_aliases(
                 key.region(),
                 key.account(),
                 Some(&key.id()),
                 Page {
                     after: None,
-                    limit: 50,
+                    limit: limits.aliases_per_key,
                 },
             )
             .await
@@ -179,28 +261,304 @@ pub async fn authorize_key(
             aliases.iter().map(|a| a.name.to_string()).collect(),
         );
     }
-    let access = key_access(
+    Ok(ctx)
+}
+
+/// A key's stored policy; one that no longer parses is an internal error, never an allow.
+pub fn stored_policy(key: &KeyMetadata) -> Result<PolicyDocument, ApiError> {
+    PolicyDocument::parse(&key.policy, PolicyKind::Key).map_err(|e| {
+        tracing::error!(key = %key.arn, error = %e, "stored key policy is malformed");
+        ApiError::from(KmsError::internal())
+    })
+}
+
+/// Every grant of a key: as many as the configured quota lets a key have.
+pub async fn grants_of(
+    store: &dyn Store,
+    limits: &crate::quotas::ResourceQuotas,
+    key: &KeyMetadata,
+) -> Result<Vec<GrantRecord>, ApiError> {
+    store
+        .grants_of_key(
+            key.region(),
+            &key.id(),
+            Page {
+                after: None,
+                limit: limits.grants_per_key,
+            },
+        )
+        .await
+        .map_err(store_failure)
+}
+
+/// Whether `grant` lets `principal` do `action` with this request. A grant's CreateGrant
+/// allows only grants narrower than itself.
+pub fn grant_allows(
+    grant: &GrantRecord,
+    principal: &Principal,
+    action: &str,
+    extra: &Conditions,
+) -> bool {
+    let is_grantee = grant.grantee_principal == principal.arn()
+        || Some(grant.grantee_principal.as_str()) == principal.role_arn();
+    if !is_grantee {
+        return false;
+    }
+    let Ok(terms) = serde_json::from_str::<GrantTerms>(&grant.document) else {
+        return false;
+    };
+    let request = GrantRequest {
+        encryption_context: extra.encryption_context.as_ref(),
+        source_arn: None,
+    };
+    terms.allows(action, &request)
+        && (action != "CreateGrant"
+            || extra
+                .new_grant
+                .as_ref()
+                .is_some_and(|new| terms.may_create(new)))
+}
+
+/// A key the caller was allowed to use for one permission of the running operation. Only
+/// [`authorize_key`] makes one.
+#[derive(Debug)]
+pub struct AuthorizedKey {
+    key: KeyMetadata,
+    on: On,
+}
+
+impl std::ops::Deref for AuthorizedKey {
+    type Target = KeyMetadata;
+    fn deref(&self) -> &KeyMetadata {
+        &self.key
+    }
+}
+
+impl AuthorizedKey {
+    /// The resource the key was authorized as.
+    pub fn on(&self) -> On {
+        self.on
+    }
+
+    /// The same key as stored after a change made through it.
+    pub(super) fn changed(self, key: KeyMetadata) -> Result<AuthorizedKey, ApiError> {
+        if key.arn != self.key.arn {
+            tracing::error!(from = %self.key.arn, to = %key.arn, "an authorized key changed identity");
+            return Err(KmsError::internal().into());
+        }
+        Ok(AuthorizedKey { key, on: self.on })
+    }
+
+    pub fn into_metadata(self) -> KeyMetadata {
+        self.key
+    }
+}
+
+/// How the request named a resource, for the AccessDenied message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Named {
+    /// By its ARN, id or alias: the message shows its ARN.
+    ByRequest,
+    /// Only through a ciphertext (Decrypt without KeyId).
+    ByCiphertext,
+}
+
+/// AWS's AccessDenied for a resource it will not describe: another account's, one that
+/// does not exist there, or one its owner's policies keep from the caller.
+pub fn hidden_resource(call: &Call<'_>, action: &str, named: Named) -> ApiError {
+    let on = match named {
+        Named::ByRequest => "this resource",
+        Named::ByCiphertext => "the resource associated with this ciphertext",
+    };
+    KmsError::AccessDenied(format!(
+        "User: {} is not authorized to perform: kms:{action} on {on} because the resource does not exist in this Region, no resource-based policies allow access, or a resource-based policy explicitly denies access",
+        call.request.principal().arn()
+    ))
+    .into()
+}
+
+fn denied(call: &Call<'_>, action: &str, resource: &str, decision: Decision) -> ApiError {
+    KmsError::AccessDenied(format!(
+        "User: {} is not authorized to perform: kms:{action} on resource: {resource} {}",
+        call.request.principal().arn(),
+        decision.reason(&format!("kms:{action}"))
+    ))
+    .into()
+}
+
+/// The permissions of the running operation on `on` that this request needs.
+fn needed<'a>(
+    call: &'a Call<'_>,
+    on: On,
+    extra: &'a Conditions,
+) -> impl Iterator<Item = &'static Permission> + 'a {
+    call.operation.permissions.iter().filter(move |p| {
+        p.on == on
+            && match p.when {
+                When::Always | When::Otherwise => true,
+                When::TagsGiven => extra.tags_given,
+            }
+    })
+}
+
+/// The one permission the running operation needs on key resource `on`; a handler asking
+/// for one the table does not declare is a bug, and refused.
+fn key_permission(call: &Call<'_>, on: On) -> Result<&'static Permission, ApiError> {
+    match call.operation.permission(on) {
+        Some(p) if on.policy() == Policy::Key => Ok(p),
+        _ => {
+            tracing::error!(
+                operation = call.operation.name,
+                ?on,
+                "no key permission declared"
+            );
+            Err(KmsError::internal().into())
+        }
+    }
+}
+
+/// May the caller use `key` as resource `on` of the running operation? The key policy and
+/// the caller's identity policies decide; where they do not allow it (and deny nothing), a
+/// grant may. Cross-account use is refused where the table says so.
+pub async fn authorize_key(
+    call: &Call<'_>,
+    key: KeyMetadata,
+    on: On,
+    named: Named,
+    extra: &Conditions,
+) -> Result<AuthorizedKey, ApiError> {
+    let permission = key_permission(call, on)?;
+    let action = permission.action;
+    let other_account = key.account() != call.request.principal().account();
+    if other_account && !call.operation.cross_account {
+        return Err(hidden_resource(call, action, named));
+    }
+    let decision = key_decision(call, &key, action, extra, on).await?;
+    if decision != Decision::Allowed {
+        return Err(match (other_account, named) {
+            (true, _) => hidden_resource(call, action, named),
+            (false, Named::ByCiphertext) => KmsError::AccessDenied(format!(
+                "User: {} is not authorized to perform: kms:{action} on the resource associated with this ciphertext {}",
+                call.request.principal().arn(),
+                decision.reason(&format!("kms:{action}"))
+            ))
+            .into(),
+            (false, Named::ByRequest) => denied(call, action, &key.arn.to_string(), decision),
+        });
+    }
+    call.checked(on);
+    Ok(AuthorizedKey { key, on })
+}
+
+/// The decision for `action` on `key`, grants included. `on` picks the Region whose
+/// request it is: a replica's permission is asked in the replica's Region.
+async fn key_decision(
+    call: &Call<'_>,
+    key: &KeyMetadata,
+    action: &str,
+    extra: &Conditions,
+    on: On,
+) -> Result<Decision, ApiError> {
+    let policy = stored_policy(key)?;
+    let mut env = call.environment();
+    if on == On::ReplicaKey {
+        env.region = key.region().clone();
+    }
+    let principal = call.request.principal();
+    let limits = &call.services.quotas.resources;
+    let ctx = key_request_context(
+        call.services.store.as_ref(),
+        limits,
+        principal,
+        &env,
+        key,
         &policy,
-        key.account().as_str(),
-        &caller(call),
+        action,
+        extra,
+    )
+    .await?;
+    let decision = decide(
+        Resource::WithPolicy {
+            policy: &policy,
+            account: key.account().as_str(),
+        },
+        &caller(principal),
         principal.identity_policies(),
         &ctx,
     );
-    let allowed = match access {
-        KeyAccess::Allowed => true,
-        KeyAccess::ExplicitlyDenied => false,
-        KeyAccess::NotAllowed => granted(call, key, action, extra).await?,
-    };
-    if allowed {
-        Ok(())
-    } else {
-        Err(denied(
-            call,
-            action,
-            &arn,
-            &format!("because no resource-based policy allows the kms:{action} action"),
-        ))
+    if let Decision::NotAllowed(_) = decision {
+        let grants = grants_of(call.services.store.as_ref(), limits, key).await?;
+        if grants
+            .iter()
+            .any(|g| grant_allows(g, principal, action, extra))
+        {
+            return Ok(Decision::Allowed);
+        }
     }
+    Ok(decision)
+}
+
+/// RetireGrant's fallback: when neither the retiring principal nor a grantee allowed to
+/// retire asks, the key policy's kms:RetireGrant decides.
+pub async fn authorize_retire_by_policy(
+    call: &Call<'_>,
+    key: KeyMetadata,
+    extra: &Conditions,
+) -> Result<AuthorizedKey, ApiError> {
+    authorize_key(call, key, On::Key, Named::ByRequest, extra).await
+}
+
+/// Records that the grant itself allowed RetireGrant (its retiring principal, or a grantee
+/// whose grant allows RetireGrant), as AWS lets it.
+pub fn retire_allowed_by_grant(call: &Call<'_>) {
+    call.checked(On::Key);
+}
+
+/// Records that resource `on` does not exist, so its permission protects nothing (an alias
+/// whose key is gone).
+pub fn no_resource(call: &Call<'_>, on: On) {
+    call.checked(on);
+}
+
+/// May the caller do the running operation's actions on `on`, a resource no key policy
+/// governs (`*` of its account, an alias, the replica Region)? Its identity policies decide;
+/// an account's root may do anything in its account.
+pub fn authorize_iam(
+    call: &Call<'_>,
+    on: On,
+    resource: &str,
+    region: Option<&Region>,
+    extra: &Conditions,
+) -> Result<(), ApiError> {
+    let principal = call.request.principal();
+    let mut env = call.environment();
+    if let Some(r) = region {
+        env.region = r.clone();
+    }
+    let mut any = false;
+    for permission in needed(call, on, extra) {
+        any = true;
+        let ctx = request_context(principal, &env, permission.action, resource, extra);
+        let decision = decide(
+            Resource::IdentityOnly,
+            &caller(principal),
+            principal.identity_policies(),
+            &ctx,
+        );
+        if decision != Decision::Allowed {
+            return Err(denied(call, permission.action, resource, decision));
+        }
+    }
+    if !any {
+        tracing::error!(
+            operation = call.operation.name,
+            ?on,
+            "no IAM permission declared"
+        );
+        return Err(KmsError::internal().into());
+    }
+    call.checked(on);
+    Ok(())
 }
 
 /// The policy lockout safety check: a new key policy must still let the caller change the
@@ -211,41 +569,29 @@ pub fn check_lockout(
     key_arn: &str,
     key_account: &str,
 ) -> Result<(), ApiError> {
-    let ctx = context(call, "PutKeyPolicy", key_arn, &Conditions::none());
-    if authorize_key_access(
-        new_policy,
-        key_account,
-        &caller(call),
-        call.request.principal().identity_policies(),
+    let principal = call.request.principal();
+    let ctx = request_context(
+        principal,
+        &call.environment(),
+        "PutKeyPolicy",
+        key_arn,
+        &Conditions::none(),
+    );
+    let decision = decide(
+        Resource::WithPolicy {
+            policy: new_policy,
+            account: key_account,
+        },
+        &caller(principal),
+        principal.identity_policies(),
         &ctx,
-    ) {
+    );
+    if decision == Decision::Allowed {
         Ok(())
     } else {
         Err(KmsError::MalformedPolicyDocument(
             "The new key policy will not allow you to update the key policy in the future.".into(),
         )
         .into())
-    }
-}
-
-/// May the caller do `action` where there is no key yet (CreateKey, ListKeys, ...)? Only
-/// its identity policies decide; an account's root may do anything in its account.
-pub fn authorize_account(
-    call: &Call<'_>,
-    action: &str,
-    extra: &Conditions,
-) -> Result<(), ApiError> {
-    if caller(call).is_account_root() {
-        return Ok(());
-    }
-    let ctx = context(call, action, "*", extra);
-    match evaluate_identity(call.request.principal().identity_policies(), &ctx) {
-        Evaluation::Allow(_) => Ok(()),
-        _ => Err(denied(
-            call,
-            action,
-            "*",
-            &format!("because no identity-based policy allows the kms:{action} action"),
-        )),
     }
 }

@@ -13,8 +13,9 @@ use ferrokms_core::{random, KmsError};
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
-use super::authorize::{authorize_account, authorize_key, Conditions};
-use super::resolve::{resolve_key, Aliases};
+use super::authorize::{authorize_iam, authorize_key, AuthorizedKey, Conditions, Named};
+use super::operations::On;
+use super::resolve::{peek_key_id, resolve_key};
 use super::{store_failure, Call};
 use crate::error::ApiError;
 use crate::quotas::RateClass;
@@ -123,11 +124,16 @@ fn check_encryption_key(
     Ok(())
 }
 
-/// The condition keys of an encryption request.
+/// The condition keys of an encryption request. An encryption context (which grant
+/// constraints bind) exists only for symmetric encryption; RSA refuses one.
 fn crypto_conditions(context: &EncryptionContext, algorithm: EncryptionAlgorithm) -> Conditions {
-    Conditions::none()
-        .encryption_context(context)
-        .with("kms:EncryptionAlgorithm", vec![algorithm.as_str().into()])
+    let conditions =
+        Conditions::none().with("kms:EncryptionAlgorithm", vec![algorithm.as_str().into()]);
+    if algorithm == EncryptionAlgorithm::SymmetricDefault {
+        conditions.encryption_context(context)
+    } else {
+        conditions
+    }
 }
 
 /// Data keys and data key pairs are sealed under a symmetric encryption key only.
@@ -141,11 +147,11 @@ fn check_data_key_wrapping_key(key: &KeyMetadata, operation: &str) -> Result<(),
     key.check_usable()
 }
 
-/// A version of a key's material, unwrapped. The caller has read `key` from the store in
-/// this call, so its state and policy are current; the material itself never changes.
+/// A version of a key's material, unwrapped. The key was authorized in this call, so its
+/// state and policy are current; the material itself never changes.
 pub(super) async fn load_material(
     call: &Call<'_>,
-    key: &KeyMetadata,
+    key: &AuthorizedKey,
     material_id: &MaterialId,
 ) -> Result<std::sync::Arc<KeyMaterial>, ApiError> {
     let cache = &call.services.materials;
@@ -171,7 +177,7 @@ pub(super) async fn load_material(
 
 async fn seal(
     call: &Call<'_>,
-    key: &KeyMetadata,
+    key: &AuthorizedKey,
     context: &EncryptionContext,
     plaintext: &[u8],
 ) -> Result<Vec<u8>, ApiError> {
@@ -204,12 +210,12 @@ async fn key_for_blob(
     call: &Call<'_>,
     blob_key: ferrokms_core::ids::KeyId,
     requested: Option<&str>,
-    operation: &str,
+    on: On,
     conditions: &Conditions,
-) -> Result<KeyMetadata, ApiError> {
+) -> Result<AuthorizedKey, ApiError> {
     match requested {
         Some(raw) => {
-            let key = resolve_key(call, raw, Aliases::Accepted, operation, conditions).await?;
+            let key = resolve_key(call, raw, on, conditions).await?;
             if key.id() != blob_key {
                 return Err(KmsError::IncorrectKey(
                     "The key ID in the request does not identify a CMK that can perform this operation.".into(),
@@ -227,20 +233,20 @@ async fn key_for_blob(
                 .map_err(store_failure)?
                 .ok_or_else(KmsError::invalid_ciphertext)?;
             call.touched(key.arn.to_string());
-            super::resolve::charge_crypto(call, operation, &key)?;
-            authorize_key(call, &key, operation, conditions).await?;
-            Ok(key)
+            super::resolve::charge_crypto(call, on, &key)?;
+            authorize_key(call, key, on, Named::ByCiphertext, conditions).await
         }
     }
 }
 
 async fn open(
     call: &Call<'_>,
-    key: &KeyMetadata,
+    key: &AuthorizedKey,
     header: &BlobHeader,
     blob: &[u8],
     context: &EncryptionContext,
 ) -> Result<Zeroizing<Vec<u8>>, ApiError> {
+    refuse_destination(key)?;
     if key.material_in_token() {
         if header.material_id != key.current_material {
             return Err(KmsError::invalid_ciphertext().into());
@@ -250,6 +256,15 @@ async fn open(
     }
     let material = load_material(call, key, &header.material_id).await?;
     Ok(ciphertext::open(&material, header, blob, context)?)
+}
+
+/// A key authorized only as ReEncrypt's destination (kms:ReEncryptTo) never decrypts.
+fn refuse_destination(key: &AuthorizedKey) -> Result<(), ApiError> {
+    if key.on() == On::DestinationKey {
+        tracing::error!(key = %key.arn, "a destination key was asked to decrypt");
+        return Err(KmsError::internal().into());
+    }
+    Ok(())
 }
 
 /// KMS binds an encryption context only to symmetric ciphertexts; accepting one for RSA-OAEP
@@ -268,7 +283,7 @@ fn refuse_context_for_asymmetric(context: &EncryptionContext) -> Result<(), KmsE
 /// Encrypts under a key already checked with [`check_encryption_key`].
 async fn encrypt_under(
     call: &Call<'_>,
-    key: &KeyMetadata,
+    key: &AuthorizedKey,
     algorithm: EncryptionAlgorithm,
     context: &EncryptionContext,
     plaintext: &[u8],
@@ -288,7 +303,7 @@ async fn encrypt_under(
 
 /// What a decryption recovered, and with which key and material version.
 struct Opened {
-    key: KeyMetadata,
+    key: AuthorizedKey,
     plaintext: Zeroizing<Vec<u8>>,
     material_id: MaterialId,
 }
@@ -302,13 +317,13 @@ async fn decrypt_ciphertext(
     context: &EncryptionContext,
     blob: &[u8],
     operation: &str,
-    action: &str,
+    on: On,
+    conditions: Conditions,
 ) -> Result<Opened, ApiError> {
     let algorithm = algorithm.unwrap_or(EncryptionAlgorithm::SymmetricDefault);
-    let conditions = crypto_conditions(context, algorithm);
     if algorithm == EncryptionAlgorithm::SymmetricDefault && ExternalBlob::is_external(blob) {
         let outer = ExternalBlob::parse(blob)?;
-        let key = key_for_blob(call, outer.key_id, requested, action, &conditions).await?;
+        let key = key_for_blob(call, outer.key_id, requested, on, &conditions).await?;
         check_encryption_key(&key, operation, Some(algorithm))?;
         if !key.is_external() || outer.material_id != key.current_material {
             return Err(KmsError::invalid_ciphertext().into());
@@ -327,7 +342,7 @@ async fn decrypt_ciphertext(
     }
     if algorithm == EncryptionAlgorithm::SymmetricDefault {
         let header = ciphertext::parse_header(blob)?;
-        let key = key_for_blob(call, header.key_id, requested, action, &conditions).await?;
+        let key = key_for_blob(call, header.key_id, requested, on, &conditions).await?;
         check_encryption_key(&key, operation, Some(algorithm))?;
         // An external key store key's ciphertexts always carry the outer layer.
         if key.is_external() {
@@ -346,9 +361,10 @@ async fn decrypt_ciphertext(
             algorithm.as_str()
         ))
     })?;
-    let key = resolve_key(call, raw, Aliases::Accepted, action, &conditions).await?;
+    let key = resolve_key(call, raw, on, &conditions).await?;
     check_encryption_key(&key, operation, Some(algorithm))?;
     refuse_context_for_asymmetric(context)?;
+    refuse_destination(&key)?;
     let material = load_material(call, &key, &key.current_material).await?;
     let plaintext = asymmetric::rsa_decrypt(&material, algorithm, blob)?;
     Ok(Opened {
@@ -370,7 +386,7 @@ pub async fn encrypt(call: &Call<'_>, mut input: Input) -> Result<Value, ApiErro
         &context,
         algorithm.unwrap_or(EncryptionAlgorithm::SymmetricDefault),
     );
-    let key = resolve_key(call, &key_id, Aliases::Accepted, "Encrypt", &conditions).await?;
+    let key = resolve_key(call, &key_id, On::Key, &conditions).await?;
     check_encryption_key(&key, "Encrypt", algorithm)?;
     if dry_run {
         return Err(KmsError::dry_run().into());
@@ -403,10 +419,14 @@ pub async fn decrypt(call: &Call<'_>, mut input: Input) -> Result<Value, ApiErro
             &context,
             algorithm.unwrap_or(EncryptionAlgorithm::SymmetricDefault),
         );
-        let key = resolve_key(call, &key_id, Aliases::Accepted, "Decrypt", &conditions).await?;
+        let key = resolve_key(call, &key_id, On::Key, &conditions).await?;
         check_encryption_key(&key, "Decrypt", algorithm)?;
         return Err(KmsError::dry_run().into());
     };
+    let conditions = crypto_conditions(
+        &context,
+        algorithm.unwrap_or(EncryptionAlgorithm::SymmetricDefault),
+    );
     let opened = decrypt_ciphertext(
         call,
         key_id.as_deref(),
@@ -414,7 +434,8 @@ pub async fn decrypt(call: &Call<'_>, mut input: Input) -> Result<Value, ApiErro
         &context,
         &ciphertext,
         "Decrypt",
-        "Decrypt",
+        On::Key,
+        conditions,
     )
     .await?;
     if dry_run {
@@ -439,18 +460,35 @@ pub async fn re_encrypt(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
     read_grant_tokens(&mut input)?;
     input.finish()?;
 
+    // kms:ReEncryptOnSameKey: whether the ciphertext's key (or the named source key) is the
+    // destination key, known before either is authorized.
+    let source_id = match (&ciphertext, &source_key_id) {
+        (Some(blob), _) if ExternalBlob::is_external(blob) => {
+            ExternalBlob::parse(blob).ok().map(|b| b.key_id)
+        }
+        (Some(blob), None) => ciphertext::parse_header(blob).ok().map(|h| h.key_id),
+        (_, Some(raw)) => peek_key_id(call, raw).await?,
+        (None, None) => None,
+    };
+    let destination_id = peek_key_id(call, &destination_key_id).await?;
+    let same_key = (source_id.is_some() && source_id == destination_id).to_string();
     let destination = resolve_key(
         call,
         &destination_key_id,
-        Aliases::Accepted,
-        "ReEncryptTo",
+        On::DestinationKey,
         &crypto_conditions(
             &destination_context,
             destination_algorithm.unwrap_or(EncryptionAlgorithm::SymmetricDefault),
-        ),
+        )
+        .with("kms:ReEncryptOnSameKey", vec![same_key.clone()]),
     )
     .await?;
     check_encryption_key(&destination, "ReEncrypt", destination_algorithm)?;
+    let source_conditions = crypto_conditions(
+        &source_context,
+        source_algorithm.unwrap_or(EncryptionAlgorithm::SymmetricDefault),
+    )
+    .with("kms:ReEncryptOnSameKey", vec![same_key]);
     let Some(ciphertext) = ciphertext else {
         let raw = source_key_id.ok_or_else(|| {
             KmsError::Validation(
@@ -458,12 +496,7 @@ pub async fn re_encrypt(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
                     .into(),
             )
         })?;
-        let conditions = crypto_conditions(
-            &source_context,
-            source_algorithm.unwrap_or(EncryptionAlgorithm::SymmetricDefault),
-        );
-        let source =
-            resolve_key(call, &raw, Aliases::Accepted, "ReEncryptFrom", &conditions).await?;
+        let source = resolve_key(call, &raw, On::SourceKey, &source_conditions).await?;
         check_encryption_key(&source, "ReEncrypt", source_algorithm)?;
         return Err(KmsError::dry_run().into());
     };
@@ -474,7 +507,8 @@ pub async fn re_encrypt(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
         &source_context,
         &ciphertext,
         "ReEncrypt",
-        "ReEncryptFrom",
+        On::SourceKey,
+        source_conditions,
     )
     .await?;
     if dry_run {
@@ -532,7 +566,7 @@ pub async fn generate_data_key(
         "GenerateDataKeyWithoutPlaintext"
     };
     let conditions = crypto_conditions(&context, EncryptionAlgorithm::SymmetricDefault);
-    let key = resolve_key(call, &key_id, Aliases::Accepted, operation, &conditions).await?;
+    let key = resolve_key(call, &key_id, On::Key, &conditions).await?;
     check_data_key_wrapping_key(&key, operation)?;
     if dry_run {
         return Err(KmsError::dry_run().into());
@@ -579,14 +613,11 @@ pub async fn generate_data_key_pair(
     } else {
         "GenerateDataKeyPairWithoutPlaintext"
     };
-    let key = resolve_key(
-        call,
-        &key_id,
-        Aliases::Accepted,
-        operation,
-        &Conditions::none(),
-    )
-    .await?;
+    // The pair's private key is sealed under the encryption context like any data key, so
+    // kms:EncryptionContext:* conditions and grant constraints see it.
+    let conditions = crypto_conditions(&context, EncryptionAlgorithm::SymmetricDefault)
+        .with("kms:DataKeyPairSpec", vec![spec.as_str().into()]);
+    let key = resolve_key(call, &key_id, On::Key, &conditions).await?;
     check_data_key_wrapping_key(&key, operation)?;
     if key.custom_key_store.is_some() {
         // AWS does not make data key pairs under keys in custom key stores.
@@ -629,7 +660,7 @@ pub async fn generate_random(call: &Call<'_>, mut input: Input) -> Result<Value,
     input.finish()?;
     let n =
         number_of_bytes.ok_or_else(|| KmsError::Validation("NumberOfBytes is required.".into()))?;
-    authorize_account(call, "GenerateRandom", &Conditions::none())?;
+    authorize_iam(call, On::Account, "*", None, &Conditions::none())?;
     let n = usize::try_from(n).map_err(|_| KmsError::internal())?;
     if let Some(id) = custom_key_store {
         let bytes = super::custom_key_stores::random_in_store(call, &id, n).await?;

@@ -6,14 +6,18 @@ use ferrokms_core::grant::{
     new_grant_id, new_grant_token, parse_grant_token, GrantConstraints, GrantTerms,
     GRANT_OPERATIONS, MAX_GRANTS_PER_KEY,
 };
-use ferrokms_core::key::KeyMetadata;
+use ferrokms_core::key::{KeyMetadata, KeySpec};
 use ferrokms_core::KmsError;
 use ferrokms_store::{GrantRecord, Page, StoreError};
 use serde_json::{json, Map, Value};
 
-use super::authorize::{authorize_key, Conditions};
+use super::authorize::{
+    authorize_iam, authorize_retire_by_policy, hidden_resource, retire_allowed_by_grant,
+    Conditions, Named,
+};
 use super::crypto::{read_dry_run, read_grant_tokens};
-use super::resolve::{resolve_key, Aliases};
+use super::operations::On;
+use super::resolve::resolve_key;
 use super::{finish_page, finish_with_page, store_failure, Call};
 use crate::error::ApiError;
 use crate::wire::{timestamp, Input};
@@ -43,10 +47,59 @@ fn read_constraints(input: &mut Input) -> Result<Option<GrantConstraints>, ApiEr
             Some(_) => Err(ApiError::serialization(format!("{name} must be a map"))),
         }
     };
-    Ok(Some(GrantConstraints {
+    let source_arn = match fields.get("SourceArn") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(arn)) => Some(check_source_arn(arn)?),
+        Some(_) => return Err(ApiError::serialization("SourceArn must be a string")),
+    };
+    let constraints = GrantConstraints {
         encryption_context_subset: map("EncryptionContextSubset")?,
         encryption_context_equals: map("EncryptionContextEquals")?,
-    }))
+        source_arn,
+    };
+    if constraints.encryption_context_subset.is_some()
+        && constraints.encryption_context_equals.is_some()
+    {
+        return Err(KmsError::Validation("More than one constraint supplied".into()).into());
+    }
+    if let Some(pairs) = constraints.context_pairs() {
+        if pairs.len() > MAX_CONSTRAINT_PAIRS || pairs.values().any(|v| v.chars().count() > 384) {
+            return Err(KmsError::Validation(format!(
+                "A grant constraint may hold at most {MAX_CONSTRAINT_PAIRS} encryption context pairs, each value of at most 384 characters."
+            ))
+            .into());
+        }
+    }
+    Ok(Some(constraints))
+}
+
+/// "Each constraint value can include up to 8 encryption context pairs."
+const MAX_CONSTRAINT_PAIRS: usize = 8;
+
+/// The model's GrantConstraintSourceArnType: 20 to 512 characters of
+/// `^arn:aws[a-z0-9-]*:[a-z0-9-]+:[a-z0-9-]*:[0-9]{12}:.+$`.
+fn check_source_arn(arn: &str) -> Result<String, ApiError> {
+    let pattern = "^arn:aws[a-z0-9-]*:[a-z0-9-]+:[a-z0-9-]*:[0-9]{12}:.+$";
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let lower = |s: &str| {
+        s.bytes()
+            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-'))
+    };
+    let ok = (20..=512).contains(&arn.chars().count())
+        && matches!(parts.as_slice(), ["arn", partition, service, region, account, resource]
+            if partition.starts_with("aws") && lower(partition)
+                && !service.is_empty() && lower(service)
+                && lower(region)
+                && account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())
+                && !resource.is_empty());
+    if ok {
+        Ok(arn.to_owned())
+    } else {
+        Err(KmsError::Validation(format!(
+            "1 validation error detected: Value '{arn}' at 'constraints.sourceArn' failed to satisfy constraint: Member must satisfy regular expression pattern: {pattern}"
+        ))
+        .into())
+    }
 }
 
 fn terms_of(grant: &GrantRecord) -> Result<GrantTerms, ApiError> {
@@ -77,28 +130,22 @@ fn entry(grant: &GrantRecord, key_arn: &str) -> Result<Value, ApiError> {
         if let Some(s) = &c.encryption_context_equals {
             m.insert("EncryptionContextEquals".into(), json!(s));
         }
+        if let Some(arn) = &c.source_arn {
+            m.insert("SourceArn".into(), json!(arn));
+        }
         e["Constraints"] = Value::Object(m);
     }
     Ok(e)
 }
 
 /// Every grant of a key: as many as the configured quota lets a key have.
-pub(super) async fn all_grants(
-    call: &Call<'_>,
-    key: &KeyMetadata,
-) -> Result<Vec<GrantRecord>, ApiError> {
-    call.services
-        .store
-        .grants_of_key(
-            key.region(),
-            &key.id(),
-            Page {
-                after: None,
-                limit: call.services.quotas.resources.grants_per_key,
-            },
-        )
-        .await
-        .map_err(store_failure)
+async fn all_grants(call: &Call<'_>, key: &KeyMetadata) -> Result<Vec<GrantRecord>, ApiError> {
+    super::authorize::grants_of(
+        call.services.store.as_ref(),
+        &call.services.quotas.resources,
+        key,
+    )
+    .await
 }
 
 pub async fn create_grant(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
@@ -136,32 +183,52 @@ pub async fn create_grant(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
         ))
         .into());
     }
-    let mut conditions = Conditions::none()
-        .with("kms:GrantOperations", operations.clone())
-        .with("kms:GranteePrincipal", vec![grantee.clone()])
-        .with("kms:GrantIsForAWSResource", vec!["false".into()]);
-    if let Some(r) = &retiring {
-        conditions = conditions.with("kms:RetiringPrincipal", vec![r.clone()]);
-    }
-    if let Some(c) = &constraints {
-        let mut kinds = Vec::new();
-        if c.encryption_context_equals.is_some() {
-            kinds.push("EncryptionContextEquals".to_owned());
-        }
-        if c.encryption_context_subset.is_some() {
-            kinds.push("EncryptionContextSubset".to_owned());
-        }
-        conditions = conditions.with("kms:GrantConstraintType", kinds);
-    }
-    let key = resolve_key(call, &key_id, Aliases::Refused, "CreateGrant", &conditions).await?;
-    key.check_usable()?;
-    if dry_run {
-        return Err(KmsError::dry_run().into());
+    if operations.iter().all(|o| o == "CreateGrant") {
+        return Err(KmsError::Validation(
+            "Grants must not contain only the CreateGrant operation.".into(),
+        )
+        .into());
     }
     let terms = GrantTerms {
         operations,
         constraints,
     };
+    let mut conditions = Conditions::none()
+        .with("kms:GrantOperations", terms.operations.clone())
+        .with("kms:GranteePrincipal", vec![grantee.clone()])
+        .with("kms:GrantIsForAWSResource", vec!["false".into()])
+        .with_some("kms:RetiringPrincipal", retiring.clone());
+    if let Some(c) = &terms.constraints {
+        let kinds = c.types();
+        if !kinds.is_empty() {
+            conditions = conditions.with("kms:GrantConstraintType", kinds);
+        }
+        conditions = conditions.with_some("kms:GrantConstraintSourceArn", c.source_arn.clone());
+        if let Some(pairs) = c.context_pairs() {
+            conditions = conditions.context_keys(pairs);
+        }
+    }
+    // A grant's own CreateGrant allows only a grant narrower than itself.
+    let conditions = conditions.new_grant(terms.clone());
+    let key = resolve_key(call, &key_id, On::Key, &conditions).await?;
+    key.check_usable()?;
+    let context_constrained = terms
+        .constraints
+        .as_ref()
+        .is_some_and(|c| c.context_pairs().is_some());
+    if context_constrained && key.key_spec != KeySpec::SymmetricDefault {
+        // "You cannot use an encryption context grant constraint for cryptographic
+        // operations with asymmetric KMS keys or HMAC KMS keys."
+        return Err(KmsError::Validation(format!(
+            "Encryption context grant constraints are supported only for symmetric encryption keys, not for {} ({}).",
+            key.arn,
+            key.key_spec.as_str()
+        ))
+        .into());
+    }
+    if dry_run {
+        return Err(KmsError::dry_run().into());
+    }
     // A retry with the same name and terms returns the same grant, with a new token.
     if name.is_some() {
         for existing in all_grants(call, &key).await? {
@@ -215,14 +282,8 @@ pub async fn list_grants(call: &Call<'_>, mut input: Input) -> Result<Value, Api
     let grant_id = input.string("GrantId", 1, 128)?;
     let grantee = input.string("GranteePrincipal", 1, 256)?;
     let (limit, after) = finish_with_page(&mut input, 100, 50)?;
-    let key = resolve_key(
-        call,
-        &key_id,
-        Aliases::Refused,
-        "ListGrants",
-        &Conditions::none(),
-    )
-    .await?;
+    let conditions = Conditions::none().with("kms:GrantIsForAWSResource", vec!["false".into()]);
+    let key = resolve_key(call, &key_id, On::Key, &conditions).await?;
     let rows = call
         .services
         .store
@@ -260,7 +321,16 @@ pub async fn list_retirable_grants(call: &Call<'_>, mut input: Input) -> Result<
             "Either RetiringPrincipal or RetiringServicePrincipal is required.".into(),
         )
     })?;
-    super::authorize::authorize_account(call, "ListRetirableGrants", &Conditions::none())?;
+    // "You must specify a principal in your Amazon Web Services account."
+    let caller_account = call.request.principal().account();
+    if principal_account(&retiring) != Some(caller_account.as_str()) {
+        return Err(hidden_resource(
+            call,
+            "ListRetirableGrants",
+            Named::ByRequest,
+        ));
+    }
+    authorize_iam(call, On::Account, "*", None, &Conditions::none())?;
     let region = call.request.region();
     let rows = call
         .services
@@ -289,6 +359,23 @@ pub async fn list_retirable_grants(call: &Call<'_>, mut input: Input) -> Result<
         .collect::<Result<Vec<_>, _>>()?;
     out.insert("Grants".into(), Value::Array(entries));
     Ok(Value::Object(out))
+}
+
+/// The account of a principal named by its 12-digit id or an IAM or STS ARN.
+fn principal_account(principal: &str) -> Option<&str> {
+    if principal.len() == 12 && principal.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(principal);
+    }
+    match principal.splitn(6, ':').collect::<Vec<_>>().as_slice() {
+        ["arn", _, "iam" | "sts", "", account, rest]
+            if account.len() == 12
+                && account.bytes().all(|b| b.is_ascii_digit())
+                && !rest.is_empty() =>
+        {
+            Some(account)
+        }
+        _ => None,
+    }
 }
 
 fn grant_not_found(grant_id: &str) -> ApiError {
@@ -336,9 +423,11 @@ pub async fn retire_grant(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
             .into())
         }
     };
-    let key_id = match key_ref {
-        ferrokms_core::ids::KeyReference::Id(id) => id,
-        ferrokms_core::ids::KeyReference::Arn(arn) if &arn.region == region => arn.key_id,
+    let (key_id, named_account) = match key_ref {
+        ferrokms_core::ids::KeyReference::Id(id) => (id, None),
+        ferrokms_core::ids::KeyReference::Arn(arn) if &arn.region == region => {
+            (arn.key_id, Some(arn.account))
+        }
         _ => return Err(grant_not_found(&grant_id)),
     };
     let key = call
@@ -347,6 +436,7 @@ pub async fn retire_grant(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
         .key(region, &key_id)
         .await
         .map_err(store_failure)?
+        .filter(|k| named_account.as_ref().is_none_or(|a| a == k.account()))
         .ok_or_else(|| grant_not_found(&grant_id))?;
     let grant = all_grants(call, &key)
         .await?
@@ -358,8 +448,20 @@ pub async fn retire_grant(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
     let may_retire = grant.retiring_principal.as_deref() == Some(caller)
         || (grant.grantee_principal == caller
             && terms.operations.iter().any(|o| o == "RetireGrant"));
-    if !may_retire {
-        authorize_key(call, &key, "RetireGrant", &Conditions::none()).await?;
+    if may_retire {
+        retire_allowed_by_grant(call);
+    } else {
+        let mut conditions = Conditions::none();
+        if let Some(c) = &terms.constraints {
+            let kinds = c.types();
+            if !kinds.is_empty() {
+                conditions = conditions.with("kms:GrantConstraintType", kinds);
+            }
+            if let Some(pairs) = c.context_pairs() {
+                conditions = conditions.context_keys(pairs);
+            }
+        }
+        authorize_retire_by_policy(call, key.clone(), &conditions).await?;
     }
     if dry_run {
         return Err(KmsError::dry_run().into());
@@ -382,14 +484,8 @@ pub async fn revoke_grant(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
     let (dry_run, _) = read_dry_run(&mut input, false)?;
     input.finish()?;
     check_grant_id(&grant_id)?;
-    let key = resolve_key(
-        call,
-        &key_id,
-        Aliases::Refused,
-        "RevokeGrant",
-        &Conditions::none(),
-    )
-    .await?;
+    let conditions = Conditions::none().with("kms:GrantIsForAWSResource", vec!["false".into()]);
+    let key = resolve_key(call, &key_id, On::Key, &conditions).await?;
     if dry_run {
         return Err(KmsError::dry_run().into());
     }

@@ -11,7 +11,8 @@ use ferrokms_store::StoredMaterial;
 use serde_json::{json, Value};
 
 use super::authorize::Conditions;
-use super::resolve::{modify_key, resolve_key, Aliases};
+use super::operations::On;
+use super::resolve::{modify_authorized, modify_key, resolve_key};
 use super::Call;
 use crate::error::ApiError;
 use crate::wire::{blob, timestamp, Input};
@@ -41,14 +42,10 @@ pub async fn get_parameters_for_import(
     input.finish()?;
     let algorithm = algorithm?;
     let size = wrapping_key_size(&spec)?;
-    let key = resolve_key(
-        call,
-        &key_id,
-        Aliases::Refused,
-        "GetParametersForImport",
-        &Conditions::none().with("kms:WrappingAlgorithm", vec![format!("{algorithm:?}")]),
-    )
-    .await?;
+    let conditions = Conditions::none()
+        .with("kms:WrappingAlgorithm", vec![algorithm.as_str().into()])
+        .with("kms:WrappingKeySpec", vec![spec.clone()]);
+    let key = resolve_key(call, &key_id, On::Key, &conditions).await?;
     key.check_importable()?;
     let arn = key.arn.clone();
     let root = call.services.root.clone();
@@ -84,6 +81,13 @@ pub async fn import_key_material(call: &Call<'_>, mut input: Input) -> Result<Va
     let _description = input.string("KeyMaterialDescription", 0, 256)?;
     let _material_id = input.string("KeyMaterialId", 64, 64)?;
     input.finish()?;
+    // kms:ExpirationModel and kms:ValidTo are in the request only when it sends them.
+    let conditions = Conditions::none()
+        .with_some("kms:ExpirationModel", model.clone())
+        .with_some(
+            "kms:ValidTo",
+            valid_to.map(|v| v.div_euclid(1000).to_string()),
+        );
     let model = model.unwrap_or_else(|| EXPIRES.to_owned());
     match (model.as_str(), valid_to) {
         (EXPIRES, None) => {
@@ -105,14 +109,7 @@ pub async fn import_key_material(call: &Call<'_>, mut input: Input) -> Result<Va
         }
         _ => {}
     }
-    let key = resolve_key(
-        call,
-        &key_id,
-        Aliases::Refused,
-        "ImportKeyMaterial",
-        &Conditions::none(),
-    )
-    .await?;
+    let key = resolve_key(call, &key_id, On::Key, &conditions).await?;
     key.check_importable()?;
     let (algorithm, wrapping_key) =
         open_import_token(call.services.root.as_ref(), &key.arn, &token, call.now)?;
@@ -136,8 +133,8 @@ pub async fn import_key_material(call: &Call<'_>, mut input: Input) -> Result<Va
     };
     let store = &call.services.store;
     let stored = &stored;
-    let key = modify_key(
-        call.services,
+    let key = modify_authorized(
+        call,
         key,
         |k| k.import_material(material_id, &model, valid_to),
         |k| async move { store.replace_material(&k, Some(stored)).await },
@@ -156,15 +153,8 @@ pub async fn delete_imported_key_material(
     let key_id = input.required_string("KeyId", 1, 2048)?;
     let _material_id = input.string("KeyMaterialId", 64, 64)?;
     input.finish()?;
-    let key = resolve_key(
-        call,
-        &key_id,
-        Aliases::Refused,
-        "DeleteImportedKeyMaterial",
-        &Conditions::none(),
-    )
-    .await?;
-    let key = remove_imported_material(call.services, key).await?;
+    let key = resolve_key(call, &key_id, On::Key, &Conditions::none()).await?;
+    let key = remove_imported_material(call.services, key.into_metadata()).await?;
     Ok(json!({
         "KeyId": key.arn.to_string(),
         "KeyMaterialId": key.current_material.to_string(),

@@ -13,8 +13,9 @@ use ferrokms_core::KmsError;
 use ferrokms_store::{Page, StoredMaterial};
 use serde_json::{json, Value};
 
-use super::authorize::{authorize_account, check_lockout, Conditions};
-use super::resolve::{resolve_key, update_key, Aliases};
+use super::authorize::{authorize_iam, check_lockout, Conditions};
+use super::operations::On;
+use super::resolve::{resolve_key, update_key};
 use super::{finish_page, finish_with_page, store_failure, Call};
 use crate::error::ApiError;
 use crate::wire::{timestamp, Input};
@@ -143,9 +144,8 @@ pub async fn create_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
     let spec = input.enumeration("KeySpec", KeySpec::parse, KeySpec::ALL)?;
     let origin = input.enumeration("Origin", Origin::parse, Origin::ALL)?;
     let custom_key_store = input.string("CustomKeyStoreId", 1, 64)?;
-    let bypass_lockout_check = input
-        .boolean("BypassPolicyLockoutSafetyCheck")?
-        .unwrap_or(false);
+    let bypass_given = input.boolean("BypassPolicyLockoutSafetyCheck")?;
+    let bypass_lockout_check = bypass_given.unwrap_or(false);
     let tags = input.tags("Tags")?.unwrap_or_default();
     let multi_region = input.boolean("MultiRegion")?.unwrap_or(false);
     let xks_key_id = input.string("XksKeyId", 1, 128)?;
@@ -215,15 +215,22 @@ pub async fn create_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
         .into());
     }
     check_new_tags(&tags, call.services.quotas.resources.tags_per_key)?;
-    authorize_account(
-        call,
-        "CreateKey",
-        &Conditions::none()
-            .with("kms:KeySpec", vec![spec.as_str().into()])
-            .with("kms:KeyUsage", vec![usage.as_str().into()])
-            .with("kms:KeyOrigin", vec![origin.as_str().into()])
-            .request_tags(&tags),
-    )?;
+    let mut conditions = Conditions::none()
+        .with("kms:KeySpec", vec![spec.as_str().into()])
+        .with("kms:CustomerMasterKeySpec", vec![spec.as_str().into()])
+        .with("kms:KeyUsage", vec![usage.as_str().into()])
+        .with("kms:CustomerMasterKeyUsage", vec![usage.as_str().into()])
+        .with("kms:KeyOrigin", vec![origin.as_str().into()])
+        .with("kms:MultiRegion", vec![multi_region.to_string()])
+        .with_some(
+            "kms:BypassPolicyLockoutSafetyCheck",
+            bypass_given.map(|b| b.to_string()),
+        )
+        .request_tags(&tags);
+    if multi_region {
+        conditions = conditions.with("kms:MultiRegionKeyType", vec!["PRIMARY".into()]);
+    }
+    authorize_iam(call, On::Account, "*", None, &conditions)?;
     let account = call.request.principal().account().clone();
     let arn = KeyArn {
         region: call.request.region().clone(),
@@ -345,14 +352,7 @@ pub async fn describe_key(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
     let key_id = input.required_string("KeyId", 1, 2048)?;
     super::crypto::read_grant_tokens(&mut input)?;
     input.finish()?;
-    let key = resolve_key(
-        call,
-        &key_id,
-        Aliases::Accepted,
-        "DescribeKey",
-        &Conditions::none(),
-    )
-    .await?;
+    let key = resolve_key(call, &key_id, On::Key, &Conditions::none()).await?;
     let mut metadata = metadata_json(&key);
     // A key whose custom key store is not connected is Unavailable until it is, whatever
     // its own state was (pending deletion stays shown).
@@ -372,7 +372,7 @@ pub async fn list_keys(call: &Call<'_>, mut input: Input) -> Result<Value, ApiEr
             return Err(crate::wire::invalid_marker().into());
         }
     }
-    authorize_account(call, "ListKeys", &Conditions::none())?;
+    authorize_iam(call, On::Account, "*", None, &Conditions::none())?;
     let rows = call
         .services
         .store
@@ -404,14 +404,7 @@ pub async fn update_key_description(call: &Call<'_>, mut input: Input) -> Result
     let key_id = managed_key_id(&mut input)?;
     let description = input.required_string("Description", 0, 8192)?;
     input.finish()?;
-    let key = resolve_key(
-        call,
-        &key_id,
-        Aliases::Refused,
-        "UpdateKeyDescription",
-        &Conditions::none(),
-    )
-    .await?;
+    let key = resolve_key(call, &key_id, On::Key, &Conditions::none()).await?;
     update_key(call, key, |k| {
         k.check_not_pending_deletion()?;
         k.description = description.clone();
@@ -424,14 +417,7 @@ pub async fn update_key_description(call: &Call<'_>, mut input: Input) -> Result
 pub async fn enable_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
     let key_id = managed_key_id(&mut input)?;
     input.finish()?;
-    let key = resolve_key(
-        call,
-        &key_id,
-        Aliases::Refused,
-        "EnableKey",
-        &Conditions::none(),
-    )
-    .await?;
+    let key = resolve_key(call, &key_id, On::Key, &Conditions::none()).await?;
     update_key(call, key, KeyMetadata::enable).await?;
     Ok(json!({}))
 }
@@ -439,14 +425,7 @@ pub async fn enable_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
 pub async fn disable_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
     let key_id = managed_key_id(&mut input)?;
     input.finish()?;
-    let key = resolve_key(
-        call,
-        &key_id,
-        Aliases::Refused,
-        "DisableKey",
-        &Conditions::none(),
-    )
-    .await?;
+    let key = resolve_key(call, &key_id, On::Key, &Conditions::none()).await?;
     update_key(call, key, KeyMetadata::disable).await?;
     Ok(json!({}))
 }
@@ -458,14 +437,11 @@ pub async fn schedule_key_deletion(call: &Call<'_>, mut input: Input) -> Result<
     let window = window
         .and_then(|w| i32::try_from(w).ok())
         .unwrap_or(DEFAULT_PENDING_WINDOW_DAYS);
-    let key = resolve_key(
-        call,
-        &key_id,
-        Aliases::Refused,
-        "ScheduleKeyDeletion",
-        &Conditions::none(),
-    )
-    .await?;
+    let conditions = Conditions::none().with(
+        "kms:ScheduleKeyDeletionPendingWindowInDays",
+        vec![window.to_string()],
+    );
+    let key = resolve_key(call, &key_id, On::Key, &conditions).await?;
     let now = call.now;
     let key = update_key(call, key, |k| k.schedule_deletion(window, now)).await?;
     let mut out = json!({
@@ -482,14 +458,7 @@ pub async fn schedule_key_deletion(call: &Call<'_>, mut input: Input) -> Result<
 pub async fn cancel_key_deletion(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
     let key_id = managed_key_id(&mut input)?;
     input.finish()?;
-    let key = resolve_key(
-        call,
-        &key_id,
-        Aliases::Refused,
-        "CancelKeyDeletion",
-        &Conditions::none(),
-    )
-    .await?;
+    let key = resolve_key(call, &key_id, On::Key, &Conditions::none()).await?;
     let key = update_key(call, key, KeyMetadata::cancel_deletion).await?;
     Ok(json!({ "KeyId": key.arn.to_string() }))
 }

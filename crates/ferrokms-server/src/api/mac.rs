@@ -1,13 +1,14 @@
 //! HMAC keys: GenerateMac and VerifyMac.
 
 use ferrokms_core::asymmetric::{self, MAX_MESSAGE_BYTES};
-use ferrokms_core::key::{KeyMetadata, KeyUsage, MacAlgorithm};
+use ferrokms_core::key::{KeyUsage, MacAlgorithm};
 use ferrokms_core::KmsError;
 use serde_json::{json, Value};
 
-use super::authorize::Conditions;
+use super::authorize::{AuthorizedKey, Conditions};
 use super::crypto::{load_material, read_dry_run, read_grant_tokens};
-use super::resolve::{resolve_key, Aliases};
+use super::operations::On;
+use super::resolve::resolve_key;
 use super::Call;
 use crate::error::ApiError;
 use crate::wire::{blob, Input};
@@ -44,10 +45,10 @@ async fn mac_key(
     call: &Call<'_>,
     req: &MacRequest,
     operation: &str,
-) -> Result<KeyMetadata, ApiError> {
+) -> Result<AuthorizedKey, ApiError> {
     let conditions =
         Conditions::none().with("kms:MacAlgorithm", vec![req.algorithm.as_str().into()]);
-    let key = resolve_key(call, &req.key_id, Aliases::Accepted, operation, &conditions).await?;
+    let key = resolve_key(call, &req.key_id, On::Key, &conditions).await?;
     key.check_usage(KeyUsage::GenerateVerifyMac, operation)?;
     key.check_usable()?;
     if key.key_spec.mac_algorithm() != Some(req.algorithm) {

@@ -2,7 +2,7 @@
 
 mod aliases;
 mod asymmetric;
-mod authorize;
+pub(crate) mod authorize;
 mod crypto;
 mod custom_key_stores;
 mod external_key_stores;
@@ -12,6 +12,7 @@ mod keys;
 mod mac;
 mod managed;
 mod multi_region;
+pub mod operations;
 mod policies;
 mod resolve;
 mod rotation;
@@ -28,6 +29,7 @@ use serde_json::Value;
 use crate::error::ApiError;
 use crate::sigv4::VerifiedRequest;
 use crate::wire::Input;
+use operations::{Operation, OperationSpec, Rate};
 
 pub use import::remove_imported_material;
 pub use rotation::rotate_key;
@@ -40,17 +42,27 @@ pub struct Services {
     pub materials: Arc<crate::material_cache::MaterialCache>,
     pub key_stores: Arc<crate::key_stores::KeyStores>,
     pub xks: Arc<crate::xks::client::XksClient>,
+    /// The Regions this service serves.
+    pub regions: Arc<crate::regions::Regions>,
 }
 
-/// One authenticated call: who is calling, in which region, at what time.
+/// One authenticated call of one operation: who is calling, in which region, at what time,
+/// from where.
 pub struct Call<'a> {
     pub services: &'a Services,
     pub request: &'a VerifiedRequest,
+    /// The operation's entry in the table.
+    pub operation: &'static OperationSpec,
     pub now: Millis,
     /// The address the request came from (`aws:SourceIp`).
     pub source_ip: std::net::IpAddr,
+    /// Whether the request came over TLS (`aws:SecureTransport`).
+    pub secure_transport: bool,
     /// The keys this call touched, for its audit record.
     pub resources: std::sync::Mutex<Vec<String>>,
+    /// The resources whose permissions were decided, so that an operation that forgot
+    /// one cannot succeed.
+    pub decided: std::sync::Mutex<Vec<operations::On>>,
 }
 
 impl Call<'_> {
@@ -69,140 +81,142 @@ impl Call<'_> {
             .map(|mut r| std::mem::take(&mut *r))
             .unwrap_or_default()
     }
+
+    /// Notes that the permission on `on` was decided in the caller's favour.
+    pub(crate) fn checked(&self, on: operations::On) {
+        if let Ok(mut d) = self.decided.lock() {
+            if !d.contains(&on) {
+                d.push(on);
+            }
+        }
+    }
+
+    /// The request's place and time, as condition keys see them.
+    pub fn environment(&self) -> authorize::Environment {
+        authorize::Environment {
+            region: self.request.region().clone(),
+            now: self.now,
+            source_ip: self.source_ip,
+            secure_transport: self.secure_transport,
+        }
+    }
+
+    /// Refuses an answer of an operation that did not decide every permission the table
+    /// says it always needs: a handler that forgot one fails closed.
+    fn check_all_decided(&self) -> Result<(), ApiError> {
+        let decided = self.decided.lock().map(|d| d.clone()).unwrap_or_default();
+        let missing: Vec<_> = self
+            .operation
+            .permissions
+            .iter()
+            .filter(|p| p.when == operations::When::Always && !decided.contains(&p.on))
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            tracing::error!(
+                operation = self.operation.name,
+                ?missing,
+                "permissions left undecided"
+            );
+            Err(KmsError::internal().into())
+        }
+    }
 }
 
-/// Every operation of the KMS model, so that one we do not serve yet is told apart from a
-/// name KMS does not have.
-pub const MODEL_OPERATIONS: &[&str] = &[
-    "CancelKeyDeletion",
-    "ConnectCustomKeyStore",
-    "CreateAlias",
-    "CreateCustomKeyStore",
-    "CreateGrant",
-    "CreateKey",
-    "Decrypt",
-    "DeleteAlias",
-    "DeleteCustomKeyStore",
-    "DeleteImportedKeyMaterial",
-    "DeriveSharedSecret",
-    "DescribeCustomKeyStores",
-    "DescribeKey",
-    "DisableKey",
-    "DisableKeyRotation",
-    "DisconnectCustomKeyStore",
-    "EnableKey",
-    "EnableKeyRotation",
-    "Encrypt",
-    "GenerateDataKey",
-    "GenerateDataKeyPair",
-    "GenerateDataKeyPairWithoutPlaintext",
-    "GenerateDataKeyWithoutPlaintext",
-    "GenerateMac",
-    "GenerateRandom",
-    "GetKeyLastUsage",
-    "GetKeyPolicy",
-    "GetKeyRotationStatus",
-    "GetParametersForImport",
-    "GetPublicKey",
-    "ImportKeyMaterial",
-    "ListAliases",
-    "ListGrants",
-    "ListKeyPolicies",
-    "ListKeyRotations",
-    "ListKeys",
-    "ListResourceTags",
-    "ListRetirableGrants",
-    "PutKeyPolicy",
-    "ReEncrypt",
-    "ReplicateKey",
-    "RetireGrant",
-    "RevokeGrant",
-    "RotateKeyOnDemand",
-    "ScheduleKeyDeletion",
-    "Sign",
-    "TagResource",
-    "UntagResource",
-    "UpdateAlias",
-    "UpdateCustomKeyStore",
-    "UpdateKeyDescription",
-    "UpdatePrimaryRegion",
-    "Verify",
-    "VerifyMac",
-];
-
-pub async fn dispatch(call: &Call<'_>, operation: &str, input: Input) -> Result<Value, ApiError> {
-    if MODEL_OPERATIONS.contains(&operation) {
-        call.services.quotas.admit_operation(
-            call.request.principal().account().as_str(),
-            call.request.region().as_str(),
-            operation,
-        )?;
+/// Runs the operation of `call`, after counting it against its request rate; an answer
+/// (or a dry run's "would have succeeded") needs every permission decided.
+pub async fn dispatch(call: &Call<'_>, input: Input) -> Result<Value, ApiError> {
+    let account = call.request.principal().account().as_str();
+    let region = call.request.region().as_str();
+    match call.operation.rate {
+        Rate::ByKey => {}
+        Rate::Symmetric => {
+            call.services
+                .quotas
+                .admit(account, region, crate::quotas::RateClass::Symmetric)?
+        }
+        Rate::Own(_) => call.services.quotas.admit(
+            account,
+            region,
+            crate::quotas::RateClass::Operation(call.operation.operation),
+        )?,
     }
-    match operation {
-        "CreateKey" => keys::create_key(call, input).await,
-        "DescribeKey" => keys::describe_key(call, input).await,
-        "ListKeys" => keys::list_keys(call, input).await,
-        "UpdateKeyDescription" => keys::update_key_description(call, input).await,
-        "EnableKey" => keys::enable_key(call, input).await,
-        "DisableKey" => keys::disable_key(call, input).await,
-        "ScheduleKeyDeletion" => keys::schedule_key_deletion(call, input).await,
-        "CancelKeyDeletion" => keys::cancel_key_deletion(call, input).await,
-        "Encrypt" => crypto::encrypt(call, input).await,
-        "Decrypt" => crypto::decrypt(call, input).await,
-        "ReEncrypt" => crypto::re_encrypt(call, input).await,
-        "GenerateDataKey" => crypto::generate_data_key(call, input, true).await,
-        "GenerateDataKeyWithoutPlaintext" => crypto::generate_data_key(call, input, false).await,
-        "GenerateRandom" => crypto::generate_random(call, input).await,
-        "GenerateDataKeyPair" => crypto::generate_data_key_pair(call, input, true).await,
-        "GenerateDataKeyPairWithoutPlaintext" => {
+    let result = run(call, input).await;
+    match &result {
+        Ok(_) | Err(ApiError::Kms(KmsError::DryRunOperation(_))) => call.check_all_decided()?,
+        Err(_) => {}
+    }
+    result
+}
+
+async fn run(call: &Call<'_>, input: Input) -> Result<Value, ApiError> {
+    use Operation as O;
+    match call.operation.operation {
+        O::CreateKey => keys::create_key(call, input).await,
+        O::DescribeKey => keys::describe_key(call, input).await,
+        O::ListKeys => keys::list_keys(call, input).await,
+        O::UpdateKeyDescription => keys::update_key_description(call, input).await,
+        O::EnableKey => keys::enable_key(call, input).await,
+        O::DisableKey => keys::disable_key(call, input).await,
+        O::ScheduleKeyDeletion => keys::schedule_key_deletion(call, input).await,
+        O::CancelKeyDeletion => keys::cancel_key_deletion(call, input).await,
+        O::Encrypt => crypto::encrypt(call, input).await,
+        O::Decrypt => crypto::decrypt(call, input).await,
+        O::ReEncrypt => crypto::re_encrypt(call, input).await,
+        O::GenerateDataKey => crypto::generate_data_key(call, input, true).await,
+        O::GenerateDataKeyWithoutPlaintext => crypto::generate_data_key(call, input, false).await,
+        O::GenerateRandom => crypto::generate_random(call, input).await,
+        O::GenerateDataKeyPair => crypto::generate_data_key_pair(call, input, true).await,
+        O::GenerateDataKeyPairWithoutPlaintext => {
             crypto::generate_data_key_pair(call, input, false).await
         }
-        "Sign" => asymmetric::sign(call, input).await,
-        "Verify" => asymmetric::verify(call, input).await,
-        "GetPublicKey" => asymmetric::get_public_key(call, input).await,
-        "DeriveSharedSecret" => asymmetric::derive_shared_secret(call, input).await,
-        "GenerateMac" => mac::generate_mac(call, input).await,
-        "GetKeyPolicy" => policies::get_key_policy(call, input).await,
-        "ReplicateKey" => multi_region::replicate_key(call, input).await,
-        "UpdatePrimaryRegion" => multi_region::update_primary_region(call, input).await,
-        "GetParametersForImport" => import::get_parameters_for_import(call, input).await,
-        "ImportKeyMaterial" => import::import_key_material(call, input).await,
-        "DeleteImportedKeyMaterial" => import::delete_imported_key_material(call, input).await,
-        "EnableKeyRotation" => rotation::enable_key_rotation(call, input).await,
-        "DisableKeyRotation" => rotation::disable_key_rotation(call, input).await,
-        "GetKeyRotationStatus" => rotation::get_key_rotation_status(call, input).await,
-        "RotateKeyOnDemand" => rotation::rotate_key_on_demand(call, input).await,
-        "ListKeyRotations" => rotation::list_key_rotations(call, input).await,
-        "CreateGrant" => grants::create_grant(call, input).await,
-        "ListGrants" => grants::list_grants(call, input).await,
-        "ListRetirableGrants" => grants::list_retirable_grants(call, input).await,
-        "RetireGrant" => grants::retire_grant(call, input).await,
-        "RevokeGrant" => grants::revoke_grant(call, input).await,
-        "PutKeyPolicy" => policies::put_key_policy(call, input).await,
-        "ListKeyPolicies" => policies::list_key_policies(call, input).await,
-        "VerifyMac" => mac::verify_mac(call, input).await,
-        "CreateCustomKeyStore" => custom_key_stores::create_custom_key_store(call, input).await,
-        "DescribeCustomKeyStores" => {
+        O::Sign => asymmetric::sign(call, input).await,
+        O::Verify => asymmetric::verify(call, input).await,
+        O::GetPublicKey => asymmetric::get_public_key(call, input).await,
+        O::DeriveSharedSecret => asymmetric::derive_shared_secret(call, input).await,
+        O::GenerateMac => mac::generate_mac(call, input).await,
+        O::VerifyMac => mac::verify_mac(call, input).await,
+        O::GetKeyPolicy => policies::get_key_policy(call, input).await,
+        O::PutKeyPolicy => policies::put_key_policy(call, input).await,
+        O::ListKeyPolicies => policies::list_key_policies(call, input).await,
+        O::ReplicateKey => multi_region::replicate_key(call, input).await,
+        O::UpdatePrimaryRegion => multi_region::update_primary_region(call, input).await,
+        O::GetParametersForImport => import::get_parameters_for_import(call, input).await,
+        O::ImportKeyMaterial => import::import_key_material(call, input).await,
+        O::DeleteImportedKeyMaterial => import::delete_imported_key_material(call, input).await,
+        O::EnableKeyRotation => rotation::enable_key_rotation(call, input).await,
+        O::DisableKeyRotation => rotation::disable_key_rotation(call, input).await,
+        O::GetKeyRotationStatus => rotation::get_key_rotation_status(call, input).await,
+        O::RotateKeyOnDemand => rotation::rotate_key_on_demand(call, input).await,
+        O::ListKeyRotations => rotation::list_key_rotations(call, input).await,
+        O::CreateGrant => grants::create_grant(call, input).await,
+        O::ListGrants => grants::list_grants(call, input).await,
+        O::ListRetirableGrants => grants::list_retirable_grants(call, input).await,
+        O::RetireGrant => grants::retire_grant(call, input).await,
+        O::RevokeGrant => grants::revoke_grant(call, input).await,
+        O::CreateCustomKeyStore => custom_key_stores::create_custom_key_store(call, input).await,
+        O::DescribeCustomKeyStores => {
             custom_key_stores::describe_custom_key_stores(call, input).await
         }
-        "UpdateCustomKeyStore" => custom_key_stores::update_custom_key_store(call, input).await,
-        "DeleteCustomKeyStore" => custom_key_stores::delete_custom_key_store(call, input).await,
-        "ConnectCustomKeyStore" => custom_key_stores::connect_custom_key_store(call, input).await,
-        "DisconnectCustomKeyStore" => {
+        O::UpdateCustomKeyStore => custom_key_stores::update_custom_key_store(call, input).await,
+        O::DeleteCustomKeyStore => custom_key_stores::delete_custom_key_store(call, input).await,
+        O::ConnectCustomKeyStore => custom_key_stores::connect_custom_key_store(call, input).await,
+        O::DisconnectCustomKeyStore => {
             custom_key_stores::disconnect_custom_key_store(call, input).await
         }
-        "CreateAlias" => aliases::create_alias(call, input).await,
-        "UpdateAlias" => aliases::update_alias(call, input).await,
-        "DeleteAlias" => aliases::delete_alias(call, input).await,
-        "ListAliases" => aliases::list_aliases(call, input).await,
-        "TagResource" => tags::tag_resource(call, input).await,
-        "UntagResource" => tags::untag_resource(call, input).await,
-        "ListResourceTags" => tags::list_resource_tags(call, input).await,
-        op if MODEL_OPERATIONS.contains(&op) => Err(KmsError::UnsupportedOperation(format!(
-            "{op} is not supported by this version of ferrokms."
+        O::CreateAlias => aliases::create_alias(call, input).await,
+        O::UpdateAlias => aliases::update_alias(call, input).await,
+        O::DeleteAlias => aliases::delete_alias(call, input).await,
+        O::ListAliases => aliases::list_aliases(call, input).await,
+        O::TagResource => tags::tag_resource(call, input).await,
+        O::UntagResource => tags::untag_resource(call, input).await,
+        O::ListResourceTags => tags::list_resource_tags(call, input).await,
+        O::GetKeyLastUsage => Err(KmsError::UnsupportedOperation(format!(
+            "{} is not supported by this version of ferrokms.",
+            call.operation.name
         ))
         .into()),
-        _ => Err(ApiError::UnknownOperation),
     }
 }
 

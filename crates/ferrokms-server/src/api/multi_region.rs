@@ -8,9 +8,10 @@ use ferrokms_core::KmsError;
 use ferrokms_store::{StoreError, StoredMaterial};
 use serde_json::{json, Value};
 
-use super::authorize::{check_lockout, Conditions};
+use super::authorize::{authorize_iam, authorize_key, check_lockout, Conditions, Named};
 use super::keys::metadata_json;
-use super::resolve::{resolve_key, update_key, Aliases};
+use super::operations::On;
+use super::resolve::{modify_key, resolve_key};
 use super::{store_failure, Call, Services};
 use crate::error::ApiError;
 use crate::wire::Input;
@@ -19,13 +20,20 @@ fn not_multi_region(key: &KeyMetadata) -> ApiError {
     KmsError::UnsupportedOperation(format!("{} is not a multi-region key.", key.arn)).into()
 }
 
-fn read_region(raw: &str) -> Result<Region, ApiError> {
-    Region::parse(raw).ok_or_else(|| {
-        KmsError::Validation(format!(
-            "1 validation error detected: Value '{raw}' at 'replicaRegion' failed to satisfy constraint: Member must satisfy regular expression pattern: ^([a-z]+-){{2,3}}\\d+$"
+/// A Region of the request, which must be one this service serves.
+fn read_region(call: &Call<'_>, raw: &str, member: &str) -> Result<Region, ApiError> {
+    let region = Region::parse(raw).ok_or_else(|| {
+        ApiError::from(KmsError::Validation(format!(
+            "1 validation error detected: Value '{raw}' at '{member}' failed to satisfy constraint: Member must satisfy regular expression pattern: ^([a-z]+-){{2,3}}\\d+$"
+        )))
+    })?;
+    if !call.services.regions.serves(&region) {
+        return Err(KmsError::Validation(format!(
+            "1 validation error detected: Value '{raw}' at '{member}' failed to satisfy constraint: Member must be a Region this service serves"
         ))
-        .into()
-    })
+        .into());
+    }
+    Ok(region)
 }
 
 /// Writes `replication` into every copy of the key.
@@ -45,10 +53,17 @@ async fn sync_replication(
         else {
             continue;
         };
-        update_key(call, copy, |k| {
-            k.replication = Some(replication.clone());
-            Ok(())
-        })
+        // Every copy follows the authorized change of its primary.
+        let store = &call.services.store;
+        modify_key(
+            call.services,
+            copy,
+            |k| {
+                k.replication = Some(replication.clone());
+                Ok(())
+            },
+            |k| async move { store.update_key(&k).await },
+        )
         .await?;
     }
     Ok(())
@@ -58,22 +73,36 @@ pub async fn replicate_key(call: &Call<'_>, mut input: Input) -> Result<Value, A
     let key_id = input.required_string("KeyId", 1, 2048)?;
     let region = input.required_string("ReplicaRegion", 1, 32)?;
     let policy = input.string("Policy", 1, 131_072)?;
-    let bypass = input
-        .boolean("BypassPolicyLockoutSafetyCheck")?
-        .unwrap_or(false);
+    let bypass_given = input.boolean("BypassPolicyLockoutSafetyCheck")?;
+    let bypass = bypass_given.unwrap_or(false);
     let description = input.string("Description", 0, 8192)?;
     let tags = input.tags("Tags")?.unwrap_or_default();
     input.finish()?;
-    let replica_region = read_region(&region)?;
+    let replica_region = read_region(call, &region, "replicaRegion")?;
     check_new_tags(&tags, call.services.quotas.resources.tags_per_key)?;
-    let primary = resolve_key(
+    let conditions = Conditions::none()
+        .with("kms:ReplicaRegion", vec![replica_region.to_string()])
+        .with_some(
+            "kms:BypassPolicyLockoutSafetyCheck",
+            bypass_given.map(|b| b.to_string()),
+        );
+    let primary = resolve_key(call, &key_id, On::Key, &conditions).await?;
+    // The replica is a new key in the replica Region: kms:CreateKey there, and
+    // kms:TagResource for its tags, in the caller's IAM policies.
+    let replica_conditions = Conditions::none()
+        .with("kms:KeySpec", vec![primary.key_spec.as_str().into()])
+        .with("kms:KeyUsage", vec![primary.key_usage.as_str().into()])
+        .with("kms:KeyOrigin", vec![primary.origin.as_str().into()])
+        .with("kms:MultiRegion", vec!["true".into()])
+        .with("kms:MultiRegionKeyType", vec!["REPLICA".into()])
+        .request_tags(&tags);
+    authorize_iam(
         call,
-        &key_id,
-        Aliases::Refused,
-        "ReplicateKey",
-        &Conditions::none(),
-    )
-    .await?;
+        On::ReplicaRegion,
+        "*",
+        Some(&replica_region),
+        &replica_conditions,
+    )?;
     let Some(replication) = primary.replication.clone() else {
         return Err(not_multi_region(&primary));
     };
@@ -180,20 +209,26 @@ pub async fn update_primary_region(call: &Call<'_>, mut input: Input) -> Result<
     let key_id = input.required_string("KeyId", 1, 2048)?;
     let region = input.required_string("PrimaryRegion", 1, 32)?;
     input.finish()?;
-    let new_primary = read_region(&region)?;
-    let key = resolve_key(
-        call,
-        &key_id,
-        Aliases::Refused,
-        "UpdatePrimaryRegion",
-        &Conditions::none(),
-    )
-    .await?;
+    let new_primary = read_region(call, &region, "primaryRegion")?;
+    let conditions = Conditions::none().with("kms:PrimaryRegion", vec![new_primary.to_string()]);
+    let key = resolve_key(call, &key_id, On::Key, &conditions).await?;
     let Some(replication) = key.replication.clone() else {
         return Err(not_multi_region(&key));
     };
+    // KeyId "identifies the current primary key": a replica cannot hand over a role it
+    // does not hold.
+    if !key.is_primary() {
+        return Err(KmsError::UnsupportedOperation(format!(
+            "{} is not a multi-Region primary key.",
+            key.arn
+        ))
+        .into());
+    }
     key.check_usable()?;
     if new_primary == replication.primary_region {
+        // The replica that would take over is the key itself.
+        let copy = KeyMetadata::clone(&key);
+        authorize_key(call, copy, On::ReplicaKey, Named::ByRequest, &conditions).await?;
         return Ok(json!({}));
     }
     if !replication.replica_regions.contains(&new_primary) {
@@ -203,6 +238,25 @@ pub async fn update_primary_region(call: &Call<'_>, mut input: Input) -> Result<
         ))
         .into());
     }
+    // kms:UpdatePrimaryRegion on the replica too, under its own key policy and in its
+    // Region.
+    let replica = call
+        .services
+        .store
+        .key(&new_primary, &key.id())
+        .await
+        .map_err(store_failure)?
+        .filter(|r| r.account() == key.account())
+        .ok_or_else(|| {
+            ApiError::from(KmsError::NotFound(format!(
+                "Key '{}' does not exist",
+                key.arn_in(&new_primary)
+            )))
+        })?;
+    call.touched(replica.arn.to_string());
+    let replica =
+        authorize_key(call, replica, On::ReplicaKey, Named::ByRequest, &conditions).await?;
+    replica.check_usable()?;
     let mut replicas: Vec<Region> = replication
         .replica_regions
         .into_iter()

@@ -5,7 +5,8 @@ use ferrokms_core::KmsError;
 use serde_json::{json, Value};
 
 use super::authorize::{check_lockout, Conditions};
-use super::resolve::{resolve_key, update_key, Aliases};
+use super::operations::On;
+use super::resolve::{resolve_key, update_key};
 use super::{finish_page, finish_with_page, Call};
 use crate::error::ApiError;
 use crate::wire::Input;
@@ -33,21 +34,16 @@ pub fn parse_key_policy(call: &Call<'_>, text: &str) -> Result<PolicyDocument, A
         ))
         .into());
     }
-    Ok(PolicyDocument::parse(text, PolicyKind::Key)?)
+    let document = PolicyDocument::parse(text, PolicyKind::Key)?;
+    document.refuse_overly_permissive()?;
+    Ok(document)
 }
 
 pub async fn get_key_policy(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
     let key_id = input.required_string("KeyId", 1, 2048)?;
     let name = input.string("PolicyName", 1, 128)?;
     input.finish()?;
-    let key = resolve_key(
-        call,
-        &key_id,
-        Aliases::Refused,
-        "GetKeyPolicy",
-        &Conditions::none(),
-    )
-    .await?;
+    let key = resolve_key(call, &key_id, On::Key, &Conditions::none()).await?;
     check_policy_name(name)?;
     Ok(json!({ "Policy": key.policy, "PolicyName": POLICY_NAME }))
 }
@@ -55,14 +51,7 @@ pub async fn get_key_policy(call: &Call<'_>, mut input: Input) -> Result<Value, 
 pub async fn list_key_policies(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
     let key_id = input.required_string("KeyId", 1, 2048)?;
     let (limit, after) = finish_with_page(&mut input, 1000, 100)?;
-    resolve_key(
-        call,
-        &key_id,
-        Aliases::Refused,
-        "ListKeyPolicies",
-        &Conditions::none(),
-    )
-    .await?;
+    resolve_key(call, &key_id, On::Key, &Conditions::none()).await?;
     let names: Vec<String> = if after.is_some() {
         Vec::new()
     } else {
@@ -77,18 +66,14 @@ pub async fn put_key_policy(call: &Call<'_>, mut input: Input) -> Result<Value, 
     let key_id = input.required_string("KeyId", 1, 2048)?;
     let name = input.string("PolicyName", 1, 128)?;
     let policy = input.required_string("Policy", 1, 131_072)?;
-    let bypass = input
-        .boolean("BypassPolicyLockoutSafetyCheck")?
-        .unwrap_or(false);
+    let bypass_given = input.boolean("BypassPolicyLockoutSafetyCheck")?;
+    let bypass = bypass_given.unwrap_or(false);
     input.finish()?;
-    let key = resolve_key(
-        call,
-        &key_id,
-        Aliases::Refused,
-        "PutKeyPolicy",
-        &Conditions::none(),
-    )
-    .await?;
+    let conditions = Conditions::none().with_some(
+        "kms:BypassPolicyLockoutSafetyCheck",
+        bypass_given.map(|b| b.to_string()),
+    );
+    let key = resolve_key(call, &key_id, On::Key, &conditions).await?;
     check_policy_name(name)?;
     let document = parse_key_policy(call, &policy)?;
     if !bypass {

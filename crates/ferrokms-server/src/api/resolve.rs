@@ -1,21 +1,15 @@
-//! Turning the key identifier a caller wrote into a key, with the errors AWS gives.
+//! Turning the key identifier a caller wrote into an authorized key, with the errors AWS
+//! gives, and changing a key through its authorization.
 
 use ferrokms_core::ids::{AccountId, AliasName, KeyArn, KeyId, KeyReference, Region};
 use ferrokms_core::key::KeyMetadata;
 use ferrokms_core::KmsError;
 
-use super::authorize::{authorize_key, Conditions};
+use super::authorize::{authorize_key, hidden_resource, AuthorizedKey, Conditions, Named};
+use super::operations::{On, Rate};
 use super::{store_failure, Call, Services};
 use crate::error::ApiError;
-use crate::quotas::{RateClass, KEYED_CRYPTO_OPERATIONS};
-
-/// Whether an operation accepts alias names and alias ARNs for its key (only the
-/// cryptographic operations, DescribeKey and GetPublicKey do).
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Aliases {
-    Accepted,
-    Refused,
-}
+use crate::quotas::RateClass;
 
 fn not_found_key(arn: &KeyArn) -> ApiError {
     KmsError::NotFound(format!("Key '{arn}' does not exist")).into()
@@ -25,9 +19,10 @@ fn invalid_key_id(raw: &str) -> ApiError {
     KmsError::NotFound(format!("Invalid keyId '{raw}'")).into()
 }
 
-/// Counts a cryptographic operation against its key type's request rate (ReEncrypt once).
-pub fn charge_crypto(call: &Call<'_>, action: &str, key: &KeyMetadata) -> Result<(), ApiError> {
-    if KEYED_CRYPTO_OPERATIONS.contains(&action) || action == "ReEncryptFrom" {
+/// Counts a cryptographic operation against its key type's request rate (ReEncrypt once,
+/// for its source key).
+pub fn charge_crypto(call: &Call<'_>, on: On, key: &KeyMetadata) -> Result<(), ApiError> {
+    if call.operation.rate == Rate::ByKey && on != On::DestinationKey {
         call.services.quotas.admit(
             call.request.principal().account().as_str(),
             call.request.region().as_str(),
@@ -37,42 +32,62 @@ pub fn charge_crypto(call: &Call<'_>, action: &str, key: &KeyMetadata) -> Result
     Ok(())
 }
 
-/// The key `id` of `account` in `region`, if the caller may do `action` with it.
-async fn key_in(
+/// The action the running operation needs on `on`, for messages.
+fn action_on(call: &Call<'_>, on: On) -> &'static str {
+    call.operation
+        .permission(on)
+        .map_or(call.operation.name, |p| p.action)
+}
+
+/// The key `id` of `account` in `region`, if the caller may use it as `on`.
+pub async fn key_in(
     call: &Call<'_>,
-    action: &str,
+    on: On,
+    named: Named,
     region: &Region,
     account: &AccountId,
     id: KeyId,
     conditions: &Conditions,
-) -> Result<KeyMetadata, ApiError> {
+) -> Result<AuthorizedKey, ApiError> {
     let arn = KeyArn {
         region: region.clone(),
         account: account.clone(),
         key_id: id,
     };
+    let own = account == call.request.principal().account();
+    if !own && !call.operation.cross_account {
+        return Err(hidden_resource(call, action_on(call, on), named));
+    }
     let key = call
         .services
         .store
         .key(region, &id)
         .await
         .map_err(store_failure)?
-        .filter(|k| k.account() == account)
-        .ok_or_else(|| not_found_key(&arn))?;
+        .filter(|k| k.account() == account);
+    let key = match key {
+        Some(k) => k,
+        // Another account's keys are neither confirmed nor denied to exist.
+        None if !own => return Err(hidden_resource(call, action_on(call, on), named)),
+        None => return Err(not_found_key(&arn)),
+    };
     call.touched(key.arn.to_string());
-    charge_crypto(call, action, &key)?;
-    authorize_key(call, &key, action, conditions).await?;
-    Ok(key)
+    charge_crypto(call, on, &key)?;
+    authorize_key(call, key, on, named, conditions).await
 }
 
 async fn alias_in(
     call: &Call<'_>,
-    action: &str,
+    on: On,
     region: &Region,
     account: &AccountId,
     name: &AliasName,
     conditions: &Conditions,
-) -> Result<KeyMetadata, ApiError> {
+) -> Result<AuthorizedKey, ApiError> {
+    let own = account == call.request.principal().account();
+    if !own && !call.operation.cross_account {
+        return Err(hidden_resource(call, action_on(call, on), Named::ByRequest));
+    }
     let found = call
         .services
         .store
@@ -83,54 +98,116 @@ async fn alias_in(
         Some(a) => Some(a),
         None => super::managed::managed_key(call, region, account, name).await?,
     };
-    let alias = found.ok_or_else(|| {
-        KmsError::NotFound(format!("Alias {} is not found.", name.arn(region, account)))
-    })?;
+    let alias = match found {
+        Some(a) => a,
+        None if !own => return Err(hidden_resource(call, action_on(call, on), Named::ByRequest)),
+        None => {
+            return Err(KmsError::NotFound(format!(
+                "Alias {} is not found.",
+                name.arn(region, account)
+            ))
+            .into())
+        }
+    };
     let conditions = conditions
         .clone()
         .with("kms:RequestAlias", vec![name.to_string()]);
-    key_in(call, action, region, account, alias.target, &conditions).await
+    key_in(
+        call,
+        on,
+        Named::ByRequest,
+        region,
+        account,
+        alias.target,
+        &conditions,
+    )
+    .await
 }
 
-/// Finds the key named by `raw` in the caller's region and checks that the caller may do
-/// `action` with it, under the key policy and the caller's identity policies. `conditions`
+/// Finds the key named by `raw` in the caller's region and checks that the caller may use
+/// it as resource `on` of the running operation: the permission, whether another account's
+/// key and whether an alias may be named all come from the operation table. `conditions`
 /// adds the request's own condition keys (encryption context, algorithms, ...).
 pub async fn resolve_key(
     call: &Call<'_>,
     raw: &str,
-    aliases: Aliases,
-    action: &str,
+    on: On,
     conditions: &Conditions,
-) -> Result<KeyMetadata, ApiError> {
+) -> Result<AuthorizedKey, ApiError> {
     let region = call.request.region();
     let account = call.request.principal().account();
+    let aliases = call.operation.aliases;
     match KeyReference::parse(raw) {
-        KeyReference::Id(id) => key_in(call, action, region, account, id, conditions).await,
+        KeyReference::Id(id) => {
+            key_in(call, on, Named::ByRequest, region, account, id, conditions).await
+        }
         KeyReference::Arn(arn) => {
             if &arn.region != region {
                 return Err(KmsError::NotFound(format!("Invalid arn {}", arn.region)).into());
             }
-            key_in(call, action, region, &arn.account, arn.key_id, conditions).await
+            key_in(
+                call,
+                on,
+                Named::ByRequest,
+                region,
+                &arn.account,
+                arn.key_id,
+                conditions,
+            )
+            .await
         }
-        KeyReference::Alias(name) if aliases == Aliases::Accepted => {
-            alias_in(call, action, region, account, &name, conditions).await
+        KeyReference::Alias(name) if aliases => {
+            alias_in(call, on, region, account, &name, conditions).await
         }
         KeyReference::AliasArn {
             region: r,
             account: a,
             name,
-        } if aliases == Aliases::Accepted => {
+        } if aliases => {
             if &r != region {
                 return Err(KmsError::NotFound(format!("Invalid arn {r}")).into());
             }
-            alias_in(call, action, region, &a, &name, conditions).await
+            alias_in(call, on, region, &a, &name, conditions).await
         }
         _ => Err(invalid_key_id(raw)),
     }
 }
 
+/// The id of the key `raw` names, without reading or authorizing the key (an alias is
+/// looked up): for condition keys that compare two keys of one request.
+pub async fn peek_key_id(call: &Call<'_>, raw: &str) -> Result<Option<KeyId>, ApiError> {
+    let region = call.request.region();
+    let account = call.request.principal().account();
+    let alias = |r: &Region, a: &AccountId, name: AliasName| {
+        let (r, a) = (r.clone(), a.clone());
+        async move {
+            Ok::<_, ApiError>(
+                call.services
+                    .store
+                    .alias(&r, &a, &name)
+                    .await
+                    .map_err(store_failure)?
+                    .map(|found| found.target),
+            )
+        }
+    };
+    Ok(match KeyReference::parse(raw) {
+        KeyReference::Id(id) => Some(id),
+        KeyReference::Arn(arn) => Some(arn.key_id),
+        KeyReference::Alias(name) => alias(region, account, name).await?,
+        KeyReference::AliasArn {
+            region: r,
+            account: a,
+            name,
+        } => alias(&r, &a, name).await?,
+        _ => None,
+    })
+}
+
 /// Applies `change` to the key and stores it with `write`; when another writer got in
-/// between, reads the key again and retries, so no concurrent change is lost.
+/// between, reads the key again and retries, so no concurrent change is lost. For the
+/// service's own jobs, which act for no caller; a request changes a key through
+/// [`update_key`].
 pub async fn modify_key<C, W, Fut>(
     services: &Services,
     mut key: KeyMetadata,
@@ -164,18 +241,52 @@ where
     Err(KmsError::internal().into())
 }
 
-/// Read-modify-write of a key's metadata.
+/// A writing operation changes a key only through the key it was authorized to use.
+fn check_writes(call: &Call<'_>) -> Result<(), ApiError> {
+    if call.operation.writes {
+        Ok(())
+    } else {
+        tracing::error!(
+            operation = call.operation.name,
+            "a read-only operation tried to change a key"
+        );
+        Err(KmsError::internal().into())
+    }
+}
+
+/// Read-modify-write of an authorized key's metadata, with a writer of the caller's choice.
+pub async fn modify_authorized<C, W, Fut>(
+    call: &Call<'_>,
+    key: AuthorizedKey,
+    change: C,
+    write: W,
+) -> Result<AuthorizedKey, ApiError>
+where
+    C: FnMut(&mut KeyMetadata) -> Result<(), KmsError>,
+    W: Fn(KeyMetadata) -> Fut,
+    Fut: std::future::Future<Output = Result<i64, ferrokms_store::StoreError>>,
+{
+    check_writes(call)?;
+    let current = KeyMetadata::clone(&key);
+    let changed = modify_key(call.services, current, change, write).await?;
+    key.changed(changed)
+}
+
+/// Read-modify-write of an authorized key's metadata.
 pub async fn update_key<F>(
     call: &Call<'_>,
-    key: KeyMetadata,
+    key: AuthorizedKey,
     change: F,
-) -> Result<KeyMetadata, ApiError>
+) -> Result<AuthorizedKey, ApiError>
 where
     F: FnMut(&mut KeyMetadata) -> Result<(), KmsError>,
 {
     let store = &call.services.store;
-    modify_key(call.services, key, change, |k| async move {
-        store.update_key(&k).await
-    })
+    modify_authorized(
+        call,
+        key,
+        change,
+        |k| async move { store.update_key(&k).await },
+    )
     .await
 }

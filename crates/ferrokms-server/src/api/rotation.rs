@@ -11,7 +11,8 @@ use ferrokms_store::{RotationType, StoreError, StoredMaterial};
 use serde_json::{json, Value};
 
 use super::authorize::Conditions;
-use super::resolve::{modify_key, resolve_key, update_key, Aliases};
+use super::operations::On;
+use super::resolve::{modify_key, resolve_key, update_key};
 use super::{finish_page, finish_with_page, store_failure, Call, Services};
 use crate::error::ApiError;
 use crate::wire::{timestamp, Input};
@@ -102,7 +103,7 @@ async fn propagate_to_replicas(
     Ok(())
 }
 
-/// Rotation of a multi-Region key is managed on its primary.
+/// Rotation of a multi-Region key is managed on its primary; its replicas follow.
 fn only_primary(key: &KeyMetadata) -> Result<(), ApiError> {
     if key.is_primary() {
         Ok(())
@@ -118,10 +119,16 @@ fn only_primary(key: &KeyMetadata) -> Result<(), ApiError> {
 async fn sync_rotation_settings(call: &Call<'_>, primary: &KeyMetadata) -> Result<(), ApiError> {
     for replica in super::multi_region::replicas_of(call.services, primary).await? {
         let rotation = primary.rotation.clone();
-        update_key(call, replica, move |k| {
-            k.rotation = rotation.clone();
-            Ok(())
-        })
+        let store = &call.services.store;
+        modify_key(
+            call.services,
+            replica,
+            move |k| {
+                k.rotation = rotation.clone();
+                Ok(())
+            },
+            |k| async move { store.update_key(&k).await },
+        )
         .await?;
     }
     Ok(())
@@ -146,14 +153,8 @@ pub async fn enable_key_rotation(call: &Call<'_>, mut input: Input) -> Result<Va
     let days = days
         .and_then(|d| i32::try_from(d).ok())
         .unwrap_or(DEFAULT_ROTATION_PERIOD_DAYS);
-    let key = resolve_key(
-        call,
-        &key_id,
-        Aliases::Refused,
-        "EnableKeyRotation",
-        &Conditions::none(),
-    )
-    .await?;
+    let conditions = Conditions::none().with("kms:RotationPeriodInDays", vec![days.to_string()]);
+    let key = resolve_key(call, &key_id, On::Key, &conditions).await?;
     only_primary(&key)?;
     let now = call.now;
     let key = update_key(call, key, |k| k.enable_rotation(days, now)).await?;
@@ -164,14 +165,7 @@ pub async fn enable_key_rotation(call: &Call<'_>, mut input: Input) -> Result<Va
 pub async fn disable_key_rotation(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
     let key_id = input.required_string("KeyId", 1, 2048)?;
     input.finish()?;
-    let key = resolve_key(
-        call,
-        &key_id,
-        Aliases::Refused,
-        "DisableKeyRotation",
-        &Conditions::none(),
-    )
-    .await?;
+    let key = resolve_key(call, &key_id, On::Key, &Conditions::none()).await?;
     only_primary(&key)?;
     let key = update_key(call, key, KeyMetadata::disable_rotation).await?;
     sync_rotation_settings(call, &key).await?;
@@ -181,14 +175,7 @@ pub async fn disable_key_rotation(call: &Call<'_>, mut input: Input) -> Result<V
 pub async fn get_key_rotation_status(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
     let key_id = input.required_string("KeyId", 1, 2048)?;
     input.finish()?;
-    let key = resolve_key(
-        call,
-        &key_id,
-        Aliases::Refused,
-        "GetKeyRotationStatus",
-        &Conditions::none(),
-    )
-    .await?;
+    let key = resolve_key(call, &key_id, On::Key, &Conditions::none()).await?;
     only_symmetric(&key)?;
     // A key pending deletion reports rotation as off, as in AWS.
     let enabled = key.rotation.enabled && key.state != KeyState::PendingDeletion;
@@ -207,15 +194,14 @@ pub async fn get_key_rotation_status(call: &Call<'_>, mut input: Input) -> Resul
 pub async fn rotate_key_on_demand(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
     let key_id = input.required_string("KeyId", 1, 2048)?;
     input.finish()?;
-    let key = resolve_key(
-        call,
-        &key_id,
-        Aliases::Refused,
-        "RotateKeyOnDemand",
-        &Conditions::none(),
+    let key = resolve_key(call, &key_id, On::Key, &Conditions::none()).await?;
+    let key = rotate_key(
+        call.services,
+        key.into_metadata(),
+        RotationType::OnDemand,
+        call.now,
     )
     .await?;
-    let key = rotate_key(call.services, key, RotationType::OnDemand, call.now).await?;
     Ok(json!({ "KeyId": key.arn.to_string() }))
 }
 
@@ -227,14 +213,7 @@ pub async fn list_key_rotations(call: &Call<'_>, mut input: Input) -> Result<Val
         &["ALL_KEY_MATERIAL", "ROTATIONS_ONLY"],
     )?;
     let (limit, after) = finish_with_page(&mut input, 1000, 100)?;
-    let key = resolve_key(
-        call,
-        &key_id,
-        Aliases::Refused,
-        "ListKeyRotations",
-        &Conditions::none(),
-    )
-    .await?;
+    let key = resolve_key(call, &key_id, On::Key, &Conditions::none()).await?;
     only_symmetric(&key)?;
     let all = include.unwrap_or(false);
     let materials = call

@@ -5,7 +5,8 @@ use ferrokms_store::{Page, StoreError};
 use serde_json::{json, Value};
 
 use super::authorize::Conditions;
-use super::resolve::{resolve_key, Aliases};
+use super::operations::On;
+use super::resolve::resolve_key;
 use super::{finish_page, finish_with_page, store_failure, Call};
 use crate::error::ApiError;
 use crate::wire::Input;
@@ -19,8 +20,7 @@ pub async fn tag_resource(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
     let key = resolve_key(
         call,
         &key_id,
-        Aliases::Refused,
-        "TagResource",
+        On::Key,
         &Conditions::none().request_tags(&tags),
     )
     .await?;
@@ -50,8 +50,7 @@ pub async fn untag_resource(call: &Call<'_>, mut input: Input) -> Result<Value, 
     let key = resolve_key(
         call,
         &key_id,
-        Aliases::Refused,
-        "UntagResource",
+        On::Key,
         &Conditions::none().with("aws:TagKeys", tag_keys.clone()),
     )
     .await?;
@@ -67,14 +66,7 @@ pub async fn untag_resource(call: &Call<'_>, mut input: Input) -> Result<Value, 
 pub async fn list_resource_tags(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
     let key_id = input.required_string("KeyId", 1, 2048)?;
     let (limit, after) = finish_with_page(&mut input, 50, 50)?;
-    let key = resolve_key(
-        call,
-        &key_id,
-        Aliases::Refused,
-        "ListResourceTags",
-        &Conditions::none(),
-    )
-    .await?;
+    let key = resolve_key(call, &key_id, On::Key, &Conditions::none()).await?;
     let rows = call
         .services
         .store

@@ -10,70 +10,6 @@ use serde_json::{json, Map, Value};
 use super::log::PendingEvent;
 use crate::sigv4::Principal;
 
-/// Request members that are safe to record.
-const REQUEST_MEMBERS: &[&str] = &[
-    "KeyId",
-    "SourceKeyId",
-    "DestinationKeyId",
-    "TargetKeyId",
-    "AliasName",
-    "EncryptionContext",
-    "SourceEncryptionContext",
-    "DestinationEncryptionContext",
-    "EncryptionAlgorithm",
-    "SourceEncryptionAlgorithm",
-    "DestinationEncryptionAlgorithm",
-    "KeySpec",
-    "KeyUsage",
-    "CustomerMasterKeySpec",
-    "Origin",
-    "MultiRegion",
-    "Description",
-    "NumberOfBytes",
-    "KeyPairSpec",
-    "SigningAlgorithm",
-    "MessageType",
-    "MacAlgorithm",
-    "KeyAgreementAlgorithm",
-    "PendingWindowInDays",
-    "RotationPeriodInDays",
-    "IncludeKeyMaterial",
-    "TagKeys",
-    "Tags",
-    "GranteePrincipal",
-    "RetiringPrincipal",
-    "Operations",
-    "Constraints",
-    "Name",
-    "GrantId",
-    "PolicyName",
-    "Policy",
-    "BypassPolicyLockoutSafetyCheck",
-    "ReplicaRegion",
-    "PrimaryRegion",
-    "WrappingAlgorithm",
-    "WrappingKeySpec",
-    "ExpirationModel",
-    "ValidTo",
-    "DryRun",
-    "Limit",
-    "LookupAttributes",
-    "StartTime",
-    "EndTime",
-    "MaxResults",
-    // Custom key stores: never their password or the proxy credential's secret.
-    "CustomKeyStoreId",
-    "CustomKeyStoreName",
-    "NewCustomKeyStoreName",
-    "CustomKeyStoreType",
-    "CloudHsmClusterId",
-    "XksProxyUriEndpoint",
-    "XksProxyUriPath",
-    "XksProxyConnectivity",
-    "XksProxyVpcEndpointServiceName",
-    "XksKeyId",
-];
-
 /// Response members that are safe to record.
 const RESPONSE_MEMBERS: &[&str] = &[
     "KeyId",
@@ -110,32 +46,22 @@ fn allowed(source: &Map<String, Value>, members: &[&str]) -> Option<Value> {
     (!picked.is_empty()).then_some(Value::Object(picked))
 }
 
-/// The members of a request that its audit record may show.
-pub fn request_parameters(members: &Map<String, Value>) -> Option<Value> {
-    allowed(members, REQUEST_MEMBERS)
+/// The members of a request that its audit record may show: the operation table's list
+/// for a KMS operation (never plaintexts, ciphertexts, tokens or passwords).
+pub fn request_parameters(members: &Map<String, Value>, audited: &[&str]) -> Option<Value> {
+    allowed(members, audited)
 }
 
-/// CloudTrail marks reads and cryptographic operations as read-only.
-pub fn is_read_only(event_name: &str) -> bool {
-    ["Describe", "List", "Get", "Lookup"]
-        .iter()
-        .any(|p| event_name.starts_with(p))
-        || matches!(
-            event_name,
-            "Encrypt"
-                | "Decrypt"
-                | "ReEncrypt"
-                | "GenerateDataKey"
-                | "GenerateDataKeyWithoutPlaintext"
-                | "GenerateDataKeyPair"
-                | "GenerateDataKeyPairWithoutPlaintext"
-                | "GenerateRandom"
-                | "Sign"
-                | "Verify"
-                | "GenerateMac"
-                | "VerifyMac"
-                | "DeriveSharedSecret"
-        )
+/// CloudTrail marks reads and cryptographic operations as read-only: for KMS, the
+/// operations the table says change nothing.
+pub fn is_read_only(event_source: &str, event_name: &str) -> bool {
+    match event_source {
+        "kms.amazonaws.com" => crate::api::operations::Operation::spec_named(event_name)
+            .is_some_and(|spec| spec.read_only()),
+        "sts.amazonaws.com" => event_name == "GetCallerIdentity",
+        "cloudtrail.amazonaws.com" => event_name.starts_with("Lookup"),
+        _ => false,
+    }
 }
 
 /// Everything a record is made from.
@@ -232,7 +158,7 @@ fn record(input: EventInput<'_>, additional: Option<Value>) -> PendingEvent {
                 String::new(),
             ),
         };
-    let read_only = is_read_only(input.event_name);
+    let read_only = is_read_only(input.event_source, input.event_name);
     let mut event = json!({
         "eventVersion": "1.09",
         "userIdentity": identity,
@@ -370,7 +296,14 @@ mod tests {
             user_agent: "test",
             principal: None,
             claimed_access_key: None,
-            request_parameters: request.as_object().and_then(request_parameters),
+            request_parameters: request.as_object().and_then(|m| {
+                request_parameters(
+                    m,
+                    crate::api::operations::Operation::GenerateDataKey
+                        .spec()
+                        .audited,
+                )
+            }),
             response: Some(&response),
             error: None,
             resources: vec![],
@@ -397,7 +330,17 @@ mod tests {
                 "RawSecretAccessKey": "raw-secret-of-the-proxy",
             },
         });
-        let parameters = request.as_object().and_then(request_parameters).unwrap();
+        let parameters = request
+            .as_object()
+            .and_then(|m| {
+                request_parameters(
+                    m,
+                    crate::api::operations::Operation::CreateCustomKeyStore
+                        .spec()
+                        .audited,
+                )
+            })
+            .unwrap();
         let text = parameters.to_string();
         assert!(!text.contains("kmsuser-password") && !text.contains("raw-secret-of-the-proxy"));
         assert!(!text.contains("XKSPROXYACCESSKEY2345"));

@@ -1,7 +1,7 @@
 //! CloudTrail's LookupEvents, so that `aws cloudtrail lookup-events --endpoint-url ...` reads
 //! the audit trail of the caller's account.
 
-use ferrokms_core::policy::{evaluate_identity, Evaluation, RequestContext};
+use ferrokms_core::policy::{decide, Caller, Decision, RequestContext, Resource};
 use ferrokms_core::KmsError;
 use ferrokms_store::{AuditAttribute, AuditQuery, Store};
 use serde_json::{json, Value};
@@ -10,6 +10,9 @@ use crate::error::ApiError;
 use crate::sigv4::VerifiedRequest;
 use crate::wire::{timestamp, Input};
 
+/// The request members a LookupEvents audit record shows.
+pub const AUDITED: &[&str] = &["LookupAttributes", "StartTime", "EndTime", "MaxResults"];
+
 pub const TARGET: &str = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents";
 
 fn cloudtrail_error(code: &'static str, message: &str) -> ApiError {
@@ -17,18 +20,27 @@ fn cloudtrail_error(code: &'static str, message: &str) -> ApiError {
 }
 
 /// Only the account's root, or a principal whose IAM policies allow
-/// `cloudtrail:LookupEvents`, may read the trail.
+/// `cloudtrail:LookupEvents`, may read the trail; the same evaluator as KMS decides.
 fn authorize(request: &VerifiedRequest) -> Result<(), ApiError> {
     let p = request.principal();
-    if p.arn() == p.account().root_arn() {
-        return Ok(());
-    }
-    let ctx = RequestContext::new("cloudtrail:LookupEvents", "*");
-    match evaluate_identity(p.identity_policies(), &ctx) {
-        Evaluation::Allow(_) => Ok(()),
-        _ => Err(KmsError::AccessDenied(format!(
-            "User: {} is not authorized to perform: cloudtrail:LookupEvents because no identity-based policy allows the cloudtrail:LookupEvents action",
-            p.arn()
+    let caller = Caller {
+        arn: p.arn(),
+        account: p.account().as_str(),
+        role_arn: p.role_arn(),
+    };
+    let mut ctx = RequestContext::new("cloudtrail:LookupEvents", "*");
+    ctx.set(
+        "aws:PrincipalArn",
+        vec![p.role_arn().unwrap_or(p.arn()).to_owned()],
+    )
+    .set("aws:PrincipalAccount", vec![p.account().to_string()])
+    .set("aws:RequestedRegion", vec![request.region().to_string()]);
+    match decide(Resource::IdentityOnly, &caller, p.identity_policies(), &ctx) {
+        Decision::Allowed => Ok(()),
+        decision => Err(KmsError::AccessDenied(format!(
+            "User: {} is not authorized to perform: cloudtrail:LookupEvents {}",
+            p.arn(),
+            decision.reason("cloudtrail:LookupEvents")
         ))
         .into()),
     }

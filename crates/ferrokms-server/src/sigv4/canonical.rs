@@ -66,11 +66,21 @@ fn canonical_query(query: Option<&str>) -> String {
         .join("&")
 }
 
-fn canonical_header_value(v: &[u8]) -> String {
-    String::from_utf8_lossy(v)
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
+/// A header value as SigV4 signs it: the raw bytes, trimmed, with each run of spaces (and
+/// tabs) made one space. Bytes, not text: two different values never sign alike, as they
+/// would if invalid UTF-8 were replaced first.
+fn canonical_header_value(v: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(v.len());
+    for word in v
+        .split(|b| *b == b' ' || *b == b'\t')
+        .filter(|w| !w.is_empty())
+    {
+        if !out.is_empty() {
+            out.push(b' ');
+        }
+        out.extend_from_slice(word);
+    }
+    out
 }
 
 pub struct RequestParts<'a> {
@@ -81,38 +91,40 @@ pub struct RequestParts<'a> {
     pub body: &'a [u8],
 }
 
-pub fn canonical_request(req: &RequestParts<'_>, auth: &AuthorizationHeader) -> String {
-    let mut headers = String::new();
+/// The canonical request, as bytes.
+pub fn canonical_request(req: &RequestParts<'_>, auth: &AuthorizationHeader) -> Vec<u8> {
+    let mut out = Vec::with_capacity(512 + req.headers.len() * 64);
+    let line = |out: &mut Vec<u8>, part: &[u8]| {
+        out.extend_from_slice(part);
+        out.push(b'\n');
+    };
+    line(&mut out, req.method.as_str().as_bytes());
+    line(&mut out, canonical_uri(req.path).as_bytes());
+    line(&mut out, canonical_query(req.query).as_bytes());
     for name in &auth.signed_headers {
-        let values: Vec<String> = req
-            .headers
-            .get_all(name.as_str())
-            .iter()
-            .map(|v| canonical_header_value(v.as_bytes()))
-            .collect();
-        headers.push_str(name);
-        headers.push(':');
-        headers.push_str(&values.join(","));
-        headers.push('\n');
+        out.extend_from_slice(name.as_bytes());
+        out.push(b':');
+        for (i, v) in req.headers.get_all(name.as_str()).iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(&canonical_header_value(v.as_bytes()));
+        }
+        out.push(b'\n');
     }
-    format!(
-        "{}\n{}\n{}\n{}\n{}\n{}",
-        req.method.as_str(),
-        canonical_uri(req.path),
-        canonical_query(req.query),
-        headers,
-        auth.signed_headers.join(";"),
-        sha256_hex(req.body)
-    )
+    out.push(b'\n');
+    line(&mut out, auth.signed_headers.join(";").as_bytes());
+    out.extend_from_slice(sha256_hex(req.body).as_bytes());
+    out
 }
 
-pub fn string_to_sign(amz_date: &str, auth: &AuthorizationHeader, canonical: &str) -> String {
+pub fn string_to_sign(amz_date: &str, auth: &AuthorizationHeader, canonical: &[u8]) -> String {
     format!(
         "{ALGORITHM}\n{amz_date}\n{}/{}/{}/aws4_request\n{}",
         auth.scope_date,
         auth.region,
         auth.service,
-        sha256_hex(canonical.as_bytes())
+        sha256_hex(canonical)
     )
 }
 
@@ -137,6 +149,35 @@ mod tests {
     use super::*;
     use axum::http::HeaderValue;
 
+    /// Finding 11: one signature must not cover two different header values. Invalid UTF-8
+    /// bytes that a lossy reading would turn into the same U+FFFD differ here.
+    #[test]
+    fn header_bytes_are_signed_as_they_are() {
+        let auth = AuthorizationHeader::parse(
+            "AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/kms/aws4_request, SignedHeaders=host;x-amz-date;x-custom, Signature=00",
+            true,
+        )
+        .unwrap();
+        let canonical = |custom: &[u8]| {
+            let mut headers = HeaderMap::new();
+            headers.insert("host", HeaderValue::from_static("example"));
+            headers.insert("x-amz-date", HeaderValue::from_static("20150830T123600Z"));
+            headers.insert("x-custom", HeaderValue::from_bytes(custom).unwrap());
+            let req = RequestParts {
+                method: &Method::POST,
+                path: "/",
+                query: None,
+                headers: &headers,
+                body: b"",
+            };
+            canonical_request(&req, &auth)
+        };
+        assert_ne!(canonical(b"a\xff"), canonical(b"a\xfe"));
+        assert!(canonical(b"a\xff")
+            .windows(b"x-custom:a\xff\n".len())
+            .any(|w| w == b"x-custom:a\xff\n"));
+    }
+
     /// The `get-vanilla` case of AWS's published SigV4 test suite.
     #[test]
     fn matches_the_aws_test_suite_get_vanilla() {
@@ -157,7 +198,7 @@ mod tests {
         };
         let canonical = canonical_request(&req, &auth);
         assert_eq!(
-            canonical,
+            String::from_utf8(canonical.clone()).unwrap(),
             "GET\n/\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\nhost;x-amz-date\ne3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
         let sts = string_to_sign("20150830T123600Z", &auth, &canonical);
@@ -180,7 +221,8 @@ mod tests {
             "Param1=value1&Param2=value2"
         );
         assert_eq!(canonical_query(Some("a=%7e b")), "a=~%20b");
-        assert_eq!(canonical_header_value(b"  a   b  "), "a b");
+        assert_eq!(canonical_header_value(b"  a   b  "), b"a b");
+        assert_eq!(canonical_header_value(b"a\tb"), b"a b");
         assert_eq!(canonical_uri("/example/../x/./y"), "/x/y");
         assert_eq!(canonical_uri("/a%20b"), "/a%2520b");
     }

@@ -18,6 +18,7 @@ pub use canonical::{sha256_hex, RequestParts};
 pub(crate) use header::{format_amz_date, parse_amz_date, AuthorizationHeader};
 
 use crate::error::ApiError;
+use crate::regions::Regions;
 
 /// How far a request's date may be from ours. The issue asks for 15 minutes; real KMS has
 /// been seen refusing at 5.
@@ -108,7 +109,7 @@ fn invalid_signature(msg: impl Into<String>) -> ApiError {
 /// The request's date: `X-Amz-Date`, else the HTTP `Date` header.
 fn request_date(req: &RequestParts<'_>) -> Option<(String, Option<SystemTime>)> {
     if let Some(v) = req.headers.get("x-amz-date") {
-        let text = String::from_utf8_lossy(v.as_bytes()).into_owned();
+        let text = v.to_str().unwrap_or_default().to_owned();
         let parsed = parse_amz_date(&text);
         return Some((text, parsed));
     }
@@ -172,6 +173,41 @@ async fn principal_of(
     })
 }
 
+/// The signature must cover what says what the request is: its host, its date and every
+/// `x-amz-*` header sent (`X-Amz-Target` names the operation), so that a signed request
+/// cannot be replayed as another.
+fn check_signed_headers(
+    req: &RequestParts<'_>,
+    auth: &AuthorizationHeader,
+) -> Result<(), ApiError> {
+    let signed = |name: &str| auth.signed_headers.iter().any(|h| h == name);
+    let date_header = if req.headers.contains_key("x-amz-date") {
+        "x-amz-date"
+    } else {
+        "date"
+    };
+    if !signed(date_header) {
+        return Err(ApiError::IncompleteSignature(format!(
+            "'{date_header}' must be a 'SignedHeader' in the AWS Authorization."
+        )));
+    }
+    let mut unsigned: Vec<&str> = req
+        .headers
+        .keys()
+        .map(|k| k.as_str())
+        .filter(|k| k.starts_with("x-amz-") && !signed(k))
+        .collect();
+    if unsigned.is_empty() {
+        return Ok(());
+    }
+    unsigned.sort_unstable();
+    unsigned.dedup();
+    Err(ApiError::IncompleteSignature(format!(
+        "There were headers present in the request which were not signed: {}",
+        unsigned.join(", ")
+    )))
+}
+
 /// Temporary credentials need their session token, and expire.
 fn check_session(
     record: &ferrokms_store::AccessKeyRecord,
@@ -224,14 +260,20 @@ impl Authenticator {
         &self,
         req: &RequestParts<'_>,
         now: SystemTime,
+        regions: &Regions,
     ) -> Result<VerifiedRequest, ApiError> {
         let raw = req
             .headers
             .get("authorization")
             .ok_or(ApiError::MissingAuthenticationToken)?;
-        let raw = String::from_utf8_lossy(raw.as_bytes()).into_owned();
+        // An Authorization header is ASCII; other bytes are refused, never guessed at.
+        let raw = raw.to_str().map_err(|_| {
+            ApiError::IncompleteSignature(
+                "The Authorization header holds characters that are not ASCII.".into(),
+            )
+        })?;
         let date = request_date(req);
-        let auth = AuthorizationHeader::parse(&raw, date.is_some())?;
+        let auth = AuthorizationHeader::parse(raw, date.is_some())?;
         let service = match auth.service.as_str() {
             "kms" => Service::Kms,
             "sts" => Service::Sts,
@@ -243,6 +285,7 @@ impl Authenticator {
             }
         };
         let region = Region::parse(&auth.region)
+            .filter(|r| regions.serves(r))
             .ok_or_else(|| invalid_signature("Credential should be scoped to a valid region. "))?;
 
         let principal = match self {
@@ -282,6 +325,7 @@ impl Authenticator {
                     )));
                 }
                 check_clock(&amz_date, at, now)?;
+                check_signed_headers(req, &auth)?;
                 let secret = root.unwrap(
                     &credential_binding(&record.access_key_id),
                     &record.wrapped_secret,

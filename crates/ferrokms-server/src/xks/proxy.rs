@@ -285,7 +285,7 @@ impl Proxy {
             body,
         };
         let canonical = canonical_request(&request, &auth);
-        tracing::debug!(canonical = %canonical, "the canonical request of a proxy call");
+        tracing::debug!(canonical = %String::from_utf8_lossy(&canonical), "the canonical request of a proxy call");
         let expected = signature(
             credential.secret_access_key.as_bytes(),
             &auth,

@@ -82,7 +82,7 @@ pub(in crate::api) fn unavailable(key: &KeyMetadata) -> ApiError {
 /// The token and token key behind a key of an AWS_CLOUDHSM store.
 pub(in crate::api) async fn token_key(
     call: &Call<'_>,
-    key: &KeyMetadata,
+    key: &crate::api::authorize::AuthorizedKey,
 ) -> Result<TokenSealer, ApiError> {
     let link = key
         .custom_key_store
@@ -127,7 +127,7 @@ fn proxy_failed(key: &KeyMetadata, e: &crate::xks::client::XksFailure) -> ApiErr
 /// own material) encrypted by the external key.
 pub(in crate::api) async fn seal_outer(
     call: &Call<'_>,
-    key: &KeyMetadata,
+    key: &crate::api::authorize::AuthorizedKey,
     inner: &[u8],
 ) -> Result<Vec<u8>, ApiError> {
     let (endpoint, external_key) = proxy_of(call, key).await?;
@@ -158,7 +158,7 @@ pub(in crate::api) async fn seal_outer(
 /// Takes the outer layer off an external key store key's ciphertext, giving the inner blob.
 pub(in crate::api) async fn open_outer(
     call: &Call<'_>,
-    key: &KeyMetadata,
+    key: &crate::api::authorize::AuthorizedKey,
     blob: &ExternalBlob,
 ) -> Result<Zeroizing<Vec<u8>>, ApiError> {
     let (endpoint, external_key) = proxy_of(call, key).await?;

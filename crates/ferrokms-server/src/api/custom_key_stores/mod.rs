@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
-use super::authorize::{authorize_account, Conditions};
+use super::authorize::{authorize_iam, Conditions};
 use super::external_key_stores::{self, XksSettings};
+use super::operations::On;
 use super::{finish_page, finish_with_page, store_failure, Call};
 
 mod keys;
@@ -236,7 +237,7 @@ pub async fn create_custom_key_store(call: &Call<'_>, mut input: Input) -> Resul
         .unwrap_or("AWS_CLOUDHSM");
     let xks = external_key_stores::read_members(&mut input)?;
     input.finish()?;
-    authorize_account(call, "CreateCustomKeyStore", &Conditions::none())?;
+    authorize_iam(call, On::Account, "*", None, &Conditions::none())?;
     let existing = stores_of_caller(call).await?;
     let (document, secret) = if store_type == "EXTERNAL_KEY_STORE" {
         if cluster_id.is_some() || trust_anchor.is_some() || password.is_some() {
@@ -435,7 +436,7 @@ pub async fn describe_custom_key_stores(
     let id = input.string("CustomKeyStoreId", 1, 64)?;
     let name = input.string("CustomKeyStoreName", 1, 256)?;
     let (limit, after) = finish_with_page(&mut input, 1000, 1000)?;
-    authorize_account(call, "DescribeCustomKeyStores", &Conditions::none())?;
+    authorize_iam(call, On::Account, "*", None, &Conditions::none())?;
     let stores: Vec<KeyStore> = stores_of_caller(call)
         .await?
         .into_iter()
@@ -509,7 +510,7 @@ pub async fn update_custom_key_store(call: &Call<'_>, mut input: Input) -> Resul
     check_cluster_id(&mut input, "CloudHsmClusterId", cluster_id.as_ref());
     let xks = external_key_stores::read_members(&mut input)?;
     input.finish()?;
-    authorize_account(call, "UpdateCustomKeyStore", &Conditions::none())?;
+    authorize_iam(call, On::Account, "*", None, &Conditions::none())?;
     let current = find(call, &id).await?;
     let external = current.document.xks.is_some();
     if external && (password.is_some() || cluster_id.is_some()) {
@@ -611,7 +612,7 @@ pub async fn update_custom_key_store(call: &Call<'_>, mut input: Input) -> Resul
 pub async fn delete_custom_key_store(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
     let id = input.required_string("CustomKeyStoreId", 1, 64)?;
     input.finish()?;
-    authorize_account(call, "DeleteCustomKeyStore", &Conditions::none())?;
+    authorize_iam(call, On::Account, "*", None, &Conditions::none())?;
     let store = find(call, &id).await?;
     if store.document.state != ConnectionState::Disconnected {
         return Err(store.invalid_state("disconnect it before deleting it"));
@@ -641,7 +642,7 @@ pub async fn connect_custom_key_store(
 ) -> Result<Value, ApiError> {
     let id = input.required_string("CustomKeyStoreId", 1, 64)?;
     input.finish()?;
-    authorize_account(call, "ConnectCustomKeyStore", &Conditions::none())?;
+    authorize_iam(call, On::Account, "*", None, &Conditions::none())?;
     let store = find(call, &id).await?;
     match store.document.state {
         ConnectionState::Connected => return Ok(json!({})),
@@ -708,7 +709,7 @@ pub async fn disconnect_custom_key_store(
 ) -> Result<Value, ApiError> {
     let id = input.required_string("CustomKeyStoreId", 1, 64)?;
     input.finish()?;
-    authorize_account(call, "DisconnectCustomKeyStore", &Conditions::none())?;
+    authorize_iam(call, On::Account, "*", None, &Conditions::none())?;
     write_back(call, &id, |s| match s.document.state {
         ConnectionState::Disconnected => Err(s.invalid_state("it is not connected")),
         _ => {

@@ -1,0 +1,446 @@
+//! IAM policy documents — key policies, role trust policies and identity (IAM) policies —
+//! and their evaluation as AWS documents it: an explicit Deny wins, and access needs an
+//! Allow from every side that must agree.
+//!
+//! Map:
+//! - this module: documents and their grammar, the request context, the caller;
+//! - [`condition`]: the condition operators and when one condition holds;
+//! - [`evaluate`]: statements, documents and the decision over a resource policy and the
+//!   caller's identity policies, with an explanation of every step.
+
+mod condition;
+#[cfg(test)]
+mod corpus;
+mod evaluate;
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+use crate::KmsError;
+use condition::{Condition, Operator, SetQualifier};
+
+pub use evaluate::{
+    decide, explain, Decision, DeniedBy, Evaluation, Explanation, KeyPolicyGrant, Missing,
+    PolicyReport, Resource, StatementOutcome, StatementReport,
+};
+
+/// Which kind of document is being read: key policies name principals, identity policies
+/// must not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PolicyKind {
+    Key,
+    Identity,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Effect {
+    Allow,
+    Deny,
+}
+
+/// The principals a key-policy statement names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Principals {
+    Any,
+    Listed {
+        aws: Vec<String>,
+        service: Vec<String>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct Statement {
+    sid: Option<String>,
+    effect: Effect,
+    principal: Option<Principals>,
+    not_principal: Option<Principals>,
+    action: Option<Vec<String>>,
+    not_action: Option<Vec<String>>,
+    resource: Option<Vec<String>>,
+    not_resource: Option<Vec<String>>,
+    conditions: Vec<Condition>,
+}
+
+/// A parsed policy document.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PolicyDocument {
+    statements: Vec<Statement>,
+}
+
+fn malformed(msg: impl Into<String>) -> KmsError {
+    KmsError::MalformedPolicyDocument(msg.into())
+}
+
+/// A string or a list of strings, as IAM allows for most elements.
+fn strings(v: &Value, element: &str) -> Result<Vec<String>, KmsError> {
+    let scalar = |v: &Value| -> Result<String, KmsError> {
+        match v {
+            Value::String(s) => Ok(s.clone()),
+            Value::Bool(b) => Ok(b.to_string()),
+            Value::Number(n) => Ok(n.to_string()),
+            _ => Err(malformed(format!(
+                "{element} must be a string or a list of strings"
+            ))),
+        }
+    };
+    match v {
+        Value::Array(items) => items.iter().map(scalar).collect(),
+        other => Ok(vec![scalar(other)?]),
+    }
+}
+
+fn principals(v: &Value) -> Result<Principals, KmsError> {
+    let invalid = || malformed("Policy contains a statement with one or more invalid principals.");
+    match v {
+        Value::String(s) if s == "*" => Ok(Principals::Any),
+        Value::Object(map) => {
+            let mut aws = Vec::new();
+            let mut service = Vec::new();
+            for (kind, value) in map {
+                match kind.as_str() {
+                    "AWS" => aws.extend(strings(value, "Principal")?),
+                    "Service" => service.extend(strings(value, "Principal")?),
+                    "Federated" | "CanonicalUser" => {}
+                    _ => return Err(invalid()),
+                }
+            }
+            if aws.iter().any(|a| a == "*") {
+                return Ok(Principals::Any);
+            }
+            if !aws.iter().all(|a| is_valid_principal(a)) {
+                return Err(invalid());
+            }
+            Ok(Principals::Listed { aws, service })
+        }
+        _ => Err(invalid()),
+    }
+}
+
+/// An AWS principal: a 12-digit account, or an IAM/STS ARN.
+fn is_valid_principal(p: &str) -> bool {
+    let account_digits = |s: &str| s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit());
+    if account_digits(p) {
+        return true;
+    }
+    let parts: Vec<&str> = p.splitn(6, ':').collect();
+    matches!(parts.as_slice(), ["arn", _, "iam" | "sts", "", acct, resource]
+        if account_digits(acct) && !resource.is_empty())
+}
+
+fn conditions(v: &Value) -> Result<Vec<Condition>, KmsError> {
+    let Value::Object(ops) = v else {
+        return Err(malformed("Condition must be an object"));
+    };
+    let mut out = Vec::new();
+    for (op_name, keys) in ops {
+        let (qualifier, rest) = if let Some(r) = op_name.strip_prefix("ForAllValues:") {
+            (SetQualifier::ForAllValues, r)
+        } else if let Some(r) = op_name.strip_prefix("ForAnyValue:") {
+            (SetQualifier::ForAnyValue, r)
+        } else {
+            (SetQualifier::Single, op_name.as_str())
+        };
+        let (if_exists, base) = match rest.strip_suffix("IfExists") {
+            Some(b) if b != "Null" => (true, b),
+            _ => (false, rest),
+        };
+        let operator = Operator::parse(base)
+            .ok_or_else(|| malformed(format!("Invalid condition operator: {op_name}")))?;
+        let Value::Object(keys) = keys else {
+            return Err(malformed(format!(
+                "Condition {op_name} must map keys to values"
+            )));
+        };
+        for (key, values) in keys {
+            out.push(Condition {
+                operator,
+                qualifier,
+                if_exists,
+                written: op_name.clone(),
+                key: key.to_lowercase(),
+                values: strings(values, "Condition")?,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn optional_strings(
+    map: &Map<String, Value>,
+    element: &str,
+) -> Result<Option<Vec<String>>, KmsError> {
+    map.get(element).map(|v| strings(v, element)).transpose()
+}
+
+fn statement(v: &Value, kind: PolicyKind) -> Result<Statement, KmsError> {
+    let Value::Object(map) = v else {
+        return Err(malformed("Each statement must be an object"));
+    };
+    let effect = match map.get("Effect").and_then(Value::as_str) {
+        Some("Allow") => Effect::Allow,
+        Some("Deny") => Effect::Deny,
+        _ => return Err(malformed("Each statement needs an Effect of Allow or Deny")),
+    };
+    let principal = map.get("Principal").map(principals).transpose()?;
+    let not_principal = map.get("NotPrincipal").map(principals).transpose()?;
+    match kind {
+        PolicyKind::Key if principal.is_none() && not_principal.is_none() => {
+            return Err(malformed(
+                "Policy contains a statement with no principal (key policy statements need Principal or NotPrincipal).",
+            ))
+        }
+        PolicyKind::Identity if principal.is_some() || not_principal.is_some() => {
+            return Err(malformed("Identity policies must not name a Principal."))
+        }
+        _ => {}
+    }
+    if principal.is_some() && not_principal.is_some() {
+        return Err(malformed(
+            "A statement may not have both Principal and NotPrincipal",
+        ));
+    }
+    let action = optional_strings(map, "Action")?;
+    let not_action = optional_strings(map, "NotAction")?;
+    if action.is_none() == not_action.is_none() {
+        return Err(malformed(
+            "Each statement needs exactly one of Action or NotAction",
+        ));
+    }
+    let resource = optional_strings(map, "Resource")?;
+    let not_resource = optional_strings(map, "NotResource")?;
+    if resource.is_some() && not_resource.is_some() {
+        return Err(malformed(
+            "A statement may not have both Resource and NotResource",
+        ));
+    }
+    if kind == PolicyKind::Identity && resource.is_none() && not_resource.is_none() {
+        return Err(malformed("Each statement needs Resource or NotResource"));
+    }
+    let conditions = map
+        .get("Condition")
+        .map(conditions)
+        .transpose()?
+        .unwrap_or_default();
+    Ok(Statement {
+        sid: map.get("Sid").and_then(Value::as_str).map(str::to_owned),
+        effect,
+        principal,
+        not_principal,
+        action,
+        not_action,
+        resource,
+        not_resource,
+        conditions,
+    })
+}
+
+impl PolicyDocument {
+    /// Parses a policy; any problem is a MalformedPolicyDocumentException.
+    pub fn parse(text: &str, kind: PolicyKind) -> Result<Self, KmsError> {
+        let doc: Value = serde_json::from_str(text)
+            .map_err(|_| malformed("The policy is not a valid JSON document."))?;
+        let Value::Object(map) = doc else {
+            return Err(malformed("The policy must be a JSON object."));
+        };
+        let statements = match map.get("Statement") {
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|s| statement(s, kind))
+                .collect::<Result<Vec<_>, _>>()?,
+            Some(single @ Value::Object(_)) => vec![statement(single, kind)?],
+            _ => return Err(malformed("The policy needs a Statement.")),
+        };
+        Ok(PolicyDocument { statements })
+    }
+
+    /// KMS refuses a new policy that puts `ForAllValues` on a single-valued encryption
+    /// context or request tag key: it would match requests without that pair at all.
+    pub fn refuse_overly_permissive(&self) -> Result<(), KmsError> {
+        for c in self.statements.iter().flat_map(|s| &s.conditions) {
+            if c.qualifier != SetQualifier::ForAllValues {
+                continue;
+            }
+            let what = if c.key.starts_with("kms:encryptioncontext:") {
+                "EncryptionContext: Using the ForAllValues set operator with a single-valued condition key matches requests without the specified encryption context or with an unspecified encryption context."
+            } else if c.key.starts_with("aws:requesttag/") {
+                " Using the ForAllValues set operator with a single-valued condition key matches requests without the specified tag or with an unspecified tag."
+            } else {
+                continue;
+            };
+            return Err(malformed(format!(
+                "OverlyPermissiveCondition:{what} To fix, remove ForAllValues."
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether any condition uses a key starting with `prefix` (lowercase), so that costly
+    /// context such as resource tags is fetched only when a policy asks for it.
+    pub fn uses_condition_key(&self, prefix: &str) -> bool {
+        self.statements
+            .iter()
+            .flat_map(|s| &s.conditions)
+            .any(|c| c.key.starts_with(prefix))
+    }
+}
+
+/// `*` and `?` wildcards; `case_insensitive` for action names.
+pub fn glob(pattern: &str, text: &str, case_insensitive: bool) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = if case_insensitive {
+        (
+            pattern.to_lowercase().chars().collect(),
+            text.to_lowercase().chars().collect(),
+        )
+    } else {
+        (pattern.chars().collect(), text.chars().collect())
+    };
+    // Iterative matching with one backtrack point for the last `*`.
+    let (mut pi, mut ti) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+/// Everything a policy may ask about one request.
+#[derive(Clone, Debug, Default)]
+pub struct RequestContext {
+    pub action: String,
+    pub resource: String,
+    /// Condition keys (lowercased) and their values; multivalued keys have several.
+    pub keys: HashMap<String, Vec<String>>,
+}
+
+impl RequestContext {
+    pub fn new(action: impl Into<String>, resource: impl Into<String>) -> Self {
+        RequestContext {
+            action: action.into(),
+            resource: resource.into(),
+            keys: HashMap::new(),
+        }
+    }
+
+    pub fn set(&mut self, key: &str, values: Vec<String>) -> &mut Self {
+        self.keys.insert(key.to_lowercase(), values);
+        self
+    }
+
+    /// The values of a condition key (any case), if the request has it.
+    pub fn get(&self, key: &str) -> Option<&[String]> {
+        self.keys.get(&key.to_lowercase()).map(Vec::as_slice)
+    }
+}
+
+/// The identity asking: its ARN, its account, and the role it acts for if it is a role
+/// session.
+#[derive(Clone, Debug)]
+pub struct Caller<'a> {
+    pub arn: &'a str,
+    pub account: &'a str,
+    pub role_arn: Option<&'a str>,
+}
+
+impl Caller<'_> {
+    pub fn is_account_root(&self) -> bool {
+        self.arn
+            .strip_prefix("arn:aws:iam::")
+            .and_then(|r| r.strip_suffix(":root"))
+            == Some(self.account)
+    }
+}
+
+/// The identity policy of an administrator: every action on every resource.
+pub const ADMINISTRATOR_ACCESS: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_documents_are_refused() {
+        for bad in [
+            "not json",
+            r#"{"Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#,
+            r#"{"Statement":[{"Effect":"Maybe","Principal":"*","Action":"kms:*"}]}"#,
+            r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"bob"},"Action":"kms:*"}]}"#,
+            r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:*","Condition":{"StringSorta":{"a":"b"}}}]}"#,
+            r#"{"Statement":[{"Effect":"Allow","Principal":"*"}]}"#,
+            r#"{"Version":"2012-10-17"}"#,
+        ] {
+            assert!(
+                matches!(
+                    PolicyDocument::parse(bad, PolicyKind::Key),
+                    Err(KmsError::MalformedPolicyDocument(_))
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    /// KMS-COND: "If you create or update a policy that includes a ForAllValues set operator
+    /// with the kms:EncryptionContext:context-key or aws:RequestTag/tag-key condition keys,
+    /// AWS KMS returns the following error message: OverlyPermissiveCondition..."
+    #[test]
+    fn for_all_values_on_single_valued_keys_is_refused_in_new_policies() {
+        for key in ["kms:EncryptionContext:Dept", "aws:RequestTag/Project"] {
+            let text = format!(
+                r#"{{"Statement":[{{"Effect":"Allow","Principal":"*","Action":"kms:*","Condition":{{"ForAllValues:StringEquals":{{"{key}":"IT"}}}}}}]}}"#
+            );
+            let doc = PolicyDocument::parse(&text, PolicyKind::Key).unwrap();
+            match doc.refuse_overly_permissive() {
+                Err(KmsError::MalformedPolicyDocument(m)) => {
+                    assert!(m.starts_with("OverlyPermissiveCondition"), "{m}")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let fine = PolicyDocument::parse(
+            r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:*","Condition":{"ForAllValues:StringEquals":{"kms:EncryptionContextKeys":"a"}}}]}"#,
+            PolicyKind::Key,
+        )
+        .unwrap();
+        assert!(fine.refuse_overly_permissive().is_ok());
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob("kms:Generate*", "kms:GenerateDataKeyPair", false));
+        assert!(glob("a?c", "abc", false));
+        assert!(!glob("a?c", "abbc", false));
+        assert!(glob("*", "", false));
+        assert!(glob("KMS:ENCRYPT", "kms:Encrypt", true));
+        assert!(!glob("kms:Encrypt", "kms:EncryptX", false));
+        assert!(glob("*a*b", "xxaxxbxb", false));
+    }
+
+    #[test]
+    fn roots_are_told_by_their_arn() {
+        let root = Caller {
+            arn: "arn:aws:iam::111122223333:root",
+            account: "111122223333",
+            role_arn: None,
+        };
+        assert!(root.is_account_root());
+        let other = Caller {
+            account: "444455556666",
+            ..root.clone()
+        };
+        assert!(!other.is_account_root());
+    }
+}
