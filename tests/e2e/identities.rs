@@ -81,7 +81,7 @@ async fn config_users_act_within_their_policies() {
     assert_eq!(code(&err), "AccessDeniedException");
     assert_eq!(
         message(&err),
-        format!("User: arn:aws:iam::111122223333:user/alice is not authorized to perform: kms:ScheduleKeyDeletion on resource: {arn} because no resource-based policy allows the kms:ScheduleKeyDeletion action")
+        format!("User: arn:aws:iam::111122223333:user/alice is not authorized to perform: kms:ScheduleKeyDeletion on resource: {arn} because no identity-based policy allows the kms:ScheduleKeyDeletion action")
     );
 
     let err = bob.create_key().send().await.unwrap_err();

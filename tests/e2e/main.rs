@@ -28,6 +28,7 @@ mod persistence;
 mod policies;
 mod protocol;
 mod quotas;
+mod review;
 mod roles;
 mod support;
 mod tags;

@@ -71,7 +71,7 @@ async fn a_deny_in_the_key_policy_takes_effect_at_once() {
     assert_eq!(code(&err), "AccessDeniedException");
     assert_eq!(
         message(&err),
-        format!("User: arn:aws:iam::{ACCT}:user/admin is not authorized to perform: kms:Encrypt on resource: {arn} because no resource-based policy allows the kms:Encrypt action")
+        format!("User: arn:aws:iam::{ACCT}:user/admin is not authorized to perform: kms:Encrypt on resource: {arn} with an explicit deny in a resource-based policy")
     );
     let plain = decrypt(&kms, ct).await.unwrap();
     assert_eq!(

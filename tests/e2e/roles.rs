@@ -115,7 +115,7 @@ async fn an_assumed_role_acts_with_the_roles_policies() {
         .unwrap_err();
     assert_eq!(
         message(&err),
-        format!("User: {} is not authorized to perform: kms:ScheduleKeyDeletion on resource: {arn} because no resource-based policy allows the kms:ScheduleKeyDeletion action", session.arn)
+        format!("User: {} is not authorized to perform: kms:ScheduleKeyDeletion on resource: {arn} because no identity-based policy allows the kms:ScheduleKeyDeletion action", session.arn)
     );
 
     // Without its session token, or with another, the temporary key is refused.

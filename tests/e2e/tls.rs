@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::harness::{Server, REGION};
 use crate::{decrypt, encrypt, new_key};
 
-fn sdk_trusting(server: &Server, ca_pem: &[u8]) -> aws_sdk_kms::Client {
+pub fn sdk_trusting(server: &Server, ca_pem: &[u8]) -> aws_sdk_kms::Client {
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(
             tls::rustls_provider::CryptoMode::AwsLc,
@@ -47,7 +47,7 @@ fn sdk_trusting(server: &Server, ca_pem: &[u8]) -> aws_sdk_kms::Client {
 
 /// A self-signed certificate for 127.0.0.1, written as `<name>-cert.pem` and
 /// `<name>-key.pem` in `dir`.
-fn certificate(dir: &Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf, Vec<u8>) {
+pub fn certificate(dir: &Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf, Vec<u8>) {
     let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
     let (cert, key) = (
         dir.join(format!("{name}-cert.pem")),

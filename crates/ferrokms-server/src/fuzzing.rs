@@ -103,6 +103,7 @@ impl Operations {
             );
             let parts = crate::sigv4::RequestParts {
                 method: &axum::http::Method::POST,
+                authority: None,
                 path: "/",
                 query: None,
                 headers: &headers,

@@ -277,6 +277,7 @@ async fn handle(
     let now = app.clock.now();
     let parts = RequestParts {
         method: &method,
+        authority: uri.authority().map(|a| a.as_str()),
         path: uri.path(),
         query: uri.query(),
         headers: &headers,

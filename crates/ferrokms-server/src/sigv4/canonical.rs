@@ -85,6 +85,9 @@ fn canonical_header_value(v: &[u8]) -> Vec<u8> {
 
 pub struct RequestParts<'a> {
     pub method: &'a Method,
+    /// The request target's authority: HTTP/2 carries the host there (`:authority`), not
+    /// in a `host` header, and SigV4 signs it as `host`.
+    pub authority: Option<&'a str>,
     pub path: &'a str,
     pub query: Option<&'a str>,
     pub headers: &'a HeaderMap,
@@ -104,11 +107,19 @@ pub fn canonical_request(req: &RequestParts<'_>, auth: &AuthorizationHeader) -> 
     for name in &auth.signed_headers {
         out.extend_from_slice(name.as_bytes());
         out.push(b':');
-        for (i, v) in req.headers.get_all(name.as_str()).iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
+        let mut values = req.headers.get_all(name.as_str()).iter().peekable();
+        match req.authority {
+            Some(authority) if name == "host" && values.peek().is_none() => {
+                out.extend_from_slice(authority.as_bytes());
             }
-            out.extend_from_slice(&canonical_header_value(v.as_bytes()));
+            _ => {
+                for (i, v) in values.enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(&canonical_header_value(v.as_bytes()));
+                }
+            }
         }
         out.push(b'\n');
     }
@@ -165,6 +176,7 @@ mod tests {
             headers.insert("x-custom", HeaderValue::from_bytes(custom).unwrap());
             let req = RequestParts {
                 method: &Method::POST,
+                authority: None,
                 path: "/",
                 query: None,
                 headers: &headers,
@@ -191,6 +203,7 @@ mod tests {
         .unwrap();
         let req = RequestParts {
             method: &Method::GET,
+            authority: None,
             path: "/",
             query: None,
             headers: &headers,

@@ -403,6 +403,7 @@ mod session_tests {
         }
         let req = RequestParts {
             method: &Method::POST,
+            authority: None,
             path: "/",
             query: None,
             headers: &headers,

@@ -447,6 +447,7 @@ fn sign(
     };
     let request = RequestParts {
         method: &Method::POST,
+        authority: None,
         path,
         query: None,
         headers: &headers,

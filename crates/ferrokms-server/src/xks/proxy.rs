@@ -266,19 +266,9 @@ impl Proxy {
             .find(|c| c.access_key_id == auth.access_key_id)
             .ok_or("The access key is not known to this proxy.")?;
         // Over HTTP/2 the host travels as :authority, which signs in Host's place.
-        let mut with_host;
-        let headers = match (headers.contains_key("host"), uri.authority()) {
-            (false, Some(authority)) => {
-                with_host = headers.clone();
-                let value = axum::http::HeaderValue::from_str(authority.as_str())
-                    .map_err(|_| "The request's authority is malformed.")?;
-                with_host.insert("host", value);
-                &with_host
-            }
-            _ => headers,
-        };
         let request = RequestParts {
             method,
+            authority: uri.authority().map(|a| a.as_str()),
             path: uri.path(),
             query: uri.query(),
             headers,
