@@ -55,9 +55,58 @@ enum Command {
     /// not change. Each batch is one transaction; an interrupted move resumes where it
     /// stopped when run again, and the data directory reads both root keys meanwhile.
     MigrateRootKey(MigrateArgs),
+    /// Explain authorization: `policy explain` decides a request as the server would (key
+    /// policy, the caller's IAM policies, grants) and shows every statement and grant that
+    /// applied or not, with the condition that failed.
+    Policy(PolicyArgs),
     /// Serve the XKS Proxy API in front of a PKCS#11 token, so that a ferrokms (or AWS KMS)
     /// external key store can use the token's keys; or make a key in that token.
     XksProxy(XksProxyArgs),
+}
+
+#[derive(clap::Args)]
+struct PolicyArgs {
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[arg(long, env = "FERROKMS_STORE", global = true)]
+    store: Option<String>,
+    /// The service's config file, for its [quotas] (how many grants, tags and aliases a
+    /// key's conditions may see).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: PolicyCommand,
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Decide one request and say why. Exits 0 when it would be allowed, 1 when denied.
+    Explain {
+        /// The caller's ARN: arn:aws:iam::ACCOUNT:root, arn:aws:iam::ACCOUNT:user/NAME or
+        /// arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION.
+        #[arg(long)]
+        caller: String,
+        /// The action, e.g. kms:Decrypt.
+        #[arg(long)]
+        action: String,
+        /// The key (id, ARN, alias name or alias ARN); leave out for actions on `*`.
+        #[arg(long)]
+        key: Option<String>,
+        #[arg(long, default_value = "us-east-1")]
+        region: String,
+        /// An encryption context pair KEY=VALUE (repeat for more).
+        #[arg(long = "encryption-context", value_name = "KEY=VALUE")]
+        encryption_context: Vec<String>,
+        /// Another condition key of the request, KEY=VALUE (kms:SigningAlgorithm=...).
+        #[arg(long = "condition", value_name = "KEY=VALUE")]
+        conditions: Vec<String>,
+        /// The address the request comes from (aws:SourceIp).
+        #[arg(long, default_value = "127.0.0.1")]
+        source_ip: std::net::IpAddr,
+        /// The request comes over HTTPS (aws:SecureTransport true).
+        #[arg(long)]
+        tls: bool,
+    },
 }
 
 #[derive(clap::Args)]
@@ -376,6 +425,7 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Admin(args) => runtime.block_on(admin(args)),
+        Command::Policy(args) => runtime.block_on(policy(args)),
         Command::Audit(args) => runtime.block_on(audit(args)),
         Command::Backup(args) => runtime.block_on(backup(args)),
         Command::Restore(args) => runtime.block_on(restore(args)),
@@ -401,14 +451,7 @@ async fn shutdown_signal() {
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
-    let file: FileConfig = match &args.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
-        }
-        None => FileConfig::default(),
-    };
+    let file = read_config(args.config.as_deref())?;
     let dev = args.dev || file.dev;
     let listen = match args.listen.or(file.listen) {
         Some(a) => a,
@@ -570,6 +613,66 @@ async fn open_beside_server(data_dir: Option<PathBuf>, store: Option<&str>) -> R
     DataDir::open(&path, store)
         .await
         .with_context(|| format!("opening data directory {}", path.display()))
+}
+
+fn read_config(path: Option<&std::path::Path>) -> Result<FileConfig> {
+    match path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+        }
+        None => Ok(FileConfig::default()),
+    }
+}
+
+fn pair(raw: &str) -> Result<(String, String)> {
+    raw.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .with_context(|| format!("{raw:?} is not KEY=VALUE"))
+}
+
+async fn policy(args: PolicyArgs) -> Result<()> {
+    let PolicyCommand::Explain {
+        caller,
+        action,
+        key,
+        region,
+        encryption_context,
+        conditions,
+        source_ip,
+        tls,
+    } = args.command;
+    let data = open_beside_server(args.data_dir, args.store.as_deref()).await?;
+    let region = ferrokms_core::ids::Region::parse(&region)
+        .with_context(|| format!("{region:?} is not a Region"))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    let question = ferrokms_server::explain::Question {
+        caller,
+        action,
+        key,
+        region,
+        encryption_context: encryption_context
+            .iter()
+            .map(|p| pair(p))
+            .collect::<Result<_>>()?,
+        conditions: conditions.iter().map(|p| pair(p)).collect::<Result<_>>()?,
+        source_ip,
+        secure_transport: tls,
+        now,
+    };
+    let limits = read_config(args.config.as_deref())?.quotas.resources();
+    let answer =
+        ferrokms_server::explain::explain_request(data.store.as_ref(), &limits, &question).await?;
+    print!("{}", answer.text);
+    data.store.close().await;
+    if !answer.allowed {
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 async fn admin(args: AdminArgs) -> Result<()> {

@@ -1084,3 +1084,145 @@ async fn another_account_gets_only_the_cross_account_operations() {
         .unwrap_err();
     assert_eq!(code(&err), "AccessDeniedException", "not NotFoundException");
 }
+
+/// `ferrokms policy explain` decides as the server does and says why: the statement that
+/// applied, the condition that held or failed, the grant that allowed.
+#[tokio::test]
+async fn policy_explain_agrees_with_the_server_and_shows_why() {
+    let temp = tempfile::tempdir().unwrap();
+    let server = start(&temp, "", &[]);
+    let admin = server.client();
+    let (id, arn) = key_with_policy(
+        &admin,
+        json!([root_allows_all(ACCT), {
+            "Sid": "DenyWithoutPurpose", "Effect": "Deny", "Principal": "*", "Action": "kms:Encrypt", "Resource": "*",
+            "Condition": {"StringNotEquals": {"kms:EncryptionContext:purpose": "backup"}}}]),
+    )
+    .await;
+    let explain = |args: &[&str]| {
+        let out = crate::harness::ferrokms_command(&server.data_dir)
+            .args(["policy", "explain", "--data-dir"])
+            .arg(&server.data_dir)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+
+    let (status, text) = explain(&["--caller", ALICE, "--action", "kms:Encrypt", "--key", &id]);
+    assert_eq!(status, Some(1), "{text}");
+    assert!(
+        text.contains("decision: DENIED (with an explicit deny in a resource-based policy)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("* statement 1 \"DenyWithoutPurpose\" (Deny): applies"),
+        "{text}"
+    );
+    assert!(text.contains("(request has no value)"), "{text}");
+    let alice = as_user(&server, &ALICE_USER);
+    assert_eq!(
+        code(&encrypt(&alice, &id, "x").await.unwrap_err()),
+        "AccessDeniedException"
+    );
+
+    let (status, text) = explain(&[
+        "--caller",
+        ALICE,
+        "--action",
+        "kms:Encrypt",
+        "--key",
+        &arn,
+        "--encryption-context",
+        "purpose=backup",
+    ]);
+    assert_eq!(status, Some(0), "{text}");
+    assert!(text.contains("decision: ALLOWED"), "{text}");
+    assert!(
+        text.contains("condition not met: StringNotEquals"),
+        "{text}"
+    );
+    alice
+        .encrypt()
+        .key_id(&id)
+        .plaintext(Blob::new("x"))
+        .encryption_context("purpose", "backup")
+        .send()
+        .await
+        .unwrap();
+
+    // Frank has no policy; a grant lets him encrypt.
+    let (granted, _) = new_key(&admin).await;
+    let (status, _) = explain(&[
+        "--caller",
+        FRANK,
+        "--action",
+        "kms:Encrypt",
+        "--key",
+        &granted,
+    ]);
+    assert_eq!(status, Some(1));
+    let grant = admin
+        .create_grant()
+        .key_id(&granted)
+        .grantee_principal(FRANK)
+        .operations(GrantOperation::Encrypt)
+        .send()
+        .await
+        .unwrap();
+    let (status, text) = explain(&[
+        "--caller",
+        FRANK,
+        "--action",
+        "kms:Encrypt",
+        "--key",
+        &granted,
+    ]);
+    assert_eq!(status, Some(0), "{text}");
+    assert!(
+        text.contains(&format!(
+            "decision: ALLOWED by grant {}",
+            grant.grant_id().unwrap()
+        )),
+        "{text}"
+    );
+
+    // Another account, an operation that is not cross-account.
+    let (shared, shared_arn) = key_with_policy(
+        &admin,
+        json!([root_allows_all(ACCT), {
+            "Effect": "Allow", "Principal": {"AWS": OTHER}, "Action": "kms:*", "Resource": "*"}]),
+    )
+    .await;
+    let (status, text) = explain(&[
+        "--caller",
+        EVE,
+        "--action",
+        "kms:DisableKey",
+        "--key",
+        &shared_arn,
+    ]);
+    assert_eq!(status, Some(1), "{text}");
+    assert!(text.contains("cross-account"), "{text}");
+    let (status, _) = explain(&[
+        "--caller",
+        EVE,
+        "--action",
+        "kms:Encrypt",
+        "--key",
+        &shared_arn,
+    ]);
+    assert_eq!(status, Some(0));
+    assert!(admin.describe_key().key_id(&shared).send().await.is_ok());
+
+    // Actions on `*`: the caller's IAM policies alone.
+    let (status, text) = explain(&["--caller", FRANK, "--action", "kms:CreateKey"]);
+    assert_eq!(status, Some(1), "{text}");
+    assert!(
+        text.contains("because no identity-based policy allows the kms:CreateKey action"),
+        "{text}"
+    );
+}

@@ -5,6 +5,7 @@ pub mod audit;
 mod bootstrap;
 mod clock;
 mod error;
+pub mod explain;
 #[doc(hidden)]
 pub mod fuzzing;
 mod http;
@@ -26,7 +27,7 @@ pub mod xks;
 
 pub use bootstrap::{restore, AdminCredentials, DataDir};
 pub use http::{serve, Mode, ServerConfig};
-pub use quotas::QuotaConfig;
+pub use quotas::{QuotaConfig, ResourceQuotas};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {

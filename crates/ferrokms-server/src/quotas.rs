@@ -134,18 +134,25 @@ pub struct Quotas {
     buckets: Mutex<HashMap<(String, String, RateClass), Bucket>>,
 }
 
+impl QuotaConfig {
+    /// The resource limits this config sets, AWS's where it sets none.
+    pub fn resources(&self) -> ResourceQuotas {
+        let aws = ResourceQuotas::default();
+        ResourceQuotas {
+            keys_per_region: self.keys_per_region.unwrap_or(aws.keys_per_region),
+            aliases_per_key: self.aliases_per_key.unwrap_or(aws.aliases_per_key),
+            grants_per_key: self.grants_per_key.unwrap_or(aws.grants_per_key),
+            tags_per_key: self.tags_per_key.unwrap_or(aws.tags_per_key),
+            key_policy_bytes: self.key_policy_bytes.unwrap_or(aws.key_policy_bytes),
+            custom_key_stores: self.custom_key_stores.unwrap_or(aws.custom_key_stores),
+        }
+    }
+}
+
 impl Quotas {
     /// `dev` turns rate enforcement off unless the config turns it on.
     pub fn new(config: QuotaConfig, dev: bool) -> Self {
-        let aws = ResourceQuotas::default();
-        let resources = ResourceQuotas {
-            keys_per_region: config.keys_per_region.unwrap_or(aws.keys_per_region),
-            aliases_per_key: config.aliases_per_key.unwrap_or(aws.aliases_per_key),
-            grants_per_key: config.grants_per_key.unwrap_or(aws.grants_per_key),
-            tags_per_key: config.tags_per_key.unwrap_or(aws.tags_per_key),
-            key_policy_bytes: config.key_policy_bytes.unwrap_or(aws.key_policy_bytes),
-            custom_key_stores: config.custom_key_stores.unwrap_or(aws.custom_key_stores),
-        };
+        let resources = config.resources();
         Quotas {
             enforced: config.enabled.unwrap_or(!dev),
             config,

@@ -213,6 +213,11 @@ impl PolicyDocument {
                     Ok(_) => StatementOutcome::Applies,
                     Err(why) => why,
                 },
+                conditions: s
+                    .conditions
+                    .iter()
+                    .map(|c| describe(c, ctx.keys.get(&c.key).map(Vec::as_slice)))
+                    .collect(),
             })
             .collect();
         PolicyReport { name, statements }
@@ -343,6 +348,8 @@ pub struct StatementReport {
     pub sid: Option<String>,
     pub effect: &'static str,
     pub outcome: StatementOutcome,
+    /// Each condition of the statement with the request's values for its key.
+    pub conditions: Vec<String>,
 }
 
 /// Every statement of one document and whether it applied.

@@ -192,8 +192,7 @@ pub fn request_context(
 pub async fn key_request_context(
     store: &dyn Store,
     limits: &crate::quotas::ResourceQuotas,
-    principal: &Principal,
-    env: &Environment,
+    (principal, env): (&Principal, &Environment),
     key: &KeyMetadata,
     policy: &PolicyDocument,
     action: &str,
@@ -469,8 +468,7 @@ async fn key_decision(
     let ctx = key_request_context(
         call.services.store.as_ref(),
         limits,
-        principal,
-        &env,
+        (principal, &env),
         key,
         &policy,
         action,

@@ -316,10 +316,11 @@ async fn decrypt_ciphertext(
     algorithm: Option<EncryptionAlgorithm>,
     context: &EncryptionContext,
     blob: &[u8],
-    operation: &str,
     on: On,
     conditions: Conditions,
 ) -> Result<Opened, ApiError> {
+    // Decrypt or ReEncrypt, as key usage errors name it.
+    let operation = call.operation.name;
     let algorithm = algorithm.unwrap_or(EncryptionAlgorithm::SymmetricDefault);
     if algorithm == EncryptionAlgorithm::SymmetricDefault && ExternalBlob::is_external(blob) {
         let outer = ExternalBlob::parse(blob)?;
@@ -433,7 +434,6 @@ pub async fn decrypt(call: &Call<'_>, mut input: Input) -> Result<Value, ApiErro
         algorithm,
         &context,
         &ciphertext,
-        "Decrypt",
         On::Key,
         conditions,
     )
@@ -506,7 +506,6 @@ pub async fn re_encrypt(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
         source_algorithm,
         &source_context,
         &ciphertext,
-        "ReEncrypt",
         On::SourceKey,
         source_conditions,
     )

@@ -208,6 +208,60 @@ fn check_signed_headers(
     )))
 }
 
+/// The principal an ARN names, as a request signed by it would carry it (its identity
+/// policies, its unique id), for explaining decisions without a request: an account's
+/// root, an IAM user or role of the store, or a session of a role.
+pub async fn principal_named(store: &dyn Store, arn: &str) -> Result<Principal, String> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let (service, account, resource) = match parts.as_slice() {
+        ["arn", _, service @ ("iam" | "sts"), "", account, resource] => {
+            (*service, *account, *resource)
+        }
+        _ => return Err(format!("{arn} is not an IAM or STS principal ARN")),
+    };
+    let account =
+        AccountId::parse(account).ok_or_else(|| format!("{arn} names no 12-digit account"))?;
+    let looked_up = |owner: String| async move {
+        let record = store
+            .principal(&owner)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("no principal {owner} in the store"))?;
+        let policies = load_identity_policies(store, &owner)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok::<_, String>((record, policies))
+    };
+    let (user_id, role_arn, policies) = match (service, resource.split_once('/')) {
+        ("iam", None) if resource == "root" => (account.to_string(), None, Vec::new()),
+        ("iam", Some(("user" | "role", _))) => {
+            let (record, policies) = looked_up(arn.to_owned()).await?;
+            (record.unique_id, None, policies)
+        }
+        ("sts", Some(("assumed-role", rest))) => {
+            let (role, session) = rest
+                .split_once('/')
+                .ok_or_else(|| format!("{arn} names no session"))?;
+            let role_arn = format!("arn:aws:iam::{account}:role/{role}");
+            let (record, policies) = looked_up(role_arn.clone()).await?;
+            (
+                format!("{}:{session}", record.unique_id),
+                Some(role_arn),
+                policies,
+            )
+        }
+        _ => return Err(format!("{arn} is not a root, user, role or role session")),
+    };
+    Ok(Principal {
+        account,
+        arn: arn.to_owned(),
+        user_id,
+        access_key_id: String::new(),
+        identity_policies: Arc::new(policies),
+        role_arn,
+    })
+}
+
 /// Temporary credentials need their session token, and expire.
 fn check_session(
     record: &ferrokms_store::AccessKeyRecord,
