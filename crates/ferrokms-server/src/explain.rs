@@ -172,7 +172,7 @@ pub async fn explain_request(
         principal.account()
     );
     let Some(raw_key) = &question.key else {
-        let ctx = request_context(&principal, &env, &action, "*", &conditions);
+        let ctx = request_context(&principal, &env, &format!("kms:{action}"), "*", &conditions);
         let explanation = explain(
             Resource::IdentityOnly,
             &caller,

@@ -337,6 +337,13 @@ async fn handle(
         }
     };
     let region = verified.region().to_string();
+    let secure_transport = transport.is_some_and(|Extension(t)| t.tls);
+    let env = crate::api::authorize::Environment {
+        region: verified.region().clone(),
+        now,
+        source_ip: peer.ip(),
+        secure_transport,
+    };
     if verified.service() == Service::Sts {
         let action = sts::action(&body);
         let event_id = audit::event::new_event_id();
@@ -364,7 +371,7 @@ async fn handle(
             .audit
             .scope(
                 intent.clone(),
-                sts::handle(&app.services, &verified, &body, &id),
+                sts::handle(&app.services, &verified, &env, &body, &id),
             )
             .await;
         let event =
@@ -447,8 +454,13 @@ async fn handle(
                     Err(ApiError::UnknownOperation)
                 }
                 Ok(input) if cloudtrail => {
-                    audit::lookup::lookup_events(app.services.store.as_ref(), &verified, input)
-                        .await
+                    audit::lookup::lookup_events(
+                        app.services.store.as_ref(),
+                        &verified,
+                        &env,
+                        input,
+                    )
+                    .await
                 }
                 Ok(input) => match operation {
                     Some(spec) => {
@@ -458,7 +470,7 @@ async fn handle(
                             operation: spec,
                             now,
                             source_ip: peer.ip(),
-                            secure_transport: transport.is_some_and(|Extension(t)| t.tls),
+                            secure_transport,
                             resources: Default::default(),
                             decided: Default::default(),
                         };

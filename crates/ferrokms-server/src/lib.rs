@@ -1,4 +1,12 @@
 //! The ferrokms service: HTTP with the awsJson1_1 protocol, SigV4 authentication, the KMS operations, and the setup of a data directory.
+//!
+//! Map of a request: `http` reads and limits the body; `sigv4` makes the `VerifiedRequest`
+//! (the only way to one); `api::operations` is the table of the 54 operations (permissions
+//! per resource, cross-account use, aliases, rate, writes, audited members); `api` counts
+//! the rate and runs the handler; `api::authorize` decides each permission with the key
+//! policy, the caller's IAM policies and grants (`ferrokms_core::policy` evaluates, for
+//! STS and the CloudTrail API too) and hands out `AuthorizedKey`s; `audit` records the
+//! call; `explain` decides an imagined request with the same code for `policy explain`.
 
 mod api;
 pub mod audit;

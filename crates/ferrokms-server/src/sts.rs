@@ -2,11 +2,10 @@
 //! AssumeRole for the common "the app runs as a role" setup.
 
 use axum::http::StatusCode;
-use ferrokms_core::policy::{
-    decide, Caller, Decision, PolicyDocument, PolicyKind, RequestContext, Resource,
-};
+use ferrokms_core::policy::{decide, Caller, Decision, PolicyDocument, PolicyKind, Resource};
 use ferrokms_store::PrincipalKind;
 
+use crate::api::authorize::{request_context, Conditions, Environment};
 use crate::api::Services;
 use crate::bootstrap::now_millis;
 use crate::identities;
@@ -52,6 +51,7 @@ pub fn action(body: &[u8]) -> String {
 pub async fn handle(
     services: &Services,
     request: &VerifiedRequest,
+    env: &Environment,
     body: &[u8],
     request_id: &str,
 ) -> StsReply {
@@ -71,7 +71,7 @@ pub async fn handle(
             );
             response("GetCallerIdentity", &result, request_id)
         }
-        "AssumeRole" => assume_role(services, request, &params, request_id).await,
+        "AssumeRole" => assume_role(services, request, env, &params, request_id).await,
         other => error(
             StatusCode::BAD_REQUEST,
             "InvalidAction",
@@ -105,6 +105,7 @@ impl Params {
 async fn assume_role(
     services: &Services,
     request: &VerifiedRequest,
+    env: &Environment,
     params: &Params,
     request_id: &str,
 ) -> StsReply {
@@ -183,13 +184,7 @@ async fn assume_role(
     let Ok(document) = PolicyDocument::parse(&trust.document, PolicyKind::Key) else {
         return failed();
     };
-    let mut ctx = RequestContext::new("sts:AssumeRole", role_arn);
-    ctx.set(
-        "aws:PrincipalArn",
-        vec![caller.role_arn().unwrap_or(caller.arn()).to_owned()],
-    )
-    .set("aws:PrincipalAccount", vec![caller.account().to_string()])
-    .set("aws:RequestedRegion", vec![request.region().to_string()]);
+    let ctx = request_context(caller, env, "sts:AssumeRole", role_arn, &Conditions::none());
     let who = Caller {
         arn: caller.arn(),
         account: caller.account().as_str(),

@@ -133,7 +133,8 @@ fn iso8601(millis: Millis) -> String {
         .unwrap_or_default()
 }
 
-/// The request context every KMS request has: who asks (aws:Principal*, aws:userid,
+/// The request context every request has (KMS, STS and the CloudTrail API alike), for
+/// `action` (`kms:Decrypt`, `sts:AssumeRole`) on `resource`: who asks (aws:Principal*, aws:userid,
 /// aws:username, kms:CallerAccount), from where and when (aws:SourceIp,
 /// aws:SecureTransport, aws:RequestedRegion, aws:CurrentTime, aws:EpochTime), and the
 /// operation's own keys.
@@ -144,7 +145,7 @@ pub fn request_context(
     resource: &str,
     extra: &Conditions,
 ) -> RequestContext {
-    let mut ctx = RequestContext::new(format!("kms:{action}"), resource);
+    let mut ctx = RequestContext::new(action, resource);
     let account = principal.account().to_string();
     let is_root = caller(principal).is_account_root();
     let (kind, principal_arn) = match principal.role_arn() {
@@ -198,7 +199,13 @@ pub async fn key_request_context(
     action: &str,
     extra: &Conditions,
 ) -> Result<RequestContext, ApiError> {
-    let mut ctx = request_context(principal, env, action, &key.arn.to_string(), extra);
+    let mut ctx = request_context(
+        principal,
+        env,
+        &format!("kms:{action}"),
+        &key.arn.to_string(),
+        extra,
+    );
     ctx.set("kms:KeySpec", vec![key.key_spec.as_str().into()])
         .set(
             "kms:CustomerMasterKeySpec",
@@ -536,7 +543,13 @@ pub fn authorize_iam(
     let mut any = false;
     for permission in needed(call, on, extra) {
         any = true;
-        let ctx = request_context(principal, &env, permission.action, resource, extra);
+        let ctx = request_context(
+            principal,
+            &env,
+            &format!("kms:{}", permission.action),
+            resource,
+            extra,
+        );
         let decision = decide(
             Resource::IdentityOnly,
             &caller(principal),
@@ -571,7 +584,7 @@ pub fn check_lockout(
     let ctx = request_context(
         principal,
         &call.environment(),
-        "PutKeyPolicy",
+        "kms:PutKeyPolicy",
         key_arn,
         &Conditions::none(),
     );

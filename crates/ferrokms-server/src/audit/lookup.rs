@@ -1,11 +1,12 @@
 //! CloudTrail's LookupEvents, so that `aws cloudtrail lookup-events --endpoint-url ...` reads
 //! the audit trail of the caller's account.
 
-use ferrokms_core::policy::{decide, Caller, Decision, RequestContext, Resource};
+use ferrokms_core::policy::{decide, Caller, Decision, Resource};
 use ferrokms_core::KmsError;
 use ferrokms_store::{AuditAttribute, AuditQuery, Store};
 use serde_json::{json, Value};
 
+use crate::api::authorize::{request_context, Conditions, Environment};
 use crate::error::ApiError;
 use crate::sigv4::VerifiedRequest;
 use crate::wire::{timestamp, Input};
@@ -21,20 +22,14 @@ fn cloudtrail_error(code: &'static str, message: &str) -> ApiError {
 
 /// Only the account's root, or a principal whose IAM policies allow
 /// `cloudtrail:LookupEvents`, may read the trail; the same evaluator as KMS decides.
-fn authorize(request: &VerifiedRequest) -> Result<(), ApiError> {
+fn authorize(request: &VerifiedRequest, env: &Environment) -> Result<(), ApiError> {
     let p = request.principal();
     let caller = Caller {
         arn: p.arn(),
         account: p.account().as_str(),
         role_arn: p.role_arn(),
     };
-    let mut ctx = RequestContext::new("cloudtrail:LookupEvents", "*");
-    ctx.set(
-        "aws:PrincipalArn",
-        vec![p.role_arn().unwrap_or(p.arn()).to_owned()],
-    )
-    .set("aws:PrincipalAccount", vec![p.account().to_string()])
-    .set("aws:RequestedRegion", vec![request.region().to_string()]);
+    let ctx = request_context(p, env, "cloudtrail:LookupEvents", "*", &Conditions::none());
     match decide(Resource::IdentityOnly, &caller, p.identity_policies(), &ctx) {
         Decision::Allowed => Ok(()),
         decision => Err(KmsError::AccessDenied(format!(
@@ -49,6 +44,7 @@ fn authorize(request: &VerifiedRequest) -> Result<(), ApiError> {
 pub async fn lookup_events(
     store: &dyn Store,
     request: &VerifiedRequest,
+    env: &Environment,
     mut input: Input,
 ) -> Result<Value, ApiError> {
     let attributes = input.raw("LookupAttributes");
@@ -58,7 +54,7 @@ pub async fn lookup_events(
     let token = input.string("NextToken", 1, 1024)?;
     let _category = input.string("EventCategory", 1, 32)?;
     input.finish()?;
-    authorize(request)?;
+    authorize(request, env)?;
     let attribute = match attributes {
         None => None,
         Some(Value::Array(items)) if items.is_empty() => None,
