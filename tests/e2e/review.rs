@@ -59,6 +59,17 @@ const EVE_USER: User = User(
     "AKIAREVIEWEVE0000001",
     "review-eve-secret-review-eve-secret-0001",
 );
+/// Another account's user without any IAM policy.
+const MALLORY_USER: User = User(
+    "AKIAREVIEWMALLORY001",
+    "review-mallory-secret-review-mallory-s01",
+);
+/// kms:* but never kms:RetireGrant, and kms:ListRetirableGrants except for alice.
+const JUDY_USER: User = User(
+    "AKIAREVIEWJUDY000001",
+    "review-judy-secret-review-judy-secret-01",
+);
+const JUDY: &str = "arn:aws:iam::111122223333:user/judy";
 
 fn config(dir: &std::path::Path, extra: &str) -> std::path::PathBuf {
     let user = |name: &str, account: &str, key: &User, policy: Option<serde_json::Value>| {
@@ -124,8 +135,21 @@ fn config(dir: &std::path::Path, extra: &str) -> std::path::PathBuf {
             &EVE_USER,
             Some(json!([{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}])),
         ),
-        "[[roles]]\nname = \"short\"\n[[roles]]\nname = \"long\"\nmax_session_duration = 7200\n"
-            .to_owned(),
+        user("mallory", OTHER, &MALLORY_USER, None),
+        user(
+            "judy",
+            ACCT,
+            &JUDY_USER,
+            Some(json!([
+                {"Effect": "Allow", "Action": "kms:*", "Resource": "*"},
+                {"Effect": "Deny", "Action": "kms:RetireGrant", "Resource": "*"},
+                {"Effect": "Deny", "Action": "kms:ListRetirableGrants", "Resource": ALICE}
+            ])),
+        ),
+        format!(
+            "[[roles]]\nname = \"short\"\n[roles.policies]\nkms = '{}'\n[[roles]]\nname = \"long\"\nmax_session_duration = 7200\n",
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]})
+        ),
     ]
     .join("\n");
     let path = dir.join("review.toml");
@@ -1224,5 +1248,304 @@ async fn policy_explain_agrees_with_the_server_and_shows_why() {
     assert!(
         text.contains("because no identity-based policy allows the kms:CreateKey action"),
         "{text}"
+    );
+}
+
+fn assume_session(
+    server: &Server,
+    user: &User,
+    role: &str,
+    extra: &str,
+) -> Result<Client, (u16, String)> {
+    let body = format!(
+        "Action=AssumeRole&Version=2011-06-15&RoleArn=arn:aws:iam::111122223333:role/{role}&RoleSessionName=s1{extra}"
+    );
+    let r = server.signed_with(
+        user.0,
+        user.1,
+        "sts",
+        None,
+        body.as_bytes(),
+        SystemTime::now(),
+    );
+    if r.status != 200 {
+        return Err((r.status, r.body));
+    }
+    let tag = |name: &str| {
+        let start = r.body.find(&format!("<{name}>")).unwrap() + name.len() + 2;
+        let end = r.body[start..].find(&format!("</{name}>")).unwrap() + start;
+        r.body[start..end].to_owned()
+    };
+    let config = aws_sdk_kms::Config::builder()
+        .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
+        .region(aws_sdk_kms::config::Region::new(REGION))
+        .credentials_provider(aws_credential_types::Credentials::new(
+            tag("AccessKeyId"),
+            tag("SecretAccessKey"),
+            Some(tag("SessionToken")),
+            None,
+            "test",
+        ))
+        .endpoint_url(&server.endpoint)
+        .retry_config(aws_sdk_kms::config::retry::RetryConfig::disabled())
+        .build();
+    Ok(Client::from_conf(config))
+}
+
+/// Second round (an attacker's review of the change): AssumeRole refuses what it would not
+/// apply (a session policy) and roots; aws:TokenIssueTime lets "revoke older sessions" work.
+#[tokio::test]
+async fn sessions_carry_their_issue_time_and_refuse_what_would_not_bind_them() {
+    let temp = tempfile::tempdir().unwrap();
+    let server = start(&temp, "", &[]);
+    let scoped = format!(
+        "&Policy={}",
+        json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*"}]})
+            .to_string()
+            .bytes()
+            .map(|b| format!("%{b:02X}"))
+            .collect::<String>()
+    );
+    let (status, body) = assume_session(&server, &ALICE_USER, "short", &scoped)
+        .expect_err("a session policy is refused, never ignored");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("ValidationError"), "{body}");
+    let root = server.signed_with(
+        "111122223333",
+        "any",
+        "sts",
+        None,
+        b"Action=AssumeRole&Version=2011-06-15&RoleArn=arn:aws:iam::111122223333:role/short&RoleSessionName=s1",
+        SystemTime::now(),
+    );
+    // The admin's key is no root's; a root can only be tried in dev mode, below.
+    assert_ne!(root.status, 200);
+
+    let session = assume_session(&server, &ALICE_USER, "short", "").unwrap();
+    let (id, _) = new_key(&server.client()).await;
+    encrypt(&session, &id, "before the revocation")
+        .await
+        .unwrap();
+    // AWS's "revoke older sessions": deny every session issued before now.
+    std::thread::sleep(Duration::from_millis(1100));
+    let cutoff = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let revoke = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*",
+        "Condition": {"DateLessThan": {"aws:TokenIssueTime": cutoff}}}]});
+    let out = crate::harness::ferrokms_command(&server.data_dir)
+        .args(["admin", "--data-dir"])
+        .arg(&server.data_dir)
+        .args([
+            "put-role-policy",
+            "--role",
+            "short",
+            "--policy-name",
+            "revoke",
+            "--policy-document",
+        ])
+        .arg(revoke.to_string())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let err = encrypt(&session, &id, "after").await.unwrap_err();
+    assert_eq!(code(&err), "AccessDeniedException");
+    std::thread::sleep(Duration::from_millis(1100));
+    let fresh = assume_session(&server, &ALICE_USER, "short", "").unwrap();
+    encrypt(&fresh, &id, "a new session").await.unwrap();
+
+    let dev = tempfile::tempdir().unwrap();
+    let dev = Server::start_in(dev.path(), &["--dev"]);
+    let root = dev.signed_with(
+        "111122223333",
+        "any",
+        "sts",
+        None,
+        b"Action=AssumeRole&Version=2011-06-15&RoleArn=arn:aws:iam::111122223333:role/any&RoleSessionName=s1",
+        SystemTime::now(),
+    );
+    assert_eq!(root.status, 403, "{}", root.body);
+    assert!(
+        root.body
+            .contains("Roles may not be assumed by root accounts."),
+        "{}",
+        root.body
+    );
+}
+
+/// Second round: a grant lets its grantee retire only that grant; an IAM Deny of
+/// kms:RetireGrant holds even for a grant's retiring principal; ListRetirableGrants is
+/// authorized on the retiring principal it names.
+#[tokio::test]
+async fn retiring_is_limited_to_ones_own_grant_and_deny_still_wins() {
+    let temp = tempfile::tempdir().unwrap();
+    let server = start(&temp, "", &[]);
+    let admin = server.client();
+    let frank = as_user(&server, &FRANK_USER);
+    let (id, _) = new_key(&admin).await;
+    let franks = admin
+        .create_grant()
+        .key_id(&id)
+        .grantee_principal(FRANK)
+        .operations(GrantOperation::Decrypt)
+        .operations(GrantOperation::RetireGrant)
+        .send()
+        .await
+        .unwrap();
+    let alices = admin
+        .create_grant()
+        .key_id(&id)
+        .grantee_principal(ALICE)
+        .operations(GrantOperation::Decrypt)
+        .send()
+        .await
+        .unwrap();
+    let err = frank
+        .retire_grant()
+        .key_id(&id)
+        .grant_id(alices.grant_id().unwrap())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "AccessDeniedException");
+    frank
+        .retire_grant()
+        .key_id(&id)
+        .grant_id(franks.grant_id().unwrap())
+        .send()
+        .await
+        .expect("its own grant");
+
+    let judys = admin
+        .create_grant()
+        .key_id(&id)
+        .grantee_principal(FRANK)
+        .retiring_principal(JUDY)
+        .operations(GrantOperation::Encrypt)
+        .send()
+        .await
+        .unwrap();
+    let judy = as_user(&server, &JUDY_USER);
+    let err = judy
+        .retire_grant()
+        .key_id(&id)
+        .grant_id(judys.grant_id().unwrap())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "AccessDeniedException", "an explicit deny wins");
+    assert!(admin
+        .list_grants()
+        .key_id(&id)
+        .send()
+        .await
+        .unwrap()
+        .grants()
+        .iter()
+        .any(|g| g.grant_id() == judys.grant_id()));
+
+    let err = judy
+        .list_retirable_grants()
+        .retiring_principal(ALICE)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "AccessDeniedException");
+    let own = judy
+        .list_retirable_grants()
+        .retiring_principal(JUDY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.grants().len(), 1);
+}
+
+/// Second round: encryption context keys that differ only by case are one condition key,
+/// and a Deny sees every value of it.
+#[tokio::test]
+async fn context_keys_that_differ_by_case_cannot_hide_a_value() {
+    let temp = tempfile::tempdir().unwrap();
+    let server = start(&temp, "", &[]);
+    let (id, _) = key_with_policy(
+        &server.client(),
+        json!([root_allows_all(ACCT), {
+            "Effect": "Deny", "Principal": {"AWS": ALICE}, "Action": "kms:GenerateDataKey*", "Resource": "*",
+            "Condition": {"StringNotEquals": {"kms:EncryptionContext:tenant": "A"}}}]),
+    )
+    .await;
+    let alice = as_user(&server, &ALICE_USER);
+    let err = alice
+        .generate_data_key()
+        .key_id(&id)
+        .key_spec(aws_sdk_kms::types::DataKeySpec::Aes256)
+        .encryption_context("Tenant", "B")
+        .encryption_context("tenant", "A")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "AccessDeniedException");
+    alice
+        .generate_data_key()
+        .key_id(&id)
+        .key_spec(aws_sdk_kms::types::DataKeySpec::Aes256)
+        .encryption_context("tenant", "A")
+        .send()
+        .await
+        .expect("tenant A alone");
+}
+
+/// Second round: a grant is the key's side only; a grantee of another account needs its
+/// own account's IAM policies too. Policies ferrokms could not evaluate as written are
+/// refused; a stored identity policy that no longer parses fails its principal's requests.
+#[tokio::test]
+async fn grants_across_accounts_need_both_sides_and_unreadable_policies_fail_closed() {
+    let temp = tempfile::tempdir().unwrap();
+    let server = start(&temp, "", &[]);
+    let admin = server.client();
+    let (_, arn) = new_key(&admin).await;
+    for grantee in [EVE, "arn:aws:iam::444455556666:user/mallory"] {
+        admin
+            .create_grant()
+            .key_id(&arn)
+            .grantee_principal(grantee)
+            .operations(GrantOperation::Encrypt)
+            .send()
+            .await
+            .unwrap();
+    }
+    encrypt(&as_user(&server, &EVE_USER), &arn, "eve's IAM allows it")
+        .await
+        .unwrap();
+    let err = encrypt(&as_user(&server, &MALLORY_USER), &arn, "no IAM policy")
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "AccessDeniedException");
+
+    let (id, _) = new_key(&admin).await;
+    for bad in [
+        json!([root_allows_all(ACCT), {"Effect": "Deny", "Principal": {"AWS": "arn:aws:iam::111122223333:user/a*"}, "Action": "kms:*", "Resource": "*"}]),
+        json!([root_allows_all(ACCT), {"Effect": "Deny", "Principal": "*", "Action": "kms:CreateGrant", "Resource": "*",
+            "Condition": {"StringEquals": {"kms:GranteePrincipal": "${aws:PrincipalArn}"}}}]),
+    ] {
+        let err = admin
+            .put_key_policy()
+            .key_id(&id)
+            .policy(policy(bad))
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), "MalformedPolicyDocumentException");
+    }
+
+    crate::harness::store_sql(
+        &server.data_dir,
+        "INSERT INTO identity_policies (principal_arn, policy_name, document) VALUES ('arn:aws:iam::111122223333:user/dave', 'broken', '{\"Statement\":[{\"Effect\":\"Deny\"}]}')",
+    );
+    let dave = as_user(&server, &DAVE_USER);
+    let err = dave.list_keys().send().await.unwrap_err();
+    assert_eq!(
+        code(&err),
+        "KMSInternalException",
+        "never the Allow without the Deny"
     );
 }

@@ -313,7 +313,7 @@ async fn handle(
                 event_source: claim.event_source,
                 event_name: &claim.event_name,
                 region: &claim.region,
-                source_ip: peer.ip().to_string(),
+                source_ip: peer.ip().to_canonical().to_string(),
                 user_agent: &user_agent,
                 principal: None,
                 claimed_access_key: claim.access_key.as_deref().map(|k| (k, account)),
@@ -341,13 +341,13 @@ async fn handle(
     let env = crate::api::authorize::Environment {
         region: verified.region().clone(),
         now,
-        source_ip: peer.ip(),
+        source_ip: peer.ip().to_canonical(),
         secure_transport,
     };
     if verified.service() == Service::Sts {
         let action = sts::action(&body);
         let event_id = audit::event::new_event_id();
-        let source_ip = peer.ip().to_string();
+        let source_ip = peer.ip().to_canonical().to_string();
         let event_input = |error| audit::event::EventInput {
             request_id: &id,
             event_id: &event_id,
@@ -417,7 +417,7 @@ async fn handle(
         }
     };
     let event_id = audit::event::new_event_id();
-    let source_ip = peer.ip().to_string();
+    let source_ip = peer.ip().to_canonical().to_string();
     let event_input = |request_parameters, response, error, resources| audit::event::EventInput {
         request_id: &id,
         event_id: &event_id,
@@ -469,7 +469,7 @@ async fn handle(
                             request: &verified,
                             operation: spec,
                             now,
-                            source_ip: peer.ip(),
+                            source_ip: peer.ip().to_canonical(),
                             secure_transport,
                             resources: Default::default(),
                             decided: Default::default(),

@@ -225,6 +225,7 @@ pub async fn attach_policy(
     document: &str,
 ) -> Result<(), ServerError> {
     PolicyDocument::parse(document, PolicyKind::Identity)
+        .and_then(|p| p.check_new_policy())
         .map_err(|e| config_error(format!("policy {name} of {}: {e}", user.arn)))?;
     store.put_identity_policy(&user.arn, name, document).await?;
     Ok(())
@@ -305,6 +306,7 @@ pub async fn ensure_role(
 ) -> Result<PrincipalRecord, ServerError> {
     let arn = role_arn(account, name);
     PolicyDocument::parse(trust_policy, PolicyKind::Key)
+        .and_then(|p| p.check_new_policy())
         .map_err(|e| config_error(format!("trust policy of {arn}: {e}")))?;
     let max_session_seconds = max_session_seconds.unwrap_or(DEFAULT_MAX_SESSION_SECONDS);
     if !MAX_SESSION_RANGE.contains(&max_session_seconds) {

@@ -110,6 +110,22 @@ async fn assume_role(
     request_id: &str,
 ) -> StsReply {
     let param = |name: &str| params.get(name);
+    // A session policy, session tags or MFA would narrow or mark the session; accepting them
+    // without applying them would hand out the whole role, so they are refused.
+    const KNOWN: &[&str] = &[
+        "Action",
+        "Version",
+        "RoleArn",
+        "RoleSessionName",
+        "DurationSeconds",
+        "ExternalId",
+    ];
+    if let Some((name, _)) = params.0.iter().find(|(k, _)| !KNOWN.contains(&k.as_str())) {
+        return validation(
+            &format!("The AssumeRole parameter {name} is not supported by ferrokms; the session would not be limited by it."),
+            request_id,
+        );
+    }
     let (Some(role_arn), Some(session)) = (param("RoleArn"), param("RoleSessionName")) else {
         return validation("RoleArn and RoleSessionName are required", request_id);
     };
@@ -145,6 +161,14 @@ async fn assume_role(
         }
     };
     let caller = request.principal();
+    if caller.arn() == caller.account().root_arn() {
+        return error(
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            "Roles may not be assumed by root accounts.",
+            request_id,
+        );
+    }
     // A role session assuming a role (role chaining) gets at most an hour.
     if caller.role_arn().is_some() && duration > 3600 {
         return validation(
@@ -184,7 +208,13 @@ async fn assume_role(
     let Ok(document) = PolicyDocument::parse(&trust.document, PolicyKind::Key) else {
         return failed();
     };
-    let ctx = request_context(caller, env, "sts:AssumeRole", role_arn, &Conditions::none());
+    let ctx = request_context(
+        caller,
+        env,
+        "sts:AssumeRole",
+        role_arn,
+        &Conditions::none().with_some("sts:ExternalId", param("ExternalId").map(str::to_owned)),
+    );
     let who = Caller {
         arn: caller.arn(),
         account: caller.account().as_str(),

@@ -1002,7 +1002,14 @@ async fn aliases(store: &dyn Store) {
 
     let mut moved = alias("alias/b", key2.id());
     moved.updated = 20;
-    store.retarget_alias(&moved, 50).await.unwrap();
+    // An alias moves only from the key it points at now.
+    let mut stale = moved.clone();
+    stale.target = key.id();
+    assert!(matches!(
+        store.retarget_alias(&stale, &key2.id(), 50).await,
+        Err(StoreError::Conflict)
+    ));
+    store.retarget_alias(&moved, &key.id(), 50).await.unwrap();
     let stored = store
         .alias(key.region(), key.account(), &moved.name)
         .await
@@ -1014,15 +1021,22 @@ async fn aliases(store: &dyn Store) {
     );
     let missing = alias("alias/none", key.id());
     assert!(matches!(
-        store.retarget_alias(&missing, 50).await,
+        store.retarget_alias(&missing, &key.id(), 50).await,
         Err(StoreError::NotFound)
     ));
+    assert!(
+        !store
+            .delete_alias(key.region(), key.account(), &a.name, &key.id())
+            .await
+            .unwrap(),
+        "an alias that points elsewhere now is not deleted"
+    );
     assert!(store
-        .delete_alias(key.region(), key.account(), &a.name)
+        .delete_alias(key.region(), key.account(), &a.name, &moved.target)
         .await
         .unwrap());
     assert!(!store
-        .delete_alias(key.region(), key.account(), &a.name)
+        .delete_alias(key.region(), key.account(), &a.name, &moved.target)
         .await
         .unwrap());
     let other_account = account("999999999999");

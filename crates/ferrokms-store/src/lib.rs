@@ -210,14 +210,22 @@ pub trait Store: Send + Sync {
         account: &AccountId,
         name: &AliasName,
     ) -> StoreResult<Option<AliasRecord>>;
-    /// Points an existing alias at another key; NotFound if there is no such alias.
-    async fn retarget_alias(&self, alias: &AliasRecord, max_per_key: usize) -> StoreResult<()>;
-    /// Returns whether an alias was deleted.
+    /// Points an existing alias at another key, if it still points at `from` (the key the
+    /// caller was authorized on): NotFound if there is no such alias, Conflict if it points
+    /// elsewhere now.
+    async fn retarget_alias(
+        &self,
+        alias: &AliasRecord,
+        from: &KeyId,
+        max_per_key: usize,
+    ) -> StoreResult<()>;
+    /// Deletes an alias if it still points at `target`; whether one was deleted.
     async fn delete_alias(
         &self,
         region: &Region,
         account: &AccountId,
         name: &AliasName,
+        target: &KeyId,
     ) -> StoreResult<bool>;
     /// Aliases in name order, optionally only those pointing at `target`; at most `limit + 1`.
     async fn list_aliases(

@@ -2016,7 +2016,12 @@ impl Store for SqlStore {
         .await
     }
 
-    async fn retarget_alias(&self, alias: &AliasRecord, max_per_key: usize) -> StoreResult<()> {
+    async fn retarget_alias(
+        &self,
+        alias: &AliasRecord,
+        from: &KeyId,
+        max_per_key: usize,
+    ) -> StoreResult<()> {
         let result = async {
             let mut tx = self.writer.begin().await.map_err(backend)?;
             lock_key(
@@ -2029,18 +2034,35 @@ impl Store for SqlStore {
             check_alias_quota(&mut tx, alias, max_per_key).await?;
             let done = sqlx::query(
                 "UPDATE aliases SET target_key_id = $1, updated_at = $2 \
-                 WHERE region = $3 AND account_id = $4 AND alias_name = $5",
+                 WHERE region = $3 AND account_id = $4 AND alias_name = $5 \
+                 AND target_key_id = $6",
             )
             .bind(alias.target.to_string())
             .bind(alias.updated)
             .bind(alias.region.as_str())
             .bind(alias.account.as_str())
             .bind(alias.name.as_str())
+            .bind(from.to_string())
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
             if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound);
+                let exists = sqlx::query(
+                    "SELECT 1 FROM aliases WHERE region = $1 AND account_id = $2 \
+                     AND alias_name = $3",
+                )
+                .bind(alias.region.as_str())
+                .bind(alias.account.as_str())
+                .bind(alias.name.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?
+                .is_some();
+                return Err(if exists {
+                    StoreError::Conflict
+                } else {
+                    StoreError::NotFound
+                });
             }
             commit(tx).await
         }
@@ -2054,15 +2076,18 @@ impl Store for SqlStore {
         region: &Region,
         account: &AccountId,
         name: &AliasName,
+        target: &KeyId,
     ) -> StoreResult<bool> {
         let result = async {
             let mut tx = self.writer.begin().await.map_err(backend)?;
             let done = sqlx::query(
-                "DELETE FROM aliases WHERE region = $1 AND account_id = $2 AND alias_name = $3",
+                "DELETE FROM aliases WHERE region = $1 AND account_id = $2 AND alias_name = $3 \
+                 AND target_key_id = $4",
             )
             .bind(region.as_str())
             .bind(account.as_str())
             .bind(name.as_str())
+            .bind(target.to_string())
             .execute(&mut *tx)
             .await
             .map_err(backend)?;

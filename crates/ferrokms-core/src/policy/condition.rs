@@ -179,9 +179,14 @@ pub(super) struct Condition {
 
 impl Condition {
     /// Whether the condition holds for `request`, the values of its key in the request
-    /// (`None`: the key is absent).
-    pub(super) fn holds(&self, request: Option<&[String]>) -> Truth {
+    /// (`None`: the key is absent), in a statement that denies (`in_deny`) or allows.
+    pub(super) fn holds(&self, request: Option<&[String]>, in_deny: bool) -> Truth {
         let request = request.filter(|v| !v.is_empty());
+        // No values to compare with, or a policy variable ferrokms does not substitute:
+        // nothing can be said, so no Allow applies and every Deny does.
+        if self.values.is_empty() || self.values.iter().any(|v| v.contains("${")) {
+            return Truth::Invalid;
+        }
         if self.operator == Operator::Null {
             // Null: "true" asks for the key to be absent, "false" for it to be present.
             let Some(wants_absent) = self.values.first().and_then(|v| parse_bool(v)) else {
@@ -243,13 +248,15 @@ impl Condition {
             }
             out
         };
-        match (self.qualifier, self.operator.is_negated()) {
-            (SetQualifier::ForAllValues, _) => all(),
-            (SetQualifier::ForAnyValue, _) => any(),
-            // A plain operator on a multivalued key: positive operators ask for a match
-            // among the values, negated ones for no value to match.
-            (SetQualifier::Single, false) => any(),
-            (SetQualifier::Single, true) => all(),
+        match self.qualifier {
+            SetQualifier::ForAllValues => all(),
+            SetQualifier::ForAnyValue => any(),
+            // A plain operator meets several values only on a multivalued key used without
+            // a set operator, or on keys that differ only by case (`Tenant` and `tenant` in
+            // one encryption context). IAM leaves it undefined; ferrokms fails closed: an
+            // Allow needs every value to satisfy it, a Deny applies if any value does.
+            SetQualifier::Single if in_deny => any(),
+            SetQualifier::Single => all(),
         }
     }
 }
@@ -287,7 +294,7 @@ fn compare_numbers(a: &str, b: &str) -> Option<std::cmp::Ordering> {
 /// Returned as milliseconds.
 pub(super) fn parse_date(s: &str) -> Option<i128> {
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-        return s.parse::<i128>().ok().map(|n| n * 1000);
+        return s.parse::<i128>().ok().and_then(|n| n.checked_mul(1000));
     }
     let format = time::format_description::well_known::Rfc3339;
     if let Ok(t) = time::OffsetDateTime::parse(s, &format) {
@@ -313,7 +320,9 @@ fn ip_in_cidr(ip: &str, cidr: &str) -> Option<bool> {
         Some((n, b)) => (n, Some(b.parse::<u32>().ok()?)),
         None => (cidr, None),
     };
-    match (ip.parse::<IpAddr>().ok()?, net.parse::<IpAddr>().ok()?) {
+    // An IPv4 client of a dual-stack listener arrives as ::ffff:a.b.c.d.
+    let ip = ip.parse::<IpAddr>().ok()?.to_canonical();
+    match (ip, net.parse::<IpAddr>().ok()?) {
         (IpAddr::V4(a), IpAddr::V4(n)) => {
             let bits = bits.unwrap_or(32);
             if bits > 32 {
@@ -377,5 +386,6 @@ mod tests {
         assert_eq!(ip_in_cidr("::1", "10.0.0.0/8"), Some(false));
         assert_eq!(ip_in_cidr("10.1.2.3", "10.0.0.0/33"), None);
         assert_eq!(ip_in_cidr("not-an-ip", "10.0.0.0/8"), None);
+        assert_eq!(ip_in_cidr("::ffff:10.1.2.3", "10.0.0.0/8"), Some(true));
     }
 }

@@ -221,6 +221,18 @@ fn condition_rows() -> Vec<ConditionRow> {
             Deny, json!({"ForAllValues:StringNotLike": {"aws:TagKeys": "key1*"}}), &[("aws:TagKeys", &["key2:audit"])], true),
         row("MVEX: \"No aws:TagKeys in the request context.\" → Match (ForAllValues with a negated operator)",
             Deny, json!({"ForAllValues:StringNotLike": {"aws:TagKeys": "key1*"}}), &[], true),
+        // A plain operator on several values (a multivalued key without a set operator, or
+        // context keys that differ only by case): undefined by IAM; ferrokms fails closed.
+        row("UNDOCUMENTED (fail closed): a Deny with a plain negated operator applies if any value satisfies it",
+            Deny, json!({"StringNotEquals": {"kms:GrantOperations": "Decrypt"}}), &[("kms:GrantOperations", &["Decrypt", "CreateGrant"])], true),
+        row("UNDOCUMENTED (fail closed): an Allow with a plain operator needs every value to satisfy it",
+            Allow, json!({"StringEquals": {ec: "A"}}), &[("kms:EncryptionContext:purpose", &["B", "A"])], false),
+        row("KMS-COND: \"the condition key ... is not case sensitive\": Tenant and tenant in one context are one key; a Deny unless A sees B too",
+            Deny, json!({"StringNotEquals": {ec: "A"}}), &[("kms:EncryptionContext:purpose", &["B", "A"])], true),
+        row("VARS: policy variables are not substituted here; a Deny that uses one applies",
+            Deny, json!({"StringEquals": {"kms:GranteePrincipal": "${aws:PrincipalArn}"}}), &[("kms:GranteePrincipal", &["x"])], true),
+        row("VARS: policy variables are not substituted here; an Allow that uses one never applies",
+            Allow, json!({"StringEquals": {"aws:username": "${aws:username}"}}), &[("aws:username", &["alice"])], false),
         // Numbers.
         row("OPS: \"comparing a key to an integer or decimal value\"",
             Allow, json!({"NumericLessThanEquals": {"kms:ValidTo": "1546257599.0"}}), &[("kms:ValidTo", &["1546257598"])], true),

@@ -155,7 +155,7 @@ fn match_statement(
     }
     for c in &s.conditions {
         let request = ctx.keys.get(&c.key).map(Vec::as_slice);
-        let holds = match (c.holds(request), s.effect) {
+        let holds = match (c.holds(request, s.effect == Effect::Deny), s.effect) {
             (Truth::True, _) => true,
             (Truth::False, _) => false,
             // A value that cannot be compared never lets an Allow apply, and never lets a

@@ -254,23 +254,63 @@ impl PolicyDocument {
         Ok(PolicyDocument { statements })
     }
 
-    /// KMS refuses a new policy that puts `ForAllValues` on a single-valued encryption
-    /// context or request tag key: it would match requests without that pair at all.
-    pub fn refuse_overly_permissive(&self) -> Result<(), KmsError> {
-        for c in self.statements.iter().flat_map(|s| &s.conditions) {
-            if c.qualifier != SetQualifier::ForAllValues {
-                continue;
+    /// The checks a policy must pass to be stored (a key policy, an identity or trust
+    /// policy), beyond its grammar: what AWS's validator refuses, and what ferrokms could
+    /// not evaluate as written.
+    /// - `ForAllValues` on a single-valued encryption context or request tag key, which
+    ///   would match requests without that pair at all (KMS's OverlyPermissiveCondition);
+    /// - wildcards in a principal's ARN (only `"*"` alone means everyone);
+    /// - policy variables (`${aws:username}`), which ferrokms does not substitute;
+    /// - empty lists of actions, resources, principals or condition values.
+    pub fn check_new_policy(&self) -> Result<(), KmsError> {
+        let invalid_principals =
+            || malformed("Policy contains a statement with one or more invalid principals.");
+        for s in &self.statements {
+            for p in [&s.principal, &s.not_principal].into_iter().flatten() {
+                if let Principals::Listed { aws, service } = p {
+                    if aws.is_empty() && service.is_empty() {
+                        return Err(invalid_principals());
+                    }
+                    if aws.iter().any(|a| a.contains(['*', '?'])) {
+                        return Err(invalid_principals());
+                    }
+                }
             }
-            let what = if c.key.starts_with("kms:encryptioncontext:") {
-                "EncryptionContext: Using the ForAllValues set operator with a single-valued condition key matches requests without the specified encryption context or with an unspecified encryption context."
-            } else if c.key.starts_with("aws:requesttag/") {
-                " Using the ForAllValues set operator with a single-valued condition key matches requests without the specified tag or with an unspecified tag."
-            } else {
-                continue;
-            };
-            return Err(malformed(format!(
-                "OverlyPermissiveCondition:{what} To fix, remove ForAllValues."
-            )));
+            for list in [&s.action, &s.not_action, &s.resource, &s.not_resource]
+                .into_iter()
+                .flatten()
+            {
+                if list.is_empty() {
+                    return Err(malformed("A statement lists no actions or resources."));
+                }
+            }
+            for c in &s.conditions {
+                if c.values.is_empty() {
+                    return Err(malformed(format!(
+                        "Condition {} on {} has no values.",
+                        c.written, c.key
+                    )));
+                }
+                if c.values.iter().any(|v| v.contains("${")) {
+                    return Err(malformed(format!(
+                        "Condition {} on {} uses a policy variable; ferrokms does not substitute policy variables.",
+                        c.written, c.key
+                    )));
+                }
+                if c.qualifier != SetQualifier::ForAllValues {
+                    continue;
+                }
+                let what = if c.key.starts_with("kms:encryptioncontext:") {
+                    "EncryptionContext: Using the ForAllValues set operator with a single-valued condition key matches requests without the specified encryption context or with an unspecified encryption context."
+                } else if c.key.starts_with("aws:requesttag/") {
+                    " Using the ForAllValues set operator with a single-valued condition key matches requests without the specified tag or with an unspecified tag."
+                } else {
+                    continue;
+                };
+                return Err(malformed(format!(
+                    "OverlyPermissiveCondition:{what} To fix, remove ForAllValues."
+                )));
+            }
         }
         Ok(())
     }
@@ -340,6 +380,17 @@ impl RequestContext {
         self
     }
 
+    /// Adds values to a key, keeping those it has: condition key names ignore case, so
+    /// `kms:EncryptionContext:Tenant` and `...:tenant` of one request are one key with both
+    /// values, never whichever came last.
+    pub fn add(&mut self, key: &str, values: Vec<String>) -> &mut Self {
+        self.keys
+            .entry(key.to_lowercase())
+            .or_default()
+            .extend(values);
+        self
+    }
+
     /// The values of a condition key (any case), if the request has it.
     pub fn get(&self, key: &str) -> Option<&[String]> {
         self.keys.get(&key.to_lowercase()).map(Vec::as_slice)
@@ -403,7 +454,7 @@ mod tests {
                 r#"{{"Statement":[{{"Effect":"Allow","Principal":"*","Action":"kms:*","Condition":{{"ForAllValues:StringEquals":{{"{key}":"IT"}}}}}}]}}"#
             );
             let doc = PolicyDocument::parse(&text, PolicyKind::Key).unwrap();
-            match doc.refuse_overly_permissive() {
+            match doc.check_new_policy() {
                 Err(KmsError::MalformedPolicyDocument(m)) => {
                     assert!(m.starts_with("OverlyPermissiveCondition"), "{m}")
                 }
@@ -415,7 +466,27 @@ mod tests {
             PolicyKind::Key,
         )
         .unwrap();
-        assert!(fine.refuse_overly_permissive().is_ok());
+        assert!(fine.check_new_policy().is_ok());
+    }
+
+    #[test]
+    fn policies_ferrokms_could_not_evaluate_as_written_are_refused() {
+        for bad in [
+            r#"{"Statement":[{"Effect":"Deny","Principal":{"AWS":"arn:aws:iam::111122223333:role/contractor-*"},"Action":"kms:*"}]}"#,
+            r#"{"Statement":[{"Effect":"Deny","Principal":{"AWS":[]},"Action":"kms:*"}]}"#,
+            r#"{"Statement":[{"Effect":"Deny","Principal":"*","Action":[],"Resource":"*"}]}"#,
+            r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:*","Condition":{"StringNotEquals":{"kms:CallerAccount":[]}}}]}"#,
+            r#"{"Statement":[{"Effect":"Deny","Principal":"*","Action":"kms:CreateGrant","Condition":{"StringEquals":{"kms:GranteePrincipal":"${aws:PrincipalArn}"}}}]}"#,
+        ] {
+            let doc = PolicyDocument::parse(bad, PolicyKind::Key).unwrap();
+            assert!(
+                matches!(
+                    doc.check_new_policy(),
+                    Err(KmsError::MalformedPolicyDocument(_))
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -179,35 +179,49 @@ pub async fn update_alias(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
         ))
         .into()
     };
-    let (existing, current) = existing_alias(call, &name).await?;
     let key = resolve_key(call, &target, On::NewKey, &Conditions::none()).await?;
     key.check_not_pending_deletion()?;
-    if let Some(current) = &current {
-        if key_kind(current) != key_kind(&key) {
-            return Err(KmsError::Validation(format!(
-                "Alias {} cannot point to {}: the current and new KMS key must be the same type (both symmetric or both asymmetric or both HMAC), and they must have the same key usage.",
-                name.arn(&region, &account),
-                key.arn
-            ))
-            .into());
+    // The alias moves only from the key that was authorized as its current one; if another
+    // request moved it in between, the new current key is authorized again.
+    for _ in 0..ALIAS_ATTEMPTS {
+        let (existing, current) = existing_alias(call, &name).await?;
+        if let Some(current) = &current {
+            if key_kind(current) != key_kind(&key) {
+                return Err(KmsError::Validation(format!(
+                    "Alias {} cannot point to {}: the current and new KMS key must be the same type (both symmetric or both asymmetric or both HMAC), and they must have the same key usage.",
+                    name.arn(&region, &account),
+                    key.arn
+                ))
+                .into());
+            }
+        }
+        let from = existing.target;
+        let record = AliasRecord {
+            target: key.id(),
+            updated: call.now,
+            ..existing
+        };
+        match call
+            .services
+            .store
+            .retarget_alias(
+                &record,
+                &from,
+                call.services.quotas.resources.aliases_per_key,
+            )
+            .await
+        {
+            Ok(()) => return Ok(json!({})),
+            Err(StoreError::NotFound) => return Err(not_found()),
+            Err(StoreError::Conflict) => continue,
+            Err(e) => return Err(quota_error(call, e)),
         }
     }
-    let record = AliasRecord {
-        target: key.id(),
-        updated: call.now,
-        ..existing
-    };
-    match call
-        .services
-        .store
-        .retarget_alias(&record, call.services.quotas.resources.aliases_per_key)
-        .await
-    {
-        Ok(()) => Ok(json!({})),
-        Err(StoreError::NotFound) => Err(not_found()),
-        Err(e) => Err(quota_error(call, e)),
-    }
+    Err(KmsError::internal().into())
 }
+
+/// How often UpdateAlias and DeleteAlias start again when the alias moved meanwhile.
+const ALIAS_ATTEMPTS: usize = 4;
 
 pub async fn delete_alias(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
     let name = input.required_string("AliasName", 1, 256)?;
@@ -218,17 +232,20 @@ pub async fn delete_alias(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
     let not_found = || -> ApiError {
         KmsError::NotFound(format!("Alias {} is not found.", name.arn(region, account))).into()
     };
-    existing_alias(call, &name).await?;
-    let deleted = call
-        .services
-        .store
-        .delete_alias(region, account, &name)
-        .await
-        .map_err(store_failure)?;
-    if !deleted {
-        return Err(not_found());
+    for _ in 0..ALIAS_ATTEMPTS {
+        let (existing, _) = existing_alias(call, &name).await?;
+        let deleted = call
+            .services
+            .store
+            .delete_alias(region, account, &name, &existing.target)
+            .await
+            .map_err(store_failure)?;
+        if deleted {
+            return Ok(json!({}));
+        }
+        // Gone (existing_alias says NotFound next time) or moved (authorized again).
     }
-    Ok(json!({}))
+    Err(not_found())
 }
 
 pub async fn list_aliases(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {

@@ -175,6 +175,10 @@ pub fn request_context(
         .set("aws:CurrentTime", vec![iso8601(env.now)])
         .set("aws:EpochTime", vec![env.now.div_euclid(1000).to_string()])
         .set("aws:SourceIp", vec![env.source_ip.to_string()]);
+    if let Some(issued) = principal.session_issued() {
+        // Present for temporary credentials: "revoke older sessions" Denies compare it.
+        ctx.set("aws:TokenIssueTime", vec![iso8601(issued)]);
+    }
     if kind == "User" {
         // aws:username: "always included in the request context for IAM users" only.
         if let Some(name) = principal.arn().rsplit('/').next() {
@@ -182,7 +186,7 @@ pub fn request_context(
         }
     }
     for (k, v) in &extra.keys {
-        ctx.set(k, v.clone());
+        ctx.add(k, v.clone());
     }
     ctx
 }
@@ -246,7 +250,7 @@ pub async fn key_request_context(
             .await
             .map_err(store_failure)?;
         for tag in tags {
-            ctx.set(&format!("aws:ResourceTag/{}", tag.key), vec![tag.value]);
+            ctx.add(&format!("aws:ResourceTag/{}", tag.key), vec![tag.value]);
         }
     }
     if asks("kms:resourcealiases") {
@@ -439,7 +443,7 @@ pub async fn authorize_key(
     if other_account && !call.operation.cross_account {
         return Err(hidden_resource(call, action, named));
     }
-    let decision = key_decision(call, &key, action, extra, on).await?;
+    let decision = key_decision(call, &key, action, extra, on, true).await?;
     if decision != Decision::Allowed {
         return Err(match (other_account, named) {
             (true, _) => hidden_resource(call, action, named),
@@ -456,14 +460,15 @@ pub async fn authorize_key(
     Ok(AuthorizedKey { key, on })
 }
 
-/// The decision for `action` on `key`, grants included. `on` picks the Region whose
-/// request it is: a replica's permission is asked in the replica's Region.
+/// The decision for `action` on `key`, with its grants when `consult_grants`. `on` picks
+/// the Region whose request it is: a replica's permission is asked in the replica's Region.
 async fn key_decision(
     call: &Call<'_>,
     key: &KeyMetadata,
     action: &str,
     extra: &Conditions,
     on: On,
+    consult_grants: bool,
 ) -> Result<Decision, ApiError> {
     let policy = stored_policy(key)?;
     let mut env = call.environment();
@@ -491,32 +496,56 @@ async fn key_decision(
         principal.identity_policies(),
         &ctx,
     );
-    if let Decision::NotAllowed(_) = decision {
-        let grants = grants_of(call.services.store.as_ref(), limits, key).await?;
-        if grants
-            .iter()
-            .any(|g| grant_allows(g, principal, action, extra))
-        {
-            return Ok(Decision::Allowed);
+    if let (Decision::NotAllowed(_), true) = (decision, consult_grants) {
+        // A grant is the key's side of a cross-account request: the caller's own account
+        // must allow it too, as for a key policy that names the caller.
+        let own_side = key.account() == principal.account()
+            || caller(principal).is_account_root()
+            || decide(
+                Resource::IdentityOnly,
+                &caller(principal),
+                principal.identity_policies(),
+                &ctx,
+            ) == Decision::Allowed;
+        if own_side {
+            let grants = grants_of(call.services.store.as_ref(), limits, key).await?;
+            if grants
+                .iter()
+                .any(|g| grant_allows(g, principal, action, extra))
+            {
+                return Ok(Decision::Allowed);
+            }
         }
     }
     Ok(decision)
 }
 
-/// RetireGrant's fallback: when neither the retiring principal nor a grantee allowed to
-/// retire asks, the key policy's kms:RetireGrant decides.
-pub async fn authorize_retire_by_policy(
+/// RetireGrant: the grant's retiring principal, or its grantee when the grant allows
+/// RetireGrant, may retire it (`named_by_grant`), unless a policy explicitly denies
+/// kms:RetireGrant; anyone else needs the key policy (and IAM) to allow it. Other grants of
+/// the key never count: a grant lets its grantee retire only itself.
+pub async fn authorize_retire(
     call: &Call<'_>,
     key: KeyMetadata,
+    named_by_grant: bool,
     extra: &Conditions,
-) -> Result<AuthorizedKey, ApiError> {
-    authorize_key(call, key, On::Key, Named::ByRequest, extra).await
-}
-
-/// Records that the grant itself allowed RetireGrant (its retiring principal, or a grantee
-/// whose grant allows RetireGrant), as AWS lets it.
-pub fn retire_allowed_by_grant(call: &Call<'_>) {
+) -> Result<(), ApiError> {
+    let action = key_permission(call, On::Key)?.action;
+    let decision = key_decision(call, &key, action, extra, On::Key, false).await?;
+    let allowed = match decision {
+        Decision::Allowed => true,
+        Decision::NotAllowed(_) => named_by_grant,
+        Decision::Denied(_) => false,
+    };
+    if !allowed {
+        return Err(if key.account() != call.request.principal().account() {
+            hidden_resource(call, action, Named::ByRequest)
+        } else {
+            denied(call, action, &key.arn.to_string(), decision)
+        });
+    }
     call.checked(On::Key);
+    Ok(())
 }
 
 /// Records that resource `on` does not exist, so its permission protects nothing (an alias

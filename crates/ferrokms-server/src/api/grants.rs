@@ -11,10 +11,7 @@ use ferrokms_core::KmsError;
 use ferrokms_store::{GrantRecord, Page, StoreError};
 use serde_json::{json, Map, Value};
 
-use super::authorize::{
-    authorize_iam, authorize_retire_by_policy, hidden_resource, retire_allowed_by_grant,
-    Conditions, Named,
-};
+use super::authorize::{authorize_iam, authorize_retire, hidden_resource, Conditions, Named};
 use super::crypto::{read_dry_run, read_grant_tokens};
 use super::operations::On;
 use super::resolve::resolve_key;
@@ -330,7 +327,8 @@ pub async fn list_retirable_grants(call: &Call<'_>, mut input: Input) -> Result<
             Named::ByRequest,
         ));
     }
-    authorize_iam(call, On::Account, "*", None, &Conditions::none())?;
+    // "The authorized resource in ListRetirableGrants calls is the retiring principal."
+    authorize_iam(call, On::Account, &retiring, None, &Conditions::none())?;
     let region = call.request.region();
     let rows = call
         .services
@@ -443,26 +441,23 @@ pub async fn retire_grant(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
         .into_iter()
         .find(|g| g.grant_id == grant_id)
         .ok_or_else(|| grant_not_found(&grant_id))?;
-    let caller = call.request.principal().arn();
+    let principal = call.request.principal();
+    let is_caller = |p: &str| p == principal.arn() || Some(p) == principal.role_arn();
     let terms = terms_of(&grant)?;
-    let may_retire = grant.retiring_principal.as_deref() == Some(caller)
-        || (grant.grantee_principal == caller
+    let named_by_grant = grant.retiring_principal.as_deref().is_some_and(is_caller)
+        || (is_caller(&grant.grantee_principal)
             && terms.operations.iter().any(|o| o == "RetireGrant"));
-    if may_retire {
-        retire_allowed_by_grant(call);
-    } else {
-        let mut conditions = Conditions::none();
-        if let Some(c) = &terms.constraints {
-            let kinds = c.types();
-            if !kinds.is_empty() {
-                conditions = conditions.with("kms:GrantConstraintType", kinds);
-            }
-            if let Some(pairs) = c.context_pairs() {
-                conditions = conditions.context_keys(pairs);
-            }
+    let mut conditions = Conditions::none();
+    if let Some(c) = &terms.constraints {
+        let kinds = c.types();
+        if !kinds.is_empty() {
+            conditions = conditions.with("kms:GrantConstraintType", kinds);
         }
-        authorize_retire_by_policy(call, key.clone(), &conditions).await?;
+        if let Some(pairs) = c.context_pairs() {
+            conditions = conditions.context_keys(pairs);
+        }
     }
+    authorize_retire(call, key.clone(), named_by_grant, &conditions).await?;
     if dry_run {
         return Err(KmsError::dry_run().into());
     }

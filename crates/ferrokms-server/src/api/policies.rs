@@ -35,7 +35,7 @@ pub fn parse_key_policy(call: &Call<'_>, text: &str) -> Result<PolicyDocument, A
         .into());
     }
     let document = PolicyDocument::parse(text, PolicyKind::Key)?;
-    document.refuse_overly_permissive()?;
+    document.check_new_policy()?;
     Ok(document)
 }
 

@@ -86,10 +86,9 @@ impl AuthorizationHeader {
             .split(';')
             .map(str::to_ascii_lowercase)
             .collect();
-        if !signed_headers
-            .iter()
-            .any(|h| h == "host" || h == ":authority")
-        {
+        // `host` itself: over HTTP/2 its value is the request's authority, which is then
+        // what is signed; a `:authority` entry would sign nothing.
+        if !signed_headers.iter().any(|h| h == "host") {
             return Err(incomplete(
                 "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.".into(),
             ));

@@ -35,6 +35,8 @@ pub struct Principal {
     identity_policies: Arc<Vec<PolicyDocument>>,
     /// For a role session, the role it acts as.
     role_arn: Option<String>,
+    /// For temporary credentials, when they were issued (`aws:TokenIssueTime`).
+    session_issued: Option<i64>,
 }
 
 impl Principal {
@@ -55,6 +57,10 @@ impl Principal {
     }
     pub fn role_arn(&self) -> Option<&str> {
         self.role_arn.as_deref()
+    }
+    /// When temporary credentials were issued, in milliseconds; None for long-term keys.
+    pub fn session_issued(&self) -> Option<i64> {
+        self.session_issued
     }
 }
 
@@ -160,6 +166,7 @@ async fn principal_of(
     store: &dyn Store,
     record: ferrokms_store::AccessKeyRecord,
 ) -> Result<Principal, ApiError> {
+    let session_issued = record.session.is_some().then_some(record.created);
     let role_arn = record.session.map(|s| s.role_arn);
     let policy_owner = role_arn.as_deref().unwrap_or(&record.principal_arn);
     let identity_policies = load_identity_policies(store, policy_owner).await?;
@@ -170,6 +177,7 @@ async fn principal_of(
         access_key_id: record.access_key_id,
         identity_policies: Arc::new(identity_policies),
         role_arn,
+        session_issued,
     })
 }
 
@@ -259,6 +267,7 @@ pub async fn principal_named(store: &dyn Store, arn: &str) -> Result<Principal, 
         access_key_id: String::new(),
         identity_policies: Arc::new(policies),
         role_arn,
+        session_issued: None,
     })
 }
 
@@ -288,7 +297,8 @@ fn check_session(
     Ok(())
 }
 
-/// A stored identity policy that no longer parses grants nothing; it is logged, not fatal.
+/// The principal's stored identity policies. One that no longer parses could hold a Deny,
+/// so the principal's requests fail (internal error, logged) rather than lose it.
 async fn load_identity_policies(
     store: &dyn Store,
     principal_arn: &str,
@@ -297,16 +307,15 @@ async fn load_identity_policies(
         tracing::error!(error = %e, "identity policy lookup failed");
         ApiError::Kms(ferrokms_core::KmsError::internal())
     })?;
-    Ok(documents
+    documents
         .iter()
-        .filter_map(|d| match PolicyDocument::parse(d, PolicyKind::Identity) {
-            Ok(p) => Some(p),
-            Err(e) => {
+        .map(|d| {
+            PolicyDocument::parse(d, PolicyKind::Identity).map_err(|e| {
                 tracing::error!(principal = principal_arn, error = %e, "stored identity policy is malformed");
-                None
-            }
+                ApiError::Kms(ferrokms_core::KmsError::internal())
+            })
         })
-        .collect())
+        .collect()
 }
 
 impl Authenticator {
@@ -364,6 +373,7 @@ impl Authenticator {
                     access_key_id: auth.access_key_id.clone(),
                     identity_policies: Arc::new(Vec::new()),
                     role_arn: None,
+                    session_issued: None,
                 }
             }
             Authenticator::Strict { store, root } => {
