@@ -1,7 +1,9 @@
 //! The key policy parser and evaluator: any document either fails to parse or evaluates
 //! to an answer for a key policy and for an identity policy.
 #![no_main]
-use ferrokms_core::policy::{key_access, Caller, PolicyDocument, PolicyKind, RequestContext};
+use ferrokms_core::policy::{
+    decide, explain, Caller, PolicyDocument, PolicyKind, RequestContext, Resource,
+};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -23,7 +25,15 @@ fuzz_target!(|data: &[u8]| {
         role_arn: None,
     };
     if let Ok(policy) = key_policy {
+        let _ = policy.check_new_policy();
         let identities: Vec<PolicyDocument> = identity.into_iter().collect();
-        let _ = key_access(&policy, "111122223333", &caller, &identities, &ctx);
+        let resource = Resource::WithPolicy {
+            policy: &policy,
+            account: "111122223333",
+        };
+        let decision = decide(resource, &caller, &identities, &ctx);
+        // The explanation is the same evaluation.
+        assert_eq!(explain(resource, &caller, &identities, &ctx).decision, decision);
+        let _ = decide(Resource::IdentityOnly, &caller, &identities, &ctx);
     }
 });
