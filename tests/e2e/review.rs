@@ -188,6 +188,45 @@ async fn key_with_policy(admin: &Client, statements: serde_json::Value) -> (Stri
     (meta.key_id().to_owned(), meta.arn().unwrap().to_owned())
 }
 
+/// Encrypt with an encryption context.
+async fn encrypt_in(
+    client: &Client,
+    key: &str,
+    plaintext: &str,
+    context: &[(&str, &str)],
+) -> Result<
+    aws_sdk_kms::operation::encrypt::EncryptOutput,
+    aws_sdk_kms::error::SdkError<aws_sdk_kms::operation::encrypt::EncryptError>,
+> {
+    let mut request = client
+        .encrypt()
+        .key_id(key)
+        .plaintext(Blob::new(plaintext.to_owned()));
+    for (k, v) in context {
+        request = request.encryption_context(*k, *v);
+    }
+    request.send().await
+}
+
+/// A grant the admin makes.
+async fn grant(
+    admin: &Client,
+    key: &str,
+    grantee: &str,
+    operations: &[GrantOperation],
+    constraints: Option<GrantConstraints>,
+) -> aws_sdk_kms::operation::create_grant::CreateGrantOutput {
+    admin
+        .create_grant()
+        .key_id(key)
+        .grantee_principal(grantee)
+        .set_operations(Some(operations.to_vec()))
+        .set_constraints(constraints)
+        .send()
+        .await
+        .expect("create grant")
+}
+
 fn admin_all() -> serde_json::Value {
     json!({"Effect": "Allow", "Principal": {"AWS": ADMIN}, "Action": "kms:*", "Resource": "*"})
 }
@@ -212,20 +251,10 @@ async fn deny_unless_encryption_context_denies_a_request_without_one() {
         message(&err),
         format!("User: {ALICE} is not authorized to perform: kms:Encrypt on resource: {arn} with an explicit deny in a resource-based policy")
     );
-    alice
-        .encrypt()
-        .key_id(&id)
-        .plaintext(Blob::new("with context"))
-        .encryption_context("purpose", "backup")
-        .send()
+    encrypt_in(&alice, &id, "with context", &[("purpose", "backup")])
         .await
         .expect("the context the policy asks for");
-    let err = alice
-        .encrypt()
-        .key_id(&id)
-        .plaintext(Blob::new("other context"))
-        .encryption_context("purpose", "other")
-        .send()
+    let err = encrypt_in(&alice, &id, "other context", &[("purpose", "other")])
         .await
         .unwrap_err();
     assert_eq!(code(&err), "AccessDeniedException");
@@ -264,19 +293,18 @@ async fn data_key_pairs_are_authorized_with_their_encryption_context() {
     assert_eq!(code(&err), "AccessDeniedException");
 
     let (granted, _) = new_key(&admin).await;
-    admin
-        .create_grant()
-        .key_id(&granted)
-        .grantee_principal(FRANK)
-        .operations(GrantOperation::GenerateDataKeyPair)
-        .constraints(
+    grant(
+        &admin,
+        &granted,
+        FRANK,
+        &[GrantOperation::GenerateDataKeyPair],
+        Some(
             GrantConstraints::builder()
                 .encryption_context_subset("purpose", "grant")
                 .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+        ),
+    )
+    .await;
     frank
         .generate_data_key_pair()
         .key_id(&granted)
@@ -359,15 +387,14 @@ async fn a_grantee_cannot_widen_its_own_grant() {
     let admin = server.client();
     let frank = as_user(&server, &FRANK_USER);
     let (id, _) = new_key(&admin).await;
-    admin
-        .create_grant()
-        .key_id(&id)
-        .grantee_principal(FRANK)
-        .operations(GrantOperation::Encrypt)
-        .operations(GrantOperation::CreateGrant)
-        .send()
-        .await
-        .unwrap();
+    grant(
+        &admin,
+        &id,
+        FRANK,
+        &[GrantOperation::Encrypt, GrantOperation::CreateGrant],
+        None,
+    )
+    .await;
     for widened in [
         vec![GrantOperation::Decrypt],
         vec![GrantOperation::Encrypt, GrantOperation::Decrypt],
@@ -401,20 +428,18 @@ async fn a_grantee_cannot_widen_its_own_grant() {
         .expect("a narrower grant");
 
     let (constrained, _) = new_key(&admin).await;
-    admin
-        .create_grant()
-        .key_id(&constrained)
-        .grantee_principal(FRANK)
-        .operations(GrantOperation::Encrypt)
-        .operations(GrantOperation::CreateGrant)
-        .constraints(
+    grant(
+        &admin,
+        &constrained,
+        FRANK,
+        &[GrantOperation::Encrypt, GrantOperation::CreateGrant],
+        Some(
             GrantConstraints::builder()
                 .encryption_context_subset("team", "a")
                 .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+        ),
+    )
+    .await;
     let err = frank
         .create_grant()
         .key_id(&constrained)
@@ -1028,33 +1053,22 @@ async fn numbers_that_are_not_numbers_allow_nothing_and_constraint_keys_ignore_c
     }
 
     let (id, _) = new_key(&admin).await;
-    admin
-        .create_grant()
-        .key_id(&id)
-        .grantee_principal(FRANK)
-        .operations(GrantOperation::Encrypt)
-        .constraints(
+    grant(
+        &admin,
+        &id,
+        FRANK,
+        &[GrantOperation::Encrypt],
+        Some(
             GrantConstraints::builder()
                 .encryption_context_subset("Purpose", "reports")
                 .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    frank
-        .encrypt()
-        .key_id(&id)
-        .plaintext(Blob::new("x"))
-        .encryption_context("purpose", "reports")
-        .send()
+        ),
+    )
+    .await;
+    encrypt_in(&frank, &id, "x", &[("purpose", "reports")])
         .await
         .expect("the constraint's key matches without case");
-    let err = frank
-        .encrypt()
-        .key_id(&id)
-        .plaintext(Blob::new("x"))
-        .encryption_context("purpose", "Reports")
-        .send()
+    let err = encrypt_in(&frank, &id, "x", &[("purpose", "Reports")])
         .await
         .unwrap_err();
     assert_eq!(
@@ -1169,12 +1183,7 @@ async fn policy_explain_agrees_with_the_server_and_shows_why() {
         text.contains("condition not met: StringNotEquals"),
         "{text}"
     );
-    alice
-        .encrypt()
-        .key_id(&id)
-        .plaintext(Blob::new("x"))
-        .encryption_context("purpose", "backup")
-        .send()
+    encrypt_in(&alice, &id, "x", &[("purpose", "backup")])
         .await
         .unwrap();
 
@@ -1189,14 +1198,7 @@ async fn policy_explain_agrees_with_the_server_and_shows_why() {
         &granted,
     ]);
     assert_eq!(status, Some(1));
-    let grant = admin
-        .create_grant()
-        .key_id(&granted)
-        .grantee_principal(FRANK)
-        .operations(GrantOperation::Encrypt)
-        .send()
-        .await
-        .unwrap();
+    let franks = grant(&admin, &granted, FRANK, &[GrantOperation::Encrypt], None).await;
     let (status, text) = explain(&[
         "--caller",
         FRANK,
@@ -1209,7 +1211,7 @@ async fn policy_explain_agrees_with_the_server_and_shows_why() {
     assert!(
         text.contains(&format!(
             "decision: ALLOWED by grant {}",
-            grant.grant_id().unwrap()
+            franks.grant_id().unwrap()
         )),
         "{text}"
     );
@@ -1383,23 +1385,15 @@ async fn retiring_is_limited_to_ones_own_grant_and_deny_still_wins() {
     let admin = server.client();
     let frank = as_user(&server, &FRANK_USER);
     let (id, _) = new_key(&admin).await;
-    let franks = admin
-        .create_grant()
-        .key_id(&id)
-        .grantee_principal(FRANK)
-        .operations(GrantOperation::Decrypt)
-        .operations(GrantOperation::RetireGrant)
-        .send()
-        .await
-        .unwrap();
-    let alices = admin
-        .create_grant()
-        .key_id(&id)
-        .grantee_principal(ALICE)
-        .operations(GrantOperation::Decrypt)
-        .send()
-        .await
-        .unwrap();
+    let franks = grant(
+        &admin,
+        &id,
+        FRANK,
+        &[GrantOperation::Decrypt, GrantOperation::RetireGrant],
+        None,
+    )
+    .await;
+    let alices = grant(&admin, &id, ALICE, &[GrantOperation::Decrypt], None).await;
     let err = frank
         .retire_grant()
         .key_id(&id)
@@ -1504,14 +1498,7 @@ async fn grants_across_accounts_need_both_sides_and_unreadable_policies_fail_clo
     let admin = server.client();
     let (_, arn) = new_key(&admin).await;
     for grantee in [EVE, "arn:aws:iam::444455556666:user/mallory"] {
-        admin
-            .create_grant()
-            .key_id(&arn)
-            .grantee_principal(grantee)
-            .operations(GrantOperation::Encrypt)
-            .send()
-            .await
-            .unwrap();
+        grant(&admin, &arn, grantee, &[GrantOperation::Encrypt], None).await;
     }
     encrypt(&as_user(&server, &EVE_USER), &arn, "eve's IAM allows it")
         .await
