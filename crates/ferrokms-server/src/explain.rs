@@ -8,9 +8,9 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use ferrokms_core::context::EncryptionContext;
-use ferrokms_core::ids::{KeyReference, Region};
+use ferrokms_core::ids::Region;
 use ferrokms_core::key::{KeyMetadata, Millis};
-use ferrokms_core::policy::{explain, Caller, Decision, Explanation, Resource, StatementOutcome};
+use ferrokms_core::policy::{explain, Decision, Explanation, Resource, StatementOutcome};
 use ferrokms_store::Store;
 
 use crate::api::authorize::{
@@ -51,10 +51,6 @@ fn fail(msg: impl Into<String>) -> ServerError {
     ServerError::Config(msg.into())
 }
 
-fn outcome_text(o: &StatementOutcome) -> String {
-    o.to_string()
-}
-
 fn write_explanation(out: &mut String, explanation: &Explanation) {
     for policy in &explanation.policies {
         let _ = writeln!(out, "{}:", policy.name);
@@ -75,9 +71,7 @@ fn write_explanation(out: &mut String, explanation: &Explanation) {
             let _ = writeln!(
                 out,
                 " {mark} statement {}{sid} ({}): {}",
-                s.index,
-                s.effect,
-                outcome_text(&s.outcome)
+                s.index, s.effect, s.outcome
             );
             if s.outcome == StatementOutcome::Applies {
                 for c in &s.conditions {
@@ -94,40 +88,20 @@ async fn find_key(
     account: &ferrokms_core::ids::AccountId,
     raw: &str,
 ) -> Result<(KeyMetadata, Option<String>), ServerError> {
-    let (key_region, key_account, id, alias) = match KeyReference::parse(raw) {
-        KeyReference::Id(id) => (region.clone(), account.clone(), id, None),
-        KeyReference::Arn(arn) => (arn.region, arn.account, arn.key_id, None),
-        KeyReference::Alias(name) => {
-            let found = store
-                .alias(region, account, &name)
-                .await?
-                .ok_or_else(|| fail(format!("no alias {name} in {account} {region}")))?;
-            (
-                region.clone(),
-                account.clone(),
-                found.target,
-                Some(name.to_string()),
-            )
-        }
-        KeyReference::AliasArn {
-            region: r,
-            account: a,
-            name,
-        } => {
-            let found = store
-                .alias(&r, &a, &name)
-                .await?
-                .ok_or_else(|| fail(format!("no alias {name} in {a} {r}")))?;
-            (r, a, found.target, Some(name.to_string()))
-        }
-        _ => return Err(fail(format!("{raw} names no key"))),
-    };
-    let key = store
-        .key(&key_region, &id)
+    let named = crate::api::resolve::named_key(store, region, account, raw)
         .await?
-        .filter(|k| k.account() == &key_account)
-        .ok_or_else(|| fail(format!("no key {raw} in {key_account} {key_region}")))?;
-    Ok((key, alias))
+        .ok_or_else(|| fail(format!("{raw} names no key (or no such alias)")))?;
+    let key = store
+        .key(&named.region, &named.id)
+        .await?
+        .filter(|k| k.account() == &named.account)
+        .ok_or_else(|| {
+            fail(format!(
+                "no key {raw} in {} {}",
+                named.account, named.region
+            ))
+        })?;
+    Ok((key, named.alias.map(|a| a.to_string())))
 }
 
 /// Decides `question` as the server would, and says why.
@@ -159,11 +133,7 @@ pub async fn explain_request(
         source_ip: question.source_ip,
         secure_transport: question.secure_transport,
     };
-    let caller = Caller {
-        arn: principal.arn(),
-        account: principal.account().as_str(),
-        role_arn: principal.role_arn(),
-    };
+    let caller = principal.caller();
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -172,7 +142,14 @@ pub async fn explain_request(
         principal.account()
     );
     let Some(raw_key) = &question.key else {
-        let ctx = request_context(&principal, &env, &format!("kms:{action}"), "*", &conditions);
+        let ctx = request_context(
+            &principal,
+            &env,
+            None,
+            &format!("kms:{action}"),
+            "*",
+            &conditions,
+        );
         let explanation = explain(
             Resource::IdentityOnly,
             &caller,

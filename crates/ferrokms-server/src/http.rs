@@ -249,6 +249,9 @@ async fn handle(
     body: Body,
 ) -> Response {
     let id = request_id();
+    // An IPv4 client of a dual-stack listener arrives as ::ffff:a.b.c.d; aws:SourceIp and
+    // the audit record see a.b.c.d.
+    let source_addr = peer.ip().to_canonical();
     let body = match read_body(&headers, body, app.body_timeout).await {
         Ok(b) => b,
         Err(e) => {
@@ -313,7 +316,7 @@ async fn handle(
                 event_source: claim.event_source,
                 event_name: &claim.event_name,
                 region: &claim.region,
-                source_ip: peer.ip().to_canonical().to_string(),
+                source_ip: source_addr.to_string(),
                 user_agent: &user_agent,
                 principal: None,
                 claimed_access_key: claim.access_key.as_deref().map(|k| (k, account)),
@@ -341,13 +344,13 @@ async fn handle(
     let env = crate::api::authorize::Environment {
         region: verified.region().clone(),
         now,
-        source_ip: peer.ip().to_canonical(),
+        source_ip: source_addr,
         secure_transport,
     };
     if verified.service() == Service::Sts {
         let action = sts::action(&body);
         let event_id = audit::event::new_event_id();
-        let source_ip = peer.ip().to_canonical().to_string();
+        let source_ip = source_addr.to_string();
         let event_input = |error| audit::event::EventInput {
             request_id: &id,
             event_id: &event_id,
@@ -417,7 +420,7 @@ async fn handle(
         }
     };
     let event_id = audit::event::new_event_id();
-    let source_ip = peer.ip().to_canonical().to_string();
+    let source_ip = source_addr.to_string();
     let event_input = |request_parameters, response, error, resources| audit::event::EventInput {
         request_id: &id,
         event_id: &event_id,
@@ -469,7 +472,7 @@ async fn handle(
                             request: &verified,
                             operation: spec,
                             now,
-                            source_ip: peer.ip().to_canonical(),
+                            source_ip: source_addr,
                             secure_transport,
                             resources: Default::default(),
                             decided: Default::default(),

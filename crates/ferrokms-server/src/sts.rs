@@ -2,7 +2,7 @@
 //! AssumeRole for the common "the app runs as a role" setup.
 
 use axum::http::StatusCode;
-use ferrokms_core::policy::{decide, Caller, Decision, PolicyDocument, PolicyKind, Resource};
+use ferrokms_core::policy::{decide, Decision, PolicyDocument, PolicyKind, Resource};
 use ferrokms_store::PrincipalKind;
 
 use crate::api::authorize::{request_context, Conditions, Environment};
@@ -121,6 +121,7 @@ async fn assume_role(
         "ExternalId",
     ];
     if let Some((name, _)) = params.0.iter().find(|(k, _)| !KNOWN.contains(&k.as_str())) {
+        let name: String = name.chars().take(64).collect();
         return validation(
             &format!("The AssumeRole parameter {name} is not supported by ferrokms; the session would not be limited by it."),
             request_id,
@@ -161,7 +162,7 @@ async fn assume_role(
         }
     };
     let caller = request.principal();
-    if caller.arn() == caller.account().root_arn() {
+    if caller.caller().is_account_root() {
         return error(
             StatusCode::FORBIDDEN,
             "AccessDenied",
@@ -211,21 +212,17 @@ async fn assume_role(
     let ctx = request_context(
         caller,
         env,
+        Some(&document),
         "sts:AssumeRole",
         role_arn,
         &Conditions::none().with_some("sts:ExternalId", param("ExternalId").map(str::to_owned)),
     );
-    let who = Caller {
-        arn: caller.arn(),
-        account: caller.account().as_str(),
-        role_arn: caller.role_arn(),
-    };
     let decision = decide(
         Resource::WithPolicy {
             policy: &document,
             account: role.account.as_str(),
         },
-        &who,
+        &caller.caller(),
         caller.identity_policies(),
         &ctx,
     );

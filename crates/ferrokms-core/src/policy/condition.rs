@@ -196,14 +196,16 @@ impl Condition {
         }
         let Some(request) = request else {
             return Truth::from(match self.qualifier {
+                // "...IfExists ... If the key is not present, evaluate the condition element
+                // as true", whatever set operator it has.
+                _ if self.if_exists => true,
                 // "If the key is not present or the key value is an empty set, the
                 // ForAllValues condition returns true."
                 SetQualifier::ForAllValues => true,
                 // "ForAnyValue ... returns false if there are no keys in the request."
                 SetQualifier::ForAnyValue => false,
-                // "...IfExists ... If the key is not present, the condition evaluates to
-                // true"; a negated operator is true of an absent key; any other is false.
-                SetQualifier::Single => self.if_exists || self.operator.is_negated(),
+                // A negated operator is true of an absent key; any other is false.
+                SetQualifier::Single => self.operator.is_negated(),
             });
         };
         // Whether one request value satisfies the operator: for a negated operator, it

@@ -155,6 +155,8 @@ fn condition_rows() -> Vec<ConditionRow> {
             Allow, json!({"StringEqualsIfExists": {ec: "backup"}}), &[], true),
         row("OPS ...IfExists: \"If the condition key is present in the context of the request, process the key as specified in the policy.\"",
             Allow, json!({"StringEqualsIfExists": {ec: "backup"}}), &[("kms:EncryptionContext:purpose", &["other"])], false),
+        row("OPS: \"You can add IfExists to the end of any condition operator name except the Null condition\": with a set operator too, an absent key is true",
+            Deny, json!({"ForAnyValue:StringEqualsIfExists": {"aws:TagKeys": "secret"}}), &[], true),
         row("OPS: \"If you are using an \"Effect\": \"Deny\" element with a negated condition operator like StringNotEqualsIfExists, the request is still denied even if the condition key is not present.\"",
             Deny, json!({"StringNotEqualsIfExists": {ec: "backup"}}), &[], true),
         // Null.

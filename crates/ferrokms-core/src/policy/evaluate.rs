@@ -9,7 +9,7 @@ use super::{glob, Caller, Effect, PolicyDocument, Principals, RequestContext, St
 
 /// How a key policy allowed a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KeyPolicyGrant {
+pub(super) enum KeyPolicyGrant {
     /// It names the caller (or `*`): no IAM policy is needed in the key's account.
     Caller,
     /// It names the caller's account: the account's IAM policies decide.
@@ -18,7 +18,7 @@ pub enum KeyPolicyGrant {
 
 /// The result of evaluating one document.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Evaluation {
+pub(super) enum Evaluation {
     ExplicitDeny,
     Allow(KeyPolicyGrant),
     NotApplicable,
@@ -173,7 +173,7 @@ fn match_statement(
 impl PolicyDocument {
     /// Evaluates a resource policy (`caller` given) or an identity policy (`caller` None:
     /// the document belongs to the caller).
-    pub fn evaluate(&self, caller: Option<&Caller<'_>>, ctx: &RequestContext) -> Evaluation {
+    pub(super) fn evaluate(&self, caller: Option<&Caller<'_>>, ctx: &RequestContext) -> Evaluation {
         let mut allow: Option<KeyPolicyGrant> = None;
         for s in &self.statements {
             let Ok(grant) = match_statement(s, caller, ctx) else {

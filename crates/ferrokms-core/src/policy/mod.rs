@@ -21,8 +21,8 @@ use crate::KmsError;
 use condition::{Condition, Operator, SetQualifier};
 
 pub use evaluate::{
-    decide, explain, Decision, DeniedBy, Evaluation, Explanation, KeyPolicyGrant, Missing,
-    PolicyReport, Resource, StatementOutcome, StatementReport,
+    decide, explain, Decision, DeniedBy, Explanation, Missing, PolicyReport, Resource,
+    StatementOutcome, StatementReport,
 };
 
 /// Which kind of document is being read: key policies name principals, identity policies
@@ -117,15 +117,25 @@ fn principals(v: &Value) -> Result<Principals, KmsError> {
     }
 }
 
-/// An AWS principal: a 12-digit account, or an IAM/STS ARN.
-fn is_valid_principal(p: &str) -> bool {
+/// The account of an AWS principal: a 12-digit account id, or an IAM or STS ARN; None for
+/// anything else.
+pub fn principal_account(p: &str) -> Option<&str> {
     let account_digits = |s: &str| s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit());
     if account_digits(p) {
-        return true;
+        return Some(p);
     }
-    let parts: Vec<&str> = p.splitn(6, ':').collect();
-    matches!(parts.as_slice(), ["arn", _, "iam" | "sts", "", acct, resource]
-        if account_digits(acct) && !resource.is_empty())
+    match p.splitn(6, ':').collect::<Vec<_>>().as_slice() {
+        ["arn", _, "iam" | "sts", "", acct, resource]
+            if account_digits(acct) && !resource.is_empty() =>
+        {
+            Some(acct)
+        }
+        _ => None,
+    }
+}
+
+fn is_valid_principal(p: &str) -> bool {
+    principal_account(p).is_some()
 }
 
 fn conditions(v: &Value) -> Result<Vec<Condition>, KmsError> {
@@ -315,6 +325,12 @@ impl PolicyDocument {
         Ok(())
     }
 
+    /// Whether any statement has a condition: without one, no condition key can change the
+    /// decision, and a request's context need not be built.
+    pub fn has_conditions(&self) -> bool {
+        self.statements.iter().any(|s| !s.conditions.is_empty())
+    }
+
     /// Whether any condition uses a key starting with `prefix` (lowercase), so that costly
     /// context such as resource tags is fetched only when a policy asks for it.
     pub fn uses_condition_key(&self, prefix: &str) -> bool {
@@ -389,11 +405,6 @@ impl RequestContext {
             .or_default()
             .extend(values);
         self
-    }
-
-    /// The values of a condition key (any case), if the request has it.
-    pub fn get(&self, key: &str) -> Option<&[String]> {
-        self.keys.get(&key.to_lowercase()).map(Vec::as_slice)
     }
 }
 

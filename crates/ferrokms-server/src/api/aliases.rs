@@ -47,6 +47,14 @@ fn quota_error(call: &Call<'_>, e: StoreError) -> ApiError {
     }
 }
 
+fn alias_not_found(call: &Call<'_>, name: &AliasName) -> ApiError {
+    KmsError::NotFound(format!(
+        "Alias {} is not found.",
+        name.arn(call.request.region(), call.request.principal().account())
+    ))
+    .into()
+}
+
 /// An alias target must be named by key id or key ARN, never by another alias.
 fn refuse_alias_target(raw: &str) -> Result<(), ApiError> {
     if matches!(
@@ -120,9 +128,6 @@ async fn existing_alias(
 ) -> Result<(AliasRecord, Option<super::authorize::AuthorizedKey>), ApiError> {
     let region = call.request.region();
     let account = call.request.principal().account();
-    let not_found = || -> ApiError {
-        KmsError::NotFound(format!("Alias {} is not found.", name.arn(region, account))).into()
-    };
     authorize_iam(
         call,
         On::Alias,
@@ -136,7 +141,7 @@ async fn existing_alias(
         .alias(region, account, name)
         .await
         .map_err(store_failure)?
-        .ok_or_else(not_found)?;
+        .ok_or_else(|| alias_not_found(call, name))?;
     let current = call
         .services
         .store
@@ -170,26 +175,17 @@ pub async fn update_alias(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
     input.finish()?;
     let name = alias_name(&name, true)?;
     refuse_alias_target(&target)?;
-    let region = call.request.region().clone();
-    let account = call.request.principal().account().clone();
-    let not_found = || -> ApiError {
-        KmsError::NotFound(format!(
-            "Alias {} is not found.",
-            name.arn(&region, &account)
-        ))
-        .into()
-    };
-    let key = resolve_key(call, &target, On::NewKey, &Conditions::none()).await?;
-    key.check_not_pending_deletion()?;
     // The alias moves only from the key that was authorized as its current one; if another
     // request moved it in between, the new current key is authorized again.
     for _ in 0..ALIAS_ATTEMPTS {
         let (existing, current) = existing_alias(call, &name).await?;
+        let key = resolve_key(call, &target, On::NewKey, &Conditions::none()).await?;
+        key.check_not_pending_deletion()?;
         if let Some(current) = &current {
             if key_kind(current) != key_kind(&key) {
                 return Err(KmsError::Validation(format!(
                     "Alias {} cannot point to {}: the current and new KMS key must be the same type (both symmetric or both asymmetric or both HMAC), and they must have the same key usage.",
-                    name.arn(&region, &account),
+                    name.arn(&existing.region, &existing.account),
                     key.arn
                 ))
                 .into());
@@ -212,7 +208,7 @@ pub async fn update_alias(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
             .await
         {
             Ok(()) => return Ok(json!({})),
-            Err(StoreError::NotFound) => return Err(not_found()),
+            Err(StoreError::NotFound) => return Err(alias_not_found(call, &name)),
             Err(StoreError::Conflict) => continue,
             Err(e) => return Err(quota_error(call, e)),
         }
@@ -229,9 +225,6 @@ pub async fn delete_alias(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
     let name = alias_name(&name, false)?;
     let region = call.request.region();
     let account = call.request.principal().account();
-    let not_found = || -> ApiError {
-        KmsError::NotFound(format!("Alias {} is not found.", name.arn(region, account))).into()
-    };
     for _ in 0..ALIAS_ATTEMPTS {
         let (existing, _) = existing_alias(call, &name).await?;
         let deleted = call
@@ -245,7 +238,7 @@ pub async fn delete_alias(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
         }
         // Gone (existing_alias says NotFound next time) or moved (authorized again).
     }
-    Err(not_found())
+    Err(alias_not_found(call, &name))
 }
 
 pub async fn list_aliases(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {

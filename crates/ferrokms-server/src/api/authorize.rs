@@ -11,11 +11,13 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use ferrokms_core::context::EncryptionContext;
+use ferrokms_core::grant::GrantConstraints;
 use ferrokms_core::grant::{GrantRequest, GrantTerms};
 use ferrokms_core::ids::Region;
 use ferrokms_core::key::{KeyMetadata, Millis};
+use ferrokms_core::key::{KeySpec, KeyUsage, Origin};
 use ferrokms_core::policy::{
-    decide, Caller, Decision, PolicyDocument, PolicyKind, RequestContext, Resource,
+    decide, Decision, PolicyDocument, PolicyKind, RequestContext, Resource,
 };
 use ferrokms_core::KmsError;
 use ferrokms_store::{GrantRecord, Page, Store};
@@ -94,11 +96,79 @@ impl Conditions {
         self
     }
 
+    /// The properties of a key (kms:KeySpec, kms:KeyUsage, kms:KeyOrigin, kms:MultiRegion,
+    /// kms:MultiRegionKeyType, and the old CustomerMasterKey* names): of the key a request
+    /// uses, or of the one CreateKey or ReplicateKey makes.
+    pub fn key_properties(
+        mut self,
+        spec: KeySpec,
+        usage: KeyUsage,
+        origin: Origin,
+        multi_region: Option<&'static str>,
+    ) -> Self {
+        for (k, v) in key_property_keys(spec, usage, origin, multi_region) {
+            self.keys.push((k.to_owned(), vec![v.to_owned()]));
+        }
+        self
+    }
+
+    /// kms:BypassPolicyLockoutSafetyCheck, present only when the request sends it.
+    pub fn bypass_lockout(self, given: Option<bool>) -> Self {
+        self.with_some(
+            "kms:BypassPolicyLockoutSafetyCheck",
+            given.map(|b| b.to_string()),
+        )
+    }
+
+    /// A grant's constraints as CreateGrant and RetireGrant conditions see them:
+    /// kms:GrantConstraintType and the constrained encryption context pairs (which bind no
+    /// grant constraint of this request).
+    pub fn grant_constraints(mut self, constraints: Option<&GrantConstraints>) -> Self {
+        let Some(c) = constraints else {
+            return self;
+        };
+        let kinds = c.types();
+        if !kinds.is_empty() {
+            self = self.with("kms:GrantConstraintType", kinds);
+        }
+        match c.context_pairs() {
+            Some(pairs) => self.context_keys(pairs),
+            None => self,
+        }
+    }
+
     /// CreateGrant's grant, which a grantee's own CreateGrant grant must cover.
     pub fn new_grant(mut self, terms: GrantTerms) -> Self {
         self.new_grant = Some(terms);
         self
     }
+}
+
+/// The condition keys of a key's properties; kms:MultiRegionKeyType only for multi-Region
+/// keys (`PRIMARY` or `REPLICA`).
+fn key_property_keys(
+    spec: KeySpec,
+    usage: KeyUsage,
+    origin: Origin,
+    multi_region: Option<&'static str>,
+) -> impl Iterator<Item = (&'static str, &'static str)> {
+    [
+        ("kms:KeySpec", spec.as_str()),
+        ("kms:CustomerMasterKeySpec", spec.as_str()),
+        ("kms:KeyUsage", usage.as_str()),
+        ("kms:CustomerMasterKeyUsage", usage.as_str()),
+        ("kms:KeyOrigin", origin.as_str()),
+        (
+            "kms:MultiRegion",
+            if multi_region.is_some() {
+                "true"
+            } else {
+                "false"
+            },
+        ),
+    ]
+    .into_iter()
+    .chain(multi_region.map(|kind| ("kms:MultiRegionKeyType", kind)))
 }
 
 /// Where and when a request is made: what the global condition keys about the request say.
@@ -113,14 +183,6 @@ pub struct Environment {
     pub secure_transport: bool,
 }
 
-fn caller(p: &Principal) -> Caller<'_> {
-    Caller {
-        arn: p.arn(),
-        account: p.account().as_str(),
-        role_arn: p.role_arn(),
-    }
-}
-
 fn iso8601(millis: Millis) -> String {
     time::OffsetDateTime::from_unix_timestamp(millis.div_euclid(1000))
         .ok()
@@ -133,21 +195,37 @@ fn iso8601(millis: Millis) -> String {
         .unwrap_or_default()
 }
 
+/// Whether any policy deciding the request has a condition.
+fn conditions_asked(principal: &Principal, resource_policy: Option<&PolicyDocument>) -> bool {
+    resource_policy.is_some_and(PolicyDocument::has_conditions)
+        || principal
+            .identity_policies()
+            .iter()
+            .any(PolicyDocument::has_conditions)
+}
+
 /// The request context every request has (KMS, STS and the CloudTrail API alike), for
 /// `action` (`kms:Decrypt`, `sts:AssumeRole`) on `resource`: who asks (aws:Principal*, aws:userid,
 /// aws:username, kms:CallerAccount), from where and when (aws:SourceIp,
 /// aws:SecureTransport, aws:RequestedRegion, aws:CurrentTime, aws:EpochTime), and the
 /// operation's own keys.
+/// `resource_policy` is the key's or role's policy when one takes part: where neither it
+/// nor the caller's identity policies have a condition, no key can change the decision and
+/// only the action and resource are filled in.
 pub fn request_context(
     principal: &Principal,
     env: &Environment,
+    resource_policy: Option<&PolicyDocument>,
     action: &str,
     resource: &str,
     extra: &Conditions,
 ) -> RequestContext {
     let mut ctx = RequestContext::new(action, resource);
+    if !conditions_asked(principal, resource_policy) {
+        return ctx;
+    }
     let account = principal.account().to_string();
-    let is_root = caller(principal).is_account_root();
+    let is_root = principal.caller().is_account_root();
     let (kind, principal_arn) = match principal.role_arn() {
         Some(role) => ("AssumedRole", role.to_owned()),
         None if is_root => ("Account", principal.arn().to_owned()),
@@ -203,32 +281,23 @@ pub async fn key_request_context(
     action: &str,
     extra: &Conditions,
 ) -> Result<RequestContext, ApiError> {
+    let multi_region = match (key.is_multi_region(), key.is_primary()) {
+        (false, _) => None,
+        (true, true) => Some("PRIMARY"),
+        (true, false) => Some("REPLICA"),
+    };
     let mut ctx = request_context(
         principal,
         env,
+        Some(policy),
         &format!("kms:{action}"),
         &key.arn.to_string(),
         extra,
     );
-    ctx.set("kms:KeySpec", vec![key.key_spec.as_str().into()])
-        .set(
-            "kms:CustomerMasterKeySpec",
-            vec![key.key_spec.as_str().into()],
-        )
-        .set("kms:KeyUsage", vec![key.key_usage.as_str().into()])
-        .set(
-            "kms:CustomerMasterKeyUsage",
-            vec![key.key_usage.as_str().into()],
-        )
-        .set("kms:KeyOrigin", vec![key.origin.as_str().into()])
-        .set("kms:MultiRegion", vec![key.is_multi_region().to_string()]);
-    if key.is_multi_region() {
-        let kind = if key.is_primary() {
-            "PRIMARY"
-        } else {
-            "REPLICA"
-        };
-        ctx.set("kms:MultiRegionKeyType", vec![kind.into()]);
+    if conditions_asked(principal, Some(policy)) {
+        for (k, v) in key_property_keys(key.key_spec, key.key_usage, key.origin, multi_region) {
+            ctx.set(k, vec![v.to_owned()]);
+        }
     }
     let asks = |prefix: &str| {
         policy.uses_condition_key(prefix)
@@ -387,9 +456,20 @@ pub fn hidden_resource(call: &Call<'_>, action: &str, named: Named) -> ApiError 
     .into()
 }
 
+impl Named {
+    /// How AWS's messages name the resource: `resource: <arn>`, or the ciphertext's.
+    fn resource(self, arn: &str) -> String {
+        match self {
+            Named::ByRequest => format!("resource: {arn}"),
+            Named::ByCiphertext => "the resource associated with this ciphertext".to_owned(),
+        }
+    }
+}
+
+/// AccessDenied for `action` on `resource` (as [`Named::resource`] writes it).
 fn denied(call: &Call<'_>, action: &str, resource: &str, decision: Decision) -> ApiError {
     KmsError::AccessDenied(format!(
-        "User: {} is not authorized to perform: kms:{action} on resource: {resource} {}",
+        "User: {} is not authorized to perform: kms:{action} on {resource} {}",
         call.request.principal().arn(),
         decision.reason(&format!("kms:{action}"))
     ))
@@ -445,15 +525,15 @@ pub async fn authorize_key(
     }
     let decision = key_decision(call, &key, action, extra, on, true).await?;
     if decision != Decision::Allowed {
-        return Err(match (other_account, named) {
-            (true, _) => hidden_resource(call, action, named),
-            (false, Named::ByCiphertext) => KmsError::AccessDenied(format!(
-                "User: {} is not authorized to perform: kms:{action} on the resource associated with this ciphertext {}",
-                call.request.principal().arn(),
-                decision.reason(&format!("kms:{action}"))
-            ))
-            .into(),
-            (false, Named::ByRequest) => denied(call, action, &key.arn.to_string(), decision),
+        return Err(if other_account {
+            hidden_resource(call, action, named)
+        } else {
+            denied(
+                call,
+                action,
+                &named.resource(&key.arn.to_string()),
+                decision,
+            )
         });
     }
     call.checked(on);
@@ -492,7 +572,7 @@ async fn key_decision(
             policy: &policy,
             account: key.account().as_str(),
         },
-        &caller(principal),
+        &principal.caller(),
         principal.identity_policies(),
         &ctx,
     );
@@ -500,10 +580,10 @@ async fn key_decision(
         // A grant is the key's side of a cross-account request: the caller's own account
         // must allow it too, as for a key policy that names the caller.
         let own_side = key.account() == principal.account()
-            || caller(principal).is_account_root()
+            || principal.caller().is_account_root()
             || decide(
                 Resource::IdentityOnly,
-                &caller(principal),
+                &principal.caller(),
                 principal.identity_policies(),
                 &ctx,
             ) == Decision::Allowed;
@@ -541,7 +621,12 @@ pub async fn authorize_retire(
         return Err(if key.account() != call.request.principal().account() {
             hidden_resource(call, action, Named::ByRequest)
         } else {
-            denied(call, action, &key.arn.to_string(), decision)
+            denied(
+                call,
+                action,
+                &Named::ByRequest.resource(&key.arn.to_string()),
+                decision,
+            )
         });
     }
     call.checked(On::Key);
@@ -575,18 +660,24 @@ pub fn authorize_iam(
         let ctx = request_context(
             principal,
             &env,
+            None,
             &format!("kms:{}", permission.action),
             resource,
             extra,
         );
         let decision = decide(
             Resource::IdentityOnly,
-            &caller(principal),
+            &principal.caller(),
             principal.identity_policies(),
             &ctx,
         );
         if decision != Decision::Allowed {
-            return Err(denied(call, permission.action, resource, decision));
+            return Err(denied(
+                call,
+                permission.action,
+                &Named::ByRequest.resource(resource),
+                decision,
+            ));
         }
     }
     if !any {
@@ -613,6 +704,7 @@ pub fn check_lockout(
     let ctx = request_context(
         principal,
         &call.environment(),
+        Some(new_policy),
         "kms:PutKeyPolicy",
         key_arn,
         &Conditions::none(),
@@ -622,7 +714,7 @@ pub fn check_lockout(
             policy: new_policy,
             account: key_account,
         },
-        &caller(principal),
+        &principal.caller(),
         principal.identity_policies(),
         &ctx,
     );

@@ -92,8 +92,10 @@ fn check_source_arn(arn: &str) -> Result<String, ApiError> {
     if ok {
         Ok(arn.to_owned())
     } else {
+        // The value is echoed as AWS does, but never more of it than a valid one could hold.
+        let shown: String = arn.chars().take(512).collect();
         Err(KmsError::Validation(format!(
-            "1 validation error detected: Value '{arn}' at 'constraints.sourceArn' failed to satisfy constraint: Member must satisfy regular expression pattern: {pattern}"
+            "1 validation error detected: Value '{shown}' at 'constraints.sourceArn' failed to satisfy constraint: Member must satisfy regular expression pattern: {pattern}"
         ))
         .into())
     }
@@ -195,16 +197,11 @@ pub async fn create_grant(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
         .with("kms:GranteePrincipal", vec![grantee.clone()])
         .with("kms:GrantIsForAWSResource", vec!["false".into()])
         .with_some("kms:RetiringPrincipal", retiring.clone());
-    if let Some(c) = &terms.constraints {
-        let kinds = c.types();
-        if !kinds.is_empty() {
-            conditions = conditions.with("kms:GrantConstraintType", kinds);
-        }
-        conditions = conditions.with_some("kms:GrantConstraintSourceArn", c.source_arn.clone());
-        if let Some(pairs) = c.context_pairs() {
-            conditions = conditions.context_keys(pairs);
-        }
-    }
+    let constraints = terms.constraints.as_ref();
+    conditions = conditions.grant_constraints(constraints).with_some(
+        "kms:GrantConstraintSourceArn",
+        constraints.and_then(|c| c.source_arn.clone()),
+    );
     // A grant's own CreateGrant allows only a grant narrower than itself.
     let conditions = conditions.new_grant(terms.clone());
     let key = resolve_key(call, &key_id, On::Key, &conditions).await?;
@@ -320,7 +317,7 @@ pub async fn list_retirable_grants(call: &Call<'_>, mut input: Input) -> Result<
     })?;
     // "You must specify a principal in your Amazon Web Services account."
     let caller_account = call.request.principal().account();
-    if principal_account(&retiring) != Some(caller_account.as_str()) {
+    if ferrokms_core::policy::principal_account(&retiring) != Some(caller_account.as_str()) {
         return Err(hidden_resource(
             call,
             "ListRetirableGrants",
@@ -357,23 +354,6 @@ pub async fn list_retirable_grants(call: &Call<'_>, mut input: Input) -> Result<
         .collect::<Result<Vec<_>, _>>()?;
     out.insert("Grants".into(), Value::Array(entries));
     Ok(Value::Object(out))
-}
-
-/// The account of a principal named by its 12-digit id or an IAM or STS ARN.
-fn principal_account(principal: &str) -> Option<&str> {
-    if principal.len() == 12 && principal.bytes().all(|b| b.is_ascii_digit()) {
-        return Some(principal);
-    }
-    match principal.splitn(6, ':').collect::<Vec<_>>().as_slice() {
-        ["arn", _, "iam" | "sts", "", account, rest]
-            if account.len() == 12
-                && account.bytes().all(|b| b.is_ascii_digit())
-                && !rest.is_empty() =>
-        {
-            Some(account)
-        }
-        _ => None,
-    }
 }
 
 fn grant_not_found(grant_id: &str) -> ApiError {
@@ -447,16 +427,7 @@ pub async fn retire_grant(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
     let named_by_grant = grant.retiring_principal.as_deref().is_some_and(is_caller)
         || (is_caller(&grant.grantee_principal)
             && terms.operations.iter().any(|o| o == "RetireGrant"));
-    let mut conditions = Conditions::none();
-    if let Some(c) = &terms.constraints {
-        let kinds = c.types();
-        if !kinds.is_empty() {
-            conditions = conditions.with("kms:GrantConstraintType", kinds);
-        }
-        if let Some(pairs) = c.context_pairs() {
-            conditions = conditions.context_keys(pairs);
-        }
-    }
+    let conditions = Conditions::none().grant_constraints(terms.constraints.as_ref());
     authorize_retire(call, key.clone(), named_by_grant, &conditions).await?;
     if dry_run {
         return Err(KmsError::dry_run().into());

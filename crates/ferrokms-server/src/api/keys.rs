@@ -215,21 +215,10 @@ pub async fn create_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
         .into());
     }
     check_new_tags(&tags, call.services.quotas.resources.tags_per_key)?;
-    let mut conditions = Conditions::none()
-        .with("kms:KeySpec", vec![spec.as_str().into()])
-        .with("kms:CustomerMasterKeySpec", vec![spec.as_str().into()])
-        .with("kms:KeyUsage", vec![usage.as_str().into()])
-        .with("kms:CustomerMasterKeyUsage", vec![usage.as_str().into()])
-        .with("kms:KeyOrigin", vec![origin.as_str().into()])
-        .with("kms:MultiRegion", vec![multi_region.to_string()])
-        .with_some(
-            "kms:BypassPolicyLockoutSafetyCheck",
-            bypass_given.map(|b| b.to_string()),
-        )
+    let conditions = Conditions::none()
+        .key_properties(spec, usage, origin, multi_region.then_some("PRIMARY"))
+        .bypass_lockout(bypass_given)
         .request_tags(&tags);
-    if multi_region {
-        conditions = conditions.with("kms:MultiRegionKeyType", vec!["PRIMARY".into()]);
-    }
     authorize_iam(call, On::Account, "*", None, &conditions)?;
     let account = call.request.principal().account().clone();
     let arn = KeyArn {

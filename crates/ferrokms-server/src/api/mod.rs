@@ -14,7 +14,7 @@ mod managed;
 mod multi_region;
 pub mod operations;
 mod policies;
-mod resolve;
+pub(crate) mod resolve;
 mod rotation;
 mod tags;
 

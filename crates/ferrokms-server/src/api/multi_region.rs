@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use super::authorize::{authorize_iam, authorize_key, check_lockout, Conditions, Named};
 use super::keys::metadata_json;
 use super::operations::On;
-use super::resolve::{modify_key, resolve_key};
+use super::resolve::{follow_primary, resolve_key};
 use super::{store_failure, Call, Services};
 use crate::error::ApiError;
 use crate::wire::Input;
@@ -54,16 +54,10 @@ async fn sync_replication(
             continue;
         };
         // Every copy follows the authorized change of its primary.
-        let store = &call.services.store;
-        modify_key(
-            call.services,
-            copy,
-            |k| {
-                k.replication = Some(replication.clone());
-                Ok(())
-            },
-            |k| async move { store.update_key(&k).await },
-        )
+        follow_primary(call.services, copy, |k| {
+            k.replication = Some(replication.clone());
+            Ok(())
+        })
         .await?;
     }
     Ok(())
@@ -82,19 +76,17 @@ pub async fn replicate_key(call: &Call<'_>, mut input: Input) -> Result<Value, A
     check_new_tags(&tags, call.services.quotas.resources.tags_per_key)?;
     let conditions = Conditions::none()
         .with("kms:ReplicaRegion", vec![replica_region.to_string()])
-        .with_some(
-            "kms:BypassPolicyLockoutSafetyCheck",
-            bypass_given.map(|b| b.to_string()),
-        );
+        .bypass_lockout(bypass_given);
     let primary = resolve_key(call, &key_id, On::Key, &conditions).await?;
     // The replica is a new key in the replica Region: kms:CreateKey there, and
     // kms:TagResource for its tags, in the caller's IAM policies.
     let replica_conditions = Conditions::none()
-        .with("kms:KeySpec", vec![primary.key_spec.as_str().into()])
-        .with("kms:KeyUsage", vec![primary.key_usage.as_str().into()])
-        .with("kms:KeyOrigin", vec![primary.origin.as_str().into()])
-        .with("kms:MultiRegion", vec!["true".into()])
-        .with("kms:MultiRegionKeyType", vec!["REPLICA".into()])
+        .key_properties(
+            primary.key_spec,
+            primary.key_usage,
+            primary.origin,
+            Some("REPLICA"),
+        )
         .request_tags(&tags);
     authorize_iam(
         call,

@@ -101,10 +101,12 @@ pub enum Policy {
 impl On {
     pub fn policy(self) -> Policy {
         match self {
-            On::Key | On::SourceKey | On::DestinationKey | On::CurrentKey | On::NewKey => {
-                Policy::Key
-            }
-            On::ReplicaKey => Policy::Key,
+            On::Key
+            | On::SourceKey
+            | On::DestinationKey
+            | On::CurrentKey
+            | On::NewKey
+            | On::ReplicaKey => Policy::Key,
             On::Alias | On::Account | On::ReplicaRegion => Policy::Iam,
         }
     }

@@ -69,10 +69,7 @@ pub async fn put_key_policy(call: &Call<'_>, mut input: Input) -> Result<Value, 
     let bypass_given = input.boolean("BypassPolicyLockoutSafetyCheck")?;
     let bypass = bypass_given.unwrap_or(false);
     input.finish()?;
-    let conditions = Conditions::none().with_some(
-        "kms:BypassPolicyLockoutSafetyCheck",
-        bypass_given.map(|b| b.to_string()),
-    );
+    let conditions = Conditions::none().bypass_lockout(bypass_given);
     let key = resolve_key(call, &key_id, On::Key, &conditions).await?;
     check_policy_name(name)?;
     let document = parse_key_policy(call, &policy)?;

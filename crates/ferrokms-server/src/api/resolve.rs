@@ -39,8 +39,9 @@ fn action_on(call: &Call<'_>, on: On) -> &'static str {
         .map_or(call.operation.name, |p| p.action)
 }
 
-/// The key `id` of `account` in `region`, if the caller may use it as `on`.
-pub async fn key_in(
+/// The key `id` of `account` in `region`, if the caller may use it as `on` (whether
+/// another account's key may be used at all is the authorizer's to say).
+async fn key_in(
     call: &Call<'_>,
     on: On,
     named: Named,
@@ -55,9 +56,6 @@ pub async fn key_in(
         key_id: id,
     };
     let own = account == call.request.principal().account();
-    if !own && !call.operation.cross_account {
-        return Err(hidden_resource(call, action_on(call, on), named));
-    }
     let key = call
         .services
         .store
@@ -84,10 +82,9 @@ async fn alias_in(
     name: &AliasName,
     conditions: &Conditions,
 ) -> Result<AuthorizedKey, ApiError> {
+    // Only operations that may use another account's key take aliases (a table test), so
+    // another account's alias needs no check of its own here.
     let own = account == call.request.principal().account();
-    if !own && !call.operation.cross_account {
-        return Err(hidden_resource(call, action_on(call, on), Named::ByRequest));
-    }
     let found = call
         .services
         .store
@@ -173,35 +170,75 @@ pub async fn resolve_key(
     }
 }
 
-/// The id of the key `raw` names, without reading or authorizing the key (an alias is
-/// looked up): for condition keys that compare two keys of one request.
-pub async fn peek_key_id(call: &Call<'_>, raw: &str) -> Result<Option<KeyId>, ApiError> {
-    let region = call.request.region();
-    let account = call.request.principal().account();
-    let alias = |r: &Region, a: &AccountId, name: AliasName| {
-        let (r, a) = (r.clone(), a.clone());
-        async move {
-            Ok::<_, ApiError>(
-                call.services
-                    .store
-                    .alias(&r, &a, &name)
-                    .await
-                    .map_err(store_failure)?
-                    .map(|found| found.target),
-            )
-        }
+/// The key an identifier names, found without reading or authorizing the key: its Region,
+/// account and id, and the alias it was named by (looked up). None when `raw` names no key
+/// or its alias does not exist.
+pub struct NamedKey {
+    pub region: Region,
+    pub account: AccountId,
+    pub id: KeyId,
+    pub alias: Option<AliasName>,
+}
+
+pub async fn named_key(
+    store: &dyn ferrokms_store::Store,
+    region: &Region,
+    account: &AccountId,
+    raw: &str,
+) -> Result<Option<NamedKey>, ferrokms_store::StoreError> {
+    let direct = |region: Region, account: AccountId, id| NamedKey {
+        region,
+        account,
+        id,
+        alias: None,
     };
-    Ok(match KeyReference::parse(raw) {
-        KeyReference::Id(id) => Some(id),
-        KeyReference::Arn(arn) => Some(arn.key_id),
-        KeyReference::Alias(name) => alias(region, account, name).await?,
+    let (r, a, name) = match KeyReference::parse(raw) {
+        KeyReference::Id(id) => return Ok(Some(direct(region.clone(), account.clone(), id))),
+        KeyReference::Arn(arn) => return Ok(Some(direct(arn.region, arn.account, arn.key_id))),
+        KeyReference::Alias(name) => (region.clone(), account.clone(), name),
         KeyReference::AliasArn {
             region: r,
             account: a,
             name,
-        } => alias(&r, &a, name).await?,
-        _ => None,
+        } => (r, a, name),
+        _ => return Ok(None),
+    };
+    Ok(store.alias(&r, &a, &name).await?.map(|found| NamedKey {
+        region: r,
+        account: a,
+        id: found.target,
+        alias: Some(name),
+    }))
+}
+
+/// The id of the key `raw` names, for condition keys that compare two keys of one request.
+pub async fn peek_key_id(call: &Call<'_>, raw: &str) -> Result<Option<KeyId>, ApiError> {
+    let named = named_key(
+        call.services.store.as_ref(),
+        call.request.region(),
+        call.request.principal().account(),
+        raw,
+    )
+    .await
+    .map_err(store_failure)?;
+    Ok(named.map(|n| n.id))
+}
+
+/// A copy of a key follows an authorized change of its primary (replicas share rotation
+/// and replication settings); no caller authorizes the copy itself.
+pub async fn follow_primary<C>(
+    services: &Services,
+    copy: KeyMetadata,
+    change: C,
+) -> Result<KeyMetadata, ApiError>
+where
+    C: FnMut(&mut KeyMetadata) -> Result<(), KmsError>,
+{
+    let store = &services.store;
+    modify_key(services, copy, change, |k| async move {
+        store.update_key(&k).await
     })
+    .await
 }
 
 /// Applies `change` to the key and stores it with `write`; when another writer got in

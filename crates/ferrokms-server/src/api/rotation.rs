@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::authorize::Conditions;
 use super::operations::On;
-use super::resolve::{modify_key, resolve_key, update_key};
+use super::resolve::{follow_primary, modify_key, resolve_key, update_key};
 use super::{finish_page, finish_with_page, store_failure, Call, Services};
 use crate::error::ApiError;
 use crate::wire::{timestamp, Input};
@@ -119,16 +119,10 @@ fn only_primary(key: &KeyMetadata) -> Result<(), ApiError> {
 async fn sync_rotation_settings(call: &Call<'_>, primary: &KeyMetadata) -> Result<(), ApiError> {
     for replica in super::multi_region::replicas_of(call.services, primary).await? {
         let rotation = primary.rotation.clone();
-        let store = &call.services.store;
-        modify_key(
-            call.services,
-            replica,
-            move |k| {
-                k.rotation = rotation.clone();
-                Ok(())
-            },
-            |k| async move { store.update_key(&k).await },
-        )
+        follow_primary(call.services, replica, move |k| {
+            k.rotation = rotation.clone();
+            Ok(())
+        })
         .await?;
     }
     Ok(())

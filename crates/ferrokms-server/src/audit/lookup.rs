@@ -1,7 +1,7 @@
 //! CloudTrail's LookupEvents, so that `aws cloudtrail lookup-events --endpoint-url ...` reads
 //! the audit trail of the caller's account.
 
-use ferrokms_core::policy::{decide, Caller, Decision, Resource};
+use ferrokms_core::policy::{decide, Decision, Resource};
 use ferrokms_core::KmsError;
 use ferrokms_store::{AuditAttribute, AuditQuery, Store};
 use serde_json::{json, Value};
@@ -24,13 +24,20 @@ fn cloudtrail_error(code: &'static str, message: &str) -> ApiError {
 /// `cloudtrail:LookupEvents`, may read the trail; the same evaluator as KMS decides.
 fn authorize(request: &VerifiedRequest, env: &Environment) -> Result<(), ApiError> {
     let p = request.principal();
-    let caller = Caller {
-        arn: p.arn(),
-        account: p.account().as_str(),
-        role_arn: p.role_arn(),
-    };
-    let ctx = request_context(p, env, "cloudtrail:LookupEvents", "*", &Conditions::none());
-    match decide(Resource::IdentityOnly, &caller, p.identity_policies(), &ctx) {
+    let ctx = request_context(
+        p,
+        env,
+        None,
+        "cloudtrail:LookupEvents",
+        "*",
+        &Conditions::none(),
+    );
+    match decide(
+        Resource::IdentityOnly,
+        &p.caller(),
+        p.identity_policies(),
+        &ctx,
+    ) {
         Decision::Allowed => Ok(()),
         decision => Err(KmsError::AccessDenied(format!(
             "User: {} is not authorized to perform: cloudtrail:LookupEvents {}",

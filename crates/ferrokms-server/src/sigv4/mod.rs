@@ -58,6 +58,14 @@ impl Principal {
     pub fn role_arn(&self) -> Option<&str> {
         self.role_arn.as_deref()
     }
+    /// The principal as policies see it.
+    pub fn caller(&self) -> ferrokms_core::policy::Caller<'_> {
+        ferrokms_core::policy::Caller {
+            arn: &self.arn,
+            account: self.account.as_str(),
+            role_arn: self.role_arn.as_deref(),
+        }
+    }
     /// When temporary credentials were issued, in milliseconds; None for long-term keys.
     pub fn session_issued(&self) -> Option<i64> {
         self.session_issued

@@ -209,6 +209,15 @@ fn table_matches_the_model() {
 /// RetireGrant's documentation names no permission ("determined primarily by the grant");
 /// the key policy's kms:RetireGrant is the fallback AWS describes in "Retiring and revoking
 /// grants", and the only permission the table adds beyond the model.
+/// Aliases are taken only where another account's key may be used too, so that resolving
+/// another account's alias needs no cross-account check of its own.
+#[test]
+fn operations_that_take_aliases_are_cross_account() {
+    for spec in OPERATIONS.iter().filter(|s| s.aliases) {
+        assert!(spec.cross_account, "{}", spec.name);
+    }
+}
+
 #[test]
 fn only_retire_grant_adds_a_fallback_permission() {
     let extra: Vec<&str> = OPERATIONS
