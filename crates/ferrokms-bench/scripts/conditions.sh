@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Encrypt 4 KiB in strict mode under a key whose policy has no condition, and under one whose
-# policy has a (never matching) condition, so every request builds its condition keys.
+# policy has a (never matching) condition, so that every request builds its condition keys:
+# what the request context costs. Needs the aws CLI; loopback only. Usage:
+#   cargo build --release -p ferrokms -p ferrokms-bench && SECONDS_EACH=15 crates/ferrokms-bench/scripts/conditions.sh
 set -euo pipefail
-BIN=${BIN:-target/release}
+BIN=$(cd "$(dirname "$0")/../../.." && pwd)/target/release
 DIR=$(mktemp -d)
 $BIN/ferrokms serve --data-dir "$DIR/data" --listen 127.0.0.1:4799 --quotas off > "$DIR/out" 2>&1 &
 PID=$!
