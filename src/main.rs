@@ -227,8 +227,21 @@ struct AuditArgs {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Walk the hash chain; name the first event changed, removed, inserted or reordered.
-    Verify,
+    /// Walk the hash chain and the signed digests; name the first event changed, removed,
+    /// inserted or reordered, and the first digest forged, removed or replaced.
+    Verify {
+        /// The audit signing key's public half (PEM), from wherever you keep it
+        /// [default: audit-signing-key.pem in the data directory]. Never read from the store.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+        /// A copy of the digests (`audit export-digests`, or the server's `audit_digest_dir`):
+        /// each must still be in the store, which shows events cut off the end.
+        #[arg(long)]
+        digests: Option<PathBuf>,
+    },
+    /// Write every signed digest to DIR/audit-digests.jsonl, with the public key beside
+    /// them, so that a copy can live off this machine.
+    ExportDigests { dir: PathBuf },
     /// Write events as JSON Lines (CloudTrail records), oldest first.
     Export {
         /// Only events at or after this time (RFC 3339).
@@ -410,6 +423,9 @@ struct FileConfig {
     xks: ferrokms_server::xks::client::XksClientConfig,
     /// The Regions requests may be signed for; AWS's commercial Regions when unset.
     regions: Option<Vec<String>>,
+    /// A directory (best on another machine's mount) where each signed audit digest is also
+    /// written as it is made, for `audit verify --digests`.
+    audit_digest_dir: Option<PathBuf>,
 }
 
 fn main() -> Result<()> {
@@ -536,6 +552,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
         Mode::Strict => data.admin_credentials().await?,
         Mode::Dev { .. } => None,
     };
+    let audit_anchor = data.audit_anchor().await?;
+    if let Some(dir) = &file.audit_digest_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
     let (tls, dev_fingerprint) = match (tls_files, args.dev_tls) {
         (Some(files), _) => (Some(Tls::load(files)?), None),
         (None, true) => {
@@ -565,6 +585,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             cloudhsm_clusters: file.cloudhsm_clusters,
             xks: file.xks,
             regions,
+            audit_digest_dir: file.audit_digest_dir,
         },
         store.clone(),
         data.root.clone(),
@@ -588,14 +609,16 @@ async fn serve(args: ServeArgs) -> Result<()> {
                     println!("export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1");
                 }
                 Mode::Strict => match &credentials {
-                    Some(c) => {
-                        println!("admin credentials (also in {}):", c.file.display());
+                    Some(c) if c.made => {
+                        println!("admin credentials (shown once; kept in {}):", c.file.display());
                         print!("{}", c.key.export_lines().as_str());
                         println!("export AWS_DEFAULT_REGION=us-east-1");
                     }
+                    Some(c) => println!("admin credentials in {} (. {} to use them)", c.file.display(), c.file.display()),
                     None => println!("admin credentials file is gone; use the access keys you created"),
                 },
             }
+            println!("audit signing key: {} ({})", audit_anchor.file.display(), audit_anchor.fingerprint);
             println!("try: aws --endpoint-url {scheme}://{addr}{ca_bundle} kms create-key");
         },
         shutdown_signal(),
@@ -808,6 +831,12 @@ async fn init(args: InitArgs) -> Result<()> {
     if let Some(credentials) = data.admin_credentials().await? {
         println!("admin credentials in {}", credentials.file.display());
     }
+    let anchor = data.audit_anchor().await?;
+    println!(
+        "audit signing key {} ({}): keep a copy off this machine for `ferrokms audit verify --public-key`",
+        anchor.file.display(),
+        anchor.fingerprint
+    );
     if args.hsm && path.join("root-key").exists() {
         println!(
             "secrets wrapped under the root-key file still open with it; move them into the \
@@ -1002,19 +1031,62 @@ async fn audit(args: AuditArgs) -> Result<()> {
     let data = open_beside_server(args.data_dir, args.store.as_deref()).await?;
     let store = data.store.as_ref();
     match args.command {
-        AuditCommand::Verify => match ferrokms_server::audit::verify::verify(store).await? {
-            ferrokms_server::audit::verify::Verdict::Intact { events } => {
-                println!("audit log intact: {events} events");
+        AuditCommand::Verify {
+            public_key,
+            digests,
+        } => {
+            use ferrokms_server::audit::{anchor, verify};
+            let key_file = public_key.unwrap_or_else(|| data.path.join(anchor::PUBLIC_KEY_FILE));
+            let public = anchor::read_public_key(&key_file).with_context(|| {
+                "the public key is read from a file, never from the store: give --public-key"
+            })?;
+            let copy = match &digests {
+                Some(path) => anchor::read_copy(path)?,
+                None => Vec::new(),
+            };
+            let given = verify::Anchor {
+                public_key: &public,
+                copy: &copy,
+            };
+            match verify::verify(store, &given).await? {
+                verify::Verdict::Intact {
+                    events,
+                    digests,
+                    copied,
+                } => {
+                    println!(
+                        "audit log intact: {events} events, {digests} signed digests checked                          with {} ({})",
+                        key_file.display(),
+                        anchor::fingerprint(&public)
+                    );
+                    if copy.is_empty() {
+                        println!("no copy of the digests given (--digests): events cut off the end together with their digests would not show");
+                    } else {
+                        println!("all {copied} digests of the copy are in the store");
+                    }
+                }
+                verify::Verdict::Broken {
+                    seq,
+                    event_id,
+                    problem,
+                } => {
+                    data.store.close().await;
+                    bail!("audit log broken at event {seq} (eventID {event_id}): {problem}");
+                }
             }
-            ferrokms_server::audit::verify::Verdict::Broken {
-                seq,
-                event_id,
-                problem,
-            } => {
-                data.store.close().await;
-                bail!("audit log broken at event {seq} (eventID {event_id}): {problem}");
-            }
-        },
+        }
+        AuditCommand::ExportDigests { dir } => {
+            use ferrokms_server::audit::anchor;
+            let digests = store.audit_digests().await?;
+            let key_file = data.path.join(anchor::PUBLIC_KEY_FILE);
+            let public = anchor::read_public_key(&key_file)?;
+            anchor::export(&dir, &digests, &public)?;
+            println!(
+                "{} digests written to {}",
+                digests.len(),
+                dir.join(anchor::DIGESTS_FILE).display()
+            );
+        }
         AuditCommand::Export { since, key } => {
             let since = match since {
                 Some(s) => Some(

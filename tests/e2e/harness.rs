@@ -214,6 +214,19 @@ impl Server {
             if let Some(v) = line.strip_prefix("export AWS_SECRET_ACCESS_KEY=") {
                 sk = Some(v.to_owned());
             }
+            // Later starts name the file instead of showing the secret again.
+            if let Some(v) = line.strip_prefix("admin credentials in ") {
+                let file = v.split(" (").next().unwrap_or_default();
+                let text = std::fs::read_to_string(file).expect("admin credentials file");
+                for l in text.lines() {
+                    if let Some(v) = l.strip_prefix("export AWS_ACCESS_KEY_ID=") {
+                        ak = Some(v.to_owned());
+                    }
+                    if let Some(v) = l.strip_prefix("export AWS_SECRET_ACCESS_KEY=") {
+                        sk = Some(v.to_owned());
+                    }
+                }
+            }
             if line.starts_with("try: ") {
                 break;
             }

@@ -19,6 +19,7 @@ mod harness;
 mod hsm;
 mod hygiene;
 mod identities;
+mod integrity;
 mod interop;
 mod keys;
 mod lifecycle;

@@ -47,6 +47,16 @@ enum Opening {
 pub struct AdminCredentials {
     pub key: IssuedKey,
     pub file: PathBuf,
+    /// Whether this start made them: only then is the secret shown; later starts name the
+    /// file.
+    pub made: bool,
+}
+
+/// The audit signing key's public half, as kept outside the store.
+#[derive(Debug)]
+pub struct AuditAnchor {
+    pub file: PathBuf,
+    pub fingerprint: String,
 }
 
 pub fn now_millis() -> i64 {
@@ -179,6 +189,18 @@ impl DataDir {
         })
     }
 
+    /// Makes the audit signing key on first use and keeps its public half in the data
+    /// directory (`audit::anchor`), refusing a store whose key is not the one kept there.
+    pub async fn audit_anchor(&self) -> Result<AuditAnchor, ServerError> {
+        let (_, public) =
+            crate::audit::signing_key(self.store.as_ref(), self.root.as_ref()).await?;
+        let file = crate::audit::anchor::keep_public_key(&self.path, &public)?;
+        Ok(AuditAnchor {
+            file,
+            fingerprint: crate::audit::anchor::fingerprint(&public),
+        })
+    }
+
     /// Makes the admin user and its access key on first start; afterwards reads the key back
     /// from its file (None if the operator removed the file).
     pub async fn admin_credentials(&self) -> Result<Option<AdminCredentials>, ServerError> {
@@ -200,7 +222,11 @@ impl DataDir {
         .await?;
         let key =
             identities::issue_access_key(self.store.as_ref(), self.root.as_ref(), &admin).await?;
-        let credentials = AdminCredentials { key, file };
+        let credentials = AdminCredentials {
+            key,
+            file,
+            made: true,
+        };
         write_credentials(&credentials)?;
         Ok(Some(credentials))
     }
@@ -248,6 +274,7 @@ fn parse_credentials(text: &str, file: &Path) -> Option<AdminCredentials> {
             secret_access_key: Zeroizing::new(value("AWS_SECRET_ACCESS_KEY")?),
         },
         file: file.to_owned(),
+        made: false,
     })
 }
 
@@ -266,7 +293,9 @@ mod tests {
         assert_eq!(sk.len(), 40);
         let mode = fs::metadata(&first.file).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+        assert!(first.made);
         let again = data.admin_credentials().await.unwrap().unwrap();
+        assert!(!again.made, "only the start that makes the secret shows it");
         assert_eq!(&again.key.access_key_id, ak);
         assert_eq!(&again.key.secret_access_key, sk);
         assert_eq!(data.store.access_key_count().await.unwrap(), 1);

@@ -68,6 +68,8 @@ pub struct ServerConfig {
     pub xks: crate::xks::client::XksClientConfig,
     /// The Regions requests may be signed for.
     pub regions: crate::regions::Regions,
+    /// Where each signed audit digest is also written (`audit::anchor`).
+    pub audit_digest_dir: Option<std::path::PathBuf>,
 }
 
 struct App {
@@ -547,7 +549,15 @@ pub async fn serve(
     let clock = Arc::new(Clock::default());
     let audit = match (&config.mode, config.unaudited) {
         (Mode::Dev { .. }, true) => AuditLog::disabled(),
-        _ => AuditLog::start(store.clone(), root.as_ref(), &config.node).await?,
+        _ => {
+            AuditLog::start(
+                store.clone(),
+                root.as_ref(),
+                &config.node,
+                config.audit_digest_dir.clone(),
+            )
+            .await?
+        }
     };
     let app = Arc::new(App {
         services: Services {

@@ -432,6 +432,7 @@ mod redaction_tests {
                 secret_access_key: Zeroizing::new(secret.into()),
             },
             file: "/tmp/admin-credentials".into(),
+            made: true,
         };
         for shown in [
             format!("{issued:?}"),

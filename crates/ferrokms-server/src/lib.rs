@@ -33,7 +33,7 @@ pub mod tls;
 mod wire;
 pub mod xks;
 
-pub use bootstrap::{restore, AdminCredentials, DataDir};
+pub use bootstrap::{restore, AdminCredentials, AuditAnchor, DataDir};
 pub use http::{serve, Mode, ServerConfig};
 pub use quotas::{QuotaConfig, ResourceQuotas};
 

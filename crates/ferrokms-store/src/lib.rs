@@ -120,6 +120,8 @@ pub trait Store: Send + Sync {
     /// chain, oldest first; `append_audit_events` removes the one with the same event id.
     async fn audit_outbox(&self) -> StoreResult<Vec<outbox::OutboxRecord>>;
     async fn audit_digests(&self) -> StoreResult<Vec<AuditDigest>>;
+    /// The digest that reaches furthest: the one the next digest names as its previous.
+    async fn last_audit_digest(&self) -> StoreResult<Option<AuditDigest>>;
     /// The audit signing key (wrapped private, public), storing `candidate` if there is none.
     async fn audit_signing_key(&self, candidate: (&[u8], &[u8]))
         -> StoreResult<(Vec<u8>, Vec<u8>)>;

@@ -218,6 +218,9 @@ pub struct AuditDigest {
     pub chain_hash: String,
     pub signature: Vec<u8>,
     pub created: Millis,
+    /// SHA-256 (hex) of the signature of the digest before this one, or `GENESIS` for the
+    /// first; empty in digests made before digests were linked.
+    pub previous: String,
 }
 
 /// Where a secret wrapped under the root key is kept, which is also what its wrapping is

@@ -219,6 +219,9 @@ CREATE UNIQUE INDEX custom_key_store_names ON custom_key_stores (region, account
     r#"
 ALTER TABLE trust_policies ADD COLUMN max_session_seconds BIGINT NOT NULL DEFAULT 3600;
 "#,
+    r#"
+ALTER TABLE audit_digests ADD COLUMN previous TEXT NOT NULL DEFAULT '';
+"#,
 ];
 
 /// PostgreSQL schema versions. The first is the SQLite schema as it stands after its tenth,
@@ -386,6 +389,9 @@ CREATE UNIQUE INDEX custom_key_store_names ON custom_key_stores (region, account
 "#,
     r#"
 ALTER TABLE trust_policies ADD COLUMN max_session_seconds BIGINT NOT NULL DEFAULT 3600;
+"#,
+    r#"
+ALTER TABLE audit_digests ADD COLUMN previous TEXT NOT NULL DEFAULT '';
 "#,
 ];
 
@@ -888,6 +894,16 @@ fn alias_from_row(row: &AnyRow) -> StoreResult<AliasRecord> {
     })
 }
 
+fn digest_from_row(r: &AnyRow) -> StoreResult<AuditDigest> {
+    Ok(AuditDigest {
+        upto_seq: r.try_get("upto_seq").map_err(backend)?,
+        chain_hash: r.try_get("chain_hash").map_err(backend)?,
+        signature: r.try_get("signature").map_err(backend)?,
+        created: r.try_get("created_at").map_err(backend)?,
+        previous: r.try_get("previous").map_err(backend)?,
+    })
+}
+
 fn audit_from_row(row: &AnyRow) -> StoreResult<AuditRecord> {
     let text = |c: &str| -> StoreResult<String> { row.try_get(c).map_err(backend) };
     let resources = text("resources")?;
@@ -1280,13 +1296,15 @@ impl Store for SqlStore {
         if let Some(d) = digest {
             let mut insert = Statement::for_dialect(
                 self.dialect,
-                "INSERT INTO audit_digests (upto_seq, chain_hash, signature, created_at) VALUES ",
+                "INSERT INTO audit_digests (upto_seq, chain_hash, signature, created_at, previous) \
+                 VALUES ",
             );
             insert.push_tuples(&[d], |row, d| {
                 row.bind(d.upto_seq)
                     .bind(d.chain_hash.clone())
                     .bind(d.signature.clone())
-                    .bind(d.created);
+                    .bind(d.created)
+                    .bind(d.previous.clone());
             });
             statements.push(insert);
         }
@@ -1343,20 +1361,22 @@ impl Store for SqlStore {
     }
 
     async fn audit_digests(&self) -> StoreResult<Vec<AuditDigest>> {
-        let rows = sqlx::query("SELECT * FROM audit_digests ORDER BY upto_seq")
+        sqlx::query("SELECT * FROM audit_digests ORDER BY upto_seq")
             .fetch_all(&self.reader)
             .await
-            .map_err(backend)?;
-        rows.iter()
-            .map(|r| {
-                Ok(AuditDigest {
-                    upto_seq: r.try_get("upto_seq").map_err(backend)?,
-                    chain_hash: r.try_get("chain_hash").map_err(backend)?,
-                    signature: r.try_get("signature").map_err(backend)?,
-                    created: r.try_get("created_at").map_err(backend)?,
-                })
-            })
+            .map_err(backend)?
+            .iter()
+            .map(digest_from_row)
             .collect()
+    }
+
+    async fn last_audit_digest(&self) -> StoreResult<Option<AuditDigest>> {
+        sqlx::query("SELECT * FROM audit_digests ORDER BY upto_seq DESC LIMIT 1")
+            .fetch_optional(&self.writer)
+            .await
+            .map_err(backend)?
+            .map(|r| digest_from_row(&r))
+            .transpose()
     }
 
     async fn audit_signing_key(

@@ -53,9 +53,10 @@ impl AuditLog {
         store: Arc<dyn Store>,
         root: &dyn RootKeyProvider,
         node: &str,
+        digest_dir: Option<std::path::PathBuf>,
     ) -> Result<Self, ServerError> {
         let (key, _) = super::signing_key(store.as_ref(), root).await?;
-        let mut chain = Chain::resume(store.as_ref(), key).await?;
+        let mut chain = Chain::resume(store.as_ref(), key, digest_dir).await?;
         let orphans = Orphans {
             now: crate::bootstrap::now_millis(),
             restarted_node: Some(node),
@@ -124,20 +125,40 @@ impl AuditLog {
 struct Chain {
     seq: i64,
     hash: String,
+    /// What the next digest names as its previous (`super::digest_link`).
+    previous_digest: String,
     signing_key: KeyMaterial,
+    /// Where each digest is also written as it is made, off the database.
+    digest_dir: Option<std::path::PathBuf>,
 }
 
 impl Chain {
-    async fn resume(store: &dyn Store, signing_key: KeyMaterial) -> Result<Self, StoreError> {
-        let (seq, hash) = match store.last_audit_event().await? {
-            Some(r) => (r.seq, r.hash),
-            None => (0, GENESIS.to_owned()),
-        };
-        Ok(Chain {
-            seq,
-            hash,
+    async fn resume(
+        store: &dyn Store,
+        signing_key: KeyMaterial,
+        digest_dir: Option<std::path::PathBuf>,
+    ) -> Result<Self, StoreError> {
+        let mut chain = Chain {
+            seq: 0,
+            hash: GENESIS.to_owned(),
+            previous_digest: GENESIS.to_owned(),
             signing_key,
-        })
+            digest_dir,
+        };
+        chain.reread(store).await?;
+        Ok(chain)
+    }
+
+    /// Picks up wherever the stored chain and its digests end.
+    async fn reread(&mut self, store: &dyn Store) -> Result<(), StoreError> {
+        if let Some(r) = store.last_audit_event().await? {
+            self.seq = r.seq;
+            self.hash = r.hash;
+        }
+        if let Some(d) = store.last_audit_digest().await? {
+            self.previous_digest = super::digest_link(&d.signature);
+        }
+        Ok(())
     }
 
     /// Places `records` after the end of the chain and stores them with a signed digest, in
@@ -158,35 +179,40 @@ impl Chain {
                 r.hash = chain_hash(&next_hash, next_seq, &r.event);
                 next_hash = r.hash.clone();
             }
-            // Each batch is signed where it ends, so that cutting events off the end shows.
-            let signature = asymmetric::sign(
+            // Each batch is signed where it ends, so that cutting events off the end shows,
+            // and names the digest before it, so that removing or replacing one shows.
+            let mut digest = AuditDigest {
+                upto_seq: next_seq,
+                chain_hash: next_hash.clone(),
+                signature: Vec::new(),
+                created: records.last().map(|r| r.event_time).unwrap_or_default(),
+                previous: self.previous_digest.clone(),
+            };
+            digest.signature = asymmetric::sign(
                 KeySpec::EccNistP256,
                 &self.signing_key,
                 SigningAlgorithm::EcdsaSha256,
                 MessageType::Raw,
-                &super::digest_message(next_seq, &next_hash),
+                &super::digest_message(&digest),
             )
             .map_err(|_| StoreError::Backend("signing the audit digest failed".into()))?;
-            let digest = AuditDigest {
-                upto_seq: next_seq,
-                chain_hash: next_hash.clone(),
-                signature,
-                created: records.last().map(|r| r.event_time).unwrap_or_default(),
-            };
             outcome = store.append_audit_events(&records, Some(&digest)).await;
             match &outcome {
                 Ok(()) => {
                     self.seq = next_seq;
                     self.hash = next_hash;
+                    self.previous_digest = super::digest_link(&digest.signature);
+                    if let Some(dir) = &self.digest_dir {
+                        if let Err(e) = super::anchor::append(dir, &digest) {
+                            tracing::error!(error = %e, dir = %dir.display(), "copying an audit digest failed");
+                        }
+                    }
                     return Ok(());
                 }
                 // Another node (or a commit whose answer was lost) took these places: pick
                 // up wherever the stored chain really ends.
                 Err(StoreError::Conflict) => {
-                    if let Ok(Some(r)) = store.last_audit_event().await {
-                        self.seq = r.seq;
-                        self.hash = r.hash;
-                    }
+                    let _ = self.reread(store).await;
                 }
                 Err(_) => break,
             }

@@ -1,6 +1,7 @@
 //! The audit trail: one CloudTrail record per request, successful or not, chained by hashes
 //! and made durable in batches (group commit) before the request is answered.
 
+pub mod anchor;
 pub mod event;
 mod log;
 pub mod lookup;
@@ -13,9 +14,25 @@ use crate::sigv4::sha256_hex;
 /// The `prev_hash` of the first event.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// What a digest signs: how far the chain reached and its hash there.
-pub fn digest_message(upto_seq: i64, chain_hash: &str) -> Vec<u8> {
-    format!("ferrokms-audit-digest/v1\n{upto_seq}\n{chain_hash}").into_bytes()
+/// What a digest signs: how far the chain reached, its hash there, and (since digests are
+/// linked) the SHA-256 of the previous digest's signature, so that a digest removed from the
+/// middle or replaced breaks the next one.
+pub fn digest_message(digest: &ferrokms_store::AuditDigest) -> Vec<u8> {
+    let (upto, hash) = (digest.upto_seq, &digest.chain_hash);
+    if digest.previous.is_empty() {
+        format!("ferrokms-audit-digest/v1\n{upto}\n{hash}").into_bytes()
+    } else {
+        format!(
+            "ferrokms-audit-digest/v2\n{upto}\n{hash}\n{}",
+            digest.previous
+        )
+        .into_bytes()
+    }
+}
+
+/// What the digest after one with `signature` names as its previous.
+pub fn digest_link(signature: &[u8]) -> String {
+    sha256_hex(signature)
 }
 
 pub(crate) const SIGNING_KEY_BINDING: &[u8] = b"ferrokms/audit-signing-key/v1";

@@ -1,15 +1,20 @@
-//! Walking the chain: the first event that was changed, removed, inserted or reordered.
+//! Walking the chain: the first event that was changed, removed, inserted or reordered, and
+//! the first digest that was forged, removed or replaced. Nothing is taken from the store on
+//! trust: the public key comes from outside it (`anchor`), and so may a copy of the digests.
 
 use ferrokms_core::asymmetric;
 use ferrokms_core::key::{KeySpec, MessageType, SigningAlgorithm};
-use ferrokms_store::{Store, StoreError};
+use ferrokms_store::{AuditDigest, Store, StoreError};
 
-use super::{chain_hash, GENESIS};
+use super::{chain_hash, digest_link, digest_message, GENESIS};
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verdict {
     Intact {
         events: i64,
+        digests: usize,
+        /// How many digests of the outside copy were found in the store.
+        copied: usize,
     },
     Broken {
         seq: i64,
@@ -18,31 +23,152 @@ pub enum Verdict {
     },
 }
 
+/// What the store's digests are checked against.
+pub struct Anchor<'a> {
+    /// The signing key's public half (DER), from a file the operator keeps.
+    pub public_key: &'a [u8],
+    /// Digests copied off the store earlier (`anchor::read_copy`), if any.
+    pub copy: &'a [AuditDigest],
+}
+
+fn signed_by(public_key: &[u8], d: &AuditDigest) -> bool {
+    asymmetric::verify(
+        KeySpec::EccNistP256,
+        public_key,
+        SigningAlgorithm::EcdsaSha256,
+        MessageType::Raw,
+        &digest_message(d),
+        &d.signature,
+    )
+    .unwrap_or(false)
+}
+
+fn broken_at(seq: i64, problem: String) -> Verdict {
+    Verdict::Broken {
+        seq,
+        event_id: String::new(),
+        problem,
+    }
+}
+
+/// Checks the digests among themselves: each signed by the key from outside, each naming the
+/// one before it (digests made before they were linked may only come first).
+fn check_digests(digests: &[AuditDigest], public_key: &[u8]) -> Option<Verdict> {
+    let mut expected = GENESIS.to_owned();
+    let mut linked = false;
+    for d in digests {
+        if !signed_by(public_key, d) {
+            return Some(broken_at(
+                d.upto_seq,
+                format!(
+                    "the digest up to event {} has a bad signature: it was not made with the \
+                     audit signing key given",
+                    d.upto_seq
+                ),
+            ));
+        }
+        match d.previous.is_empty() {
+            true if linked => {
+                return Some(broken_at(
+                    d.upto_seq,
+                    format!(
+                        "the digest up to event {} names no previous digest",
+                        d.upto_seq
+                    ),
+                ))
+            }
+            true => {}
+            false if d.previous != expected => {
+                return Some(broken_at(
+                    d.upto_seq,
+                    format!(
+                        "the digest up to event {} does not follow the digest before it: a \
+                         digest was removed or replaced",
+                        d.upto_seq
+                    ),
+                ))
+            }
+            false => linked = true,
+        }
+        expected = digest_link(&d.signature);
+    }
+    None
+}
+
+/// Every digest of the copy must still be in the store, unchanged.
+fn check_copy(stored: &[AuditDigest], anchor: &Anchor<'_>) -> Result<usize, Verdict> {
+    for c in anchor.copy {
+        if !signed_by(anchor.public_key, c) {
+            return Err(broken_at(
+                c.upto_seq,
+                format!(
+                    "the copied digest up to event {} is not signed by the key given",
+                    c.upto_seq
+                ),
+            ));
+        }
+        let kept = stored
+            .binary_search_by_key(&c.upto_seq, |d| d.upto_seq)
+            .ok()
+            .and_then(|i| stored.get(i));
+        if kept != Some(c) {
+            return Err(broken_at(
+                c.upto_seq,
+                format!(
+                    "the digest up to event {} in the copy is not in the store: events and \
+                     digests were cut off or replaced",
+                    c.upto_seq
+                ),
+            ));
+        }
+    }
+    Ok(anchor.copy.len())
+}
+
 /// Checks the chain event by event, then the signed digests: each must match the chain
-/// where it was taken and carry a good signature, and the log must reach the last one.
-pub async fn verify(store: &dyn Store) -> Result<Verdict, StoreError> {
+/// where it was taken, carry a good signature under the key from outside and name the digest
+/// before it, the last event must be covered by a digest, and every digest of the copy must
+/// be in the store.
+pub async fn verify(store: &dyn Store, anchor: &Anchor<'_>) -> Result<Verdict, StoreError> {
     let digests = store.audit_digests().await?;
-    let public = store
-        .stored_audit_signing_key()
-        .await?
-        .map(|(_, public)| public)
-        .unwrap_or_default();
+    if let Some(v) = check_digests(&digests, anchor.public_key) {
+        return Ok(v);
+    }
+    let copied = match check_copy(&digests, anchor) {
+        Ok(n) => n,
+        Err(v) => return Ok(v),
+    };
     let mut pending = digests.iter().peekable();
     let (mut seq, mut hash) = (0i64, GENESIS.to_owned());
     loop {
         let batch = store.audit_events(seq, 1000).await?;
         if batch.is_empty() {
             if let Some(d) = pending.next() {
-                return Ok(Verdict::Broken {
-                    seq: d.upto_seq,
-                    event_id: String::new(),
-                    problem: format!(
-                        "the log ends at event {seq} but a signed digest covers up to event {}: events were cut off the end",
+                return Ok(broken_at(
+                    d.upto_seq,
+                    format!(
+                        "the log ends at event {seq} but a signed digest covers up to event {}: \
+                         events were cut off the end",
                         d.upto_seq
                     ),
-                });
+                ));
             }
-            return Ok(Verdict::Intact { events: seq });
+            let signed_to = digests.last().map_or(0, |d| d.upto_seq);
+            if signed_to < seq {
+                return Ok(broken_at(
+                    signed_to + 1,
+                    format!(
+                        "events {} to {seq} are covered by no signed digest: they were \
+                         rewritten, or added, after the last digest (were digests deleted?)",
+                        signed_to + 1
+                    ),
+                ));
+            }
+            return Ok(Verdict::Intact {
+                events: seq,
+                digests: digests.len(),
+                copied,
+            });
         }
         for r in batch {
             let broken = |problem: String| Verdict::Broken {
@@ -69,21 +195,6 @@ pub async fn verify(store: &dyn Store) -> Result<Verdict, StoreError> {
             seq = r.seq;
             hash = r.hash.clone();
             while let Some(d) = pending.next_if(|d| d.upto_seq <= seq) {
-                let signed = asymmetric::verify(
-                    KeySpec::EccNistP256,
-                    &public,
-                    SigningAlgorithm::EcdsaSha256,
-                    MessageType::Raw,
-                    &super::digest_message(d.upto_seq, &d.chain_hash),
-                    &d.signature,
-                )
-                .unwrap_or(false);
-                if !signed {
-                    return Ok(broken(format!(
-                        "the digest up to event {} has a bad signature",
-                        d.upto_seq
-                    )));
-                }
                 if d.upto_seq == seq && d.chain_hash != hash {
                     return Ok(broken(format!(
                         "event {} does not match the signed digest taken there",
