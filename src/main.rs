@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use ferrokms_core::ids::AccountId;
+use ferrokms_server::audit::event::ChangeSource;
 use ferrokms_server::tls::{self, Tls, TlsFiles};
-use ferrokms_server::{identities, DataDir, Mode, ServerConfig};
+use ferrokms_server::{identities, DataDir, MetricsAccess, Mode, ServerConfig};
 use ferrokms_store::Store;
 use serde::Deserialize;
 
@@ -426,6 +427,36 @@ struct FileConfig {
     /// A directory (best on another machine's mount) where each signed audit digest is also
     /// written as it is made, for `audit verify --digests`.
     audit_digest_dir: Option<PathBuf>,
+    /// A file holding the bearer token `/metrics` asks scrapers for (Prometheus's
+    /// `authorization: credentials_file`).
+    metrics_bearer_token_file: Option<PathBuf>,
+}
+
+/// A secret token from a file that only its owner may read.
+fn read_token(path: &std::path::Path) -> Result<zeroize::Zeroizing<String>> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        bail!(
+            "{} may be read by others (mode {:o}): chmod 600 it",
+            path.display(),
+            mode & 0o777
+        );
+    }
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+    );
+    let token = text.trim();
+    if token.len() < 16 {
+        bail!(
+            "the token in {} is shorter than 16 characters",
+            path.display()
+        );
+    }
+    Ok(zeroize::Zeroizing::new(token.to_owned()))
 }
 
 fn main() -> Result<()> {
@@ -542,17 +573,37 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let data = DataDir::open_exclusive(&data_path, store_url.as_deref())
         .await
         .with_context(|| format!("opening data directory {}", data_path.display()))?;
-    identities::apply_users(data.store.as_ref(), data.root.as_ref(), &file.users)
-        .await
-        .context("applying the users of the config file")?;
-    identities::apply_roles(data.store.as_ref(), &file.roles)
+    let changes = identities::IdentityChanges::new(ChangeSource::ConfigFile, &data.node_id);
+    identities::apply_users(
+        data.store.as_ref(),
+        &changes,
+        data.root.as_ref(),
+        &file.users,
+    )
+    .await
+    .context("applying the users of the config file")?;
+    identities::apply_roles(data.store.as_ref(), &changes, &file.roles)
         .await
         .context("applying the roles of the config file")?;
+    ferrokms_server::audit::chain_now(data.store.as_ref(), data.root.as_ref(), changes.committed())
+        .await
+        .context("recording the changes of the config file")?;
     let credentials = match mode {
         Mode::Strict => data.admin_credentials().await?,
         Mode::Dev { .. } => None,
     };
     let audit_anchor = data.audit_anchor().await?;
+    let metrics = match (args.metrics, file.metrics_bearer_token_file.as_deref()) {
+        (false, _) => None,
+        (true, Some(path)) => Some(MetricsAccess {
+            token: Some(read_token(path)?),
+        }),
+        (true, None) if dev => Some(MetricsAccess::default()),
+        (true, None) => bail!(
+            "--metrics names every account's keys: outside --dev give the config's \
+             metrics_bearer_token_file, the token a scraper must present"
+        ),
+    };
     if let Some(dir) = &file.audit_digest_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -576,7 +627,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             mode,
             debug_clock: args.debug_clock,
             job_interval: std::time::Duration::from_secs(60),
-            metrics: args.metrics,
+            metrics,
             unaudited: args.no_audit,
             node: data.node_id.clone(),
             quotas,
@@ -702,18 +753,37 @@ async fn admin(args: AdminArgs) -> Result<()> {
     let data = open_beside_server(args.data_dir, args.store.as_deref()).await?;
     let store = data.store.as_ref();
     let account = identities::parse_account(&args.account)?;
-    match args.command {
+    let changes = identities::IdentityChanges::new(ChangeSource::AdminCommand, &data.node_id);
+    let outcome = admin_command(&data, &changes, &account, args.command).await;
+    // What committed is recorded even when a later step failed.
+    ferrokms_server::audit::chain_now(store, data.root.as_ref(), changes.committed())
+        .await
+        .context("recording the change in the audit trail")?;
+    data.store.close().await;
+    outcome
+}
+
+async fn admin_command(
+    data: &DataDir,
+    changes: &identities::IdentityChanges,
+    account: &AccountId,
+    command: AdminCommand,
+) -> Result<()> {
+    let store = data.store.as_ref();
+    let account = account.clone();
+    match command {
         AdminCommand::CreateUser { user } => {
-            let record = identities::ensure_user(store, &account, &user).await?;
+            let record = identities::ensure_user(store, changes, &account, &user).await?;
             println!("{}", record.arn);
         }
         AdminCommand::CreateAccessKey { user } => {
             let record = identities::find_user(store, &account, &user).await?;
-            let key = identities::issue_access_key(store, data.root.as_ref(), &record).await?;
+            let key =
+                identities::issue_access_key(store, changes, data.root.as_ref(), &record).await?;
             print!("{}", key.export_lines().as_str());
         }
         AdminCommand::DeleteAccessKey { access_key_id } => {
-            if !store.delete_access_key(&access_key_id).await? {
+            if !identities::delete_access_key(store, changes, &access_key_id).await? {
                 bail!("no access key {access_key_id}");
             }
         }
@@ -724,7 +794,7 @@ async fn admin(args: AdminArgs) -> Result<()> {
         } => {
             let record = identities::find_user(store, &account, &user).await?;
             let document = json_or_file(policy_document)?;
-            identities::attach_policy(store, &record, &policy_name, &document).await?;
+            identities::attach_policy(store, changes, &record, &policy_name, &document).await?;
         }
         AdminCommand::CreateRole {
             role,
@@ -735,9 +805,15 @@ async fn admin(args: AdminArgs) -> Result<()> {
                 Some(t) => json_or_file(t)?,
                 None => identities::default_trust_policy(&account),
             };
-            let record =
-                identities::ensure_role(store, &account, &role, &trust, max_session_duration)
-                    .await?;
+            let record = identities::ensure_role(
+                store,
+                changes,
+                &account,
+                &role,
+                &trust,
+                max_session_duration,
+            )
+            .await?;
             println!("{}", record.arn);
         }
         AdminCommand::PutRolePolicy {
@@ -751,14 +827,11 @@ async fn admin(args: AdminArgs) -> Result<()> {
                 .await?
                 .with_context(|| format!("no role {arn}"))?;
             let document = json_or_file(policy_document)?;
-            identities::attach_policy(store, &record, &policy_name, &document).await?;
+            identities::attach_policy(store, changes, &record, &policy_name, &document).await?;
         }
         AdminCommand::DeleteUserPolicy { user, policy_name } => {
             let record = identities::find_user(store, &account, &user).await?;
-            if !store
-                .delete_identity_policy(&record.arn, &policy_name)
-                .await?
-            {
+            if !identities::detach_policy(store, changes, &record, &policy_name).await? {
                 bail!("{} has no policy {policy_name}", record.arn);
             }
         }
@@ -769,7 +842,6 @@ async fn admin(args: AdminArgs) -> Result<()> {
             }
         }
     }
-    data.store.close().await;
     Ok(())
 }
 
@@ -872,11 +944,15 @@ async fn migrate_root_key(args: MigrateArgs) -> Result<()> {
         .await
         .with_context(|| format!("opening data directory {}", path.display()))?;
     let store = data.store.as_ref();
-    let moved = root_of_trust::rewrap_all(store, data.root.as_ref(), args.at_most, |n| {
+    let changes = identities::IdentityChanges::new(ChangeSource::AdminCommand, &data.node_id);
+    let moved = root_of_trust::rewrap_all(store, &changes, data.root.as_ref(), args.at_most, |n| {
         eprintln!("rewrapped {n} secrets");
     })
-    .await
-    .context("rewrapping")?;
+    .await;
+    ferrokms_server::audit::chain_now(store, data.root.as_ref(), changes.committed())
+        .await
+        .context("recording the rewrap in the audit trail")?;
+    let moved = moved.context("rewrapping")?;
     let left = store
         .secrets_not_in_format(data.root.wrap_format(), 1)
         .await?
@@ -1055,7 +1131,7 @@ async fn audit(args: AuditArgs) -> Result<()> {
                     copied,
                 } => {
                     println!(
-                        "audit log intact: {events} events, {digests} signed digests checked                          with {} ({})",
+                        "audit log intact: {events} events, {digests} signed digests checked with {} ({})",
                         key_file.display(),
                         anchor::fingerprint(&public)
                     );

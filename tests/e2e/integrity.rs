@@ -10,7 +10,7 @@ use std::process::Command;
 use crate::harness::{copy_service, ferrokms_command, Server};
 use crate::{encrypt, new_key};
 
-/// Rewrites event 3 (Encrypt becomes Decrypt) and recomputes the hash chain after it, then
+/// Rewrites event 3 (a management event becomes a data event) and recomputes the hash chain after it, then
 /// either deletes every digest (`drop`) or re-signs them all with a key of the forger's own,
 /// which it also stores as the store's signing key (`resign`).
 const FORGER: &str = r#"
@@ -20,7 +20,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 db, mode = sys.argv[1], sys.argv[2]
 c = sqlite3.connect(db)
-c.execute("UPDATE audit_events SET event = replace(event, 'Encrypt', 'Decrypt') WHERE seq = 3")
+c.execute("UPDATE audit_events SET event = replace(event, 'Management', 'Data') WHERE seq = 3")
+assert '"Data"' in c.execute("SELECT event FROM audit_events WHERE seq = 3").fetchone()[0]
 prev = c.execute("SELECT hash FROM audit_events WHERE seq = 2").fetchone()[0]
 hashes_at = {}
 for seq, event in c.execute("SELECT seq, event FROM audit_events WHERE seq >= 3 ORDER BY seq").fetchall():

@@ -26,6 +26,7 @@ mod lifecycle;
 mod limits;
 mod multi_region;
 mod persistence;
+mod pipeline;
 mod policies;
 mod protocol;
 mod quotas;

@@ -212,16 +212,22 @@ impl DataDir {
         if self.store.principal(&admin_arn).await?.is_some() {
             return read_credentials(&file);
         }
-        let admin = identities::ensure_user(self.store.as_ref(), &account, "admin").await?;
+        let changes = identities::IdentityChanges::new(
+            crate::audit::event::ChangeSource::FirstStart,
+            &self.node_id,
+        );
+        let store = self.store.as_ref();
+        let admin = identities::ensure_user(store, &changes, &account, "admin").await?;
         identities::attach_policy(
-            self.store.as_ref(),
+            store,
+            &changes,
             &admin,
             "AdministratorAccess",
             ADMINISTRATOR_ACCESS,
         )
         .await?;
-        let key =
-            identities::issue_access_key(self.store.as_ref(), self.root.as_ref(), &admin).await?;
+        let key = identities::issue_access_key(store, &changes, self.root.as_ref(), &admin).await?;
+        crate::audit::chain_now(store, self.root.as_ref(), changes.committed()).await?;
         let credentials = AdminCredentials {
             key,
             file,

@@ -15,6 +15,15 @@ impl Clock {
         crate::bootstrap::now_millis() + self.offset_ms.load(Ordering::Relaxed)
     }
 
+    /// The service's time at the system time `wall`, so that one reading serves a request.
+    pub fn at(&self, wall: std::time::SystemTime) -> Millis {
+        let ms = wall
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        ms + self.offset_ms.load(Ordering::Relaxed)
+    }
+
     /// Moves the clock forward (never back, so no deadline is passed twice).
     pub fn advance(&self, ms: i64) -> Millis {
         self.offset_ms.fetch_add(ms.max(0), Ordering::Relaxed);

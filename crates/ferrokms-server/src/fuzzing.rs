@@ -136,9 +136,11 @@ impl Operations {
         let Ok(input) = Input::parse(body) else {
             return;
         };
+        let audit = ferrokms_store::Intent::unkept(fuzz_record());
         let call = crate::api::Call {
             services: &self.services,
             request: &self.request,
+            audit: &audit,
             operation,
             now: 1_767_225_600_000,
             source_ip: std::net::IpAddr::from([127, 0, 0, 1]),
@@ -148,6 +150,20 @@ impl Operations {
         };
         let _ = self.runtime.block_on(crate::api::dispatch(&call, input));
     }
+}
+
+/// The record the fuzzed calls' writes carry (kept nowhere).
+fn fuzz_record() -> ferrokms_store::AuditRecord {
+    crate::audit::event::operator_event(
+        crate::audit::event::ChangeSource::AdminCommand,
+        "kms.amazonaws.com",
+        "Fuzz",
+        "",
+        serde_json::Value::Null,
+        ("", ""),
+        0,
+    )
+    .record
 }
 
 impl Default for Operations {

@@ -17,16 +17,23 @@ use ferrokms_core::material::RootKeyProvider;
 use ferrokms_store::Store;
 use serde_json::{json, Value};
 
-use crate::api::operations::Operation;
+use crate::api::operations::{Operation, OperationSpec};
 use crate::api::{self, Call, Services};
 use crate::audit::{self, AuditLog};
 use crate::clock::Clock;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+use crate::quotas::RateClass;
+use crate::sigv4::VerifiedRequest;
 use crate::sigv4::{Authenticator, RequestParts, Service};
+use crate::unauthenticated;
 use crate::wire::Input;
 use crate::{jobs, sts, ServerError};
+use ferrokms_core::key::Millis;
 use ferrokms_core::KmsError;
+use ferrokms_store::Intent;
+use std::net::IpAddr;
+use std::time::Instant;
 
 /// Largest request body read. The biggest KMS request (a 32 KiB policy, or a 6 KiB blob in
 /// base64) is far below it.
@@ -50,8 +57,9 @@ pub struct ServerConfig {
     pub debug_clock: bool,
     /// How often background jobs (rotation, deletion) run.
     pub job_interval: std::time::Duration,
-    /// Serve Prometheus metrics at `GET /metrics` (off unless asked for: they name keys).
-    pub metrics: bool,
+    /// Serve Prometheus metrics at `GET /metrics` (off unless asked for: they name keys), to
+    /// scrapers that present the bearer token when one is set.
+    pub metrics: Option<MetricsAccess>,
     /// Record nothing in the audit log; dev mode only, to measure what auditing costs.
     pub unaudited: bool,
     /// This node's id (from its data directory), which its outbox records carry.
@@ -72,6 +80,37 @@ pub struct ServerConfig {
     pub audit_digest_dir: Option<std::path::PathBuf>,
 }
 
+/// Who may read `/metrics`.
+#[derive(Clone, Default)]
+pub struct MetricsAccess {
+    /// The bearer token a scraper presents (Prometheus's `authorization` credentials); None
+    /// lets any caller read them (dev mode only).
+    pub token: Option<zeroize::Zeroizing<String>>,
+}
+
+impl std::fmt::Debug for MetricsAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsAccess")
+            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .finish()
+    }
+}
+
+impl MetricsAccess {
+    fn allows(&self, headers: &HeaderMap) -> bool {
+        let Some(token) = &self.token else {
+            return true;
+        };
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        aws_lc_rs::constant_time::verify_slices_are_equal(presented.as_bytes(), token.as_bytes())
+            .is_ok()
+    }
+}
+
 struct App {
     services: Services,
     auth: Authenticator,
@@ -79,6 +118,9 @@ struct App {
     clock: Arc<Clock>,
     debug_clock: bool,
     metrics: Option<Metrics>,
+    metrics_access: MetricsAccess,
+    /// Which failed authentications are recorded.
+    unauthenticated: unauthenticated::Limiter,
     /// Time a client has to send a request's body.
     body_timeout: Duration,
 }
@@ -172,57 +214,6 @@ fn looks_like_query_protocol(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
 }
 
-/// The parts of a request an audit record needs before authentication.
-struct Claimed {
-    event_name: String,
-    event_source: &'static str,
-    region: String,
-    access_key: Option<String>,
-}
-
-/// Reads what a request claims to be, without trusting it: for the audit record of a request
-/// that fails authentication.
-fn claimed(headers: &HeaderMap, body: &[u8]) -> Claimed {
-    let auth = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let scope: Vec<&str> = auth
-        .split("Credential=")
-        .nth(1)
-        .and_then(|c| c.split([',', ' ']).next())
-        .map(|c| c.split('/').collect())
-        .unwrap_or_default();
-    let service = scope.get(3).copied().unwrap_or("kms");
-    let target = headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let event_name = match service {
-        "sts" => Some(sts::action(body)),
-        _ => target.rsplit('.').next().map(str::to_owned),
-    }
-    .filter(|n| !n.is_empty())
-    .unwrap_or_else(|| "Unknown".into());
-    Claimed {
-        event_name,
-        event_source: event_source(service),
-        region: scope.get(2).map(|r| r.to_string()).unwrap_or_default(),
-        access_key: scope
-            .first()
-            .filter(|k| !k.is_empty())
-            .map(|k| k.to_string()),
-    }
-}
-
-fn event_source(service: &str) -> &'static str {
-    match service {
-        "sts" => "sts.amazonaws.com",
-        "cloudtrail" => "cloudtrail.amazonaws.com",
-        _ => "kms.amazonaws.com",
-    }
-}
-
 /// The whole body, or the error that ends the connection: too large, or not sent in time
 /// (a client that starts a body and stalls must not hold its connection for ever).
 async fn read_body(headers: &HeaderMap, body: Body, within: Duration) -> Result<Bytes, ApiError> {
@@ -241,6 +232,325 @@ async fn read_body(headers: &HeaderMap, body: Body, within: Duration) -> Result<
     }
 }
 
+/// The three APIs one endpoint serves, told apart by the service the request is signed
+/// for, with the operation it asks for looked up in that API's table: names that reach
+/// records and metrics come from the tables, never from the request.
+enum Api {
+    Kms(Option<&'static OperationSpec>),
+    Sts(&'static str),
+    /// Whether the request is CloudTrail's LookupEvents, the one action served.
+    CloudTrail(bool),
+}
+
+impl Api {
+    fn of(service: Service, method: &Method, headers: &HeaderMap, body: &[u8]) -> Api {
+        let target = headers
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let posted = method == Method::POST;
+        match service {
+            Service::Sts => Api::Sts(sts::known_action(body)),
+            Service::CloudTrail => Api::CloudTrail(posted && target == audit::lookup::TARGET),
+            Service::Kms => Api::Kms(
+                target
+                    .strip_prefix(TARGET_PREFIX)
+                    .filter(|_| posted)
+                    .and_then(Operation::spec_named),
+            ),
+        }
+    }
+
+    fn event_source(&self) -> &'static str {
+        match self {
+            Api::Kms(_) => "kms.amazonaws.com",
+            Api::Sts(_) => "sts.amazonaws.com",
+            Api::CloudTrail(_) => "cloudtrail.amazonaws.com",
+        }
+    }
+
+    fn event_name(&self) -> &'static str {
+        match self {
+            Api::Kms(Some(spec)) => spec.name,
+            Api::Sts(action) => action,
+            Api::CloudTrail(true) => "LookupEvents",
+            Api::Kms(None) | Api::CloudTrail(false) => "Unknown",
+        }
+    }
+
+    /// The request members the audit record may show.
+    fn audited(&self) -> &'static [&'static str] {
+        match self {
+            Api::Kms(Some(spec)) => spec.audited,
+            Api::CloudTrail(true) => audit::lookup::AUDITED,
+            _ => &[],
+        }
+    }
+
+    /// Whether the answer is in the query protocol's XML (STS) rather than JSON.
+    fn xml(&self) -> bool {
+        matches!(self, Api::Sts(_))
+    }
+}
+
+/// What running a request came to, before it is recorded and answered.
+struct Outcome {
+    result: Result<Reply, ApiError>,
+    /// The keys the request touched.
+    resources: Vec<String>,
+}
+
+enum Reply {
+    Json(Value),
+    Xml(sts::StsReply),
+}
+
+impl Outcome {
+    fn failed(e: ApiError) -> Self {
+        Outcome {
+            result: Err(e),
+            resources: Vec::new(),
+        }
+    }
+
+    /// The error code (and message) the audit record and metrics show.
+    fn error(&self) -> Option<(&'static str, Option<String>)> {
+        match &self.result {
+            Ok(Reply::Xml(reply)) => reply.error_code.as_deref().map(|c| {
+                let code = sts::ERROR_CODES
+                    .iter()
+                    .find(|k| **k == c)
+                    .copied()
+                    .unwrap_or("Unknown");
+                (code, None)
+            }),
+            Ok(Reply::Json(_)) => None,
+            Err(e) => {
+                let (_, code, message) = e.wire();
+                Some((code, message))
+            }
+        }
+    }
+
+    fn response(&self) -> Option<&Value> {
+        match &self.result {
+            Ok(Reply::Json(v)) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+impl App {
+    /// Stage: the rate limit of the operation (an operation rated by its key's class is
+    /// counted once its key is known).
+    fn admit(&self, api: &Api, request: &VerifiedRequest) -> Result<(), ApiError> {
+        let account = request.principal().account().as_str();
+        let region = request.region().as_str();
+        match api {
+            Api::Kms(Some(spec)) => api::admit(&self.services, request, spec),
+            Api::Sts(name) => self
+                .services
+                .quotas
+                .admit(account, region, RateClass::Other(name)),
+            Api::CloudTrail(true) => {
+                self.services
+                    .quotas
+                    .admit(account, region, RateClass::Other("LookupEvents"))
+            }
+            Api::Kms(None) | Api::CloudTrail(false) => Err(ApiError::UnknownOperation),
+        }
+    }
+
+    /// Stage: authorize and run the handler. Every write it makes carries `audit`.
+    async fn run(&self, ctx: &RequestContext<'_>, api: &Api, audit: &Intent) -> Outcome {
+        let input = match api {
+            Api::Sts(_) => None,
+            _ => match Input::parse(ctx.body) {
+                Ok(i) => Some(i),
+                Err(e) => return Outcome::failed(e),
+            },
+        };
+        match (api, input) {
+            (Api::Sts(_), _) => {
+                let reply = sts::handle(
+                    &self.services,
+                    audit,
+                    ctx.verified,
+                    &ctx.env,
+                    ctx.body,
+                    ctx.id,
+                )
+                .await;
+                Outcome {
+                    result: Ok(Reply::Xml(reply)),
+                    resources: Vec::new(),
+                }
+            }
+            (Api::CloudTrail(true), Some(input)) => Outcome {
+                result: audit::lookup::lookup_events(
+                    self.services.store.as_ref(),
+                    ctx.verified,
+                    &ctx.env,
+                    input,
+                )
+                .await
+                .map(Reply::Json),
+                resources: Vec::new(),
+            },
+            (Api::Kms(Some(spec)), Some(input)) => {
+                let call = Call {
+                    services: &self.services,
+                    request: ctx.verified,
+                    audit,
+                    operation: spec,
+                    now: ctx.env.now,
+                    source_ip: ctx.env.source_ip,
+                    secure_transport: ctx.env.secure_transport,
+                    resources: Default::default(),
+                    decided: Default::default(),
+                };
+                let result = api::dispatch(&call, input).await.map(Reply::Json);
+                Outcome {
+                    result,
+                    resources: call.take_resources(),
+                }
+            }
+            _ => Outcome::failed(ApiError::UnknownOperation),
+        }
+    }
+
+    /// Stage: metrics and the log line, once per request.
+    fn observe(&self, api: &Api, outcome: &Outcome, started: Instant, ctx: &RequestContext<'_>) {
+        let code = outcome.error().map(|(c, _)| c);
+        if let Some(m) = &self.metrics {
+            m.record(
+                api.event_name(),
+                code.unwrap_or("ok"),
+                started.elapsed(),
+                &outcome.resources,
+            );
+        }
+        let principal = ctx.verified.principal();
+        match code {
+            None => {
+                tracing::info!(request_id = %ctx.id, operation = api.event_name(), principal = principal.arn(), access_key = principal.access_key_id(), "ok")
+            }
+            Some(code) => {
+                tracing::info!(request_id = %ctx.id, operation = api.event_name(), principal = principal.arn(), access_key = principal.access_key_id(), error = code, "refused")
+            }
+        }
+    }
+
+    /// A request that failed authentication: recorded compactly and only as often as
+    /// `unauthenticated` allows, then refused.
+    async fn refuse_unauthenticated(
+        &self,
+        error: ApiError,
+        moment: &Moment,
+        source: IpAddr,
+        headers: &HeaderMap,
+        body: &[u8],
+        id: &str,
+    ) -> Response {
+        tracing::info!(request_id = %id, error = %error, "authentication failed");
+        let claim = unauthenticated::claimed(headers, body);
+        let mut error = error;
+        if let Some(admitted) = self.unauthenticated.admit(source, moment.instant) {
+            let (_, code, message) = error.wire();
+            let message = message.map(|m| unauthenticated::bounded(&m).to_owned());
+            let user_agent = user_agent(headers);
+            let mut event = audit::event::build(audit::event::EventInput {
+                request_id: id,
+                event_id: &audit::event::new_event_id(),
+                time: moment.now,
+                event_source: claim.event_source,
+                event_name: claim.event_name,
+                region: &claim.region,
+                source_ip: source.to_string(),
+                user_agent: unauthenticated::bounded(&user_agent),
+                principal: None,
+                claimed_access_key: claim.access_key.as_deref().map(|k| (k, None)),
+                request_parameters: None,
+                response: None,
+                error: Some((code, message)),
+                resources: Vec::new(),
+            });
+            if admitted.dropped_before > 0 {
+                audit::event::note_dropped(&mut event, admitted.dropped_before);
+            }
+            if self.audit.record(event, false).await.is_err() {
+                error = ApiError::Kms(KmsError::internal());
+            }
+        }
+        if let Some(m) = &self.metrics {
+            m.record(
+                claim.event_name,
+                error.wire().1,
+                moment.instant.elapsed(),
+                &[],
+            );
+            m.set_unauthenticated_dropped(self.unauthenticated.dropped());
+        }
+        if looks_like_query_protocol(headers) {
+            sts_error(&error, id)
+        } else {
+            json_error(&error, id)
+        }
+    }
+
+    /// `GET /metrics`, for a scraper that presents the configured bearer token.
+    async fn metrics(&self, headers: &HeaderMap, id: &str) -> Option<Response> {
+        let metrics = self.metrics.as_ref()?;
+        if !self.metrics_access.allows(headers) {
+            let mut r = response(
+                StatusCode::UNAUTHORIZED,
+                "text/plain",
+                "a bearer token is required\n".into(),
+                id,
+            );
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"ferrokms metrics\""),
+            );
+            return Some(r);
+        }
+        let text = metrics.render(self.services.store.as_ref()).await;
+        Some(response(
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            text,
+            id,
+        ))
+    }
+}
+
+/// The one moment a request is handled at: its audit record's time, the time condition keys
+/// and session expiries see, and (without the dev-mode offset) what SigV4 checks the
+/// signature's date against.
+struct Moment {
+    instant: Instant,
+    wall: SystemTime,
+    now: Millis,
+}
+
+/// What the stages after authentication share.
+struct RequestContext<'a> {
+    id: &'a str,
+    verified: &'a VerifiedRequest,
+    env: crate::api::authorize::Environment,
+    body: &'a [u8],
+}
+
+fn user_agent(headers: &HeaderMap) -> String {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// One request through the stages: read and limit the body, authenticate, look the
+/// operation up, rate-limit, authorize and run the handler, record, answer.
 async fn handle(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -253,7 +563,7 @@ async fn handle(
     let id = request_id();
     // An IPv4 client of a dual-stack listener arrives as ::ffff:a.b.c.d; aws:SourceIp and
     // the audit record see a.b.c.d.
-    let source_addr = peer.ip().to_canonical();
+    let source = peer.ip().to_canonical();
     let body = match read_body(&headers, body, app.body_timeout).await {
         Ok(b) => b,
         Err(e) => {
@@ -263,23 +573,21 @@ async fn handle(
             return r;
         }
     };
-    let started = std::time::Instant::now();
     if app.debug_clock && uri.path().starts_with("/ferrokms/debug/") {
         return debug(&app, &uri, &id).await;
     }
-    if let (Some(metrics), true) = (
-        &app.metrics,
-        method == Method::GET && uri.path() == "/metrics",
-    ) {
-        let text = metrics.render(app.services.store.as_ref()).await;
-        return response(StatusCode::OK, "text/plain; version=0.0.4", text, &id);
+    if method == Method::GET && uri.path() == "/metrics" {
+        if let Some(r) = app.metrics(&headers, &id).await {
+            return r;
+        }
     }
-    let user_agent = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let now = app.clock.now();
+    let wall = SystemTime::now();
+    let moment = Moment {
+        instant: Instant::now(),
+        wall,
+        now: app.clock.at(wall),
+    };
+
     let parts = RequestParts {
         method: &method,
         authority: uri.authority().map(|a| a.as_str()),
@@ -290,240 +598,78 @@ async fn handle(
     };
     let verified = match app
         .auth
-        .authenticate(&parts, SystemTime::now(), &app.services.regions)
+        .authenticate(&parts, moment.wall, &app.services.regions)
         .await
     {
         Ok(v) => v,
         Err(e) => {
-            tracing::info!(request_id = %id, error = %e, "authentication failed");
-            let claim = claimed(&headers, &body);
-            // When the store itself failed, asking it again would only wait again.
-            let store_failed = matches!(e, ApiError::Kms(KmsError::Internal(_)));
-            let account = match &claim.access_key {
-                Some(k) if !store_failed => app
-                    .services
-                    .store
-                    .access_key(k)
-                    .await
-                    .ok()
-                    .flatten()
-                    .map(|r| r.account.to_string()),
-                _ => None,
-            };
-            let (_, code, message) = e.wire();
-            let event = audit::event::build(audit::event::EventInput {
-                request_id: &id,
-                event_id: &audit::event::new_event_id(),
-                time: now,
-                event_source: claim.event_source,
-                event_name: &claim.event_name,
-                region: &claim.region,
-                source_ip: source_addr.to_string(),
-                user_agent: &user_agent,
-                principal: None,
-                claimed_access_key: claim.access_key.as_deref().map(|k| (k, account)),
-                request_parameters: None,
-                response: None,
-                error: Some((code, message)),
-                resources: Vec::new(),
-            });
-            let e = match app.audit.record(event, false).await {
-                Ok(()) => e,
-                Err(_) => ApiError::Kms(KmsError::internal()),
-            };
-            if let Some(m) = &app.metrics {
-                m.record(&claim.event_name, e.wire().1, started.elapsed(), &[]);
-            }
-            return if looks_like_query_protocol(&headers) {
-                sts_error(&e, &id)
-            } else {
-                json_error(&e, &id)
-            };
+            return app
+                .refuse_unauthenticated(e, &moment, source, &headers, &body, &id)
+                .await
         }
     };
-    let region = verified.region().to_string();
-    let secure_transport = transport.is_some_and(|Extension(t)| t.tls);
-    let env = crate::api::authorize::Environment {
-        region: verified.region().clone(),
-        now,
-        source_ip: source_addr,
-        secure_transport,
+
+    let api = Api::of(verified.service(), &method, &headers, &body);
+    let ctx = RequestContext {
+        id: &id,
+        verified: &verified,
+        env: crate::api::authorize::Environment {
+            region: verified.region().clone(),
+            now: moment.now,
+            source_ip: source,
+            secure_transport: transport.is_some_and(|Extension(t)| t.tls),
+        },
+        body: &body,
     };
-    if verified.service() == Service::Sts {
-        let action = sts::action(&body);
-        let event_id = audit::event::new_event_id();
-        let source_ip = source_addr.to_string();
-        let event_input = |error| audit::event::EventInput {
-            request_id: &id,
-            event_id: &event_id,
-            time: now,
-            event_source: "sts.amazonaws.com",
-            event_name: &action,
-            region: &region,
-            source_ip: source_ip.clone(),
-            user_agent: &user_agent,
-            principal: Some(verified.principal()),
-            claimed_access_key: None,
-            request_parameters: None,
-            response: None,
-            error,
-            resources: Vec::new(),
-        };
-        let intent = app
-            .audit
-            .intent(audit::event::intent(event_input(None)).record);
-        let reply = app
-            .audit
-            .scope(
-                intent.clone(),
-                sts::handle(&app.services, &verified, &env, &body, &id),
-            )
-            .await;
-        let event =
-            audit::event::build(event_input(reply.error_code.as_deref().map(|c| (c, None))));
-        if app.audit.record(event, intent.written()).await.is_err() {
-            return sts_error(&ApiError::Kms(KmsError::internal()), &id);
-        }
-        return response(reply.status, "text/xml", reply.body, &id);
-    }
-    let target = headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let cloudtrail = verified.service() == Service::CloudTrail;
-    let operation = target
-        .strip_prefix(TARGET_PREFIX)
-        .filter(|_| method == Method::POST && !cloudtrail)
-        .and_then(Operation::spec_named);
-    // The body is parsed once; the members the operation's audit record may show are kept
-    // before the operation consumes them.
-    let input = Input::parse(&body);
-    let audited: &[&str] = match operation {
-        Some(spec) => spec.audited,
-        None if cloudtrail => audit::lookup::AUDITED,
-        None => &[],
-    };
-    let request_parameters = input
-        .as_ref()
+    // The audit record is made here and only here: before the handler runs, the version
+    // its writes carry; after, the final one.
+    let request_parameters = Input::parse(&body)
         .ok()
-        .and_then(|i| audit::event::request_parameters(i.members(), audited));
-    let (event_name, source) = if cloudtrail {
-        (
-            target.rsplit('.').next().unwrap_or("Unknown").to_owned(),
-            "cloudtrail.amazonaws.com",
-        )
-    } else {
-        match target
-            .strip_prefix(TARGET_PREFIX)
-            .filter(|_| method == Method::POST)
-        {
-            Some(operation) => (operation.to_owned(), "kms.amazonaws.com"),
-            None => ("Unknown".to_owned(), "kms.amazonaws.com"),
-        }
-    };
+        .and_then(|i| audit::event::request_parameters(i.members(), api.audited()));
     let event_id = audit::event::new_event_id();
-    let source_ip = source_addr.to_string();
-    let event_input = |request_parameters, response, error, resources| audit::event::EventInput {
+    let user_agent = user_agent(&headers);
+    let region = verified.region().to_string();
+    let record = |response, error, resources| audit::event::EventInput {
         request_id: &id,
         event_id: &event_id,
-        time: now,
-        event_source: source,
-        event_name: &event_name,
+        time: moment.now,
+        event_source: api.event_source(),
+        event_name: api.event_name(),
         region: &region,
-        source_ip: source_ip.clone(),
+        source_ip: source.to_string(),
         user_agent: &user_agent,
         principal: Some(verified.principal()),
         claimed_access_key: None,
-        request_parameters,
+        request_parameters: request_parameters.clone(),
         response,
         error,
         resources,
     };
-    // Every write the operation makes carries this record, so that no change is durable
-    // without a durable record of the request that made it.
-    let intent = app.audit.intent(
-        audit::event::intent(event_input(
-            request_parameters.clone(),
-            None,
-            None,
-            Vec::new(),
-        ))
-        .record,
-    );
-    let mut touched_keys = Vec::new();
-    let result = app
+    let intent = app
         .audit
-        .scope(intent.clone(), async {
-            match input {
-                _ if cloudtrail && (target != audit::lookup::TARGET || method != Method::POST) => {
-                    Err(ApiError::UnknownOperation)
-                }
-                Ok(input) if cloudtrail => {
-                    audit::lookup::lookup_events(
-                        app.services.store.as_ref(),
-                        &verified,
-                        &env,
-                        input,
-                    )
-                    .await
-                }
-                Ok(input) => match operation {
-                    Some(spec) => {
-                        let call = Call {
-                            services: &app.services,
-                            request: &verified,
-                            operation: spec,
-                            now,
-                            source_ip: source_addr,
-                            secure_transport,
-                            resources: Default::default(),
-                            decided: Default::default(),
-                        };
-                        let result = api::dispatch(&call, input).await;
-                        touched_keys = call.take_resources();
-                        result
-                    }
-                    None => Err(ApiError::UnknownOperation),
-                },
-                Err(e) => Err(e),
-            }
-        })
-        .await;
-    let (response_json, error) = match &result {
-        Ok(v) => (Some(v), None),
-        Err(e) => {
-            let (_, code, message) = e.wire();
-            (None, Some((code, message)))
-        }
+        .intent(audit::event::intent(record(None, None, Vec::new())).record);
+
+    let mut outcome = match app.admit(&api, &verified) {
+        Ok(()) => app.run(&ctx, &api, &intent).await,
+        Err(e) => Outcome::failed(e),
     };
-    let event = audit::event::build(event_input(
-        request_parameters,
-        response_json,
-        error,
-        touched_keys,
+
+    let event = audit::event::build(record(
+        outcome.response(),
+        outcome.error(),
+        outcome.resources.clone(),
     ));
-    let touched = event.record.resources.clone();
     // No unaudited answers: if the record cannot be made durable, the caller gets an
     // internal error instead of the result.
     if app.audit.record(event, intent.written()).await.is_err() {
-        return json_error(&ApiError::Kms(KmsError::internal()), &id);
+        outcome = Outcome::failed(ApiError::Kms(KmsError::internal()));
     }
-    if let Some(m) = &app.metrics {
-        let outcome = match &result {
-            Ok(_) => "ok",
-            Err(e) => e.wire().1,
-        };
-        m.record(&event_name, outcome, started.elapsed(), &touched);
-    }
-    match result {
-        Ok(out) => {
-            tracing::info!(request_id = %id, operation = %event_name, principal = verified.principal().arn(), access_key = verified.principal().access_key_id(), "ok");
-            response(StatusCode::OK, JSON_CONTENT_TYPE, out.to_string(), &id)
-        }
-        Err(e) => {
-            tracing::info!(request_id = %id, operation = %event_name, principal = verified.principal().arn(), access_key = verified.principal().access_key_id(), error = e.wire().1, "refused");
-            json_error(&e, &id)
-        }
+    app.observe(&api, &outcome, moment.instant, &ctx);
+    match outcome.result {
+        Ok(Reply::Json(out)) => response(StatusCode::OK, JSON_CONTENT_TYPE, out.to_string(), &id),
+        Ok(Reply::Xml(reply)) => response(reply.status, "text/xml", reply.body, &id),
+        Err(e) if api.xml() => sts_error(&e, &id),
+        Err(e) => json_error(&e, &id),
     }
 }
 
@@ -578,7 +724,9 @@ pub async fn serve(
         audit,
         clock: clock.clone(),
         debug_clock: config.debug_clock,
-        metrics: config.metrics.then(Metrics::default),
+        metrics: config.metrics.is_some().then(Metrics::default),
+        metrics_access: config.metrics.clone().unwrap_or_default(),
+        unauthenticated: Default::default(),
         body_timeout: config.limits.body_timeout,
     });
     let job_app = app.clone();

@@ -8,9 +8,10 @@ use ferrokms_core::material::{credential_binding, RootKeyProvider};
 use ferrokms_core::policy::{PolicyDocument, PolicyKind};
 use ferrokms_core::random;
 use ferrokms_store::{
-    AccessKeyRecord, PrincipalKind, PrincipalRecord, SessionInfo, Store, StoreError,
+    AccessKeyRecord, Intent, PrincipalKind, PrincipalRecord, SessionInfo, Store, StoreError,
 };
 use serde::Deserialize;
+use serde_json::json;
 use zeroize::Zeroizing;
 
 use crate::bootstrap::{now_millis, DEFAULT_ACCOUNT};
@@ -84,6 +85,13 @@ impl std::fmt::Debug for AccessKeySpec {
     }
 }
 
+pub use crate::audit::Changes as IdentityChanges;
+
+const IAM_USER: &str = "AWS::IAM::User";
+const IAM_ROLE: &str = "AWS::IAM::Role";
+const IAM_ACCESS_KEY: &str = "AWS::IAM::AccessKey";
+const IAM_POLICY: &str = "AWS::IAM::Policy";
+
 fn default_account() -> String {
     DEFAULT_ACCOUNT.to_owned()
 }
@@ -120,15 +128,17 @@ pub fn parse_account(account: &str) -> Result<AccountId, ServerError> {
 /// The user `name` of `account`, created if it does not exist yet.
 pub async fn ensure_user(
     store: &dyn Store,
+    changes: &IdentityChanges,
     account: &AccountId,
     name: &str,
 ) -> Result<PrincipalRecord, ServerError> {
-    ensure_principal(store, account, PrincipalKind::User, name).await
+    ensure_principal(store, changes, account, PrincipalKind::User, name).await
 }
 
 /// The user or role `name` of `account`, created if it does not exist yet.
 async fn ensure_principal(
     store: &dyn Store,
+    changes: &IdentityChanges,
     account: &AccountId,
     kind: PrincipalKind,
     name: &str,
@@ -149,7 +159,21 @@ async fn ensure_principal(
         unique_id: format!("{id_prefix}{}", random_text(17, BASE32)?.as_str()),
         created: now_millis(),
     };
-    match store.put_principal(&record).await {
+    let audit = match kind {
+        PrincipalKind::User => changes.record(
+            "CreateUser",
+            account,
+            json!({ "userName": name }),
+            (IAM_USER, &record.arn),
+        ),
+        PrincipalKind::Role => changes.record(
+            "CreateRole",
+            account,
+            json!({ "roleName": name }),
+            (IAM_ROLE, &record.arn),
+        ),
+    };
+    match store.put_principal(&audit, &record).await {
         Ok(()) => Ok(record),
         // Another process made it in between: use theirs.
         Err(StoreError::AlreadyExists) => store
@@ -174,6 +198,7 @@ pub async fn find_user(
 
 async fn store_key(
     store: &dyn Store,
+    changes: &IdentityChanges,
     root: &dyn RootKeyProvider,
     user: &PrincipalRecord,
     access_key_id: &str,
@@ -182,16 +207,25 @@ async fn store_key(
     let wrapped = root
         .wrap(&credential_binding(access_key_id), secret.as_bytes())
         .map_err(|_| ServerError::Random)?;
+    let audit = changes.record(
+        "CreateAccessKey",
+        &user.account,
+        json!({ "userName": user.name, "accessKeyId": access_key_id }),
+        (IAM_ACCESS_KEY, &user.arn),
+    );
     store
-        .put_access_key(&AccessKeyRecord {
-            access_key_id: access_key_id.to_owned(),
-            account: user.account.clone(),
-            principal_arn: user.arn.clone(),
-            user_id: user.unique_id.clone(),
-            wrapped_secret: wrapped,
-            created: now_millis(),
-            session: None,
-        })
+        .put_access_key(
+            &audit,
+            &AccessKeyRecord {
+                access_key_id: access_key_id.to_owned(),
+                account: user.account.clone(),
+                principal_arn: user.arn.clone(),
+                user_id: user.unique_id.clone(),
+                wrapped_secret: wrapped,
+                created: now_millis(),
+                session: None,
+            },
+        )
         .await?;
     Ok(())
 }
@@ -199,6 +233,7 @@ async fn store_key(
 /// Issues a new random access key pair for `user`.
 pub async fn issue_access_key(
     store: &dyn Store,
+    changes: &IdentityChanges,
     root: &dyn RootKeyProvider,
     user: &PrincipalRecord,
 ) -> Result<IssuedKey, ServerError> {
@@ -208,6 +243,7 @@ pub async fn issue_access_key(
     };
     store_key(
         store,
+        changes,
         root,
         user,
         &key.access_key_id,
@@ -218,8 +254,11 @@ pub async fn issue_access_key(
 }
 
 /// Attaches an identity policy after checking its grammar.
+/// Attaches an identity policy after checking its grammar; an identical one attached
+/// already is left as it is (and so records nothing).
 pub async fn attach_policy(
     store: &dyn Store,
+    changes: &IdentityChanges,
     user: &PrincipalRecord,
     name: &str,
     document: &str,
@@ -227,20 +266,80 @@ pub async fn attach_policy(
     PolicyDocument::parse(document, PolicyKind::Identity)
         .and_then(|p| p.check_new_policy())
         .map_err(|e| config_error(format!("policy {name} of {}: {e}", user.arn)))?;
-    store.put_identity_policy(&user.arn, name, document).await?;
+    if store.identity_policy(&user.arn, name).await?.as_deref() == Some(document) {
+        return Ok(());
+    }
+    let audit = match user.kind {
+        PrincipalKind::User => changes.record(
+            "PutUserPolicy",
+            &user.account,
+            json!({ "userName": user.name, "policyName": name, "policyDocument": document }),
+            (IAM_POLICY, &user.arn),
+        ),
+        PrincipalKind::Role => changes.record(
+            "PutRolePolicy",
+            &user.account,
+            json!({ "roleName": user.name, "policyName": name, "policyDocument": document }),
+            (IAM_POLICY, &user.arn),
+        ),
+    };
+    store
+        .put_identity_policy(&audit, &user.arn, name, document)
+        .await?;
     Ok(())
+}
+
+/// Detaches a named identity policy; whether it was attached.
+pub async fn detach_policy(
+    store: &dyn Store,
+    changes: &IdentityChanges,
+    user: &PrincipalRecord,
+    name: &str,
+) -> Result<bool, ServerError> {
+    let event = match user.kind {
+        PrincipalKind::User => "DeleteUserPolicy",
+        PrincipalKind::Role => "DeleteRolePolicy",
+    };
+    let audit = changes.record(
+        event,
+        &user.account,
+        json!({ "userName": user.name, "policyName": name }),
+        (IAM_POLICY, &user.arn),
+    );
+    Ok(store
+        .delete_identity_policy(&audit, &user.arn, name)
+        .await?)
+}
+
+/// Revokes an access key; whether there was one.
+pub async fn delete_access_key(
+    store: &dyn Store,
+    changes: &IdentityChanges,
+    access_key_id: &str,
+) -> Result<bool, ServerError> {
+    let Some(key) = store.access_key(access_key_id).await? else {
+        return Ok(false);
+    };
+    let audit = changes.record(
+        "DeleteAccessKey",
+        &key.account,
+        json!({ "accessKeyId": access_key_id }),
+        (IAM_ACCESS_KEY, &key.principal_arn),
+    );
+    Ok(store.delete_access_key(&audit, access_key_id).await?)
 }
 
 /// Makes the store hold the users the config file declares: creates missing users, adds
 /// their listed access keys and sets their listed policies. Running it twice changes nothing.
 pub async fn apply_users(
     store: &dyn Store,
+    changes: &IdentityChanges,
     root: &dyn RootKeyProvider,
     users: &[UserSpec],
 ) -> Result<(), ServerError> {
     for spec in users {
         let account = parse_account(&spec.account)?;
-        let user = ensure_user(store, &account, &spec.name).await?;
+        let user = ensure_user(store, changes, &account, &spec.name).await?;
         for key in &spec.access_keys {
             match store.access_key(&key.id).await? {
                 Some(existing) if existing.principal_arn == user.arn => {}
@@ -250,11 +349,11 @@ pub async fn apply_users(
                         key.id
                     )))
                 }
-                None => store_key(store, root, &user, &key.id, &key.secret).await?,
+                None => store_key(store, changes, root, &user, &key.id, &key.secret).await?,
             }
         }
         for (name, document) in &spec.policies {
-            attach_policy(store, &user, name, document).await?;
+            attach_policy(store, changes, &user, name, document).await?;
         }
     }
     Ok(())
@@ -299,6 +398,7 @@ pub const MAX_SESSION_RANGE: std::ops::RangeInclusive<i64> = 3600..=43_200;
 /// session it may give set.
 pub async fn ensure_role(
     store: &dyn Store,
+    changes: &IdentityChanges,
     account: &AccountId,
     name: &str,
     trust_policy: &str,
@@ -314,19 +414,30 @@ pub async fn ensure_role(
             "max_session_duration of {arn} must be 3600 to 43200 seconds, not {max_session_seconds}"
         )));
     }
-    let record = ensure_principal(store, account, PrincipalKind::Role, name).await?;
-    store
-        .put_trust_policy(&ferrokms_store::RoleTrust {
-            role_arn: arn,
-            document: trust_policy.to_owned(),
-            max_session_seconds,
-        })
-        .await?;
+    let record = ensure_principal(store, changes, account, PrincipalKind::Role, name).await?;
+    let trust = ferrokms_store::RoleTrust {
+        role_arn: arn,
+        document: trust_policy.to_owned(),
+        max_session_seconds,
+    };
+    if store.trust_policy(&trust.role_arn).await?.as_ref() != Some(&trust) {
+        let audit = changes.record(
+            "UpdateAssumeRolePolicy",
+            account,
+            json!({ "roleName": name, "policyDocument": trust_policy, "maxSessionDuration": max_session_seconds }),
+            (IAM_ROLE, &trust.role_arn),
+        );
+        store.put_trust_policy(&audit, &trust).await?;
+    }
     Ok(record)
 }
 
 /// Makes the store hold the roles the config file declares.
-pub async fn apply_roles(store: &dyn Store, roles: &[RoleSpec]) -> Result<(), ServerError> {
+pub async fn apply_roles(
+    store: &dyn Store,
+    changes: &IdentityChanges,
+    roles: &[RoleSpec],
+) -> Result<(), ServerError> {
     for spec in roles {
         let account = parse_account(&spec.account)?;
         let trust = spec
@@ -335,6 +446,7 @@ pub async fn apply_roles(store: &dyn Store, roles: &[RoleSpec]) -> Result<(), Se
             .unwrap_or_else(|| default_trust_policy(&account));
         let role = ensure_role(
             store,
+            changes,
             &account,
             &spec.name,
             &trust,
@@ -342,7 +454,7 @@ pub async fn apply_roles(store: &dyn Store, roles: &[RoleSpec]) -> Result<(), Se
         )
         .await?;
         for (name, document) in &spec.policies {
-            attach_policy(store, &role, name, document).await?;
+            attach_policy(store, changes, &role, name, document).await?;
         }
     }
     Ok(())
@@ -360,6 +472,7 @@ pub struct SessionCredentials {
 /// digest of the session token is stored.
 pub async fn issue_session(
     store: &dyn Store,
+    audit: &Intent,
     root: &dyn RootKeyProvider,
     role: &PrincipalRecord,
     session_name: &str,
@@ -382,19 +495,22 @@ pub async fn issue_session(
         )
         .map_err(|_| ServerError::Random)?;
     store
-        .put_access_key(&AccessKeyRecord {
-            access_key_id: key.access_key_id.clone(),
-            account: role.account.clone(),
-            principal_arn: assumed_role_arn.clone(),
-            user_id: assumed_role_id.clone(),
-            wrapped_secret: wrapped,
-            created: now_millis(),
-            session: Some(SessionInfo {
-                token_hash: crate::sigv4::sha256_hex(session_token.as_bytes()),
-                expires,
-                role_arn: role.arn.clone(),
-            }),
-        })
+        .put_access_key(
+            audit,
+            &AccessKeyRecord {
+                access_key_id: key.access_key_id.clone(),
+                account: role.account.clone(),
+                principal_arn: assumed_role_arn.clone(),
+                user_id: assumed_role_id.clone(),
+                wrapped_secret: wrapped,
+                created: now_millis(),
+                session: Some(SessionInfo {
+                    token_hash: crate::sigv4::sha256_hex(session_token.as_bytes()),
+                    expires,
+                    role_arn: role.arn.clone(),
+                }),
+            },
+        )
         .await?;
     Ok(SessionCredentials {
         key,

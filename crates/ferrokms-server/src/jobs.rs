@@ -1,10 +1,8 @@
 //! Background jobs: automatic key rotation, and destroying keys whose deletion waiting period
 //! is over. Each run is idempotent; two nodes running at once do each thing once.
 
-use std::future::Future;
-
 use ferrokms_core::key::{KeyJob, KeyMetadata, Millis};
-use ferrokms_store::{RotationType, StoreError};
+use ferrokms_store::{Intent, RotationType, StoreError};
 
 use crate::api::{remove_imported_material, rotate_key, Services};
 use crate::audit::event::service_event;
@@ -21,6 +19,7 @@ pub struct JobReport {
 /// Tells the other copies of a multi-Region key that this one is gone.
 async fn forget_replica(
     services: &Services,
+    audit: &AuditLog,
     deleted: &KeyMetadata,
     now: Millis,
 ) -> Result<(), StoreError> {
@@ -34,7 +33,12 @@ async fn forget_replica(
                 break;
             };
             copy.replica_deleted(deleted.region(), now);
-            match services.store.update_key(&copy).await {
+            // AWS records its own changes to the copies of a multi-Region key so.
+            let event = service_event("SynchronizeMultiRegionKey", &copy.arn, now, None);
+            let intent = audit.intent(event.record.clone());
+            let written = services.store.update_key(&intent, &copy).await;
+            finish(audit, event, &intent).await;
+            match written {
                 Ok(_) => break,
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(e),
@@ -44,16 +48,14 @@ async fn forget_replica(
     Ok(())
 }
 
-/// Runs a job's writes with `event` as their record, then chains it. Like a request's, the
-/// record commits with the writes, so a crash cannot leave the change unaudited.
-async fn audited<T>(audit: &AuditLog, event: PendingEvent, work: impl Future<Output = T>) -> T {
-    let intent = audit.intent(event.record.clone());
-    let out = audit.scope(intent.clone(), work).await;
+/// Chains a job's `event` once its writes, which carried `intent` (made from it), have
+/// committed. Like a request's, the record commits with the writes, so a crash cannot leave
+/// the change unaudited.
+async fn finish(audit: &AuditLog, event: PendingEvent, intent: &Intent) {
     if intent.written() {
         // Durable in the outbox either way; the log's writer retries a failed append.
         let _ = audit.record(event, true).await;
     }
-    out
 }
 
 pub async fn run_due(
@@ -67,12 +69,13 @@ pub async fn run_due(
             None => {}
             Some(KeyJob::Delete) => {
                 let event = service_event("DeleteKey", &key.arn, now, None);
-                let deleted = audited(
-                    audit,
-                    event,
-                    services.store.delete_key(key.region(), &key.id()),
-                )
-                .await?;
+                let intent = audit.intent(event.record.clone());
+                let deleted = services
+                    .store
+                    .delete_key(&intent, key.region(), &key.id())
+                    .await;
+                finish(audit, event, &intent).await;
+                let deleted = deleted?;
                 if deleted {
                     services.materials.forget_key(&key.arn);
                     if let Some(link) = &key.custom_key_store {
@@ -84,18 +87,15 @@ pub async fn run_due(
                     }
                     tracing::info!(key = %key.arn, "key deleted at the end of its waiting period");
                     report.deleted += 1;
-                    forget_replica(services, &key, now).await?;
+                    forget_replica(services, audit, &key, now).await?;
                 }
             }
             Some(KeyJob::ExpireImportedMaterial) => {
                 let event = service_event("DeleteExpiredKeyMaterial", &key.arn, now, None);
-                match audited(
-                    audit,
-                    event,
-                    remove_imported_material(services, key.clone()),
-                )
-                .await
-                {
+                let intent = audit.intent(event.record.clone());
+                let removed = remove_imported_material(services, &intent, key.clone()).await;
+                finish(audit, event, &intent).await;
+                match removed {
                     Ok(_) => report.expired += 1,
                     Err(e) => {
                         tracing::warn!(key = %key.arn, error = %e, "expiring imported material failed")
@@ -109,8 +109,11 @@ pub async fn run_due(
                     now,
                     Some(serde_json::json!({ "rotationType": "AUTOMATIC" })),
                 );
-                let rotation = rotate_key(services, key.clone(), RotationType::Automatic, now);
-                match audited(audit, event, rotation).await {
+                let intent = audit.intent(event.record.clone());
+                let rotation =
+                    rotate_key(services, &intent, key.clone(), RotationType::Automatic, now).await;
+                finish(audit, event, &intent).await;
+                match rotation {
                     Ok(_) => report.rotated += 1,
                     Err(e) => {
                         tracing::warn!(key = %key.arn, error = %e, "automatic rotation failed")

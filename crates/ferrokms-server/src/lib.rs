@@ -30,11 +30,12 @@ pub mod root_of_trust;
 mod sigv4;
 mod sts;
 pub mod tls;
+mod unauthenticated;
 mod wire;
 pub mod xks;
 
 pub use bootstrap::{restore, AdminCredentials, AuditAnchor, DataDir};
-pub use http::{serve, Mode, ServerConfig};
+pub use http::{serve, MetricsAccess, Mode, ServerConfig};
 pub use quotas::{QuotaConfig, ResourceQuotas};
 
 #[derive(Debug, thiserror::Error)]

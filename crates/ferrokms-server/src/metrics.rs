@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -25,6 +26,7 @@ pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String), u64>>,
     latency: Mutex<BTreeMap<String, Histogram>>,
     key_requests: Mutex<BTreeMap<(String, String), u64>>,
+    unauthenticated_dropped: AtomicU64,
 }
 
 /// Label values are our own names and ARNs, but escape them as the format requires.
@@ -35,7 +37,15 @@ fn label(v: &str) -> String {
 }
 
 impl Metrics {
-    pub fn record(&self, operation: &str, outcome: &str, elapsed: Duration, keys: &[String]) {
+    /// Counts a request. Both labels are the service's own names (operations from the
+    /// tables, `Unknown` for the rest; error codes), so what callers send cannot grow them.
+    pub fn record(
+        &self,
+        operation: &'static str,
+        outcome: &'static str,
+        elapsed: Duration,
+        keys: &[String],
+    ) {
         if let Ok(mut r) = self.requests.lock() {
             *r.entry((operation.to_owned(), outcome.to_owned()))
                 .or_default() += 1;
@@ -61,8 +71,25 @@ impl Metrics {
         }
     }
 
+    pub fn set_unauthenticated_dropped(&self, n: u64) {
+        self.unauthenticated_dropped.store(n, Ordering::Relaxed);
+    }
+
     pub async fn render(&self, store: &dyn Store) -> String {
         let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP ferrokms_unauthenticated_unrecorded_total Failed authentications beyond the per-address rate, counted but not recorded."
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE ferrokms_unauthenticated_unrecorded_total counter"
+        );
+        let _ = writeln!(
+            out,
+            "ferrokms_unauthenticated_unrecorded_total {}",
+            self.unauthenticated_dropped.load(Ordering::Relaxed)
+        );
         let _ = writeln!(
             out,
             "# HELP ferrokms_requests_total Requests by operation and outcome."

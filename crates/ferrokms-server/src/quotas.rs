@@ -79,6 +79,8 @@ pub enum RateClass {
     Operation(Operation),
     /// GenerateDataKeyPair* making pairs of one KeyPairSpec.
     DataKeyPair(&'static str),
+    /// An action of STS or the CloudTrail API, by name.
+    Other(&'static str),
 }
 
 impl RateClass {
@@ -179,6 +181,11 @@ impl Quotas {
                         Rate::ByKey | Rate::Symmetric => f64::MAX,
                     })
             }
+            RateClass::Other(name) => c.operations.get(*name).copied().unwrap_or(match *name {
+                // CloudTrail's LookupEvents quota; STS's request quota per account.
+                "LookupEvents" => 2.0,
+                _ => 600.0,
+            }),
             RateClass::DataKeyPair(spec) => c
                 .data_key_pairs
                 .get(*spec)

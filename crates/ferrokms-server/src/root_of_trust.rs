@@ -226,6 +226,7 @@ fn binding(holder: &SecretHolder) -> Vec<u8> {
 /// only the wrapping of the material under them does.
 pub async fn rewrap_all(
     store: &dyn Store,
+    changes: &crate::audit::Changes,
     root: &dyn RootKeyProvider,
     at_most: Option<usize>,
     mut progress: impl FnMut(usize),
@@ -241,7 +242,7 @@ pub async fn rewrap_all(
         if batch.is_empty() {
             return Ok(done);
         }
-        let mut changes: Vec<(WrappedSecret, Vec<u8>)> = Vec::with_capacity(batch.len());
+        let mut rewrapped: Vec<(WrappedSecret, Vec<u8>)> = Vec::with_capacity(batch.len());
         for secret in batch {
             let bound = binding(&secret.holder);
             let plain = root.unwrap(&bound, &secret.wrapped).map_err(|_| {
@@ -256,9 +257,16 @@ pub async fn rewrap_all(
                     secret.holder
                 ))
             })?;
-            changes.push((secret, new));
+            rewrapped.push((secret, new));
         }
-        done += store.rewrap_secrets(&changes).await?;
+        let audit = changes.record_from(
+            "kms.amazonaws.com",
+            "RewrapSecrets",
+            "",
+            serde_json::json!({ "secrets": rewrapped.len(), "wrapFormat": target }),
+            ("ferrokms::RootKey", "root-key"),
+        );
+        done += store.rewrap_secrets(&audit, &rewrapped).await?;
         progress(done);
     }
 }

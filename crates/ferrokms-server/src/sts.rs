@@ -7,7 +7,6 @@ use ferrokms_store::PrincipalKind;
 
 use crate::api::authorize::{request_context, Conditions, Environment};
 use crate::api::Services;
-use crate::bootstrap::now_millis;
 use crate::identities;
 use crate::sigv4::VerifiedRequest;
 
@@ -47,9 +46,32 @@ pub fn action(body: &[u8]) -> String {
         .unwrap_or_default()
 }
 
+/// The error codes STS answers with, as records and metrics name them.
+pub const ERROR_CODES: &[&str] = &[
+    "InvalidAction",
+    "ValidationError",
+    "AccessDenied",
+    "InternalFailure",
+];
+
+/// The STS actions served, as their audit records and metrics name them.
+pub const ACTIONS: &[&str] = &["AssumeRole", "GetCallerIdentity"];
+
+/// The action a request names if it is one of `ACTIONS`, else `Unknown`: names that reach
+/// records and metrics come from this list, never from the request.
+pub fn known_action(body: &[u8]) -> &'static str {
+    let asked = action(body);
+    ACTIONS
+        .iter()
+        .find(|a| **a == asked)
+        .copied()
+        .unwrap_or("Unknown")
+}
+
 /// Answers an STS request.
 pub async fn handle(
     services: &Services,
+    audit: &ferrokms_store::Intent,
     request: &VerifiedRequest,
     env: &Environment,
     body: &[u8],
@@ -71,7 +93,7 @@ pub async fn handle(
             );
             response("GetCallerIdentity", &result, request_id)
         }
-        "AssumeRole" => assume_role(services, request, env, &params, request_id).await,
+        "AssumeRole" => assume_role(services, audit, request, env, &params, request_id).await,
         other => error(
             StatusCode::BAD_REQUEST,
             "InvalidAction",
@@ -104,6 +126,7 @@ impl Params {
 
 async fn assume_role(
     services: &Services,
+    audit: &ferrokms_store::Intent,
     request: &VerifiedRequest,
     env: &Environment,
     params: &Params,
@@ -235,9 +258,10 @@ async fn assume_role(
             request_id,
         );
     }
-    let expires = now_millis() + duration * 1000;
+    let expires = env.now + duration * 1000;
     let Ok(creds) = identities::issue_session(
         services.store.as_ref(),
+        audit,
         services.root.as_ref(),
         &role,
         session,

@@ -107,24 +107,30 @@ fn key_store(id: &str, name: &str) -> CustomKeyStoreRecord {
 async fn custom_key_stores(store: &dyn Store) {
     let (r, a) = (region("eu-west-3"), account("121212121212"));
     let first = key_store("cks-00000000000000001", "one");
-    store.create_custom_key_store(&first, 2).await.unwrap();
+    store
+        .create_custom_key_store(audit(), &first, 2)
+        .await
+        .unwrap();
     assert!(matches!(
         store
-            .create_custom_key_store(&key_store("cks-00000000000000002", "one"), 2)
+            .create_custom_key_store(audit(), &key_store("cks-00000000000000002", "one"), 2)
             .await,
         Err(StoreError::AlreadyExists)
     ));
     let mut other_account = key_store("cks-00000000000000003", "one");
     other_account.account = account("343434343434");
     store
-        .create_custom_key_store(&other_account, 2)
+        .create_custom_key_store(audit(), &other_account, 2)
         .await
         .unwrap();
     let second = key_store("cks-00000000000000004", "two");
-    store.create_custom_key_store(&second, 2).await.unwrap();
+    store
+        .create_custom_key_store(audit(), &second, 2)
+        .await
+        .unwrap();
     assert!(matches!(
         store
-            .create_custom_key_store(&key_store("cks-00000000000000005", "three"), 2)
+            .create_custom_key_store(audit(), &key_store("cks-00000000000000005", "three"), 2)
             .await,
         Err(StoreError::LimitExceeded { in_use: 3 })
     ));
@@ -136,16 +142,22 @@ async fn custom_key_stores(store: &dyn Store) {
     let mut renamed = first.clone();
     renamed.name = "uno".into();
     renamed.document = "{\"state\":\"CONNECTED\"}".into();
-    assert_eq!(store.update_custom_key_store(&renamed).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .update_custom_key_store(audit(), &renamed)
+            .await
+            .unwrap(),
+        1
+    );
     // A writer that read revision 0 too loses; one taking a used name is refused.
     assert!(matches!(
-        store.update_custom_key_store(&first).await,
+        store.update_custom_key_store(audit(), &first).await,
         Err(StoreError::Conflict)
     ));
     let mut clash = second.clone();
     clash.name = "uno".into();
     assert!(matches!(
-        store.update_custom_key_store(&clash).await,
+        store.update_custom_key_store(audit(), &clash).await,
         Err(StoreError::AlreadyExists)
     ));
     let stored = store.custom_key_stores(&r, &a).await.unwrap();
@@ -155,15 +167,15 @@ async fn custom_key_stores(store: &dyn Store) {
     assert_eq!(stored[1], second);
 
     assert!(store
-        .delete_custom_key_store(&r, &a, &second.id)
+        .delete_custom_key_store(audit(), &r, &a, &second.id)
         .await
         .unwrap());
     assert!(!store
-        .delete_custom_key_store(&r, &a, &second.id)
+        .delete_custom_key_store(audit(), &r, &a, &second.id)
         .await
         .unwrap());
     assert!(matches!(
-        store.update_custom_key_store(&second).await,
+        store.update_custom_key_store(audit(), &second).await,
         Err(StoreError::NotFound)
     ));
     assert_eq!(store.custom_key_stores(&r, &a).await.unwrap().len(), 1);
@@ -176,7 +188,7 @@ async fn secrets_move_to_another_root_format(store: &dyn Store) {
     let (key, mut material) = new_key("eu-north-1", "777788889999");
     material.wrapped = WrappedMaterial::from_stored(vec![1, 5, 5, 5]);
     store
-        .create_key(&key, std::slice::from_ref(&material), &[])
+        .create_key(audit(), &key, std::slice::from_ref(&material), &[])
         .await
         .unwrap();
     let access = AccessKeyRecord {
@@ -188,7 +200,7 @@ async fn secrets_move_to_another_root_format(store: &dyn Store) {
         created: 5,
         session: None,
     };
-    store.put_access_key(&access).await.unwrap();
+    store.put_access_key(audit(), &access).await.unwrap();
     // Seen once, so that a cache (where there is one) holds the old form.
     assert!(store
         .access_key(&access.access_key_id)
@@ -224,7 +236,7 @@ async fn secrets_move_to_another_root_format(store: &dyn Store) {
     };
     assert_eq!(
         store
-            .rewrap_secrets(&[(stale, vec![NEW, 9, 9, 9])])
+            .rewrap_secrets(audit(), &[(stale, vec![NEW, 9, 9, 9])])
             .await
             .unwrap(),
         0
@@ -246,7 +258,10 @@ async fn secrets_move_to_another_root_format(store: &dyn Store) {
                 (s, new)
             })
             .collect();
-        assert_eq!(store.rewrap_secrets(&changes).await.unwrap(), changes.len());
+        assert_eq!(
+            store.rewrap_secrets(audit(), &changes).await.unwrap(),
+            changes.len()
+        );
         moved += changes.len();
     }
     assert_eq!(moved, first.len());
@@ -272,7 +287,7 @@ async fn secrets_move_to_another_root_format(store: &dyn Store) {
 async fn keys_created_together_stand_or_fall_alone(store: &dyn Store) {
     let (existing, material) = new_key("ca-central-1", "444455556666");
     store
-        .create_key(&existing, std::slice::from_ref(&material), &[])
+        .create_key(audit(), &existing, std::slice::from_ref(&material), &[])
         .await
         .unwrap();
     let before = store
@@ -287,7 +302,7 @@ async fn keys_created_together_stand_or_fall_alone(store: &dyn Store) {
     let outcomes = futures_util::future::join_all(
         batch
             .iter()
-            .map(|(k, m)| store.create_key(k, std::slice::from_ref(m), &tags)),
+            .map(|(k, m)| store.create_key(audit(), k, std::slice::from_ref(m), &tags)),
     )
     .await;
     for (i, ((key, _), outcome)) in batch.iter().zip(&outcomes).enumerate() {
@@ -341,14 +356,14 @@ async fn job_runs_find_the_keys_whose_moment_has_come(store: &dyn Store) {
     let (mut key, material) = new_key("eu-north-1", "111122223333");
     let pending_before = state_count(store, KeyState::PendingDeletion).await;
     store
-        .create_key(&key, std::slice::from_ref(&material), &[])
+        .create_key(audit(), &key, std::slice::from_ref(&material), &[])
         .await
         .unwrap();
     assert!(!is_due(store, &key, i64::MAX).await, "nothing scheduled");
 
     key.rotation.enabled = true;
     key.rotation.next = Some(5_000);
-    key.revision = store.update_key(&key).await.unwrap();
+    key.revision = store.update_key(audit(), &key).await.unwrap();
     assert!(!is_due(store, &key, 4_999).await);
     assert!(is_due(store, &key, 5_000).await);
 
@@ -359,7 +374,7 @@ async fn job_runs_find_the_keys_whose_moment_has_come(store: &dyn Store) {
         ..material.clone()
     };
     rotated.current_material = next.material_id;
-    key.revision = store.rotate_key(&rotated, &next).await.unwrap();
+    key.revision = store.rotate_key(audit(), &rotated, &next).await.unwrap();
     key.rotation.next = Some(9_000);
     assert!(!is_due(store, &key, 5_000).await, "rotation moved it on");
     assert!(is_due(store, &key, 9_000).await);
@@ -367,14 +382,17 @@ async fn job_runs_find_the_keys_whose_moment_has_come(store: &dyn Store) {
     // Pending deletion: only the deletion date counts, as a pending key is not rotated.
     key.state = KeyState::PendingDeletion;
     key.deletion_date = Some(20_000);
-    key.revision = store.update_key(&key).await.unwrap();
+    key.revision = store.update_key(audit(), &key).await.unwrap();
     assert!(!is_due(store, &key, 9_000).await);
     assert!(is_due(store, &key, 20_000).await);
     assert_eq!(
         state_count(store, KeyState::PendingDeletion).await,
         pending_before + 1
     );
-    assert!(store.delete_key(key.region(), &key.id()).await.unwrap());
+    assert!(store
+        .delete_key(audit(), key.region(), &key.id())
+        .await
+        .unwrap());
     assert!(!is_due(store, &key, i64::MAX).await);
     assert_eq!(
         state_count(store, KeyState::PendingDeletion).await,
@@ -389,7 +407,7 @@ async fn bump(store: &dyn Store, region: &Region, id: &KeyId, times: usize) {
             let mut key = store.key(region, id).await.unwrap().unwrap();
             let n: usize = key.description.parse().unwrap();
             key.description = (n + 1).to_string();
-            match store.update_key(&key).await {
+            match store.update_key(audit(), &key).await {
                 Ok(_) => break,
                 Err(StoreError::Conflict) => continue,
                 Err(e) => panic!("{e}"),
@@ -402,7 +420,7 @@ async fn concurrent_writers_lose_nothing_and_duplicate_nothing(store: &dyn Store
     let (mut key, material) = new_key("ap-south-1", "111122223333");
     key.description = "0".into();
     store
-        .create_key(&key, std::slice::from_ref(&material), &[])
+        .create_key(audit(), &key, std::slice::from_ref(&material), &[])
         .await
         .unwrap();
     let (region, id) = (key.region().clone(), key.id());
@@ -432,10 +450,10 @@ async fn concurrent_writers_lose_nothing_and_duplicate_nothing(store: &dyn Store
         updated: 1,
     };
     let made = tokio::join!(
-        store.create_alias(&alias, 10),
-        store.create_alias(&alias, 10),
-        store.create_alias(&alias, 10),
-        store.create_alias(&alias, 10),
+        store.create_alias(audit(), &alias, 10),
+        store.create_alias(audit(), &alias, 10),
+        store.create_alias(audit(), &alias, 10),
+        store.create_alias(audit(), &alias, 10),
     );
     let made = [made.0, made.1, made.2, made.3];
     assert_eq!(made.iter().filter(|r| r.is_ok()).count(), 1, "{made:?}");
@@ -443,8 +461,8 @@ async fn concurrent_writers_lose_nothing_and_duplicate_nothing(store: &dyn Store
         .iter()
         .all(|r| matches!(r, Ok(()) | Err(StoreError::AlreadyExists))));
 
-    assert!(store.delete_key(&region, &id).await.unwrap());
-    assert!(!store.delete_key(&region, &id).await.unwrap());
+    assert!(store.delete_key(audit(), &region, &id).await.unwrap());
+    assert!(!store.delete_key(audit(), &region, &id).await.unwrap());
     assert_eq!(
         store.key_count(&region, key.account()).await.unwrap(),
         0,
@@ -470,34 +488,41 @@ fn request_record(event_id: &str) -> AuditRecord {
     }
 }
 
-/// A committed write leaves its request's record in the outbox; a refused one does not; the
-/// audit log's append of the final record takes it out.
+/// The record of a change made by a test: each its own, as each change of a service is.
+/// Leaked, so that futures running side by side can each borrow their own.
+pub fn audit() -> &'static Intent {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Box::leak(Box::new(Intent::new(
+        request_record(&format!("conformance-{n}")),
+        "node-1",
+    )))
+}
+
+/// A committed write leaves its record in the outbox; a refused one does not; the audit
+/// log's append of the final record takes it out.
 async fn writes_carry_their_request_record(store: &dyn Store) {
     let (key, material) = new_key("eu-north-1", "111122223333");
     let made = Intent::new(request_record("made"), "node-1");
-    outbox::scope(
-        made.clone(),
-        store.create_key(&key, std::slice::from_ref(&material), &[]),
-    )
-    .await
-    .unwrap();
-    assert!(made.written());
-    let refused = Intent::new(request_record("refused"), "node-1");
-    let again = outbox::scope(
-        refused.clone(),
-        store.create_key(&key, std::slice::from_ref(&material), &[]),
-    )
-    .await;
-    assert!(again.is_err());
-    assert!(!refused.written());
-    let (other, other_material) = new_key("eu-north-1", "111122223333");
     store
-        .create_key(&other, std::slice::from_ref(&other_material), &[])
+        .create_key(&made, &key, std::slice::from_ref(&material), &[])
         .await
         .unwrap();
-    let pending = store.audit_outbox().await.unwrap();
+    assert!(made.written());
+    let refused = Intent::new(request_record("refused"), "node-1");
+    let again = store
+        .create_key(&refused, &key, std::slice::from_ref(&material), &[])
+        .await;
+    assert!(again.is_err());
+    assert!(!refused.written());
+    let ours = |pending: Vec<outbox::OutboxRecord>| -> Vec<outbox::OutboxRecord> {
+        pending
+            .into_iter()
+            .filter(|o| ["made", "refused"].contains(&o.record.event_id.as_str()))
+            .collect()
+    };
     assert_eq!(
-        pending,
+        ours(store.audit_outbox().await.unwrap()),
         [outbox::OutboxRecord {
             node: "node-1".into(),
             record: request_record("made")
@@ -509,13 +534,18 @@ async fn writes_carry_their_request_record(store: &dyn Store) {
     chained.seq = seq;
     chained.hash = "h".into();
     store.append_audit_events(&[chained], None).await.unwrap();
-    assert!(store.audit_outbox().await.unwrap().is_empty());
+    assert!(ours(store.audit_outbox().await.unwrap()).is_empty());
 }
 
 async fn rotation_and_deletion(store: &dyn Store) {
     let (key, first) = new_key("me-south-1", "111122223333");
     store
-        .create_key(&key, std::slice::from_ref(&first), &[tag("t", "1")])
+        .create_key(
+            audit(),
+            &key,
+            std::slice::from_ref(&first),
+            &[tag("t", "1")],
+        )
         .await
         .unwrap();
     let alias = AliasRecord {
@@ -526,7 +556,7 @@ async fn rotation_and_deletion(store: &dyn Store) {
         created: 1,
         updated: 1,
     };
-    store.create_alias(&alias, 50).await.unwrap();
+    store.create_alias(audit(), &alias, 50).await.unwrap();
 
     let second = StoredMaterial {
         material_id: MaterialId::generate().unwrap(),
@@ -536,10 +566,10 @@ async fn rotation_and_deletion(store: &dyn Store) {
     };
     let mut rotated = key.clone();
     rotated.current_material = second.material_id;
-    let rev = store.rotate_key(&rotated, &second).await.unwrap();
+    let rev = store.rotate_key(audit(), &rotated, &second).await.unwrap();
     assert!(
         matches!(
-            store.rotate_key(&rotated, &second).await,
+            store.rotate_key(audit(), &rotated, &second).await,
             Err(StoreError::Conflict)
         ),
         "a stale rotation adds nothing"
@@ -562,7 +592,10 @@ async fn rotation_and_deletion(store: &dyn Store) {
 
     let mut emptied = stored.clone();
     emptied.description = "material removed".into();
-    let rev = store.replace_material(&emptied, None).await.unwrap();
+    let rev = store
+        .replace_material(audit(), &emptied, None)
+        .await
+        .unwrap();
     assert!(store
         .materials(key.region(), &key.id())
         .await
@@ -570,7 +603,7 @@ async fn rotation_and_deletion(store: &dyn Store) {
         .is_empty());
     emptied.revision = rev;
     store
-        .replace_material(&emptied, Some(&first))
+        .replace_material(audit(), &emptied, Some(&first))
         .await
         .unwrap();
     assert_eq!(
@@ -578,13 +611,19 @@ async fn rotation_and_deletion(store: &dyn Store) {
         vec![first.clone()]
     );
     assert!(matches!(
-        store.replace_material(&emptied, None).await,
+        store.replace_material(audit(), &emptied, None).await,
         Err(StoreError::Conflict)
     ));
 
-    assert!(store.delete_key(key.region(), &key.id()).await.unwrap());
+    assert!(store
+        .delete_key(audit(), key.region(), &key.id())
+        .await
+        .unwrap());
     assert!(
-        !store.delete_key(key.region(), &key.id()).await.unwrap(),
+        !store
+            .delete_key(audit(), key.region(), &key.id())
+            .await
+            .unwrap(),
         "idempotent"
     );
     assert_eq!(store.key(key.region(), &key.id()).await.unwrap(), None);
@@ -617,7 +656,7 @@ async fn rotation_and_deletion(store: &dyn Store) {
 async fn grants(store: &dyn Store) {
     let (key, material) = new_key("eu-south-1", "111122223333");
     store
-        .create_key(&key, std::slice::from_ref(&material), &[])
+        .create_key(audit(), &key, std::slice::from_ref(&material), &[])
         .await
         .unwrap();
     let grant = |id: &str, retiring: Option<&str>| GrantRecord {
@@ -633,16 +672,19 @@ async fn grants(store: &dyn Store) {
     };
     let retiring = "arn:aws:iam::111122223333:user/ops";
     store
-        .create_grant(&grant("b", Some(retiring)), 2)
+        .create_grant(audit(), &grant("b", Some(retiring)), 2)
         .await
         .unwrap();
-    store.create_grant(&grant("a", None), 2).await.unwrap();
+    store
+        .create_grant(audit(), &grant("a", None), 2)
+        .await
+        .unwrap();
     let third = GrantRecord {
         name: Some("third".into()),
         ..grant("c", None)
     };
     assert!(matches!(
-        store.create_grant(&third, 2).await,
+        store.create_grant(audit(), &third, 2).await,
         Err(StoreError::LimitExceeded { in_use: 3 })
     ));
     let renamed = GrantRecord {
@@ -650,11 +692,17 @@ async fn grants(store: &dyn Store) {
         ..grant("a", None)
     };
     assert!(matches!(
-        store.create_grant(&renamed, 5).await,
+        store.create_grant(audit(), &renamed, 5).await,
         Err(StoreError::AlreadyExists)
     ));
     // A grant with the name and terms of one the key has is that grant.
-    assert_eq!(store.create_grant(&grant("d", None), 5).await.unwrap(), "a");
+    assert_eq!(
+        store
+            .create_grant(audit(), &grant("d", None), 5)
+            .await
+            .unwrap(),
+        "a"
+    );
     let ids = |v: Vec<GrantRecord>| -> Vec<String> { v.into_iter().map(|g| g.grant_id).collect() };
     let all = store
         .grants_of_key(key.region(), &key.id(), page(None, 10))
@@ -673,18 +721,18 @@ async fn grants(store: &dyn Store) {
         .unwrap();
     assert_eq!(ids(retirable), ["b"]);
     assert!(store
-        .delete_grant(key.region(), &key.id(), "b")
+        .delete_grant(audit(), key.region(), &key.id(), "b")
         .await
         .unwrap());
     assert!(!store
-        .delete_grant(key.region(), &key.id(), "b")
+        .delete_grant(audit(), key.region(), &key.id(), "b")
         .await
         .unwrap());
     let ghost = KeyId::generate(false).unwrap();
     let mut orphan = grant("z", None);
     orphan.key_id = ghost;
     assert!(matches!(
-        store.create_grant(&orphan, 5).await,
+        store.create_grant(audit(), &orphan, 5).await,
         Err(StoreError::NotFound)
     ));
 }
@@ -700,9 +748,9 @@ async fn access_keys(store: &dyn Store) {
         created: 5,
         session: None,
     };
-    store.put_access_key(&record).await.unwrap();
+    store.put_access_key(audit(), &record).await.unwrap();
     assert!(matches!(
-        store.put_access_key(&record).await,
+        store.put_access_key(audit(), &record).await,
         Err(StoreError::AlreadyExists)
     ));
     assert_eq!(
@@ -715,15 +763,15 @@ async fn access_keys(store: &dyn Store) {
     let arn = "arn:aws:iam::111122223333:user/admin";
     assert!(store.identity_policies(arn).await.unwrap().is_empty());
     store
-        .put_identity_policy(arn, "b", "{\"v\":1}")
+        .put_identity_policy(audit(), arn, "b", "{\"v\":1}")
         .await
         .unwrap();
     store
-        .put_identity_policy(arn, "a", "{\"v\":2}")
+        .put_identity_policy(audit(), arn, "a", "{\"v\":2}")
         .await
         .unwrap();
     store
-        .put_identity_policy(arn, "b", "{\"v\":3}")
+        .put_identity_policy(audit(), arn, "b", "{\"v\":3}")
         .await
         .unwrap();
     assert_eq!(
@@ -746,9 +794,9 @@ async fn principals(store: &dyn Store) {
         unique_id: "AIDAALICE".into(),
         created: 7,
     };
-    store.put_principal(&alice).await.unwrap();
+    store.put_principal(audit(), &alice).await.unwrap();
     assert!(matches!(
-        store.put_principal(&alice).await,
+        store.put_principal(audit(), &alice).await,
         Err(StoreError::AlreadyExists)
     ));
     assert_eq!(
@@ -774,13 +822,19 @@ async fn principals(store: &dyn Store) {
         created: 8,
         session: None,
     };
-    store.put_access_key(&key).await.unwrap();
+    store.put_access_key(audit(), &key).await.unwrap();
     assert_eq!(
         store.access_key_ids_of(&alice.arn).await.unwrap(),
         vec![key.access_key_id.clone()]
     );
-    assert!(store.delete_access_key(&key.access_key_id).await.unwrap());
-    assert!(!store.delete_access_key(&key.access_key_id).await.unwrap());
+    assert!(store
+        .delete_access_key(audit(), &key.access_key_id)
+        .await
+        .unwrap());
+    assert!(!store
+        .delete_access_key(audit(), &key.access_key_id)
+        .await
+        .unwrap());
     assert_eq!(store.access_key(&key.access_key_id).await.unwrap(), None);
 
     let temporary = AccessKeyRecord {
@@ -796,7 +850,7 @@ async fn principals(store: &dyn Store) {
             role_arn: "arn:aws:iam::111122223333:role/app".into(),
         }),
     };
-    store.put_access_key(&temporary).await.unwrap();
+    store.put_access_key(audit(), &temporary).await.unwrap();
     assert_eq!(
         store.access_key(&temporary.access_key_id).await.unwrap(),
         Some(temporary)
@@ -809,11 +863,11 @@ async fn principals(store: &dyn Store) {
         max_session_seconds,
     };
     store
-        .put_trust_policy(&trust("{\"a\":1}", 3600))
+        .put_trust_policy(audit(), &trust("{\"a\":1}", 3600))
         .await
         .unwrap();
     store
-        .put_trust_policy(&trust("{\"a\":2}", 7200))
+        .put_trust_policy(audit(), &trust("{\"a\":2}", 7200))
         .await
         .unwrap();
     assert_eq!(
@@ -822,11 +876,17 @@ async fn principals(store: &dyn Store) {
     );
 
     store
-        .put_identity_policy(&alice.arn, "p", "{}")
+        .put_identity_policy(audit(), &alice.arn, "p", "{}")
         .await
         .unwrap();
-    assert!(store.delete_identity_policy(&alice.arn, "p").await.unwrap());
-    assert!(!store.delete_identity_policy(&alice.arn, "p").await.unwrap());
+    assert!(store
+        .delete_identity_policy(audit(), &alice.arn, "p")
+        .await
+        .unwrap());
+    assert!(!store
+        .delete_identity_policy(audit(), &alice.arn, "p")
+        .await
+        .unwrap());
     assert!(store
         .identity_policies(&alice.arn)
         .await
@@ -837,12 +897,17 @@ async fn principals(store: &dyn Store) {
 async fn keys_are_stored_whole_and_scoped_by_region(store: &dyn Store) {
     let (key, material) = new_key("us-east-1", "111122223333");
     store
-        .create_key(&key, std::slice::from_ref(&material), &[tag("team", "a")])
+        .create_key(
+            audit(),
+            &key,
+            std::slice::from_ref(&material),
+            &[tag("team", "a")],
+        )
         .await
         .unwrap();
     assert!(matches!(
         store
-            .create_key(&key, std::slice::from_ref(&material), &[])
+            .create_key(audit(), &key, std::slice::from_ref(&material), &[])
             .await,
         Err(StoreError::AlreadyExists)
     ));
@@ -879,17 +944,17 @@ async fn keys_are_stored_whole_and_scoped_by_region(store: &dyn Store) {
 async fn updates_refuse_stale_revisions(store: &dyn Store) {
     let (key, material) = new_key("us-east-1", "111122223333");
     store
-        .create_key(&key, std::slice::from_ref(&material), &[])
+        .create_key(audit(), &key, std::slice::from_ref(&material), &[])
         .await
         .unwrap();
     let mut first = key.clone();
     first.description = "first".into();
-    let rev = store.update_key(&first).await.unwrap();
+    let rev = store.update_key(audit(), &first).await.unwrap();
     assert_eq!(rev, key.revision + 1);
     let mut stale = key.clone();
     stale.description = "stale".into();
     assert!(matches!(
-        store.update_key(&stale).await,
+        store.update_key(audit(), &stale).await,
         Err(StoreError::Conflict)
     ));
     let stored = store.key(key.region(), &key.id()).await.unwrap().unwrap();
@@ -903,14 +968,14 @@ async fn listing_pages_in_key_order(store: &dyn Store) {
     for _ in 0..5 {
         let (key, material) = new_key("ap-south-1", acct);
         store
-            .create_key(&key, std::slice::from_ref(&material), &[])
+            .create_key(audit(), &key, std::slice::from_ref(&material), &[])
             .await
             .unwrap();
         ids.push(key.id().to_string());
     }
     let (other, m) = new_key("ap-south-1", "777788889999");
     store
-        .create_key(&other, std::slice::from_ref(&m), &[])
+        .create_key(audit(), &other, std::slice::from_ref(&m), &[])
         .await
         .unwrap();
     ids.sort();
@@ -936,11 +1001,11 @@ async fn aliases(store: &dyn Store) {
     let (key, material) = new_key("us-west-2", "111122223333");
     let (key2, material2) = new_key("us-west-2", "111122223333");
     store
-        .create_key(&key, std::slice::from_ref(&material), &[])
+        .create_key(audit(), &key, std::slice::from_ref(&material), &[])
         .await
         .unwrap();
     store
-        .create_key(&key2, std::slice::from_ref(&material2), &[])
+        .create_key(audit(), &key2, std::slice::from_ref(&material2), &[])
         .await
         .unwrap();
     let alias = |name: &str, target: KeyId| AliasRecord {
@@ -952,21 +1017,23 @@ async fn aliases(store: &dyn Store) {
         updated: 10,
     };
     let a = alias("alias/b", key.id());
-    store.create_alias(&a, 2).await.unwrap();
+    store.create_alias(audit(), &a, 2).await.unwrap();
     assert!(matches!(
-        store.create_alias(&a, 2).await,
+        store.create_alias(audit(), &a, 2).await,
         Err(StoreError::AlreadyExists)
     ));
     store
-        .create_alias(&alias("alias/a", key.id()), 2)
+        .create_alias(audit(), &alias("alias/a", key.id()), 2)
         .await
         .unwrap();
     assert!(matches!(
-        store.create_alias(&alias("alias/c", key.id()), 2).await,
+        store
+            .create_alias(audit(), &alias("alias/c", key.id()), 2)
+            .await,
         Err(StoreError::LimitExceeded { in_use: 3 })
     ));
     store
-        .create_alias(&alias("alias/c", key2.id()), 2)
+        .create_alias(audit(), &alias("alias/c", key2.id()), 2)
         .await
         .unwrap();
     assert_eq!(
@@ -1006,10 +1073,13 @@ async fn aliases(store: &dyn Store) {
     let mut stale = moved.clone();
     stale.target = key.id();
     assert!(matches!(
-        store.retarget_alias(&stale, &key2.id(), 50).await,
+        store.retarget_alias(audit(), &stale, &key2.id(), 50).await,
         Err(StoreError::Conflict)
     ));
-    store.retarget_alias(&moved, &key.id(), 50).await.unwrap();
+    store
+        .retarget_alias(audit(), &moved, &key.id(), 50)
+        .await
+        .unwrap();
     let stored = store
         .alias(key.region(), key.account(), &moved.name)
         .await
@@ -1021,22 +1091,22 @@ async fn aliases(store: &dyn Store) {
     );
     let missing = alias("alias/none", key.id());
     assert!(matches!(
-        store.retarget_alias(&missing, &key.id(), 50).await,
+        store.retarget_alias(audit(), &missing, &key.id(), 50).await,
         Err(StoreError::NotFound)
     ));
     assert!(
         !store
-            .delete_alias(key.region(), key.account(), &a.name, &key.id())
+            .delete_alias(audit(), key.region(), key.account(), &a.name, &key.id())
             .await
             .unwrap(),
         "an alias that points elsewhere now is not deleted"
     );
     assert!(store
-        .delete_alias(key.region(), key.account(), &a.name, &moved.target)
+        .delete_alias(audit(), key.region(), key.account(), &a.name, &moved.target)
         .await
         .unwrap());
     assert!(!store
-        .delete_alias(key.region(), key.account(), &a.name, &moved.target)
+        .delete_alias(audit(), key.region(), key.account(), &a.name, &moved.target)
         .await
         .unwrap());
     let other_account = account("999999999999");
@@ -1052,18 +1122,21 @@ async fn aliases(store: &dyn Store) {
 async fn tags(store: &dyn Store) {
     let (key, material) = new_key("us-east-2", "111122223333");
     store
-        .create_key(&key, std::slice::from_ref(&material), &[])
+        .create_key(audit(), &key, std::slice::from_ref(&material), &[])
         .await
         .unwrap();
     let (r, id) = (key.region().clone(), key.id());
     store
-        .tag_key(&r, &id, &[tag("b", "1"), tag("a", "1")], 3)
+        .tag_key(audit(), &r, &id, &[tag("b", "1"), tag("a", "1")], 3)
         .await
         .unwrap();
-    store.tag_key(&r, &id, &[tag("a", "2")], 3).await.unwrap();
+    store
+        .tag_key(audit(), &r, &id, &[tag("a", "2")], 3)
+        .await
+        .unwrap();
     assert!(matches!(
         store
-            .tag_key(&r, &id, &[tag("c", "1"), tag("d", "1")], 3)
+            .tag_key(audit(), &r, &id, &[tag("c", "1"), tag("d", "1")], 3)
             .await,
         Err(StoreError::LimitExceeded { in_use: 4 })
     ));
@@ -1074,7 +1147,7 @@ async fn tags(store: &dyn Store) {
         "a refused write adds nothing"
     );
     store
-        .untag_key(&r, &id, &["a".into(), "zz".into()])
+        .untag_key(audit(), &r, &id, &["a".into(), "zz".into()])
         .await
         .unwrap();
     assert_eq!(
@@ -1083,7 +1156,9 @@ async fn tags(store: &dyn Store) {
     );
     let ghost = KeyId::generate(false).unwrap();
     assert!(matches!(
-        store.tag_key(&r, &ghost, &[tag("a", "1")], 3).await,
+        store
+            .tag_key(audit(), &r, &ghost, &[tag("a", "1")], 3)
+            .await,
         Err(StoreError::NotFound)
     ));
 }

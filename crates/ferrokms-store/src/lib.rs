@@ -13,6 +13,7 @@ use ferrokms_core::ids::{AccountId, AliasName, KeyId, Region};
 use ferrokms_core::key::KeyMetadata;
 use ferrokms_core::material::MaterialId;
 use ferrokms_core::tags::Tag;
+pub use outbox::Intent;
 
 pub use records::{
     AccessKeyRecord, AliasRecord, AuditAttribute, AuditDigest, AuditQuery, AuditRecord,
@@ -80,14 +81,19 @@ pub struct Page<'a> {
 pub trait Store: Send + Sync {
     /// Whether other nodes may write to this store at the same time.
     fn is_shared(&self) -> bool;
-    async fn put_access_key(&self, record: &AccessKeyRecord) -> StoreResult<()>;
+    async fn put_access_key(&self, audit: &Intent, record: &AccessKeyRecord) -> StoreResult<()>;
     async fn access_key(&self, access_key_id: &str) -> StoreResult<Option<AccessKeyRecord>>;
     async fn access_key_count(&self) -> StoreResult<usize>;
     /// Stores a grant and returns its id; LimitExceeded when its key has `max_per_key`
     /// grants, NotFound if the key is gone. If the key has a grant with the same name,
     /// principals and document, that grant's id is returned and nothing is stored, so that
     /// retries on different nodes make one grant.
-    async fn create_grant(&self, grant: &GrantRecord, max_per_key: usize) -> StoreResult<String>;
+    async fn create_grant(
+        &self,
+        audit: &Intent,
+        grant: &GrantRecord,
+        max_per_key: usize,
+    ) -> StoreResult<String>;
     /// A key's grants in grant-id order, at most `page.limit + 1`.
     async fn grants_of_key(
         &self,
@@ -103,11 +109,16 @@ pub trait Store: Send + Sync {
         page: Page<'_>,
     ) -> StoreResult<Vec<GrantRecord>>;
     /// Removes a grant; returns whether it existed.
-    async fn delete_grant(&self, region: &Region, key: &KeyId, grant_id: &str)
-        -> StoreResult<bool>;
+    async fn delete_grant(
+        &self,
+        audit: &Intent,
+        region: &Region,
+        key: &KeyId,
+        grant_id: &str,
+    ) -> StoreResult<bool>;
     /// Sets the trust policy of a role (who may assume it) and how long its sessions may
     /// last.
-    async fn put_trust_policy(&self, role: &RoleTrust) -> StoreResult<()>;
+    async fn put_trust_policy(&self, audit: &Intent, role: &RoleTrust) -> StoreResult<()>;
     async fn trust_policy(&self, role_arn: &str) -> StoreResult<Option<RoleTrust>>;
     /// Appends audit events and the digest that signs them, durably, all or none; Conflict if
     /// a sequence number is taken (another writer appended first).
@@ -137,21 +148,30 @@ pub trait Store: Send + Sync {
         limit: usize,
     ) -> StoreResult<Vec<AuditRecord>>;
     /// Adds an IAM user or role; AlreadyExists if its ARN is taken.
-    async fn put_principal(&self, principal: &PrincipalRecord) -> StoreResult<()>;
+    async fn put_principal(&self, audit: &Intent, principal: &PrincipalRecord) -> StoreResult<()>;
     async fn principal(&self, arn: &str) -> StoreResult<Option<PrincipalRecord>>;
     async fn list_principals(&self) -> StoreResult<Vec<PrincipalRecord>>;
     /// Revokes an access key; returns whether it existed.
-    async fn delete_access_key(&self, access_key_id: &str) -> StoreResult<bool>;
+    async fn delete_access_key(&self, audit: &Intent, access_key_id: &str) -> StoreResult<bool>;
     async fn access_key_ids_of(&self, principal_arn: &str) -> StoreResult<Vec<String>>;
     /// Detaches a named identity policy; returns whether it was attached.
-    async fn delete_identity_policy(&self, principal_arn: &str, name: &str) -> StoreResult<bool>;
+    async fn delete_identity_policy(
+        &self,
+        audit: &Intent,
+        principal_arn: &str,
+        name: &str,
+    ) -> StoreResult<bool>;
     /// Attaches (or replaces) a named identity policy to a principal.
     async fn put_identity_policy(
         &self,
+        audit: &Intent,
         principal_arn: &str,
         name: &str,
         document: &str,
     ) -> StoreResult<()>;
+    /// The document of one named identity policy of a principal.
+    async fn identity_policy(&self, principal_arn: &str, name: &str)
+        -> StoreResult<Option<String>>;
     /// The identity policy documents attached to a principal, in name order.
     async fn identity_policies(&self, principal_arn: &str) -> StoreResult<Vec<String>>;
 
@@ -159,6 +179,7 @@ pub trait Store: Send + Sync {
     /// material; all of them for a multi-Region replica) and its tags.
     async fn create_key(
         &self,
+        audit: &Intent,
         key: &KeyMetadata,
         materials: &[StoredMaterial],
         tags: &[Tag],
@@ -167,6 +188,7 @@ pub trait Store: Send + Sync {
     /// transaction: imports, and the removal or expiry of imported material.
     async fn replace_material(
         &self,
+        audit: &Intent,
         key: &KeyMetadata,
         material: Option<&StoredMaterial>,
     ) -> StoreResult<i64>;
@@ -179,7 +201,7 @@ pub trait Store: Send + Sync {
         page: Page<'_>,
     ) -> StoreResult<Vec<KeyMetadata>>;
     /// Replaces a key's metadata if its revision is still `key.revision`; returns the new one.
-    async fn update_key(&self, key: &KeyMetadata) -> StoreResult<i64>;
+    async fn update_key(&self, audit: &Intent, key: &KeyMetadata) -> StoreResult<i64>;
     async fn material(
         &self,
         region: &Region,
@@ -191,10 +213,15 @@ pub trait Store: Send + Sync {
     async fn materials(&self, region: &Region, id: &KeyId) -> StoreResult<Vec<StoredMaterial>>;
     /// Adds a material version and stores the key (whose current material it now names) in
     /// one transaction; Conflict if the key changed since it was read.
-    async fn rotate_key(&self, key: &KeyMetadata, material: &StoredMaterial) -> StoreResult<i64>;
+    async fn rotate_key(
+        &self,
+        audit: &Intent,
+        key: &KeyMetadata,
+        material: &StoredMaterial,
+    ) -> StoreResult<i64>;
     /// Destroys a key with every version of its material, its tags, grants and aliases.
     /// Returns whether there was such a key, so that racing deleters both succeed.
-    async fn delete_key(&self, region: &Region, id: &KeyId) -> StoreResult<bool>;
+    async fn delete_key(&self, audit: &Intent, region: &Region, id: &KeyId) -> StoreResult<bool>;
     /// How many keys an account has in a region.
     async fn key_count(&self, region: &Region, account: &AccountId) -> StoreResult<usize>;
     /// Every key of every account and region, in key order: for tools and tests.
@@ -205,7 +232,12 @@ pub trait Store: Send + Sync {
     /// How many keys are in each key state (by its wire name), for metrics.
     async fn key_states(&self) -> StoreResult<Vec<(String, usize)>>;
     /// Fails with AlreadyExists, or LimitExceeded when the target has `max_per_key` aliases.
-    async fn create_alias(&self, alias: &AliasRecord, max_per_key: usize) -> StoreResult<()>;
+    async fn create_alias(
+        &self,
+        audit: &Intent,
+        alias: &AliasRecord,
+        max_per_key: usize,
+    ) -> StoreResult<()>;
     async fn alias(
         &self,
         region: &Region,
@@ -217,6 +249,7 @@ pub trait Store: Send + Sync {
     /// elsewhere now.
     async fn retarget_alias(
         &self,
+        audit: &Intent,
         alias: &AliasRecord,
         from: &KeyId,
         max_per_key: usize,
@@ -224,6 +257,7 @@ pub trait Store: Send + Sync {
     /// Deletes an alias if it still points at `target`; whether one was deleted.
     async fn delete_alias(
         &self,
+        audit: &Intent,
         region: &Region,
         account: &AccountId,
         name: &AliasName,
@@ -241,12 +275,19 @@ pub trait Store: Send + Sync {
     /// Adds or overwrites tags; LimitExceeded if the key would carry more than `max_tags`.
     async fn tag_key(
         &self,
+        audit: &Intent,
         region: &Region,
         id: &KeyId,
         tags: &[Tag],
         max_tags: usize,
     ) -> StoreResult<()>;
-    async fn untag_key(&self, region: &Region, id: &KeyId, tag_keys: &[String]) -> StoreResult<()>;
+    async fn untag_key(
+        &self,
+        audit: &Intent,
+        region: &Region,
+        id: &KeyId,
+        tag_keys: &[String],
+    ) -> StoreResult<()>;
     /// Every row of every table, in an order `restore` can insert them, read from one
     /// snapshot: for `ferrokms backup`. Key material and secrets stay wrapped as stored.
     async fn backup(&self) -> StoreResult<Vec<BackupRow>>;
@@ -265,12 +306,17 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<Vec<WrappedSecret>>;
     /// Stores each secret's new wrapped form where the stored one is still the one read
     /// (`WrappedSecret::wrapped`), all in one transaction; returns how many it replaced.
-    async fn rewrap_secrets(&self, changes: &[(WrappedSecret, Vec<u8>)]) -> StoreResult<usize>;
+    async fn rewrap_secrets(
+        &self,
+        audit: &Intent,
+        changes: &[(WrappedSecret, Vec<u8>)],
+    ) -> StoreResult<usize>;
 
     /// Stores a new custom key store; AlreadyExists if its account has one of that name in
     /// the region, LimitExceeded if it has `max_per_account` there.
     async fn create_custom_key_store(
         &self,
+        audit: &Intent,
         record: &CustomKeyStoreRecord,
         max_per_account: usize,
     ) -> StoreResult<()>;
@@ -283,10 +329,15 @@ pub trait Store: Send + Sync {
     /// Replaces a custom key store if its revision is still `record.revision`; returns the
     /// new one. Conflict if it changed, NotFound if it is gone, AlreadyExists if the new name
     /// is taken.
-    async fn update_custom_key_store(&self, record: &CustomKeyStoreRecord) -> StoreResult<i64>;
+    async fn update_custom_key_store(
+        &self,
+        audit: &Intent,
+        record: &CustomKeyStoreRecord,
+    ) -> StoreResult<i64>;
     /// Removes a custom key store; returns whether it existed.
     async fn delete_custom_key_store(
         &self,
+        audit: &Intent,
         region: &Region,
         account: &AccountId,
         id: &str,

@@ -1,17 +1,14 @@
-//! The audit record of the request a write belongs to. A request's handler runs inside
-//! [`scope`]; every write transaction of a backend stores the record of its scope in the same
-//! transaction, so a change is never durable without a durable record of the request that
-//! made it. The audit log later chains the final record and removes the one from the outbox.
+//! The audit record of the change a write makes. Every write method of the `Store` takes an
+//! [`Intent`] as a parameter, so that a write without its record does not compile; the
+//! backend stores the record in the write's own transaction, so a change is never durable
+//! without a durable record of what made it (a request, an operator's command, the config
+//! file, a background job). The audit log later chains the final record and removes the one
+//! from the outbox.
 
-use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::AuditRecord;
-
-tokio::task_local! {
-    static CURRENT: Arc<Intent>;
-}
 
 /// The record a request's writes carry: the request as it was asked, before its answer is
 /// known.
@@ -21,6 +18,8 @@ pub struct Intent {
     /// The node whose request this is: its own records a restarted node chains at once.
     node: String,
     written: AtomicBool,
+    /// False only for a service that keeps no audit log (`serve --dev --no-audit`).
+    kept: bool,
 }
 
 /// A record in the outbox, and the node that wrote it.
@@ -36,7 +35,24 @@ impl Intent {
             record,
             node: node.to_owned(),
             written: AtomicBool::new(false),
+            kept: true,
         })
+    }
+
+    /// The record of a change on a service that keeps no audit log: the backend stores
+    /// nothing of it.
+    pub fn unkept(record: AuditRecord) -> Arc<Self> {
+        Arc::new(Intent {
+            record,
+            node: String::new(),
+            written: AtomicBool::new(false),
+            kept: false,
+        })
+    }
+
+    /// Whether the backend stores this record with the write.
+    pub fn kept(&self) -> bool {
+        self.kept
     }
 
     pub fn record(&self) -> &AuditRecord {
@@ -55,14 +71,4 @@ impl Intent {
     pub(crate) fn mark_written(&self) {
         self.written.store(true, Ordering::Release);
     }
-}
-
-/// Runs `work` with `intent` as the record of every write it makes.
-pub async fn scope<F: Future>(intent: Arc<Intent>, work: F) -> F::Output {
-    CURRENT.scope(intent, work).await
-}
-
-/// The intent of the running request, if it has one (background jobs have none).
-pub(crate) fn current() -> Option<Arc<Intent>> {
-    CURRENT.try_with(Arc::clone).ok()
 }

@@ -22,9 +22,10 @@ use crate::group_commit::{self, GroupCommit};
 use crate::read_cache::{read_through, BoundedCache, ChangeStamp, Interner};
 use crate::statement::{Statement, Tuple};
 use crate::{
-    outbox, AccessKeyRecord, AliasRecord, AuditDigest, AuditQuery, AuditRecord, BackupRow,
-    GrantRecord, Page, PrincipalKind, PrincipalRecord, RoleTrust, RotationType, SessionInfo, Store,
-    StoreError, StoreResult, StoredMaterial, WrappedSecret,
+    outbox::{self, Intent},
+    AccessKeyRecord, AliasRecord, AuditDigest, AuditQuery, AuditRecord, BackupRow, GrantRecord,
+    Page, PrincipalKind, PrincipalRecord, RoleTrust, RotationType, SessionInfo, Store, StoreError,
+    StoreResult, StoredMaterial, WrappedSecret,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -641,20 +642,21 @@ impl SqlStore {
         }
     }
 
-    /// `execute_atomically`, with the record of the request that makes the writes (see
-    /// `outbox`), as `commit` adds it.
-    async fn execute_with_intent(&self, mut statements: Vec<Statement>) -> Result<(), sqlx::Error> {
-        let intent = outbox::current();
-        if let Some(intent) = &intent {
+    /// `execute_atomically`, with the record of the change the writes make (see `outbox`),
+    /// as `commit` adds it.
+    async fn execute_with_intent(
+        &self,
+        mut statements: Vec<Statement>,
+        audit: &Intent,
+    ) -> Result<(), sqlx::Error> {
+        if audit.kept() {
             statements.push(outbox_insert(
                 Statement::for_dialect(self.dialect, ""),
-                intent,
+                audit,
             ));
         }
         self.execute_atomically(statements, Commit::Shared).await?;
-        if let Some(intent) = intent {
-            intent.mark_written();
-        }
+        audit.mark_written();
         Ok(())
     }
 
@@ -834,7 +836,6 @@ async fn lock_key(
     Ok(())
 }
 
-/// Commits a write together with the audit record of the request it belongs to.
 /// Appends to `statement` the insert of a request's record into the outbox.
 fn outbox_insert(mut statement: Statement, intent: &outbox::Intent) -> Statement {
     statement.push(&format!(
@@ -848,19 +849,17 @@ fn outbox_insert(mut statement: Statement, intent: &outbox::Intent) -> Statement
     statement
 }
 
-async fn commit(mut tx: Transaction<'_, Any>) -> StoreResult<()> {
-    let intent = outbox::current();
-    if let Some(intent) = &intent {
-        outbox_insert(Statement::new(""), intent)
+/// Commits a write transaction together with the audit record of the change (`outbox`).
+async fn commit(mut tx: Transaction<'_, Any>, audit: &Intent) -> StoreResult<()> {
+    if audit.kept() {
+        outbox_insert(Statement::new(""), audit)
             .build()?
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
     }
     tx.commit().await.map_err(backend)?;
-    if let Some(intent) = intent {
-        intent.mark_written();
-    }
+    audit.mark_written();
     Ok(())
 }
 
@@ -1037,7 +1036,7 @@ impl Store for SqlStore {
         self.dialect == Dialect::Postgres
     }
 
-    async fn put_access_key(&self, r: &AccessKeyRecord) -> StoreResult<()> {
+    async fn put_access_key(&self, audit: &Intent, r: &AccessKeyRecord) -> StoreResult<()> {
         let result = async {
             let mut tx = self.writer.begin().await.map_err(backend)?;
             sqlx::query(
@@ -1071,7 +1070,7 @@ impl Store for SqlStore {
                     backend(e)
                 }
             })?;
-            commit(tx).await
+            commit(tx, audit).await
         }
         .await;
         let announced = self.identities_written();
@@ -1119,7 +1118,7 @@ impl Store for SqlStore {
         .await
     }
 
-    async fn put_trust_policy(&self, role: &RoleTrust) -> StoreResult<()> {
+    async fn put_trust_policy(&self, audit: &Intent, role: &RoleTrust) -> StoreResult<()> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
         sqlx::query(
             "INSERT INTO trust_policies (role_arn, document, max_session_seconds) \
@@ -1132,7 +1131,7 @@ impl Store for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
-        commit(tx).await?;
+        commit(tx, audit).await?;
         Ok(())
     }
 
@@ -1164,7 +1163,12 @@ impl Store for SqlStore {
         Ok(count(n))
     }
 
-    async fn create_grant(&self, grant: &GrantRecord, max_per_key: usize) -> StoreResult<String> {
+    async fn create_grant(
+        &self,
+        audit: &Intent,
+        grant: &GrantRecord,
+        max_per_key: usize,
+    ) -> StoreResult<String> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
         let key_id = grant.key_id.to_string();
         lock_key(&mut tx, self.dialect, grant.region.as_str(), &key_id).await?;
@@ -1220,7 +1224,7 @@ impl Store for SqlStore {
             sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
             _ => backend(e),
         })?;
-        commit(tx).await?;
+        commit(tx, audit).await?;
         Ok(grant.grant_id.clone())
     }
 
@@ -1270,6 +1274,7 @@ impl Store for SqlStore {
 
     async fn delete_grant(
         &self,
+        audit: &Intent,
         region: &Region,
         key: &KeyId,
         grant_id: &str,
@@ -1283,7 +1288,7 @@ impl Store for SqlStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(backend)?;
-        commit(tx).await?;
+        commit(tx, audit).await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -1480,7 +1485,7 @@ impl Store for SqlStore {
             .collect()
     }
 
-    async fn put_principal(&self, p: &PrincipalRecord) -> StoreResult<()> {
+    async fn put_principal(&self, audit: &Intent, p: &PrincipalRecord) -> StoreResult<()> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
         sqlx::query(
             "INSERT INTO principals (arn, account_id, kind, name, unique_id, created_at) \
@@ -1501,7 +1506,7 @@ impl Store for SqlStore {
                 backend(e)
             }
         })?;
-        commit(tx).await?;
+        commit(tx, audit).await?;
         Ok(())
     }
 
@@ -1525,7 +1530,7 @@ impl Store for SqlStore {
             .collect()
     }
 
-    async fn delete_access_key(&self, access_key_id: &str) -> StoreResult<bool> {
+    async fn delete_access_key(&self, audit: &Intent, access_key_id: &str) -> StoreResult<bool> {
         let result = async {
             let mut tx = self.writer.begin().await.map_err(backend)?;
             let done = sqlx::query("DELETE FROM access_keys WHERE access_key_id = $1")
@@ -1533,7 +1538,7 @@ impl Store for SqlStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(backend)?;
-            commit(tx).await?;
+            commit(tx, audit).await?;
             Ok(done.rows_affected() > 0)
         }
         .await;
@@ -1556,7 +1561,12 @@ impl Store for SqlStore {
             .collect()
     }
 
-    async fn delete_identity_policy(&self, principal_arn: &str, name: &str) -> StoreResult<bool> {
+    async fn delete_identity_policy(
+        &self,
+        audit: &Intent,
+        principal_arn: &str,
+        name: &str,
+    ) -> StoreResult<bool> {
         let result = async {
             let mut tx = self.writer.begin().await.map_err(backend)?;
             let done = sqlx::query(
@@ -1567,7 +1577,7 @@ impl Store for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-            commit(tx).await?;
+            commit(tx, audit).await?;
             Ok(done.rows_affected() > 0)
         }
         .await;
@@ -1579,6 +1589,7 @@ impl Store for SqlStore {
 
     async fn put_identity_policy(
         &self,
+        audit: &Intent,
         principal_arn: &str,
         name: &str,
         document: &str,
@@ -1595,7 +1606,7 @@ impl Store for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-            commit(tx).await?;
+            commit(tx, audit).await?;
             Ok(())
         }
         .await;
@@ -1603,6 +1614,23 @@ impl Store for SqlStore {
         let value = result?;
         announced?;
         Ok(value)
+    }
+
+    async fn identity_policy(
+        &self,
+        principal_arn: &str,
+        name: &str,
+    ) -> StoreResult<Option<String>> {
+        sqlx::query(
+            "SELECT document FROM identity_policies WHERE principal_arn = $1 AND policy_name = $2",
+        )
+        .bind(principal_arn)
+        .bind(name)
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(backend)?
+        .map(|r| r.try_get("document").map_err(backend))
+        .transpose()
     }
 
     async fn identity_policies(&self, principal_arn: &str) -> StoreResult<Vec<String>> {
@@ -1624,6 +1652,7 @@ impl Store for SqlStore {
 
     async fn create_key(
         &self,
+        audit: &Intent,
         key: &KeyMetadata,
         materials: &[StoredMaterial],
         tags: &[Tag],
@@ -1660,7 +1689,7 @@ impl Store for SqlStore {
             if !tags.is_empty() {
                 statements.push(tags_upsert(self.dialect, region, &id, tags));
             }
-            self.execute_with_intent(statements).await.map_err(|e| {
+            self.execute_with_intent(statements, audit).await.map_err(|e| {
                 if is_unique_violation(&e) {
                     StoreError::AlreadyExists
                 } else {
@@ -1718,7 +1747,7 @@ impl Store for SqlStore {
         .collect()
     }
 
-    async fn update_key(&self, key: &KeyMetadata) -> StoreResult<i64> {
+    async fn update_key(&self, audit: &Intent, key: &KeyMetadata) -> StoreResult<i64> {
         let result = async {
             let mut tx = self.writer.begin().await.map_err(backend)?;
             let next = key.revision + 1;
@@ -1736,7 +1765,7 @@ impl Store for SqlStore {
                 .await
                 .map_err(backend)?;
             if done.rows_affected() == 1 {
-                commit(tx).await?;
+                commit(tx, audit).await?;
                 Ok(next)
             } else {
                 Err(StoreError::Conflict)
@@ -1780,7 +1809,12 @@ impl Store for SqlStore {
         .collect()
     }
 
-    async fn rotate_key(&self, key: &KeyMetadata, material: &StoredMaterial) -> StoreResult<i64> {
+    async fn rotate_key(
+        &self,
+        audit: &Intent,
+        key: &KeyMetadata,
+        material: &StoredMaterial,
+    ) -> StoreResult<i64> {
         let result = async {
             let next = key.revision + 1;
             let mut stored = key.clone();
@@ -1810,7 +1844,7 @@ impl Store for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-            commit(tx).await?;
+            commit(tx, audit).await?;
             Ok(next)
         }
         .await;
@@ -1820,6 +1854,7 @@ impl Store for SqlStore {
 
     async fn replace_material(
         &self,
+        audit: &Intent,
         key: &KeyMetadata,
         material: Option<&StoredMaterial>,
     ) -> StoreResult<i64> {
@@ -1856,7 +1891,7 @@ impl Store for SqlStore {
                     .await
                     .map_err(backend)?;
             }
-            commit(tx).await?;
+            commit(tx, audit).await?;
             Ok(next)
         }
         .await;
@@ -1864,7 +1899,7 @@ impl Store for SqlStore {
         result
     }
 
-    async fn delete_key(&self, region: &Region, id: &KeyId) -> StoreResult<bool> {
+    async fn delete_key(&self, audit: &Intent, region: &Region, id: &KeyId) -> StoreResult<bool> {
         let result = async {
             let mut tx = self.writer.begin().await.map_err(backend)?;
             sqlx::query("DELETE FROM aliases WHERE region = $1 AND target_key_id = $2")
@@ -1900,7 +1935,7 @@ impl Store for SqlStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(backend)?;
-            commit(tx).await?;
+            commit(tx, audit).await?;
             Ok(true)
         }
         .await;
@@ -1959,7 +1994,12 @@ impl Store for SqlStore {
             .collect()
     }
 
-    async fn create_alias(&self, alias: &AliasRecord, max_per_key: usize) -> StoreResult<()> {
+    async fn create_alias(
+        &self,
+        audit: &Intent,
+        alias: &AliasRecord,
+        max_per_key: usize,
+    ) -> StoreResult<()> {
         let result = async {
             let mut tx = self.writer.begin().await.map_err(backend)?;
             let exists = sqlx::query(
@@ -2002,7 +2042,7 @@ impl Store for SqlStore {
                     backend(e)
                 }
             })?;
-            commit(tx).await
+            commit(tx, audit).await
         }
         .await;
         self.aliases_written(Some((&alias.region, &alias.account, &alias.name)));
@@ -2038,6 +2078,7 @@ impl Store for SqlStore {
 
     async fn retarget_alias(
         &self,
+        audit: &Intent,
         alias: &AliasRecord,
         from: &KeyId,
         max_per_key: usize,
@@ -2084,7 +2125,7 @@ impl Store for SqlStore {
                     StoreError::NotFound
                 });
             }
-            commit(tx).await
+            commit(tx, audit).await
         }
         .await;
         self.aliases_written(Some((&alias.region, &alias.account, &alias.name)));
@@ -2093,6 +2134,7 @@ impl Store for SqlStore {
 
     async fn delete_alias(
         &self,
+        audit: &Intent,
         region: &Region,
         account: &AccountId,
         name: &AliasName,
@@ -2111,7 +2153,7 @@ impl Store for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-            commit(tx).await?;
+            commit(tx, audit).await?;
             Ok(done.rows_affected() > 0)
         }
         .await;
@@ -2147,6 +2189,7 @@ impl Store for SqlStore {
 
     async fn tag_key(
         &self,
+        audit: &Intent,
         region: &Region,
         id: &KeyId,
         tags: &[Tag],
@@ -2179,10 +2222,16 @@ impl Store for SqlStore {
             // Dropping the transaction rolls the new tags back.
             return Err(StoreError::LimitExceeded { in_use: count(n) });
         }
-        commit(tx).await
+        commit(tx, audit).await
     }
 
-    async fn untag_key(&self, region: &Region, id: &KeyId, tag_keys: &[String]) -> StoreResult<()> {
+    async fn untag_key(
+        &self,
+        audit: &Intent,
+        region: &Region,
+        id: &KeyId,
+        tag_keys: &[String],
+    ) -> StoreResult<()> {
         let id = id.to_string();
         let mut tx = self.writer.begin().await.map_err(backend)?;
         for key in tag_keys {
@@ -2194,7 +2243,7 @@ impl Store for SqlStore {
                 .await
                 .map_err(backend)?;
         }
-        commit(tx).await
+        commit(tx, audit).await
     }
 
     async fn backup(&self) -> StoreResult<Vec<BackupRow>> {
@@ -2294,10 +2343,11 @@ impl Store for SqlStore {
 
     async fn create_custom_key_store(
         &self,
+        audit: &Intent,
         record: &crate::CustomKeyStoreRecord,
         max_per_account: usize,
     ) -> StoreResult<()> {
-        self.insert_key_store(record, max_per_account).await
+        self.insert_key_store(audit, record, max_per_account).await
     }
 
     async fn custom_key_stores(
@@ -2310,18 +2360,20 @@ impl Store for SqlStore {
 
     async fn update_custom_key_store(
         &self,
+        audit: &Intent,
         record: &crate::CustomKeyStoreRecord,
     ) -> StoreResult<i64> {
-        self.replace_key_store(record).await
+        self.replace_key_store(audit, record).await
     }
 
     async fn delete_custom_key_store(
         &self,
+        audit: &Intent,
         region: &Region,
         account: &AccountId,
         id: &str,
     ) -> StoreResult<bool> {
-        self.remove_key_store(region, account, id).await
+        self.remove_key_store(audit, region, account, id).await
     }
 
     async fn secrets_not_in_format(
@@ -2332,8 +2384,12 @@ impl Store for SqlStore {
         self.wrapped_not_in_format(format, limit).await
     }
 
-    async fn rewrap_secrets(&self, changes: &[(WrappedSecret, Vec<u8>)]) -> StoreResult<usize> {
-        let result = self.replace_wrapped(changes).await;
+    async fn rewrap_secrets(
+        &self,
+        audit: &Intent,
+        changes: &[(WrappedSecret, Vec<u8>)],
+    ) -> StoreResult<usize> {
+        let result = self.replace_wrapped(audit, changes).await;
         if changes
             .iter()
             .any(|(s, _)| matches!(s.holder, crate::SecretHolder::AccessKey { .. }))

@@ -66,8 +66,12 @@ async fn a_caching_store_sees_identity_changes_another_process_made() {
         );
         assert!(server.identity_policies(user).await.unwrap().is_empty());
     }
-    tool.put_access_key(&record).await.unwrap();
-    tool.put_identity_policy(user, "p", "{}").await.unwrap();
+    tool.put_access_key(ferrokms_store::conformance::audit(), &record)
+        .await
+        .unwrap();
+    tool.put_identity_policy(ferrokms_store::conformance::audit(), user, "p", "{}")
+        .await
+        .unwrap();
     for _ in 0..2 {
         assert_eq!(
             server.access_key(&record.access_key_id).await.unwrap(),
@@ -75,13 +79,19 @@ async fn a_caching_store_sees_identity_changes_another_process_made() {
         );
         assert_eq!(server.identity_policies(user).await.unwrap(), ["{}"]);
     }
-    tool.put_identity_policy(user, "p", "{\"v\":2}")
+    tool.put_identity_policy(ferrokms_store::conformance::audit(), user, "p", "{\"v\":2}")
         .await
         .unwrap();
     assert_eq!(server.identity_policies(user).await.unwrap(), ["{\"v\":2}"]);
-    assert!(tool.delete_identity_policy(user, "p").await.unwrap());
+    assert!(tool
+        .delete_identity_policy(ferrokms_store::conformance::audit(), user, "p")
+        .await
+        .unwrap());
     assert!(server.identity_policies(user).await.unwrap().is_empty());
-    assert!(tool.delete_access_key(&record.access_key_id).await.unwrap());
+    assert!(tool
+        .delete_access_key(ferrokms_store::conformance::audit(), &record.access_key_id)
+        .await
+        .unwrap());
     assert_eq!(
         server.access_key(&record.access_key_id).await.unwrap(),
         None
@@ -99,7 +109,10 @@ async fn keys_from_before_the_job_columns_are_filled_in_at_start() {
     let (mut key, material) = conformance::new_key("us-east-1", "111122223333");
     key.state = KeyState::PendingDeletion;
     key.deletion_date = Some(1_000);
-    store.create_key(&key, &[material], &[]).await.unwrap();
+    store
+        .create_key(ferrokms_store::conformance::audit(), &key, &[material], &[])
+        .await
+        .unwrap();
     store.close().await;
 
     sqlx::any::install_default_drivers();

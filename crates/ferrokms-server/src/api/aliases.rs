@@ -94,7 +94,11 @@ pub async fn create_alias(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
     match call
         .services
         .store
-        .create_alias(&record, call.services.quotas.resources.aliases_per_key)
+        .create_alias(
+            call.audit,
+            &record,
+            call.services.quotas.resources.aliases_per_key,
+        )
         .await
     {
         Ok(()) => Ok(json!({})),
@@ -201,6 +205,7 @@ pub async fn update_alias(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
             .services
             .store
             .retarget_alias(
+                call.audit,
                 &record,
                 &from,
                 call.services.quotas.resources.aliases_per_key,
@@ -230,7 +235,7 @@ pub async fn delete_alias(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
         let deleted = call
             .services
             .store
-            .delete_alias(region, account, &name, &existing.target)
+            .delete_alias(call.audit, region, account, &name, &existing.target)
             .await
             .map_err(store_failure)?;
         if deleted {

@@ -252,7 +252,11 @@ pub async fn create_grant(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
     let grant_id = match call
         .services
         .store
-        .create_grant(&grant, call.services.quotas.resources.grants_per_key)
+        .create_grant(
+            call.audit,
+            &grant,
+            call.services.quotas.resources.grants_per_key,
+        )
         .await
     {
         Ok(id) => id,
@@ -435,7 +439,7 @@ pub async fn retire_grant(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
     if !call
         .services
         .store
-        .delete_grant(region, &key.id(), &grant_id)
+        .delete_grant(call.audit, region, &key.id(), &grant_id)
         .await
         .map_err(store_failure)?
     {
@@ -458,7 +462,7 @@ pub async fn revoke_grant(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
     if !call
         .services
         .store
-        .delete_grant(key.region(), &key.id(), &grant_id)
+        .delete_grant(call.audit, key.region(), &key.id(), &grant_id)
         .await
         .map_err(store_failure)?
     {

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use ferrokms_core::key::Millis;
 use ferrokms_core::material::RootKeyProvider;
 use ferrokms_core::KmsError;
-use ferrokms_store::{Store, StoreError};
+use ferrokms_store::{Intent, Store, StoreError};
 use serde_json::Value;
 
 use crate::error::ApiError;
@@ -51,6 +51,8 @@ pub struct Services {
 pub struct Call<'a> {
     pub services: &'a Services,
     pub request: &'a VerifiedRequest,
+    /// The record every write of this call carries (`ferrokms_store::outbox`).
+    pub audit: &'a Intent,
     /// The operation's entry in the table.
     pub operation: &'static OperationSpec,
     pub now: Millis,
@@ -124,24 +126,33 @@ impl Call<'_> {
     }
 }
 
-/// Runs the operation of `call`, after counting it against its request rate; an answer
-/// (or a dry run's "would have succeeded") needs every permission decided.
-pub async fn dispatch(call: &Call<'_>, input: Input) -> Result<Value, ApiError> {
-    let account = call.request.principal().account().as_str();
-    let region = call.request.region().as_str();
-    match call.operation.rate {
-        Rate::ByKey => {}
+/// Counts a request against its operation's rate (the pipeline's rate-limit stage); an
+/// operation rated by its key's class is counted once the key is known (`resolve`).
+pub fn admit(
+    services: &Services,
+    request: &VerifiedRequest,
+    operation: &OperationSpec,
+) -> Result<(), ApiError> {
+    let account = request.principal().account().as_str();
+    let region = request.region().as_str();
+    match operation.rate {
+        Rate::ByKey => Ok(()),
         Rate::Symmetric => {
-            call.services
+            services
                 .quotas
-                .admit(account, region, crate::quotas::RateClass::Symmetric)?
+                .admit(account, region, crate::quotas::RateClass::Symmetric)
         }
-        Rate::Own(_) => call.services.quotas.admit(
+        Rate::Own(_) => services.quotas.admit(
             account,
             region,
-            crate::quotas::RateClass::Operation(call.operation.operation),
-        )?,
+            crate::quotas::RateClass::Operation(operation.operation),
+        ),
     }
+}
+
+/// Runs the operation of `call` (authorizing inside, through `authorize`); an answer (or a
+/// dry run's "would have succeeded") needs every permission decided.
+pub async fn dispatch(call: &Call<'_>, input: Input) -> Result<Value, ApiError> {
     let result = run(call, input).await;
     match &result {
         Ok(_) | Err(ApiError::Kms(KmsError::DryRunOperation(_))) => call.check_all_decided()?,

@@ -4,6 +4,7 @@
 use ferrokms_core::ids::{AccountId, AliasName, KeyArn, KeyId, KeyReference, Region};
 use ferrokms_core::key::KeyMetadata;
 use ferrokms_core::KmsError;
+use ferrokms_store::Intent;
 
 use super::authorize::{authorize_key, hidden_resource, AuthorizedKey, Conditions, Named};
 use super::operations::{On, Rate};
@@ -228,6 +229,7 @@ pub async fn peek_key_id(call: &Call<'_>, raw: &str) -> Result<Option<KeyId>, Ap
 /// and replication settings); no caller authorizes the copy itself.
 pub async fn follow_primary<C>(
     services: &Services,
+    audit: &Intent,
     copy: KeyMetadata,
     change: C,
 ) -> Result<KeyMetadata, ApiError>
@@ -236,7 +238,7 @@ where
 {
     let store = &services.store;
     modify_key(services, copy, change, |k| async move {
-        store.update_key(&k).await
+        store.update_key(audit, &k).await
     })
     .await
 }
@@ -318,12 +320,9 @@ pub async fn update_key<F>(
 where
     F: FnMut(&mut KeyMetadata) -> Result<(), KmsError>,
 {
-    let store = &call.services.store;
-    modify_authorized(
-        call,
-        key,
-        change,
-        |k| async move { store.update_key(&k).await },
-    )
+    let (store, audit) = (&call.services.store, call.audit);
+    modify_authorized(call, key, change, |k| async move {
+        store.update_key(audit, &k).await
+    })
     .await
 }

@@ -7,7 +7,7 @@ use ferrokms_core::key::{
 };
 use ferrokms_core::material::{KeyMaterial, MaterialId};
 use ferrokms_core::KmsError;
-use ferrokms_store::{RotationType, StoreError, StoredMaterial};
+use ferrokms_store::{Intent, RotationType, StoreError, StoredMaterial};
 use serde_json::{json, Value};
 
 use super::authorize::Conditions;
@@ -22,6 +22,7 @@ use crate::wire::{timestamp, Input};
 /// repeated: the key is re-read and must still be due.
 pub async fn rotate_key(
     services: &Services,
+    audit: &Intent,
     mut key: KeyMetadata,
     rotation: RotationType,
     now: Millis,
@@ -49,10 +50,10 @@ pub async fn rotate_key(
             created: now,
             rotation_type: Some(rotation),
         };
-        match services.store.rotate_key(&key, &stored).await {
+        match services.store.rotate_key(audit, &key, &stored).await {
             Ok(revision) => {
                 key.revision = revision;
-                propagate_to_replicas(services, &key, &stored, &material).await?;
+                propagate_to_replicas(services, audit, &key, &stored, &material).await?;
                 return Ok(key);
             }
             Err(StoreError::Conflict) => {
@@ -75,6 +76,7 @@ pub async fn rotate_key(
 /// own ARN, and the primary's rotation settings.
 async fn propagate_to_replicas(
     services: &Services,
+    audit: &Intent,
     primary: &KeyMetadata,
     stored: &StoredMaterial,
     material: &KeyMaterial,
@@ -96,7 +98,7 @@ async fn propagate_to_replicas(
                 k.rotation = primary.rotation.clone();
                 Ok(())
             },
-            |k| async move { store.rotate_key(&k, copy).await },
+            |k| async move { store.rotate_key(audit, &k, copy).await },
         )
         .await?;
     }
@@ -119,7 +121,7 @@ fn only_primary(key: &KeyMetadata) -> Result<(), ApiError> {
 async fn sync_rotation_settings(call: &Call<'_>, primary: &KeyMetadata) -> Result<(), ApiError> {
     for replica in super::multi_region::replicas_of(call.services, primary).await? {
         let rotation = primary.rotation.clone();
-        follow_primary(call.services, replica, move |k| {
+        follow_primary(call.services, call.audit, replica, move |k| {
             k.rotation = rotation.clone();
             Ok(())
         })
@@ -191,6 +193,7 @@ pub async fn rotate_key_on_demand(call: &Call<'_>, mut input: Input) -> Result<V
     let key = resolve_key(call, &key_id, On::Key, &Conditions::none()).await?;
     let key = rotate_key(
         call.services,
+        call.audit,
         key.into_metadata(),
         RotationType::OnDemand,
         call.now,

@@ -29,6 +29,7 @@ pub async fn tag_resource(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
         .services
         .store
         .tag_key(
+            call.audit,
             key.region(),
             &key.id(),
             &tags,
@@ -57,7 +58,7 @@ pub async fn untag_resource(call: &Call<'_>, mut input: Input) -> Result<Value, 
     key.check_not_pending_deletion()?;
     call.services
         .store
-        .untag_key(key.region(), &key.id(), &tag_keys)
+        .untag_key(call.audit, key.region(), &key.id(), &tag_keys)
         .await
         .map_err(store_failure)?;
     Ok(json!({}))

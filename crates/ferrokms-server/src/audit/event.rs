@@ -214,6 +214,15 @@ fn record(input: EventInput<'_>, additional: Option<Value>) -> PendingEvent {
     }
 }
 
+/// Notes in the record of a failed authentication how many from the same address went
+/// unrecorded before it (`unauthenticated`).
+pub fn note_dropped(event: &mut PendingEvent, dropped: u64) {
+    if let Ok(mut value) = serde_json::from_str::<Value>(&event.record.event) {
+        value["additionalEventData"] = json!({ "unrecordedBefore": dropped });
+        event.record.event = value.to_string();
+    }
+}
+
 /// The record of something KMS did to a key by itself (CloudTrail's `AwsServiceEvent`):
 /// deleting it when its waiting period ends, rotating it, expiring imported material.
 pub fn service_event(
@@ -259,6 +268,79 @@ pub fn service_event(
             username: String::new(),
             access_key_id: String::new(),
             resources: vec![arn],
+            event: event.to_string(),
+            prev_hash: String::new(),
+            hash: String::new(),
+        },
+    }
+}
+
+/// Who made a change that no request asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeSource {
+    /// An operator's `ferrokms admin` command.
+    AdminCommand,
+    /// The users and roles of the config file, applied at start.
+    ConfigFile,
+    /// The admin user a new data directory is given at its first start.
+    FirstStart,
+}
+
+impl ChangeSource {
+    pub fn invoked_by(self) -> &'static str {
+        match self {
+            ChangeSource::AdminCommand => "ferrokms admin",
+            ChangeSource::ConfigFile => "ferrokms config file",
+            ChangeSource::FirstStart => "ferrokms first start",
+        }
+    }
+}
+
+/// The record of a change made by the operator or the config file: IAM-style (eventSource
+/// `iam.amazonaws.com`, in us-east-1, as CloudTrail records IAM's own API) for users, roles,
+/// access keys and identity policies. It is written with the change, in its transaction.
+pub fn operator_event(
+    by: ChangeSource,
+    event_source: &str,
+    event_name: &str,
+    account: &str,
+    parameters: Value,
+    resource: (&str, &str),
+    time: Millis,
+) -> PendingEvent {
+    let event_id = new_event_id();
+    let (resource_type, arn) = resource;
+    let event = json!({
+        "eventVersion": "1.09",
+        "userIdentity": { "type": "ferrokms", "accountId": account, "invokedBy": by.invoked_by() },
+        "eventTime": iso8601(time),
+        "eventSource": event_source,
+        "eventName": event_name,
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": by.invoked_by(),
+        "userAgent": by.invoked_by(),
+        "requestParameters": parameters,
+        "responseElements": null,
+        "eventID": event_id,
+        "readOnly": false,
+        "resources": [{ "accountId": account, "type": resource_type, "ARN": arn }],
+        "eventType": "AwsApiCall",
+        "managementEvent": true,
+        "recipientAccountId": account,
+        "eventCategory": "Management",
+    });
+    PendingEvent {
+        record: AuditRecord {
+            seq: 0,
+            event_id,
+            event_time: time,
+            account: account.to_owned(),
+            event_name: event_name.to_owned(),
+            event_source: event_source.to_owned(),
+            read_only: false,
+            username: String::new(),
+            access_key_id: String::new(),
+            resources: vec![arn.to_owned()],
             event: event.to_string(),
             prev_hash: String::new(),
             hash: String::new(),

@@ -1,13 +1,12 @@
 //! Group commit: requests hand their events to one writer task, which appends whatever has
 //! queued up in a single transaction and then answers every request of the batch.
 
-use std::future::Future;
 use std::sync::Arc;
 
 use ferrokms_core::asymmetric;
 use ferrokms_core::key::{KeySpec, MessageType, Millis, SigningAlgorithm};
 use ferrokms_core::material::{KeyMaterial, RootKeyProvider};
-use ferrokms_store::outbox::{self, Intent};
+use ferrokms_store::outbox::Intent;
 use ferrokms_store::{AuditDigest, AuditRecord, Store, StoreError};
 
 use crate::ServerError;
@@ -81,14 +80,9 @@ impl AuditLog {
 
     /// The intent a request of this node carries into its writes.
     pub fn intent(&self, record: AuditRecord) -> Arc<Intent> {
-        Intent::new(record, &self.node)
-    }
-
-    /// Runs `work` with `intent` as the record its writes carry (see `ferrokms_store::outbox`).
-    pub async fn scope<F: Future>(&self, intent: Arc<Intent>, work: F) -> F::Output {
         match self.queue {
-            Some(_) => outbox::scope(intent, work).await,
-            None => work.await,
+            Some(_) => Intent::new(record, &self.node),
+            None => Intent::unkept(record),
         }
     }
 
@@ -119,6 +113,24 @@ impl AuditLog {
             Err(AuditFailed)
         }
     }
+}
+
+/// Chains `records` now, after whatever the store's chain ends with (another process may be
+/// appending too): for the records of changes made outside a running server's requests,
+/// such as `ferrokms admin` and the config file. Their outbox copies go in the same
+/// transaction; if this fails they stay there, and the next server to sweep chains them.
+pub async fn chain_now(
+    store: &dyn Store,
+    root: &dyn RootKeyProvider,
+    records: Vec<AuditRecord>,
+) -> Result<(), ServerError> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let (key, _) = super::signing_key(store, root).await?;
+    let mut chain = Chain::resume(store, key, None).await?;
+    chain.append(store, records).await?;
+    Ok(())
 }
 
 /// Where the chain ends, and the key that signs it.

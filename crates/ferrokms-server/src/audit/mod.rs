@@ -2,12 +2,14 @@
 //! and made durable in batches (group commit) before the request is answered.
 
 pub mod anchor;
+mod changes;
 pub mod event;
 mod log;
 pub mod lookup;
 pub mod verify;
 
-pub use log::{AuditLog, PendingEvent};
+pub use changes::Changes;
+pub use log::{chain_now, AuditLog, PendingEvent};
 
 use crate::sigv4::sha256_hex;
 

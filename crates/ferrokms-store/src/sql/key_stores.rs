@@ -6,6 +6,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::{backend, commit, corrupt, count, is_unique_violation, SqlStore};
+use crate::outbox::Intent;
 use crate::{CustomKeyStoreRecord, StoreError, StoreResult};
 
 fn record_from_row(row: &AnyRow) -> StoreResult<CustomKeyStoreRecord> {
@@ -33,6 +34,7 @@ fn name_taken(e: sqlx::Error) -> StoreError {
 impl SqlStore {
     pub(super) async fn insert_key_store(
         &self,
+        audit: &Intent,
         r: &CustomKeyStoreRecord,
         max_per_account: usize,
     ) -> StoreResult<()> {
@@ -65,7 +67,7 @@ impl SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(name_taken)?;
-        commit(tx).await
+        commit(tx, audit).await
     }
 
     pub(super) async fn key_stores_of(
@@ -86,7 +88,11 @@ impl SqlStore {
         .collect()
     }
 
-    pub(super) async fn replace_key_store(&self, r: &CustomKeyStoreRecord) -> StoreResult<i64> {
+    pub(super) async fn replace_key_store(
+        &self,
+        audit: &Intent,
+        r: &CustomKeyStoreRecord,
+    ) -> StoreResult<i64> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
         let next = r.revision + 1;
         let done = sqlx::query(
@@ -122,12 +128,13 @@ impl SqlStore {
                 StoreError::NotFound
             });
         }
-        commit(tx).await?;
+        commit(tx, audit).await?;
         Ok(next)
     }
 
     pub(super) async fn remove_key_store(
         &self,
+        audit: &Intent,
         region: &Region,
         account: &AccountId,
         id: &str,
@@ -142,7 +149,7 @@ impl SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
-        commit(tx).await?;
+        commit(tx, audit).await?;
         Ok(done.rows_affected() > 0)
     }
 }

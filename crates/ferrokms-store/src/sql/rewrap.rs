@@ -8,6 +8,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::{backend, commit, corrupt, SqlStore};
+use crate::outbox::Intent;
 use crate::{SecretHolder, StoreResult, WrappedSecret};
 
 /// How a row names the holder of the secret it carries.
@@ -94,6 +95,7 @@ impl SqlStore {
 
     pub(super) async fn replace_wrapped(
         &self,
+        audit: &Intent,
         changes: &[(WrappedSecret, Vec<u8>)],
     ) -> StoreResult<usize> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
@@ -133,7 +135,7 @@ impl SqlStore {
                 .map_err(backend)?;
             replaced += usize::try_from(done.rows_affected()).unwrap_or(usize::MAX);
         }
-        commit(tx).await?;
+        commit(tx, audit).await?;
         Ok(replaced)
     }
 }
