@@ -1,463 +1,23 @@
 //! The ferrokms command: `serve` runs the key management service.
 
-use std::net::SocketAddr;
+mod flags;
+
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use clap::{Parser, Subcommand};
+use clap::Parser;
 use ferrokms_core::ids::AccountId;
 use ferrokms_server::audit::event::ChangeSource;
-use ferrokms_server::tls::{self, Tls, TlsFiles};
+use ferrokms_server::tls::{self, Tls};
 use ferrokms_server::{identities, DataDir, MetricsAccess, Mode, ServerConfig};
 use ferrokms_store::Store;
-use serde::Deserialize;
+
+use flags::*;
 
 /// Under load glibc's allocator took about a sixth of the server's time (perf); with
 /// mimalloc the same benchmark runs about a fifth faster (docs/performance.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-const DEFAULT_LISTEN: &str = "127.0.0.1:4599";
-const DEFAULT_DATA_DIR: &str = "ferrokms-data";
-const DEFAULT_DEV_ACCOUNT: &str = "000000000000";
-
-#[derive(Parser)]
-#[command(
-    name = "ferrokms",
-    version,
-    about = "A key management service that speaks the AWS KMS API"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Run the service.
-    Serve(ServeArgs),
-    /// Manage users, access keys and identity policies in a data directory (works while the
-    /// service runs; changes apply to the next request).
-    Admin(AdminArgs),
-    /// Check or export the audit trail of a data directory.
-    Audit(AuditArgs),
-    /// Write every key, alias, grant, policy, principal and audit event to a file (JSON
-    /// Lines). Key material and secrets stay wrapped under the root key, which a backup never
-    /// holds: keep the root-key file safe on its own.
-    Backup(BackupArgs),
-    /// Load a backup into an empty store. The data directory must already hold the root key
-    /// of the service that was backed up.
-    Restore(RestoreArgs),
-    /// Set up a data directory: its root key (a file, or with --hsm a key made inside a
-    /// PKCS#11 token), its database and the admin's access key pair.
-    Init(InitArgs),
-    /// Rewrap every key's material, access-key secret and the audit signing key under the
-    /// HSM's root key (--to hsm) or the root-key file (--to file). Key ids and ciphertexts do
-    /// not change. Each batch is one transaction; an interrupted move resumes where it
-    /// stopped when run again, and the data directory reads both root keys meanwhile.
-    MigrateRootKey(MigrateArgs),
-    /// Explain authorization: `policy explain` decides a request as the server would (key
-    /// policy, the caller's IAM policies, grants) and shows every statement and grant that
-    /// applied or not, with the condition that failed.
-    Policy(PolicyArgs),
-    /// Serve the XKS Proxy API in front of a PKCS#11 token, so that a ferrokms (or AWS KMS)
-    /// external key store can use the token's keys; or make a key in that token.
-    XksProxy(XksProxyArgs),
-}
-
-#[derive(clap::Args)]
-struct PolicyArgs {
-    #[arg(long, global = true)]
-    data_dir: Option<PathBuf>,
-    #[arg(long, env = "FERROKMS_STORE", global = true)]
-    store: Option<String>,
-    /// The service's config file, for its [quotas] (how many grants, tags and aliases a
-    /// key's conditions may see).
-    #[arg(long, global = true)]
-    config: Option<PathBuf>,
-    #[command(subcommand)]
-    command: PolicyCommand,
-}
-
-#[derive(Subcommand)]
-enum PolicyCommand {
-    /// Decide one request and say why. Exits 0 when it would be allowed, 1 when denied.
-    Explain {
-        /// The caller's ARN: arn:aws:iam::ACCOUNT:root, arn:aws:iam::ACCOUNT:user/NAME or
-        /// arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION.
-        #[arg(long)]
-        caller: String,
-        /// The action, e.g. kms:Decrypt.
-        #[arg(long)]
-        action: String,
-        /// The key (id, ARN, alias name or alias ARN); leave out for actions on `*`.
-        #[arg(long)]
-        key: Option<String>,
-        #[arg(long, default_value = "us-east-1")]
-        region: String,
-        /// An encryption context pair KEY=VALUE (repeat for more).
-        #[arg(long = "encryption-context", value_name = "KEY=VALUE")]
-        encryption_context: Vec<String>,
-        /// Another condition key of the request, KEY=VALUE (kms:SigningAlgorithm=...).
-        #[arg(long = "condition", value_name = "KEY=VALUE")]
-        conditions: Vec<String>,
-        /// The address the request comes from (aws:SourceIp).
-        #[arg(long, default_value = "127.0.0.1")]
-        source_ip: std::net::IpAddr,
-        /// The request comes over HTTPS (aws:SecureTransport true).
-        #[arg(long)]
-        tls: bool,
-    },
-}
-
-#[derive(clap::Args)]
-struct XksProxyArgs {
-    /// The proxy's TOML: listen, tls_cert, tls_key, uri_path_prefix, module, token_label,
-    /// pin_file or pin_env, and [[credentials]] (access_key_id, secret_access_key).
-    #[arg(long, global = true)]
-    config: Option<PathBuf>,
-    #[command(subcommand)]
-    command: XksProxyCommand,
-}
-
-#[derive(Subcommand)]
-enum XksProxyCommand {
-    /// Serve the proxy.
-    Serve,
-    /// Make an external key: a non-extractable AES-256 key in the token, labelled KEY_ID.
-    CreateKey {
-        #[arg(long)]
-        key_id: String,
-    },
-}
-
-#[derive(clap::Args)]
-struct InitArgs {
-    /// The data directory [default: ./ferrokms-data].
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// A PostgreSQL database to keep state in instead of ferrokms.db in the data directory.
-    #[arg(long, env = "FERROKMS_STORE")]
-    store: Option<String>,
-    /// Keep the root key inside a PKCS#11 token: made there (non-extractable) if the token
-    /// has no key with --key-label, and named in <data-dir>/hsm.toml.
-    #[arg(long, requires_all = ["module", "token_label"])]
-    hsm: bool,
-    /// The PKCS#11 module, e.g. /usr/lib/softhsm/libsofthsm2.so.
-    #[arg(long, requires = "hsm")]
-    module: Option<PathBuf>,
-    /// The label of the token.
-    #[arg(long, requires = "hsm")]
-    token_label: Option<String>,
-    /// The token's slot, where labels alone are not unique (partitions of one HSM).
-    #[arg(long, requires = "hsm")]
-    slot: Option<u64>,
-    /// The label of the root key inside the token.
-    #[arg(long, requires = "hsm", default_value = "ferrokms-root")]
-    key_label: String,
-    /// A file (mode 0600) holding the token user's PIN.
-    #[arg(long, requires = "hsm", conflicts_with = "pin_env")]
-    pin_file: Option<PathBuf>,
-    /// An environment variable holding the token user's PIN.
-    #[arg(long, requires = "hsm")]
-    pin_env: Option<String>,
-}
-
-#[derive(clap::Args)]
-struct MigrateArgs {
-    /// The data directory [default: ./ferrokms-data].
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// The PostgreSQL database of the service, if it keeps its state in one.
-    #[arg(long, env = "FERROKMS_STORE")]
-    store: Option<String>,
-    /// The root key to move to.
-    #[arg(long)]
-    to: RootTarget,
-    /// Rewrap at most this many secrets in this run (a long move can be spread over several
-    /// runs; the service reads both root keys in between).
-    #[arg(long)]
-    at_most: Option<usize>,
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum RootTarget {
-    Hsm,
-    File,
-}
-
-#[derive(clap::Args)]
-struct BackupArgs {
-    /// The data directory [default: ./ferrokms-data].
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// The PostgreSQL database of the service, if it keeps its state in one.
-    #[arg(long, env = "FERROKMS_STORE")]
-    store: Option<String>,
-    /// The file to write (mode 0600) [default: standard output].
-    #[arg(long)]
-    out: Option<PathBuf>,
-}
-
-#[derive(clap::Args)]
-struct RestoreArgs {
-    /// The data directory, holding the root key of the backed-up service
-    /// [default: ./ferrokms-data].
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// A PostgreSQL database to restore into instead of ferrokms.db in the data directory.
-    #[arg(long, env = "FERROKMS_STORE")]
-    store: Option<String>,
-    /// The backup file.
-    #[arg(long)]
-    from: PathBuf,
-}
-
-#[derive(clap::Args)]
-struct AuditArgs {
-    /// The data directory [default: ./ferrokms-data].
-    #[arg(long, global = true)]
-    data_dir: Option<PathBuf>,
-    /// A PostgreSQL database to keep state in (postgres://user@host/db) instead of
-    /// ferrokms.db in the data directory; nodes sharing it must share the root key too.
-    #[arg(long, env = "FERROKMS_STORE", global = true)]
-    store: Option<String>,
-    #[command(subcommand)]
-    command: AuditCommand,
-}
-
-#[derive(Subcommand)]
-enum AuditCommand {
-    /// Walk the hash chain and the signed digests; name the first event changed, removed,
-    /// inserted or reordered, and the first digest forged, removed or replaced.
-    Verify {
-        /// The audit signing key's public half (PEM), from wherever you keep it
-        /// [default: audit-signing-key.pem in the data directory]. Never read from the store.
-        #[arg(long)]
-        public_key: Option<PathBuf>,
-        /// A copy of the digests (`audit export-digests`, or the server's `audit_digest_dir`):
-        /// each must still be in the store, which shows events cut off the end.
-        #[arg(long)]
-        digests: Option<PathBuf>,
-    },
-    /// Write every signed digest to DIR/audit-digests.jsonl, with the public key beside
-    /// them, so that a copy can live off this machine.
-    ExportDigests { dir: PathBuf },
-    /// Write events as JSON Lines (CloudTrail records), oldest first.
-    Export {
-        /// Only events at or after this time (RFC 3339).
-        #[arg(long)]
-        since: Option<String>,
-        /// Only events that name this key ARN.
-        #[arg(long)]
-        key: Option<String>,
-    },
-}
-
-#[derive(clap::Args)]
-struct AdminArgs {
-    /// The data directory to manage [default: ./ferrokms-data].
-    #[arg(long, global = true)]
-    data_dir: Option<PathBuf>,
-    /// A PostgreSQL database to keep state in (postgres://user@host/db) instead of
-    /// ferrokms.db in the data directory; nodes sharing it must share the root key too.
-    #[arg(long, env = "FERROKMS_STORE", global = true)]
-    store: Option<String>,
-    /// The account of the user [default: 111122223333].
-    #[arg(long, global = true, default_value = "111122223333")]
-    account: String,
-    #[command(subcommand)]
-    command: AdminCommand,
-}
-
-#[derive(Subcommand)]
-enum AdminCommand {
-    /// Create an IAM user.
-    CreateUser {
-        #[arg(long)]
-        user: String,
-    },
-    /// Issue a new access key pair for a user and print it as export lines.
-    CreateAccessKey {
-        #[arg(long)]
-        user: String,
-    },
-    /// Revoke an access key.
-    DeleteAccessKey {
-        #[arg(long)]
-        access_key_id: String,
-    },
-    /// Attach (or replace) a named identity policy; the document is JSON or @file.
-    PutUserPolicy {
-        #[arg(long)]
-        user: String,
-        #[arg(long)]
-        policy_name: String,
-        #[arg(long)]
-        policy_document: String,
-    },
-    /// Detach a named identity policy.
-    DeleteUserPolicy {
-        #[arg(long)]
-        user: String,
-        #[arg(long)]
-        policy_name: String,
-    },
-    /// Create an IAM role; without a trust policy its own account may assume it.
-    CreateRole {
-        #[arg(long)]
-        role: String,
-        /// JSON, or @file.
-        #[arg(long)]
-        trust_policy: Option<String>,
-        /// The longest session AssumeRole gives, in seconds (3600 to 43200; default 3600).
-        #[arg(long)]
-        max_session_duration: Option<i64>,
-    },
-    /// Attach (or replace) a named identity policy of a role; the document is JSON or @file.
-    PutRolePolicy {
-        #[arg(long)]
-        role: String,
-        #[arg(long)]
-        policy_name: String,
-        #[arg(long)]
-        policy_document: String,
-    },
-    /// List users and roles with their access key ids.
-    ListUsers,
-}
-
-#[derive(clap::Args)]
-struct ServeArgs {
-    /// Address to listen on [default: 127.0.0.1:4599].
-    #[arg(long)]
-    listen: Option<SocketAddr>,
-    /// Where keys, the root key and credentials live [default: ./ferrokms-data].
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// A PostgreSQL database to keep state in (postgres://user@host/db) instead of
-    /// ferrokms.db in the data directory; nodes sharing it must share the root key too.
-    #[arg(long, env = "FERROKMS_STORE")]
-    store: Option<String>,
-    /// A TOML file with `listen`, `data_dir`, `store`, `dev`, `dev_account_id`, users and
-    /// roles; flags override it.
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Local-testing mode: loopback only, any access key and secret accepted, signatures
-    /// not checked.
-    #[arg(long)]
-    dev: bool,
-    /// The account that dev-mode callers without a 12-digit access key id act in.
-    #[arg(long)]
-    dev_account_id: Option<String>,
-    /// Keep the store in a temporary folder that is removed at exit.
-    #[arg(long)]
-    ephemeral: bool,
-    /// Dev mode only: serve /ferrokms/debug/advance-clock and /ferrokms/debug/run-jobs so
-    /// that tests can move time forward and run rotation and deletion at once.
-    #[arg(long)]
-    debug_clock: bool,
-    /// Serve Prometheus metrics at GET /metrics (they name keys, so they are off by default).
-    #[arg(long)]
-    metrics: bool,
-    /// Dev mode only: keep no audit log, to measure what auditing costs.
-    #[arg(long)]
-    no_audit: bool,
-    /// Enforce AWS's request-rate quotas (ThrottlingException): on by default outside
-    /// --dev; overrides `enabled` in the config's [quotas].
-    #[arg(long)]
-    quotas: Option<Switch>,
-    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key. SIGHUP reloads both.
-    #[arg(long, requires = "tls_key")]
-    tls_cert: Option<PathBuf>,
-    /// The private key of --tls-cert (PEM).
-    #[arg(long, requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
-    /// Dev mode only: serve HTTPS with a self-signed certificate for localhost, made once in
-    /// the data directory (dev-tls-cert.pem, for clients' CA bundle).
-    #[arg(long, conflicts_with = "tls_cert")]
-    dev_tls: bool,
-    /// Serve plain HTTP on an address other than loopback. Without TLS, request signatures
-    /// stop no one who can read the traffic from replaying it, and answers (data keys among
-    /// them) cross the network in the clear.
-    #[arg(long)]
-    insecure_http: bool,
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum Switch {
-    On,
-    Off,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    listen: Option<SocketAddr>,
-    data_dir: Option<PathBuf>,
-    store: Option<String>,
-    #[serde(default)]
-    dev: bool,
-    dev_account_id: Option<String>,
-    /// IAM users with their access keys and identity policies.
-    #[serde(default)]
-    users: Vec<identities::UserSpec>,
-    /// IAM roles with their trust and identity policies, assumable through STS AssumeRole.
-    #[serde(default)]
-    roles: Vec<identities::RoleSpec>,
-    /// Request-rate and resource quotas; AWS's where unset.
-    #[serde(default)]
-    quotas: ferrokms_server::QuotaConfig,
-    /// HTTPS: the certificate chain and its private key (PEM).
-    tls_cert: Option<PathBuf>,
-    tls_key: Option<PathBuf>,
-    #[serde(default)]
-    insecure_http: bool,
-    /// Caps and timeouts per connection.
-    #[serde(default)]
-    limits: ferrokms_server::listener::ConnectionLimits,
-    /// PKCS#11 tokens that AWS_CLOUDHSM custom key stores name as CloudHSM clusters.
-    #[serde(default)]
-    cloudhsm_clusters: Vec<ferrokms_server::key_stores::CloudHsmCluster>,
-    /// How EXTERNAL_KEY_STORE custom key stores reach their XKS proxies.
-    #[serde(default)]
-    xks: ferrokms_server::xks::client::XksClientConfig,
-    /// The Regions requests may be signed for; AWS's commercial Regions when unset.
-    regions: Option<Vec<String>>,
-    /// A directory (best on another machine's mount) where each signed audit digest is also
-    /// written as it is made, for `audit verify --digests`.
-    audit_digest_dir: Option<PathBuf>,
-    /// A file holding the bearer token `/metrics` asks scrapers for (Prometheus's
-    /// `authorization: credentials_file`).
-    metrics_bearer_token_file: Option<PathBuf>,
-}
-
-/// A secret token from a file that only its owner may read.
-fn read_token(path: &std::path::Path) -> Result<zeroize::Zeroizing<String>> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path)
-        .with_context(|| format!("reading {}", path.display()))?
-        .permissions()
-        .mode();
-    if mode & 0o077 != 0 {
-        bail!(
-            "{} may be read by others (mode {:o}): chmod 600 it",
-            path.display(),
-            mode & 0o777
-        );
-    }
-    let text = zeroize::Zeroizing::new(
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
-    );
-    let token = text.trim();
-    if token.len() < 16 {
-        bail!(
-            "the token in {} is shorter than 16 characters",
-            path.display()
-        );
-    }
-    Ok(zeroize::Zeroizing::new(token.to_owned()))
-}
 
 fn main() -> Result<()> {
     tracing_subscriber::fmt()
@@ -499,67 +59,21 @@ async fn shutdown_signal() {
 
 async fn serve(args: ServeArgs) -> Result<()> {
     let file = read_config(args.config.as_deref())?;
-    let dev = args.dev || file.dev;
-    let listen = match args.listen.or(file.listen) {
-        Some(a) => a,
-        None => DEFAULT_LISTEN.parse()?,
-    };
-    if args.debug_clock && !dev {
-        bail!("--debug-clock lets anyone move the service's clock: it is refused outside --dev");
-    }
-    if args.no_audit && !dev {
-        bail!("--no-audit leaves calls unrecorded: it is refused outside --dev");
-    }
-    if dev && !listen.ip().is_loopback() {
-        bail!("--dev accepts any credentials, so it listens on loopback only (not {listen})");
-    }
-    let mode = if dev {
-        let id = args
-            .dev_account_id
-            .or(file.dev_account_id)
-            .unwrap_or_else(|| DEFAULT_DEV_ACCOUNT.to_owned());
-        let default_account = AccountId::parse(&id)
-            .with_context(|| format!("--dev-account-id must be 12 digits, not {id:?}"))?;
-        Mode::Dev { default_account }
-    } else {
-        Mode::Strict
-    };
-
+    let plan = ServePlan::decide(&args, &file)?;
+    let (listen, mode) = (plan.listen, plan.mode.clone());
     // Held until exit: dropping it removes an ephemeral store.
-    let ephemeral = if args.ephemeral {
+    let ephemeral = if plan.data_dir.is_none() {
         Some(tempfile::Builder::new().prefix("ferrokms-").tempdir()?)
     } else {
         None
     };
-    let data_path = match &ephemeral {
-        Some(t) => t.path().to_owned(),
-        None => args
-            .data_dir
-            .or(file.data_dir)
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+    let data_path = match (&ephemeral, &plan.data_dir) {
+        (Some(t), _) => t.path().to_owned(),
+        (None, Some(dir)) => dir.clone(),
+        (None, None) => PathBuf::from(DEFAULT_DATA_DIR),
     };
-    let tls_files = match (
-        args.tls_cert.or(file.tls_cert),
-        args.tls_key.or(file.tls_key),
-    ) {
-        (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
-        (None, None) => None,
-        _ => {
-            bail!("a TLS certificate needs its key, and a key its certificate (tls_cert, tls_key)")
-        }
-    };
-    if args.dev_tls && !dev {
-        bail!("--dev-tls makes a self-signed certificate for local testing: it is refused outside --dev");
-    }
-    let insecure_http = args.insecure_http || file.insecure_http;
-    let serves_tls = tls_files.is_some() || args.dev_tls;
-    if !dev && !serves_tls && !listen.ip().is_loopback() && !insecure_http {
-        bail!(
-            "{listen} is reachable from other machines: give --tls-cert and --tls-key (or pass \
-             --insecure-http to serve plain HTTP there anyway)"
-        );
-    }
-    let store_url = args.store.or(file.store);
+    let tls_files = plan.tls;
+    let store_url = plan.store;
     let limits = file.limits;
     let regions = match &file.regions {
         Some(names) => ferrokms_server::regions::Regions::from_names(names)
@@ -593,21 +107,17 @@ async fn serve(args: ServeArgs) -> Result<()> {
         Mode::Dev { .. } => None,
     };
     let audit_anchor = data.audit_anchor().await?;
-    let metrics = match (args.metrics, file.metrics_bearer_token_file.as_deref()) {
-        (false, _) => None,
-        (true, Some(path)) => Some(MetricsAccess {
+    let metrics = match &plan.metrics {
+        None => None,
+        Some(Some(path)) => Some(MetricsAccess {
             token: Some(read_token(path)?),
         }),
-        (true, None) if dev => Some(MetricsAccess::default()),
-        (true, None) => bail!(
-            "--metrics names every account's keys: outside --dev give the config's \
-             metrics_bearer_token_file, the token a scraper must present"
-        ),
+        Some(None) => Some(MetricsAccess::default()),
     };
     if let Some(dir) = &file.audit_digest_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let (tls, dev_fingerprint) = match (tls_files, args.dev_tls) {
+    let (tls, dev_fingerprint) = match (tls_files, plan.dev_tls) {
         (Some(files), _) => (Some(Tls::load(files)?), None),
         (None, true) => {
             let (files, fingerprint) = tls::dev_certificate(&data_path)?;
@@ -687,17 +197,6 @@ async fn open_beside_server(data_dir: Option<PathBuf>, store: Option<&str>) -> R
     DataDir::open(&path, store)
         .await
         .with_context(|| format!("opening data directory {}", path.display()))
-}
-
-fn read_config(path: Option<&std::path::Path>) -> Result<FileConfig> {
-    match path {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
-        }
-        None => Ok(FileConfig::default()),
-    }
 }
 
 fn pair(raw: &str) -> Result<(String, String)> {
