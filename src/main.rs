@@ -87,7 +87,12 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let data = DataDir::open_exclusive(&data_path, store_url.as_deref())
         .await
         .with_context(|| format!("opening data directory {}", data_path.display()))?;
-    let changes = identities::IdentityChanges::new(ChangeSource::ConfigFile, &data.node_id);
+    // Before anything is written: the audit keys, checked against the public key kept in
+    // the data directory (made there at the first start).
+    let audit_anchor = data.audit_anchor().await?;
+    let keys = audit_anchor.keys.clone();
+    let changes =
+        identities::IdentityChanges::new(ChangeSource::ConfigFile, &data.node_id, keys.clone());
     identities::apply_users(
         data.store.as_ref(),
         &changes,
@@ -99,14 +104,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
     identities::apply_roles(data.store.as_ref(), &changes, &file.roles)
         .await
         .context("applying the roles of the config file")?;
-    ferrokms_server::audit::chain_now(data.store.as_ref(), data.root.as_ref(), changes.committed())
+    ferrokms_server::audit::chain_now(data.store.as_ref(), &keys, changes.committed())
         .await
         .context("recording the changes of the config file")?;
     let credentials = match mode {
-        Mode::Strict => data.admin_credentials().await?,
+        Mode::Strict => data.admin_credentials(&keys).await?,
         Mode::Dev { .. } => None,
     };
-    let audit_anchor = data.audit_anchor().await?;
     let metrics = match &plan.metrics {
         None => None,
         Some(Some(path)) => Some(MetricsAccess {
@@ -147,6 +151,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             xks: file.xks,
             regions,
             audit_digest_dir: file.audit_digest_dir,
+            audit_keys: keys,
         },
         store.clone(),
         data.root.clone(),
@@ -252,10 +257,12 @@ async fn admin(args: AdminArgs) -> Result<()> {
     let data = open_beside_server(args.data_dir, args.store.as_deref()).await?;
     let store = data.store.as_ref();
     let account = identities::parse_account(&args.account)?;
-    let changes = identities::IdentityChanges::new(ChangeSource::AdminCommand, &data.node_id);
+    let keys = data.audit_anchor().await?.keys;
+    let changes =
+        identities::IdentityChanges::new(ChangeSource::AdminCommand, &data.node_id, keys.clone());
     let outcome = admin_command(&data, &changes, &account, args.command).await;
     // What committed is recorded even when a later step failed.
-    ferrokms_server::audit::chain_now(store, data.root.as_ref(), changes.committed())
+    ferrokms_server::audit::chain_now(store, &keys, changes.committed())
         .await
         .context("recording the change in the audit trail")?;
     data.store.close().await;
@@ -399,10 +406,10 @@ async fn init(args: InitArgs) -> Result<()> {
         path.display(),
         data.root_description
     );
-    if let Some(credentials) = data.admin_credentials().await? {
+    let anchor = data.audit_anchor().await?;
+    if let Some(credentials) = data.admin_credentials(&anchor.keys).await? {
         println!("admin credentials in {}", credentials.file.display());
     }
-    let anchor = data.audit_anchor().await?;
     println!(
         "audit signing key {} ({}): keep a copy off this machine for `ferrokms audit verify --public-key`",
         anchor.file.display(),
@@ -443,12 +450,14 @@ async fn migrate_root_key(args: MigrateArgs) -> Result<()> {
         .await
         .with_context(|| format!("opening data directory {}", path.display()))?;
     let store = data.store.as_ref();
-    let changes = identities::IdentityChanges::new(ChangeSource::AdminCommand, &data.node_id);
+    let keys = data.audit_anchor().await?.keys;
+    let changes =
+        identities::IdentityChanges::new(ChangeSource::AdminCommand, &data.node_id, keys.clone());
     let moved = root_of_trust::rewrap_all(store, &changes, data.root.as_ref(), args.at_most, |n| {
         eprintln!("rewrapped {n} secrets");
     })
     .await;
-    ferrokms_server::audit::chain_now(store, data.root.as_ref(), changes.committed())
+    ferrokms_server::audit::chain_now(store, &keys, changes.committed())
         .await
         .context("recording the rewrap in the audit trail")?;
     let moved = moved.context("rewrapping")?;
@@ -611,6 +620,7 @@ async fn audit(args: AuditArgs) -> Result<()> {
             digests,
         } => {
             use ferrokms_server::audit::{anchor, verify};
+            let given_key = public_key.is_some();
             let key_file = public_key.unwrap_or_else(|| data.path.join(anchor::PUBLIC_KEY_FILE));
             let public = anchor::read_public_key(&key_file).with_context(|| {
                 "the public key is read from a file, never from the store: give --public-key"
@@ -634,6 +644,9 @@ async fn audit(args: AuditArgs) -> Result<()> {
                         key_file.display(),
                         anchor::fingerprint(&public)
                     );
+                    if !given_key {
+                        println!("the key was read from the data directory, beside the database: compare its fingerprint with the one `init` printed, or give --public-key with your own copy");
+                    }
                     if copy.is_empty() {
                         println!("no copy of the digests given (--digests): events cut off the end together with their digests would not show");
                     } else {
@@ -653,13 +666,13 @@ async fn audit(args: AuditArgs) -> Result<()> {
         AuditCommand::ExportDigests { dir } => {
             use ferrokms_server::audit::anchor;
             let digests = store.audit_digests().await?;
-            let key_file = data.path.join(anchor::PUBLIC_KEY_FILE);
-            let public = anchor::read_public_key(&key_file)?;
-            anchor::export(&dir, &digests, &public)?;
+            anchor::export(&dir, &digests)?;
+            let public = anchor::read_public_key(&data.path.join(anchor::PUBLIC_KEY_FILE))?;
             println!(
-                "{} digests written to {}",
+                "{} digests written to {}; they verify with the key of fingerprint {}",
                 digests.len(),
-                dir.join(anchor::DIGESTS_FILE).display()
+                dir.join(anchor::DIGESTS_FILE).display(),
+                anchor::fingerprint(&public)
             );
         }
         AuditCommand::Export { since, key } => {

@@ -20,6 +20,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 db, mode = sys.argv[1], sys.argv[2]
 c = sqlite3.connect(db)
+if mode == "append":
+    seq, prev, event = c.execute("SELECT seq, hash, event FROM audit_events ORDER BY seq DESC LIMIT 1").fetchone()
+    event = event.replace('"eventID":"', '"eventID":"forged-')
+    h = hashlib.sha256(f"{prev}\n{seq + 1}\n{event}".encode()).hexdigest()
+    c.execute("INSERT INTO audit_events SELECT ?, 'forged-event', event_time, account_id, event_name, event_source, read_only, username, access_key_id, resources, ?, ?, ? FROM audit_events WHERE seq = ?",
+              (seq + 1, event, prev, h, seq))
+    c.commit()
+    sys.exit(0)
 c.execute("UPDATE audit_events SET event = replace(event, 'Management', 'Data') WHERE seq = 3")
 assert '"Data"' in c.execute("SELECT event FROM audit_events WHERE seq = 3").fetchone()[0]
 prev = c.execute("SELECT hash FROM audit_events WHERE seq = 2").fetchone()[0]
@@ -54,6 +62,25 @@ fn forge(dir: &Path, mode: &str) {
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
+}
+
+/// Starts `serve` on `dir` and expects it to refuse; its error output.
+fn refuses_to_serve(dir: &Path) -> String {
+    let mut serving = ferrokms_command(dir)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while serving.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = serving.kill();
+    let out = serving.wait_with_output().unwrap();
+    assert!(!out.status.success(), "it served");
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn sql(dir: &Path, statement: &str) {
@@ -96,6 +123,12 @@ async fn audited_service(temp: &Path) -> (PathBuf, PathBuf) {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     assert!(kept.join("audit-digests.jsonl").is_file());
+    // The operator's own copy of the public key, taken when the service was set up.
+    std::fs::copy(
+        dir.join("audit-signing-key.pem"),
+        kept.join("audit-signing-key.pem"),
+    )
+    .unwrap();
     (dir, kept)
 }
 
@@ -132,21 +165,11 @@ async fn a_writer_of_the_database_alone_cannot_make_verify_lie() {
     // The data directory's own copy of the key is not the forger's either, and the service
     // refuses to sign on under the swapped key.
     assert!(refused(&resigned, &[]).contains("bad signature"));
-    let mut serving = ferrokms_command(&resigned)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&resigned)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while serving.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let _ = serving.kill();
-    let out = serving.wait_with_output().unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("audit signing key in the store"));
+    let refusal = refuses_to_serve(&resigned);
+    assert!(
+        refusal.contains("audit signing key in the store"),
+        "{refusal}"
+    );
 
     // Delete one digest from the middle.
     let deleted = copy("deleted-digest");
@@ -176,6 +199,24 @@ async fn a_writer_of_the_database_alone_cannot_make_verify_lie() {
         "{problem}"
     );
 
+    // Refreshing the operator's copy from the cut store is refused: the copy is evidence.
+    let out = ferrokms_command(&cut)
+        .args(["audit", "export-digests", copies, "--data-dir"])
+        .arg(&cut)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("keep that copy as evidence"));
+
+    // Append a well-chained event of one's own at the end: the service does not sign on
+    // after it, and verify names it.
+    let appended = copy("appended");
+    forge(&appended, "append");
+    let problem = refused(&appended, &["--public-key", key]);
+    assert!(problem.contains("covered by no signed digest"), "{problem}");
+    let refusal = refuses_to_serve(&appended);
+    assert!(refusal.contains("not signed by this service"), "{refusal}");
+
     // Without a key from outside the store, verify refuses to vouch for anything.
     std::fs::remove_file(cut.join("audit-signing-key.pem")).unwrap();
     assert!(refused(&cut, &[]).contains("never from the store"));
@@ -202,4 +243,47 @@ async fn digests_are_copied_as_they_are_made() {
     let out = verify(&dir, &["--digests", copies.to_str().unwrap()]);
     assert!(out.status.success(), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("digests of the copy are in the store"));
+}
+
+#[tokio::test]
+async fn records_put_into_the_outbox_by_a_writer_of_the_database_are_not_chained() {
+    if crate::POSTGRES {
+        return;
+    }
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("data");
+    let server = Server::start_in(&dir, &[]);
+    let (id, _) = new_key(&server.client()).await;
+    server.stop();
+    // A record that claims the admin disabled a key, left in the outbox as if a request's
+    // write had committed with it and the node had stopped before chaining it.
+    let node = std::fs::read_to_string(dir.join("node-id")).unwrap();
+    sql(
+        &dir,
+        &format!(
+            "INSERT INTO audit_outbox (event_id, event_time, account_id, event_name, event_source, \
+             read_only, username, access_key_id, resources, event, node_id, seal) \
+             SELECT 'forged-in-outbox', 0, account_id, 'DisableKey', event_source, 0, username, \
+             access_key_id, resources, replace(event, 'CreateKey', 'DisableKey'), '{}', \
+             '{}' FROM audit_events WHERE event_name = 'CreateKey';",
+            node.trim(),
+            "00".repeat(32)
+        ),
+    );
+    let server = Server::start_in(&dir, &[]);
+    encrypt(&server.client(), &id, "x").await.unwrap();
+    server.stop();
+    let out = verify(&dir, &[]);
+    assert!(out.status.success(), "{out:?}");
+    let exported = ferrokms_command(&dir)
+        .args(["audit", "export", "--data-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&exported.stdout);
+    assert!(text.contains("\"eventName\":\"Encrypt\""));
+    assert!(
+        !text.contains("DisableKey"),
+        "a forged outbox record was chained"
+    );
 }

@@ -57,6 +57,8 @@ pub struct AdminCredentials {
 pub struct AuditAnchor {
     pub file: PathBuf,
     pub fingerprint: String,
+    /// The keys, checked against the public half in `file`.
+    pub keys: Arc<crate::audit::AuditKeys>,
 }
 
 pub fn now_millis() -> i64 {
@@ -189,21 +191,34 @@ impl DataDir {
         })
     }
 
-    /// Makes the audit signing key on first use and keeps its public half in the data
-    /// directory (`audit::anchor`), refusing a store whose key is not the one kept there.
+    /// The audit trail's keys. At a data directory's first start the signing key is made
+    /// and its public half written into the directory (`audit::anchor`); later, the store's
+    /// key must be the one written there, or nothing is signed.
     pub async fn audit_anchor(&self) -> Result<AuditAnchor, ServerError> {
-        let (_, public) =
-            crate::audit::signing_key(self.store.as_ref(), self.root.as_ref()).await?;
-        let file = crate::audit::anchor::keep_public_key(&self.path, &public)?;
+        let file = self.path.join(crate::audit::anchor::PUBLIC_KEY_FILE);
+        let public = if file.exists() {
+            crate::audit::anchor::read_public_key(&file)?
+        } else {
+            let (_, public) =
+                crate::audit::signing_key(self.store.as_ref(), self.root.as_ref()).await?;
+            crate::audit::anchor::keep_public_key(&self.path, &public)?;
+            public
+        };
+        let keys =
+            crate::audit::AuditKeys::load(self.store.as_ref(), self.root.as_ref(), &public).await?;
         Ok(AuditAnchor {
             file,
             fingerprint: crate::audit::anchor::fingerprint(&public),
+            keys: Arc::new(keys),
         })
     }
 
     /// Makes the admin user and its access key on first start; afterwards reads the key back
     /// from its file (None if the operator removed the file).
-    pub async fn admin_credentials(&self) -> Result<Option<AdminCredentials>, ServerError> {
+    pub async fn admin_credentials(
+        &self,
+        keys: &Arc<crate::audit::AuditKeys>,
+    ) -> Result<Option<AdminCredentials>, ServerError> {
         let file = self.path.join(CREDENTIALS_FILE);
         let account = identities::parse_account(DEFAULT_ACCOUNT)?;
         // Users from the config file may exist already; only the admin user marks a data
@@ -215,6 +230,7 @@ impl DataDir {
         let changes = identities::IdentityChanges::new(
             crate::audit::event::ChangeSource::FirstStart,
             &self.node_id,
+            keys.clone(),
         );
         let store = self.store.as_ref();
         let admin = identities::ensure_user(store, &changes, &account, "admin").await?;
@@ -227,7 +243,7 @@ impl DataDir {
         )
         .await?;
         let key = identities::issue_access_key(store, &changes, self.root.as_ref(), &admin).await?;
-        crate::audit::chain_now(store, self.root.as_ref(), changes.committed()).await?;
+        crate::audit::chain_now(store, keys, changes.committed()).await?;
         let credentials = AdminCredentials {
             key,
             file,
@@ -293,14 +309,15 @@ mod tests {
     async fn first_start_makes_one_admin_key_and_later_starts_read_it() {
         let dir = tempfile::tempdir().unwrap();
         let data = DataDir::open(dir.path(), None).await.unwrap();
-        let first = data.admin_credentials().await.unwrap().unwrap();
+        let keys = data.audit_anchor().await.unwrap().keys;
+        let first = data.admin_credentials(&keys).await.unwrap().unwrap();
         let (ak, sk) = (&first.key.access_key_id, &first.key.secret_access_key);
         assert!(ak.starts_with("AKIA") && ak.len() == 20);
         assert_eq!(sk.len(), 40);
         let mode = fs::metadata(&first.file).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         assert!(first.made);
-        let again = data.admin_credentials().await.unwrap().unwrap();
+        let again = data.admin_credentials(&keys).await.unwrap().unwrap();
         assert!(!again.made, "only the start that makes the secret shows it");
         assert_eq!(&again.key.access_key_id, ak);
         assert_eq!(&again.key.secret_access_key, sk);

@@ -78,6 +78,8 @@ pub struct ServerConfig {
     pub regions: crate::regions::Regions,
     /// Where each signed audit digest is also written (`audit::anchor`).
     pub audit_digest_dir: Option<std::path::PathBuf>,
+    /// The audit trail's keys, checked against the public key kept outside the store.
+    pub audit_keys: Arc<crate::audit::AuditKeys>,
 }
 
 /// Who may read `/metrics`.
@@ -698,7 +700,7 @@ pub async fn serve(
         _ => {
             AuditLog::start(
                 store.clone(),
-                root.as_ref(),
+                config.audit_keys.clone(),
                 &config.node,
                 config.audit_digest_dir.clone(),
             )

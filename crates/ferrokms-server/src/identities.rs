@@ -296,6 +296,9 @@ pub async fn detach_policy(
     user: &PrincipalRecord,
     name: &str,
 ) -> Result<bool, ServerError> {
+    if store.identity_policy(&user.arn, name).await?.is_none() {
+        return Ok(false);
+    }
     let event = match user.kind {
         PrincipalKind::User => "DeleteUserPolicy",
         PrincipalKind::Role => "DeleteRolePolicy",

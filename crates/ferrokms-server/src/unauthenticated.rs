@@ -21,6 +21,8 @@ use crate::api::operations::Operation;
 
 /// Records kept per source address and second (the bucket's size and refill rate).
 const RECORDS_PER_SECOND: f64 = 5.0;
+/// Records kept per second from all addresses together.
+const RECORDS_PER_SECOND_IN_ALL: f64 = 200.0;
 /// Addresses tracked before idle (full) buckets are dropped.
 const MAX_SOURCES: usize = 10_000;
 /// Longest error message and user agent a record keeps.
@@ -34,10 +36,49 @@ struct Bucket {
 }
 
 /// Which failed authentications are recorded.
-#[derive(Default)]
 pub struct Limiter {
     sources: Mutex<HashMap<IpAddr, Bucket>>,
+    all: Mutex<Bucket>,
     dropped: AtomicU64,
+}
+
+impl Default for Limiter {
+    fn default() -> Self {
+        Limiter {
+            sources: Default::default(),
+            all: Mutex::new(Bucket {
+                tokens: RECORDS_PER_SECOND_IN_ALL,
+                filled: Instant::now(),
+                dropped: 0,
+            }),
+            dropped: AtomicU64::new(0),
+        }
+    }
+}
+
+/// What one bucket stands for: an IPv4 address, or an IPv6 /64 (what one host or one
+/// customer gets, so that rotating through its addresses buys nothing).
+fn source_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+    }
+}
+
+/// Takes a token from `bucket` refilled at `rate` per second up to `rate`.
+fn take(bucket: &mut Bucket, rate: f64, now: Instant) -> bool {
+    let elapsed = now.saturating_duration_since(bucket.filled).as_secs_f64();
+    bucket.tokens = (bucket.tokens + elapsed * rate).min(rate);
+    bucket.filled = now;
+    if bucket.tokens >= 1.0 {
+        bucket.tokens -= 1.0;
+        true
+    } else {
+        false
+    }
 }
 
 /// A record to keep, and how many of this address's were dropped before it.
@@ -48,13 +89,15 @@ pub struct Admitted {
 impl Limiter {
     /// Whether to record a failed authentication from `source` now.
     pub fn admit(&self, source: IpAddr, now: Instant) -> Option<Admitted> {
+        let source = source_of(source);
         let Ok(mut sources) = self.sources.lock() else {
             return None;
         };
         if sources.len() >= MAX_SOURCES && !sources.contains_key(&source) {
             let full = RECORDS_PER_SECOND;
-            sources
-                .retain(|_, b| b.tokens + now.duration_since(b.filled).as_secs_f64() * full < full);
+            sources.retain(|_, b| {
+                b.tokens + now.saturating_duration_since(b.filled).as_secs_f64() * full < full
+            });
             if sources.len() >= MAX_SOURCES {
                 // Every tracked address is busy: a new one is not recorded, only counted.
                 self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -66,11 +109,12 @@ impl Limiter {
             filled: now,
             dropped: 0,
         });
-        let elapsed = now.duration_since(bucket.filled).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * RECORDS_PER_SECOND).min(RECORDS_PER_SECOND);
-        bucket.filled = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
+        let in_all = |now| {
+            self.all
+                .lock()
+                .is_ok_and(|mut all| take(&mut all, RECORDS_PER_SECOND_IN_ALL, now))
+        };
+        if take(bucket, RECORDS_PER_SECOND, now) && in_all(now) {
             Some(Admitted {
                 dropped_before: std::mem::take(&mut bucket.dropped),
             })
@@ -196,6 +240,28 @@ mod tests {
     }
 
     #[test]
+    fn an_ipv6_network_shares_one_bucket_and_all_share_a_ceiling() {
+        let limiter = Limiter::default();
+        let now = Instant::now();
+        let kept = (0..100u16)
+            .filter(|i| {
+                let ip = IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, *i));
+                limiter.admit(ip, now).is_some()
+            })
+            .count();
+        assert_eq!(kept, RECORDS_PER_SECOND as usize);
+        let limiter = Limiter::default();
+        let kept = (0..1000u32)
+            .filter(|i| {
+                limiter
+                    .admit(IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i)), now)
+                    .is_some()
+            })
+            .count();
+        assert_eq!(kept, RECORDS_PER_SECOND_IN_ALL as usize);
+    }
+
+    #[test]
     fn the_table_of_sources_stays_bounded() {
         let limiter = Limiter::default();
         let now = Instant::now();
@@ -204,7 +270,11 @@ mod tests {
             limiter.admit(ip, now);
         }
         assert!(limiter.sources.lock().unwrap().len() <= MAX_SOURCES);
-        assert_eq!(limiter.dropped(), 500);
+        // All but the ceiling of one second were dropped, the 500 beyond the table among them.
+        assert_eq!(
+            limiter.dropped(),
+            MAX_SOURCES as u64 + 500 - RECORDS_PER_SECOND_IN_ALL as u64
+        );
     }
 
     #[test]

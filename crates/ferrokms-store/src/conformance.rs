@@ -496,6 +496,7 @@ pub fn audit() -> &'static Intent {
     Box::leak(Box::new(Intent::new(
         request_record(&format!("conformance-{n}")),
         "node-1",
+        String::new(),
     )))
 }
 
@@ -503,13 +504,13 @@ pub fn audit() -> &'static Intent {
 /// log's append of the final record takes it out.
 async fn writes_carry_their_request_record(store: &dyn Store) {
     let (key, material) = new_key("eu-north-1", "111122223333");
-    let made = Intent::new(request_record("made"), "node-1");
+    let made = Intent::new(request_record("made"), "node-1", "seal-of-made".into());
     store
         .create_key(&made, &key, std::slice::from_ref(&material), &[])
         .await
         .unwrap();
     assert!(made.written());
-    let refused = Intent::new(request_record("refused"), "node-1");
+    let refused = Intent::new(request_record("refused"), "node-1", String::new());
     let again = store
         .create_key(&refused, &key, std::slice::from_ref(&material), &[])
         .await;
@@ -525,6 +526,7 @@ async fn writes_carry_their_request_record(store: &dyn Store) {
         ours(store.audit_outbox().await.unwrap()),
         [outbox::OutboxRecord {
             node: "node-1".into(),
+            seal: "seal-of-made".into(),
             record: request_record("made")
         }]
     );

@@ -57,15 +57,19 @@ impl BackupRow {
 
     /// The bytes of a blob column.
     pub fn blob(&self, column: &str) -> Option<Vec<u8>> {
-        let hex = self.row.get(column)?.get("hex")?.as_str()?;
-        if hex.len() % 2 != 0 {
-            return None;
-        }
-        (0..hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
-            .collect()
+        from_hex(self.row.get(column)?.get("hex")?.as_str()?)
     }
+}
+
+/// The bytes a string of hex digits spells, if it is one.
+pub fn from_hex(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// One page of a listing: `after` is the sort key of the last item a caller saw.

@@ -17,6 +17,9 @@ pub struct Intent {
     record: AuditRecord,
     /// The node whose request this is: its own records a restarted node chains at once.
     node: String,
+    /// The writer's MAC over the record and node, so that a row put into the outbox by
+    /// someone who can only write the database is not chained as if the service made it.
+    seal: String,
     written: AtomicBool,
     /// False only for a service that keeps no audit log (`serve --dev --no-audit`).
     kept: bool,
@@ -26,14 +29,16 @@ pub struct Intent {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutboxRecord {
     pub node: String,
+    pub seal: String,
     pub record: AuditRecord,
 }
 
 impl Intent {
-    pub fn new(record: AuditRecord, node: &str) -> Arc<Self> {
+    pub fn new(record: AuditRecord, node: &str, seal: String) -> Arc<Self> {
         Arc::new(Intent {
             record,
             node: node.to_owned(),
+            seal,
             written: AtomicBool::new(false),
             kept: true,
         })
@@ -45,6 +50,7 @@ impl Intent {
         Arc::new(Intent {
             record,
             node: String::new(),
+            seal: String::new(),
             written: AtomicBool::new(false),
             kept: false,
         })
@@ -61,6 +67,10 @@ impl Intent {
 
     pub fn node(&self) -> &str {
         &self.node
+    }
+
+    pub fn seal(&self) -> &str {
+        &self.seal
     }
 
     /// Whether a write of this request committed, and with it this record.

@@ -222,6 +222,7 @@ ALTER TABLE trust_policies ADD COLUMN max_session_seconds BIGINT NOT NULL DEFAUL
 "#,
     r#"
 ALTER TABLE audit_digests ADD COLUMN previous TEXT NOT NULL DEFAULT '';
+ALTER TABLE audit_outbox ADD COLUMN seal TEXT NOT NULL DEFAULT '';
 "#,
 ];
 
@@ -393,6 +394,7 @@ ALTER TABLE trust_policies ADD COLUMN max_session_seconds BIGINT NOT NULL DEFAUL
 "#,
     r#"
 ALTER TABLE audit_digests ADD COLUMN previous TEXT NOT NULL DEFAULT '';
+ALTER TABLE audit_outbox ADD COLUMN seal TEXT NOT NULL DEFAULT '';
 "#,
 ];
 
@@ -839,11 +841,11 @@ async fn lock_key(
 /// Appends to `statement` the insert of a request's record into the outbox.
 fn outbox_insert(mut statement: Statement, intent: &outbox::Intent) -> Statement {
     statement.push(&format!(
-        "INSERT INTO audit_outbox ({RECORD_COLUMNS}, node_id) VALUES "
+        "INSERT INTO audit_outbox ({RECORD_COLUMNS}, node_id, seal) VALUES "
     ));
     statement.push_tuples(&[intent], |row, i| {
         push_record(row, i.record());
-        row.bind(i.node().to_owned());
+        row.bind(i.node().to_owned()).bind(i.seal().to_owned());
     });
     statement.push(" ON CONFLICT DO NOTHING");
     statement
@@ -1349,7 +1351,7 @@ impl Store for SqlStore {
         sqlx::query(
             "SELECT CAST(0 AS BIGINT) AS seq, event_id, event_time, account_id, event_name, \
              event_source, read_only, username, access_key_id, resources, event, \
-             '' AS prev_hash, '' AS hash, node_id \
+             '' AS prev_hash, '' AS hash, node_id, seal \
              FROM audit_outbox ORDER BY event_time, rowid",
         )
         .fetch_all(&self.writer)
@@ -1359,6 +1361,7 @@ impl Store for SqlStore {
         .map(|row| {
             Ok(outbox::OutboxRecord {
                 node: row.try_get("node_id").map_err(backend)?,
+                seal: row.try_get("seal").map_err(backend)?,
                 record: audit_from_row(row)?,
             })
         })

@@ -1,7 +1,7 @@
 //! What `audit verify` trusts that the database does not hold: the public half of the audit
 //! signing key as a file (written once into the data directory, copied wherever the operator
 //! keeps it) and copies of the signed digests (`audit export-digests`, or written as they are
-//! made into a `digest_dir`), as CloudTrail keeps its digest files apart from its logs.
+//! made into an `audit_digest_dir`), as CloudTrail keeps its digest files apart from its logs.
 //!
 //! A writer of the database alone can then rewrite an event and its chain, or re-sign the
 //! digests with a key of its own, or delete them: the signatures fail under the key from
@@ -129,11 +129,28 @@ impl DigestLine {
     }
 }
 
-/// Writes `digests` as `dir/audit-digests.jsonl` (replacing it whole) with a copy of the
-/// public key beside them.
-pub fn export(dir: &Path, digests: &[AuditDigest], public_der: &[u8]) -> Result<(), ServerError> {
+/// Writes `digests` as `dir/audit-digests.jsonl`. A copy already there is evidence: every
+/// digest it holds must still be in the store, unchanged (else nothing is written and the
+/// first one missing is named), and the new file holds them all.
+pub fn export(dir: &Path, digests: &[AuditDigest]) -> Result<(), ServerError> {
     std::fs::create_dir_all(dir)
         .map_err(|e| ServerError::Io(format!("creating {}: {e}", dir.display())))?;
+    if dir.join(DIGESTS_FILE).exists() {
+        for kept in read_copy(dir)? {
+            let found = digests
+                .binary_search_by_key(&kept.upto_seq, |d| d.upto_seq)
+                .ok()
+                .and_then(|i| digests.get(i));
+            if found != Some(&kept) {
+                return Err(ServerError::Config(format!(
+                    "the store no longer holds the digest up to event {} that {} holds: the \
+                     audit log was cut or rewritten; keep that copy as evidence",
+                    kept.upto_seq,
+                    dir.join(DIGESTS_FILE).display()
+                )));
+            }
+        }
+    }
     let mut text = String::new();
     for d in digests {
         let line = serde_json::to_string(&DigestLine::from(d))
@@ -145,8 +162,7 @@ pub fn export(dir: &Path, digests: &[AuditDigest], public_der: &[u8]) -> Result<
     write_new(&staged, text.as_bytes())?;
     let file = dir.join(DIGESTS_FILE);
     std::fs::rename(&staged, &file)
-        .map_err(|e| ServerError::Io(format!("writing {}: {e}", file.display())))?;
-    write_new(&dir.join(PUBLIC_KEY_FILE), to_pem(public_der).as_bytes())
+        .map_err(|e| ServerError::Io(format!("writing {}: {e}", file.display())))
 }
 
 /// Appends one digest to `dir/audit-digests.jsonl`, as the audit writer does after each

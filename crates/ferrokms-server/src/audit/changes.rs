@@ -7,6 +7,7 @@ use ferrokms_store::{AuditRecord, Intent};
 use serde_json::Value;
 
 use super::event::{operator_event, ChangeSource};
+use super::AuditKeys;
 
 /// Changes that no request asked for (`ferrokms admin`, the config file, first start, a
 /// move to another root key): each write carries its own record (`event::operator_event`),
@@ -14,14 +15,16 @@ use super::event::{operator_event, ChangeSource};
 pub struct Changes {
     by: ChangeSource,
     node: String,
+    keys: Arc<AuditKeys>,
     made: std::sync::Mutex<Vec<Arc<Intent>>>,
 }
 
 impl Changes {
-    pub fn new(by: ChangeSource, node: &str) -> Self {
+    pub fn new(by: ChangeSource, node: &str, keys: Arc<AuditKeys>) -> Self {
         Changes {
             by,
             node: node.to_owned(),
+            keys,
             made: Default::default(),
         }
     }
@@ -61,7 +64,8 @@ impl Changes {
             resource,
             crate::bootstrap::now_millis(),
         );
-        let intent = Intent::new(event.record, &self.node);
+        let seal = self.keys.seal(&event.record, &self.node);
+        let intent = Intent::new(event.record, &self.node, seal);
         if let Ok(mut made) = self.made.lock() {
             made.push(intent.clone());
         }

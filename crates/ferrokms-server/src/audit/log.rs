@@ -5,14 +5,13 @@ use std::sync::Arc;
 
 use ferrokms_core::asymmetric;
 use ferrokms_core::key::{KeySpec, MessageType, Millis, SigningAlgorithm};
-use ferrokms_core::material::{KeyMaterial, RootKeyProvider};
 use ferrokms_store::outbox::Intent;
 use ferrokms_store::{AuditDigest, AuditRecord, Store, StoreError};
 
 use crate::ServerError;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{chain_hash, GENESIS};
+use super::{chain_hash, AuditKeys, GENESIS};
 
 /// Most events written in one transaction.
 const MAX_BATCH: usize = 512;
@@ -36,6 +35,8 @@ struct Queued {
 pub struct AuditLog {
     /// None when auditing is off (`serve --dev --no-audit`, to measure what it costs).
     queue: Option<mpsc::Sender<Queued>>,
+    /// Seals the records writes leave in the outbox.
+    keys: Option<Arc<AuditKeys>>,
     /// This node, as its outbox records name it.
     node: String,
 }
@@ -50,12 +51,11 @@ impl AuditLog {
     /// the chain, are chained first.
     pub async fn start(
         store: Arc<dyn Store>,
-        root: &dyn RootKeyProvider,
+        keys: Arc<AuditKeys>,
         node: &str,
         digest_dir: Option<std::path::PathBuf>,
     ) -> Result<Self, ServerError> {
-        let (key, _) = super::signing_key(store.as_ref(), root).await?;
-        let mut chain = Chain::resume(store.as_ref(), key, digest_dir).await?;
+        let mut chain = Chain::resume(store.as_ref(), keys.clone(), digest_dir).await?;
         let orphans = Orphans {
             now: crate::bootstrap::now_millis(),
             restarted_node: Some(node),
@@ -66,6 +66,7 @@ impl AuditLog {
         tokio::spawn(writer(store, rx, chain));
         Ok(AuditLog {
             queue: Some(queue),
+            keys: Some(keys),
             node: node.to_owned(),
         })
     }
@@ -74,15 +75,19 @@ impl AuditLog {
     pub fn disabled() -> Self {
         AuditLog {
             queue: None,
+            keys: None,
             node: String::new(),
         }
     }
 
     /// The intent a request of this node carries into its writes.
     pub fn intent(&self, record: AuditRecord) -> Arc<Intent> {
-        match self.queue {
-            Some(_) => Intent::new(record, &self.node),
-            None => Intent::unkept(record),
+        match (&self.queue, &self.keys) {
+            (Some(_), Some(keys)) => {
+                let seal = keys.seal(&record, &self.node);
+                Intent::new(record, &self.node, seal)
+            }
+            _ => Intent::unkept(record),
         }
     }
 
@@ -121,14 +126,13 @@ impl AuditLog {
 /// transaction; if this fails they stay there, and the next server to sweep chains them.
 pub async fn chain_now(
     store: &dyn Store,
-    root: &dyn RootKeyProvider,
+    keys: &Arc<AuditKeys>,
     records: Vec<AuditRecord>,
 ) -> Result<(), ServerError> {
     if records.is_empty() {
         return Ok(());
     }
-    let (key, _) = super::signing_key(store, root).await?;
-    let mut chain = Chain::resume(store, key, None).await?;
+    let mut chain = Chain::resume(store, keys.clone(), None).await?;
     chain.append(store, records).await?;
     Ok(())
 }
@@ -139,7 +143,7 @@ struct Chain {
     hash: String,
     /// What the next digest names as its previous (`super::digest_link`).
     previous_digest: String,
-    signing_key: KeyMaterial,
+    keys: Arc<AuditKeys>,
     /// Where each digest is also written as it is made, off the database.
     digest_dir: Option<std::path::PathBuf>,
 }
@@ -147,27 +151,52 @@ struct Chain {
 impl Chain {
     async fn resume(
         store: &dyn Store,
-        signing_key: KeyMaterial,
+        keys: Arc<AuditKeys>,
         digest_dir: Option<std::path::PathBuf>,
     ) -> Result<Self, StoreError> {
         let mut chain = Chain {
             seq: 0,
             hash: GENESIS.to_owned(),
             previous_digest: GENESIS.to_owned(),
-            signing_key,
+            keys,
             digest_dir,
         };
         chain.reread(store).await?;
         Ok(chain)
     }
 
-    /// Picks up wherever the stored chain and its digests end.
+    /// Picks up wherever the stored chain and its digests end, if that end is one this
+    /// service signed: every append stores its events with the digest that signs them, so
+    /// an end that no good digest covers was written by someone else, and is not signed on.
     async fn reread(&mut self, store: &dyn Store) -> Result<(), StoreError> {
-        if let Some(r) = store.last_audit_event().await? {
+        let last = store.last_audit_event().await?;
+        let digest = store.last_audit_digest().await?;
+        let signed = match (&last, &digest) {
+            (None, None) => true,
+            (Some(r), Some(d)) => {
+                d.upto_seq == r.seq
+                    && d.chain_hash == r.hash
+                    && asymmetric::verify(
+                        KeySpec::EccNistP256,
+                        self.keys.public(),
+                        SigningAlgorithm::EcdsaSha256,
+                        MessageType::Raw,
+                        &super::digest_message(d),
+                        &d.signature,
+                    )
+                    .unwrap_or(false)
+            }
+            _ => false,
+        };
+        if !signed {
+            tracing::error!("the audit log ends in events no good digest of this service signs: refusing to append (run `ferrokms audit verify`)");
+            return Err(StoreError::Corrupt(
+                "the end of the audit log is not signed by this service".into(),
+            ));
+        }
+        if let (Some(r), Some(d)) = (last, digest) {
             self.seq = r.seq;
             self.hash = r.hash;
-        }
-        if let Some(d) = store.last_audit_digest().await? {
             self.previous_digest = super::digest_link(&d.signature);
         }
         Ok(())
@@ -202,7 +231,7 @@ impl Chain {
             };
             digest.signature = asymmetric::sign(
                 KeySpec::EccNistP256,
-                &self.signing_key,
+                self.keys.signing(),
                 SigningAlgorithm::EcdsaSha256,
                 MessageType::Raw,
                 &super::digest_message(&digest),
@@ -223,9 +252,7 @@ impl Chain {
                 }
                 // Another node (or a commit whose answer was lost) took these places: pick
                 // up wherever the stored chain really ends.
-                Err(StoreError::Conflict) => {
-                    let _ = self.reread(store).await;
-                }
+                Err(StoreError::Conflict) => self.reread(store).await?,
                 Err(_) => break,
             }
         }
@@ -233,16 +260,11 @@ impl Chain {
     }
 }
 
-/// How old an outbox record must be before this node chains it in place of the node that
-/// wrote it. A live node chains its own within milliseconds; alone on the store, any record
-/// left at start belongs to a node that stopped.
-fn outbox_grace(store: &dyn Store) -> Millis {
-    if store.is_shared() {
-        60_000
-    } else {
-        0
-    }
-}
+/// How old an outbox record must be before a sweep chains it in place of the writer that
+/// left it: a live writer chains its own within milliseconds, and a request in flight (or an
+/// admin command between its write and its chaining) must not see its record chained twice.
+/// At start, this node's own records are chained at once (`Orphans::restarted_node`).
+const OUTBOX_GRACE: Millis = 60_000;
 
 /// Which outbox records to adopt.
 struct Orphans<'a> {
@@ -259,10 +281,20 @@ async fn adopt_orphans(
     chain: &mut Chain,
     which: Orphans<'_>,
 ) -> Result<(), StoreError> {
-    let cutoff = which.now - outbox_grace(store);
-    let orphans: Vec<AuditRecord> = store
+    let cutoff = which.now - OUTBOX_GRACE;
+    let (sealed, forged): (Vec<_>, Vec<_>) = store
         .audit_outbox()
         .await?
+        .into_iter()
+        .partition(|o| chain.keys.opens(o));
+    if !forged.is_empty() {
+        // Left where they are, for the operator to look at; never signed into the chain.
+        tracing::error!(
+            count = forged.len(),
+            "audit outbox records without this service's seal: not chained (the database was written by someone else)"
+        );
+    }
+    let orphans: Vec<AuditRecord> = sealed
         .into_iter()
         .filter(|o| {
             (o.record.event_time <= cutoff || which.restarted_node == Some(o.node.as_str()))

@@ -4,11 +4,13 @@
 pub mod anchor;
 mod changes;
 pub mod event;
+mod keys;
 mod log;
 pub mod lookup;
 pub mod verify;
 
 pub use changes::Changes;
+pub use keys::AuditKeys;
 pub use log::{chain_now, AuditLog, PendingEvent};
 
 use crate::sigv4::sha256_hex;

@@ -130,7 +130,7 @@ fn check_copy(stored: &[AuditDigest], anchor: &Anchor<'_>) -> Result<usize, Verd
 /// before it, the last event must be covered by a digest, and every digest of the copy must
 /// be in the store.
 pub async fn verify(store: &dyn Store, anchor: &Anchor<'_>) -> Result<Verdict, StoreError> {
-    let digests = store.audit_digests().await?;
+    let mut digests = store.audit_digests().await?;
     if let Some(v) = check_digests(&digests, anchor.public_key) {
         return Ok(v);
     }
@@ -153,7 +153,24 @@ pub async fn verify(store: &dyn Store, anchor: &Anchor<'_>) -> Result<Verdict, S
                     ),
                 ));
             }
-            let signed_to = digests.last().map_or(0, |d| d.upto_seq);
+            let mut signed_to = digests.last().map_or(0, |d| d.upto_seq);
+            if signed_to < seq {
+                // A running service may have appended since the digests were read: read
+                // them again, and check the new ones as the others were.
+                digests = store.audit_digests().await?;
+                if let Some(v) = check_digests(&digests, anchor.public_key) {
+                    return Ok(v);
+                }
+                if let Some(d) = digests.iter().find(|d| d.upto_seq == seq) {
+                    if d.chain_hash != hash {
+                        return Ok(broken_at(
+                            seq,
+                            format!("event {seq} does not match the signed digest taken there"),
+                        ));
+                    }
+                    signed_to = seq;
+                }
+            }
             if signed_to < seq {
                 return Ok(broken_at(
                     signed_to + 1,
