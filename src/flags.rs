@@ -67,7 +67,7 @@ pub(crate) struct PolicyArgs {
     pub(crate) data_dir: Option<PathBuf>,
     #[arg(long, env = "FERROKMS_STORE", global = true)]
     pub(crate) store: Option<String>,
-    /// The service's config file, for its [quotas] (how many grants, tags and aliases a
+    /// The service's config file, for its `[quotas]` (how many grants, tags and aliases a
     /// key's conditions may see).
     #[arg(long, global = true)]
     pub(crate) config: Option<PathBuf>,
@@ -109,7 +109,7 @@ pub(crate) enum PolicyCommand {
 #[derive(clap::Args)]
 pub(crate) struct XksProxyArgs {
     /// The proxy's TOML: listen, tls_cert, tls_key, uri_path_prefix, module, token_label,
-    /// pin_file or pin_env, and [[credentials]] (access_key_id, secret_access_key).
+    /// pin_file or pin_env, and `[[credentials]]` (access_key_id, secret_access_key).
     #[arg(long, global = true)]
     pub(crate) config: Option<PathBuf>,
     #[command(subcommand)]
@@ -136,7 +136,7 @@ pub(crate) struct InitArgs {
     #[arg(long, env = "FERROKMS_STORE")]
     pub(crate) store: Option<String>,
     /// Keep the root key inside a PKCS#11 token: made there (non-extractable) if the token
-    /// has no key with --key-label, and named in <data-dir>/hsm.toml.
+    /// has no key with --key-label, and named in `<data-dir>/hsm.toml`.
     #[arg(long, requires_all = ["module", "token_label"])]
     pub(crate) hsm: bool,
     /// The PKCS#11 module, e.g. /usr/lib/softhsm/libsofthsm2.so.
@@ -360,7 +360,7 @@ pub(crate) struct ServeArgs {
     #[arg(long)]
     pub(crate) no_audit: bool,
     /// Enforce AWS's request-rate quotas (ThrottlingException): on by default outside
-    /// --dev; overrides `enabled` in the config's [quotas].
+    /// --dev; overrides `enabled` in the config's `[quotas]`.
     #[arg(long)]
     pub(crate) quotas: Option<Switch>,
     /// Serve HTTPS with this certificate chain (PEM); needs --tls-key. SIGHUP reloads both.

@@ -1,12 +1,35 @@
-//! The ferrokms service: HTTP with the awsJson1_1 protocol, SigV4 authentication, the KMS operations, and the setup of a data directory.
+//! The ferrokms service: HTTP with the awsJson1_1 protocol (and STS's query protocol and
+//! the CloudTrail API), SigV4 authentication, the KMS operations, the audit trail, and the
+//! setup of a data directory.
 //!
-//! Map of a request: `http` reads and limits the body; `sigv4` makes the `VerifiedRequest`
-//! (the only way to one); `api::operations` is the table of the 54 operations (permissions
-//! per resource, cross-account use, aliases, rate, writes, audited members); `api` counts
-//! the rate and runs the handler; `api::authorize` decides each permission with the key
-//! policy, the caller's IAM policies and grants (`ferrokms_core::policy` evaluates, for
-//! STS and the CloudTrail API too) and hands out `AuthorizedKey`s; `audit` records the
-//! call; `explain` decides an imagined request with the same code for `policy explain`.
+//! # A request's one way through
+//! `http::handle` runs every request through the same stages, each in one place:
+//! 1. read and limit the body (`http::read_body`);
+//! 2. authenticate: `sigv4` makes the `VerifiedRequest`, the only way to one; a failure is
+//!    recorded compactly and rate-limited per source (`unauthenticated`);
+//! 3. look the operation up: `http::Api` names the API by the signed service and the
+//!    operation by its table (`api::operations` for KMS, `sts::ACTIONS`, LookupEvents), so
+//!    names in records and metrics never come from the request;
+//! 4. rate-limit (`api::admit`, `quotas`); operations rated by their key's class are counted
+//!    once the key is resolved (`api::resolve`);
+//! 5. authorize and run the handler: `api::dispatch` runs one module per API group;
+//!    `api::authorize` decides each permission with the key policy, the caller's IAM
+//!    policies and grants and hands out `AuthorizedKey`s, and an answer needs every
+//!    permission the table lists decided;
+//! 6. audit: the record is built once (`audit::event`), its first version carried by every
+//!    write as the `Intent` the store requires, its final version made durable by the group
+//!    committer (`audit::AuditLog`) before the answer leaves;
+//! 7. answer, with metrics and the log line (`App::observe`).
+//!
+//! # Changes no request asked for
+//! `ferrokms admin`, the config file's users and roles, first start and root-key moves go
+//! through `audit::Changes` (IAM-style records); background jobs (`jobs`) write service
+//! events. The audit chain is signed in linked digests whose public key lives outside the
+//! store (`audit::anchor`), checked by `audit::verify`.
+//!
+//! Elsewhere: `bootstrap` (data directory, admin credentials), `identities`, `root_of_trust`
+//! (root key file or HSM), `key_stores` and `xks` (custom key stores), `explain` (`policy
+//! explain`), `tls`, `listener`, `regions`, `metrics`.
 
 mod api;
 pub mod audit;

@@ -10,9 +10,9 @@ use ferrokms_core::tags::Tag;
 
 use crate::outbox::{self, Intent};
 use crate::{
-    AccessKeyRecord, AliasRecord, AuditRecord, CustomKeyStoreRecord, GrantRecord, Page,
-    PrincipalKind, PrincipalRecord, RoleTrust, RotationType, SecretHolder, SessionInfo, Store,
-    StoreError, StoredMaterial, WrappedSecret,
+    AccessKeyRecord, AliasRecord, AuditDigest, AuditRecord, CustomKeyStoreRecord, GrantRecord,
+    Page, PrincipalKind, PrincipalRecord, RoleTrust, RotationType, SecretHolder, SessionInfo,
+    Store, StoreError, StoredMaterial, WrappedSecret,
 };
 
 fn region(s: &str) -> Region {
@@ -535,8 +535,33 @@ async fn writes_carry_their_request_record(store: &dyn Store) {
     let mut chained = request_record("made");
     chained.seq = seq;
     chained.hash = "h".into();
-    store.append_audit_events(&[chained], None).await.unwrap();
+    store
+        .append_audit_events(std::slice::from_ref(&chained), None)
+        .await
+        .unwrap();
     assert!(ours(store.audit_outbox().await.unwrap()).is_empty());
+    // The end of the chain, and that no digest was taken there.
+    let (end, digest) = store.audit_chain_end().await.unwrap().unwrap();
+    assert_eq!(
+        (end.seq, end.event_id.as_str(), digest),
+        (seq, "made", None)
+    );
+    let mut signed = request_record("signed");
+    signed.seq = seq + 1;
+    signed.hash = "h2".into();
+    let taken = AuditDigest {
+        upto_seq: seq + 1,
+        chain_hash: "h2".into(),
+        signature: vec![1, 2, 3],
+        created: 5,
+        previous: "p".into(),
+    };
+    store
+        .append_audit_events(&[signed], Some(&taken))
+        .await
+        .unwrap();
+    let (end, digest) = store.audit_chain_end().await.unwrap().unwrap();
+    assert_eq!((end.seq, digest), (seq + 1, Some(taken)));
 }
 
 async fn rotation_and_deletion(store: &dyn Store) {

@@ -1,4 +1,20 @@
-//! Durable state of ferrokms behind one backend-neutral `Store` trait, with its SQLite and PostgreSQL backends and the conformance suite every backend must pass.
+//! Durable state of ferrokms behind one backend-neutral [`Store`] trait, with its SQLite and
+//! PostgreSQL backends and the conformance suite every backend must pass.
+//!
+//! # Map
+//! - [`Store`]: every method is one transaction. Each write takes the [`Intent`] (audit
+//!   record) of the change as a parameter and stores it in the outbox in the same
+//!   transaction ([`outbox`]), so a change can never be durable without its record, and a
+//!   write without one does not compile.
+//! - `sql`: the one SQL implementation for both backends (`Dialect` covers what differs);
+//!   its schema migrations are written once (`MIGRATIONS`) after the historical first
+//!   steps; `sql/key_stores.rs` and `sql/rewrap.rs` hold custom key stores and root-key
+//!   moves. SQLite writes share commits (`group_commit`); a store owned by one process keeps
+//!   keys, aliases and identities in memory (`read_cache`).
+//! - `records`: the rows as Rust types (`StoredMaterial`, `GrantRecord`, `AuditRecord`,
+//!   `AuditDigest`, ...); `statement`: SQL built with bound parameters, never with input.
+//! - [`conformance`]: the behaviour every backend must show, run against SQLite and the
+//!   real PostgreSQL by `tests/`.
 
 pub mod conformance;
 mod group_commit;
@@ -135,8 +151,9 @@ pub trait Store: Send + Sync {
     /// chain, oldest first; `append_audit_events` removes the one with the same event id.
     async fn audit_outbox(&self) -> StoreResult<Vec<outbox::OutboxRecord>>;
     async fn audit_digests(&self) -> StoreResult<Vec<AuditDigest>>;
-    /// The digest that reaches furthest: the one the next digest names as its previous.
-    async fn last_audit_digest(&self) -> StoreResult<Option<AuditDigest>>;
+    /// The last event and the digest taken there, if there is one, read at one moment:
+    /// where the next append goes, and whether that end is signed.
+    async fn audit_chain_end(&self) -> StoreResult<Option<(AuditRecord, Option<AuditDigest>)>>;
     /// The audit signing key (wrapped private, public), storing `candidate` if there is none.
     async fn audit_signing_key(&self, candidate: (&[u8], &[u8]))
         -> StoreResult<(Vec<u8>, Vec<u8>)>;

@@ -34,8 +34,9 @@ pub(crate) enum Dialect {
     Postgres,
 }
 
-/// SQLite schema versions, applied in order, each once, in one transaction.
-const SQLITE_MIGRATIONS: &[&str] = &[
+/// The first nine SQLite schema versions (each applied once, in order, in one transaction
+/// with the rest that a database lacks).
+const SQLITE_BEGINNING: &[&str] = &[
     r#"
 CREATE TABLE accounts (
     account_id TEXT PRIMARY KEY,
@@ -185,51 +186,11 @@ CREATE TABLE audit_outbox (
     event TEXT NOT NULL
 );
 "#,
-    r#"
-ALTER TABLE audit_outbox ADD COLUMN node_id TEXT NOT NULL DEFAULT '';
-"#,
-    r#"
-CREATE TABLE key_counts (
-    region TEXT NOT NULL,
-    account_id TEXT NOT NULL,
-    n BIGINT NOT NULL,
-    PRIMARY KEY (region, account_id)
-);
-INSERT INTO key_counts (region, account_id, n)
-    SELECT region, account_id, COUNT(*) FROM keys GROUP BY region, account_id;
-"#,
-    r#"
-ALTER TABLE keys ADD COLUMN state TEXT NOT NULL DEFAULT '';
-ALTER TABLE keys ADD COLUMN due_at BIGINT;
-CREATE INDEX keys_by_due_date ON keys (due_at);
-CREATE INDEX keys_unfilled ON keys (region, key_id) WHERE state = '';
-"#,
-    r#"
-CREATE TABLE custom_key_stores (
-    region TEXT NOT NULL,
-    id TEXT NOT NULL,
-    account_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    revision BIGINT NOT NULL,
-    document TEXT NOT NULL,
-    wrapped_password BLOB NOT NULL,
-    PRIMARY KEY (region, id)
-);
-CREATE UNIQUE INDEX custom_key_store_names ON custom_key_stores (region, account_id, name);
-"#,
-    r#"
-ALTER TABLE trust_policies ADD COLUMN max_session_seconds BIGINT NOT NULL DEFAULT 3600;
-"#,
-    r#"
-ALTER TABLE audit_digests ADD COLUMN previous TEXT NOT NULL DEFAULT '';
-ALTER TABLE audit_outbox ADD COLUMN seal TEXT NOT NULL DEFAULT '';
-"#,
 ];
 
-/// PostgreSQL schema versions. The first is the SQLite schema as it stands after its tenth,
-/// `rowid` gives rows an insertion order as SQLite's implicit one does.
-const POSTGRES_MIGRATIONS: &[&str] = &[
-    r#"
+/// PostgreSQL's first schema version: the SQLite schema as it stands after its ninth;
+/// its `rowid` columns give rows an insertion order, as SQLite's implicit one does.
+const POSTGRES_BEGINNING: &str = r#"
 CREATE TABLE accounts (
     account_id TEXT PRIMARY KEY,
     created_at BIGINT NOT NULL
@@ -356,7 +317,11 @@ CREATE TABLE audit_outbox (
     resources TEXT NOT NULL,
     event TEXT NOT NULL
 );
-"#,
+"#;
+
+/// Every schema version after those, written once for both backends: `BLOB` is written for
+/// binary columns and becomes PostgreSQL's `BYTEA`.
+const MIGRATIONS: &[&str] = &[
     r#"
 ALTER TABLE audit_outbox ADD COLUMN node_id TEXT NOT NULL DEFAULT '';
 "#,
@@ -384,7 +349,7 @@ CREATE TABLE custom_key_stores (
     name TEXT NOT NULL,
     revision BIGINT NOT NULL,
     document TEXT NOT NULL,
-    wrapped_password BYTEA NOT NULL,
+    wrapped_password BLOB NOT NULL,
     PRIMARY KEY (region, id)
 );
 CREATE UNIQUE INDEX custom_key_store_names ON custom_key_stores (region, account_id, name);
@@ -397,6 +362,26 @@ ALTER TABLE audit_digests ADD COLUMN previous TEXT NOT NULL DEFAULT '';
 ALTER TABLE audit_outbox ADD COLUMN seal TEXT NOT NULL DEFAULT '';
 "#,
 ];
+
+/// The schema versions of a backend, in order: SQLite's nine first steps or PostgreSQL's one
+/// (the same schema), then the shared ones.
+fn migrations(dialect: Dialect) -> Vec<std::borrow::Cow<'static, str>> {
+    use std::borrow::Cow;
+    match dialect {
+        Dialect::Sqlite => SQLITE_BEGINNING
+            .iter()
+            .chain(MIGRATIONS)
+            .map(|m| Cow::Borrowed(*m))
+            .collect(),
+        Dialect::Postgres => std::iter::once(Cow::Borrowed(POSTGRES_BEGINNING))
+            .chain(
+                MIGRATIONS
+                    .iter()
+                    .map(|m| Cow::Owned(m.replace("BLOB", "BYTEA"))),
+            )
+            .collect(),
+    }
+}
 
 /// Rows per multi-row INSERT: at 13 columns, well under both backends' bound-parameter limits.
 const AUDIT_ROWS_PER_STATEMENT: usize = 1000;
@@ -664,17 +649,14 @@ impl SqlStore {
 
     async fn migrate(&self) -> StoreResult<()> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
-        let migrations = match self.dialect {
-            Dialect::Sqlite => SQLITE_MIGRATIONS,
-            Dialect::Postgres => {
-                // Nodes starting together migrate one after the other.
-                sqlx::query("SELECT pg_advisory_xact_lock(7263917)")
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-                POSTGRES_MIGRATIONS
-            }
-        };
+        if self.dialect == Dialect::Postgres {
+            // Nodes starting together migrate one after the other.
+            sqlx::query("SELECT pg_advisory_xact_lock(7263917)")
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        let migrations = migrations(self.dialect);
         sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
             .execute(&mut *tx)
             .await
@@ -691,8 +673,9 @@ impl SqlStore {
                 "database schema version {current} is newer than this ferrokms ({known})"
             )));
         }
-        for (i, sql) in migrations.iter().enumerate().skip(count(current)) {
-            sqlx::raw_sql(*sql)
+        for (i, sql) in migrations.into_iter().enumerate().skip(count(current)) {
+            // Only the constants above, never input.
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql.into_owned()))
                 .execute(&mut *tx)
                 .await
                 .map_err(backend)?;
@@ -1378,13 +1361,26 @@ impl Store for SqlStore {
             .collect()
     }
 
-    async fn last_audit_digest(&self) -> StoreResult<Option<AuditDigest>> {
-        sqlx::query("SELECT * FROM audit_digests ORDER BY upto_seq DESC LIMIT 1")
-            .fetch_optional(&self.writer)
-            .await
-            .map_err(backend)?
-            .map(|r| digest_from_row(&r))
-            .transpose()
+    async fn audit_chain_end(&self) -> StoreResult<Option<(AuditRecord, Option<AuditDigest>)>> {
+        // One statement, so one snapshot, even while other nodes append.
+        let Some(row) = sqlx::query(
+            "SELECT e.*, d.upto_seq, d.chain_hash, d.signature, d.created_at, d.previous \
+             FROM audit_events e LEFT JOIN audit_digests d ON d.upto_seq = e.seq \
+             ORDER BY e.seq DESC LIMIT 1",
+        )
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(backend)?
+        else {
+            return Ok(None);
+        };
+        let event = audit_from_row(&row)?;
+        let upto: Option<i64> = row.try_get("upto_seq").map_err(backend)?;
+        let digest = match upto {
+            Some(_) => Some(digest_from_row(&row)?),
+            None => None,
+        };
+        Ok(Some((event, digest)))
     }
 
     async fn audit_signing_key(

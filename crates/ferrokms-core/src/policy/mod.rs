@@ -4,8 +4,8 @@
 //!
 //! Map:
 //! - this module: documents and their grammar, the request context, the caller;
-//! - [`condition`]: the condition operators and when one condition holds;
-//! - [`evaluate`]: statements, documents and the decision over a resource policy and the
+//! - `condition`: the condition operators and when one condition holds;
+//! - `evaluate`: statements, documents and the decision over a resource policy and the
 //!   caller's identity policies, with an explanation of every step.
 
 mod condition;

@@ -169,10 +169,13 @@ impl Chain {
     /// service signed: every append stores its events with the digest that signs them, so
     /// an end that no good digest covers was written by someone else, and is not signed on.
     async fn reread(&mut self, store: &dyn Store) -> Result<(), StoreError> {
-        let last = store.last_audit_event().await?;
-        let digest = store.last_audit_digest().await?;
+        let end = store.audit_chain_end().await?;
+        let (last, digest) = match end {
+            Some((r, d)) => (Some(r), d),
+            None => (None, None),
+        };
         let signed = match (&last, &digest) {
-            (None, None) => true,
+            (None, _) => true,
             (Some(r), Some(d)) => {
                 d.upto_seq == r.seq
                     && d.chain_hash == r.hash
