@@ -31,10 +31,7 @@ fn internal<E>(_: E) -> KmsError {
 }
 
 fn unsupported(spec: KeySpec) -> KmsError {
-    KmsError::UnsupportedOperation(format!(
-        "KeySpec {} is not supported by this version of ferrokms.",
-        spec.as_str()
-    ))
+    KmsError::key_spec_unsupported(spec.as_str())
 }
 
 fn secret_der(bytes: &[u8]) -> KeyMaterial {
@@ -157,11 +154,11 @@ pub fn rsa_encrypt(
 ) -> Result<Vec<u8>, KmsError> {
     let max = max_oaep_plaintext(spec, alg);
     if plaintext.len() > max {
-        return Err(KmsError::Validation(format!(
-            "Algorithm {} and key spec {} cannot encrypt data larger than {max} bytes.",
+        return Err(KmsError::plaintext_too_large_for_key(
             alg.as_str(),
-            spec.as_str()
-        )));
+            spec.as_str(),
+            max,
+        ));
     }
     let key = PublicEncryptingKey::from_der(public_key).map_err(internal)?;
     let key = OaepPublicEncryptingKey::new(key).map_err(internal)?;
@@ -253,25 +250,16 @@ fn prepare<'a>(
     match message_type {
         MessageType::Raw => Ok(Signed::Message(message)),
         MessageType::Digest => {
-            let hash = signing_digest(alg).ok_or_else(|| {
-                KmsError::Validation(format!(
-                    "Signing algorithm {} does not accept a pre-computed digest.",
-                    alg.as_str()
-                ))
-            })?;
+            let hash =
+                signing_digest(alg).ok_or_else(|| KmsError::digest_not_accepted(alg.as_str()))?;
             if message.len() != hash.output_len() {
-                return Err(KmsError::Validation(format!(
-                    "Digest is invalid length for algorithm {}.",
-                    alg.as_str()
-                )));
+                return Err(KmsError::digest_length_invalid(alg.as_str()));
             }
             digest::Digest::import_less_safe(message, hash)
                 .map(Signed::Digest)
                 .map_err(internal)
         }
-        MessageType::ExternalMu => Err(KmsError::UnsupportedOperation(
-            "MessageType EXTERNAL_MU is not supported by this version of ferrokms.".into(),
-        )),
+        MessageType::ExternalMu => Err(KmsError::external_mu_unsupported()),
     }
 }
 
@@ -372,7 +360,7 @@ pub fn derive_shared_secret(
         Ok(Zeroizing::new(secret.to_vec()))
     })
     // AWS answers a malformed peer key with a ValidationException that has no message.
-    .map_err(|_| KmsError::Validation(String::new()))
+    .map_err(|_| KmsError::invalid_peer_public_key())
 }
 
 /// The public key of a private key held as PKCS#8, for data key pairs.

@@ -53,9 +53,7 @@ impl WrappingAlgorithm {
             "RSAES_OAEP_SHA_256" => Ok(WrappingAlgorithm::RsaesOaepSha256),
             "RSA_AES_KEY_WRAP_SHA_1" => Ok(WrappingAlgorithm::RsaAesKeyWrapSha1),
             "RSA_AES_KEY_WRAP_SHA_256" => Ok(WrappingAlgorithm::RsaAesKeyWrapSha256),
-            "RSAES_PKCS1_V1_5" | "SM2PKE" => Err(KmsError::UnsupportedOperation(format!(
-                "Wrapping algorithm {s} is not supported."
-            ))),
+            "RSAES_PKCS1_V1_5" | "SM2PKE" => Err(KmsError::wrapping_algorithm_unsupported(s)),
             _ => return None,
         })
     }
@@ -97,9 +95,7 @@ pub fn wrapping_key_size(spec: &str) -> Result<KeySize, KmsError> {
         "RSA_2048" => Ok(KeySize::Rsa2048),
         "RSA_3072" => Ok(KeySize::Rsa3072),
         "RSA_4096" => Ok(KeySize::Rsa4096),
-        other => Err(KmsError::UnsupportedOperation(format!(
-            "Wrapping key spec {other} is not supported."
-        ))),
+        other => Err(KmsError::wrapping_key_spec_unsupported(other)),
     }
 }
 
@@ -151,7 +147,7 @@ pub fn open_import_token(
     token: &[u8],
     now: Millis,
 ) -> Result<(WrappingAlgorithm, KeyMaterial), KmsError> {
-    let invalid = || KmsError::InvalidImportToken("The import token is not valid.".into());
+    let invalid = KmsError::invalid_import_token;
     let plain = root
         .unwrap(&token_binding(arn), token)
         .map_err(|_| invalid())?;
@@ -162,9 +158,7 @@ pub fn open_import_token(
     let mut expiry = [0u8; 8];
     expiry.copy_from_slice(&plain[1..9]);
     if now >= i64::from_be_bytes(expiry) {
-        return Err(KmsError::ExpiredImportToken(
-            "The import token is expired. Call GetParametersForImport for a new one.".into(),
-        ));
+        return Err(KmsError::expired_import_token());
     }
     Ok((
         algorithm,

@@ -389,24 +389,24 @@ impl KeyMetadata {
         if self.key_usage == usage {
             return Ok(());
         }
-        Err(KmsError::InvalidKeyUsage(format!(
-            "{} key usage is {} which is not valid for {operation}.",
-            self.arn,
-            self.key_usage.as_str()
-        )))
+        Err(KmsError::invalid_key_usage(
+            &self.arn,
+            self.key_usage.as_str(),
+            operation,
+        ))
     }
 
     fn state_error(&self) -> KmsError {
         let arn = &self.arn;
         match self.state {
-            KeyState::Disabled => KmsError::Disabled(format!("{arn} is disabled.")),
+            KeyState::Disabled => KmsError::key_disabled(arn),
             KeyState::PendingDeletion | KeyState::PendingReplicaDeletion => {
-                KmsError::InvalidState(format!("{arn} is pending deletion."))
+                KmsError::key_pending_deletion(arn)
             }
-            KeyState::PendingImport => KmsError::InvalidState(format!("{arn} is pending import.")),
-            KeyState::Unavailable => KmsError::InvalidState(format!("{arn} is unavailable.")),
-            KeyState::Creating => KmsError::InvalidState(format!("{arn} is creating.")),
-            KeyState::Updating => KmsError::InvalidState(format!("{arn} is updating.")),
+            KeyState::PendingImport => KmsError::key_pending_import(arn),
+            KeyState::Unavailable => KmsError::key_unavailable(arn),
+            KeyState::Creating => KmsError::key_creating(arn),
+            KeyState::Updating => KmsError::key_updating(arn),
             KeyState::Enabled => KmsError::internal(),
         }
     }
@@ -454,9 +454,7 @@ impl KeyMetadata {
             _ => {}
         }
         if !(MIN_PENDING_WINDOW_DAYS..=MAX_PENDING_WINDOW_DAYS).contains(&window_days) {
-            return Err(KmsError::Validation(format!(
-                "PendingWindowInDays must be between {MIN_PENDING_WINDOW_DAYS} and {MAX_PENDING_WINDOW_DAYS}"
-            )));
+            return Err(KmsError::pending_window_out_of_range());
         }
         self.pending_window_days = Some(window_days);
         if self.has_replicas() {
@@ -496,11 +494,7 @@ impl KeyMetadata {
 
     /// AWS's answer to an operation this key's origin does not allow.
     pub fn origin_not_valid(&self) -> KmsError {
-        KmsError::UnsupportedOperation(format!(
-            "{} origin is {} which is not valid for this operation.",
-            self.arn,
-            self.origin.as_str()
-        ))
+        KmsError::origin_not_valid(&self.arn, self.origin.as_str())
     }
 
     /// Whether the key's own material lives in an HSM token (an AWS_CLOUDHSM store's key).
@@ -521,7 +515,7 @@ impl KeyMetadata {
     fn check_rotatable(&self) -> Result<(), KmsError> {
         if self.key_spec != KeySpec::SymmetricDefault {
             // AWS answers this one without a message.
-            return Err(KmsError::UnsupportedOperation(String::new()));
+            return Err(KmsError::rotation_unsupported_for_key_spec());
         }
         if self.origin != Origin::AwsKms {
             return Err(self.origin_not_valid());
@@ -605,10 +599,7 @@ impl KeyMetadata {
         self.check_usable()?;
         if on_demand {
             if self.rotation.on_demand_count >= MAX_ON_DEMAND_ROTATIONS {
-                return Err(KmsError::LimitExceeded(format!(
-                    "The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: {}",
-                    self.arn
-                )));
+                return Err(KmsError::on_demand_rotation_limit(&self.arn));
             }
             self.rotation.on_demand_count += 1;
         } else if let Some(days) = self.rotation.period_days {
@@ -655,9 +646,7 @@ impl KeyMetadata {
     ) -> Result<(), KmsError> {
         self.check_importable()?;
         if self.import.material.is_some_and(|m| m != material) {
-            return Err(KmsError::IncorrectKeyMaterial(
-                "The key material is not the key material that was previously imported into this KMS key.".into(),
-            ));
+            return Err(KmsError::key_material_mismatch());
         }
         self.import = ImportState {
             material: Some(material),
@@ -686,10 +675,7 @@ impl KeyMetadata {
             self.state,
             KeyState::PendingDeletion | KeyState::PendingReplicaDeletion
         ) {
-            return Err(KmsError::InvalidState(format!(
-                "{} is not pending deletion.",
-                self.arn
-            )));
+            return Err(KmsError::key_not_pending_deletion(&self.arn));
         }
         self.state = KeyState::Disabled;
         self.deletion_date = None;
@@ -811,10 +797,7 @@ mod tests {
         let mut k = key();
         assert!(k.check_usable().is_ok());
         k.disable().unwrap();
-        assert_eq!(
-            k.check_usable(),
-            Err(KmsError::Disabled(format!("{} is disabled.", k.arn)))
-        );
+        assert_eq!(k.check_usable(), Err(KmsError::key_disabled(&k.arn)));
         k.enable().unwrap();
         assert!(k.check_usable().is_ok());
     }
@@ -830,7 +813,7 @@ mod tests {
         k.schedule_deletion(7, 1000).unwrap();
         assert_eq!(k.state, KeyState::PendingDeletion);
         assert_eq!(k.deletion_date, Some(1000 + 7 * DAY_MILLIS));
-        let pending = KmsError::InvalidState(format!("{} is pending deletion.", k.arn));
+        let pending = KmsError::key_pending_deletion(&k.arn);
         assert_eq!(k.schedule_deletion(7, 0), Err(pending.clone()));
         assert_eq!(k.enable(), Err(pending.clone()));
         assert_eq!(k.check_usable(), Err(pending.clone()));
@@ -840,10 +823,7 @@ mod tests {
         assert_eq!(k.deletion_date, None);
         assert_eq!(
             k.cancel_deletion(),
-            Err(KmsError::InvalidState(format!(
-                "{} is not pending deletion.",
-                k.arn
-            )))
+            Err(KmsError::key_not_pending_deletion(&k.arn))
         );
     }
 
@@ -879,7 +859,7 @@ mod tests {
         rsa.key_spec = KeySpec::Rsa2048;
         assert_eq!(
             rsa.enable_rotation(365, 0),
-            Err(KmsError::UnsupportedOperation(String::new()))
+            Err(KmsError::rotation_unsupported_for_key_spec())
         );
     }
 

@@ -15,7 +15,8 @@
 //!   imported-material unwrapping, all through aws-lc-rs.
 //! - [`policy`]: IAM policy documents and their evaluation (conditions, set operators,
 //!   principals), `decide` and `explain`; [`grant`]: grants and their constraints.
-//! - [`tags`], [`error`]: tag rules, and `KmsError`, which carries each AWS error type.
+//! - [`tags`], [`error`]: tag rules, and `KmsError`, which carries each AWS error type, with
+//!   one constructor for every message it carries (checked against AWS's recorded messages).
 //!
 //! Nothing here reads a clock or a file: time comes in as a parameter, so the same call
 //! decides the same way in a request, a background job and `ferrokms policy explain`.

@@ -20,22 +20,16 @@ pub fn check_new_tags(tags: &[Tag], max_tags: usize) -> Result<(), KmsError> {
     let mut seen = std::collections::BTreeSet::new();
     for tag in tags {
         if !seen.insert(tag.key.as_str()) {
-            return Err(KmsError::Tag("Duplicate tag keys".into()));
+            return Err(KmsError::duplicate_tag_keys());
         }
         if tag.key.starts_with("aws:") {
-            return Err(KmsError::Tag(
-                "Tags beginning with aws: are reserved".into(),
-            ));
+            return Err(KmsError::reserved_tag_key());
         }
     }
     if tags.len() > max_tags {
-        return Err(too_many_tags());
+        return Err(KmsError::too_many_tags());
     }
     Ok(())
-}
-
-pub fn too_many_tags() -> KmsError {
-    KmsError::Tag("Too many tags".into())
 }
 
 #[cfg(test)]
@@ -54,18 +48,16 @@ mod tests {
         assert!(check_new_tags(&[tag("a"), tag("b")], MAX_TAGS_PER_KEY).is_ok());
         assert_eq!(
             check_new_tags(&[tag("a"), tag("a")], MAX_TAGS_PER_KEY),
-            Err(KmsError::Tag("Duplicate tag keys".into()))
+            Err(KmsError::duplicate_tag_keys())
         );
         assert_eq!(
             check_new_tags(&[tag("aws:x")], MAX_TAGS_PER_KEY),
-            Err(KmsError::Tag(
-                "Tags beginning with aws: are reserved".into()
-            ))
+            Err(KmsError::reserved_tag_key())
         );
         let many: Vec<Tag> = (0..51).map(|i| tag(&i.to_string())).collect();
         assert_eq!(
             check_new_tags(&many, MAX_TAGS_PER_KEY),
-            Err(too_many_tags())
+            Err(KmsError::too_many_tags())
         );
     }
 }

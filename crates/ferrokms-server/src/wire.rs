@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
+use ferrokms_core::error::{null_violation, violation};
 use ferrokms_core::key::Millis;
 use ferrokms_core::tags::Tag;
 use ferrokms_core::KmsError;
@@ -31,18 +32,14 @@ fn camel(member: &str) -> String {
 
 fn type_error(expected: &str, got: &Value) -> ApiError {
     let found = match got {
-        Value::Object(_) => {
-            return ApiError::serialization("Start of structure or map found where not expected.")
-        }
-        Value::Array(_) => {
-            return ApiError::serialization("Start of list found where not expected")
-        }
+        Value::Object(_) => return ApiError::unexpected_structure(),
+        Value::Array(_) => return ApiError::unexpected_list(),
         Value::String(_) => "STRING_VALUE",
         Value::Number(_) => "NUMBER_VALUE",
         Value::Bool(_) => "BOOLEAN_VALUE",
         Value::Null => "NULL_VALUE",
     };
-    ApiError::serialization(format!("{found} can not be converted to {expected}"))
+    ApiError::cannot_convert(found, expected)
 }
 
 fn as_str(v: &Value) -> Result<&str, ApiError> {
@@ -57,9 +54,7 @@ impl Input {
         match serde_json::from_slice::<Value>(body) {
             Ok(Value::Object(members)) => Ok(Self::from_map(members)),
             Ok(other) => Err(type_error("a structure", &other)),
-            Err(_) => Err(ApiError::serialization(
-                "Could not parse the request body as JSON.",
-            )),
+            Err(_) => Err(ApiError::body_not_json()),
         }
     }
 
@@ -81,21 +76,12 @@ impl Input {
     }
 
     fn violate(&mut self, value: Option<&str>, member: &str, constraint: String) {
-        let shown = match value {
-            Some(v) => format!("Value '{v}' at"),
-            None => "Value at".to_owned(),
-        };
-        self.violations.push(format!(
-            "{shown} '{}' failed to satisfy constraint: {constraint}",
-            camel(member)
-        ));
+        self.violations
+            .push(violation(value, camel(member), constraint));
     }
 
     fn missing(&mut self, member: &str) {
-        self.violations.push(format!(
-            "Value null at '{}' failed to satisfy constraint: Member must not be null",
-            camel(member)
-        ));
+        self.violations.push(null_violation(camel(member)));
     }
 
     fn check_length(
@@ -189,9 +175,9 @@ impl Input {
             return Ok(None);
         };
         let text = as_str(&v)?;
-        let bytes = BASE64.decode(text).map_err(|_| {
-            ApiError::serialization(format!("Invalid base64 in '{}'", camel(member)))
-        })?;
+        let bytes = BASE64
+            .decode(text)
+            .map_err(|_| ApiError::invalid_base64(camel(member)))?;
         self.check_length(None, member, bytes.len(), min, max);
         Ok(Some(bytes))
     }
@@ -406,16 +392,10 @@ impl Input {
 
     /// Reports every constraint violation found so far, in AWS's words.
     pub fn finish(&mut self) -> Result<(), ApiError> {
-        match self.violations.len() {
-            0 => Ok(()),
-            n => {
-                let noun = if n == 1 { "error" } else { "errors" };
-                Err(KmsError::Validation(format!(
-                    "{n} validation {noun} detected: {}",
-                    self.violations.join("; ")
-                ))
-                .into())
-            }
+        if self.violations.is_empty() {
+            Ok(())
+        } else {
+            Err(KmsError::validation_errors(&self.violations).into())
         }
     }
 }
@@ -447,11 +427,7 @@ pub fn decode_marker(marker: Option<&str>) -> Result<Option<String>, KmsError> {
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .map(Some)
-        .ok_or_else(invalid_marker)
-}
-
-pub fn invalid_marker() -> KmsError {
-    KmsError::InvalidMarker("The request was rejected because the marker is not valid.".into())
+        .ok_or_else(KmsError::invalid_marker)
 }
 
 #[cfg(test)]

@@ -68,10 +68,6 @@ pub struct PolicyDocument {
     statements: Vec<Statement>,
 }
 
-fn malformed(msg: impl Into<String>) -> KmsError {
-    KmsError::MalformedPolicyDocument(msg.into())
-}
-
 /// A string or a list of strings, as IAM allows for most elements.
 fn strings(v: &Value, element: &str) -> Result<Vec<String>, KmsError> {
     let scalar = |v: &Value| -> Result<String, KmsError> {
@@ -79,9 +75,7 @@ fn strings(v: &Value, element: &str) -> Result<Vec<String>, KmsError> {
             Value::String(s) => Ok(s.clone()),
             Value::Bool(b) => Ok(b.to_string()),
             Value::Number(n) => Ok(n.to_string()),
-            _ => Err(malformed(format!(
-                "{element} must be a string or a list of strings"
-            ))),
+            _ => Err(KmsError::policy_element_not_strings(element)),
         }
     };
     match v {
@@ -91,7 +85,7 @@ fn strings(v: &Value, element: &str) -> Result<Vec<String>, KmsError> {
 }
 
 fn principals(v: &Value) -> Result<Principals, KmsError> {
-    let invalid = || malformed("Policy contains a statement with one or more invalid principals.");
+    let invalid = KmsError::policy_invalid_principals;
     match v {
         Value::String(s) if s == "*" => Ok(Principals::Any),
         Value::Object(map) => {
@@ -140,7 +134,7 @@ fn is_valid_principal(p: &str) -> bool {
 
 fn conditions(v: &Value) -> Result<Vec<Condition>, KmsError> {
     let Value::Object(ops) = v else {
-        return Err(malformed("Condition must be an object"));
+        return Err(KmsError::policy_condition_not_object());
     };
     let mut out = Vec::new();
     for (op_name, keys) in ops {
@@ -156,11 +150,9 @@ fn conditions(v: &Value) -> Result<Vec<Condition>, KmsError> {
             _ => (false, rest),
         };
         let operator = Operator::parse(base)
-            .ok_or_else(|| malformed(format!("Invalid condition operator: {op_name}")))?;
+            .ok_or_else(|| KmsError::policy_invalid_condition_operator(op_name))?;
         let Value::Object(keys) = keys else {
-            return Err(malformed(format!(
-                "Condition {op_name} must map keys to values"
-            )));
+            return Err(KmsError::policy_condition_not_map(op_name));
         };
         for (key, values) in keys {
             out.push(Condition {
@@ -185,47 +177,39 @@ fn optional_strings(
 
 fn statement(v: &Value, kind: PolicyKind) -> Result<Statement, KmsError> {
     let Value::Object(map) = v else {
-        return Err(malformed("Each statement must be an object"));
+        return Err(KmsError::policy_statement_not_object());
     };
     let effect = match map.get("Effect").and_then(Value::as_str) {
         Some("Allow") => Effect::Allow,
         Some("Deny") => Effect::Deny,
-        _ => return Err(malformed("Each statement needs an Effect of Allow or Deny")),
+        _ => return Err(KmsError::policy_statement_without_effect()),
     };
     let principal = map.get("Principal").map(principals).transpose()?;
     let not_principal = map.get("NotPrincipal").map(principals).transpose()?;
     match kind {
         PolicyKind::Key if principal.is_none() && not_principal.is_none() => {
-            return Err(malformed(
-                "Policy contains a statement with no principal (key policy statements need Principal or NotPrincipal).",
-            ))
+            return Err(KmsError::policy_statement_without_principal())
         }
         PolicyKind::Identity if principal.is_some() || not_principal.is_some() => {
-            return Err(malformed("Identity policies must not name a Principal."))
+            return Err(KmsError::policy_identity_with_principal())
         }
         _ => {}
     }
     if principal.is_some() && not_principal.is_some() {
-        return Err(malformed(
-            "A statement may not have both Principal and NotPrincipal",
-        ));
+        return Err(KmsError::policy_principal_and_not_principal());
     }
     let action = optional_strings(map, "Action")?;
     let not_action = optional_strings(map, "NotAction")?;
     if action.is_none() == not_action.is_none() {
-        return Err(malformed(
-            "Each statement needs exactly one of Action or NotAction",
-        ));
+        return Err(KmsError::policy_action_and_not_action());
     }
     let resource = optional_strings(map, "Resource")?;
     let not_resource = optional_strings(map, "NotResource")?;
     if resource.is_some() && not_resource.is_some() {
-        return Err(malformed(
-            "A statement may not have both Resource and NotResource",
-        ));
+        return Err(KmsError::policy_resource_and_not_resource());
     }
     if kind == PolicyKind::Identity && resource.is_none() && not_resource.is_none() {
-        return Err(malformed("Each statement needs Resource or NotResource"));
+        return Err(KmsError::policy_statement_without_resource());
     }
     let conditions = map
         .get("Condition")
@@ -248,10 +232,9 @@ fn statement(v: &Value, kind: PolicyKind) -> Result<Statement, KmsError> {
 impl PolicyDocument {
     /// Parses a policy; any problem is a MalformedPolicyDocumentException.
     pub fn parse(text: &str, kind: PolicyKind) -> Result<Self, KmsError> {
-        let doc: Value = serde_json::from_str(text)
-            .map_err(|_| malformed("The policy is not a valid JSON document."))?;
+        let doc: Value = serde_json::from_str(text).map_err(|_| KmsError::policy_not_json())?;
         let Value::Object(map) = doc else {
-            return Err(malformed("The policy must be a JSON object."));
+            return Err(KmsError::policy_not_object());
         };
         let statements = match map.get("Statement") {
             Some(Value::Array(items)) => items
@@ -259,7 +242,7 @@ impl PolicyDocument {
                 .map(|s| statement(s, kind))
                 .collect::<Result<Vec<_>, _>>()?,
             Some(single @ Value::Object(_)) => vec![statement(single, kind)?],
-            _ => return Err(malformed("The policy needs a Statement.")),
+            _ => return Err(KmsError::policy_without_statement()),
         };
         Ok(PolicyDocument { statements })
     }
@@ -273,8 +256,7 @@ impl PolicyDocument {
     /// - policy variables (`${aws:username}`), which ferrokms does not substitute;
     /// - empty lists of actions, resources, principals or condition values.
     pub fn check_new_policy(&self) -> Result<(), KmsError> {
-        let invalid_principals =
-            || malformed("Policy contains a statement with one or more invalid principals.");
+        let invalid_principals = KmsError::policy_invalid_principals;
         for s in &self.statements {
             for p in [&s.principal, &s.not_principal].into_iter().flatten() {
                 if let Principals::Listed { aws, service } = p {
@@ -291,35 +273,27 @@ impl PolicyDocument {
                 .flatten()
             {
                 if list.is_empty() {
-                    return Err(malformed("A statement lists no actions or resources."));
+                    return Err(KmsError::policy_empty_list());
                 }
             }
             for c in &s.conditions {
                 if c.values.is_empty() {
-                    return Err(malformed(format!(
-                        "Condition {} on {} has no values.",
-                        c.written, c.key
-                    )));
+                    return Err(KmsError::policy_condition_without_values(
+                        &c.written, &c.key,
+                    ));
                 }
                 if c.values.iter().any(|v| v.contains("${")) {
-                    return Err(malformed(format!(
-                        "Condition {} on {} uses a policy variable; ferrokms does not substitute policy variables.",
-                        c.written, c.key
-                    )));
+                    return Err(KmsError::policy_variable_in_condition(&c.written, &c.key));
                 }
                 if c.qualifier != SetQualifier::ForAllValues {
                     continue;
                 }
-                let what = if c.key.starts_with("kms:encryptioncontext:") {
-                    "EncryptionContext: Using the ForAllValues set operator with a single-valued condition key matches requests without the specified encryption context or with an unspecified encryption context."
-                } else if c.key.starts_with("aws:requesttag/") {
-                    " Using the ForAllValues set operator with a single-valued condition key matches requests without the specified tag or with an unspecified tag."
-                } else {
-                    continue;
-                };
-                return Err(malformed(format!(
-                    "OverlyPermissiveCondition:{what} To fix, remove ForAllValues."
-                )));
+                if c.key.starts_with("kms:encryptioncontext:") {
+                    return Err(KmsError::policy_for_all_values_on_encryption_context());
+                }
+                if c.key.starts_with("aws:requesttag/") {
+                    return Err(KmsError::policy_for_all_values_on_request_tag());
+                }
             }
         }
         Ok(())

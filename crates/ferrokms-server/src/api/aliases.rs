@@ -21,16 +21,9 @@ fn alias_name(raw: &str, creating: bool) -> Result<AliasName, ApiError> {
     };
     parsed.map_err(|e| {
         match e {
-            AliasNameError::Pattern => KmsError::Validation(format!(
-                "1 validation error detected: Value '{raw}' at 'aliasName' failed to satisfy constraint: Member must satisfy regular expression pattern: {}",
-                ferrokms_core::ids::ALIAS_PATTERN
-            )),
-            AliasNameError::Prefix => KmsError::Validation(
-                "Alias must start with the prefix \"alias/\". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html".into(),
-            ),
-            AliasNameError::Reserved => KmsError::InvalidAliasName(format!(
-                "Alias {raw} cannot begin with the reserved prefix alias/aws/."
-            )),
+            AliasNameError::Pattern => KmsError::alias_name_invalid(raw),
+            AliasNameError::Prefix => KmsError::alias_prefix_missing(),
+            AliasNameError::Reserved => KmsError::alias_reserved_prefix(raw),
         }
         .into()
     })
@@ -38,21 +31,17 @@ fn alias_name(raw: &str, creating: bool) -> Result<AliasName, ApiError> {
 
 fn quota_error(call: &Call<'_>, e: StoreError) -> ApiError {
     match e {
-        StoreError::LimitExceeded { in_use } => KmsError::LimitExceeded(format!(
-            "Aliases per key quota for this account in this region is {}, current usage is {in_use}.",
-            call.services.quotas.resources.aliases_per_key
-        ))
-        .into(),
+        StoreError::LimitExceeded { in_use } => {
+            KmsError::aliases_per_key_limit(call.services.quotas.resources.aliases_per_key, in_use)
+                .into()
+        }
         other => store_failure(other),
     }
 }
 
 fn alias_not_found(call: &Call<'_>, name: &AliasName) -> ApiError {
-    KmsError::NotFound(format!(
-        "Alias {} is not found.",
-        name.arn(call.request.region(), call.request.principal().account())
-    ))
-    .into()
+    KmsError::alias_not_found(name.arn(call.request.region(), call.request.principal().account()))
+        .into()
 }
 
 /// An alias target must be named by key id or key ARN, never by another alias.
@@ -61,7 +50,7 @@ fn refuse_alias_target(raw: &str) -> Result<(), ApiError> {
         KeyReference::parse(raw),
         KeyReference::Alias(_) | KeyReference::AliasArn { .. }
     ) {
-        return Err(KmsError::Validation("Aliases must refer to keys. Not aliases".into()).into());
+        return Err(KmsError::alias_target_is_alias().into());
     }
     Ok(())
 }
@@ -102,11 +91,9 @@ pub async fn create_alias(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
         .await
     {
         Ok(()) => Ok(json!({})),
-        Err(StoreError::AlreadyExists) => Err(KmsError::AlreadyExists(format!(
-            "An alias with the name {} already exists",
-            record.name.arn(&record.region, &record.account)
-        ))
-        .into()),
+        Err(StoreError::AlreadyExists) => {
+            Err(KmsError::alias_exists(record.name.arn(&record.region, &record.account)).into())
+        }
         Err(e) => Err(quota_error(call, e)),
     }
 }
@@ -187,11 +174,10 @@ pub async fn update_alias(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
         key.check_not_pending_deletion()?;
         if let Some(current) = &current {
             if key_kind(current) != key_kind(&key) {
-                return Err(KmsError::Validation(format!(
-                    "Alias {} cannot point to {}: the current and new KMS key must be the same type (both symmetric or both asymmetric or both HMAC), and they must have the same key usage.",
+                return Err(KmsError::alias_target_kind_mismatch(
                     name.arn(&existing.region, &existing.account),
-                    key.arn
-                ))
+                    &key.arn,
+                )
                 .into());
             }
         }
@@ -251,7 +237,7 @@ pub async fn list_aliases(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
     let (limit, after) = finish_with_page(&mut input, 100, 50)?;
     if let Some(a) = &after {
         if AliasName::parse_existing(a).is_err() {
-            return Err(crate::wire::invalid_marker().into());
+            return Err(KmsError::invalid_marker().into());
         }
     }
     authorize_iam(call, On::Account, "*", None, &Conditions::none())?;
@@ -267,7 +253,7 @@ pub async fn list_aliases(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
                     arn.key_id
                 }
                 KeyReference::Arn(arn) if &arn.region != region => {
-                    return Err(KmsError::NotFound(format!("Invalid arn {}", arn.region)).into())
+                    return Err(KmsError::invalid_arn_region(&arn.region).into())
                 }
                 KeyReference::Arn(_) => {
                     return Err(super::authorize::hidden_resource(
@@ -276,7 +262,7 @@ pub async fn list_aliases(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
                         Named::ByRequest,
                     ))
                 }
-                _ => return Err(KmsError::NotFound(format!("Invalid keyId '{raw}'")).into()),
+                _ => return Err(KmsError::invalid_key_id(&raw).into()),
             };
             let exists = call
                 .services
@@ -291,7 +277,7 @@ pub async fn list_aliases(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
                     account: account.clone(),
                     key_id: id,
                 };
-                return Err(KmsError::NotFound(format!("Key '{arn}' does not exist")).into());
+                return Err(KmsError::key_not_found(&arn).into());
             }
             Some(id)
         }

@@ -22,10 +22,7 @@ const MAX_SIGNATURE_BYTES: usize = 6144;
 const MAX_PUBLIC_KEY_BYTES: usize = 8192;
 
 fn algorithm_mismatch(algorithm: &str, key: &KeyMetadata) -> KmsError {
-    KmsError::InvalidKeyUsage(format!(
-        "Algorithm {algorithm} is incompatible with key spec {}.",
-        key.key_spec.as_str()
-    ))
+    KmsError::algorithm_incompatible(algorithm, key.key_spec.as_str())
 }
 
 /// The key named for Sign or Verify, checked for state, usage and algorithm.
@@ -121,7 +118,7 @@ pub async fn verify(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError
     )?;
     if !valid {
         // As in AWS, a signature that does not verify is an error, never `false`.
-        return Err(KmsError::InvalidSignature(String::new()).into());
+        return Err(KmsError::invalid_signature().into());
     }
     Ok(json!({
         "KeyId": key.arn.to_string(),
@@ -139,7 +136,7 @@ pub async fn get_public_key(call: &Call<'_>, mut input: Input) -> Result<Value, 
     key.check_not_pending_deletion()?;
     let Some(public) = key.public_key.as_deref() else {
         // AWS sends this one without a message.
-        return Err(KmsError::UnsupportedOperation(String::new()).into());
+        return Err(KmsError::no_public_key().into());
     };
     let mut out = json!({
         "KeyId": key.arn.to_string(),

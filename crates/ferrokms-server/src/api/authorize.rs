@@ -449,11 +449,7 @@ pub fn hidden_resource(call: &Call<'_>, action: &str, named: Named) -> ApiError 
         Named::ByRequest => "this resource",
         Named::ByCiphertext => "the resource associated with this ciphertext",
     };
-    KmsError::AccessDenied(format!(
-        "User: {} is not authorized to perform: kms:{action} on {on} because the resource does not exist in this Region, no resource-based policies allow access, or a resource-based policy explicitly denies access",
-        call.request.principal().arn()
-    ))
-    .into()
+    KmsError::access_denied_hidden(call.request.principal().arn(), action, on).into()
 }
 
 impl Named {
@@ -468,11 +464,12 @@ impl Named {
 
 /// AccessDenied for `action` on `resource` (as [`Named::resource`] writes it).
 fn denied(call: &Call<'_>, action: &str, resource: &str, decision: Decision) -> ApiError {
-    KmsError::AccessDenied(format!(
-        "User: {} is not authorized to perform: kms:{action} on {resource} {}",
+    KmsError::access_denied(
         call.request.principal().arn(),
-        decision.reason(&format!("kms:{action}"))
-    ))
+        action,
+        resource,
+        decision.reason(&format!("kms:{action}")),
+    )
     .into()
 }
 
@@ -721,9 +718,6 @@ pub fn check_lockout(
     if decision == Decision::Allowed {
         Ok(())
     } else {
-        Err(KmsError::MalformedPolicyDocument(
-            "The new key policy will not allow you to update the key policy in the future.".into(),
-        )
-        .into())
+        Err(KmsError::policy_lockout().into())
     }
 }

@@ -28,10 +28,7 @@ const MAX_DATA_KEY_BYTES: i64 = 1024;
 fn read_context(input: &mut Input, member: &str) -> Result<EncryptionContext, ApiError> {
     let context = EncryptionContext::new(input.string_map(member)?.unwrap_or_default());
     if context.size_bytes() > MAX_CONTEXT_BYTES {
-        return Err(KmsError::Validation(format!(
-            "Encryption context exceeds the maximum size of {MAX_CONTEXT_BYTES} bytes."
-        ))
-        .into());
+        return Err(KmsError::encryption_context_too_large().into());
     }
     Ok(context)
 }
@@ -42,7 +39,7 @@ pub(super) fn read_grant_tokens(input: &mut Input) -> Result<(), ApiError> {
     let tokens = input.string_list("GrantTokens", 1, 8192, 10)?;
     for token in tokens.iter().flatten() {
         if ferrokms_core::grant::parse_grant_token(token).is_none() {
-            return Err(KmsError::InvalidGrantToken("Grant token is not valid.".into()).into());
+            return Err(KmsError::invalid_grant_token().into());
         }
     }
     Ok(())
@@ -57,10 +54,7 @@ fn read_algorithm(
 
 pub(super) fn refuse_recipient(input: &mut Input) -> Result<(), ApiError> {
     if input.present("Recipient") {
-        return Err(KmsError::UnsupportedOperation(
-            "Recipient (attested enclave delivery) is not supported by ferrokms.".into(),
-        )
-        .into());
+        return Err(KmsError::recipient_unsupported().into());
     }
     Ok(())
 }
@@ -78,10 +72,7 @@ pub(super) fn read_dry_run(
                 if m == "IGNORE_CIPHERTEXT" {
                     ignore_ciphertext = true;
                 } else {
-                    return Err(KmsError::Validation(format!(
-                        "1 validation error detected: Value '[{m}]' at 'dryRunModifiers' failed to satisfy constraint: Member must satisfy constraint: [Member must satisfy enum value set: [IGNORE_CIPHERTEXT]]"
-                    ))
-                    .into());
+                    return Err(KmsError::dry_run_modifier_invalid(m).into());
                 }
             }
         }
@@ -115,11 +106,10 @@ fn check_encryption_key(
     key.check_usable()?;
     let algorithm = algorithm.unwrap_or(EncryptionAlgorithm::SymmetricDefault);
     if !key.encryption_algorithms().contains(&algorithm) {
-        return Err(KmsError::InvalidKeyUsage(format!(
-            "Algorithm {} is incompatible with key spec {}.",
+        return Err(KmsError::algorithm_incompatible(
             algorithm.as_str(),
-            key.key_spec.as_str()
-        )));
+            key.key_spec.as_str(),
+        ));
     }
     Ok(())
 }
@@ -140,9 +130,7 @@ fn crypto_conditions(context: &EncryptionContext, algorithm: EncryptionAlgorithm
 fn check_data_key_wrapping_key(key: &KeyMetadata, operation: &str) -> Result<(), KmsError> {
     key.check_usage(KeyUsage::EncryptDecrypt, operation)?;
     if key.key_spec != ferrokms_core::key::KeySpec::SymmetricDefault {
-        return Err(KmsError::InvalidKeyUsage(
-            "You cannot generate a data key with an asymmetric CMK".into(),
-        ));
+        return Err(KmsError::data_key_needs_symmetric_key());
     }
     key.check_usable()
 }
@@ -217,10 +205,7 @@ async fn key_for_blob(
         Some(raw) => {
             let key = resolve_key(call, raw, on, conditions).await?;
             if key.id() != blob_key {
-                return Err(KmsError::IncorrectKey(
-                    "The key ID in the request does not identify a CMK that can perform this operation.".into(),
-                )
-                .into());
+                return Err(KmsError::incorrect_key().into());
             }
             Ok(key)
         }
@@ -273,10 +258,7 @@ fn refuse_context_for_asymmetric(context: &EncryptionContext) -> Result<(), KmsE
     if context.entries().is_empty() {
         Ok(())
     } else {
-        Err(KmsError::Validation(
-            "EncryptionContext is not supported when encrypting/decrypting with asymmetric CMKs."
-                .into(),
-        ))
+        Err(KmsError::encryption_context_with_asymmetric_key())
     }
 }
 
@@ -356,12 +338,8 @@ async fn decrypt_ciphertext(
             material_id: header.material_id,
         });
     }
-    let raw = requested.ok_or_else(|| {
-        KmsError::Validation(format!(
-            "KeyId is required to decrypt with the {} algorithm.",
-            algorithm.as_str()
-        ))
-    })?;
+    let raw =
+        requested.ok_or_else(|| KmsError::key_id_required_for_algorithm(algorithm.as_str()))?;
     let key = resolve_key(call, raw, on, &conditions).await?;
     check_encryption_key(&key, operation, Some(algorithm))?;
     refuse_context_for_asymmetric(context)?;
@@ -411,11 +389,7 @@ pub async fn decrypt(call: &Call<'_>, mut input: Input) -> Result<Value, ApiErro
     input.finish()?;
 
     let Some(ciphertext) = ciphertext else {
-        let key_id = key_id.ok_or_else(|| {
-            KmsError::Validation(
-                "KeyId is required when the IGNORE_CIPHERTEXT dry-run modifier is set.".into(),
-            )
-        })?;
+        let key_id = key_id.ok_or_else(KmsError::key_id_required_ignoring_ciphertext)?;
         let conditions = crypto_conditions(
             &context,
             algorithm.unwrap_or(EncryptionAlgorithm::SymmetricDefault),
@@ -490,12 +464,7 @@ pub async fn re_encrypt(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
     )
     .with("kms:ReEncryptOnSameKey", vec![same_key]);
     let Some(ciphertext) = ciphertext else {
-        let raw = source_key_id.ok_or_else(|| {
-            KmsError::Validation(
-                "SourceKeyId is required when the IGNORE_CIPHERTEXT dry-run modifier is set."
-                    .into(),
-            )
-        })?;
+        let raw = source_key_id.ok_or_else(KmsError::source_key_id_required_ignoring_ciphertext)?;
         let source = resolve_key(call, &raw, On::SourceKey, &source_conditions).await?;
         check_encryption_key(&source, "ReEncrypt", source_algorithm)?;
         return Err(KmsError::dry_run().into());
@@ -552,12 +521,7 @@ pub async fn generate_data_key(
     let length = match (number_of_bytes, spec) {
         (Some(n), None) => usize::try_from(n).map_err(|_| KmsError::internal())?,
         (None, Some(spec)) => spec.bytes(),
-        _ => {
-            return Err(KmsError::Validation(
-                "Please specify either number of bytes or key spec.".into(),
-            )
-            .into())
-        }
+        _ => return Err(KmsError::data_key_size_unspecified().into()),
     };
     let operation = if with_plaintext {
         "GenerateDataKey"
@@ -626,11 +590,7 @@ pub async fn generate_data_key_pair(
         spec,
         DataKeyPairSpec::Sm2 | DataKeyPairSpec::EccNistEdwards25519
     ) {
-        return Err(KmsError::UnsupportedOperation(format!(
-            "KeyPairSpec {} is not supported by this version of ferrokms.",
-            spec.as_str()
-        ))
-        .into());
+        return Err(KmsError::key_pair_spec_unsupported(spec.as_str()).into());
     }
     if dry_run {
         return Err(KmsError::dry_run().into());
@@ -657,8 +617,7 @@ pub async fn generate_random(call: &Call<'_>, mut input: Input) -> Result<Value,
     let custom_key_store = input.string("CustomKeyStoreId", 1, 64)?;
     refuse_recipient(&mut input)?;
     input.finish()?;
-    let n =
-        number_of_bytes.ok_or_else(|| KmsError::Validation("NumberOfBytes is required.".into()))?;
+    let n = number_of_bytes.ok_or_else(KmsError::number_of_bytes_required)?;
     authorize_iam(call, On::Account, "*", None, &Conditions::none())?;
     let n = usize::try_from(n).map_err(|_| KmsError::internal())?;
     if let Some(id) = custom_key_store {

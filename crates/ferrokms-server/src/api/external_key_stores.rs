@@ -94,17 +94,6 @@ fn valid_uri_path(path: &str) -> bool {
                     .all(|b| b.is_ascii_alphanumeric() || b"/_-".contains(&b))))
 }
 
-fn validation(member: &str, shown: Option<&str>, constraint: &str) -> ApiError {
-    let value = match shown {
-        Some(v) => format!("Value '{v}' at"),
-        None => "Value at".to_owned(),
-    };
-    KmsError::Validation(format!(
-        "1 validation error detected: {value} '{member}' failed to satisfy constraint: {constraint}"
-    ))
-    .into()
-}
-
 /// Reads the XksProxy* members; their values are checked before anything else is done.
 pub(super) fn read_members(input: &mut Input) -> Result<XksMembers, ApiError> {
     let uri_endpoint = input.string("XksProxyUriEndpoint", 10, 128)?;
@@ -155,42 +144,25 @@ pub(super) fn read_members(input: &mut Input) -> Result<XksMembers, ApiError> {
 /// `{AccessKeyId, RawSecretAccessKey}`, both required; neither is ever shown in a message.
 fn read_credential(v: &Value) -> Result<(String, Zeroizing<String>), ApiError> {
     let member = |name: &str| v.get(name).and_then(Value::as_str).map(str::to_owned);
-    let path = "xksProxyAuthenticationCredential";
-    let access = member("AccessKeyId").ok_or_else(|| {
-        validation(
-            &format!("{path}.accessKeyId"),
-            None,
-            "Member must not be null",
-        )
-    })?;
-    let secret = Zeroizing::new(member("RawSecretAccessKey").ok_or_else(|| {
-        validation(
-            &format!("{path}.rawSecretAccessKey"),
-            None,
-            "Member must not be null",
-        )
-    })?);
+    let access = member("AccessKeyId")
+        .ok_or_else(|| ApiError::from(KmsError::xks_access_key_id_missing()))?;
+    let secret = Zeroizing::new(
+        member("RawSecretAccessKey")
+            .ok_or_else(|| ApiError::from(KmsError::xks_secret_access_key_missing()))?,
+    );
     if !(20..=30).contains(&access.len())
         || !access
             .bytes()
             .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b))
     {
-        return Err(validation(
-            &format!("{path}.accessKeyId"),
-            None,
-            "Member must have length between 20 and 30 and satisfy regular expression pattern: ^[A-Z2-7]+$",
-        ));
+        return Err(KmsError::xks_access_key_id_invalid().into());
     }
     if !(43..=64).contains(&secret.len())
         || !secret
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"/+=".contains(&b))
     {
-        return Err(validation(
-            &format!("{path}.rawSecretAccessKey"),
-            None,
-            "Member must have length between 43 and 64 and satisfy regular expression pattern: ^[a-zA-Z0-9\\/+=]+$",
-        ));
+        return Err(KmsError::xks_secret_access_key_invalid().into());
     }
     Ok((access, secret))
 }

@@ -24,9 +24,7 @@ fn read_constraints(input: &mut Input) -> Result<Option<GrantConstraints>, ApiEr
         return Ok(None);
     };
     let Value::Object(fields) = value else {
-        return Err(ApiError::serialization(
-            "Start of structure or map expected for Constraints.",
-        ));
+        return Err(ApiError::structure_expected("Constraints"));
     };
     let map = |name: &str| -> Result<Option<BTreeMap<String, String>>, ApiError> {
         match fields.get(name) {
@@ -35,19 +33,17 @@ fn read_constraints(input: &mut Input) -> Result<Option<GrantConstraints>, ApiEr
                 .iter()
                 .map(|(k, v)| match v {
                     Value::String(s) => Ok((k.clone(), s.clone())),
-                    _ => Err(ApiError::serialization(format!(
-                        "{name} values must be strings"
-                    ))),
+                    _ => Err(ApiError::map_values_not_strings(name)),
                 })
                 .collect::<Result<_, _>>()
                 .map(Some),
-            Some(_) => Err(ApiError::serialization(format!("{name} must be a map"))),
+            Some(_) => Err(ApiError::not_a_map(name)),
         }
     };
     let source_arn = match fields.get("SourceArn") {
         None | Some(Value::Null) => None,
         Some(Value::String(arn)) => Some(check_source_arn(arn)?),
-        Some(_) => return Err(ApiError::serialization("SourceArn must be a string")),
+        Some(_) => return Err(ApiError::not_a_string("SourceArn")),
     };
     let constraints = GrantConstraints {
         encryption_context_subset: map("EncryptionContextSubset")?,
@@ -57,14 +53,11 @@ fn read_constraints(input: &mut Input) -> Result<Option<GrantConstraints>, ApiEr
     if constraints.encryption_context_subset.is_some()
         && constraints.encryption_context_equals.is_some()
     {
-        return Err(KmsError::Validation("More than one constraint supplied".into()).into());
+        return Err(KmsError::grant_constraints_conflict().into());
     }
     if let Some(pairs) = constraints.context_pairs() {
         if pairs.len() > MAX_CONSTRAINT_PAIRS || pairs.values().any(|v| v.chars().count() > 384) {
-            return Err(KmsError::Validation(format!(
-                "A grant constraint may hold at most {MAX_CONSTRAINT_PAIRS} encryption context pairs, each value of at most 384 characters."
-            ))
-            .into());
+            return Err(KmsError::grant_constraint_too_large(MAX_CONSTRAINT_PAIRS).into());
         }
     }
     Ok(Some(constraints))
@@ -94,10 +87,7 @@ fn check_source_arn(arn: &str) -> Result<String, ApiError> {
     } else {
         // The value is echoed as AWS does, but never more of it than a valid one could hold.
         let shown: String = arn.chars().take(512).collect();
-        Err(KmsError::Validation(format!(
-            "1 validation error detected: Value '{shown}' at 'constraints.sourceArn' failed to satisfy constraint: Member must satisfy regular expression pattern: {pattern}"
-        ))
-        .into())
+        Err(KmsError::grant_source_arn_invalid(shown, pattern).into())
     }
 }
 
@@ -162,31 +152,17 @@ pub async fn create_grant(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
     input.finish()?;
 
     if service_grantee.is_some() {
-        return Err(KmsError::UnsupportedOperation(
-            "Grants to service principals are not supported by this version of ferrokms.".into(),
-        )
-        .into());
+        return Err(KmsError::service_principal_grants_unsupported().into());
     }
-    let grantee = grantee.ok_or_else(|| {
-        KmsError::Validation(
-            "1 validation error detected: Value null at 'granteePrincipal' failed to satisfy constraint: Member must not be null".into(),
-        )
-    })?;
+    let grantee = grantee.ok_or_else(KmsError::grantee_principal_missing)?;
     if let Some(bad) = operations
         .iter()
         .find(|o| !GRANT_OPERATIONS.contains(&o.as_str()))
     {
-        return Err(KmsError::Validation(format!(
-            "1 validation error detected: Value '[{bad}]' at 'operations' failed to satisfy constraint: Member must satisfy constraint: [Member must satisfy enum value set: [{}]]",
-            GRANT_OPERATIONS.join(", ")
-        ))
-        .into());
+        return Err(KmsError::grant_operation_invalid(bad).into());
     }
     if operations.iter().all(|o| o == "CreateGrant") {
-        return Err(KmsError::Validation(
-            "Grants must not contain only the CreateGrant operation.".into(),
-        )
-        .into());
+        return Err(KmsError::grant_only_create_grant().into());
     }
     let terms = GrantTerms {
         operations,
@@ -213,11 +189,10 @@ pub async fn create_grant(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
     if context_constrained && key.key_spec != KeySpec::SymmetricDefault {
         // "You cannot use an encryption context grant constraint for cryptographic
         // operations with asymmetric KMS keys or HMAC KMS keys."
-        return Err(KmsError::Validation(format!(
-            "Encryption context grant constraints are supported only for symmetric encryption keys, not for {} ({}).",
-            key.arn,
-            key.key_spec.as_str()
-        ))
+        return Err(KmsError::grant_context_constraint_for_asymmetric(
+            &key.arn,
+            key.key_spec.as_str(),
+        )
         .into());
     }
     if dry_run {
@@ -261,10 +236,9 @@ pub async fn create_grant(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
     {
         Ok(id) => id,
         Err(StoreError::LimitExceeded { .. }) => {
-            return Err(KmsError::LimitExceeded(format!(
-                "Grants per key quota for this account in this region is {}.",
-                call.services.quotas.resources.grants_per_key
-            ))
+            return Err(KmsError::grants_per_key_limit(
+                call.services.quotas.resources.grants_per_key,
+            )
             .into())
         }
         Err(e) => return Err(store_failure(e)),
@@ -314,11 +288,7 @@ pub async fn list_retirable_grants(call: &Call<'_>, mut input: Input) -> Result<
     let retiring = input.string("RetiringPrincipal", 1, 256)?;
     let _retiring_service = input.string("RetiringServicePrincipal", 1, 256)?;
     let (limit, after) = finish_with_page(&mut input, 100, 50)?;
-    let retiring = retiring.ok_or_else(|| {
-        KmsError::Validation(
-            "Either RetiringPrincipal or RetiringServicePrincipal is required.".into(),
-        )
-    })?;
+    let retiring = retiring.ok_or_else(KmsError::retiring_principal_missing)?;
     // "You must specify a principal in your Amazon Web Services account."
     let caller_account = call.request.principal().account();
     if ferrokms_core::policy::principal_account(&retiring) != Some(caller_account.as_str()) {
@@ -361,7 +331,7 @@ pub async fn list_retirable_grants(call: &Call<'_>, mut input: Input) -> Result<
 }
 
 fn grant_not_found(grant_id: &str) -> ApiError {
-    KmsError::NotFound(format!("Grant ID {grant_id} not found")).into()
+    KmsError::grant_not_found(grant_id).into()
 }
 
 fn check_grant_id(grant_id: &str) -> Result<(), ApiError> {
@@ -372,7 +342,7 @@ fn check_grant_id(grant_id: &str) -> Result<(), ApiError> {
     {
         Ok(())
     } else {
-        Err(KmsError::InvalidGrantId(format!("Invalid grant ID {grant_id}")).into())
+        Err(KmsError::invalid_grant_id(grant_id).into())
     }
 }
 
@@ -387,23 +357,15 @@ pub async fn retire_grant(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
     // anything by the key policy.
     let (key_ref, grant_id) = match (token, key_id, grant_id) {
         (Some(token), _, _) => {
-            let (key, grant) = parse_grant_token(&token).ok_or_else(|| {
-                ApiError::from(KmsError::InvalidGrantToken(
-                    "Grant token is not valid.".into(),
-                ))
-            })?;
+            let (key, grant) = parse_grant_token(&token)
+                .ok_or_else(|| ApiError::from(KmsError::invalid_grant_token()))?;
             (ferrokms_core::ids::KeyReference::Id(key), grant)
         }
         (None, Some(key), Some(grant)) => {
             check_grant_id(&grant)?;
             (ferrokms_core::ids::KeyReference::parse(&key), grant)
         }
-        _ => {
-            return Err(KmsError::Validation(
-                "Either a GrantToken or both a KeyId and a GrantId are required.".into(),
-            )
-            .into())
-        }
+        _ => return Err(KmsError::retire_grant_target_missing().into()),
     };
     let (key_id, named_account) = match key_ref {
         ferrokms_core::ids::KeyReference::Id(id) => (id, None),

@@ -90,22 +90,10 @@ pub async fn import_key_material(call: &Call<'_>, mut input: Input) -> Result<Va
         );
     let model = model.unwrap_or_else(|| EXPIRES.to_owned());
     match (model.as_str(), valid_to) {
-        (EXPIRES, None) => {
-            return Err(KmsError::Validation(
-                "A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES".into(),
-            )
-            .into())
-        }
-        (DOES_NOT_EXPIRE, Some(_)) => return Err(KmsError::Validation(
-            "A validTo date must not be set if the ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE"
-                .into(),
-        )
-        .into()),
+        (EXPIRES, None) => return Err(KmsError::valid_to_required().into()),
+        (DOES_NOT_EXPIRE, Some(_)) => return Err(KmsError::valid_to_not_allowed().into()),
         (_, Some(v)) if v <= call.now || v > call.now + MAX_VALIDITY_MS => {
-            return Err(KmsError::Validation(
-                "ValidTo must be in the future and at most 365 days from now.".into(),
-            )
-            .into())
+            return Err(KmsError::valid_to_out_of_range().into())
         }
         _ => {}
     }
@@ -115,10 +103,7 @@ pub async fn import_key_material(call: &Call<'_>, mut input: Input) -> Result<Va
         open_import_token(call.services.root.as_ref(), &key.arn, &token, call.now)?;
     let material = unwrap_material(algorithm, &wrapping_key, &encrypted)?;
     if material.len() != SYMMETRIC_MATERIAL_BYTES {
-        return Err(KmsError::IncorrectKeyMaterial(format!(
-            "Symmetric key material must be {SYMMETRIC_MATERIAL_BYTES} bytes long."
-        ))
-        .into());
+        return Err(KmsError::symmetric_material_wrong_length().into());
     }
     let material = KeyMaterial::from_bytes(material);
     let material_id = imported_material_id(&material);

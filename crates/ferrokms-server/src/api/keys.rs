@@ -160,10 +160,7 @@ pub async fn create_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
     input.finish()?;
 
     if spec.is_some() && cmk_spec.is_some() {
-        return Err(KmsError::Validation(
-            "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated.".into(),
-        )
-        .into());
+        return Err(KmsError::key_spec_conflict().into());
     }
     let spec = spec
         .or(cmk_spec.map(CustomerMasterKeySpec::key_spec))
@@ -171,48 +168,26 @@ pub async fn create_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
     let usage = match (usage, spec) {
         (Some(u), _) => u,
         (None, KeySpec::SymmetricDefault) => KeyUsage::EncryptDecrypt,
-        (None, _) => {
-            return Err(KmsError::Validation(
-                "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.".into(),
-            )
-            .into())
-        }
+        (None, _) => return Err(KmsError::key_usage_required().into()),
     };
     if !spec.usages().contains(&usage) {
-        return Err(KmsError::Validation(format!(
-            "KeyUsage {} is not compatible with KeySpec {}",
-            usage.as_str(),
-            spec.as_str()
-        ))
-        .into());
+        return Err(KmsError::key_usage_incompatible(usage.as_str(), spec.as_str()).into());
     }
     let origin = origin.unwrap_or(Origin::AwsKms);
     if custom_key_store.is_some()
         && (spec != KeySpec::SymmetricDefault || usage != KeyUsage::EncryptDecrypt || multi_region)
     {
-        return Err(KmsError::UnsupportedOperation(
-            "A custom key store holds only symmetric encryption keys in a single Region.".into(),
-        )
-        .into());
+        return Err(KmsError::custom_key_store_key_kind().into());
     }
     if custom_key_store.is_none()
         && (matches!(origin, Origin::AwsCloudhsm | Origin::ExternalKeyStore)
             || xks_key_id.is_some())
     {
-        return Err(KmsError::UnsupportedOperation(format!(
-            "A key of Origin {} (or with an XksKeyId) needs the CustomKeyStoreId of a custom \
-             key store of its kind.",
-            origin.as_str()
-        ))
-        .into());
+        return Err(KmsError::origin_needs_custom_key_store(origin.as_str()).into());
     }
     let importing = origin == Origin::External && spec == KeySpec::SymmetricDefault;
     if custom_key_store.is_none() && origin != Origin::AwsKms && !importing {
-        return Err(KmsError::UnsupportedOperation(format!(
-            "Origin {} is not supported by this version of ferrokms.",
-            origin.as_str()
-        ))
-        .into());
+        return Err(KmsError::origin_unsupported(origin.as_str()).into());
     }
     check_new_tags(&tags, call.services.quotas.resources.tags_per_key)?;
     let conditions = Conditions::none()
@@ -329,10 +304,7 @@ pub async fn check_key_quota(
         .await
         .map_err(store_failure)?;
     if in_use >= max {
-        return Err(KmsError::LimitExceeded(format!(
-            "Customer managed keys per region quota for this account in this region is {max}, current usage is {in_use}."
-        ))
-        .into());
+        return Err(KmsError::keys_per_region_limit(max, in_use).into());
     }
     Ok(())
 }
@@ -358,7 +330,7 @@ pub async fn list_keys(call: &Call<'_>, mut input: Input) -> Result<Value, ApiEr
     let (limit, after) = finish_with_page(&mut input, 1000, 100)?;
     if let Some(a) = &after {
         if KeyId::parse(a).is_none() {
-            return Err(crate::wire::invalid_marker().into());
+            return Err(KmsError::invalid_marker().into());
         }
     }
     authorize_iam(call, On::Account, "*", None, &Conditions::none())?;

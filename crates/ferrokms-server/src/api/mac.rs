@@ -52,11 +52,10 @@ async fn mac_key(
     key.check_usage(KeyUsage::GenerateVerifyMac, operation)?;
     key.check_usable()?;
     if key.key_spec.mac_algorithm() != Some(req.algorithm) {
-        return Err(KmsError::InvalidKeyUsage(format!(
-            "Algorithm {} is incompatible with key spec {}.",
+        return Err(KmsError::algorithm_incompatible(
             req.algorithm.as_str(),
-            key.key_spec.as_str()
-        ))
+            key.key_spec.as_str(),
+        )
         .into());
     }
     if req.dry_run {
@@ -85,7 +84,7 @@ pub async fn verify_mac(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
     let key = mac_key(call, &req, "VerifyMac").await?;
     let material = load_material(call, &key, &key.current_material).await?;
     if !asymmetric::verify_mac(&material, req.algorithm, &req.message, &tag) {
-        return Err(KmsError::InvalidMac(String::new()).into());
+        return Err(KmsError::invalid_mac().into());
     }
     Ok(json!({
         "KeyId": key.arn.to_string(),

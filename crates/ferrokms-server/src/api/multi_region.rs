@@ -17,21 +17,15 @@ use crate::error::ApiError;
 use crate::wire::Input;
 
 fn not_multi_region(key: &KeyMetadata) -> ApiError {
-    KmsError::UnsupportedOperation(format!("{} is not a multi-region key.", key.arn)).into()
+    KmsError::not_multi_region(&key.arn).into()
 }
 
 /// A Region of the request, which must be one this service serves.
 fn read_region(call: &Call<'_>, raw: &str, member: &str) -> Result<Region, ApiError> {
-    let region = Region::parse(raw).ok_or_else(|| {
-        ApiError::from(KmsError::Validation(format!(
-            "1 validation error detected: Value '{raw}' at '{member}' failed to satisfy constraint: Member must satisfy regular expression pattern: ^([a-z]+-){{2,3}}\\d+$"
-        )))
-    })?;
+    let region =
+        Region::parse(raw).ok_or_else(|| ApiError::from(KmsError::region_invalid(raw, member)))?;
     if !call.services.regions.serves(&region) {
-        return Err(KmsError::Validation(format!(
-            "1 validation error detected: Value '{raw}' at '{member}' failed to satisfy constraint: Member must be a Region this service serves"
-        ))
-        .into());
+        return Err(KmsError::region_not_served(raw, member).into());
     }
     Ok(region)
 }
@@ -99,21 +93,13 @@ pub async fn replicate_key(call: &Call<'_>, mut input: Input) -> Result<Value, A
         return Err(not_multi_region(&primary));
     };
     if !primary.is_primary() {
-        return Err(KmsError::UnsupportedOperation(format!(
-            "{} is not a multi-region primary key.",
-            primary.arn
-        ))
-        .into());
+        return Err(KmsError::not_multi_region_primary(&primary.arn).into());
     }
     primary.check_usable()?;
     if replica_region == replication.primary_region
         || replication.replica_regions.contains(&replica_region)
     {
-        return Err(KmsError::AlreadyExists(format!(
-            "{} already exists.",
-            primary.arn_in(&replica_region)
-        ))
-        .into());
+        return Err(KmsError::replica_exists(primary.arn_in(&replica_region)).into());
     }
     let replica_arn = primary.arn_in(&replica_region);
     let policy = match policy {
@@ -180,9 +166,7 @@ pub async fn replicate_key(call: &Call<'_>, mut input: Input) -> Result<Value, A
         .await
     {
         Ok(()) => {}
-        Err(StoreError::AlreadyExists) => {
-            return Err(KmsError::AlreadyExists(format!("{} already exists.", replica.arn)).into())
-        }
+        Err(StoreError::AlreadyExists) => return Err(KmsError::replica_exists(&replica.arn).into()),
         Err(e) => return Err(store_failure(e)),
     }
     sync_replication(call, &primary, &replication).await?;
@@ -210,11 +194,7 @@ pub async fn update_primary_region(call: &Call<'_>, mut input: Input) -> Result<
     // KeyId "identifies the current primary key": a replica cannot hand over a role it
     // does not hold.
     if !key.is_primary() {
-        return Err(KmsError::UnsupportedOperation(format!(
-            "{} is not a multi-Region primary key.",
-            key.arn
-        ))
-        .into());
+        return Err(KmsError::not_current_primary(&key.arn).into());
     }
     key.check_usable()?;
     if new_primary == replication.primary_region {
@@ -224,11 +204,7 @@ pub async fn update_primary_region(call: &Call<'_>, mut input: Input) -> Result<
         return Ok(json!({}));
     }
     if !replication.replica_regions.contains(&new_primary) {
-        return Err(KmsError::NotFound(format!(
-            "Key '{}' does not exist",
-            key.arn_in(&new_primary)
-        ))
-        .into());
+        return Err(KmsError::key_not_found(key.arn_in(&new_primary)).into());
     }
     // kms:UpdatePrimaryRegion on the replica too, under its own key policy and in its
     // Region.
@@ -239,12 +215,7 @@ pub async fn update_primary_region(call: &Call<'_>, mut input: Input) -> Result<
         .await
         .map_err(store_failure)?
         .filter(|r| r.account() == key.account())
-        .ok_or_else(|| {
-            ApiError::from(KmsError::NotFound(format!(
-                "Key '{}' does not exist",
-                key.arn_in(&new_primary)
-            )))
-        })?;
+        .ok_or_else(|| ApiError::from(KmsError::key_not_found(key.arn_in(&new_primary))))?;
     call.touched(replica.arn.to_string());
     let replica =
         authorize_key(call, replica, On::ReplicaKey, Named::ByRequest, &conditions).await?;

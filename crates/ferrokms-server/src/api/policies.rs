@@ -16,10 +16,7 @@ const POLICY_NAME: &str = "default";
 
 fn check_policy_name(name: Option<String>) -> Result<(), ApiError> {
     match name {
-        Some(n) if n != POLICY_NAME => Err(KmsError::NotFound(format!(
-            "Policy {n} does not exist; the only key policy name is {POLICY_NAME}."
-        ))
-        .into()),
+        Some(n) if n != POLICY_NAME => Err(KmsError::policy_name_not_found(n, POLICY_NAME).into()),
         _ => Ok(()),
     }
 }
@@ -29,10 +26,7 @@ fn check_policy_name(name: Option<String>) -> Result<(), ApiError> {
 pub fn parse_key_policy(call: &Call<'_>, text: &str) -> Result<PolicyDocument, ApiError> {
     let max = call.services.quotas.resources.key_policy_bytes;
     if text.len() > max {
-        return Err(KmsError::LimitExceeded(format!(
-            "The key policy exceeds the maximum size of {max} bytes."
-        ))
-        .into());
+        return Err(KmsError::key_policy_too_large(max).into());
     }
     let document = PolicyDocument::parse(text, PolicyKind::Key)?;
     document.check_new_policy()?;

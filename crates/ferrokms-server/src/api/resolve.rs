@@ -13,11 +13,11 @@ use crate::error::ApiError;
 use crate::quotas::RateClass;
 
 fn not_found_key(arn: &KeyArn) -> ApiError {
-    KmsError::NotFound(format!("Key '{arn}' does not exist")).into()
+    KmsError::key_not_found(arn).into()
 }
 
 fn invalid_key_id(raw: &str) -> ApiError {
-    KmsError::NotFound(format!("Invalid keyId '{raw}'")).into()
+    KmsError::invalid_key_id(raw).into()
 }
 
 /// Counts a cryptographic operation against its key type's request rate (ReEncrypt once,
@@ -99,13 +99,7 @@ async fn alias_in(
     let alias = match found {
         Some(a) => a,
         None if !own => return Err(hidden_resource(call, action_on(call, on), Named::ByRequest)),
-        None => {
-            return Err(KmsError::NotFound(format!(
-                "Alias {} is not found.",
-                name.arn(region, account)
-            ))
-            .into())
-        }
+        None => return Err(KmsError::alias_not_found(name.arn(region, account)).into()),
     };
     let conditions = conditions
         .clone()
@@ -141,7 +135,7 @@ pub async fn resolve_key(
         }
         KeyReference::Arn(arn) => {
             if &arn.region != region {
-                return Err(KmsError::NotFound(format!("Invalid arn {}", arn.region)).into());
+                return Err(KmsError::invalid_arn_region(&arn.region).into());
             }
             key_in(
                 call,
@@ -163,7 +157,7 @@ pub async fn resolve_key(
             name,
         } if aliases => {
             if &r != region {
-                return Err(KmsError::NotFound(format!("Invalid arn {r}")).into());
+                return Err(KmsError::invalid_arn_region(&r).into());
             }
             alias_in(call, on, region, &a, &name, conditions).await
         }

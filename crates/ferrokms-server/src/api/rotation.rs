@@ -33,11 +33,7 @@ pub async fn rotate_key(
             return Ok(key);
         }
         if !key.is_primary() {
-            return Err(KmsError::UnsupportedOperation(format!(
-                "{} is a multi-Region replica key: rotate its primary key.",
-                key.arn
-            ))
-            .into());
+            return Err(KmsError::rotate_replica(&key.arn).into());
         }
         let material_id = MaterialId::generate()?;
         key.rotate(material_id, rotation == RotationType::OnDemand, now)?;
@@ -62,9 +58,7 @@ pub async fn rotate_key(
                     .key(key.region(), &key.id())
                     .await
                     .map_err(store_failure)?
-                    .ok_or_else(|| {
-                        KmsError::NotFound(format!("Key '{}' does not exist", key.arn))
-                    })?;
+                    .ok_or_else(|| KmsError::key_not_found(&key.arn))?;
             }
             Err(e) => return Err(store_failure(e)),
         }
@@ -110,11 +104,7 @@ fn only_primary(key: &KeyMetadata) -> Result<(), ApiError> {
     if key.is_primary() {
         Ok(())
     } else {
-        Err(KmsError::UnsupportedOperation(format!(
-            "{} is a multi-Region replica key: manage rotation on its primary key.",
-            key.arn
-        ))
-        .into())
+        Err(KmsError::rotation_of_replica(&key.arn).into())
     }
 }
 
@@ -134,7 +124,7 @@ fn only_symmetric(key: &KeyMetadata) -> Result<(), ApiError> {
     if key.key_spec == KeySpec::SymmetricDefault {
         Ok(())
     } else {
-        Err(KmsError::UnsupportedOperation(String::new()).into())
+        Err(KmsError::rotation_unsupported_for_key_spec().into())
     }
 }
 
@@ -227,7 +217,7 @@ pub async fn list_key_rotations(call: &Call<'_>, mut input: Input) -> Result<Val
         let position = rows
             .iter()
             .position(|m| &m.material_id.to_string() == after)
-            .ok_or_else(crate::wire::invalid_marker)?;
+            .ok_or_else(KmsError::invalid_marker)?;
         rows.drain(..=position);
     }
     let (rows, mut out) = finish_page(rows, limit, |m| m.material_id.to_string());

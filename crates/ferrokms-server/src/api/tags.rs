@@ -1,6 +1,7 @@
 //! Tags: TagResource, UntagResource, ListResourceTags.
 
-use ferrokms_core::tags::{check_new_tags, too_many_tags};
+use ferrokms_core::tags::check_new_tags;
+use ferrokms_core::KmsError;
 use ferrokms_store::{Page, StoreError};
 use serde_json::{json, Value};
 
@@ -38,7 +39,7 @@ pub async fn tag_resource(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
         .await
     {
         Ok(()) => Ok(json!({})),
-        Err(StoreError::LimitExceeded { .. }) => Err(too_many_tags().into()),
+        Err(StoreError::LimitExceeded { .. }) => Err(KmsError::too_many_tags().into()),
         Err(e) => Err(store_failure(e)),
     }
 }

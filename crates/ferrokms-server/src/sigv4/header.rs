@@ -17,19 +17,13 @@ pub struct AuthorizationHeader {
     pub signature: String,
 }
 
-fn incomplete(msg: String) -> ApiError {
-    ApiError::IncompleteSignature(msg)
-}
-
 impl AuthorizationHeader {
     /// `has_date` tells whether the request carries `X-Amz-Date` or `Date`: AWS lists its
     /// absence among the missing parts of an incomplete signature.
     pub fn parse(raw: &str, has_date: bool) -> Result<Self, ApiError> {
-        let rest = raw.strip_prefix(ALGORITHM).ok_or_else(|| {
-            incomplete(format!(
-                "Unsupported authorization type or algorithm. Authorization={raw}"
-            ))
-        })?;
+        let rest = raw
+            .strip_prefix(ALGORITHM)
+            .ok_or_else(|| ApiError::unsupported_authorization(raw))?;
         let (mut credential, mut signed_headers, mut signature) = (None, None, None);
         for part in rest.split(',') {
             let part = part.trim();
@@ -37,9 +31,7 @@ impl AuthorizationHeader {
                 continue;
             }
             let Some((k, v)) = part.split_once('=') else {
-                return Err(incomplete(format!(
-                    "'{part}' not a valid key=value pair (missing equal-sign) in Authorization header: '{raw}'."
-                )));
+                return Err(ApiError::authorization_pair_without_equals(part, raw));
             };
             match k.trim() {
                 "Credential" => credential = Some(v.trim()),
@@ -66,21 +58,14 @@ impl AuthorizationHeader {
         let (Some(credential), Some(signed_headers), Some(signature), true) =
             (credential, signed_headers, signature, missing.is_empty())
         else {
-            return Err(incomplete(format!(
-                "{} Authorization={raw}",
-                missing.join(" ")
-            )));
+            return Err(ApiError::authorization_incomplete(&missing, raw));
         };
         let scope: Vec<&str> = credential.split('/').collect();
         let [access_key_id, date, region, service, terminator] = scope[..] else {
-            return Err(incomplete(format!(
-                "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got '{credential}'"
-            )));
+            return Err(ApiError::credential_scope_malformed(credential));
         };
         if terminator != "aws4_request" {
-            return Err(incomplete(format!(
-                "Credential should be scoped with a valid terminator: 'aws4_request', not '{terminator}'."
-            )));
+            return Err(ApiError::credential_terminator_invalid(terminator));
         }
         let signed_headers: Vec<String> = signed_headers
             .split(';')
@@ -89,9 +74,7 @@ impl AuthorizationHeader {
         // `host` itself: over HTTP/2 its value is the request's authority, which is then
         // what is signed; a `:authority` entry would sign nothing.
         if !signed_headers.iter().any(|h| h == "host") {
-            return Err(incomplete(
-                "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.".into(),
-            ));
+            return Err(ApiError::host_not_signed());
         }
         Ok(AuthorizationHeader {
             access_key_id: access_key_id.to_owned(),

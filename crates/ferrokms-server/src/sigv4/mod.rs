@@ -116,10 +116,6 @@ pub enum Authenticator {
     },
 }
 
-fn invalid_signature(msg: impl Into<String>) -> ApiError {
-    ApiError::InvalidSignature(msg.into())
-}
-
 /// The request's date: `X-Amz-Date`, else the HTTP `Date` header.
 fn request_date(req: &RequestParts<'_>) -> Option<(String, Option<SystemTime>)> {
     if let Some(v) = req.headers.get("x-amz-date") {
@@ -136,25 +132,23 @@ fn request_date(req: &RequestParts<'_>) -> Option<(String, Option<SystemTime>)> 
 }
 
 fn check_clock(amz_date: &str, at: Option<SystemTime>, now: SystemTime) -> Result<(), ApiError> {
-    let at = at.ok_or_else(|| {
-        invalid_signature(format!(
-            "Date must be in ISO-8601 'basic format'. Got '{amz_date}'. See http://en.wikipedia.org/wiki/ISO_8601"
-        ))
-    })?;
+    let at = at.ok_or_else(|| ApiError::date_not_iso8601(amz_date))?;
     let window = MAX_CLOCK_SKEW.as_secs() / 60;
     if at + MAX_CLOCK_SKEW < now {
-        return Err(invalid_signature(format!(
-            "Signature expired: {amz_date} is now earlier than {} ({} - {window} min.)",
+        return Err(ApiError::signature_expired(
+            amz_date,
             format_amz_date(now - MAX_CLOCK_SKEW),
-            format_amz_date(now)
-        )));
+            format_amz_date(now),
+            window,
+        ));
     }
     if at > now + MAX_CLOCK_SKEW {
-        return Err(invalid_signature(format!(
-            "Signature not yet current: {amz_date} is still later than {} ({} + {window} min.)",
+        return Err(ApiError::signature_not_yet_current(
+            amz_date,
             format_amz_date(now + MAX_CLOCK_SKEW),
-            format_amz_date(now)
-        )));
+            format_amz_date(now),
+            window,
+        ));
     }
     Ok(())
 }
@@ -203,9 +197,7 @@ fn check_signed_headers(
         "date"
     };
     if !signed(date_header) {
-        return Err(ApiError::IncompleteSignature(format!(
-            "'{date_header}' must be a 'SignedHeader' in the AWS Authorization."
-        )));
+        return Err(ApiError::date_not_signed(date_header));
     }
     let mut unsigned: Vec<&str> = req
         .headers
@@ -218,10 +210,7 @@ fn check_signed_headers(
     }
     unsigned.sort_unstable();
     unsigned.dedup();
-    Err(ApiError::IncompleteSignature(format!(
-        "There were headers present in the request which were not signed: {}",
-        unsigned.join(", ")
-    )))
+    Err(ApiError::headers_not_signed(&unsigned))
 }
 
 /// The principal an ARN names, as a request signed by it would carry it (its identity
@@ -338,26 +327,20 @@ impl Authenticator {
             .get("authorization")
             .ok_or(ApiError::MissingAuthenticationToken)?;
         // An Authorization header is ASCII; other bytes are refused, never guessed at.
-        let raw = raw.to_str().map_err(|_| {
-            ApiError::IncompleteSignature(
-                "The Authorization header holds characters that are not ASCII.".into(),
-            )
-        })?;
+        let raw = raw
+            .to_str()
+            .map_err(|_| ApiError::authorization_not_ascii())?;
         let date = request_date(req);
         let auth = AuthorizationHeader::parse(raw, date.is_some())?;
         let service = match auth.service.as_str() {
             "kms" => Service::Kms,
             "sts" => Service::Sts,
             "cloudtrail" => Service::CloudTrail,
-            _ => {
-                return Err(invalid_signature(
-                    "Credential should be scoped to correct service: 'kms'. ",
-                ))
-            }
+            _ => return Err(ApiError::credential_service_invalid()),
         };
         let region = Region::parse(&auth.region)
             .filter(|r| regions.serves(r))
-            .ok_or_else(|| invalid_signature("Credential should be scoped to a valid region. "))?;
+            .ok_or_else(ApiError::credential_region_invalid)?;
 
         let principal = match self {
             Authenticator::Dev {
@@ -390,11 +373,11 @@ impl Authenticator {
                     .await?
                     .ok_or(ApiError::UnrecognizedClient)?;
                 if !amz_date.starts_with(&auth.scope_date) || auth.scope_date.len() != 8 {
-                    return Err(invalid_signature(format!(
-                        "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{}', from '{amz_date}'.",
-                        auth.scope_date,
-                        amz_date.get(..8).unwrap_or(&amz_date)
-                    )));
+                    return Err(ApiError::credential_date_mismatch(
+                        &auth.scope_date,
+                        amz_date.get(..8).unwrap_or(&amz_date),
+                        &amz_date,
+                    ));
                 }
                 check_clock(&amz_date, at, now)?;
                 check_signed_headers(req, &auth)?;
@@ -405,13 +388,8 @@ impl Authenticator {
                 let canonical = canonical::canonical_request(req, &auth);
                 let to_sign = canonical::string_to_sign(&amz_date, &auth, &canonical);
                 let expected = canonical::signature(&secret, &auth, &to_sign);
-                verify_slices_are_equal(expected.as_bytes(), auth.signature.as_bytes()).map_err(
-                    |_| {
-                        invalid_signature(
-                            "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
-                        )
-                    },
-                )?;
+                verify_slices_are_equal(expected.as_bytes(), auth.signature.as_bytes())
+                    .map_err(|_| ApiError::signature_mismatch())?;
                 check_session(&record, req, now)?;
                 principal_of(store.as_ref(), record).await?
             }

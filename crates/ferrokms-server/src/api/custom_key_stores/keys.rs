@@ -76,7 +76,7 @@ pub(in crate::api) async fn open_store(
 
 /// AWS's answer for a key whose custom key store cannot be used.
 pub(in crate::api) fn unavailable(key: &KeyMetadata) -> ApiError {
-    KmsError::InvalidState(format!("{} is unavailable.", key.arn)).into()
+    KmsError::key_unavailable(&key.arn).into()
 }
 
 /// The token and token key behind a key of an AWS_CLOUDHSM store.
@@ -207,21 +207,13 @@ pub(in crate::api) async fn make_key_in_store(
     let account = call.request.principal().account().clone();
     let region = call.request.region().clone();
     match open_store(call, &region, &account, store_id).await? {
-        StoreAccess::NotFound => Err(KmsError::CustomKeyStoreNotFound(format!(
-            "Custom key store {store_id} does not exist."
-        ))
-        .into()),
-        StoreAccess::NotConnected(state) => Err(KmsError::CustomKeyStoreInvalidState(format!(
-            "Custom key store {store_id} is {state}; it must be CONNECTED to create keys in it."
-        ))
-        .into()),
+        StoreAccess::NotFound => Err(KmsError::custom_key_store_does_not_exist(store_id).into()),
+        StoreAccess::NotConnected(state) => {
+            Err(KmsError::custom_key_store_not_connected_for_create(store_id, &state).into())
+        }
         StoreAccess::Token(token, cluster) => {
             if origin != Origin::AwsCloudhsm || xks_key_id.is_some() {
-                return Err(KmsError::UnsupportedOperation(format!(
-                    "To create a KMS key in custom key store {store_id}, set Origin to \
-                     AWS_CLOUDHSM (and give no XksKeyId)."
-                ))
-                .into());
+                return Err(KmsError::cloudhsm_store_needs_cloudhsm_origin(store_id).into());
             }
             let label = token_key_label(material);
             tokio::task::spawn_blocking(move || token.generate_key(&label))
@@ -239,11 +231,7 @@ pub(in crate::api) async fn make_key_in_store(
         }
         StoreAccess::Proxy(endpoint) => {
             let (Origin::ExternalKeyStore, Some(external_key)) = (origin, xks_key_id) else {
-                return Err(KmsError::UnsupportedOperation(format!(
-                    "To create a KMS key in external key store {store_id}, set Origin to \
-                     EXTERNAL_KEY_STORE and give the XksKeyId of its external key."
-                ))
-                .into());
+                return Err(KmsError::external_store_needs_external_key(store_id).into());
             };
             let taken = keys_in_store(call, &region, &account, store_id)
                 .await?
@@ -254,11 +242,7 @@ pub(in crate::api) async fn make_key_in_store(
                         .is_some_and(|l| l.xks_key_id.as_deref() == Some(external_key))
                 });
             if taken {
-                return Err(KmsError::XksKeyAlreadyInUse(format!(
-                    "The external key {external_key} is already associated with a KMS key in \
-                     custom key store {store_id}."
-                ))
-                .into());
+                return Err(KmsError::xks_key_in_use(external_key, store_id).into());
             }
             let metadata = external_key_stores::request_metadata(call, None, "CreateKey");
             let answer = call
@@ -276,12 +260,7 @@ pub(in crate::api) async fn make_key_in_store(
                     .iter()
                     .all(|u| answer.key_usage.iter().any(|k| k == u));
             if !usable {
-                return Err(KmsError::XksKeyInvalidConfiguration(
-                    "The external key must be an AES-256 symmetric key that is enabled and \
-                     performs encryption and decryption."
-                        .into(),
-                )
-                .into());
+                return Err(KmsError::xks_key_unusable().into());
             }
             Ok(CustomKeyStoreLink {
                 id: store_id.to_owned(),
@@ -306,14 +285,10 @@ pub(in crate::api) async fn random_in_store(
     let account = call.request.principal().account().clone();
     match open_store(call, call.request.region(), &account, store_id).await? {
         StoreAccess::NotFound => Err(not_found()),
-        StoreAccess::NotConnected(state) => Err(KmsError::CustomKeyStoreInvalidState(format!(
-            "Custom key store {store_id} is {state}; it must be CONNECTED."
-        ))
-        .into()),
-        StoreAccess::Proxy(_) => Err(KmsError::UnsupportedOperation(format!(
-            "GenerateRandom does not take an external key store ({store_id})."
-        ))
-        .into()),
+        StoreAccess::NotConnected(state) => {
+            Err(KmsError::custom_key_store_not_connected(store_id, &state).into())
+        }
+        StoreAccess::Proxy(_) => Err(KmsError::random_in_external_store(store_id).into()),
         StoreAccess::Token(token, _) => token.random(len).map_err(|e| {
             tracing::error!(custom_key_store = %store_id, error = %e, "the token's generator failed");
             KmsError::internal().into()

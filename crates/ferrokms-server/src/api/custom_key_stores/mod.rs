@@ -112,19 +112,15 @@ impl KeyStore {
         Ok(())
     }
 
-    fn invalid_state(&self, needed: &str) -> ApiError {
-        KmsError::CustomKeyStoreInvalidState(format!(
-            "Custom key store {} is {}; {needed}.",
-            self.record.id,
-            self.document.state.as_str()
-        ))
-        .into()
+    /// The store's state refuses the operation: `error` is the constructor that says why.
+    fn invalid_state(&self, error: fn(&str, &str) -> KmsError) -> ApiError {
+        error(self.record.id.as_str(), self.document.state.as_str()).into()
     }
 }
 
 fn not_found() -> ApiError {
     // AWS answers an unknown custom key store with no message.
-    KmsError::CustomKeyStoreNotFound(String::new()).into()
+    KmsError::custom_key_store_not_found().into()
 }
 
 async fn stores_of_caller(call: &Call<'_>) -> Result<Vec<KeyStore>, ApiError> {
@@ -207,19 +203,11 @@ fn new_store_id() -> Result<String, ApiError> {
 }
 
 fn cluster_not_found(id: &str) -> ApiError {
-    KmsError::CloudHsmClusterNotFound(format!(
-        "AWS KMS cannot find the AWS CloudHSM cluster with the specified cluster ID: {id}."
-    ))
-    .into()
+    KmsError::cloudhsm_cluster_not_found(id).into()
 }
 
 fn name_in_use() -> ApiError {
-    KmsError::CustomKeyStoreNameInUse(
-        "The specified custom key store name is already assigned to another custom key store \
-         in the account. Try again with a custom key store name that is unique in the account."
-            .into(),
-    )
-    .into()
+    KmsError::custom_key_store_name_in_use().into()
 }
 
 pub async fn create_custom_key_store(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
@@ -241,31 +229,17 @@ pub async fn create_custom_key_store(call: &Call<'_>, mut input: Input) -> Resul
     let existing = stores_of_caller(call).await?;
     let (document, secret) = if store_type == "EXTERNAL_KEY_STORE" {
         if cluster_id.is_some() || trust_anchor.is_some() || password.is_some() {
-            return Err(KmsError::Validation(
-                "CloudHsmClusterId, TrustAnchorCertificate and KeyStorePassword are valid only \
-                 for an AWS_CLOUDHSM custom key store."
-                    .into(),
-            )
-            .into());
+            return Err(KmsError::cloudhsm_members_for_external_store().into());
         }
         new_external_store(call, xks, &existing).await?
     } else {
         if xks.any() {
-            return Err(KmsError::Validation(
-                "XksProxy parameters are valid only for an EXTERNAL_KEY_STORE custom key store."
-                    .into(),
-            )
-            .into());
+            return Err(KmsError::xks_members_for_cloudhsm_store().into());
         }
         let (Some(cluster_id), Some(trust_anchor), Some(password)) =
             (cluster_id, trust_anchor, password)
         else {
-            return Err(KmsError::Validation(
-                "An AWS_CLOUDHSM custom key store needs CloudHsmClusterId, \
-                 TrustAnchorCertificate and KeyStorePassword."
-                    .into(),
-            )
-            .into());
+            return Err(KmsError::cloudhsm_members_missing().into());
         };
         check_new_cluster(call, &cluster_id, &trust_anchor, &existing)?;
         let document = StoreDocument {
@@ -310,11 +284,9 @@ pub async fn create_custom_key_store(call: &Call<'_>, mut input: Input) -> Resul
     {
         Ok(()) => Ok(json!({ "CustomKeyStoreId": id })),
         Err(StoreError::AlreadyExists) => Err(name_in_use()),
-        Err(StoreError::LimitExceeded { in_use }) => Err(KmsError::LimitExceeded(format!(
-            "Custom key stores quota for this account in this region is {max}, current usage \
-             is {in_use}."
-        ))
-        .into()),
+        Err(StoreError::LimitExceeded { in_use }) => {
+            Err(KmsError::custom_key_stores_limit(max, in_use).into())
+        }
         Err(e) => Err(store_failure(e)),
     }
 }
@@ -333,22 +305,14 @@ fn check_new_cluster(
     }
     if let Some(anchor) = key_stores.trust_anchor(cluster_id) {
         if anchor.trim() != trust_anchor.trim() {
-            return Err(KmsError::IncorrectTrustAnchor(format!(
-                "The trust anchor certificate in the request is not the trust anchor \
-                 certificate of the specified AWS CloudHSM cluster {cluster_id}."
-            ))
-            .into());
+            return Err(KmsError::incorrect_trust_anchor(cluster_id).into());
         }
     }
     if let Some(other) = existing
         .iter()
         .find(|s| s.document.cluster_id.as_deref() == Some(cluster_id))
     {
-        return Err(KmsError::CloudHsmClusterInUse(format!(
-            "The AWS CloudHSM cluster {cluster_id} is already associated with custom key store {}.",
-            other.record.id
-        ))
-        .into());
+        return Err(KmsError::cloudhsm_cluster_in_use(cluster_id, &other.record.id).into());
     }
     Ok(())
 }
@@ -366,21 +330,11 @@ async fn new_external_store(
         xks.connectivity,
         xks.credential,
     ) else {
-        return Err(KmsError::Validation(
-            "An EXTERNAL_KEY_STORE custom key store needs XksProxyUriEndpoint, XksProxyUriPath, \
-             XksProxyConnectivity and XksProxyAuthenticationCredential."
-                .into(),
-        )
-        .into());
+        return Err(KmsError::xks_members_missing().into());
     };
     let vpc = connectivity == "VPC_ENDPOINT_SERVICE";
     if vpc != xks.vpc_endpoint_service_name.is_some() {
-        return Err(KmsError::Validation(
-            "XksProxyVpcEndpointServiceName is required with VPC_ENDPOINT_SERVICE connectivity \
-             and valid only with it."
-                .into(),
-        )
-        .into());
+        return Err(KmsError::xks_vpc_endpoint_service_name_mismatch().into());
     }
     if existing.iter().any(|s| {
         s.document
@@ -388,12 +342,7 @@ async fn new_external_store(
             .as_ref()
             .is_some_and(|x| x.uri_endpoint == uri_endpoint && x.uri_path == uri_path)
     }) {
-        return Err(KmsError::XksProxyUriInUse(
-            "The combination of the XksProxyUriEndpoint and XksProxyUriPath values is already \
-             associated with an external key store in this account and Region."
-                .into(),
-        )
-        .into());
+        return Err(KmsError::xks_proxy_uri_in_use().into());
     }
     let settings = XksSettings {
         uri_endpoint,
@@ -514,18 +463,10 @@ pub async fn update_custom_key_store(call: &Call<'_>, mut input: Input) -> Resul
     let current = find(call, &id).await?;
     let external = current.document.xks.is_some();
     if external && (password.is_some() || cluster_id.is_some()) {
-        return Err(KmsError::Validation(format!(
-            "KeyStorePassword and CloudHsmClusterId are valid only for an AWS_CLOUDHSM custom \
-             key store; {id} is EXTERNAL_KEY_STORE."
-        ))
-        .into());
+        return Err(KmsError::cloudhsm_members_for_external_store_update(&id).into());
     }
     if !external && xks.any() {
-        return Err(KmsError::Validation(format!(
-            "XksProxy parameters are valid only for an EXTERNAL_KEY_STORE custom key store; {id} \
-             is AWS_CLOUDHSM."
-        ))
-        .into());
+        return Err(KmsError::xks_members_for_cloudhsm_store_update(&id).into());
     }
     let key_stores = &call.services.key_stores;
     if let (Some(new), Some(old)) = (&cluster_id, &current.document.cluster_id) {
@@ -537,11 +478,7 @@ pub async fn update_custom_key_store(call: &Call<'_>, mut input: Input) -> Resul
             _ => new == old,
         };
         if !related {
-            return Err(KmsError::CloudHsmClusterNotRelated(format!(
-                "The AWS CloudHSM cluster {new} is not related to the cluster of custom key \
-                 store {id}: they do not share a trust anchor."
-            ))
-            .into());
+            return Err(KmsError::cloudhsm_cluster_not_related(new, &id).into());
         }
     }
     // The XKS credential's secret is kept where a CloudHSM store keeps its password.
@@ -569,10 +506,7 @@ pub async fn update_custom_key_store(call: &Call<'_>, mut input: Input) -> Resul
         || xks.vpc_endpoint_service_owner.is_some();
     write_back(call, &id, |store| {
         if needs_disconnected && store.document.state != ConnectionState::Disconnected {
-            return Err(store.invalid_state(
-                "disconnect it before changing that (only its name, and an external key \
-                 store's proxy path and credential, can change while it is not DISCONNECTED)",
-            ));
+            return Err(store.invalid_state(KmsError::custom_key_store_must_disconnect_to_update));
         }
         if let Some(name) = &new_name {
             store.record.name = name.clone();
@@ -615,18 +549,14 @@ pub async fn delete_custom_key_store(call: &Call<'_>, mut input: Input) -> Resul
     authorize_iam(call, On::Account, "*", None, &Conditions::none())?;
     let store = find(call, &id).await?;
     if store.document.state != ConnectionState::Disconnected {
-        return Err(store.invalid_state("disconnect it before deleting it"));
+        return Err(store.invalid_state(KmsError::custom_key_store_must_disconnect_to_delete));
     }
     // Keys pending deletion count too, as in AWS.
     let in_store = keys_in_store(call, &store.record.region, &store.record.account, &id)
         .await?
         .len();
     if in_store > 0 {
-        return Err(KmsError::CustomKeyStoreHasCMKs(format!(
-            "Custom key store {id} still has {in_store} KMS keys. Schedule their deletion and \
-             delete the custom key store when they are gone."
-        ))
-        .into());
+        return Err(KmsError::custom_key_store_has_keys(&id, in_store).into());
     }
     call.services
         .store
@@ -647,7 +577,7 @@ pub async fn connect_custom_key_store(
     match store.document.state {
         ConnectionState::Connected => return Ok(json!({})),
         ConnectionState::Failed => {
-            return Err(store.invalid_state("disconnect it, then connect it again"))
+            return Err(store.invalid_state(KmsError::custom_key_store_must_reconnect))
         }
         ConnectionState::Disconnected => {}
     }
@@ -711,7 +641,9 @@ pub async fn disconnect_custom_key_store(
     input.finish()?;
     authorize_iam(call, On::Account, "*", None, &Conditions::none())?;
     write_back(call, &id, |s| match s.document.state {
-        ConnectionState::Disconnected => Err(s.invalid_state("it is not connected")),
+        ConnectionState::Disconnected => {
+            Err(s.invalid_state(KmsError::custom_key_store_not_connected_to_disconnect))
+        }
         _ => {
             s.document.state = ConnectionState::Disconnected;
             s.document.error_code = None;
