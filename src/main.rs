@@ -2,6 +2,7 @@
 
 mod flags;
 
+use ferrokms_store::prelude::*;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
@@ -10,7 +11,6 @@ use ferrokms_core::ids::AccountId;
 use ferrokms_server::audit::event::ChangeSource;
 use ferrokms_server::tls::{self, Tls};
 use ferrokms_server::{identities, DataDir, MetricsAccess, Mode, ServerConfig};
-use ferrokms_store::Store;
 
 use flags::*;
 

@@ -1,6 +1,7 @@
 //! First start of a data directory: the root key, the database, and the admin principal
 //! with its access key pair.
 
+use ferrokms_store::prelude::*;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -10,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use ferrokms_core::material::RootKeyProvider;
 use ferrokms_core::policy::ADMINISTRATOR_ACCESS;
-use ferrokms_store::{SqlStore, Store};
+use ferrokms_store::SqlStore;
 use zeroize::Zeroizing;
 
 use crate::identities::{self, IssuedKey};

@@ -95,79 +95,31 @@ pub struct Page<'a> {
     pub limit: usize,
 }
 
-/// Everything ferrokms keeps. Each method is one transaction: it happens whole or not at all,
-/// and once it returns Ok the change survives a crash.
+/// Everything ferrokms keeps, one trait per resource. Each method is one transaction: it
+/// happens whole or not at all, and once it returns Ok the change survives a crash. Each
+/// write takes the audit record of its change (`Intent`), which it commits with it.
+///
+/// Callers bring the traits in with `use ferrokms_store::prelude::*`.
+pub trait Store:
+    Identities + Keys + Aliases + Tags + Grants + CustomKeyStores + AuditTrail + Maintenance
+{
+}
+
+impl<T> Store for T where
+    T: Identities + Keys + Aliases + Tags + Grants + CustomKeyStores + AuditTrail + Maintenance
+{
+}
+
+/// IAM principals, their access keys (stored wrapped), identity policies and roles' trust policies.
 #[async_trait]
-pub trait Store: Send + Sync {
-    /// Whether other nodes may write to this store at the same time.
-    fn is_shared(&self) -> bool;
+pub trait Identities: Send + Sync {
     async fn put_access_key(&self, audit: &Intent, record: &AccessKeyRecord) -> StoreResult<()>;
     async fn access_key(&self, access_key_id: &str) -> StoreResult<Option<AccessKeyRecord>>;
     async fn access_key_count(&self) -> StoreResult<usize>;
-    /// Stores a grant and returns its id; LimitExceeded when its key has `max_per_key`
-    /// grants, NotFound if the key is gone. If the key has a grant with the same name,
-    /// principals and document, that grant's id is returned and nothing is stored, so that
-    /// retries on different nodes make one grant.
-    async fn create_grant(
-        &self,
-        audit: &Intent,
-        grant: &GrantRecord,
-        max_per_key: usize,
-    ) -> StoreResult<String>;
-    /// A key's grants in grant-id order, at most `page.limit + 1`.
-    async fn grants_of_key(
-        &self,
-        region: &Region,
-        key: &KeyId,
-        page: Page<'_>,
-    ) -> StoreResult<Vec<GrantRecord>>;
-    /// Grants that name `retiring_principal`, ordered by `key id/grant id`.
-    async fn grants_retirable_by(
-        &self,
-        region: &Region,
-        retiring_principal: &str,
-        page: Page<'_>,
-    ) -> StoreResult<Vec<GrantRecord>>;
-    /// Removes a grant; returns whether it existed.
-    async fn delete_grant(
-        &self,
-        audit: &Intent,
-        region: &Region,
-        key: &KeyId,
-        grant_id: &str,
-    ) -> StoreResult<bool>;
     /// Sets the trust policy of a role (who may assume it) and how long its sessions may
     /// last.
     async fn put_trust_policy(&self, audit: &Intent, role: &RoleTrust) -> StoreResult<()>;
     async fn trust_policy(&self, role_arn: &str) -> StoreResult<Option<RoleTrust>>;
-    /// Appends audit events and the digest that signs them, durably, all or none; Conflict if
-    /// a sequence number is taken (another writer appended first).
-    async fn append_audit_events(
-        &self,
-        events: &[AuditRecord],
-        digest: Option<&AuditDigest>,
-    ) -> StoreResult<()>;
-    /// Records of requests whose writes committed but whose final record is not yet in the
-    /// chain, oldest first; `append_audit_events` removes the one with the same event id.
-    async fn audit_outbox(&self) -> StoreResult<Vec<outbox::OutboxRecord>>;
-    async fn audit_digests(&self) -> StoreResult<Vec<AuditDigest>>;
-    /// The last event and the digest taken there, if there is one, read at one moment:
-    /// where the next append goes, and whether that end is signed.
-    async fn audit_chain_end(&self) -> StoreResult<Option<(AuditRecord, Option<AuditDigest>)>>;
-    /// The audit signing key (wrapped private, public), storing `candidate` if there is none.
-    async fn audit_signing_key(&self, candidate: (&[u8], &[u8]))
-        -> StoreResult<(Vec<u8>, Vec<u8>)>;
-    async fn stored_audit_signing_key(&self) -> StoreResult<Option<(Vec<u8>, Vec<u8>)>>;
-    /// Events after `after_seq`, in order, at most `limit`.
-    async fn audit_events(&self, after_seq: i64, limit: usize) -> StoreResult<Vec<AuditRecord>>;
-    async fn last_audit_event(&self) -> StoreResult<Option<AuditRecord>>;
-    /// Newest first, before `before_seq`, at most `limit`.
-    async fn lookup_audit_events(
-        &self,
-        query: &AuditQuery,
-        before_seq: Option<i64>,
-        limit: usize,
-    ) -> StoreResult<Vec<AuditRecord>>;
     /// Adds an IAM user or role; AlreadyExists if its ARN is taken.
     async fn put_principal(&self, audit: &Intent, principal: &PrincipalRecord) -> StoreResult<()>;
     async fn principal(&self, arn: &str) -> StoreResult<Option<PrincipalRecord>>;
@@ -195,7 +147,11 @@ pub trait Store: Send + Sync {
         -> StoreResult<Option<String>>;
     /// The identity policy documents attached to a principal, in name order.
     async fn identity_policies(&self, principal_arn: &str) -> StoreResult<Vec<String>>;
+}
 
+/// Keys with their material versions, and the queries the background jobs and metrics make.
+#[async_trait]
+pub trait Keys: Send + Sync {
     /// Stores a new key with its material versions (none for a key awaiting imported
     /// material; all of them for a multi-Region replica) and its tags.
     async fn create_key(
@@ -252,6 +208,11 @@ pub trait Store: Send + Sync {
     async fn keys_due(&self, now: i64) -> StoreResult<Vec<KeyMetadata>>;
     /// How many keys are in each key state (by its wire name), for metrics.
     async fn key_states(&self) -> StoreResult<Vec<(String, usize)>>;
+}
+
+/// Aliases of keys.
+#[async_trait]
+pub trait Aliases: Send + Sync {
     /// Fails with AlreadyExists, or LimitExceeded when the target has `max_per_key` aliases.
     async fn create_alias(
         &self,
@@ -292,7 +253,11 @@ pub trait Store: Send + Sync {
         target: Option<&KeyId>,
         page: Page<'_>,
     ) -> StoreResult<Vec<AliasRecord>>;
+}
 
+/// Tags of keys.
+#[async_trait]
+pub trait Tags: Send + Sync {
     /// Adds or overwrites tags; LimitExceeded if the key would carry more than `max_tags`.
     async fn tag_key(
         &self,
@@ -309,30 +274,52 @@ pub trait Store: Send + Sync {
         id: &KeyId,
         tag_keys: &[String],
     ) -> StoreResult<()>;
-    /// Every row of every table, in an order `restore` can insert them, read from one
-    /// snapshot: for `ferrokms backup`. Key material and secrets stay wrapped as stored.
-    async fn backup(&self) -> StoreResult<Vec<BackupRow>>;
-    /// Inserts the rows of a backup into an empty store, all or none; AlreadyExists if the
-    /// store holds keys, principals or audit events.
-    async fn restore(&self, rows: &[BackupRow]) -> StoreResult<()>;
 
-    /// Up to `limit` secrets wrapped under the root key (key material, access-key secrets,
-    /// custom key store passwords, the audit signing key) whose wrapped form does not start
-    /// with `format`: what a move to
-    /// another root key has still to rewrap.
-    async fn secrets_not_in_format(
-        &self,
-        format: u8,
-        limit: usize,
-    ) -> StoreResult<Vec<WrappedSecret>>;
-    /// Stores each secret's new wrapped form where the stored one is still the one read
-    /// (`WrappedSecret::wrapped`), all in one transaction; returns how many it replaced.
-    async fn rewrap_secrets(
+    /// Tags in key order, at most `limit + 1`.
+    async fn list_tags(&self, region: &Region, id: &KeyId, page: Page<'_>)
+        -> StoreResult<Vec<Tag>>;
+}
+
+/// Grants on keys.
+#[async_trait]
+pub trait Grants: Send + Sync {
+    /// Stores a grant and returns its id; LimitExceeded when its key has `max_per_key`
+    /// grants, NotFound if the key is gone. If the key has a grant with the same name,
+    /// principals and document, that grant's id is returned and nothing is stored, so that
+    /// retries on different nodes make one grant.
+    async fn create_grant(
         &self,
         audit: &Intent,
-        changes: &[(WrappedSecret, Vec<u8>)],
-    ) -> StoreResult<usize>;
+        grant: &GrantRecord,
+        max_per_key: usize,
+    ) -> StoreResult<String>;
+    /// A key's grants in grant-id order, at most `page.limit + 1`.
+    async fn grants_of_key(
+        &self,
+        region: &Region,
+        key: &KeyId,
+        page: Page<'_>,
+    ) -> StoreResult<Vec<GrantRecord>>;
+    /// Grants that name `retiring_principal`, ordered by `key id/grant id`.
+    async fn grants_retirable_by(
+        &self,
+        region: &Region,
+        retiring_principal: &str,
+        page: Page<'_>,
+    ) -> StoreResult<Vec<GrantRecord>>;
+    /// Removes a grant; returns whether it existed.
+    async fn delete_grant(
+        &self,
+        audit: &Intent,
+        region: &Region,
+        key: &KeyId,
+        grant_id: &str,
+    ) -> StoreResult<bool>;
+}
 
+/// Custom key stores (CloudHSM and external).
+#[async_trait]
+pub trait CustomKeyStores: Send + Sync {
     /// Stores a new custom key store; AlreadyExists if its account has one of that name in
     /// the region, LimitExceeded if it has `max_per_account` there.
     async fn create_custom_key_store(
@@ -363,8 +350,74 @@ pub trait Store: Send + Sync {
         account: &AccountId,
         id: &str,
     ) -> StoreResult<bool>;
+}
 
-    /// Tags in key order, at most `limit + 1`.
-    async fn list_tags(&self, region: &Region, id: &KeyId, page: Page<'_>)
-        -> StoreResult<Vec<Tag>>;
+/// The audit trail: its chained events, signed digests, the outbox of records that writes committed, and the signing key.
+#[async_trait]
+pub trait AuditTrail: Send + Sync {
+    /// Appends audit events and the digest that signs them, durably, all or none; Conflict if
+    /// a sequence number is taken (another writer appended first).
+    async fn append_audit_events(
+        &self,
+        events: &[AuditRecord],
+        digest: Option<&AuditDigest>,
+    ) -> StoreResult<()>;
+    /// Records of requests whose writes committed but whose final record is not yet in the
+    /// chain, oldest first; `append_audit_events` removes the one with the same event id.
+    async fn audit_outbox(&self) -> StoreResult<Vec<outbox::OutboxRecord>>;
+    async fn audit_digests(&self) -> StoreResult<Vec<AuditDigest>>;
+    /// The last event and the digest taken there, if there is one, read at one moment:
+    /// where the next append goes, and whether that end is signed.
+    async fn audit_chain_end(&self) -> StoreResult<Option<(AuditRecord, Option<AuditDigest>)>>;
+    /// The audit signing key (wrapped private, public), storing `candidate` if there is none.
+    async fn audit_signing_key(&self, candidate: (&[u8], &[u8]))
+        -> StoreResult<(Vec<u8>, Vec<u8>)>;
+    async fn stored_audit_signing_key(&self) -> StoreResult<Option<(Vec<u8>, Vec<u8>)>>;
+    /// Events after `after_seq`, in order, at most `limit`.
+    async fn audit_events(&self, after_seq: i64, limit: usize) -> StoreResult<Vec<AuditRecord>>;
+    async fn last_audit_event(&self) -> StoreResult<Option<AuditRecord>>;
+    /// Newest first, before `before_seq`, at most `limit`.
+    async fn lookup_audit_events(
+        &self,
+        query: &AuditQuery,
+        before_seq: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<AuditRecord>>;
+}
+
+/// What the tools do to a whole store: back it up, restore it, move its secrets to another root key.
+#[async_trait]
+pub trait Maintenance: Send + Sync {
+    /// Whether other nodes may write to this store at the same time.
+    fn is_shared(&self) -> bool;
+    /// Every row of every table, in an order `restore` can insert them, read from one
+    /// snapshot: for `ferrokms backup`. Key material and secrets stay wrapped as stored.
+    async fn backup(&self) -> StoreResult<Vec<BackupRow>>;
+    /// Inserts the rows of a backup into an empty store, all or none; AlreadyExists if the
+    /// store holds keys, principals or audit events.
+    async fn restore(&self, rows: &[BackupRow]) -> StoreResult<()>;
+
+    /// Up to `limit` secrets wrapped under the root key (key material, access-key secrets,
+    /// custom key store passwords, the audit signing key) whose wrapped form does not start
+    /// with `format`: what a move to
+    /// another root key has still to rewrap.
+    async fn secrets_not_in_format(
+        &self,
+        format: u8,
+        limit: usize,
+    ) -> StoreResult<Vec<WrappedSecret>>;
+    /// Stores each secret's new wrapped form where the stored one is still the one read
+    /// (`WrappedSecret::wrapped`), all in one transaction; returns how many it replaced.
+    async fn rewrap_secrets(
+        &self,
+        audit: &Intent,
+        changes: &[(WrappedSecret, Vec<u8>)],
+    ) -> StoreResult<usize>;
+}
+
+/// The traits of [`Store`], for `use ferrokms_store::prelude::*`.
+pub mod prelude {
+    pub use crate::{
+        Aliases, AuditTrail, CustomKeyStores, Grants, Identities, Keys, Maintenance, Store, Tags,
+    };
 }

@@ -3,6 +3,7 @@
 //! reader pool), and PostgreSQL for many nodes sharing one database. Statements use numbered
 //! placeholders (`$1`), which both read; what differs lives in [`Dialect`] and the migrations.
 
+use crate::prelude::*;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 use std::time::Duration;
@@ -24,7 +25,7 @@ use crate::statement::{Statement, Tuple};
 use crate::{
     outbox::{self, Intent},
     AccessKeyRecord, AliasRecord, AuditDigest, AuditQuery, AuditRecord, BackupRow, GrantRecord,
-    Page, PrincipalKind, PrincipalRecord, RoleTrust, RotationType, SessionInfo, Store, StoreError,
+    Page, PrincipalKind, PrincipalRecord, RoleTrust, RotationType, SessionInfo, StoreError,
     StoreResult, StoredMaterial, WrappedSecret,
 };
 
@@ -1016,11 +1017,7 @@ async fn check_alias_quota(
 }
 
 #[async_trait]
-impl Store for SqlStore {
-    fn is_shared(&self) -> bool {
-        self.dialect == Dialect::Postgres
-    }
-
+impl Identities for SqlStore {
     async fn put_access_key(&self, audit: &Intent, r: &AccessKeyRecord) -> StoreResult<()> {
         let result = async {
             let mut tx = self.writer.begin().await.map_err(backend)?;
@@ -1146,342 +1143,6 @@ impl Store for SqlStore {
             .try_get(0)
             .map_err(backend)?;
         Ok(count(n))
-    }
-
-    async fn create_grant(
-        &self,
-        audit: &Intent,
-        grant: &GrantRecord,
-        max_per_key: usize,
-    ) -> StoreResult<String> {
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        let key_id = grant.key_id.to_string();
-        lock_key(&mut tx, self.dialect, grant.region.as_str(), &key_id).await?;
-        if grant.name.is_some() {
-            let same = sqlx::query(
-                "SELECT grant_id FROM grants WHERE region = $1 AND key_id = $2 AND name = $3 \
-                 AND grantee_principal = $4 AND retiring_principal IS NOT DISTINCT FROM $5 \
-                 AND document = $6",
-            )
-            .bind(grant.region.as_str())
-            .bind(&key_id)
-            .bind(&grant.name)
-            .bind(&grant.grantee_principal)
-            .bind(&grant.retiring_principal)
-            .bind(&grant.document)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(backend)?;
-            if let Some(row) = same {
-                return row.try_get("grant_id").map_err(backend);
-            }
-        }
-        let n: i64 = sqlx::query("SELECT COUNT(*) FROM grants WHERE region = $1 AND key_id = $2")
-            .bind(grant.region.as_str())
-            .bind(grant.key_id.to_string())
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(backend)?
-            .try_get(0)
-            .map_err(backend)?;
-        if count(n) >= max_per_key {
-            return Err(StoreError::LimitExceeded {
-                in_use: count(n) + 1,
-            });
-        }
-        sqlx::query(
-            "INSERT INTO grants (region, key_id, grant_id, account_id, name, grantee_principal, \
-             retiring_principal, document, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(grant.region.as_str())
-        .bind(grant.key_id.to_string())
-        .bind(&grant.grant_id)
-        .bind(grant.account.as_str())
-        .bind(&grant.name)
-        .bind(&grant.grantee_principal)
-        .bind(&grant.retiring_principal)
-        .bind(&grant.document)
-        .bind(grant.created)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| match &e {
-            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::AlreadyExists,
-            sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
-            _ => backend(e),
-        })?;
-        commit(tx, audit).await?;
-        Ok(grant.grant_id.clone())
-    }
-
-    async fn grants_of_key(
-        &self,
-        region: &Region,
-        key: &KeyId,
-        page: Page<'_>,
-    ) -> StoreResult<Vec<GrantRecord>> {
-        sqlx::query(
-            "SELECT * FROM grants WHERE region = $1 AND key_id = $2 AND grant_id > $3 \
-             ORDER BY grant_id LIMIT $4",
-        )
-        .bind(region.as_str())
-        .bind(key.to_string())
-        .bind(page.after.unwrap_or(""))
-        .bind(limit_param(&page))
-        .fetch_all(&self.reader)
-        .await
-        .map_err(backend)?
-        .iter()
-        .map(grant_from_row)
-        .collect()
-    }
-
-    async fn grants_retirable_by(
-        &self,
-        region: &Region,
-        retiring_principal: &str,
-        page: Page<'_>,
-    ) -> StoreResult<Vec<GrantRecord>> {
-        sqlx::query(
-            "SELECT * FROM grants WHERE region = $1 AND retiring_principal = $2 \
-             AND (key_id || '/' || grant_id) > $3 ORDER BY key_id, grant_id LIMIT $4",
-        )
-        .bind(region.as_str())
-        .bind(retiring_principal)
-        .bind(page.after.unwrap_or(""))
-        .bind(limit_param(&page))
-        .fetch_all(&self.reader)
-        .await
-        .map_err(backend)?
-        .iter()
-        .map(grant_from_row)
-        .collect()
-    }
-
-    async fn delete_grant(
-        &self,
-        audit: &Intent,
-        region: &Region,
-        key: &KeyId,
-        grant_id: &str,
-    ) -> StoreResult<bool> {
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        let done =
-            sqlx::query("DELETE FROM grants WHERE region = $1 AND key_id = $2 AND grant_id = $3")
-                .bind(region.as_str())
-                .bind(key.to_string())
-                .bind(grant_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
-        commit(tx, audit).await?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn append_audit_events(
-        &self,
-        events: &[AuditRecord],
-        digest: Option<&AuditDigest>,
-    ) -> StoreResult<()> {
-        let mut statements = Vec::new();
-        if let Some(d) = digest {
-            let mut insert = Statement::for_dialect(
-                self.dialect,
-                "INSERT INTO audit_digests (upto_seq, chain_hash, signature, created_at, previous) \
-                 VALUES ",
-            );
-            insert.push_tuples(&[d], |row, d| {
-                row.bind(d.upto_seq)
-                    .bind(d.chain_hash.clone())
-                    .bind(d.signature.clone())
-                    .bind(d.created)
-                    .bind(d.previous.clone());
-            });
-            statements.push(insert);
-        }
-        for chunk in events.chunks(AUDIT_ROWS_PER_STATEMENT) {
-            let mut insert = Statement::for_dialect(
-                self.dialect,
-                &format!(
-                    "INSERT INTO audit_events ({RECORD_COLUMNS}, seq, prev_hash, hash) VALUES "
-                ),
-            );
-            insert.push_tuples(chunk, |row, e| {
-                push_record(row, e);
-                row.bind(e.seq)
-                    .bind(e.prev_hash.clone())
-                    .bind(e.hash.clone());
-            });
-            let mut delete =
-                Statement::for_dialect(self.dialect, "DELETE FROM audit_outbox WHERE event_id IN ");
-            delete.push_tuples(&[chunk], |row, chunk| {
-                for e in *chunk {
-                    row.bind(e.event_id.clone());
-                }
-            });
-            statements.extend([insert, delete]);
-        }
-        let outcome = self.execute_atomically(statements, Commit::Own).await;
-        outcome.map_err(|err| {
-            if is_unique_violation(&err) {
-                StoreError::Conflict
-            } else {
-                backend(err)
-            }
-        })
-    }
-
-    async fn audit_outbox(&self) -> StoreResult<Vec<outbox::OutboxRecord>> {
-        sqlx::query(
-            "SELECT CAST(0 AS BIGINT) AS seq, event_id, event_time, account_id, event_name, \
-             event_source, read_only, username, access_key_id, resources, event, \
-             '' AS prev_hash, '' AS hash, node_id, seal \
-             FROM audit_outbox ORDER BY event_time, rowid",
-        )
-        .fetch_all(&self.writer)
-        .await
-        .map_err(backend)?
-        .iter()
-        .map(|row| {
-            Ok(outbox::OutboxRecord {
-                node: row.try_get("node_id").map_err(backend)?,
-                seal: row.try_get("seal").map_err(backend)?,
-                record: audit_from_row(row)?,
-            })
-        })
-        .collect()
-    }
-
-    async fn audit_digests(&self) -> StoreResult<Vec<AuditDigest>> {
-        sqlx::query("SELECT * FROM audit_digests ORDER BY upto_seq")
-            .fetch_all(&self.reader)
-            .await
-            .map_err(backend)?
-            .iter()
-            .map(digest_from_row)
-            .collect()
-    }
-
-    async fn audit_chain_end(&self) -> StoreResult<Option<(AuditRecord, Option<AuditDigest>)>> {
-        // One statement, so one snapshot, even while other nodes append.
-        let Some(row) = sqlx::query(
-            "SELECT e.*, d.upto_seq, d.chain_hash, d.signature, d.created_at, d.previous \
-             FROM audit_events e LEFT JOIN audit_digests d ON d.upto_seq = e.seq \
-             ORDER BY e.seq DESC LIMIT 1",
-        )
-        .fetch_optional(&self.writer)
-        .await
-        .map_err(backend)?
-        else {
-            return Ok(None);
-        };
-        let event = audit_from_row(&row)?;
-        let upto: Option<i64> = row.try_get("upto_seq").map_err(backend)?;
-        let digest = match upto {
-            Some(_) => Some(digest_from_row(&row)?),
-            None => None,
-        };
-        Ok(Some((event, digest)))
-    }
-
-    async fn audit_signing_key(
-        &self,
-        candidate: (&[u8], &[u8]),
-    ) -> StoreResult<(Vec<u8>, Vec<u8>)> {
-        sqlx::query(
-            "INSERT INTO audit_signing_key (id, wrapped, public_key) VALUES (1, $1, $2) ON CONFLICT DO NOTHING",
-        )
-        .bind(candidate.0)
-        .bind(candidate.1)
-        .execute(&self.writer)
-        .await
-        .map_err(backend)?;
-        let row = sqlx::query("SELECT wrapped, public_key FROM audit_signing_key WHERE id = 1")
-            .fetch_one(&self.writer)
-            .await
-            .map_err(backend)?;
-        Ok((
-            row.try_get("wrapped").map_err(backend)?,
-            row.try_get("public_key").map_err(backend)?,
-        ))
-    }
-
-    async fn stored_audit_signing_key(&self) -> StoreResult<Option<(Vec<u8>, Vec<u8>)>> {
-        sqlx::query("SELECT wrapped, public_key FROM audit_signing_key WHERE id = 1")
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(backend)?
-            .map(|row| {
-                Ok((
-                    row.try_get("wrapped").map_err(backend)?,
-                    row.try_get("public_key").map_err(backend)?,
-                ))
-            })
-            .transpose()
-    }
-
-    async fn audit_events(&self, after_seq: i64, limit: usize) -> StoreResult<Vec<AuditRecord>> {
-        sqlx::query("SELECT * FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2")
-            .bind(after_seq)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.reader)
-            .await
-            .map_err(backend)?
-            .iter()
-            .map(audit_from_row)
-            .collect()
-    }
-
-    async fn last_audit_event(&self) -> StoreResult<Option<AuditRecord>> {
-        sqlx::query("SELECT * FROM audit_events ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&self.writer)
-            .await
-            .map_err(backend)?
-            .map(|r| audit_from_row(&r))
-            .transpose()
-    }
-
-    async fn lookup_audit_events(
-        &self,
-        query: &AuditQuery,
-        before_seq: Option<i64>,
-        limit: usize,
-    ) -> StoreResult<Vec<AuditRecord>> {
-        let (column, value) = match &query.attribute {
-            Some((c, v)) => (Some(c.column()), Some(v.clone())),
-            None => (None, None),
-        };
-        // The column comes from a fixed list, never from the caller.
-        let filter = match column {
-            Some("resources") => "AND (' ' || resources || ' ') LIKE ('% ' || $5 || ' %')",
-            Some(c) => match c {
-                "event_name" => "AND event_name = $5",
-                "username" => "AND username = $5",
-                "access_key_id" => "AND access_key_id = $5",
-                "read_only" => "AND read_only = CASE WHEN $5 = 'true' THEN 1 ELSE 0 END",
-                "event_id" => "AND event_id = $5",
-                "event_source" => "AND event_source = $5",
-                "resource_type" => "AND (resources != '') = ($5 = 'AWS::KMS::Key')",
-                _ => "AND $5 IS NULL",
-            },
-            None => "AND $5 IS NULL",
-        };
-        let sql = format!(
-            "SELECT * FROM audit_events WHERE account_id = $1 AND seq < $2 AND event_time >= $3 \
-             AND event_time <= $4 {filter} ORDER BY seq DESC LIMIT $6"
-        );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&query.account)
-            .bind(before_seq.unwrap_or(i64::MAX))
-            .bind(query.start.unwrap_or(i64::MIN))
-            .bind(query.end.unwrap_or(i64::MAX))
-            .bind(value)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.reader)
-            .await
-            .map_err(backend)?
-            .iter()
-            .map(audit_from_row)
-            .collect()
     }
 
     async fn put_principal(&self, audit: &Intent, p: &PrincipalRecord) -> StoreResult<()> {
@@ -1648,7 +1309,10 @@ impl Store for SqlStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl Keys for SqlStore {
     async fn create_key(
         &self,
         audit: &Intent,
@@ -1992,7 +1656,10 @@ impl Store for SqlStore {
             .map(key_from_row)
             .collect()
     }
+}
 
+#[async_trait]
+impl Aliases for SqlStore {
     async fn create_alias(
         &self,
         audit: &Intent,
@@ -2185,7 +1852,10 @@ impl Store for SqlStore {
         .map(alias_from_row)
         .collect()
     }
+}
 
+#[async_trait]
+impl Tags for SqlStore {
     async fn tag_key(
         &self,
         audit: &Intent,
@@ -2243,6 +1913,420 @@ impl Store for SqlStore {
                 .map_err(backend)?;
         }
         commit(tx, audit).await
+    }
+
+    async fn list_tags(
+        &self,
+        region: &Region,
+        id: &KeyId,
+        page: Page<'_>,
+    ) -> StoreResult<Vec<Tag>> {
+        let rows = sqlx::query(
+            "SELECT tag_key, tag_value FROM tags WHERE region = $1 AND key_id = $2 AND tag_key > $3 \
+             ORDER BY tag_key LIMIT $4",
+        )
+        .bind(region.as_str())
+        .bind(id.to_string())
+        .bind(page.after.unwrap_or(""))
+        .bind(limit_param(&page))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(|row| {
+                Ok(Tag {
+                    key: row.try_get("tag_key").map_err(backend)?,
+                    value: row.try_get("tag_value").map_err(backend)?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Grants for SqlStore {
+    async fn create_grant(
+        &self,
+        audit: &Intent,
+        grant: &GrantRecord,
+        max_per_key: usize,
+    ) -> StoreResult<String> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let key_id = grant.key_id.to_string();
+        lock_key(&mut tx, self.dialect, grant.region.as_str(), &key_id).await?;
+        if grant.name.is_some() {
+            let same = sqlx::query(
+                "SELECT grant_id FROM grants WHERE region = $1 AND key_id = $2 AND name = $3 \
+                 AND grantee_principal = $4 AND retiring_principal IS NOT DISTINCT FROM $5 \
+                 AND document = $6",
+            )
+            .bind(grant.region.as_str())
+            .bind(&key_id)
+            .bind(&grant.name)
+            .bind(&grant.grantee_principal)
+            .bind(&grant.retiring_principal)
+            .bind(&grant.document)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+            if let Some(row) = same {
+                return row.try_get("grant_id").map_err(backend);
+            }
+        }
+        let n: i64 = sqlx::query("SELECT COUNT(*) FROM grants WHERE region = $1 AND key_id = $2")
+            .bind(grant.region.as_str())
+            .bind(grant.key_id.to_string())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?
+            .try_get(0)
+            .map_err(backend)?;
+        if count(n) >= max_per_key {
+            return Err(StoreError::LimitExceeded {
+                in_use: count(n) + 1,
+            });
+        }
+        sqlx::query(
+            "INSERT INTO grants (region, key_id, grant_id, account_id, name, grantee_principal, \
+             retiring_principal, document, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(grant.region.as_str())
+        .bind(grant.key_id.to_string())
+        .bind(&grant.grant_id)
+        .bind(grant.account.as_str())
+        .bind(&grant.name)
+        .bind(&grant.grantee_principal)
+        .bind(&grant.retiring_principal)
+        .bind(&grant.document)
+        .bind(grant.created)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::AlreadyExists,
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
+            _ => backend(e),
+        })?;
+        commit(tx, audit).await?;
+        Ok(grant.grant_id.clone())
+    }
+
+    async fn grants_of_key(
+        &self,
+        region: &Region,
+        key: &KeyId,
+        page: Page<'_>,
+    ) -> StoreResult<Vec<GrantRecord>> {
+        sqlx::query(
+            "SELECT * FROM grants WHERE region = $1 AND key_id = $2 AND grant_id > $3 \
+             ORDER BY grant_id LIMIT $4",
+        )
+        .bind(region.as_str())
+        .bind(key.to_string())
+        .bind(page.after.unwrap_or(""))
+        .bind(limit_param(&page))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(grant_from_row)
+        .collect()
+    }
+
+    async fn grants_retirable_by(
+        &self,
+        region: &Region,
+        retiring_principal: &str,
+        page: Page<'_>,
+    ) -> StoreResult<Vec<GrantRecord>> {
+        sqlx::query(
+            "SELECT * FROM grants WHERE region = $1 AND retiring_principal = $2 \
+             AND (key_id || '/' || grant_id) > $3 ORDER BY key_id, grant_id LIMIT $4",
+        )
+        .bind(region.as_str())
+        .bind(retiring_principal)
+        .bind(page.after.unwrap_or(""))
+        .bind(limit_param(&page))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(grant_from_row)
+        .collect()
+    }
+
+    async fn delete_grant(
+        &self,
+        audit: &Intent,
+        region: &Region,
+        key: &KeyId,
+        grant_id: &str,
+    ) -> StoreResult<bool> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let done =
+            sqlx::query("DELETE FROM grants WHERE region = $1 AND key_id = $2 AND grant_id = $3")
+                .bind(region.as_str())
+                .bind(key.to_string())
+                .bind(grant_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        commit(tx, audit).await?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+#[async_trait]
+impl CustomKeyStores for SqlStore {
+    async fn create_custom_key_store(
+        &self,
+        audit: &Intent,
+        record: &crate::CustomKeyStoreRecord,
+        max_per_account: usize,
+    ) -> StoreResult<()> {
+        self.insert_key_store(audit, record, max_per_account).await
+    }
+
+    async fn custom_key_stores(
+        &self,
+        region: &Region,
+        account: &AccountId,
+    ) -> StoreResult<Vec<crate::CustomKeyStoreRecord>> {
+        self.key_stores_of(region, account).await
+    }
+
+    async fn update_custom_key_store(
+        &self,
+        audit: &Intent,
+        record: &crate::CustomKeyStoreRecord,
+    ) -> StoreResult<i64> {
+        self.replace_key_store(audit, record).await
+    }
+
+    async fn delete_custom_key_store(
+        &self,
+        audit: &Intent,
+        region: &Region,
+        account: &AccountId,
+        id: &str,
+    ) -> StoreResult<bool> {
+        self.remove_key_store(audit, region, account, id).await
+    }
+}
+
+#[async_trait]
+impl AuditTrail for SqlStore {
+    async fn append_audit_events(
+        &self,
+        events: &[AuditRecord],
+        digest: Option<&AuditDigest>,
+    ) -> StoreResult<()> {
+        let mut statements = Vec::new();
+        if let Some(d) = digest {
+            let mut insert = Statement::for_dialect(
+                self.dialect,
+                "INSERT INTO audit_digests (upto_seq, chain_hash, signature, created_at, previous) \
+                 VALUES ",
+            );
+            insert.push_tuples(&[d], |row, d| {
+                row.bind(d.upto_seq)
+                    .bind(d.chain_hash.clone())
+                    .bind(d.signature.clone())
+                    .bind(d.created)
+                    .bind(d.previous.clone());
+            });
+            statements.push(insert);
+        }
+        for chunk in events.chunks(AUDIT_ROWS_PER_STATEMENT) {
+            let mut insert = Statement::for_dialect(
+                self.dialect,
+                &format!(
+                    "INSERT INTO audit_events ({RECORD_COLUMNS}, seq, prev_hash, hash) VALUES "
+                ),
+            );
+            insert.push_tuples(chunk, |row, e| {
+                push_record(row, e);
+                row.bind(e.seq)
+                    .bind(e.prev_hash.clone())
+                    .bind(e.hash.clone());
+            });
+            let mut delete =
+                Statement::for_dialect(self.dialect, "DELETE FROM audit_outbox WHERE event_id IN ");
+            delete.push_tuples(&[chunk], |row, chunk| {
+                for e in *chunk {
+                    row.bind(e.event_id.clone());
+                }
+            });
+            statements.extend([insert, delete]);
+        }
+        let outcome = self.execute_atomically(statements, Commit::Own).await;
+        outcome.map_err(|err| {
+            if is_unique_violation(&err) {
+                StoreError::Conflict
+            } else {
+                backend(err)
+            }
+        })
+    }
+
+    async fn audit_outbox(&self) -> StoreResult<Vec<outbox::OutboxRecord>> {
+        sqlx::query(
+            "SELECT CAST(0 AS BIGINT) AS seq, event_id, event_time, account_id, event_name, \
+             event_source, read_only, username, access_key_id, resources, event, \
+             '' AS prev_hash, '' AS hash, node_id, seal \
+             FROM audit_outbox ORDER BY event_time, rowid",
+        )
+        .fetch_all(&self.writer)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(|row| {
+            Ok(outbox::OutboxRecord {
+                node: row.try_get("node_id").map_err(backend)?,
+                seal: row.try_get("seal").map_err(backend)?,
+                record: audit_from_row(row)?,
+            })
+        })
+        .collect()
+    }
+
+    async fn audit_digests(&self) -> StoreResult<Vec<AuditDigest>> {
+        sqlx::query("SELECT * FROM audit_digests ORDER BY upto_seq")
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(digest_from_row)
+            .collect()
+    }
+
+    async fn audit_chain_end(&self) -> StoreResult<Option<(AuditRecord, Option<AuditDigest>)>> {
+        // One statement, so one snapshot, even while other nodes append.
+        let Some(row) = sqlx::query(
+            "SELECT e.*, d.upto_seq, d.chain_hash, d.signature, d.created_at, d.previous \
+             FROM audit_events e LEFT JOIN audit_digests d ON d.upto_seq = e.seq \
+             ORDER BY e.seq DESC LIMIT 1",
+        )
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(backend)?
+        else {
+            return Ok(None);
+        };
+        let event = audit_from_row(&row)?;
+        let upto: Option<i64> = row.try_get("upto_seq").map_err(backend)?;
+        let digest = match upto {
+            Some(_) => Some(digest_from_row(&row)?),
+            None => None,
+        };
+        Ok(Some((event, digest)))
+    }
+
+    async fn audit_signing_key(
+        &self,
+        candidate: (&[u8], &[u8]),
+    ) -> StoreResult<(Vec<u8>, Vec<u8>)> {
+        sqlx::query(
+            "INSERT INTO audit_signing_key (id, wrapped, public_key) VALUES (1, $1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(candidate.0)
+        .bind(candidate.1)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        let row = sqlx::query("SELECT wrapped, public_key FROM audit_signing_key WHERE id = 1")
+            .fetch_one(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok((
+            row.try_get("wrapped").map_err(backend)?,
+            row.try_get("public_key").map_err(backend)?,
+        ))
+    }
+
+    async fn stored_audit_signing_key(&self) -> StoreResult<Option<(Vec<u8>, Vec<u8>)>> {
+        sqlx::query("SELECT wrapped, public_key FROM audit_signing_key WHERE id = 1")
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?
+            .map(|row| {
+                Ok((
+                    row.try_get("wrapped").map_err(backend)?,
+                    row.try_get("public_key").map_err(backend)?,
+                ))
+            })
+            .transpose()
+    }
+
+    async fn audit_events(&self, after_seq: i64, limit: usize) -> StoreResult<Vec<AuditRecord>> {
+        sqlx::query("SELECT * FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2")
+            .bind(after_seq)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(audit_from_row)
+            .collect()
+    }
+
+    async fn last_audit_event(&self) -> StoreResult<Option<AuditRecord>> {
+        sqlx::query("SELECT * FROM audit_events ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&self.writer)
+            .await
+            .map_err(backend)?
+            .map(|r| audit_from_row(&r))
+            .transpose()
+    }
+
+    async fn lookup_audit_events(
+        &self,
+        query: &AuditQuery,
+        before_seq: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<AuditRecord>> {
+        let (column, value) = match &query.attribute {
+            Some((c, v)) => (Some(c.column()), Some(v.clone())),
+            None => (None, None),
+        };
+        // The column comes from a fixed list, never from the caller.
+        let filter = match column {
+            Some("resources") => "AND (' ' || resources || ' ') LIKE ('% ' || $5 || ' %')",
+            Some(c) => match c {
+                "event_name" => "AND event_name = $5",
+                "username" => "AND username = $5",
+                "access_key_id" => "AND access_key_id = $5",
+                "read_only" => "AND read_only = CASE WHEN $5 = 'true' THEN 1 ELSE 0 END",
+                "event_id" => "AND event_id = $5",
+                "event_source" => "AND event_source = $5",
+                "resource_type" => "AND (resources != '') = ($5 = 'AWS::KMS::Key')",
+                _ => "AND $5 IS NULL",
+            },
+            None => "AND $5 IS NULL",
+        };
+        let sql = format!(
+            "SELECT * FROM audit_events WHERE account_id = $1 AND seq < $2 AND event_time >= $3 \
+             AND event_time <= $4 {filter} ORDER BY seq DESC LIMIT $6"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&query.account)
+            .bind(before_seq.unwrap_or(i64::MAX))
+            .bind(query.start.unwrap_or(i64::MIN))
+            .bind(query.end.unwrap_or(i64::MAX))
+            .bind(value)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(audit_from_row)
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Maintenance for SqlStore {
+    fn is_shared(&self) -> bool {
+        self.dialect == Dialect::Postgres
     }
 
     async fn backup(&self) -> StoreResult<Vec<BackupRow>> {
@@ -2340,41 +2424,6 @@ impl Store for SqlStore {
         announced
     }
 
-    async fn create_custom_key_store(
-        &self,
-        audit: &Intent,
-        record: &crate::CustomKeyStoreRecord,
-        max_per_account: usize,
-    ) -> StoreResult<()> {
-        self.insert_key_store(audit, record, max_per_account).await
-    }
-
-    async fn custom_key_stores(
-        &self,
-        region: &Region,
-        account: &AccountId,
-    ) -> StoreResult<Vec<crate::CustomKeyStoreRecord>> {
-        self.key_stores_of(region, account).await
-    }
-
-    async fn update_custom_key_store(
-        &self,
-        audit: &Intent,
-        record: &crate::CustomKeyStoreRecord,
-    ) -> StoreResult<i64> {
-        self.replace_key_store(audit, record).await
-    }
-
-    async fn delete_custom_key_store(
-        &self,
-        audit: &Intent,
-        region: &Region,
-        account: &AccountId,
-        id: &str,
-    ) -> StoreResult<bool> {
-        self.remove_key_store(audit, region, account, id).await
-    }
-
     async fn secrets_not_in_format(
         &self,
         format: u8,
@@ -2399,32 +2448,5 @@ impl Store for SqlStore {
             return Ok(value);
         }
         result
-    }
-
-    async fn list_tags(
-        &self,
-        region: &Region,
-        id: &KeyId,
-        page: Page<'_>,
-    ) -> StoreResult<Vec<Tag>> {
-        let rows = sqlx::query(
-            "SELECT tag_key, tag_value FROM tags WHERE region = $1 AND key_id = $2 AND tag_key > $3 \
-             ORDER BY tag_key LIMIT $4",
-        )
-        .bind(region.as_str())
-        .bind(id.to_string())
-        .bind(page.after.unwrap_or(""))
-        .bind(limit_param(&page))
-        .fetch_all(&self.reader)
-        .await
-        .map_err(backend)?;
-        rows.iter()
-            .map(|row| {
-                Ok(Tag {
-                    key: row.try_get("tag_key").map_err(backend)?,
-                    value: row.try_get("tag_value").map_err(backend)?,
-                })
-            })
-            .collect()
     }
 }

@@ -2,9 +2,10 @@
 //! (`FERROKMS_TEST_POSTGRES`, default postgres://postgres@127.0.0.1:5432), each test in a
 //! database of its own that is dropped afterwards.
 
+use ferrokms_store::prelude::*;
 use std::process::Command;
 
-use ferrokms_store::{conformance, SqlStore, Store};
+use ferrokms_store::{conformance, SqlStore};
 
 fn server_url() -> String {
     std::env::var("FERROKMS_TEST_POSTGRES")

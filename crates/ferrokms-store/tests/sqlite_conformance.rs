@@ -1,4 +1,5 @@
-use ferrokms_store::{conformance, SqlStore, Store};
+use ferrokms_store::prelude::*;
+use ferrokms_store::{conformance, SqlStore};
 
 #[tokio::test]
 async fn sqlite_backend_passes_the_conformance_suite() {
