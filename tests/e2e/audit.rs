@@ -353,6 +353,11 @@ async fn work_without_a_durable_record_has_no_effect() {
 
     // What the writer held in memory to retry dies with it; the outbox does not.
     server.kill();
+    // A copy of the sealed outbox record, as someone reading the database could keep one.
+    store_sql(
+        &dir,
+        "CREATE TABLE saved_outbox AS SELECT * FROM audit_outbox;",
+    );
     store_sql(
         &dir,
         if crate::POSTGRES {
@@ -379,6 +384,19 @@ async fn work_without_a_durable_record_has_no_effect() {
     assert_eq!(recovered.len(), 1, "{recovered:?}");
     assert_eq!(recovered[0]["eventName"], "CreateKey");
     assert_eq!(recovered[0]["additionalEventData"]["answerRecorded"], false);
+
+    // Put back after it was chained, the sealed record is not chained a second time.
+    store_sql(&dir, "INSERT INTO audit_outbox SELECT * FROM saved_outbox;");
+    let third = Server::start_in(&dir, &[]);
+    third.client().list_keys().send().await.unwrap();
+    third.stop();
+    let out = ferrokms(&dir, &["audit", "verify"]);
+    assert!(out.status.success(), "{out:?}");
+    let replayed = export(&dir)
+        .into_iter()
+        .filter(|e| e["requestID"] == kept_request.as_str())
+        .count();
+    assert_eq!(replayed, 1, "a replayed outbox record was chained again");
 }
 
 const METRICS_TOKEN: &str = "metrics-token-for-the-test";

@@ -365,6 +365,11 @@ pub trait AuditTrail: Send + Sync {
     /// Records of requests whose writes committed but whose final record is not yet in the
     /// chain, oldest first; `append_audit_events` removes the one with the same event id.
     async fn audit_outbox(&self) -> StoreResult<Vec<outbox::OutboxRecord>>;
+    /// Which of `event_ids` are in the chain already.
+    async fn chained_event_ids(&self, event_ids: &[&str]) -> StoreResult<Vec<String>>;
+    /// Removes outbox records whose event is in the chain already (a record put back after
+    /// it was chained must not be chained twice).
+    async fn drop_chained_outbox(&self, event_ids: &[&str]) -> StoreResult<()>;
     async fn audit_digests(&self) -> StoreResult<Vec<AuditDigest>>;
     /// The last event and the digest taken there, if there is one, read at one moment:
     /// where the next append goes, and whether that end is signed.

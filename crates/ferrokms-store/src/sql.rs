@@ -2168,6 +2168,49 @@ impl AuditTrail for SqlStore {
         })
     }
 
+    async fn chained_event_ids(&self, event_ids: &[&str]) -> StoreResult<Vec<String>> {
+        let mut found = Vec::new();
+        for chunk in event_ids.chunks(AUDIT_ROWS_PER_STATEMENT) {
+            let mut query = Statement::for_dialect(
+                self.dialect,
+                "SELECT event_id FROM audit_events WHERE event_id IN ",
+            );
+            query.push_tuples(&[chunk], |row, chunk| {
+                for id in *chunk {
+                    row.bind((*id).to_owned());
+                }
+            });
+            for row in query
+                .build()?
+                .fetch_all(&self.writer)
+                .await
+                .map_err(backend)?
+            {
+                found.push(row.try_get("event_id").map_err(backend)?);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn drop_chained_outbox(&self, event_ids: &[&str]) -> StoreResult<()> {
+        for chunk in event_ids.chunks(AUDIT_ROWS_PER_STATEMENT) {
+            let mut delete =
+                Statement::for_dialect(self.dialect, "DELETE FROM audit_outbox WHERE event_id IN ");
+            delete.push_tuples(&[chunk], |row, chunk| {
+                for id in *chunk {
+                    row.bind((*id).to_owned());
+                }
+            });
+            delete.push(" AND event_id IN (SELECT event_id FROM audit_events)");
+            delete
+                .build()?
+                .execute(&self.writer)
+                .await
+                .map_err(backend)?;
+        }
+        Ok(())
+    }
+
     async fn audit_outbox(&self) -> StoreResult<Vec<outbox::OutboxRecord>> {
         sqlx::query(
             "SELECT CAST(0 AS BIGINT) AS seq, event_id, event_time, account_id, event_name, \

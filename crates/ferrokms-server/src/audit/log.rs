@@ -297,8 +297,20 @@ async fn adopt_orphans(
             "audit outbox records without this service's seal: not chained (the database was written by someone else)"
         );
     }
+    let ids: Vec<&str> = sealed.iter().map(|o| o.record.event_id.as_str()).collect();
+    let chained = store.chained_event_ids(&ids).await?;
+    if !chained.is_empty() {
+        // Put back after they were chained (or chained by another node meanwhile).
+        let chained: Vec<&str> = chained.iter().map(String::as_str).collect();
+        tracing::warn!(
+            count = chained.len(),
+            "audit outbox records already in the chain: dropped"
+        );
+        store.drop_chained_outbox(&chained).await?;
+    }
     let orphans: Vec<AuditRecord> = sealed
         .into_iter()
+        .filter(|o| !chained.contains(&o.record.event_id))
         .filter(|o| {
             (o.record.event_time <= cutoff || which.restarted_node == Some(o.node.as_str()))
                 && !which.pending.contains(&o.record.event_id.as_str())

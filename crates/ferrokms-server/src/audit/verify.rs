@@ -140,6 +140,7 @@ pub async fn verify(store: &dyn Store, anchor: &Anchor<'_>) -> Result<Verdict, S
     };
     let mut pending = digests.iter().peekable();
     let (mut seq, mut hash) = (0i64, GENESIS.to_owned());
+    let mut seen = std::collections::HashSet::new();
     loop {
         let batch = store.audit_events(seq, 1000).await?;
         if batch.is_empty() {
@@ -208,6 +209,12 @@ pub async fn verify(store: &dyn Store, anchor: &Anchor<'_>) -> Result<Verdict, S
             }
             if chain_hash(&r.prev_hash, r.seq, &r.event) != r.hash {
                 return Ok(broken(format!("event {} was changed", r.seq)));
+            }
+            if !seen.insert(r.event_id.clone()) {
+                return Ok(broken(format!(
+                    "event {} repeats the event ID of an earlier event: a record was replayed",
+                    r.seq
+                )));
             }
             seq = r.seq;
             hash = r.hash.clone();
