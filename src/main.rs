@@ -104,11 +104,22 @@ async fn serve(args: ServeArgs) -> Result<()> {
     identities::apply_roles(data.store.as_ref(), &changes, &file.roles)
         .await
         .context("applying the roles of the config file")?;
-    ferrokms_server::audit::chain_now(data.store.as_ref(), &keys, changes.committed())
-        .await
-        .context("recording the changes of the config file")?;
+    if let Some(dir) = &file.audit_digest_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    ferrokms_server::audit::chain_now(
+        data.store.as_ref(),
+        &keys,
+        file.audit_digest_dir.clone(),
+        changes.committed(),
+    )
+    .await
+    .context("recording the changes of the config file")?;
     let credentials = match mode {
-        Mode::Strict => data.admin_credentials(&keys).await?,
+        Mode::Strict => {
+            data.admin_credentials(&keys, file.audit_digest_dir.clone())
+                .await?
+        }
         Mode::Dev { .. } => None,
     };
     let metrics = match &plan.metrics {
@@ -118,9 +129,6 @@ async fn serve(args: ServeArgs) -> Result<()> {
         }),
         Some(None) => Some(MetricsAccess::default()),
     };
-    if let Some(dir) = &file.audit_digest_dir {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
     let (tls, dev_fingerprint) = match (tls_files, plan.dev_tls) {
         (Some(files), _) => (Some(Tls::load(files)?), None),
         (None, true) => {
@@ -262,7 +270,7 @@ async fn admin(args: AdminArgs) -> Result<()> {
         identities::IdentityChanges::new(ChangeSource::AdminCommand, &data.node_id, keys.clone());
     let outcome = admin_command(&data, &changes, &account, args.command).await;
     // What committed is recorded even when a later step failed.
-    ferrokms_server::audit::chain_now(store, &keys, changes.committed())
+    ferrokms_server::audit::chain_now(store, &keys, None, changes.committed())
         .await
         .context("recording the change in the audit trail")?;
     data.store.close().await;
@@ -407,7 +415,7 @@ async fn init(args: InitArgs) -> Result<()> {
         data.root_description
     );
     let anchor = data.audit_anchor().await?;
-    if let Some(credentials) = data.admin_credentials(&anchor.keys).await? {
+    if let Some(credentials) = data.admin_credentials(&anchor.keys, None).await? {
         println!("admin credentials in {}", credentials.file.display());
     }
     println!(
@@ -457,7 +465,7 @@ async fn migrate_root_key(args: MigrateArgs) -> Result<()> {
         eprintln!("rewrapped {n} secrets");
     })
     .await;
-    ferrokms_server::audit::chain_now(store, &keys, changes.committed())
+    ferrokms_server::audit::chain_now(store, &keys, None, changes.committed())
         .await
         .context("recording the rewrap in the audit trail")?;
     let moved = moved.context("rewrapping")?;

@@ -213,6 +213,14 @@ async fn audit_verify_names_the_tampered_event() {
     );
     assert!(verify_message(&edited).contains("event 3 was changed"));
 
+    // The columns LookupEvents selects by must say what the signed record says.
+    let hidden = copy("hidden");
+    store_sql(
+        &hidden,
+        "UPDATE audit_events SET account_id = 'unknown' WHERE seq = 4;",
+    );
+    assert!(verify_message(&hidden).contains("account column"));
+
     let removed = copy("removed");
     store_sql(&removed, "DELETE FROM audit_events WHERE seq = 4;");
     assert!(verify_message(&removed).contains("event 4 is missing"));

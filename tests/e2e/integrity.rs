@@ -20,12 +20,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 db, mode = sys.argv[1], sys.argv[2]
 c = sqlite3.connect(db)
-if mode == "append":
+if mode in ("append", "duplicate"):
     seq, prev, event = c.execute("SELECT seq, hash, event FROM audit_events ORDER BY seq DESC LIMIT 1").fetchone()
-    event = event.replace('"eventID":"', '"eventID":"forged-')
+    if mode == "append":
+        event = event.replace('"eventID":"', '"eventID":"forged-')
     h = hashlib.sha256(f"{prev}\n{seq + 1}\n{event}".encode()).hexdigest()
-    c.execute("INSERT INTO audit_events SELECT ?, 'forged-event', event_time, account_id, event_name, event_source, read_only, username, access_key_id, resources, ?, ?, ? FROM audit_events WHERE seq = ?",
-              (seq + 1, event, prev, h, seq))
+    event_id = "forged-" if mode == "append" else ""
+    c.execute("INSERT INTO audit_events SELECT ?, ? || event_id, event_time, account_id, event_name, event_source, read_only, username, access_key_id, resources, ?, ?, ? FROM audit_events WHERE seq = ?",
+              (seq + 1, event_id, event, prev, h, seq))
     c.commit()
     sys.exit(0)
 c.execute("UPDATE audit_events SET event = replace(event, 'Management', 'Data') WHERE seq = 3")
@@ -216,6 +218,12 @@ async fn a_writer_of_the_database_alone_cannot_make_verify_lie() {
     assert!(problem.contains("covered by no signed digest"), "{problem}");
     let refusal = refuses_to_serve(&appended);
     assert!(refusal.contains("not signed by this service"), "{refusal}");
+
+    // Chain a record a second time, word for word.
+    let repeated = copy("repeated");
+    forge(&repeated, "duplicate");
+    let problem = refused(&repeated, &["--public-key", key]);
+    assert!(problem.contains("repeats the event ID"), "{problem}");
 
     // Without a key from outside the store, verify refuses to vouch for anything.
     std::fs::remove_file(cut.join("audit-signing-key.pem")).unwrap();

@@ -219,6 +219,7 @@ impl DataDir {
     pub async fn admin_credentials(
         &self,
         keys: &Arc<crate::audit::AuditKeys>,
+        digest_dir: Option<PathBuf>,
     ) -> Result<Option<AdminCredentials>, ServerError> {
         let file = self.path.join(CREDENTIALS_FILE);
         let account = identities::parse_account(DEFAULT_ACCOUNT)?;
@@ -244,7 +245,7 @@ impl DataDir {
         )
         .await?;
         let key = identities::issue_access_key(store, &changes, self.root.as_ref(), &admin).await?;
-        crate::audit::chain_now(store, keys, changes.committed()).await?;
+        crate::audit::chain_now(store, keys, digest_dir, changes.committed()).await?;
         let credentials = AdminCredentials {
             key,
             file,
@@ -311,14 +312,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let data = DataDir::open(dir.path(), None).await.unwrap();
         let keys = data.audit_anchor().await.unwrap().keys;
-        let first = data.admin_credentials(&keys).await.unwrap().unwrap();
+        let first = data.admin_credentials(&keys, None).await.unwrap().unwrap();
         let (ak, sk) = (&first.key.access_key_id, &first.key.secret_access_key);
         assert!(ak.starts_with("AKIA") && ak.len() == 20);
         assert_eq!(sk.len(), 40);
         let mode = fs::metadata(&first.file).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         assert!(first.made);
-        let again = data.admin_credentials(&keys).await.unwrap().unwrap();
+        let again = data.admin_credentials(&keys, None).await.unwrap().unwrap();
         assert!(!again.made, "only the start that makes the secret shows it");
         assert_eq!(&again.key.access_key_id, ak);
         assert_eq!(&again.key.secret_access_key, sk);

@@ -365,8 +365,8 @@ pub trait AuditTrail: Send + Sync {
     /// Records of requests whose writes committed but whose final record is not yet in the
     /// chain, oldest first; `append_audit_events` removes the one with the same event id.
     async fn audit_outbox(&self) -> StoreResult<Vec<outbox::OutboxRecord>>;
-    /// Which of `event_ids` are in the chain already.
-    async fn chained_event_ids(&self, event_ids: &[&str]) -> StoreResult<Vec<String>>;
+    /// The events in the chain with one of `event_ids`, as (event id, event).
+    async fn chained_events(&self, event_ids: &[&str]) -> StoreResult<Vec<(String, String)>>;
     /// Removes outbox records whose event is in the chain already (a record put back after
     /// it was chained must not be chained twice).
     async fn drop_chained_outbox(&self, event_ids: &[&str]) -> StoreResult<()>;

@@ -2168,12 +2168,12 @@ impl AuditTrail for SqlStore {
         })
     }
 
-    async fn chained_event_ids(&self, event_ids: &[&str]) -> StoreResult<Vec<String>> {
+    async fn chained_events(&self, event_ids: &[&str]) -> StoreResult<Vec<(String, String)>> {
         let mut found = Vec::new();
         for chunk in event_ids.chunks(AUDIT_ROWS_PER_STATEMENT) {
             let mut query = Statement::for_dialect(
                 self.dialect,
-                "SELECT event_id FROM audit_events WHERE event_id IN ",
+                "SELECT event_id, event FROM audit_events WHERE event_id IN ",
             );
             query.push_tuples(&[chunk], |row, chunk| {
                 for id in *chunk {
@@ -2186,7 +2186,10 @@ impl AuditTrail for SqlStore {
                 .await
                 .map_err(backend)?
             {
-                found.push(row.try_get("event_id").map_err(backend)?);
+                found.push((
+                    row.try_get("event_id").map_err(backend)?,
+                    row.try_get("event").map_err(backend)?,
+                ));
             }
         }
         Ok(found)

@@ -127,12 +127,13 @@ impl AuditLog {
 pub async fn chain_now(
     store: &dyn Store,
     keys: &Arc<AuditKeys>,
+    digest_dir: Option<std::path::PathBuf>,
     records: Vec<AuditRecord>,
 ) -> Result<(), ServerError> {
     if records.is_empty() {
         return Ok(());
     }
-    let mut chain = Chain::resume(store, keys.clone(), None).await?;
+    let mut chain = Chain::resume(store, keys.clone(), digest_dir).await?;
     chain.append(store, records).await?;
     Ok(())
 }
@@ -254,13 +255,37 @@ impl Chain {
                     return Ok(());
                 }
                 // Another node (or a commit whose answer was lost) took these places: pick
-                // up wherever the stored chain really ends.
-                Err(StoreError::Conflict) => self.reread(store).await?,
+                // up wherever the stored chain really ends, without the records that are in
+                // it already, word for word (a retried batch, an orphan two nodes adopted).
+                Err(StoreError::Conflict) => {
+                    self.reread(store).await?;
+                    records = without_chained(store, records).await?;
+                    if records.is_empty() {
+                        return Ok(());
+                    }
+                }
                 Err(_) => break,
             }
         }
         outcome
     }
+}
+
+/// `records` less those whose event is in the chain already, word for word.
+async fn without_chained(
+    store: &dyn Store,
+    records: Vec<AuditRecord>,
+) -> Result<Vec<AuditRecord>, StoreError> {
+    let ids: Vec<&str> = records.iter().map(|r| r.event_id.as_str()).collect();
+    let chained = store.chained_events(&ids).await?;
+    Ok(records
+        .into_iter()
+        .filter(|r| {
+            !chained
+                .iter()
+                .any(|(id, event)| *id == r.event_id && *event == r.event)
+        })
+        .collect())
 }
 
 /// How old an outbox record must be before a sweep chains it in place of the writer that
@@ -298,9 +323,15 @@ async fn adopt_orphans(
         );
     }
     let ids: Vec<&str> = sealed.iter().map(|o| o.record.event_id.as_str()).collect();
-    let chained = store.chained_event_ids(&ids).await?;
+    let chained: Vec<String> = store
+        .chained_events(&ids)
+        .await?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
     if !chained.is_empty() {
-        // Put back after they were chained (or chained by another node meanwhile).
+        // Their request's record is in the chain already (put back after it was chained,
+        // or chained by another node meanwhile): never a second time.
         let chained: Vec<&str> = chained.iter().map(String::as_str).collect();
         tracing::warn!(
             count = chained.len(),
@@ -359,7 +390,14 @@ async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Queued>, mut chain
                 Err(_) => break,
             }
         }
-        let mut records = kept.clone();
+        // A batch whose commit failed as far as this writer knows may have committed all the
+        // same (its answer lost): what reached the chain is not appended again.
+        let mut records = match kept.is_empty() {
+            true => Vec::new(),
+            false => without_chained(store.as_ref(), kept.clone())
+                .await
+                .unwrap_or_else(|_| kept.clone()),
+        };
         records.extend(batch.iter().map(|q| q.event.record.clone()));
         let started = std::time::Instant::now();
         let events = records.len();

@@ -125,6 +125,52 @@ fn check_copy(stored: &[AuditDigest], anchor: &Anchor<'_>) -> Result<usize, Verd
     Ok(anchor.copy.len())
 }
 
+/// The first column of an event's row that differs from what its record (the JSON the chain
+/// hashes) says. LookupEvents and `audit export` select by these columns, so a changed one
+/// would hide or misattribute an event that still hashes.
+fn column_not_from_event(
+    r: &ferrokms_store::AuditRecord,
+    e: &serde_json::Value,
+) -> Option<&'static str> {
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+    let identity = &e["userIdentity"];
+    let username = identity["arn"]
+        .as_str()
+        .map(|arn| arn.rsplit('/').next().unwrap_or_default().to_owned())
+        .unwrap_or_default();
+    let resources: Vec<String> = e["resources"]
+        .as_array()
+        .map(|rs| rs.iter().map(|x| text(&x["ARN"])).collect())
+        .unwrap_or_default();
+    let seconds = time::OffsetDateTime::parse(
+        e["eventTime"].as_str().unwrap_or_default(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .map(|t| t.unix_timestamp())
+    .ok();
+    if r.event_id != text(&e["eventID"]) {
+        Some("event ID")
+    } else if r.account != text(&e["recipientAccountId"]) {
+        Some("account")
+    } else if r.event_name != text(&e["eventName"]) {
+        Some("event name")
+    } else if r.event_source != text(&e["eventSource"]) {
+        Some("event source")
+    } else if Some(r.read_only) != e["readOnly"].as_bool() {
+        Some("read-only")
+    } else if r.access_key_id != text(&identity["accessKeyId"]) {
+        Some("access key")
+    } else if r.username != username {
+        Some("user name")
+    } else if r.resources != resources {
+        Some("resources")
+    } else if seconds != Some(r.event_time.div_euclid(1000)) {
+        Some("event time")
+    } else {
+        None
+    }
+}
+
 /// Checks the chain event by event, then the signed digests: each must match the chain
 /// where it was taken, carry a good signature under the key from outside and name the digest
 /// before it, the last event must be covered by a digest, and every digest of the copy must
@@ -140,7 +186,7 @@ pub async fn verify(store: &dyn Store, anchor: &Anchor<'_>) -> Result<Verdict, S
     };
     let mut pending = digests.iter().peekable();
     let (mut seq, mut hash) = (0i64, GENESIS.to_owned());
-    let mut seen = std::collections::HashSet::new();
+    let mut seen: std::collections::HashMap<String, (bool, bool)> = Default::default();
     loop {
         let batch = store.audit_events(seq, 1000).await?;
         if batch.is_empty() {
@@ -210,12 +256,30 @@ pub async fn verify(store: &dyn Store, anchor: &Anchor<'_>) -> Result<Verdict, S
             if chain_hash(&r.prev_hash, r.seq, &r.event) != r.hash {
                 return Ok(broken(format!("event {} was changed", r.seq)));
             }
-            if !seen.insert(r.event_id.clone()) {
+            let event: serde_json::Value = match serde_json::from_str(&r.event) {
+                Ok(v) => v,
+                Err(_) => return Ok(broken(format!("event {} is not a record", r.seq))),
+            };
+            if let Some(column) = column_not_from_event(&r, &event) {
+                return Ok(broken(format!(
+                    "event {}'s {column} column does not say what its signed record says: the \
+                     column was changed",
+                    r.seq
+                )));
+            }
+            // A request's record may be chained twice only as the version its writes carried
+            // (`answerRecorded: false`, chained after a crash) and the final one.
+            let intent = event["additionalEventData"]["answerRecorded"] == false;
+            let (intent_seen, final_seen) =
+                seen.entry(r.event_id.clone()).or_insert((false, false));
+            let again = if intent { intent_seen } else { final_seen };
+            if *again {
                 return Ok(broken(format!(
                     "event {} repeats the event ID of an earlier event: a record was replayed",
                     r.seq
                 )));
             }
+            *again = true;
             seq = r.seq;
             hash = r.hash.clone();
             while let Some(d) = pending.next_if(|d| d.upto_seq <= seq) {
