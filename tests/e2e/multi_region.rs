@@ -254,6 +254,14 @@ async fn a_primary_is_deleted_only_after_its_replicas() {
         .unwrap();
     server.advance_clock_days(8);
     assert_eq!(server.run_jobs(), (0, 1), "only the replica goes first");
+    // The job's change to the primary, which no request asked for, is a service event.
+    let synced = crate::harness::events_named(&server, "SynchronizeMultiRegionKey");
+    assert_eq!(synced.len(), 1, "{synced:?}");
+    assert_eq!(synced[0]["eventType"], "AwsServiceEvent");
+    assert_eq!(
+        synced[0]["resources"][0]["ARN"],
+        created.key_metadata().unwrap().arn().unwrap()
+    );
     let primary = east.describe_key().key_id(&id).send().await.unwrap();
     let meta = primary.key_metadata().unwrap();
     assert_eq!(meta.key_state(), Some(&KeyState::PendingDeletion));

@@ -292,3 +292,49 @@ async fn conditions_see_every_tag_a_raised_quota_allows() {
     let err = encrypt(&kms, &id, "x").await.unwrap_err();
     assert_eq!(code(&err), "AccessDeniedException");
 }
+
+#[tokio::test]
+async fn sts_and_lookup_events_are_rate_limited_like_kms() {
+    let temp = tempfile::tempdir().unwrap();
+    let server = start_with_quotas(
+        &temp,
+        "[quotas.operations]\nLookupEvents = 2\nGetCallerIdentity = 3",
+    );
+    let now = std::time::SystemTime::now;
+    let lookups: Vec<u16> = (0..6)
+        .map(|_| {
+            server
+                .signed("cloudtrail", Some(crate::harness::LOOKUP), b"{}", now())
+                .status
+        })
+        .collect();
+    assert!(
+        lookups.iter().filter(|s| **s == 200).count() >= 2,
+        "{lookups:?}"
+    );
+    let throttled = server.signed("cloudtrail", Some(crate::harness::LOOKUP), b"{}", now());
+    assert_eq!(throttled.status, 400, "{}", throttled.body);
+    assert!(
+        throttled.body.contains("ThrottlingException"),
+        "{}",
+        throttled.body
+    );
+
+    let body = b"Action=GetCallerIdentity&Version=2011-06-15";
+    let answers: Vec<u16> = (0..8)
+        .map(|_| server.signed("sts", None, body, now()).status)
+        .collect();
+    assert!(
+        answers.iter().filter(|s| **s == 200).count() >= 3,
+        "{answers:?}"
+    );
+    let throttled = server.signed("sts", None, body, now());
+    assert_eq!(throttled.status, 400, "{}", throttled.body);
+    assert!(
+        throttled.body.contains("<Code>Throttling</Code>"),
+        "{}",
+        throttled.body
+    );
+    // KMS itself is not slowed by either.
+    server.client().list_keys().send().await.unwrap();
+}

@@ -200,12 +200,13 @@ fn json_error(err: &ApiError, id: &str) -> Response {
 fn sts_error(err: &ApiError, id: &str) -> Response {
     let (_, code, message) = err.wire();
     let code = code.trim_end_matches("Exception");
-    let reply = sts::error(
-        StatusCode::FORBIDDEN,
-        code,
-        message.as_deref().unwrap_or_default(),
-        id,
-    );
+    // STS answers its throttling with 400, as the SDKs expect to retry it; refused
+    // credentials with 403.
+    let status = match err {
+        ApiError::Throttling => StatusCode::BAD_REQUEST,
+        _ => StatusCode::FORBIDDEN,
+    };
+    let reply = sts::error(status, code, message.as_deref().unwrap_or_default(), id);
     response(reply.status, "text/xml", reply.body, id)
 }
 
