@@ -10,9 +10,14 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 
-/// Starts the server; it lives as long as the process.
+/// Starts the server on a port of its own; it lives as long as the process.
 pub async fn start(response_bytes: usize) -> Result<SocketAddr> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    start_on("127.0.0.1:0".parse()?, response_bytes)
+}
+
+/// Starts the server on `addr`; it lives as long as the process.
+pub fn start_on(addr: SocketAddr, response_bytes: usize) -> Result<SocketAddr> {
+    let listener = std::net::TcpListener::bind(addr)?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
     // `{"x":"aaaa"}` padded to the size of the real answer.

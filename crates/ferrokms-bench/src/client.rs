@@ -46,6 +46,44 @@ impl Signer {
         })
     }
 
+    /// Every header of `TrentService.<target>` with `body`, signed now: what a replaying
+    /// generator such as wrk sends (the signature holds for the 15 minutes SigV4 allows).
+    pub fn signed_headers(&self, target: &str, body: &[u8]) -> Result<Vec<(String, String)>> {
+        let x_amz_target = format!("TrentService.{target}");
+        let headers = [
+            ("host", self.host.as_str()),
+            ("content-type", "application/x-amz-json-1.1"),
+            ("x-amz-target", x_amz_target.as_str()),
+        ];
+        let identity = self.credentials.clone().into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&self.region)
+            .name("kms")
+            .time(SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()?
+            .into();
+        let url = format!("{}/", self.endpoint);
+        let signable = SignableRequest::new(
+            "POST",
+            &url,
+            headers.into_iter(),
+            SignableBody::Bytes(body),
+        )?;
+        let (instructions, _) = sign(signable, &params)?.into_parts();
+        let mut all: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        all.extend(
+            instructions
+                .headers()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        Ok(all)
+    }
+
     /// Sends `TrentService.<target>` with `body`; the response body, or the error's `__type`.
     pub async fn send(&self, target: &str, body: Bytes) -> Result<Bytes> {
         let x_amz_target = format!("TrentService.{target}");

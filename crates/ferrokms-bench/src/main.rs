@@ -58,6 +58,16 @@ struct Args {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// Instead of running the workloads: prepare each, and write into this directory a wrk
+    /// script (`<workload>.lua`) replaying one request signed now, and the size of its
+    /// answer (`<workload>.bytes`), for `scripts/wrk.sh`.
+    #[arg(long)]
+    wrk: Option<std::path::PathBuf>,
+    /// Only serve the bare-hyper ceiling on this address, answering with this many bytes
+    /// (`--serve-ceiling 127.0.0.1:4600=4500`), until killed: the ceiling `scripts/wrk.sh`
+    /// loads.
+    #[arg(long, value_name = "ADDR=BYTES")]
+    serve_ceiling: Option<String>,
     #[arg(long, env = "AWS_ACCESS_KEY_ID", default_value = "test")]
     access_key_id: String,
     #[arg(long, env = "AWS_SECRET_ACCESS_KEY", default_value = "test")]
@@ -187,9 +197,70 @@ fn row(label: &str, m: &Measured, ceiling: Option<f64>) -> String {
     )
 }
 
+/// A Lua string literal of `bytes`.
+fn lua_string(bytes: &[u8]) -> String {
+    let mut out = String::from("\"");
+    for b in bytes {
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            0x20..=0x7e => out.push(char::from(*b)),
+            _ => out.push_str(&format!("\\{b:03}")),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Writes `dir/<name>.lua` and `dir/<name>.bytes` for each workload (see `--wrk`).
+async fn write_wrk_scripts(args: &Args, names: &[String], dir: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let signer = Signer::new(
+        &args.endpoint,
+        &args.access_key_id,
+        &args.secret_access_key,
+        &args.region,
+        args.connections,
+    )?;
+    for name in names {
+        let workload =
+            Workload::prepare(name, &signer, args.keys, 1, args.key_id.as_deref()).await?;
+        let (target, body) = workload.request(0);
+        // The answer's size, from one real call.
+        let answer = signer.send(target, body.clone()).await?;
+        let mut lua = format!(
+            "-- {name}: one request signed at {:?}, replayed\nwrk.method = \"POST\"\nwrk.body = {}\n",
+            std::time::SystemTime::now(),
+            lua_string(&body)
+        );
+        for (k, v) in signer.signed_headers(target, &body)? {
+            // wrk adds a `Host` of its own unless the script sets exactly that name.
+            let k = if k == "host" { "Host".to_owned() } else { k };
+            lua.push_str(&format!(
+                "wrk.headers[{}] = {}\n",
+                lua_string(k.as_bytes()),
+                lua_string(v.as_bytes())
+            ));
+        }
+        std::fs::write(dir.join(format!("{name}.lua")), lua)?;
+        std::fs::write(dir.join(format!("{name}.bytes")), answer.len().to_string())?;
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
+    if let Some(spec) = &args.serve_ceiling {
+        let (addr, bytes) = spec
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--serve-ceiling takes ADDR=BYTES"))?;
+        let addr = ceiling::start_on(addr.parse()?, bytes.parse()?)?;
+        println!("ceiling listening on {addr}");
+        loop {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+    }
     let names = if args.workloads.is_empty() {
         workload::NAMES.iter().map(|n| n.to_string()).collect()
     } else {
@@ -202,6 +273,9 @@ async fn main() -> Result<()> {
                 workload::NAMES
             );
         }
+    }
+    if let Some(dir) = &args.wrk {
+        return write_wrk_scripts(&args, &names, dir).await;
     }
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let signer = |endpoint: &str| {
