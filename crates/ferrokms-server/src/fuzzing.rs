@@ -136,7 +136,8 @@ impl Operations {
         let Ok(input) = Input::parse(body) else {
             return;
         };
-        let audit = ferrokms_store::Intent::unkept(fuzz_record());
+        let make = || ferrokms_store::Intent::unkept(fuzz_record());
+        let audit = crate::audit::PendingIntent::new(&make);
         let call = crate::api::Call {
             services: &self.services,
             request: &self.request,

@@ -31,7 +31,7 @@ use crate::wire::Input;
 use crate::{jobs, sts, ServerError};
 use ferrokms_core::key::Millis;
 use ferrokms_core::KmsError;
-use ferrokms_store::Intent;
+use crate::audit::PendingIntent;
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -365,19 +365,23 @@ impl App {
     }
 
     /// Stage: authorize and run the handler. Every write it makes carries `audit`.
-    async fn run(&self, ctx: &RequestContext<'_>, api: &Api, audit: &Intent) -> Outcome {
-        let input = match api {
-            Api::Sts(_) => None,
-            _ => match Input::parse(ctx.body) {
-                Ok(i) => Some(i),
-                Err(e) => return Outcome::failed(e),
-            },
+    async fn run(
+        &self,
+        ctx: &RequestContext<'_>,
+        api: &Api,
+        input: Result<Input, ApiError>,
+        audit: &PendingIntent<'_>,
+    ) -> Outcome {
+        let input = match (api, input) {
+            (Api::Sts(_), _) => None,
+            (_, Ok(i)) => Some(i),
+            (_, Err(e)) => return Outcome::failed(e),
         };
         match (api, input) {
             (Api::Sts(_), _) => {
                 let reply = sts::handle(
                     &self.services,
-                    audit,
+                    audit.get(),
                     ctx.verified,
                     &ctx.env,
                     ctx.body,
@@ -626,7 +630,10 @@ async fn handle(
     };
     // The audit record is made here and only here: before the handler runs, the version
     // its writes carry; after, the final one.
-    let request_parameters = Input::parse(&body)
+    // The body is parsed once (STS's is a form, read by its handler).
+    let input = Input::parse(&body);
+    let request_parameters = input
+        .as_ref()
         .ok()
         .and_then(|i| audit::event::request_parameters(i.members(), api.audited()));
     let event_id = audit::event::new_event_id();
@@ -648,12 +655,14 @@ async fn handle(
         error,
         resources,
     };
-    let intent = app
-        .audit
-        .intent(audit::event::intent(record(None, None, Vec::new())).record);
+    let make_intent = || {
+        app.audit
+            .intent(audit::event::intent(record(None, None, Vec::new())).record)
+    };
+    let intent = PendingIntent::new(&make_intent);
 
     let mut outcome = match app.admit(&api, &verified) {
-        Ok(()) => app.run(&ctx, &api, &intent).await,
+        Ok(()) => app.run(&ctx, &api, input, &intent).await,
         Err(e) => Outcome::failed(e),
     };
 

@@ -84,7 +84,7 @@ pub async fn create_alias(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
         .services
         .store
         .create_alias(
-            call.audit,
+            call.audit(),
             &record,
             call.services.quotas.resources.aliases_per_key,
         )
@@ -191,7 +191,7 @@ pub async fn update_alias(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
             .services
             .store
             .retarget_alias(
-                call.audit,
+                call.audit(),
                 &record,
                 &from,
                 call.services.quotas.resources.aliases_per_key,
@@ -221,7 +221,7 @@ pub async fn delete_alias(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
         let deleted = call
             .services
             .store
-            .delete_alias(call.audit, region, account, &name, &existing.target)
+            .delete_alias(call.audit(), region, account, &name, &existing.target)
             .await
             .map_err(store_failure)?;
         if deleted {

@@ -228,7 +228,7 @@ pub async fn create_grant(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
         .services
         .store
         .create_grant(
-            call.audit,
+            call.audit(),
             &grant,
             call.services.quotas.resources.grants_per_key,
         )
@@ -401,7 +401,7 @@ pub async fn retire_grant(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
     if !call
         .services
         .store
-        .delete_grant(call.audit, region, &key.id(), &grant_id)
+        .delete_grant(call.audit(), region, &key.id(), &grant_id)
         .await
         .map_err(store_failure)?
     {
@@ -424,7 +424,7 @@ pub async fn revoke_grant(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
     if !call
         .services
         .store
-        .delete_grant(call.audit, key.region(), &key.id(), &grant_id)
+        .delete_grant(call.audit(), key.region(), &key.id(), &grant_id)
         .await
         .map_err(store_failure)?
     {

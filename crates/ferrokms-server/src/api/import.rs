@@ -122,7 +122,7 @@ pub async fn import_key_material(call: &Call<'_>, mut input: Input) -> Result<Va
         call,
         key,
         |k| k.import_material(material_id, &model, valid_to),
-        |k| async move { store.replace_material(call.audit, &k, Some(stored)).await },
+        |k| async move { store.replace_material(call.audit(), &k, Some(stored)).await },
     )
     .await?;
     Ok(json!({
@@ -139,7 +139,7 @@ pub async fn delete_imported_key_material(
     let _material_id = input.string("KeyMaterialId", 64, 64)?;
     input.finish()?;
     let key = resolve_key(call, &key_id, On::Key, &Conditions::none()).await?;
-    let key = remove_imported_material(call.services, call.audit, key.into_metadata()).await?;
+    let key = remove_imported_material(call.services, call.audit(), key.into_metadata()).await?;
     Ok(json!({
         "KeyId": key.arn.to_string(),
         "KeyMaterialId": key.current_material.to_string(),

@@ -278,7 +278,7 @@ pub async fn create_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
     let created = call
         .services
         .store
-        .create_key(call.audit, &key, stored.as_slice(), &tags)
+        .create_key(call.audit(), &key, stored.as_slice(), &tags)
         .await;
     if let Err(e) = created {
         if let Some(store) = &custom_key_store {

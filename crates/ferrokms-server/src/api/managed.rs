@@ -123,7 +123,7 @@ pub async fn managed_key(
     key.enable_rotation(DEFAULT_ROTATION_PERIOD_DAYS, call.now)?;
     let store = &call.services.store;
     store
-        .create_key(call.audit, &key, std::slice::from_ref(&stored), &[])
+        .create_key(call.audit(), &key, std::slice::from_ref(&stored), &[])
         .await
         .map_err(store_failure)?;
     let alias = AliasRecord {
@@ -134,12 +134,12 @@ pub async fn managed_key(
         created: call.now,
         updated: call.now,
     };
-    match store.create_alias(call.audit, &alias, 50).await {
+    match store.create_alias(call.audit(), &alias, 50).await {
         Ok(()) => Ok(Some(alias)),
         Err(StoreError::AlreadyExists) => {
             // Another request made it first: use theirs, drop ours.
             store
-                .delete_key(call.audit, region, &key.id())
+                .delete_key(call.audit(), region, &key.id())
                 .await
                 .map_err(store_failure)?;
             store

@@ -51,8 +51,9 @@ pub struct Services {
 pub struct Call<'a> {
     pub services: &'a Services,
     pub request: &'a VerifiedRequest,
-    /// The record every write of this call carries (`ferrokms_store::outbox`).
-    pub audit: &'a Intent,
+    /// The record every write of this call carries (`ferrokms_store::outbox`), made at
+    /// the first write; handlers take it with [`Call::audit`].
+    pub audit: &'a crate::audit::PendingIntent<'a>,
     /// The operation's entry in the table.
     pub operation: &'static OperationSpec,
     pub now: Millis,
@@ -68,6 +69,11 @@ pub struct Call<'a> {
 }
 
 impl Call<'_> {
+    /// The record a write of this call carries.
+    pub fn audit(&self) -> &Intent {
+        self.audit.get()
+    }
+
     /// Notes a key the call touched (once each), for the audit record.
     pub fn touched(&self, key_arn: String) {
         if let Ok(mut r) = self.resources.lock() {

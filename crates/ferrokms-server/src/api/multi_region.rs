@@ -48,7 +48,7 @@ async fn sync_replication(
             continue;
         };
         // Every copy follows the authorized change of its primary.
-        follow_primary(call.services, call.audit, copy, |k| {
+        follow_primary(call.services, call.audit(), copy, |k| {
             k.replication = Some(replication.clone());
             Ok(())
         })
@@ -162,7 +162,7 @@ pub async fn replicate_key(call: &Call<'_>, mut input: Input) -> Result<Value, A
     match call
         .services
         .store
-        .create_key(call.audit, &replica, &materials, &tags)
+        .create_key(call.audit(), &replica, &materials, &tags)
         .await
     {
         Ok(()) => {}

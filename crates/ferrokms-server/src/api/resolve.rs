@@ -314,7 +314,7 @@ pub async fn update_key<F>(
 where
     F: FnMut(&mut KeyMetadata) -> Result<(), KmsError>,
 {
-    let (store, audit) = (&call.services.store, call.audit);
+    let (store, audit) = (&call.services.store, call.audit());
     modify_authorized(call, key, change, |k| async move {
         store.update_key(audit, &k).await
     })

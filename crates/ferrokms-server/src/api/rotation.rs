@@ -111,7 +111,7 @@ fn only_primary(key: &KeyMetadata) -> Result<(), ApiError> {
 async fn sync_rotation_settings(call: &Call<'_>, primary: &KeyMetadata) -> Result<(), ApiError> {
     for replica in super::multi_region::replicas_of(call.services, primary).await? {
         let rotation = primary.rotation.clone();
-        follow_primary(call.services, call.audit, replica, move |k| {
+        follow_primary(call.services, call.audit(), replica, move |k| {
             k.rotation = rotation.clone();
             Ok(())
         })
@@ -183,7 +183,7 @@ pub async fn rotate_key_on_demand(call: &Call<'_>, mut input: Input) -> Result<V
     let key = resolve_key(call, &key_id, On::Key, &Conditions::none()).await?;
     let key = rotate_key(
         call.services,
-        call.audit,
+        call.audit(),
         key.into_metadata(),
         RotationType::OnDemand,
         call.now,

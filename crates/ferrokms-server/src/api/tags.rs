@@ -30,7 +30,7 @@ pub async fn tag_resource(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
         .services
         .store
         .tag_key(
-            call.audit,
+            call.audit(),
             key.region(),
             &key.id(),
             &tags,
@@ -59,7 +59,7 @@ pub async fn untag_resource(call: &Call<'_>, mut input: Input) -> Result<Value, 
     key.check_not_pending_deletion()?;
     call.services
         .store
-        .untag_key(call.audit, key.region(), &key.id(), &tag_keys)
+        .untag_key(call.audit(), key.region(), &key.id(), &tag_keys)
         .await
         .map_err(store_failure)?;
     Ok(json!({}))

@@ -5,11 +5,13 @@ pub mod anchor;
 mod changes;
 pub mod event;
 mod keys;
+mod pending;
 mod log;
 pub mod lookup;
 pub mod verify;
 
 pub use changes::Changes;
+pub use pending::PendingIntent;
 pub use keys::AuditKeys;
 pub use log::{chain_now, AuditLog, PendingEvent};
 

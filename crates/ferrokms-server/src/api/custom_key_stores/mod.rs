@@ -279,7 +279,7 @@ pub async fn create_custom_key_store(call: &Call<'_>, mut input: Input) -> Resul
     match call
         .services
         .store
-        .create_custom_key_store(call.audit, &store.record, max)
+        .create_custom_key_store(call.audit(), &store.record, max)
         .await
     {
         Ok(()) => Ok(json!({ "CustomKeyStoreId": id })),
@@ -421,7 +421,7 @@ async fn write_back(
         match call
             .services
             .store
-            .update_custom_key_store(call.audit, &store.record)
+            .update_custom_key_store(call.audit(), &store.record)
             .await
         {
             Ok(revision) => {
@@ -560,7 +560,7 @@ pub async fn delete_custom_key_store(call: &Call<'_>, mut input: Input) -> Resul
     }
     call.services
         .store
-        .delete_custom_key_store(call.audit, &store.record.region, &store.record.account, &id)
+        .delete_custom_key_store(call.audit(), &store.record.region, &store.record.account, &id)
         .await
         .map_err(store_failure)?;
     Ok(json!({}))
