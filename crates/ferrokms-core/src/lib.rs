@@ -26,6 +26,7 @@ pub mod ciphertext;
 pub mod context;
 pub mod error;
 pub mod grant;
+pub mod hex;
 pub mod ids;
 pub mod import;
 pub mod key;

@@ -129,7 +129,7 @@ fn node_id(dir: &Path) -> Result<String, ServerError> {
         Err(e) => return Err(ServerError::Io(format!("reading {}: {e}", file.display()))),
     }
     let bytes: [u8; 8] = ferrokms_core::random::array().map_err(|_| ServerError::Random)?;
-    let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let id = ferrokms_core::hex::encode(&bytes);
     fs::write(&file, format!("{id}\n"))
         .map_err(|e| ServerError::Io(format!("writing {}: {e}", file.display())))?;
     Ok(id)

@@ -67,8 +67,7 @@ pub struct BackupRow {
 
 impl BackupRow {
     pub fn blob_value(bytes: &[u8]) -> serde_json::Value {
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        serde_json::json!({ "hex": hex })
+        serde_json::json!({ "hex": ferrokms_core::hex::encode(bytes) })
     }
 
     /// The bytes of a blob column.
@@ -77,16 +76,7 @@ impl BackupRow {
     }
 }
 
-/// The bytes a string of hex digits spells, if it is one.
-pub fn from_hex(hex: &str) -> Option<Vec<u8>> {
-    if !hex.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
-        .collect()
-}
+pub use ferrokms_core::hex::decode as from_hex;
 
 /// One page of a listing: `after` is the sort key of the last item a caller saw.
 #[derive(Debug, Clone, Copy)]

@@ -121,12 +121,12 @@ impl AuditKeys {
     /// The seal of a record that `node` leaves in the outbox.
     pub fn seal(&self, record: &AuditRecord, node: &str) -> String {
         let tag = hmac::sign(&self.seal, &Self::sealed_bytes(record, node));
-        tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+        ferrokms_core::hex::encode(tag.as_ref())
     }
 
     /// Whether an outbox record was left by a writer holding this key, unchanged.
     pub fn opens(&self, o: &OutboxRecord) -> bool {
-        let Some(tag) = ferrokms_store::from_hex(&o.seal) else {
+        let Some(tag) = ferrokms_core::hex::decode(&o.seal) else {
             return false;
         };
         hmac::verify(&self.seal, &Self::sealed_bytes(&o.record, &o.node), &tag).is_ok()

@@ -15,7 +15,7 @@ const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
 const PATH_UNRESERVED: &AsciiSet = &UNRESERVED.remove(b'/');
 
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    ferrokms_core::hex::encode(bytes)
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {

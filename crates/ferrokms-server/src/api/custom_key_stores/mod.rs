@@ -198,7 +198,7 @@ fn check_cluster_id(input: &mut Input, member: &str, id: Option<&String>) {
 
 fn new_store_id() -> Result<String, ApiError> {
     let bytes: [u8; 9] = random::array().map_err(ApiError::from)?;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = ferrokms_core::hex::encode(&bytes);
     Ok(format!("cks-{}", &hex[..17]))
 }
 
