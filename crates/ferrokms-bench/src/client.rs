@@ -65,12 +65,8 @@ impl Signer {
             .build()?
             .into();
         let url = format!("{}/", self.endpoint);
-        let signable = SignableRequest::new(
-            "POST",
-            &url,
-            headers.into_iter(),
-            SignableBody::Bytes(body),
-        )?;
+        let signable =
+            SignableRequest::new("POST", &url, headers.into_iter(), SignableBody::Bytes(body))?;
         let (instructions, _) = sign(signable, &params)?.into_parts();
         let mut all: Vec<(String, String)> = headers
             .iter()

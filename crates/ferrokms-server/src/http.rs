@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 
 use crate::api::operations::{Operation, OperationSpec};
 use crate::api::{self, Call, Services};
+use crate::audit::PendingIntent;
 use crate::audit::{self, AuditLog};
 use crate::clock::Clock;
 use crate::error::ApiError;
@@ -31,7 +32,6 @@ use crate::wire::Input;
 use crate::{jobs, sts, ServerError};
 use ferrokms_core::key::Millis;
 use ferrokms_core::KmsError;
-use crate::audit::PendingIntent;
 use std::net::IpAddr;
 use std::time::Instant;
 

@@ -5,15 +5,15 @@ pub mod anchor;
 mod changes;
 pub mod event;
 mod keys;
-mod pending;
 mod log;
 pub mod lookup;
+mod pending;
 pub mod verify;
 
 pub use changes::Changes;
-pub use pending::PendingIntent;
 pub use keys::AuditKeys;
 pub use log::{chain_now, AuditLog, PendingEvent};
+pub use pending::PendingIntent;
 
 use crate::sigv4::sha256_hex;
 

@@ -560,7 +560,12 @@ pub async fn delete_custom_key_store(call: &Call<'_>, mut input: Input) -> Resul
     }
     call.services
         .store
-        .delete_custom_key_store(call.audit(), &store.record.region, &store.record.account, &id)
+        .delete_custom_key_store(
+            call.audit(),
+            &store.record.region,
+            &store.record.account,
+            &id,
+        )
         .await
         .map_err(store_failure)?;
     Ok(json!({}))
