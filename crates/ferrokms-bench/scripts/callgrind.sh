@@ -27,6 +27,9 @@ valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.%p" \
   > "$work/serve.log" 2> "$work/valgrind.log" &
 server=$!
 for _ in $(seq 600); do grep -q '^try:' "$work/serve.log" 2>/dev/null && break; sleep 0.1; done
+if ! grep -q '^try:' "$work/serve.log"; then
+  echo "ferrokms did not start (is port $PORT taken?):" >&2; cat "$work/serve.log" "$work"/*.log >&2 2>/dev/null; exit 1
+fi
 # shellcheck disable=SC1091
 . "$work/data/admin-credentials"
 export AWS_DEFAULT_REGION=us-east-1

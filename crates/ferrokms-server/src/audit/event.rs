@@ -159,42 +159,53 @@ fn record(input: EventInput<'_>, additional: Option<Value>) -> PendingEvent {
             ),
         };
     let read_only = is_read_only(input.event_source, input.event_name);
-    let mut event = json!({
-        "eventVersion": "1.09",
-        "userIdentity": identity,
-        "eventTime": iso8601(input.time),
-        "eventSource": input.event_source,
-        "eventName": input.event_name,
-        "awsRegion": input.region,
-        "sourceIPAddress": input.source_ip,
-        "userAgent": input.user_agent,
-        "requestParameters": input.request_parameters,
-        "responseElements": input.response.and_then(Value::as_object).and_then(|m| allowed(m, RESPONSE_MEMBERS)),
-        "requestID": input.request_id,
-        "eventID": event_id,
-        "readOnly": read_only,
-        "resources": input.resources.iter().map(|arn| json!({
-            "accountId": arn.split(':').nth(4).unwrap_or_default(),
-            "type": "AWS::KMS::Key",
-            "ARN": arn,
-        })).collect::<Vec<_>>(),
-        "eventType": "AwsApiCall",
-        "managementEvent": true,
-        "recipientAccountId": account,
-        "eventCategory": "Management",
-    });
-    if let Some((code, message)) = &input.error {
-        event["errorCode"] = json!(code);
-        if let Some(m) = message {
-            event["errorMessage"] = json!(m);
-        }
+    let mut additional_event_data = input
+        .response
+        .and_then(|r| r.get("KeyMaterialId"))
+        .map(|id| json!({ "keyMaterialId": id }));
+    if additional.is_some() {
+        additional_event_data = additional;
     }
-    if let Some(id) = input.response.and_then(|r| r.get("KeyMaterialId")) {
-        event["additionalEventData"] = json!({ "keyMaterialId": id });
-    }
-    if let Some(additional) = additional {
-        event["additionalEventData"] = additional;
-    }
+    let (error_code, error_message) = match &input.error {
+        Some((code, message)) => (Some(*code), message.as_deref()),
+        None => (None, None),
+    };
+    let event = Event {
+        event_version: "1.09",
+        user_identity: &identity,
+        event_time: iso8601(input.time),
+        event_source: input.event_source,
+        event_name: input.event_name,
+        aws_region: input.region,
+        source_ip_address: &input.source_ip,
+        user_agent: input.user_agent,
+        request_parameters: input.request_parameters.as_ref(),
+        response_elements: input
+            .response
+            .and_then(Value::as_object)
+            .and_then(|m| allowed(m, RESPONSE_MEMBERS)),
+        request_id: input.request_id,
+        event_id: &event_id,
+        read_only,
+        resources: input
+            .resources
+            .iter()
+            .map(|arn| Resource {
+                account_id: arn.split(':').nth(4).unwrap_or_default(),
+                kind: "AWS::KMS::Key",
+                arn,
+            })
+            .collect(),
+        event_type: "AwsApiCall",
+        management_event: true,
+        recipient_account_id: &account,
+        event_category: "Management",
+        error_code,
+        error_message,
+        additional_event_data,
+    };
+    // A struct of borrowed fields, not a `Value` tree: one of these is written per request.
+    let event = serde_json::to_string(&event).unwrap_or_default();
     PendingEvent {
         record: AuditRecord {
             seq: 0,
@@ -207,11 +218,54 @@ fn record(input: EventInput<'_>, additional: Option<Value>) -> PendingEvent {
             username,
             access_key_id: access_key,
             resources: input.resources,
-            event: event.to_string(),
+            event,
             prev_hash: String::new(),
             hash: String::new(),
         },
     }
+}
+
+/// A CloudTrail record, with its members in CloudTrail's order.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Event<'a> {
+    event_version: &'static str,
+    user_identity: &'a Value,
+    event_time: String,
+    event_source: &'a str,
+    event_name: &'a str,
+    aws_region: &'a str,
+    #[serde(rename = "sourceIPAddress")]
+    source_ip_address: &'a str,
+    user_agent: &'a str,
+    request_parameters: Option<&'a Value>,
+    response_elements: Option<Value>,
+    #[serde(rename = "requestID")]
+    request_id: &'a str,
+    #[serde(rename = "eventID")]
+    event_id: &'a str,
+    read_only: bool,
+    resources: Vec<Resource<'a>>,
+    event_type: &'static str,
+    management_event: bool,
+    recipient_account_id: &'a str,
+    event_category: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_message: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    additional_event_data: Option<Value>,
+}
+
+#[derive(serde::Serialize)]
+struct Resource<'a> {
+    #[serde(rename = "accountId")]
+    account_id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(rename = "ARN")]
+    arn: &'a str,
 }
 
 /// Notes in the record of a failed authentication how many from the same address went
