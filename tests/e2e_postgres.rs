@@ -47,6 +47,8 @@ mod multi_region;
 mod nodes;
 #[path = "e2e/persistence.rs"]
 mod persistence;
+#[path = "e2e/pipeline.rs"]
+mod pipeline;
 #[path = "e2e/policies.rs"]
 mod policies;
 #[path = "e2e/protocol.rs"]
