@@ -9,27 +9,15 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use crate::harness::{
-    code, copy_service, events_named, ferrokms_command, lookup, store_sql, Server, LOOKUP, REGION,
-};
+use crate::harness::{code, copy_service, events_named, lookup, store_sql, Server, LOOKUP, REGION};
 use crate::{decrypt, encrypt, new_key};
 
 fn ferrokms(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    ferrokms_command(dir)
-        .args(args)
-        .arg("--data-dir")
-        .arg(dir)
-        .output()
-        .unwrap()
+    crate::harness::ferrokms_in(dir, args)
 }
 
 fn export(dir: &std::path::Path) -> Vec<Value> {
-    let out = ferrokms(dir, &["audit", "export"]);
-    assert!(out.status.success(), "{out:?}");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    crate::harness::exported(dir)
 }
 
 #[tokio::test]
@@ -410,39 +398,13 @@ async fn work_without_a_durable_record_has_no_effect() {
 const METRICS_TOKEN: &str = "metrics-token-for-the-test";
 
 fn get_metrics(addr: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "GET /metrics HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {METRICS_TOKEN}\r\nconnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let status = raw.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (
-        status,
-        raw.split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default(),
-    )
+    crate::harness::get_metrics(addr, Some(METRICS_TOKEN))
 }
 
 #[tokio::test]
 async fn prometheus_metrics_count_requests_keys_and_usage() {
     let temp = tempfile::tempdir().unwrap();
-    let token = temp.path().join("token");
-    std::fs::write(&token, METRICS_TOKEN).unwrap();
-    std::fs::set_permissions(&token, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let config = temp.path().join("ferrokms.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "metrics_bearer_token_file = {:?}\n",
-            token.to_str().unwrap()
-        ),
-    )
-    .unwrap();
+    let config = crate::harness::metrics_config(temp.path(), METRICS_TOKEN);
     let data = temp.path().join("data");
     let server = Server::start_in(&data, &["--metrics", "--config", config.to_str().unwrap()]);
     let kms = server.client();

@@ -554,3 +554,63 @@ pub fn events_named(server: &Server, name: &str) -> Vec<Value> {
         .map(|e| serde_json::from_str(e["CloudTrailEvent"].as_str().unwrap()).unwrap())
         .collect()
 }
+
+/// `ferrokms ARGS --data-dir DIR`, as an operator runs the tools beside a service.
+pub fn ferrokms_in(data_dir: &Path, args: &[&str]) -> std::process::Output {
+    ferrokms_command(data_dir)
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .output()
+        .expect("ferrokms runs")
+}
+
+/// Every record of a service's trail, as `ferrokms audit export` writes them.
+pub fn exported(data_dir: &Path) -> Vec<Value> {
+    let out = ferrokms_in(data_dir, &["audit", "export"]);
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a record"))
+        .collect()
+}
+
+/// A config file in `dir` whose `/metrics` asks for `token` (kept in a file of mode 0600).
+pub fn metrics_config(dir: &Path, token: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let token_file = dir.join("metrics-token");
+    std::fs::write(&token_file, token).expect("token file");
+    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let config = dir.join("ferrokms.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "metrics_bearer_token_file = {:?}\n",
+            token_file.to_str().expect("utf-8")
+        ),
+    )
+    .expect("config");
+    config
+}
+
+/// `GET /metrics`, with `token` as the bearer token if given: the status and the body.
+pub fn get_metrics(addr: &str, token: Option<&str>) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    let auth = token
+        .map(|t| format!("authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nhost: {addr}\r\n{auth}connection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).expect("read");
+    let status = raw
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status");
+    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_owned());
+    (status, body.unwrap_or_default())
+}

@@ -61,12 +61,7 @@ pub fn new_token(label: &str, dir: &Path) -> PathBuf {
 }
 
 fn ferrokms(data_dir: &Path, args: &[&str]) -> Output {
-    ferrokms_command(data_dir)
-        .args(args)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .output()
-        .expect("ferrokms runs")
+    crate::harness::ferrokms_in(data_dir, args)
 }
 
 fn init_hsm(data_dir: &Path, token: &str, pin_file: &Path) -> Output {

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::harness::{copy_service, ferrokms_command, Server};
+use crate::harness::{copy_service, exported, ferrokms_command, ferrokms_in, Server};
 use crate::{encrypt, new_key};
 
 /// Rewrites event 3 (a management event becomes a data event) and recomputes the hash chain after it, then
@@ -90,12 +90,8 @@ fn sql(dir: &Path, statement: &str) {
 }
 
 fn verify(dir: &Path, extra: &[&str]) -> std::process::Output {
-    ferrokms_command(dir)
-        .args(["audit", "verify", "--data-dir"])
-        .arg(dir)
-        .args(extra)
-        .output()
-        .unwrap()
+    let args: Vec<&str> = ["audit", "verify"].iter().chain(extra).copied().collect();
+    ferrokms_in(dir, &args)
 }
 
 fn refused(dir: &Path, extra: &[&str]) -> String {
@@ -116,13 +112,7 @@ async fn audited_service(temp: &Path) -> (PathBuf, PathBuf) {
     }
     server.stop();
     let kept = temp.join("kept-elsewhere");
-    let out = ferrokms_command(&dir)
-        .args(["audit", "export-digests"])
-        .arg(&kept)
-        .arg("--data-dir")
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let out = ferrokms_in(&dir, &["audit", "export-digests", kept.to_str().unwrap()]);
     assert!(out.status.success(), "{out:?}");
     assert!(kept.join("audit-digests.jsonl").is_file());
     // The operator's own copy of the public key, taken when the service was set up.
@@ -202,11 +192,7 @@ async fn a_writer_of_the_database_alone_cannot_make_verify_lie() {
     );
 
     // Refreshing the operator's copy from the cut store is refused: the copy is evidence.
-    let out = ferrokms_command(&cut)
-        .args(["audit", "export-digests", copies, "--data-dir"])
-        .arg(&cut)
-        .output()
-        .unwrap();
+    let out = ferrokms_in(&cut, &["audit", "export-digests", copies]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("keep that copy as evidence"));
 
@@ -283,12 +269,7 @@ async fn records_put_into_the_outbox_by_a_writer_of_the_database_are_not_chained
     server.stop();
     let out = verify(&dir, &[]);
     assert!(out.status.success(), "{out:?}");
-    let exported = ferrokms_command(&dir)
-        .args(["audit", "export", "--data-dir"])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&exported.stdout);
+    let text: String = exported(&dir).iter().map(|e| e.to_string()).collect();
     assert!(text.contains("\"eventName\":\"Encrypt\""));
     assert!(
         !text.contains("DisableKey"),

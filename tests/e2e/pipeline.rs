@@ -10,23 +10,7 @@ use serde_json::{json, Value};
 use crate::harness::{ferrokms_command, Server, REGION};
 use crate::{encrypt, new_key};
 
-fn ferrokms(dir: &Path, args: &[&str]) -> std::process::Output {
-    ferrokms_command(dir)
-        .args(args)
-        .arg("--data-dir")
-        .arg(dir)
-        .output()
-        .unwrap()
-}
-
-fn exported(dir: &Path) -> Vec<Value> {
-    let out = ferrokms(dir, &["audit", "export"]);
-    assert!(out.status.success(), "{out:?}");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
+use crate::harness::{exported, ferrokms_in as ferrokms, get_metrics};
 
 /// (eventName, invokedBy) of the IAM events of the trail, in order.
 fn iam_events(dir: &Path) -> Vec<(String, String)> {
@@ -183,24 +167,6 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-fn get_metrics(addr: &str, token: Option<&str>) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    let auth = token
-        .map(|t| format!("authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    write!(
-        s,
-        "GET /metrics HTTP/1.1\r\nhost: {addr}\r\n{auth}connection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let status = raw.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_owned());
-    (status, body.unwrap_or_default())
-}
-
 #[tokio::test]
 async fn a_flood_of_unauthenticated_requests_stays_bounded_and_out_of_the_trail() {
     if crate::POSTGRES {
@@ -209,22 +175,7 @@ async fn a_flood_of_unauthenticated_requests_stays_bounded_and_out_of_the_trail(
     }
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().join("data");
-    let token_file = temp.path().join("metrics-token");
-    std::fs::write(&token_file, "scraper-token-0123456789\n").unwrap();
-    std::fs::set_permissions(
-        &token_file,
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
-    )
-    .unwrap();
-    let config = temp.path().join("ferrokms.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "metrics_bearer_token_file = {:?}\n",
-            token_file.to_str().unwrap()
-        ),
-    )
-    .unwrap();
+    let config = crate::harness::metrics_config(temp.path(), "scraper-token-0123456789");
     let server = Server::start_in(&dir, &["--config", config.to_str().unwrap(), "--metrics"]);
     let kms = server.client();
     let (id, _) = new_key(&kms).await;
@@ -276,7 +227,7 @@ async fn a_flood_of_unauthenticated_requests_stays_bounded_and_out_of_the_trail(
 
     // Unauthenticated calls are shown to the service's operator, never in the account the
     // access key id names; their event names come from the table.
-    let unauthenticated: Vec<Value> = exported_while_running(&dir)
+    let unauthenticated: Vec<Value> = exported(&dir)
         .into_iter()
         .filter(|e| {
             e["errorCode"] == "IncompleteSignatureException"
@@ -325,11 +276,6 @@ async fn a_flood_of_unauthenticated_requests_stays_bounded_and_out_of_the_trail(
     println!("metrics: {} bytes after the flood", text.len());
     assert!(text.len() < 16 * 1024, "{}", text.len());
     let _ = REGION;
-}
-
-/// The trail as `audit export` reads it beside the running server.
-fn exported_while_running(dir: &Path) -> Vec<Value> {
-    exported(dir)
 }
 
 #[tokio::test]

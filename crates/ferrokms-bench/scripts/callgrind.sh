@@ -22,18 +22,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.%p" \
-  "$SERVER" serve --data-dir "$work/data" --listen "127.0.0.1:$PORT" --quotas off \
-  > "$work/serve.log" 2> "$work/valgrind.log" &
-server=$!
-for _ in $(seq 600); do grep -q '^try:' "$work/serve.log" 2>/dev/null && break; sleep 0.1; done
-if ! grep -q '^try:' "$work/serve.log"; then
-  echo "ferrokms did not start (is port $PORT taken?):" >&2; cat "$work/serve.log" "$work"/*.log >&2 2>/dev/null; exit 1
-fi
-# shellcheck disable=SC1091
-. "$work/data/admin-credentials"
-export AWS_DEFAULT_REGION=us-east-1
-"$BIN/ferrokms-bench" --endpoint "http://127.0.0.1:$PORT" --wrk "$work/wrk" --workloads "$WORKLOAD"
+STORE=()
+# shellcheck source=serve.sh
+. "$HERE/serve.sh"
+start_strict "$work" "$PORT" "$WORKLOAD" 60 \
+  valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.%p" "$SERVER"
 # Warm the caches, then count from zero.
 wrk -t1 -c8 -d2s -s "$work/wrk/$WORKLOAD.lua" "http://127.0.0.1:$PORT/" > /dev/null
 callgrind_control --zero "$server" > /dev/null 2>&1

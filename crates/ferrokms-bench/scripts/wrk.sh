@@ -26,18 +26,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$BIN/ferrokms" serve --data-dir "$work/data" --listen "127.0.0.1:$PORT" --quotas off \
-  "${STORE[@]}" > "$work/serve.log" 2>&1 &
-server=$!
-for _ in $(seq 100); do grep -q '^try:' "$work/serve.log" 2>/dev/null && break; sleep 0.1; done
-if ! grep -q '^try:' "$work/serve.log"; then
-  echo "ferrokms did not start (is port $PORT taken?):" >&2; cat "$work/serve.log" "$work"/*.log >&2 2>/dev/null; exit 1
-fi
-# shellcheck disable=SC1091
-. "$work/data/admin-credentials"
-export AWS_DEFAULT_REGION=us-east-1
-
-"$BIN/ferrokms-bench" --endpoint "http://127.0.0.1:$PORT" --wrk "$work/wrk" --workloads "$WORKLOADS"
+# shellcheck source=serve.sh
+. "$HERE/serve.sh"
+start_strict "$work" "$PORT" "$WORKLOADS" 10 "$BIN/ferrokms"
 
 rps() { awk '/^Requests\/sec:/ {print $2}' "$1"; }
 pct() { awk -v p="$2" '$1 == p {print $2}' "$1"; }

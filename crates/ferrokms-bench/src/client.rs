@@ -82,34 +82,8 @@ impl Signer {
 
     /// Sends `TrentService.<target>` with `body`; the response body, or the error's `__type`.
     pub async fn send(&self, target: &str, body: Bytes) -> Result<Bytes> {
-        let x_amz_target = format!("TrentService.{target}");
-        let headers = [
-            ("host", self.host.as_str()),
-            ("content-type", "application/x-amz-json-1.1"),
-            ("x-amz-target", x_amz_target.as_str()),
-        ];
-        let identity = self.credentials.clone().into();
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.region)
-            .name("kms")
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()?
-            .into();
-        let url = format!("{}/", self.endpoint);
-        let signable = SignableRequest::new(
-            "POST",
-            &url,
-            headers.into_iter(),
-            SignableBody::Bytes(&body),
-        )?;
-        let (instructions, _) = sign(signable, &params)?.into_parts();
-        let mut request = http::Request::post(&url);
-        for (k, v) in headers.iter() {
-            request = request.header(*k, *v);
-        }
-        for (k, v) in instructions.headers() {
+        let mut request = http::Request::post(format!("{}/", self.endpoint));
+        for (k, v) in self.signed_headers(target, &body)? {
             request = request.header(k, v);
         }
         let response = self.client.request(request.body(Full::new(body))?).await?;

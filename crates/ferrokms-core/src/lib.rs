@@ -33,6 +33,8 @@ pub mod key;
 pub mod material;
 pub mod policy;
 pub mod random;
+#[cfg(any(test, feature = "reference"))]
+pub mod reference;
 pub mod tags;
 
 pub use error::KmsError;

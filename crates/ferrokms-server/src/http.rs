@@ -198,15 +198,7 @@ fn json_error(err: &ApiError, id: &str) -> Response {
 }
 
 fn sts_error(err: &ApiError, id: &str) -> Response {
-    let (_, code, message) = err.wire();
-    let code = code.trim_end_matches("Exception");
-    // STS answers its throttling with 400, as the SDKs expect to retry it; refused
-    // credentials with 403.
-    let status = match err {
-        ApiError::Throttling => StatusCode::BAD_REQUEST,
-        _ => StatusCode::FORBIDDEN,
-    };
-    let reply = sts::error(status, code, message.as_deref().unwrap_or_default(), id);
+    let reply = sts::refusal(err, id);
     response(reply.status, "text/xml", reply.body, id)
 }
 
@@ -319,14 +311,7 @@ impl Outcome {
     /// The error code (and message) the audit record and metrics show.
     fn error(&self) -> Option<(&'static str, Option<String>)> {
         match &self.result {
-            Ok(Reply::Xml(reply)) => reply.error_code.as_deref().map(|c| {
-                let code = sts::ERROR_CODES
-                    .iter()
-                    .find(|k| **k == c)
-                    .copied()
-                    .unwrap_or("Unknown");
-                (code, None)
-            }),
+            Ok(Reply::Xml(reply)) => reply.error_code.map(|c| (c, None)),
             Ok(Reply::Json(_)) => None,
             Err(e) => {
                 let (_, code, message) = e.wire();
@@ -355,11 +340,12 @@ impl App {
                 .services
                 .quotas
                 .admit(account, region, RateClass::Other(name)),
-            Api::CloudTrail(true) => {
-                self.services
-                    .quotas
-                    .admit(account, region, RateClass::Other("LookupEvents"))
-            }
+            // CloudTrail's own throttling error, not KMS's text.
+            Api::CloudTrail(true) => self
+                .services
+                .quotas
+                .admit(account, region, RateClass::Other("LookupEvents"))
+                .map_err(|_| ApiError::Service("ThrottlingException", "Rate exceeded".into())),
             Api::Kms(None) | Api::CloudTrail(false) => Err(ApiError::UnknownOperation),
         }
     }
@@ -427,8 +413,14 @@ impl App {
     }
 
     /// Stage: metrics and the log line, once per request.
-    fn observe(&self, api: &Api, outcome: &Outcome, started: Instant, ctx: &RequestContext<'_>) {
-        let code = outcome.error().map(|(c, _)| c);
+    fn observe(
+        &self,
+        api: &Api,
+        code: Option<&'static str>,
+        outcome: &Outcome,
+        started: Instant,
+        ctx: &RequestContext<'_>,
+    ) {
         if let Some(m) = &self.metrics {
             m.record(
                 api.event_name(),
@@ -666,17 +658,16 @@ async fn handle(
         Err(e) => Outcome::failed(e),
     };
 
-    let event = audit::event::build(record(
-        outcome.response(),
-        outcome.error(),
-        outcome.resources.clone(),
-    ));
+    let error = outcome.error();
+    let mut code = error.as_ref().map(|(c, _)| *c);
+    let event = audit::event::build(record(outcome.response(), error, outcome.resources.clone()));
     // No unaudited answers: if the record cannot be made durable, the caller gets an
     // internal error instead of the result.
     if app.audit.record(event, intent.written()).await.is_err() {
         outcome = Outcome::failed(ApiError::Kms(KmsError::internal()));
+        code = outcome.error().map(|(c, _)| c);
     }
-    app.observe(&api, &outcome, moment.instant, &ctx);
+    app.observe(&api, code, &outcome, moment.instant, &ctx);
     match outcome.result {
         Ok(Reply::Json(out)) => response(StatusCode::OK, JSON_CONTENT_TYPE, out.to_string(), &id),
         Ok(Reply::Xml(reply)) => response(reply.status, "text/xml", reply.body, &id),

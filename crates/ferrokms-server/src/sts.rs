@@ -7,6 +7,7 @@ use ferrokms_store::PrincipalKind;
 
 use crate::api::authorize::{request_context, Conditions, Environment};
 use crate::api::Services;
+use crate::error::ApiError;
 use crate::identities;
 use crate::sigv4::VerifiedRequest;
 
@@ -24,7 +25,7 @@ fn xml_escape(s: &str) -> String {
 pub struct StsReply {
     pub status: StatusCode,
     pub body: String,
-    pub error_code: Option<String>,
+    pub error_code: Option<&'static str>,
 }
 
 fn response(action: &str, result: &str, request_id: &str) -> StsReply {
@@ -46,14 +47,6 @@ pub fn action(body: &[u8]) -> String {
         .unwrap_or_default()
 }
 
-/// The error codes STS answers with, as records and metrics name them.
-pub const ERROR_CODES: &[&str] = &[
-    "InvalidAction",
-    "ValidationError",
-    "AccessDenied",
-    "InternalFailure",
-];
-
 /// The STS actions served, as their audit records and metrics name them.
 pub const ACTIONS: &[&str] = &["AssumeRole", "GetCallerIdentity"];
 
@@ -66,6 +59,27 @@ pub fn known_action(body: &[u8]) -> &'static str {
         .find(|a| **a == asked)
         .copied()
         .unwrap_or("Unknown")
+}
+
+/// How a refusal of the shared stages (authentication, the rate limit) reads in STS's
+/// protocol: STS's code is KMS's without `Exception`; throttling is 400 `Throttling`, "Rate
+/// exceeded", which the SDKs retry; refused credentials are 403.
+pub fn refusal(err: &ApiError, request_id: &str) -> StsReply {
+    let (_, code, message) = err.wire();
+    match err {
+        ApiError::Throttling => error(
+            StatusCode::BAD_REQUEST,
+            "Throttling",
+            "Rate exceeded",
+            request_id,
+        ),
+        _ => error(
+            StatusCode::FORBIDDEN,
+            code.trim_end_matches("Exception"),
+            message.as_deref().unwrap_or_default(),
+            request_id,
+        ),
+    }
 }
 
 /// Answers an STS request.
@@ -290,10 +304,10 @@ async fn assume_role(
 }
 
 /// STS's error document.
-pub fn error(status: StatusCode, code: &str, message: &str, request_id: &str) -> StsReply {
+pub fn error(status: StatusCode, code: &'static str, message: &str, request_id: &str) -> StsReply {
     StsReply {
         status,
-        error_code: Some(code.to_owned()),
+        error_code: Some(code),
         body: format!(
             "<ErrorResponse xmlns=\"{NS}\">\n  <Error>\n    <Type>Sender</Type>\n    <Code>{}</Code>\n    <Message>{}</Message>\n  </Error>\n  <RequestId>{request_id}</RequestId>\n</ErrorResponse>\n",
             xml_escape(code),

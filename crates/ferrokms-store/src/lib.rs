@@ -76,7 +76,7 @@ impl BackupRow {
     }
 }
 
-pub use ferrokms_core::hex::decode as from_hex;
+use ferrokms_core::hex::decode as from_hex;
 
 /// One page of a listing: `after` is the sort key of the last item a caller saw.
 #[derive(Debug, Clone, Copy)]

@@ -2,7 +2,6 @@
 //! cross-account use and the permissions its documentation states.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 
 use serde_json::Value;
 
@@ -10,18 +9,7 @@ use super::*;
 
 /// `shared/reference/models/kms-service-2.json`, beside the checkout.
 fn model() -> Value {
-    let mut dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let path = loop {
-        let candidate = dir.join("shared/reference/models/kms-service-2.json");
-        if candidate.exists() {
-            break candidate;
-        }
-        assert!(
-            dir.pop(),
-            "shared/reference/models/kms-service-2.json not found above {}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-    };
+    let path = ferrokms_core::reference::file("models/kms-service-2.json");
     let text = std::fs::read_to_string(&path).expect("read the model");
     serde_json::from_str(&text).expect("the model is JSON")
 }
