@@ -1,6 +1,8 @@
-//! Several nodes on one PostgreSQL database: what one node changes holds on the others at
-//! once (no node caches keys, policies or grants), racing writes end in one result, jobs act
-//! once, and the audit log of all nodes is one verifiable chain.
+//! Several nodes on one PostgreSQL database: what one node changes holds on the others once
+//! its answer is sent, though every node caches keys, aliases, grants and identities (each
+//! hears the others' changes through PostgreSQL and a change returns only when no node can
+//! still answer from an older copy), racing writes end in one result, jobs act once, and the
+//! audit log of all nodes is one verifiable chain.
 
 use aws_sdk_kms::types::{GrantOperation, KeyState};
 

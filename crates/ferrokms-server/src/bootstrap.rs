@@ -174,7 +174,11 @@ impl DataDir {
                 }
             }
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                SqlStore::connect_postgres(url).await?
+                let postgres = SqlStore::connect_postgres(url).await?;
+                match opening {
+                    Opening::Owner => postgres.cache_shared(url).await?,
+                    Opening::Tool => postgres,
+                }
             }
             Some(_) => {
                 return Err(ServerError::Config(

@@ -9,8 +9,11 @@
 //! - `sql`: the one SQL implementation for both backends (`Dialect` covers what differs);
 //!   its schema migrations are written once (`MIGRATIONS`) after the historical first
 //!   steps; `sql/key_stores.rs` and `sql/rewrap.rs` hold custom key stores and root-key
-//!   moves. SQLite writes share commits (`group_commit`); a store owned by one process keeps
-//!   keys, aliases and identities in memory (`read_cache`).
+//!   moves. SQLite writes share commits (`group_commit`). A store owned by one process keeps
+//!   keys, aliases, grants and identities in memory (`read_cache`); so does a PostgreSQL
+//!   node, which hears every writer's changes through triggers and `LISTEN`, and whose
+//!   changes return only once no node can answer from an older copy
+//!   (`sql/shared_cache.rs`).
 //! - `records`: the rows as Rust types (`StoredMaterial`, `GrantRecord`, `AuditRecord`,
 //!   `AuditDigest`, ...); `statement`: SQL built with bound parameters, never with input.
 //! - [`conformance`]: the behaviour every backend must show, run against SQLite and the
@@ -36,7 +39,7 @@ pub use records::{
     CustomKeyStoreRecord, GrantRecord, PrincipalKind, PrincipalRecord, RoleTrust, RotationType,
     SecretHolder, SessionInfo, StoredMaterial, WrappedSecret,
 };
-pub use sql::SqlStore;
+pub use sql::{SqlStore, CACHE_APPLICATION_NAME};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

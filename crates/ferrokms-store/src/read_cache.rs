@@ -1,22 +1,80 @@
-//! Rows that only this process writes, kept in memory so that a hot key costs no query.
+//! Rows kept in memory so that a hot key costs no query.
 //!
-//! Only a store that one process owns may use it (SQLite, whose data directory `serve`
-//! locks): then every write to a cached row goes through this process, which drops the row
-//! once its transaction has committed. A read that raced a write must not put back the row
-//! it read, which may be older than the write: `fill` keeps an entry only if no write
+//! A store that one process owns (SQLite, whose data directory `serve` locks) sees every
+//! write to a cached row, and drops the row once its transaction has committed. A store that
+//! nodes share (PostgreSQL) also drops what other nodes' notifications name, and uses its
+//! entries only while it knows it has heard every notification up to a recent moment
+//! (`Freshness`, kept by `shared_cache`). A read that raced a write must not put back the
+//! row it read, which may be older than the write: `fill` keeps an entry only if no write
 //! happened since the read began (`ticket`).
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::Hash;
 use std::path::PathBuf;
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use crate::StoreResult;
 
 pub struct BoundedCache<K, V> {
     capacity: usize,
     inner: Mutex<Entries<K, V>>,
+    /// For a shared store: entries are used only while fresh.
+    freshness: Option<Arc<Freshness>>,
+}
+
+/// Until when a shared store's cached rows may be used: every change committed before a
+/// moment `bound` earlier than that has been heard and dropped. Moved forward by each of the
+/// node's own heartbeats that comes back through the notification channel (notifications
+/// arrive in commit order, so every change committed before the heartbeat's was heard
+/// first); set to the past when the channel is lost, since what was said meanwhile is lost.
+pub struct Freshness {
+    origin: Instant,
+    bound: Duration,
+    /// Nanoseconds after `origin`; 0 is "not fresh".
+    until: AtomicU64,
+}
+
+impl Freshness {
+    pub fn new(bound: Duration) -> Self {
+        Freshness {
+            origin: Instant::now(),
+            bound,
+            until: AtomicU64::new(0),
+        }
+    }
+
+    /// The moment `at` as the number a heartbeat carries.
+    pub fn stamp(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.origin).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    pub fn is_fresh(&self) -> bool {
+        self.stamp(Instant::now()) < self.until.load(Ordering::SeqCst)
+    }
+
+    /// A heartbeat sent at `sent` (a `stamp`) came back.
+    pub fn heard(&self, sent: u64) {
+        let bound = u64::try_from(self.bound.as_nanos()).unwrap_or(u64::MAX);
+        self.until
+            .fetch_max(sent.saturating_add(bound), Ordering::SeqCst);
+    }
+
+    /// The channel was lost: nothing cached may be used until a heartbeat comes back.
+    pub fn lost(&self) {
+        self.until.store(0, Ordering::SeqCst);
+    }
+}
+
+/// What the cache holds for a key.
+pub enum Lookup<V> {
+    Hit(V),
+    /// Not held: read the store, then `fill` with the ticket.
+    Miss(Ticket),
+    /// The cache may not be used now: read the store and keep nothing.
+    Bypass,
 }
 
 struct Entries<K, V> {
@@ -30,14 +88,19 @@ struct Entries<K, V> {
 pub struct Ticket(u64);
 
 impl<K: Hash + Eq + Clone, V: Clone> BoundedCache<K, V> {
-    pub fn new(capacity: usize) -> Self {
+    pub fn new(capacity: usize, freshness: Option<Arc<Freshness>>) -> Self {
         BoundedCache {
             capacity,
             inner: Mutex::new(Entries {
                 map: HashMap::new(),
                 writes: 0,
             }),
+            freshness,
         }
+    }
+
+    fn usable(&self) -> bool {
+        self.freshness.as_ref().is_none_or(|f| f.is_fresh())
     }
 
     fn entries(&self) -> std::sync::MutexGuard<'_, Entries<K, V>> {
@@ -47,19 +110,24 @@ impl<K: Hash + Eq + Clone, V: Clone> BoundedCache<K, V> {
     }
 
     /// The cached value, or a ticket to `fill` it with after reading the store.
-    pub fn get(&self, key: &K) -> Result<V, Ticket> {
+    pub fn get(&self, key: &K) -> Lookup<V> {
         let entries = self.entries();
+        // Checked under the lock: a loss of the channel marks the cache stale before it
+        // clears it, so a ticket taken after the clear is never handed out.
+        if !self.usable() {
+            return Lookup::Bypass;
+        }
         match entries.map.get(key) {
-            Some(v) => Ok(v.clone()),
-            None => Err(Ticket(entries.writes)),
+            Some(v) => Lookup::Hit(v.clone()),
+            None => Lookup::Miss(Ticket(entries.writes)),
         }
     }
 
     /// Keeps `value`, read from the store after `ticket` was taken, unless a write has
-    /// happened since.
+    /// happened since (or the cache went stale).
     pub fn fill(&self, ticket: Ticket, key: K, value: V) {
         let mut entries = self.entries();
-        if entries.writes != ticket.0 {
+        if entries.writes != ticket.0 || !self.usable() {
             return;
         }
         if entries.map.len() >= self.capacity && !entries.map.contains_key(&key) {
@@ -191,8 +259,9 @@ where
         return load().await;
     };
     let ticket = match cache.get(&key) {
-        Ok(value) => return Ok(value),
-        Err(ticket) => ticket,
+        Lookup::Hit(value) => return Ok(value),
+        Lookup::Miss(ticket) => ticket,
+        Lookup::Bypass => return load().await,
     };
     let value = load().await?;
     cache.fill(ticket, key, value.clone());
@@ -203,19 +272,75 @@ where
 mod tests {
     use super::*;
 
+    impl<V> Lookup<V> {
+        fn hit(self) -> Option<V> {
+            match self {
+                Lookup::Hit(v) => Some(v),
+                _ => None,
+            }
+        }
+
+        fn ticket(self) -> Ticket {
+            match self {
+                Lookup::Miss(t) => t,
+                _ => panic!("expected a miss"),
+            }
+        }
+    }
+
     #[test]
     fn a_read_that_raced_a_write_is_not_kept() {
-        let cache = BoundedCache::<u32, &str>::new(4);
-        let ticket = cache.get(&1).unwrap_err();
+        let cache = BoundedCache::<u32, &str>::new(4, None);
+        let ticket = cache.get(&1).ticket();
         // A write commits and invalidates while the read is in flight.
         cache.invalidate(&1);
         cache.fill(ticket, 1, "old");
-        assert!(cache.get(&1).is_err());
-        let ticket = cache.get(&1).unwrap_err();
+        assert!(cache.get(&1).hit().is_none());
+        let ticket = cache.get(&1).ticket();
         cache.fill(ticket, 1, "new");
-        assert_eq!(cache.get(&1), Ok("new"));
+        assert_eq!(cache.get(&1).hit(), Some("new"));
         cache.invalidate(&1);
-        assert!(cache.get(&1).is_err());
+        assert!(cache.get(&1).hit().is_none());
+    }
+
+    #[test]
+    fn a_shared_cache_is_used_only_while_its_heartbeat_is_recent() {
+        let freshness = Arc::new(Freshness::new(Duration::from_millis(200)));
+        let cache = BoundedCache::<u32, &str>::new(4, Some(freshness.clone()));
+        assert!(matches!(cache.get(&1), Lookup::Bypass), "nothing heard yet");
+
+        let sent = Instant::now();
+        freshness.heard(freshness.stamp(sent));
+        let ticket = cache.get(&1).ticket();
+        cache.fill(ticket, 1, "row");
+        assert_eq!(cache.get(&1).hit(), Some("row"));
+
+        // A heartbeat sent before another one that came back does not move the bound back.
+        freshness.heard(freshness.stamp(sent) / 2);
+        assert_eq!(cache.get(&1).hit(), Some("row"));
+
+        // No heartbeat for longer than the bound: the entry is kept but not used.
+        std::thread::sleep(Duration::from_millis(250));
+        assert!(matches!(cache.get(&1), Lookup::Bypass));
+        freshness.heard(freshness.stamp(Instant::now()));
+        assert_eq!(cache.get(&1).hit(), Some("row"));
+
+        // A ticket taken while fresh is worthless once the channel was lost and the cache
+        // cleared, even when freshness came back before the fill.
+        let ticket = cache.get(&2).ticket();
+        freshness.lost();
+        cache.clear();
+        assert!(matches!(cache.get(&1), Lookup::Bypass));
+        freshness.heard(freshness.stamp(Instant::now()));
+        cache.fill(ticket, 2, "read before the loss");
+        assert!(cache.get(&2).hit().is_none());
+
+        // While stale nothing is kept.
+        let ticket = cache.get(&3).ticket();
+        freshness.lost();
+        cache.fill(ticket, 3, "read while stale");
+        freshness.heard(freshness.stamp(Instant::now()));
+        assert!(cache.get(&3).hit().is_none());
     }
 
     #[test]
@@ -251,12 +376,12 @@ mod tests {
 
     #[test]
     fn it_holds_at_most_its_capacity() {
-        let cache = BoundedCache::<u32, u32>::new(3);
+        let cache = BoundedCache::<u32, u32>::new(3, None);
         for i in 0..10 {
-            let ticket = cache.get(&i).unwrap_err();
+            let ticket = cache.get(&i).ticket();
             cache.fill(ticket, i, i * 10);
             assert!(cache.len() <= 3);
-            assert_eq!(cache.get(&i), Ok(i * 10));
+            assert_eq!(cache.get(&i).hit(), Some(i * 10));
         }
         cache.clear();
         assert!(cache.is_empty());

@@ -5,7 +5,7 @@
 
 use crate::prelude::*;
 use std::path::{Path, PathBuf};
-use std::sync::Once;
+use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,9 +18,12 @@ use sqlx::{Any, AnyPool, Row, Transaction};
 
 mod key_stores;
 mod rewrap;
+mod shared_cache;
+
+pub use shared_cache::APPLICATION_NAME as CACHE_APPLICATION_NAME;
 
 use crate::group_commit::{self, GroupCommit};
-use crate::read_cache::{read_through, BoundedCache, ChangeStamp, Interner};
+use crate::read_cache::{read_through, BoundedCache, ChangeStamp, Freshness, Interner, Lookup};
 use crate::statement::{Statement, Tuple};
 use crate::{
     outbox::{self, Intent},
@@ -322,11 +325,14 @@ CREATE TABLE audit_outbox (
 
 /// Every schema version after those, written once for both backends: `BLOB` is written for
 /// binary columns and becomes PostgreSQL's `BYTEA`.
-const MIGRATIONS: &[&str] = &[
-    r#"
+const MIGRATIONS: &[Step] = &[
+    Step::Both(
+        r#"
 ALTER TABLE audit_outbox ADD COLUMN node_id TEXT NOT NULL DEFAULT '';
 "#,
-    r#"
+    ),
+    Step::Both(
+        r#"
 CREATE TABLE key_counts (
     region TEXT NOT NULL,
     account_id TEXT NOT NULL,
@@ -336,13 +342,17 @@ CREATE TABLE key_counts (
 INSERT INTO key_counts (region, account_id, n)
     SELECT region, account_id, COUNT(*) FROM keys GROUP BY region, account_id;
 "#,
-    r#"
+    ),
+    Step::Both(
+        r#"
 ALTER TABLE keys ADD COLUMN state TEXT NOT NULL DEFAULT '';
 ALTER TABLE keys ADD COLUMN due_at BIGINT;
 CREATE INDEX keys_by_due_date ON keys (due_at);
 CREATE INDEX keys_unfilled ON keys (region, key_id) WHERE state = '';
 "#,
-    r#"
+    ),
+    Step::Both(
+        r#"
 CREATE TABLE custom_key_stores (
     region TEXT NOT NULL,
     id TEXT NOT NULL,
@@ -355,33 +365,46 @@ CREATE TABLE custom_key_stores (
 );
 CREATE UNIQUE INDEX custom_key_store_names ON custom_key_stores (region, account_id, name);
 "#,
-    r#"
+    ),
+    Step::Both(
+        r#"
 ALTER TABLE trust_policies ADD COLUMN max_session_seconds BIGINT NOT NULL DEFAULT 3600;
 "#,
-    r#"
+    ),
+    Step::Both(
+        r#"
 ALTER TABLE audit_digests ADD COLUMN previous TEXT NOT NULL DEFAULT '';
 ALTER TABLE audit_outbox ADD COLUMN seal TEXT NOT NULL DEFAULT '';
 "#,
+    ),
+    Step::PostgresOnly(shared_cache::TRIGGERS),
 ];
+
+/// One schema version after the first ones.
+enum Step {
+    Both(&'static str),
+    /// A version that only PostgreSQL needs; SQLite counts it without running anything, so
+    /// that both number their versions alike.
+    PostgresOnly(&'static str),
+}
 
 /// The schema versions of a backend, in order: SQLite's nine first steps or PostgreSQL's one
 /// (the same schema), then the shared ones.
 fn migrations(dialect: Dialect) -> Vec<std::borrow::Cow<'static, str>> {
     use std::borrow::Cow;
-    match dialect {
-        Dialect::Sqlite => SQLITE_BEGINNING
-            .iter()
-            .chain(MIGRATIONS)
-            .map(|m| Cow::Borrowed(*m))
-            .collect(),
-        Dialect::Postgres => std::iter::once(Cow::Borrowed(POSTGRES_BEGINNING))
-            .chain(
-                MIGRATIONS
-                    .iter()
-                    .map(|m| Cow::Owned(m.replace("BLOB", "BYTEA"))),
-            )
-            .collect(),
-    }
+    let first: Vec<Cow<'static, str>> = match dialect {
+        Dialect::Sqlite => SQLITE_BEGINNING.iter().map(|m| Cow::Borrowed(*m)).collect(),
+        Dialect::Postgres => vec![Cow::Borrowed(POSTGRES_BEGINNING)],
+    };
+    first
+        .into_iter()
+        .chain(MIGRATIONS.iter().map(|step| match (step, dialect) {
+            (Step::Both(sql), Dialect::Sqlite) => Cow::Borrowed(*sql),
+            (Step::Both(sql), Dialect::Postgres) => Cow::Owned(sql.replace("BLOB", "BYTEA")),
+            (Step::PostgresOnly(_), Dialect::Sqlite) => Cow::Borrowed("SELECT 1;"),
+            (Step::PostgresOnly(sql), Dialect::Postgres) => Cow::Borrowed(*sql),
+        }))
+        .collect()
 }
 
 /// Rows per multi-row INSERT: at 13 columns, well under both backends' bound-parameter limits.
@@ -391,8 +414,11 @@ pub struct SqlStore {
     dialect: Dialect,
     writer: AnyPool,
     reader: AnyPool,
-    /// Set only while this process is the store's one writer of keys (see `cache_reads`).
-    cache: Option<ReadCache>,
+    /// Set only while this process is the store's one writer (`cache_reads`) or hears every
+    /// other writer (`cache_shared`).
+    cache: Option<Arc<ReadCache>>,
+    /// PostgreSQL with a cache: the tasks that hear other nodes' changes.
+    _listening: Option<shared_cache::Listening>,
     /// SQLite: touched after every change to access keys and identity policies, which the
     /// `ferrokms admin` tool makes beside a running server.
     identity_stamp: Option<ChangeStamp>,
@@ -407,13 +433,33 @@ struct ReadCache {
     aliases: BoundedCache<(Region, AccountId, AliasName), Option<AliasRecord>>,
     access_keys: BoundedCache<String, Option<AccessKeyRecord>>,
     identity_policies: BoundedCache<String, Vec<String>>,
+    /// A key's first page of grants, with the page size it was read with.
+    grants: BoundedCache<(Region, KeyId), (usize, Vec<GrantRecord>)>,
     policies: Interner,
 }
 
 impl ReadCache {
+    fn new(freshness: Option<Arc<Freshness>>) -> Self {
+        ReadCache {
+            keys: BoundedCache::new(CACHED_KEYS, freshness.clone()),
+            aliases: BoundedCache::new(CACHED_ALIASES, freshness.clone()),
+            access_keys: BoundedCache::new(CACHED_IDENTITIES, freshness.clone()),
+            identity_policies: BoundedCache::new(CACHED_IDENTITIES, freshness.clone()),
+            grants: BoundedCache::new(CACHED_GRANT_LISTS, freshness),
+            policies: Interner::new(DISTINCT_POLICIES),
+        }
+    }
+
     fn forget_identities(&self) {
         self.access_keys.clear();
         self.identity_policies.clear();
+    }
+
+    fn clear(&self) {
+        self.keys.clear();
+        self.aliases.clear();
+        self.grants.clear();
+        self.forget_identities();
     }
 }
 
@@ -430,6 +476,8 @@ const CACHED_KEYS: usize = 100_000;
 const DISTINCT_POLICIES: usize = 10_000;
 const CACHED_ALIASES: usize = 10_000;
 const CACHED_IDENTITIES: usize = 10_000;
+/// Keys whose grants are held; each list is at most the quota of grants per key.
+const CACHED_GRANT_LISTS: usize = 1_000;
 
 fn backend(e: sqlx::Error) -> StoreError {
     StoreError::Backend(e.to_string())
@@ -503,6 +551,7 @@ impl SqlStore {
             writer,
             reader,
             cache: None,
+            _listening: None,
             identity_stamp: Some(ChangeStamp::new(PathBuf::from(format!(
                 "{path}.identities"
             )))),
@@ -528,6 +577,7 @@ impl SqlStore {
             writer: pool.clone(),
             reader: pool,
             cache: None,
+            _listening: None,
             identity_stamp: None,
             group_commit: None,
         };
@@ -539,14 +589,64 @@ impl SqlStore {
     /// keys or aliases to, such as an SQLite file whose data directory this process has
     /// locked: a write elsewhere would not reach the cache.
     pub fn cache_reads(mut self) -> Self {
-        self.cache = Some(ReadCache {
-            keys: BoundedCache::new(CACHED_KEYS),
-            aliases: BoundedCache::new(CACHED_ALIASES),
-            access_keys: BoundedCache::new(CACHED_IDENTITIES),
-            identity_policies: BoundedCache::new(CACHED_IDENTITIES),
-            policies: Interner::new(DISTINCT_POLICIES),
-        });
+        self.cache = Some(Arc::new(ReadCache::new(None)));
         self
+    }
+
+    /// Keeps keys, aliases, grants and identities in memory on a node that shares its
+    /// PostgreSQL database (`url`, the one it connected to) with others, dropping what any
+    /// writer changes as PostgreSQL announces it (`sql/shared_cache.rs`, which says why no
+    /// node answers from a row older than a change that has returned).
+    pub async fn cache_shared(mut self, url: &str) -> StoreResult<Self> {
+        if self.dialect != Dialect::Postgres {
+            return Err(StoreError::Backend(
+                "only a PostgreSQL store hears other writers' changes".into(),
+            ));
+        }
+        let freshness = Arc::new(Freshness::new(shared_cache::BOUND));
+        let cache = Arc::new(ReadCache::new(Some(freshness.clone())));
+        self._listening = Some(shared_cache::start(url, cache.clone(), freshness).await?);
+        self.cache = Some(cache);
+        Ok(self)
+    }
+
+    /// After a committed change that may alter what another node's cache answers: on
+    /// PostgreSQL, waits until no node may still use a copy older than the change
+    /// (`shared_cache::BOUND`), so that the change holds everywhere once it returns. Writes
+    /// that only add a row under a fresh random id (a new key, a new access key) need not.
+    async fn changed_everywhere(&self) {
+        if self.dialect == Dialect::Postgres {
+            tokio::time::sleep(shared_cache::BOUND).await;
+        }
+    }
+
+    async fn read_grants_of_key(
+        &self,
+        region: &Region,
+        key: &KeyId,
+        page: Page<'_>,
+    ) -> StoreResult<Vec<GrantRecord>> {
+        sqlx::query(
+            "SELECT * FROM grants WHERE region = $1 AND key_id = $2 AND grant_id > $3 \
+             ORDER BY grant_id LIMIT $4",
+        )
+        .bind(region.as_str())
+        .bind(key.to_string())
+        .bind(page.after.unwrap_or(""))
+        .bind(limit_param(&page))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(grant_from_row)
+        .collect()
+    }
+
+    /// After a write to a key's grants (committed or not).
+    fn grants_written(&self, region: &Region, id: &KeyId) {
+        if let Some(cache) = &self.cache {
+            cache.grants.invalidate(&(region.clone(), *id));
+        }
     }
 
     /// The cache, once entries that another process may have changed are dropped.
@@ -1205,6 +1305,7 @@ impl Identities for SqlStore {
         let announced = self.identities_written();
         let value = result?;
         announced?;
+        self.changed_everywhere().await;
         Ok(value)
     }
 
@@ -1244,6 +1345,7 @@ impl Identities for SqlStore {
         let announced = self.identities_written();
         let value = result?;
         announced?;
+        self.changed_everywhere().await;
         Ok(value)
     }
 
@@ -1273,6 +1375,7 @@ impl Identities for SqlStore {
         let announced = self.identities_written();
         let value = result?;
         announced?;
+        self.changed_everywhere().await;
         Ok(value)
     }
 
@@ -1436,6 +1539,9 @@ impl Keys for SqlStore {
         }
         .await;
         self.key_written(key.region(), &key.id());
+        if result.is_ok() {
+            self.changed_everywhere().await;
+        }
         result
     }
 
@@ -1512,6 +1618,9 @@ impl Keys for SqlStore {
         }
         .await;
         self.key_written(key.region(), &key.id());
+        if result.is_ok() {
+            self.changed_everywhere().await;
+        }
         result
     }
 
@@ -1559,6 +1668,9 @@ impl Keys for SqlStore {
         }
         .await;
         self.key_written(key.region(), &key.id());
+        if result.is_ok() {
+            self.changed_everywhere().await;
+        }
         result
     }
 
@@ -1604,6 +1716,10 @@ impl Keys for SqlStore {
         .await;
         self.key_written(region, id);
         self.aliases_written(None);
+        self.grants_written(region, id);
+        if matches!(result, Ok(true)) {
+            self.changed_everywhere().await;
+        }
         result
     }
 
@@ -1712,6 +1828,9 @@ impl Aliases for SqlStore {
         }
         .await;
         self.aliases_written(Some((&alias.region, &alias.account, &alias.name)));
+        if result.is_ok() {
+            self.changed_everywhere().await;
+        }
         result
     }
 
@@ -1795,6 +1914,9 @@ impl Aliases for SqlStore {
         }
         .await;
         self.aliases_written(Some((&alias.region, &alias.account, &alias.name)));
+        if result.is_ok() {
+            self.changed_everywhere().await;
+        }
         result
     }
 
@@ -1824,6 +1946,9 @@ impl Aliases for SqlStore {
         }
         .await;
         self.aliases_written(Some((region, account, name)));
+        if matches!(result, Ok(true)) {
+            self.changed_everywhere().await;
+        }
         result
     }
 
@@ -2007,6 +2132,9 @@ impl Grants for SqlStore {
             _ => backend(e),
         })?;
         commit(tx, audit).await?;
+        self.grants_written(&grant.region, &grant.key_id);
+        // A grant token lets a caller use a grant at once, on any node.
+        self.changed_everywhere().await;
         Ok(grant.grant_id.clone())
     }
 
@@ -2016,20 +2144,21 @@ impl Grants for SqlStore {
         key: &KeyId,
         page: Page<'_>,
     ) -> StoreResult<Vec<GrantRecord>> {
-        sqlx::query(
-            "SELECT * FROM grants WHERE region = $1 AND key_id = $2 AND grant_id > $3 \
-             ORDER BY grant_id LIMIT $4",
-        )
-        .bind(region.as_str())
-        .bind(key.to_string())
-        .bind(page.after.unwrap_or(""))
-        .bind(limit_param(&page))
-        .fetch_all(&self.reader)
-        .await
-        .map_err(backend)?
-        .iter()
-        .map(grant_from_row)
-        .collect()
+        // The first page, which authorization reads on every call that needs a grant.
+        let cache = self.cache.as_ref().filter(|_| page.after.is_none());
+        let ticket = match cache.map(|c| c.grants.get(&(region.clone(), *key))) {
+            Some(Lookup::Hit((limit, grants))) if limit == page.limit => return Ok(grants),
+            Some(Lookup::Miss(ticket)) => Some(ticket),
+            // Read with another page size: read again, keep nothing.
+            Some(Lookup::Hit(_)) | Some(Lookup::Bypass) | None => None,
+        };
+        let grants = self.read_grants_of_key(region, key, page).await?;
+        if let (Some(cache), Some(ticket)) = (cache, ticket) {
+            cache
+                .grants
+                .fill(ticket, (region.clone(), *key), (page.limit, grants.clone()));
+        }
+        Ok(grants)
     }
 
     async fn grants_retirable_by(
@@ -2071,6 +2200,10 @@ impl Grants for SqlStore {
                 .await
                 .map_err(backend)?;
         commit(tx, audit).await?;
+        self.grants_written(region, key);
+        if done.rows_affected() > 0 {
+            self.changed_everywhere().await;
+        }
         Ok(done.rows_affected() > 0)
     }
 }
