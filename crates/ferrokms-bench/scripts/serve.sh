@@ -6,6 +6,7 @@
 # exports the admin's credentials and writes WORK/wrk/<workload>.lua for each of WORKLOADS.
 start_strict() {
   local work=$1 port=$2 workloads=$3 wait_seconds=$4
+  mkdir -p "$work"
   shift 4
   "$@" serve --data-dir "$work/data" --listen "127.0.0.1:$port" --quotas off "${STORE[@]}" \
     > "$work/serve.log" 2> "$work/serve.err" &

@@ -55,6 +55,10 @@ struct Args {
     /// at half the throughput it reached, paced, for latency under moderate load.
     #[arg(long)]
     half_load: bool,
+    /// Instead of full speed, pace each workload at this many requests per second in all
+    /// (a request's latency counts from when it was due) and skip the ceiling.
+    #[arg(long)]
+    rate: Option<f64>,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -314,7 +318,7 @@ async fn main() -> Result<()> {
                 args.key_id.as_deref(),
             )
             .await?;
-            if ceiling_rps.is_none() && !args.no_ceiling {
+            if ceiling_rps.is_none() && !args.no_ceiling && args.rate.is_none() {
                 let bare = ceiling::start(workload.response_bytes).await?;
                 let bare_signer = Signer::new(
                     &format!("http://{bare}"),
@@ -340,7 +344,14 @@ async fn main() -> Result<()> {
             if args.warmup > 0.0 {
                 run(signer, &workload, args.connections, args.warmup, None).await;
             }
-            let m = run(signer, &workload, args.connections, args.seconds, None).await;
+            let m = run(
+                signer,
+                &workload,
+                args.connections,
+                args.seconds,
+                args.rate,
+            )
+            .await;
             if !args.json {
                 println!("{}", row(&format!("{name} ({label})"), &m, ceiling_rps));
                 if let Some(e) = &m.first_error {
