@@ -121,8 +121,9 @@ impl Measured {
 
 /// Sends the workload's requests from `connections` workers until `seconds` pass: each as
 /// soon as the last is answered, or, with a `rate` (requests per second in all), on a fixed
-/// schedule. A paced request's latency counts from when it was due, not from when it was
-/// sent, so that a stalled server cannot hide its stall by delaying the requests behind it.
+/// schedule. A paced request that is behind schedule counts its latency from when it was
+/// due, not from when it was sent, so that a stalled server cannot hide its stall by
+/// delaying the requests behind it.
 async fn run(
     signer: &Signer,
     workload: &Workload,
@@ -146,9 +147,16 @@ async fn run(
                 let (target, body) = workload.request(n);
                 let sent = match (due, interval) {
                     (Some(at), Some(i)) => {
-                        tokio::time::sleep_until(at.into()).await;
                         due = Some(at + i);
-                        at
+                        if at > Instant::now() {
+                            // On time: the timer's own lateness (up to a millisecond or two
+                            // with tokio's timer wheel) is the generator's, not the server's.
+                            tokio::time::sleep_until(at.into()).await;
+                            Instant::now()
+                        } else {
+                            // Behind schedule because an answer came late: the wait counts.
+                            at
+                        }
                     }
                     _ => Instant::now(),
                 };
@@ -344,14 +352,7 @@ async fn main() -> Result<()> {
             if args.warmup > 0.0 {
                 run(signer, &workload, args.connections, args.warmup, None).await;
             }
-            let m = run(
-                signer,
-                &workload,
-                args.connections,
-                args.seconds,
-                args.rate,
-            )
-            .await;
+            let m = run(signer, &workload, args.connections, args.seconds, args.rate).await;
             if !args.json {
                 println!("{}", row(&format!("{name} ({label})"), &m, ceiling_rps));
                 if let Some(e) = &m.first_error {
