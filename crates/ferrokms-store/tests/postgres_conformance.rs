@@ -227,7 +227,9 @@ impl Fixture {
     }
 }
 
-#[tokio::test]
+// Several threads: psql, run from the test, blocks the thread it runs on, and a node
+// whose heartbeats cannot run goes (rightly) stale.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_on_one_node_holds_on_another_that_cached_the_row_once_it_returns() {
     let db = ScratchDatabase::create("shared_cache");
     let f = Fixture::new(&db).await;
@@ -335,7 +337,9 @@ async fn a_change_on_one_node_holds_on_another_that_cached_the_row_once_it_retur
     f.b.close().await;
 }
 
-#[tokio::test]
+// Several threads: psql, run from the test, blocks the thread it runs on, and a node
+// whose heartbeats cannot run goes (rightly) stale.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_that_loses_the_channel_of_changes_stops_answering_from_its_cache() {
     let db = ScratchDatabase::create("shared_cache_loss");
     let f = Fixture::new(&db).await;

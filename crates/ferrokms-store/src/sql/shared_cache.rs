@@ -135,7 +135,9 @@ pub async fn start(
     let first = listener(&url).await.map_err(failed)?;
     let heartbeats = PgPoolOptions::new()
         .max_connections(1)
-        .acquire_timeout(BOUND)
+        // A late heartbeat only makes the cache stale for a while; one whose reconnection is
+        // cut short each time would keep it stale for good.
+        .acquire_timeout(Duration::from_secs(5))
         .connect(&url)
         .await
         .map_err(failed)?;
