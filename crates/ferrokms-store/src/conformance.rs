@@ -561,7 +561,32 @@ async fn writes_carry_their_request_record(store: &dyn Store) {
         .await
         .unwrap();
     let (end, digest) = store.audit_chain_end().await.unwrap().unwrap();
+    assert_eq!((end.seq, digest), (seq + 1, Some(taken.clone())));
+
+    // A batch whose places another appender took is refused whole: neither its digest nor
+    // any of its events is kept.
+    let mut late = request_record("late");
+    late.seq = seq + 2;
+    late.hash = "h3".into();
+    let mut clash = request_record("clash");
+    clash.seq = seq + 1;
+    clash.hash = "h4".into();
+    let late_digest = AuditDigest {
+        upto_seq: seq + 2,
+        chain_hash: "h3".into(),
+        signature: vec![4],
+        created: 6,
+        previous: "q".into(),
+    };
+    assert!(matches!(
+        store
+            .append_audit_events(&[late, clash], Some(&late_digest))
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    let (end, digest) = store.audit_chain_end().await.unwrap().unwrap();
     assert_eq!((end.seq, digest), (seq + 1, Some(taken)));
+    assert!(!store.audit_digests().await.unwrap().contains(&late_digest));
 }
 
 async fn rotation_and_deletion(store: &dyn Store) {

@@ -642,6 +642,68 @@ impl SqlStore {
         .collect()
     }
 
+    /// PostgreSQL takes one statement per query, and each is a round trip to the server
+    /// (with the transaction's BEGIN and COMMIT, five for a batch, against which a node's
+    /// requests wait). Data-modifying common table expressions make the whole batch one
+    /// statement, atomic on its own; PostgreSQL runs each of them whether or not the final
+    /// query reads it.
+    async fn append_audit_events_in_one_statement(
+        &self,
+        events: &[AuditRecord],
+        digest: Option<&AuditDigest>,
+    ) -> StoreResult<()> {
+        if events.is_empty() && digest.is_none() {
+            return Ok(());
+        }
+        let mut statement = Statement::for_dialect(self.dialect, "WITH ");
+        if let Some(d) = digest {
+            statement.push(
+                "digest AS (INSERT INTO audit_digests \
+                 (upto_seq, chain_hash, signature, created_at, previous) VALUES ",
+            );
+            statement.push_tuples(&[d], |row, d| {
+                row.bind(d.upto_seq)
+                    .bind(d.chain_hash.clone())
+                    .bind(d.signature.clone())
+                    .bind(d.created)
+                    .bind(d.previous.clone());
+            });
+            statement.push("), ");
+        }
+        if !events.is_empty() {
+            statement.push(&format!(
+                "events AS (INSERT INTO audit_events ({RECORD_COLUMNS}, seq, prev_hash, hash) \
+                 VALUES "
+            ));
+            statement.push_tuples(events, |row, e| {
+                push_record(row, e);
+                row.bind(e.seq)
+                    .bind(e.prev_hash.clone())
+                    .bind(e.hash.clone());
+            });
+            statement.push("), outbox AS (DELETE FROM audit_outbox WHERE event_id IN ");
+            statement.push_tuples(&[events], |row, events| {
+                for e in *events {
+                    row.bind(e.event_id.clone());
+                }
+            });
+            statement.push("), ");
+        }
+        statement.push("appended AS (SELECT 1) SELECT 1 FROM appended");
+        statement
+            .build()?
+            .execute(&self.writer)
+            .await
+            .map(drop)
+            .map_err(|err| {
+                if is_unique_violation(&err) {
+                    StoreError::Conflict
+                } else {
+                    backend(err)
+                }
+            })
+    }
+
     /// After a write to a key's grants (committed or not).
     fn grants_written(&self, region: &Region, id: &KeyId) {
         if let Some(cache) = &self.cache {
@@ -2253,6 +2315,11 @@ impl AuditTrail for SqlStore {
         events: &[AuditRecord],
         digest: Option<&AuditDigest>,
     ) -> StoreResult<()> {
+        // A batch longer than one multi-row INSERT (events kept after failed appends) could
+        // pass PostgreSQL's 65,535 parameters in one statement; it takes the slow path.
+        if self.dialect == Dialect::Postgres && events.len() <= AUDIT_ROWS_PER_STATEMENT {
+            return self.append_audit_events_in_one_statement(events, digest).await;
+        }
         let mut statements = Vec::new();
         if let Some(d) = digest {
             let mut insert = Statement::for_dialect(
