@@ -57,6 +57,9 @@ impl Freshness {
 
     /// A heartbeat sent at `sent` (a `stamp`) came back.
     pub fn heard(&self, sent: u64) {
+        if sent > self.stamp(Instant::now()) {
+            return;
+        }
         let bound = u64::try_from(self.bound.as_nanos()).unwrap_or(u64::MAX);
         self.until
             .fetch_max(sent.saturating_add(bound), Ordering::SeqCst);
@@ -77,8 +80,12 @@ pub enum Lookup<V> {
     Bypass,
 }
 
+/// How long a shared store keeps an entry: should a change escape the announcements (SQL
+/// run by hand with the triggers disabled), its old copy does not live for ever.
+const SHARED_MAX_AGE: Duration = Duration::from_secs(60);
+
 struct Entries<K, V> {
-    map: HashMap<K, V>,
+    map: HashMap<K, (V, Instant)>,
     /// Bumped by every invalidation.
     writes: u64,
 }
@@ -111,14 +118,18 @@ impl<K: Hash + Eq + Clone, V: Clone> BoundedCache<K, V> {
 
     /// The cached value, or a ticket to `fill` it with after reading the store.
     pub fn get(&self, key: &K) -> Lookup<V> {
-        let entries = self.entries();
+        let mut entries = self.entries();
         // Checked under the lock: a loss of the channel marks the cache stale before it
         // clears it, so a ticket taken after the clear is never handed out.
         if !self.usable() {
             return Lookup::Bypass;
         }
         match entries.map.get(key) {
-            Some(v) => Lookup::Hit(v.clone()),
+            Some((_, kept)) if self.freshness.is_some() && kept.elapsed() > SHARED_MAX_AGE => {
+                entries.map.remove(key);
+                Lookup::Miss(Ticket(entries.writes))
+            }
+            Some((v, _)) => Lookup::Hit(v.clone()),
             None => Lookup::Miss(Ticket(entries.writes)),
         }
     }
@@ -136,7 +147,7 @@ impl<K: Hash + Eq + Clone, V: Clone> BoundedCache<K, V> {
                 entries.map.remove(&victim);
             }
         }
-        entries.map.insert(key, value);
+        entries.map.insert(key, (value, Instant::now()));
     }
 
     /// Drops `key`, after a write to its row has committed.

@@ -603,14 +603,16 @@ impl SqlStore {
                 "only a PostgreSQL store hears other writers' changes".into(),
             ));
         }
-        let freshness = Arc::new(Freshness::new(shared_cache::BOUND));
+        let freshness = Arc::new(Freshness::new(shared_cache::FRESH_FOR));
         let cache = Arc::new(ReadCache::new(Some(freshness.clone())));
         self._listening = Some(shared_cache::start(url, cache.clone(), freshness).await?);
         self.cache = Some(cache);
         Ok(self)
     }
 
-    /// After a committed change that may alter what another node's cache answers: on
+    /// After a change that may alter what another node's cache answers, whatever its
+    /// outcome (a commit whose answer was lost, a retry that finds the work done, a
+    /// revocation racing another, may each return while the change is still fresh): on
     /// PostgreSQL, waits until no node may still use a copy older than the change
     /// (`shared_cache::BOUND`), so that the change holds everywhere once it returns. Writes
     /// that only add a row under a fresh random id (a new key, a new access key) need not.
@@ -618,6 +620,71 @@ impl SqlStore {
         if self.dialect == Dialect::Postgres {
             tokio::time::sleep(shared_cache::BOUND).await;
         }
+    }
+
+    async fn insert_grant(
+        &self,
+        audit: &Intent,
+        grant: &GrantRecord,
+        max_per_key: usize,
+    ) -> StoreResult<String> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let key_id = grant.key_id.to_string();
+        lock_key(&mut tx, self.dialect, grant.region.as_str(), &key_id).await?;
+        if grant.name.is_some() {
+            let same = sqlx::query(
+                "SELECT grant_id FROM grants WHERE region = $1 AND key_id = $2 AND name = $3 \
+                 AND grantee_principal = $4 AND retiring_principal IS NOT DISTINCT FROM $5 \
+                 AND document = $6",
+            )
+            .bind(grant.region.as_str())
+            .bind(&key_id)
+            .bind(&grant.name)
+            .bind(&grant.grantee_principal)
+            .bind(&grant.retiring_principal)
+            .bind(&grant.document)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+            if let Some(row) = same {
+                return row.try_get("grant_id").map_err(backend);
+            }
+        }
+        let n: i64 = sqlx::query("SELECT COUNT(*) FROM grants WHERE region = $1 AND key_id = $2")
+            .bind(grant.region.as_str())
+            .bind(grant.key_id.to_string())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?
+            .try_get(0)
+            .map_err(backend)?;
+        if count(n) >= max_per_key {
+            return Err(StoreError::LimitExceeded {
+                in_use: count(n) + 1,
+            });
+        }
+        sqlx::query(
+            "INSERT INTO grants (region, key_id, grant_id, account_id, name, grantee_principal, \
+             retiring_principal, document, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(grant.region.as_str())
+        .bind(grant.key_id.to_string())
+        .bind(&grant.grant_id)
+        .bind(grant.account.as_str())
+        .bind(&grant.name)
+        .bind(&grant.grantee_principal)
+        .bind(&grant.retiring_principal)
+        .bind(&grant.document)
+        .bind(grant.created)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::AlreadyExists,
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
+            _ => backend(e),
+        })?;
+        commit(tx, audit).await?;
+        Ok(grant.grant_id.clone())
     }
 
     async fn read_grants_of_key(
@@ -1365,9 +1432,9 @@ impl Identities for SqlStore {
         }
         .await;
         let announced = self.identities_written();
+        self.changed_everywhere().await;
         let value = result?;
         announced?;
-        self.changed_everywhere().await;
         Ok(value)
     }
 
@@ -1405,9 +1472,9 @@ impl Identities for SqlStore {
         }
         .await;
         let announced = self.identities_written();
+        self.changed_everywhere().await;
         let value = result?;
         announced?;
-        self.changed_everywhere().await;
         Ok(value)
     }
 
@@ -1435,9 +1502,9 @@ impl Identities for SqlStore {
         }
         .await;
         let announced = self.identities_written();
+        self.changed_everywhere().await;
         let value = result?;
         announced?;
-        self.changed_everywhere().await;
         Ok(value)
     }
 
@@ -1601,9 +1668,7 @@ impl Keys for SqlStore {
         }
         .await;
         self.key_written(key.region(), &key.id());
-        if result.is_ok() {
-            self.changed_everywhere().await;
-        }
+        self.changed_everywhere().await;
         result
     }
 
@@ -1680,9 +1745,7 @@ impl Keys for SqlStore {
         }
         .await;
         self.key_written(key.region(), &key.id());
-        if result.is_ok() {
-            self.changed_everywhere().await;
-        }
+        self.changed_everywhere().await;
         result
     }
 
@@ -1730,9 +1793,7 @@ impl Keys for SqlStore {
         }
         .await;
         self.key_written(key.region(), &key.id());
-        if result.is_ok() {
-            self.changed_everywhere().await;
-        }
+        self.changed_everywhere().await;
         result
     }
 
@@ -1779,9 +1840,7 @@ impl Keys for SqlStore {
         self.key_written(region, id);
         self.aliases_written(None);
         self.grants_written(region, id);
-        if matches!(result, Ok(true)) {
-            self.changed_everywhere().await;
-        }
+        self.changed_everywhere().await;
         result
     }
 
@@ -1890,9 +1949,7 @@ impl Aliases for SqlStore {
         }
         .await;
         self.aliases_written(Some((&alias.region, &alias.account, &alias.name)));
-        if result.is_ok() {
-            self.changed_everywhere().await;
-        }
+        self.changed_everywhere().await;
         result
     }
 
@@ -1976,9 +2033,7 @@ impl Aliases for SqlStore {
         }
         .await;
         self.aliases_written(Some((&alias.region, &alias.account, &alias.name)));
-        if result.is_ok() {
-            self.changed_everywhere().await;
-        }
+        self.changed_everywhere().await;
         result
     }
 
@@ -2008,9 +2063,7 @@ impl Aliases for SqlStore {
         }
         .await;
         self.aliases_written(Some((region, account, name)));
-        if matches!(result, Ok(true)) {
-            self.changed_everywhere().await;
-        }
+        self.changed_everywhere().await;
         result
     }
 
@@ -2138,66 +2191,13 @@ impl Grants for SqlStore {
         grant: &GrantRecord,
         max_per_key: usize,
     ) -> StoreResult<String> {
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        let key_id = grant.key_id.to_string();
-        lock_key(&mut tx, self.dialect, grant.region.as_str(), &key_id).await?;
-        if grant.name.is_some() {
-            let same = sqlx::query(
-                "SELECT grant_id FROM grants WHERE region = $1 AND key_id = $2 AND name = $3 \
-                 AND grantee_principal = $4 AND retiring_principal IS NOT DISTINCT FROM $5 \
-                 AND document = $6",
-            )
-            .bind(grant.region.as_str())
-            .bind(&key_id)
-            .bind(&grant.name)
-            .bind(&grant.grantee_principal)
-            .bind(&grant.retiring_principal)
-            .bind(&grant.document)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(backend)?;
-            if let Some(row) = same {
-                return row.try_get("grant_id").map_err(backend);
-            }
-        }
-        let n: i64 = sqlx::query("SELECT COUNT(*) FROM grants WHERE region = $1 AND key_id = $2")
-            .bind(grant.region.as_str())
-            .bind(grant.key_id.to_string())
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(backend)?
-            .try_get(0)
-            .map_err(backend)?;
-        if count(n) >= max_per_key {
-            return Err(StoreError::LimitExceeded {
-                in_use: count(n) + 1,
-            });
-        }
-        sqlx::query(
-            "INSERT INTO grants (region, key_id, grant_id, account_id, name, grantee_principal, \
-             retiring_principal, document, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(grant.region.as_str())
-        .bind(grant.key_id.to_string())
-        .bind(&grant.grant_id)
-        .bind(grant.account.as_str())
-        .bind(&grant.name)
-        .bind(&grant.grantee_principal)
-        .bind(&grant.retiring_principal)
-        .bind(&grant.document)
-        .bind(grant.created)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| match &e {
-            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::AlreadyExists,
-            sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
-            _ => backend(e),
-        })?;
-        commit(tx, audit).await?;
+        let outcome = self.insert_grant(audit, grant, max_per_key).await;
         self.grants_written(&grant.region, &grant.key_id);
-        // A grant token lets a caller use a grant at once, on any node.
+        // A grant token lets a caller use a grant at once, on any node; and a retry that
+        // finds the grant made (or a commit whose answer was lost) must wait as the first
+        // call did.
         self.changed_everywhere().await;
-        Ok(grant.grant_id.clone())
+        outcome
     }
 
     async fn grants_of_key(
@@ -2252,21 +2252,27 @@ impl Grants for SqlStore {
         key: &KeyId,
         grant_id: &str,
     ) -> StoreResult<bool> {
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        let done =
-            sqlx::query("DELETE FROM grants WHERE region = $1 AND key_id = $2 AND grant_id = $3")
-                .bind(region.as_str())
-                .bind(key.to_string())
-                .bind(grant_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
-        commit(tx, audit).await?;
-        self.grants_written(region, key);
-        if done.rows_affected() > 0 {
-            self.changed_everywhere().await;
+        let outcome = async {
+            let mut tx = self.writer.begin().await.map_err(backend)?;
+            let done = sqlx::query(
+                "DELETE FROM grants WHERE region = $1 AND key_id = $2 AND grant_id = $3",
+            )
+            .bind(region.as_str())
+            .bind(key.to_string())
+            .bind(grant_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            commit(tx, audit).await?;
+            Ok(done.rows_affected() > 0)
         }
-        Ok(done.rows_affected() > 0)
+        .await;
+        self.grants_written(region, key);
+        // Also when nothing was deleted: a revocation racing this one may have committed
+        // and be waiting still, and this caller must not learn the grant is gone before it
+        // is gone everywhere.
+        self.changed_everywhere().await;
+        outcome
     }
 }
 
@@ -2318,7 +2324,9 @@ impl AuditTrail for SqlStore {
         // A batch longer than one multi-row INSERT (events kept after failed appends) could
         // pass PostgreSQL's 65,535 parameters in one statement; it takes the slow path.
         if self.dialect == Dialect::Postgres && events.len() <= AUDIT_ROWS_PER_STATEMENT {
-            return self.append_audit_events_in_one_statement(events, digest).await;
+            return self
+                .append_audit_events_in_one_statement(events, digest)
+                .await;
         }
         let mut statements = Vec::new();
         if let Some(d) = digest {
@@ -2662,8 +2670,7 @@ impl Maintenance for SqlStore {
         }
         .await;
         if let Some(cache) = &self.cache {
-            cache.keys.clear();
-            cache.aliases.clear();
+            cache.clear();
         }
         let announced = self.identities_written();
         result?;
@@ -2684,6 +2691,7 @@ impl Maintenance for SqlStore {
         changes: &[(WrappedSecret, Vec<u8>)],
     ) -> StoreResult<usize> {
         let result = self.replace_wrapped(audit, changes).await;
+        self.changed_everywhere().await;
         if changes
             .iter()
             .any(|(s, _)| matches!(s.holder, crate::SecretHolder::AccessKey { .. }))

@@ -147,12 +147,13 @@ impl ScratchDatabase {
         );
     }
 
-    /// Points an alias elsewhere behind every node's back: with the session's triggers off
-    /// (which no ferrokms writer does), nothing is announced.
+    /// Points an alias elsewhere behind every node's back: with the table's trigger off
+    /// for the transaction (which no ferrokms writer does), nothing is announced.
     fn retarget_unannounced(&self, alias: &str, target: KeyId) {
         self.run(&format!(
-            "SET session_replication_role = replica; \
-             UPDATE aliases SET target_key_id = '{target}' WHERE alias_name = '{alias}'"
+            "BEGIN; ALTER TABLE aliases DISABLE TRIGGER aliases_changed; \
+             UPDATE aliases SET target_key_id = '{target}' WHERE alias_name = '{alias}'; \
+             ALTER TABLE aliases ENABLE ALWAYS TRIGGER aliases_changed; COMMIT"
         ));
     }
 }
@@ -243,6 +244,24 @@ async fn a_change_on_one_node_holds_on_another_that_cached_the_row_once_it_retur
         .await
         .unwrap();
     assert_eq!(f.seen_by_b().await, f.second);
+
+    // A change replayed as replication does (session_replication_role = replica, which
+    // skips ordinary triggers) is announced all the same.
+    f.until_b_answers_from_its_cache(&db, f.second, f.second)
+        .await;
+    db.run(&format!(
+        "SET session_replication_role = replica; \
+         UPDATE aliases SET target_key_id = '{}' WHERE alias_name = 'alias/shared'",
+        f.first
+    ));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while f.seen_by_b().await != f.first {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a replicated change was not heard"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 
     // A disabled key, a revoked grant and a deleted access key, each read through b first.
     let region = f.alias.region.clone();
