@@ -33,6 +33,7 @@ mod quotas;
 mod review;
 mod roles;
 mod support;
+mod surface;
 mod tags;
 mod tls;
 mod xks;

@@ -639,6 +639,12 @@ impl KmsError {
     }
 
     /// A new alias in the `alias/aws/` namespace.
+    /// The words moto's tests record for AWS's answer (not among the messages recorded on
+    /// AWS here): a colon is refused in a new alias name.
+    pub fn alias_invalid_characters(raw: impl Display) -> Self {
+        KmsError::Validation(format!("{raw} contains invalid characters for an alias"))
+    }
+
     pub fn alias_reserved_prefix(raw: impl Display) -> Self {
         KmsError::InvalidAliasName(format!(
             "Alias {raw} cannot begin with the reserved prefix alias/aws/."

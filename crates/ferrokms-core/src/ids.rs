@@ -255,6 +255,9 @@ pub enum AliasNameError {
     Prefix,
     /// Uses the `alias/aws/` prefix that AWS keeps for its managed keys.
     Reserved,
+    /// Has a colon after `alias/`: the model's pattern allows one, but the documented
+    /// character set of a new alias (letters, digits, `/`, `_`, `-`) does not.
+    Colon,
 }
 
 pub const ALIAS_PATTERN: &str = "^[a-zA-Z0-9:/_-]+$";
@@ -265,6 +268,9 @@ impl AliasName {
         let name = Self::parse_existing(s)?;
         if s.starts_with("alias/aws/") {
             return Err(AliasNameError::Reserved);
+        }
+        if s["alias/".len()..].contains(':') {
+            return Err(AliasNameError::Colon);
         }
         Ok(name)
     }
@@ -448,7 +454,12 @@ mod tests {
 
     #[test]
     fn alias_rules_follow_aws() {
-        assert!(AliasName::parse_new("alias/app_1:x/y-z").is_ok());
+        assert!(AliasName::parse_new("alias/app_1/y-z").is_ok());
+        assert_eq!(
+            AliasName::parse_new("alias/my:alias"),
+            Err(AliasNameError::Colon)
+        );
+        assert!(AliasName::parse_existing("alias/my:alias").is_ok());
         assert_eq!(
             AliasName::parse_new("alias/aws/ebs"),
             Err(AliasNameError::Reserved)

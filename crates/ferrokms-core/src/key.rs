@@ -512,11 +512,22 @@ impl KeyMetadata {
     }
 
     /// Rotation is for symmetric keys with material that KMS generated.
+    /// Whether this key's material can rotate, in AWS's order: the origin first (an
+    /// imported key's RotateKeyOnDemand was recorded refused for its origin while pending
+    /// import), then the key's state (a disabled RSA key's was recorded DisabledException),
+    /// then its spec (an enabled asymmetric key's, UnsupportedOperationException without a
+    /// message).
     fn check_rotatable(&self) -> Result<(), KmsError> {
+        self.check_rotatable_origin()?;
+        self.check_usable()?;
         if self.key_spec != KeySpec::SymmetricDefault {
-            // AWS answers this one without a message.
             return Err(KmsError::rotation_unsupported_for_key_spec());
         }
+        Ok(())
+    }
+
+    /// Keys of imported material or in a custom key store never rotate by KMS.
+    pub fn check_rotatable_origin(&self) -> Result<(), KmsError> {
         if self.origin != Origin::AwsKms {
             return Err(self.origin_not_valid());
         }
@@ -525,7 +536,6 @@ impl KeyMetadata {
 
     pub fn enable_rotation(&mut self, period_days: i32, now: Millis) -> Result<(), KmsError> {
         self.check_rotatable()?;
-        self.check_usable()?;
         self.rotation.enabled = true;
         self.rotation.period_days = Some(period_days);
         self.rotation.next = Some(now + i64::from(period_days) * DAY_MILLIS);
@@ -534,7 +544,6 @@ impl KeyMetadata {
 
     pub fn disable_rotation(&mut self) -> Result<(), KmsError> {
         self.check_rotatable()?;
-        self.check_usable()?;
         self.rotation.enabled = false;
         self.rotation.period_days = None;
         self.rotation.next = None;
@@ -596,7 +605,6 @@ impl KeyMetadata {
         now: Millis,
     ) -> Result<(), KmsError> {
         self.check_rotatable()?;
-        self.check_usable()?;
         if on_demand {
             if self.rotation.on_demand_count >= MAX_ON_DEMAND_ROTATIONS {
                 return Err(KmsError::on_demand_rotation_limit(&self.arn));

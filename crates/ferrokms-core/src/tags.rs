@@ -22,7 +22,12 @@ pub fn check_new_tags(tags: &[Tag], max_tags: usize) -> Result<(), KmsError> {
         if !seen.insert(tag.key.as_str()) {
             return Err(KmsError::duplicate_tag_keys());
         }
-        if tag.key.starts_with("aws:") {
+        // Reserved in any case: `AWS:x` and `Aws:x` too.
+        if tag
+            .key
+            .get(..4)
+            .is_some_and(|p| p.eq_ignore_ascii_case("aws:"))
+        {
             return Err(KmsError::reserved_tag_key());
         }
     }
@@ -54,6 +59,14 @@ mod tests {
             check_new_tags(&[tag("aws:x")], MAX_TAGS_PER_KEY),
             Err(KmsError::reserved_tag_key())
         );
+        for reserved in ["AWS:x", "Aws:x", "aWs:"] {
+            assert_eq!(
+                check_new_tags(&[tag(reserved)], MAX_TAGS_PER_KEY),
+                Err(KmsError::reserved_tag_key()),
+                "{reserved}"
+            );
+        }
+        assert!(check_new_tags(&[tag("aws"), tag("awsx:y")], MAX_TAGS_PER_KEY).is_ok());
         let many: Vec<Tag> = (0..51).map(|i| tag(&i.to_string())).collect();
         assert_eq!(
             check_new_tags(&many, MAX_TAGS_PER_KEY),

@@ -24,6 +24,7 @@ fn alias_name(raw: &str, creating: bool) -> Result<AliasName, ApiError> {
             AliasNameError::Pattern => KmsError::alias_name_invalid(raw),
             AliasNameError::Prefix => KmsError::alias_prefix_missing(),
             AliasNameError::Reserved => KmsError::alias_reserved_prefix(raw),
+            AliasNameError::Colon => KmsError::alias_invalid_characters(raw),
         }
         .into()
     })

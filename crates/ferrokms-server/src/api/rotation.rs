@@ -162,9 +162,13 @@ pub async fn get_key_rotation_status(call: &Call<'_>, mut input: Input) -> Resul
     let key_id = input.required_string("KeyId", 1, 2048)?;
     input.finish()?;
     let key = resolve_key(call, &key_id, On::Key, &Conditions::none()).await?;
-    only_symmetric(&key)?;
-    // A key pending deletion reports rotation as off, as in AWS.
-    let enabled = key.rotation.enabled && key.state != KeyState::PendingDeletion;
+    key.check_rotatable_origin()?;
+    // A key that cannot rotate (asymmetric, HMAC) reports rotation as off: Terraform's
+    // provider reads every AWS_KMS key's status and fails on an error. A key pending
+    // deletion reports it off too, as in AWS.
+    let enabled = key.rotation.enabled
+        && key.key_spec == KeySpec::SymmetricDefault
+        && key.state != KeyState::PendingDeletion;
     let mut out = json!({ "KeyRotationEnabled": enabled, "KeyId": key.arn.to_string() });
     if enabled {
         if let Some(days) = key.rotation.period_days {

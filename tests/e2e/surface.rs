@@ -1,0 +1,254 @@
+//! Where the model is silent and ferrokms used to answer differently from AWS (issue 19):
+//! each behaviour through the real SDK.
+
+use aws_sdk_kms::types::{KeySpec, KeyUsageType, OriginType, Tag};
+use aws_sdk_kms::Client;
+
+use crate::harness::{code, message, Server};
+
+/// Spec, usage, origin, multi-Region: what CreateKey is given.
+type KeyKind = (
+    Option<KeySpec>,
+    Option<KeyUsageType>,
+    Option<OriginType>,
+    bool,
+);
+
+/// A key of each kind Terraform's `aws_kms_key` can make: (key id, ARN, origin AWS_KMS).
+async fn one_key_of_each_kind(kms: &Client) -> Vec<(String, String, bool)> {
+    let mut keys = Vec::new();
+    let kinds: [KeyKind; 7] = [
+        (None, None, None, false),
+        (None, None, None, true),
+        (
+            Some(KeySpec::Rsa2048),
+            Some(KeyUsageType::EncryptDecrypt),
+            None,
+            false,
+        ),
+        (
+            Some(KeySpec::Rsa3072),
+            Some(KeyUsageType::SignVerify),
+            None,
+            false,
+        ),
+        (
+            Some(KeySpec::EccNistP256),
+            Some(KeyUsageType::SignVerify),
+            None,
+            false,
+        ),
+        (
+            Some(KeySpec::Hmac256),
+            Some(KeyUsageType::GenerateVerifyMac),
+            None,
+            false,
+        ),
+        (None, None, Some(OriginType::External), false),
+    ];
+    for (spec, usage, origin, multi_region) in kinds {
+        let made = kms
+            .create_key()
+            .set_key_spec(spec)
+            .set_key_usage(usage)
+            .set_origin(origin.clone())
+            .multi_region(multi_region)
+            .send()
+            .await
+            .unwrap();
+        let meta = made.key_metadata().unwrap();
+        keys.push((
+            meta.key_id().to_owned(),
+            meta.arn().unwrap().to_owned(),
+            origin.is_none(),
+        ));
+    }
+    keys
+}
+
+#[tokio::test]
+async fn terraform_reads_every_kind_of_key() {
+    let server = Server::start();
+    let kms = server.client();
+    for (id, arn, aws_kms_origin) in one_key_of_each_kind(&kms).await {
+        // What the provider's read does, in its order.
+        let described = kms.describe_key().key_id(&id).send().await.unwrap();
+        let meta = described.key_metadata().unwrap();
+        kms.get_key_policy().key_id(&id).send().await.unwrap();
+        kms.list_resource_tags().key_id(&id).send().await.unwrap();
+        let rotation = kms.get_key_rotation_status().key_id(&id).send().await;
+        if !aws_kms_origin {
+            // The provider asks only keys of origin AWS_KMS; AWS refuses the others.
+            let err = rotation.unwrap_err();
+            assert_eq!(
+                (code(&err), message(&err)),
+                (
+                    "UnsupportedOperationException".to_owned(),
+                    format!("{arn} origin is EXTERNAL which is not valid for this operation.")
+                )
+            );
+            continue;
+        }
+        let status = rotation.unwrap_or_else(|e| panic!("{:?}: {e:?}", meta.key_spec()));
+        assert!(!status.key_rotation_enabled(), "{:?}", meta.key_spec());
+        assert_eq!(status.key_id(), Some(arn.as_str()));
+        assert_eq!(status.rotation_period_in_days(), None);
+        assert!(status.next_rotation_date().is_none());
+    }
+}
+
+#[tokio::test]
+async fn a_key_that_cannot_rotate_is_refused_for_its_state_first() {
+    let server = Server::start();
+    let kms = server.client();
+    let rsa = kms
+        .create_key()
+        .key_spec(KeySpec::Rsa2048)
+        .key_usage(KeyUsageType::SignVerify)
+        .send()
+        .await
+        .unwrap();
+    let rsa = rsa.key_metadata().unwrap().arn().unwrap().to_owned();
+
+    // Enabled: the spec is what is wrong, and AWS says so without a message.
+    let err = kms
+        .rotate_key_on_demand()
+        .key_id(&rsa)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (code(&err), message(&err)),
+        ("UnsupportedOperationException".to_owned(), String::new())
+    );
+
+    // Disabled: the state is checked first (recorded on AWS for RotateKeyOnDemand).
+    kms.disable_key().key_id(&rsa).send().await.unwrap();
+    let disabled = (
+        "DisabledException".to_owned(),
+        format!("{rsa} is disabled."),
+    );
+    let err = kms
+        .rotate_key_on_demand()
+        .key_id(&rsa)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!((code(&err), message(&err)), disabled);
+    let err = kms
+        .enable_key_rotation()
+        .key_id(&rsa)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!((code(&err), message(&err)), disabled);
+    let err = kms
+        .disable_key_rotation()
+        .key_id(&rsa)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!((code(&err), message(&err)), disabled);
+    // Reading the status is allowed in every state.
+    let status = kms
+        .get_key_rotation_status()
+        .key_id(&rsa)
+        .send()
+        .await
+        .unwrap();
+    assert!(!status.key_rotation_enabled());
+
+    // An imported key is refused for its origin, whatever its state.
+    let external = kms
+        .create_key()
+        .origin(OriginType::External)
+        .send()
+        .await
+        .unwrap();
+    let external = external.key_metadata().unwrap().arn().unwrap().to_owned();
+    let err = kms
+        .rotate_key_on_demand()
+        .key_id(&external)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (code(&err), message(&err)),
+        (
+            "UnsupportedOperationException".to_owned(),
+            format!("{external} origin is EXTERNAL which is not valid for this operation.")
+        )
+    );
+}
+
+#[tokio::test]
+async fn the_aws_tag_prefix_is_reserved_in_any_case() {
+    let server = Server::start();
+    let kms = server.client();
+    let (id, _) = crate::new_key(&kms).await;
+    for key in ["aws:x", "AWS:x", "Aws:team"] {
+        let tag = Tag::builder().tag_key(key).tag_value("v").build().unwrap();
+        let err = kms
+            .tag_resource()
+            .key_id(&id)
+            .tags(tag.clone())
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (code(&err), message(&err)),
+            (
+                "TagException".to_owned(),
+                "Tags beginning with aws: are reserved".to_owned()
+            ),
+            "{key}"
+        );
+        let err = kms.create_key().tags(tag).send().await.unwrap_err();
+        assert_eq!(code(&err), "TagException", "{key}");
+    }
+    let tags = kms.list_resource_tags().key_id(&id).send().await.unwrap();
+    assert!(tags.tags().is_empty(), "nothing was tagged");
+    // Not the prefix: allowed.
+    let fine = Tag::builder()
+        .tag_key("awsome")
+        .tag_value("v")
+        .build()
+        .unwrap();
+    kms.tag_resource()
+        .key_id(&id)
+        .tags(fine)
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_new_alias_name_has_no_colon() {
+    let server = Server::start();
+    let kms = server.client();
+    let (id, _) = crate::new_key(&kms).await;
+    let err = kms
+        .create_alias()
+        .alias_name("alias/my:alias")
+        .target_key_id(&id)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (code(&err), message(&err)),
+        (
+            "ValidationException".to_owned(),
+            "alias/my:alias contains invalid characters for an alias".to_owned()
+        )
+    );
+    let aliases = kms.list_aliases().key_id(&id).send().await.unwrap();
+    assert!(aliases.aliases().is_empty(), "no alias was made");
+    for fine in ["alias/my-alias_/", "alias/my_alias-/x"] {
+        kms.create_alias()
+            .alias_name(fine)
+            .target_key_id(&id)
+            .send()
+            .await
+            .unwrap();
+    }
+}
