@@ -90,6 +90,12 @@ async fn serve(args: ServeArgs) -> Result<()> {
     // Before anything is written: the audit keys, checked against the public key kept in
     // the data directory (made there at the first start).
     let audit_anchor = data.audit_anchor().await?;
+    // Keys' uses are recorded from the first start of a version that records them
+    // (GetKeyLastUsage's TrackingStartDate).
+    data.store
+        .usage_tracking_start(ferrokms_server::now_millis())
+        .await
+        .context("recording when key usage tracking began")?;
     let keys = audit_anchor.keys.clone();
     let changes =
         identities::IdentityChanges::new(ChangeSource::ConfigFile, &data.node_id, keys.clone());

@@ -252,3 +252,117 @@ async fn a_new_alias_name_has_no_colon() {
             .unwrap();
     }
 }
+
+#[tokio::test]
+async fn get_key_last_usage_names_the_last_successful_cryptographic_call() {
+    use aws_sdk_kms::operation::RequestId;
+    use aws_sdk_kms::primitives::Blob;
+    use aws_sdk_kms::types::SigningAlgorithmSpec;
+
+    let server = Server::start();
+    let kms = server.client();
+    let (id, arn) = crate::new_key(&kms).await;
+    let fresh = kms.get_key_last_usage().key_id(&id).send().await.unwrap();
+    assert_eq!(fresh.key_id(), Some(id.as_str()));
+    assert!(fresh.key_last_usage().is_none(), "never used");
+    let created = fresh.key_creation_date().unwrap().secs();
+    assert!(fresh.tracking_start_date().unwrap().secs() >= created);
+
+    let encrypted = crate::encrypt(&kms, &id, "x").await.unwrap();
+    let request_id = encrypted.request_id().unwrap().to_owned();
+    // Neither a read nor a failed call is a use.
+    kms.describe_key().key_id(&id).send().await.unwrap();
+    kms.decrypt()
+        .key_id(&id)
+        .ciphertext_blob(Blob::new(vec![1u8; 64]))
+        .send()
+        .await
+        .unwrap_err();
+    let used = kms.get_key_last_usage().key_id(&arn).send().await.unwrap();
+    let last = used.key_last_usage().expect("used once");
+    assert_eq!(last.operation().map(|o| o.as_str()), Some("Encrypt"));
+    assert_eq!(last.kms_request_id(), Some(request_id.as_str()));
+    // The event id is the one the audit trail gives the Encrypt.
+    let events = crate::harness::events_named(&server, "Encrypt");
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        last.cloud_trail_event_id(),
+        events[0]["eventID"].as_str(),
+        "{events:?}"
+    );
+    assert!(last.timestamp().unwrap().secs() >= created);
+
+    // Another key's use is its own.
+    let signer = kms
+        .create_key()
+        .key_spec(KeySpec::EccNistP256)
+        .key_usage(KeyUsageType::SignVerify)
+        .send()
+        .await
+        .unwrap();
+    let signer = signer.key_metadata().unwrap().key_id().to_owned();
+    kms.sign()
+        .key_id(&signer)
+        .message(Blob::new(b"m".to_vec()))
+        .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+        .send()
+        .await
+        .unwrap();
+    let signed = kms
+        .get_key_last_usage()
+        .key_id(&signer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        signed
+            .key_last_usage()
+            .and_then(|u| u.operation())
+            .map(|o| o.as_str()),
+        Some("Sign")
+    );
+    let still = kms.get_key_last_usage().key_id(&id).send().await.unwrap();
+    assert_eq!(
+        still.key_last_usage().and_then(|u| u.kms_request_id()),
+        Some(request_id.as_str())
+    );
+}
+
+#[tokio::test]
+async fn get_key_last_usage_is_not_for_another_account_even_if_the_policy_allows() {
+    use crate::{policy, root_allows_all};
+    let temp = tempfile::tempdir().unwrap();
+    let server = Server::start_in(temp.path(), &["--dev", "--ephemeral"]);
+    let owner = server.client_with(crate::harness::REGION, "111111111111", "x");
+    let partner = server.client_with(crate::harness::REGION, "222222222222", "x");
+    let (id, arn) = crate::new_key(&owner).await;
+    let shared = policy(serde_json::json!([
+        root_allows_all("111111111111"),
+        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::222222222222:root"},
+         "Action": ["kms:GetKeyLastUsage", "kms:DescribeKey"], "Resource": "*"}
+    ]));
+    owner
+        .put_key_policy()
+        .key_id(&id)
+        .policy(&shared)
+        .send()
+        .await
+        .unwrap();
+    partner.describe_key().key_id(&arn).send().await.unwrap();
+    let err = partner
+        .get_key_last_usage()
+        .key_id(&arn)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        ["AccessDeniedException", "NotFoundException"].contains(&code(&err).as_str()),
+        "{err:?}"
+    );
+    owner
+        .get_key_last_usage()
+        .key_id(&arn)
+        .send()
+        .await
+        .unwrap();
+}

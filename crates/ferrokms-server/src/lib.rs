@@ -57,7 +57,7 @@ mod unauthenticated;
 mod wire;
 pub mod xks;
 
-pub use bootstrap::{restore, AdminCredentials, AuditAnchor, DataDir};
+pub use bootstrap::{now_millis, restore, AdminCredentials, AuditAnchor, DataDir};
 pub use http::{serve, MetricsAccess, Mode, ServerConfig};
 pub use quotas::{QuotaConfig, ResourceQuotas};
 

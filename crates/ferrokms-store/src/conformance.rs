@@ -11,8 +11,8 @@ use ferrokms_core::tags::Tag;
 use crate::outbox::{self, Intent};
 use crate::{
     AccessKeyRecord, AliasRecord, AuditDigest, AuditRecord, CustomKeyStoreRecord, GrantRecord,
-    Page, PrincipalKind, PrincipalRecord, RoleTrust, RotationType, SecretHolder, SessionInfo,
-    Store, StoreError, StoredMaterial, WrappedSecret,
+    KeyUsageMark, Page, PrincipalKind, PrincipalRecord, RoleTrust, RotationType, SecretHolder,
+    SessionInfo, Store, StoreError, StoredMaterial, WrappedSecret,
 };
 
 fn region(s: &str) -> Region {
@@ -535,10 +535,37 @@ async fn writes_carry_their_request_record(store: &dyn Store) {
     let mut chained = request_record("made");
     chained.seq = seq;
     chained.hash = "h".into();
+    let (used, _) = new_key("us-east-1", "111122223333");
+    let mark = |operation: &str, at: i64, event: &str| KeyUsageMark {
+        region: used.region().clone(),
+        key_id: used.id(),
+        operation: operation.into(),
+        at,
+        event_id: event.into(),
+        request_id: format!("request-{event}"),
+    };
+    assert_eq!(
+        store
+            .key_last_usage(used.region(), &used.id())
+            .await
+            .unwrap(),
+        None
+    );
     store
-        .append_audit_events(std::slice::from_ref(&chained), None)
+        .append_audit_events(
+            std::slice::from_ref(&chained),
+            None,
+            &[mark("Encrypt", 100, "made")],
+        )
         .await
         .unwrap();
+    assert_eq!(
+        store
+            .key_last_usage(used.region(), &used.id())
+            .await
+            .unwrap(),
+        Some(mark("Encrypt", 100, "made"))
+    );
     assert!(ours(store.audit_outbox().await.unwrap()).is_empty());
     // The end of the chain, and that no digest was taken there.
     let (end, digest) = store.audit_chain_end().await.unwrap().unwrap();
@@ -557,9 +584,17 @@ async fn writes_carry_their_request_record(store: &dyn Store) {
         previous: "p".into(),
     };
     store
-        .append_audit_events(&[signed], Some(&taken))
+        .append_audit_events(&[signed], Some(&taken), &[mark("Decrypt", 50, "older")])
         .await
         .unwrap();
+    assert_eq!(
+        store
+            .key_last_usage(used.region(), &used.id())
+            .await
+            .unwrap(),
+        Some(mark("Encrypt", 100, "made")),
+        "a batch committed late does not put back an older use"
+    );
     let (end, digest) = store.audit_chain_end().await.unwrap().unwrap();
     assert_eq!((end.seq, digest), (seq + 1, Some(taken.clone())));
 
@@ -580,10 +615,24 @@ async fn writes_carry_their_request_record(store: &dyn Store) {
     };
     assert!(matches!(
         store
-            .append_audit_events(&[late, clash], Some(&late_digest))
+            .append_audit_events(
+                &[late, clash],
+                Some(&late_digest),
+                &[mark("Sign", 200, "late")]
+            )
             .await,
         Err(StoreError::Conflict)
     ));
+    assert_eq!(
+        store
+            .key_last_usage(used.region(), &used.id())
+            .await
+            .unwrap(),
+        Some(mark("Encrypt", 100, "made")),
+        "a refused batch records no use"
+    );
+    let started = store.usage_tracking_start(1_000).await.unwrap();
+    assert_eq!(store.usage_tracking_start(2_000).await.unwrap(), started);
     let (end, digest) = store.audit_chain_end().await.unwrap().unwrap();
     assert_eq!((end.seq, digest), (seq + 1, Some(taken)));
     assert!(!store.audit_digests().await.unwrap().contains(&late_digest));

@@ -29,15 +29,15 @@ mod statement;
 
 use async_trait::async_trait;
 use ferrokms_core::ids::{AccountId, AliasName, KeyId, Region};
-use ferrokms_core::key::KeyMetadata;
+use ferrokms_core::key::{KeyMetadata, Millis};
 use ferrokms_core::material::MaterialId;
 use ferrokms_core::tags::Tag;
 pub use outbox::Intent;
 
 pub use records::{
     AccessKeyRecord, AliasRecord, AuditAttribute, AuditDigest, AuditQuery, AuditRecord,
-    CustomKeyStoreRecord, GrantRecord, PrincipalKind, PrincipalRecord, RoleTrust, RotationType,
-    SecretHolder, SessionInfo, StoredMaterial, WrappedSecret,
+    CustomKeyStoreRecord, GrantRecord, KeyUsageMark, PrincipalKind, PrincipalRecord, RoleTrust,
+    RotationType, SecretHolder, SessionInfo, StoredMaterial, WrappedSecret,
 };
 pub use sql::{SqlStore, CACHE_APPLICATION_NAME};
 
@@ -349,12 +349,22 @@ pub trait CustomKeyStores: Send + Sync {
 #[async_trait]
 pub trait AuditTrail: Send + Sync {
     /// Appends audit events and the digest that signs them, durably, all or none; Conflict if
-    /// a sequence number is taken (another writer appended first).
+    /// a sequence number is taken (another writer appended first). `usage` (at most one per
+    /// key) becomes each key's last use unless the stored one is later.
     async fn append_audit_events(
         &self,
         events: &[AuditRecord],
         digest: Option<&AuditDigest>,
+        usage: &[KeyUsageMark],
     ) -> StoreResult<()>;
+    /// A key's last successful cryptographic use, if one was recorded.
+    async fn key_last_usage(
+        &self,
+        region: &Region,
+        id: &KeyId,
+    ) -> StoreResult<Option<KeyUsageMark>>;
+    /// The moment this store began recording key usage: `now` at the first call ever.
+    async fn usage_tracking_start(&self, now: Millis) -> StoreResult<Millis>;
     /// Records of requests whose writes committed but whose final record is not yet in the
     /// chain, oldest first; `append_audit_events` removes the one with the same event id.
     async fn audit_outbox(&self) -> StoreResult<Vec<outbox::OutboxRecord>>;

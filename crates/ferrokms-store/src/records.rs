@@ -160,6 +160,19 @@ pub struct AuditRecord {
     pub hash: String,
 }
 
+/// The last successful cryptographic use of a key (GetKeyLastUsage), carried by the audit
+/// event of the request and stored with its batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyUsageMark {
+    pub region: Region,
+    pub key_id: KeyId,
+    /// One of the model's KeyLastUsageTrackingOperation values.
+    pub operation: String,
+    pub at: Millis,
+    pub event_id: String,
+    pub request_id: String,
+}
+
 /// The lookup attributes CloudTrail's LookupEvents filters by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AuditAttribute {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ferrokms_core::ids::{AccountId, AliasName, KeyId, Region};
-use ferrokms_core::key::KeyMetadata;
+use ferrokms_core::key::{KeyMetadata, Millis};
 use ferrokms_core::material::{MaterialId, WrappedMaterial};
 use ferrokms_core::tags::Tag;
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -28,8 +28,8 @@ use crate::statement::{Statement, Tuple};
 use crate::{
     outbox::{self, Intent},
     AccessKeyRecord, AliasRecord, AuditDigest, AuditQuery, AuditRecord, BackupRow, GrantRecord,
-    Page, PrincipalKind, PrincipalRecord, RoleTrust, RotationType, SessionInfo, StoreError,
-    StoreResult, StoredMaterial, WrappedSecret,
+    KeyUsageMark, Page, PrincipalKind, PrincipalRecord, RoleTrust, RotationType, SessionInfo,
+    StoreError, StoreResult, StoredMaterial, WrappedSecret,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -378,6 +378,23 @@ ALTER TABLE audit_outbox ADD COLUMN seal TEXT NOT NULL DEFAULT '';
 "#,
     ),
     Step::PostgresOnly(shared_cache::TRIGGERS),
+    Step::Both(
+        r#"
+CREATE TABLE key_last_usage (
+    region TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    operation TEXT NOT NULL,
+    used_at BIGINT NOT NULL,
+    event_id TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    PRIMARY KEY (region, key_id)
+);
+CREATE TABLE usage_tracking (
+    id BIGINT PRIMARY KEY CHECK (id = 1),
+    started_at BIGINT NOT NULL
+);
+"#,
+    ),
 ];
 
 /// One schema version after the first ones.
@@ -718,11 +735,17 @@ impl SqlStore {
         &self,
         events: &[AuditRecord],
         digest: Option<&AuditDigest>,
+        usage: &[KeyUsageMark],
     ) -> StoreResult<()> {
-        if events.is_empty() && digest.is_none() {
+        if events.is_empty() && digest.is_none() && usage.is_empty() {
             return Ok(());
         }
         let mut statement = Statement::for_dialect(self.dialect, "WITH ");
+        if !usage.is_empty() {
+            statement.push("usage AS (");
+            push_usage_upsert(&mut statement, usage);
+            statement.push("), ");
+        }
         if let Some(d) = digest {
             statement.push(
                 "digest AS (INSERT INTO audit_digests \
@@ -955,6 +978,28 @@ impl SqlStore {
         self.reader.close().await;
         self.writer.close().await;
     }
+}
+
+/// Each key's last use, kept unless the stored one is later (batches of two nodes may
+/// commit out of order).
+fn push_usage_upsert(statement: &mut Statement, usage: &[KeyUsageMark]) {
+    statement.push(
+        "INSERT INTO key_last_usage (region, key_id, operation, used_at, event_id, request_id) \
+         VALUES ",
+    );
+    statement.push_tuples(usage, |row, u| {
+        row.bind(u.region.as_str().to_owned())
+            .bind(u.key_id.to_string())
+            .bind(u.operation.clone())
+            .bind(u.at)
+            .bind(u.event_id.clone())
+            .bind(u.request_id.clone());
+    });
+    statement.push(
+        " ON CONFLICT (region, key_id) DO UPDATE SET operation = excluded.operation, \
+         used_at = excluded.used_at, event_id = excluded.event_id, \
+         request_id = excluded.request_id WHERE excluded.used_at >= key_last_usage.used_at",
+    );
 }
 
 /// The columns `audit_events` and `audit_outbox` share, in the order `push_record` binds.
@@ -1827,6 +1872,12 @@ impl Keys for SqlStore {
                 // Another deleter was first: this one changed nothing, and records nothing.
                 return Ok(false);
             }
+            sqlx::query("DELETE FROM key_last_usage WHERE region = $1 AND key_id = $2")
+                .bind(region.as_str())
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
             sqlx::query("UPDATE key_counts SET n = n - 1 WHERE region = $1 AND account_id = $2")
                 .bind(region.as_str())
                 .bind(account)
@@ -2320,15 +2371,21 @@ impl AuditTrail for SqlStore {
         &self,
         events: &[AuditRecord],
         digest: Option<&AuditDigest>,
+        usage: &[KeyUsageMark],
     ) -> StoreResult<()> {
         // A batch longer than one multi-row INSERT (events kept after failed appends) could
         // pass PostgreSQL's 65,535 parameters in one statement; it takes the slow path.
         if self.dialect == Dialect::Postgres && events.len() <= AUDIT_ROWS_PER_STATEMENT {
             return self
-                .append_audit_events_in_one_statement(events, digest)
+                .append_audit_events_in_one_statement(events, digest, usage)
                 .await;
         }
         let mut statements = Vec::new();
+        if !usage.is_empty() {
+            let mut upsert = Statement::for_dialect(self.dialect, "");
+            push_usage_upsert(&mut upsert, usage);
+            statements.push(upsert);
+        }
         if let Some(d) = digest {
             let mut insert = Statement::for_dialect(
                 self.dialect,
@@ -2374,6 +2431,44 @@ impl AuditTrail for SqlStore {
                 backend(err)
             }
         })
+    }
+
+    async fn key_last_usage(
+        &self,
+        region: &Region,
+        id: &KeyId,
+    ) -> StoreResult<Option<KeyUsageMark>> {
+        let row = sqlx::query("SELECT * FROM key_last_usage WHERE region = $1 AND key_id = $2")
+            .bind(region.as_str())
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(KeyUsageMark {
+            region: region.clone(),
+            key_id: *id,
+            operation: row.try_get("operation").map_err(backend)?,
+            at: row.try_get("used_at").map_err(backend)?,
+            event_id: row.try_get("event_id").map_err(backend)?,
+            request_id: row.try_get("request_id").map_err(backend)?,
+        }))
+    }
+
+    async fn usage_tracking_start(&self, now: Millis) -> StoreResult<Millis> {
+        sqlx::query(
+            "INSERT INTO usage_tracking (id, started_at) VALUES (1, $1) ON CONFLICT DO NOTHING",
+        )
+        .bind(now)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        sqlx::query("SELECT started_at FROM usage_tracking WHERE id = 1")
+            .fetch_one(&self.writer)
+            .await
+            .map_err(backend)?
+            .try_get(0)
+            .map_err(backend)
     }
 
     async fn chained_events(&self, event_ids: &[&str]) -> StoreResult<Vec<(String, String)>> {

@@ -423,3 +423,36 @@ pub async fn cancel_key_deletion(call: &Call<'_>, mut input: Input) -> Result<Va
     let key = update_key(call, key, KeyMetadata::cancel_deletion).await?;
     Ok(json!({ "KeyId": key.arn.to_string() }))
 }
+
+/// GetKeyLastUsage: the last successful cryptographic operation with the key, recorded with
+/// its request's audit batch, since tracking began (this store's first use of the
+/// operation's table, or the key's creation, whichever is later). `KeyId` is the bare id,
+/// as in KeyMetadata, whose member of that name the model describes in the same words.
+pub async fn get_key_last_usage(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
+    let key_id = input.required_string("KeyId", 1, 2048)?;
+    input.finish()?;
+    let key = resolve_key(call, &key_id, On::Key, &Conditions::none()).await?;
+    let store = &call.services.store;
+    let started = store
+        .usage_tracking_start(call.now)
+        .await
+        .map_err(store_failure)?;
+    let used = store
+        .key_last_usage(key.region(), &key.id())
+        .await
+        .map_err(store_failure)?;
+    let mut out = json!({
+        "KeyId": key.id().to_string(),
+        "KeyCreationDate": timestamp(key.creation_date),
+        "TrackingStartDate": timestamp(started.max(key.creation_date)),
+    });
+    if let Some(used) = used.filter(|u| u.at >= key.creation_date) {
+        out["KeyLastUsage"] = json!({
+            "Operation": used.operation,
+            "Timestamp": timestamp(used.at),
+            "CloudTrailEventId": used.event_id,
+            "KmsRequestId": used.request_id,
+        });
+    }
+    Ok(out)
+}

@@ -229,7 +229,7 @@ async fn run(call: &Call<'_>, input: Input) -> Result<Value, ApiError> {
         O::TagResource => tags::tag_resource(call, input).await,
         O::UntagResource => tags::untag_resource(call, input).await,
         O::ListResourceTags => tags::list_resource_tags(call, input).await,
-        O::GetKeyLastUsage => Err(KmsError::operation_unsupported(call.operation.name).into()),
+        O::GetKeyLastUsage => keys::get_key_last_usage(call, input).await,
     }
 }
 

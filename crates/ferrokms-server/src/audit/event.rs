@@ -2,9 +2,9 @@
 //! allow-list, so no plaintext, data key, private key, signature, MAC, ciphertext or token can
 //! reach the log; the encryption context, which is public metadata, does.
 
-use ferrokms_core::ids::KeyArn;
+use ferrokms_core::ids::{KeyArn, KeyReference};
 use ferrokms_core::key::Millis;
-use ferrokms_store::AuditRecord;
+use ferrokms_store::{AuditRecord, KeyUsageMark};
 use serde_json::{json, Map, Value};
 
 use super::log::PendingEvent;
@@ -206,7 +206,12 @@ fn record(input: EventInput<'_>, additional: Option<Value>) -> PendingEvent {
     };
     // A struct of borrowed fields, not a `Value` tree: one of these is written per request.
     let event = serde_json::to_string(&event).unwrap_or_default();
+    let usage = match (&input.error, input.response) {
+        (None, Some(_)) => key_usage(&input, &event_id),
+        _ => Vec::new(),
+    };
     PendingEvent {
+        usage,
         record: AuditRecord {
             seq: 0,
             event_id,
@@ -223,6 +228,46 @@ fn record(input: EventInput<'_>, additional: Option<Value>) -> PendingEvent {
             hash: String::new(),
         },
     }
+}
+
+/// The operations whose success is a key's use for GetKeyLastUsage (the model's
+/// KeyLastUsageTrackingOperation).
+const TRACKED_OPERATIONS: [&str; 12] = [
+    "Decrypt",
+    "DeriveSharedSecret",
+    "Encrypt",
+    "GenerateDataKey",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
+    "GenerateDataKeyWithoutPlaintext",
+    "GenerateMac",
+    "ReEncrypt",
+    "Sign",
+    "Verify",
+    "VerifyMac",
+];
+
+/// Each key a successful cryptographic call used (ReEncrypt: both), as its last use.
+fn key_usage(input: &EventInput<'_>, event_id: &str) -> Vec<KeyUsageMark> {
+    if input.event_source != "kms.amazonaws.com" || !TRACKED_OPERATIONS.contains(&input.event_name)
+    {
+        return Vec::new();
+    }
+    input
+        .resources
+        .iter()
+        .filter_map(|arn| match KeyReference::parse(arn) {
+            KeyReference::Arn(arn) => Some(KeyUsageMark {
+                region: arn.region,
+                key_id: arn.key_id,
+                operation: input.event_name.to_owned(),
+                at: input.time,
+                event_id: event_id.to_owned(),
+                request_id: input.request_id.to_owned(),
+            }),
+            _ => None,
+        })
+        .collect()
 }
 
 /// A CloudTrail record, with its members in CloudTrail's order.
@@ -311,6 +356,7 @@ pub fn service_event(
         event["additionalEventData"] = extra;
     }
     PendingEvent {
+        usage: Vec::new(),
         record: AuditRecord {
             seq: 0,
             event_id,
@@ -384,6 +430,7 @@ pub fn operator_event(
         "eventCategory": "Management",
     });
     PendingEvent {
+        usage: Vec::new(),
         record: AuditRecord {
             seq: 0,
             event_id,

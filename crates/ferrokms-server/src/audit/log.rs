@@ -4,9 +4,10 @@
 use std::sync::Arc;
 
 use ferrokms_core::asymmetric;
+use ferrokms_core::ids::KeyId;
 use ferrokms_core::key::{KeySpec, MessageType, Millis, SigningAlgorithm};
 use ferrokms_store::outbox::Intent;
-use ferrokms_store::{AuditDigest, AuditRecord, Store, StoreError};
+use ferrokms_store::{AuditDigest, AuditRecord, KeyUsageMark, Store, StoreError};
 
 use crate::ServerError;
 use tokio::sync::{mpsc, oneshot};
@@ -21,6 +22,9 @@ const MAX_KEPT: usize = 4096;
 /// An event before the log has placed it in the chain.
 pub struct PendingEvent {
     pub record: AuditRecord,
+    /// The keys a successful cryptographic call used (GetKeyLastUsage), stored with the
+    /// record's batch.
+    pub usage: Vec<KeyUsageMark>,
 }
 
 struct Queued {
@@ -134,7 +138,7 @@ pub async fn chain_now(
         return Ok(());
     }
     let mut chain = Chain::resume(store, keys.clone(), digest_dir).await?;
-    chain.append(store, records).await?;
+    chain.append(store, records, &[]).await?;
     Ok(())
 }
 
@@ -212,6 +216,7 @@ impl Chain {
         &mut self,
         store: &dyn Store,
         mut records: Vec<AuditRecord>,
+        usage: &[KeyUsageMark],
     ) -> Result<(), StoreError> {
         const ATTEMPTS: usize = 32;
         let mut outcome = Err(StoreError::Conflict);
@@ -241,7 +246,9 @@ impl Chain {
                 &super::digest_message(&digest),
             )
             .map_err(|_| StoreError::Backend("signing the audit digest failed".into()))?;
-            outcome = store.append_audit_events(&records, Some(&digest)).await;
+            outcome = store
+                .append_audit_events(&records, Some(&digest), usage)
+                .await;
             match &outcome {
                 Ok(()) => {
                     self.seq = next_seq;
@@ -355,7 +362,22 @@ async fn adopt_orphans(
         count = orphans.len(),
         "chaining the records of writes whose answer was not recorded"
     );
-    chain.append(store, orphans).await
+    chain.append(store, orphans, &[]).await
+}
+
+/// The latest use of each key among a batch's events: one row per key to write.
+fn last_use_of_each_key(batch: &[Queued]) -> Vec<KeyUsageMark> {
+    let mut latest: std::collections::HashMap<(&str, KeyId), &KeyUsageMark> =
+        std::collections::HashMap::new();
+    for mark in batch.iter().flat_map(|q| &q.event.usage) {
+        let slot = latest
+            .entry((mark.region.as_str(), mark.key_id))
+            .or_insert(mark);
+        if mark.at >= slot.at {
+            *slot = mark;
+        }
+    }
+    latest.into_values().cloned().collect()
 }
 
 async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Queued>, mut chain: Chain) {
@@ -399,9 +421,10 @@ async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Queued>, mut chain
                 .unwrap_or_else(|_| kept.clone()),
         };
         records.extend(batch.iter().map(|q| q.event.record.clone()));
+        let usage = last_use_of_each_key(&batch);
         let started = std::time::Instant::now();
         let events = records.len();
-        let outcome = chain.append(store.as_ref(), records).await;
+        let outcome = chain.append(store.as_ref(), records, &usage).await;
         tracing::debug!(events, micros = ?started.elapsed().as_micros(), "audit batch");
         match &outcome {
             Ok(()) => kept.clear(),
