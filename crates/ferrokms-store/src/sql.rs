@@ -747,36 +747,15 @@ impl SqlStore {
             statement.push("), ");
         }
         if let Some(d) = digest {
-            statement.push(
-                "digest AS (INSERT INTO audit_digests \
-                 (upto_seq, chain_hash, signature, created_at, previous) VALUES ",
-            );
-            statement.push_tuples(&[d], |row, d| {
-                row.bind(d.upto_seq)
-                    .bind(d.chain_hash.clone())
-                    .bind(d.signature.clone())
-                    .bind(d.created)
-                    .bind(d.previous.clone());
-            });
+            statement.push("digest AS (");
+            push_digest_insert(&mut statement, d);
             statement.push("), ");
         }
         if !events.is_empty() {
-            statement.push(&format!(
-                "events AS (INSERT INTO audit_events ({RECORD_COLUMNS}, seq, prev_hash, hash) \
-                 VALUES "
-            ));
-            statement.push_tuples(events, |row, e| {
-                push_record(row, e);
-                row.bind(e.seq)
-                    .bind(e.prev_hash.clone())
-                    .bind(e.hash.clone());
-            });
-            statement.push("), outbox AS (DELETE FROM audit_outbox WHERE event_id IN ");
-            statement.push_tuples(&[events], |row, events| {
-                for e in *events {
-                    row.bind(e.event_id.clone());
-                }
-            });
+            statement.push("events AS (");
+            push_events_insert(&mut statement, events);
+            statement.push("), outbox AS (");
+            push_outbox_delete(&mut statement, events);
             statement.push("), ");
         }
         statement.push("appended AS (SELECT 1) SELECT 1 FROM appended");
@@ -785,13 +764,7 @@ impl SqlStore {
             .execute(&self.writer)
             .await
             .map(drop)
-            .map_err(|err| {
-                if is_unique_violation(&err) {
-                    StoreError::Conflict
-                } else {
-                    backend(err)
-                }
-            })
+            .map_err(append_failure)
     }
 
     /// After a write to a key's grants (committed or not).
@@ -978,6 +951,51 @@ impl SqlStore {
         self.reader.close().await;
         self.writer.close().await;
     }
+}
+
+/// An append that lost its sequence numbers to another writer is a Conflict.
+fn append_failure(err: sqlx::Error) -> StoreError {
+    if is_unique_violation(&err) {
+        StoreError::Conflict
+    } else {
+        backend(err)
+    }
+}
+
+fn push_digest_insert(statement: &mut Statement, d: &AuditDigest) {
+    statement.push(
+        "INSERT INTO audit_digests (upto_seq, chain_hash, signature, created_at, previous) \
+         VALUES ",
+    );
+    statement.push_tuples(&[d], |row, d| {
+        row.bind(d.upto_seq)
+            .bind(d.chain_hash.clone())
+            .bind(d.signature.clone())
+            .bind(d.created)
+            .bind(d.previous.clone());
+    });
+}
+
+fn push_events_insert(statement: &mut Statement, events: &[AuditRecord]) {
+    statement.push(&format!(
+        "INSERT INTO audit_events ({RECORD_COLUMNS}, seq, prev_hash, hash) VALUES "
+    ));
+    statement.push_tuples(events, |row, e| {
+        push_record(row, e);
+        row.bind(e.seq)
+            .bind(e.prev_hash.clone())
+            .bind(e.hash.clone());
+    });
+}
+
+/// The outbox copies of events now in the chain.
+fn push_outbox_delete(statement: &mut Statement, events: &[AuditRecord]) {
+    statement.push("DELETE FROM audit_outbox WHERE event_id IN ");
+    statement.push_tuples(&[events], |row, events| {
+        for e in *events {
+            row.bind(e.event_id.clone());
+        }
+    });
 }
 
 /// Each key's last use, kept unless the stored one is later (batches of two nodes may
@@ -2387,50 +2405,20 @@ impl AuditTrail for SqlStore {
             statements.push(upsert);
         }
         if let Some(d) = digest {
-            let mut insert = Statement::for_dialect(
-                self.dialect,
-                "INSERT INTO audit_digests (upto_seq, chain_hash, signature, created_at, previous) \
-                 VALUES ",
-            );
-            insert.push_tuples(&[d], |row, d| {
-                row.bind(d.upto_seq)
-                    .bind(d.chain_hash.clone())
-                    .bind(d.signature.clone())
-                    .bind(d.created)
-                    .bind(d.previous.clone());
-            });
+            let mut insert = Statement::for_dialect(self.dialect, "");
+            push_digest_insert(&mut insert, d);
             statements.push(insert);
         }
         for chunk in events.chunks(AUDIT_ROWS_PER_STATEMENT) {
-            let mut insert = Statement::for_dialect(
-                self.dialect,
-                &format!(
-                    "INSERT INTO audit_events ({RECORD_COLUMNS}, seq, prev_hash, hash) VALUES "
-                ),
-            );
-            insert.push_tuples(chunk, |row, e| {
-                push_record(row, e);
-                row.bind(e.seq)
-                    .bind(e.prev_hash.clone())
-                    .bind(e.hash.clone());
-            });
-            let mut delete =
-                Statement::for_dialect(self.dialect, "DELETE FROM audit_outbox WHERE event_id IN ");
-            delete.push_tuples(&[chunk], |row, chunk| {
-                for e in *chunk {
-                    row.bind(e.event_id.clone());
-                }
-            });
+            let mut insert = Statement::for_dialect(self.dialect, "");
+            push_events_insert(&mut insert, chunk);
+            let mut delete = Statement::for_dialect(self.dialect, "");
+            push_outbox_delete(&mut delete, chunk);
             statements.extend([insert, delete]);
         }
-        let outcome = self.execute_atomically(statements, Commit::Own).await;
-        outcome.map_err(|err| {
-            if is_unique_violation(&err) {
-                StoreError::Conflict
-            } else {
-                backend(err)
-            }
-        })
+        self.execute_atomically(statements, Commit::Own)
+            .await
+            .map_err(append_failure)
     }
 
     async fn key_last_usage(
