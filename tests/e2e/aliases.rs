@@ -21,13 +21,25 @@ async fn create_list_update_delete() {
         .unwrap();
 
     let all = kms.list_aliases().send().await.unwrap();
-    let names: Vec<&str> = all
+    // The predefined AWS managed aliases come first, without a target, as in a fresh AWS
+    // account.
+    let (predefined, mine): (Vec<_>, Vec<_>) = all
         .aliases()
         .iter()
-        .filter_map(|x| x.alias_name())
-        .collect();
+        .partition(|x| x.alias_name().is_some_and(|n| n.starts_with("alias/aws/")));
+    assert!(predefined.iter().all(|a| a.target_key_id().is_none()
+        && a.creation_date().is_none()
+        && a.alias_arn()
+            == Some(&format!(
+                "arn:aws:kms:us-east-1:111122223333:{}",
+                a.alias_name().unwrap()
+            ))));
+    assert!(predefined
+        .iter()
+        .any(|a| a.alias_name() == Some("alias/aws/s3")));
+    let names: Vec<&str> = mine.iter().filter_map(|x| x.alias_name()).collect();
     assert_eq!(names, ["alias/app", "alias/other"]);
-    let app = &all.aliases()[0];
+    let app = mine[0];
     assert_eq!(
         app.alias_arn(),
         Some("arn:aws:kms:us-east-1:111122223333:alias/app")
@@ -36,6 +48,7 @@ async fn create_list_update_delete() {
     assert!(app.creation_date().is_some() && app.last_updated_date().is_some());
     assert!(!all.truncated());
 
+    // Filtered by key, only that key's aliases.
     let of_b = kms.list_aliases().key_id(&b).send().await.unwrap();
     let names: Vec<&str> = of_b
         .aliases()
@@ -162,6 +175,7 @@ async fn names_and_targets_are_checked_like_aws() {
         .unwrap()
         .aliases()
         .iter()
+        .filter(|a| a.target_key_id().is_some())
         .filter_map(|a| a.alias_name().map(str::to_owned))
         .collect();
     assert_eq!(names, ["alias/taken"], "refused requests created nothing");
@@ -215,6 +229,16 @@ async fn at_most_fifty_aliases_per_key_and_pagination() {
         }
         marker = page.next_marker().map(str::to_owned);
     }
+    // The pages merge the predefined names with the stored ones: in order, each once.
+    let mut sorted = names.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(names, sorted);
+    assert!(names.contains(&"alias/aws/s3".to_owned()));
+    let mine: Vec<String> = names
+        .into_iter()
+        .filter(|n| !n.starts_with("alias/aws/"))
+        .collect();
     let expected: Vec<String> = (0..50).map(|i| format!("alias/n{i:02}")).collect();
-    assert_eq!(names, expected);
+    assert_eq!(mine, expected);
 }

@@ -50,3 +50,26 @@ fn imported_material_wrapped_by_pyca_cryptography() {
     let server = Server::start_in(temp.path(), &["--dev", "--ephemeral", "--debug-clock"]);
     run_script_on(&server, "import_material.py", "import interop: ok");
 }
+
+/// RSA, ECC, Ed25519 and HMAC material made and wrapped by pyca/cryptography imports and
+/// works as the key it was made for; material of another kind or size is refused.
+#[test]
+fn every_key_type_imports_material_made_by_pyca_cryptography() {
+    run_script("import_every_key_type.py", "import every key type: ok");
+}
+
+/// A symmetric key holds several imported materials: one pending until RotateKeyOnDemand,
+/// each deleted, re-imported and expiring on its own.
+#[test]
+fn several_imported_materials_rotate_and_expire_one_by_one() {
+    let temp = tempfile::tempdir().unwrap();
+    let server = Server::start_in(temp.path(), &["--dev", "--ephemeral", "--debug-clock"]);
+    run_script_on(&server, "several_materials.py", "several materials: ok");
+}
+
+/// Ed25519 signatures checked by pyca/cryptography, Ed25519ph, and ML-DSA signatures of a
+/// mu computed by the script as FIPS 204 defines it.
+#[test]
+fn eddsa_and_external_mu_agree_with_independent_implementations() {
+    run_script("eddsa_and_external_mu.py", "eddsa and external mu: ok");
+}

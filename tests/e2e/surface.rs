@@ -158,7 +158,9 @@ async fn a_key_that_cannot_rotate_is_refused_for_its_state_first() {
         .unwrap();
     assert!(!status.key_rotation_enabled());
 
-    // An imported key is refused for its origin, whatever its state.
+    // An imported key rotates on demand to imported material (AWS, 2025): one without any is
+    // refused for its state; automatic rotation stays refused for its origin (the answer
+    // AWS was recorded giving before 2025, and still documents for automatic rotation).
     let external = kms
         .create_key()
         .origin(OriginType::External)
@@ -168,6 +170,19 @@ async fn a_key_that_cannot_rotate_is_refused_for_its_state_first() {
     let external = external.key_metadata().unwrap().arn().unwrap().to_owned();
     let err = kms
         .rotate_key_on_demand()
+        .key_id(&external)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (code(&err), message(&err)),
+        (
+            "KMSInvalidStateException".to_owned(),
+            format!("{external} is pending import.")
+        )
+    );
+    let err = kms
+        .enable_key_rotation()
         .key_id(&external)
         .send()
         .await
@@ -365,4 +380,73 @@ async fn get_key_last_usage_is_not_for_another_account_even_if_the_policy_allows
         .send()
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_replica_has_a_description_of_its_own() {
+    let server = Server::start();
+    let kms = server.client();
+    let primary = kms
+        .create_key()
+        .multi_region(true)
+        .description("the primary's")
+        .send()
+        .await
+        .unwrap();
+    let id = primary.key_metadata().unwrap().key_id().to_owned();
+    let replica = kms
+        .replicate_key()
+        .key_id(&id)
+        .replica_region("eu-west-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        replica.replica_key_metadata().unwrap().description(),
+        Some("")
+    );
+    let west = server.client_in("eu-west-1");
+    west.update_key_description()
+        .key_id(&id)
+        .description("the replica's")
+        .send()
+        .await
+        .unwrap();
+    let described = kms.describe_key().key_id(&id).send().await.unwrap();
+    assert_eq!(
+        described.key_metadata().unwrap().description(),
+        Some("the primary's")
+    );
+}
+
+/// SM2 exists in AWS's China Regions only, and in ferrokms nowhere (README).
+#[tokio::test]
+async fn sm2_is_refused_as_aws_refuses_it_outside_china() {
+    let server = Server::start();
+    let kms = server.client();
+    let err = kms
+        .create_key()
+        .key_spec(KeySpec::Sm2)
+        .key_usage(KeyUsageType::SignVerify)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (code(&err), message(&err)),
+        (
+            "UnsupportedOperationException".to_owned(),
+            "KeySpec SM2 is not supported in this Region".to_owned()
+        )
+    );
+    let (id, _) = crate::new_key(&kms).await;
+    let err = kms
+        .generate_data_key_pair()
+        .key_id(&id)
+        .key_pair_spec(aws_sdk_kms::types::DataKeyPairSpec::Sm2)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "UnsupportedOperationException");
+    let listed = kms.list_keys().send().await.unwrap();
+    assert_eq!(listed.keys().len(), 1, "nothing made");
 }

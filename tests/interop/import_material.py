@@ -112,15 +112,16 @@ kms.import_key_material(
 )
 assert kms.decrypt(CiphertextBlob=sealed)["Plaintext"] == b"under imported material"
 
-# Keys of other origins refuse import; imported keys refuse rotation.
+# Keys of other origins refuse import; an imported key rotates only to material imported
+# for the rotation, and has none.
 generated = kms.create_key()["KeyMetadata"]
 message = expect_error(
     "UnsupportedOperationException", kms.get_parameters_for_import,
     KeyId=generated["KeyId"], WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048",
 )
 assert message == f"{generated['Arn']} origin is AWS_KMS which is not valid for this operation.", message
-message = expect_error("UnsupportedOperationException", kms.rotate_key_on_demand, KeyId=key_id)
-assert message == f"{arn} origin is EXTERNAL which is not valid for this operation.", message
+message = expect_error("KMSInvalidStateException", kms.rotate_key_on_demand, KeyId=key_id)
+assert message == f"No available key material pending rotation for the key: {arn}.", message
 
 # Two days later the material has expired and the expiry job removes it.
 debug("advance-clock?seconds=172800")

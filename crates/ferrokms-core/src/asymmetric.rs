@@ -1,5 +1,6 @@
 //! Key generation for every key spec, and the asymmetric and MAC operations: RSA-OAEP,
-//! RSA-PSS / PKCS#1 v1.5, ECDSA, ML-DSA signatures, HMAC and ECDH. All from aws-lc-rs.
+//! RSA-PSS / PKCS#1 v1.5, ECDSA, Ed25519, ML-DSA signatures, HMAC and ECDH. All from
+//! aws-lc-rs, but for the two signatures of caller-computed inputs in [`precomputed`].
 //!
 //! Private keys live in [`KeyMaterial`] as PKCS#8 DER; public keys are DER
 //! SubjectPublicKeyInfo.
@@ -9,13 +10,15 @@ use aws_lc_rs::rsa::{
     KeySize, OaepPrivateDecryptingKey, OaepPublicEncryptingKey, PrivateDecryptingKey,
     PublicEncryptingKey, OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256,
 };
-use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair, PqdsaKeyPair, UnparsedPublicKey};
+use aws_lc_rs::signature::{
+    self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, PqdsaKeyPair, UnparsedPublicKey,
+};
 use aws_lc_rs::{agreement, digest, hmac};
 use zeroize::Zeroizing;
 
 use crate::key::{EncryptionAlgorithm, KeySpec, MacAlgorithm, MessageType, SigningAlgorithm};
 use crate::material::KeyMaterial;
-use crate::{random, KmsError};
+use crate::{precomputed, random, KmsError};
 
 /// Largest message Sign and Verify take (RAW); larger ones are sent as a digest.
 pub const MAX_MESSAGE_BYTES: usize = 4096;
@@ -113,6 +116,15 @@ pub fn generate(spec: KeySpec) -> Result<GeneratedKey, KmsError> {
     if let Some(alg) = ml_dsa_signing(spec) {
         let key = PqdsaKeyPair::generate(alg).map_err(internal)?;
         let pkcs8 = key.to_pkcs8v1().map_err(internal)?;
+        let public: PublicKeyX509Der = key.public_key().as_der().map_err(internal)?;
+        return Ok(GeneratedKey {
+            material: secret_der(pkcs8.as_ref()),
+            public_key: Some(public.as_ref().to_vec()),
+        });
+    }
+    if spec == KeySpec::EccNistEdwards25519 {
+        let key = Ed25519KeyPair::generate().map_err(internal)?;
+        let pkcs8: Pkcs8V1Der = key.as_der().map_err(internal)?;
         let public: PublicKeyX509Der = key.public_key().as_der().map_err(internal)?;
         return Ok(GeneratedKey {
             material: secret_der(pkcs8.as_ref()),
@@ -231,25 +243,39 @@ fn verification(
         (KeySpec::MlDsa44, MlDsaShake256) => &signature::ML_DSA_44,
         (KeySpec::MlDsa65, MlDsaShake256) => &signature::ML_DSA_65,
         (KeySpec::MlDsa87, MlDsaShake256) => &signature::ML_DSA_87,
+        (KeySpec::EccNistEdwards25519, Ed25519Sha512) => &signature::ED25519,
         _ => return None,
     })
 }
 
-/// What Sign or Verify is asked to sign: the message itself, or its digest.
+/// What Sign or Verify is asked to sign: the message itself, its digest, or an input only
+/// one algorithm takes (an Ed25519ph digest, an ML-DSA external μ).
 enum Signed<'a> {
     Message(&'a [u8]),
     Digest(digest::Digest),
+    Ed25519phDigest(&'a [u8]),
+    ExternalMu(&'a [u8]),
 }
 
 /// Checks the message against its type and the algorithm, as KMS does before signing.
+/// ED25519_SHA_512 takes RAW only, ED25519_PH_SHA_512 DIGEST only (AWS: "These message
+/// types cannot be used interchangeably"), EXTERNAL_MU is for ML-DSA only.
 fn prepare<'a>(
     alg: SigningAlgorithm,
     message_type: MessageType,
     message: &'a [u8],
 ) -> Result<Signed<'a>, KmsError> {
-    match message_type {
-        MessageType::Raw => Ok(Signed::Message(message)),
-        MessageType::Digest => {
+    use SigningAlgorithm::*;
+    match (message_type, alg) {
+        (MessageType::Raw, Ed25519PhSha512) => Err(KmsError::digest_required(alg.as_str())),
+        (MessageType::Raw, _) => Ok(Signed::Message(message)),
+        (MessageType::Digest, Ed25519PhSha512) => {
+            if message.len() != precomputed::SHA512_BYTES {
+                return Err(KmsError::digest_length_invalid(alg.as_str()));
+            }
+            Ok(Signed::Ed25519phDigest(message))
+        }
+        (MessageType::Digest, _) => {
             let hash =
                 signing_digest(alg).ok_or_else(|| KmsError::digest_not_accepted(alg.as_str()))?;
             if message.len() != hash.output_len() {
@@ -259,7 +285,13 @@ fn prepare<'a>(
                 .map(Signed::Digest)
                 .map_err(internal)
         }
-        MessageType::ExternalMu => Err(KmsError::external_mu_unsupported()),
+        (MessageType::ExternalMu, MlDsaShake256) => {
+            if message.len() != precomputed::EXTERNAL_MU_BYTES {
+                return Err(KmsError::external_mu_length_invalid(alg.as_str()));
+            }
+            Ok(Signed::ExternalMu(message))
+        }
+        (MessageType::ExternalMu, _) => Err(KmsError::external_mu_not_accepted(alg.as_str())),
     }
 }
 
@@ -274,6 +306,14 @@ pub fn sign(
 ) -> Result<Vec<u8>, KmsError> {
     let signed = prepare(alg, message_type, message)?;
     let der = private_key.expose();
+    match signed {
+        Signed::Ed25519phDigest(d) => return precomputed::ed25519ph_sign(private_key, d),
+        Signed::ExternalMu(mu) => {
+            let alg = ml_dsa_signing(spec).ok_or_else(KmsError::internal)?;
+            return precomputed::ml_dsa_sign_mu(private_key, mu, alg.signature_len());
+        }
+        Signed::Message(_) | Signed::Digest(_) => {}
+    }
     if rsa_size(spec).is_some() {
         let padding = rsa_padding(alg).ok_or_else(KmsError::internal)?;
         let key = signature::RsaKeyPair::from_pkcs8(der).map_err(internal)?;
@@ -283,6 +323,7 @@ pub fn sign(
                 .sign(padding, &aws_lc_rs::rand::SystemRandom::new(), m, &mut sig)
                 .map_err(internal)?,
             Signed::Digest(d) => key.sign_digest(padding, &d, &mut sig).map_err(internal)?,
+            _ => return Err(KmsError::internal()),
         }
         return Ok(sig);
     }
@@ -293,6 +334,7 @@ pub fn sign(
                 .sign(&aws_lc_rs::rand::SystemRandom::new(), m)
                 .map_err(internal)?,
             Signed::Digest(d) => key.sign_digest(&d).map_err(internal)?,
+            _ => return Err(KmsError::internal()),
         };
         return Ok(sig.as_ref().to_vec());
     }
@@ -305,6 +347,13 @@ pub fn sign(
         let len = key.sign(m, &mut sig).map_err(internal)?;
         sig.truncate(len);
         return Ok(sig);
+    }
+    if spec == KeySpec::EccNistEdwards25519 {
+        let Signed::Message(m) = signed else {
+            return Err(KmsError::internal());
+        };
+        let key = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).map_err(internal)?;
+        return Ok(key.try_sign(m).map_err(internal)?.as_ref().to_vec());
     }
     Err(unsupported(spec))
 }
@@ -320,11 +369,17 @@ pub fn verify(
     sig: &[u8],
 ) -> Result<bool, KmsError> {
     let signed = prepare(alg, message_type, message)?;
+    match signed {
+        Signed::Ed25519phDigest(d) => return Ok(precomputed::ed25519ph_verify(public_key, d, sig)),
+        Signed::ExternalMu(mu) => return Ok(precomputed::ml_dsa_verify_mu(public_key, mu, sig)),
+        Signed::Message(_) | Signed::Digest(_) => {}
+    }
     let verifier = verification(spec, alg).ok_or_else(KmsError::internal)?;
     let key = UnparsedPublicKey::new(verifier, public_key);
     Ok(match signed {
         Signed::Message(m) => key.verify(m, sig).is_ok(),
         Signed::Digest(d) => key.verify_digest(&d, sig).is_ok(),
+        _ => false,
     })
 }
 
@@ -374,6 +429,18 @@ pub fn public_key_of(spec: KeySpec, private_key: &KeyMaterial) -> Result<Vec<u8>
             .map_err(internal)?
     } else if let Some(alg) = ecdsa_signing(spec) {
         EcdsaKeyPair::from_pkcs8(alg, der)
+            .map_err(internal)?
+            .public_key()
+            .as_der()
+            .map_err(internal)?
+    } else if let Some(alg) = ml_dsa_signing(spec) {
+        PqdsaKeyPair::from_pkcs8(alg, der)
+            .map_err(internal)?
+            .public_key()
+            .as_der()
+            .map_err(internal)?
+    } else if spec == KeySpec::EccNistEdwards25519 {
+        Ed25519KeyPair::from_pkcs8_maybe_unchecked(der)
             .map_err(internal)?
             .public_key()
             .as_der()

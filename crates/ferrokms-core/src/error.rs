@@ -400,10 +400,24 @@ impl KmsError {
         ))
     }
 
-    pub fn external_mu_unsupported() -> Self {
-        KmsError::UnsupportedOperation(
-            "MessageType EXTERNAL_MU is not supported by this version of ferrokms.".into(),
-        )
+    // AWS documents these three rules but no message was recorded: the wording follows
+    // the recorded "Digest is invalid length for algorithm ..." and is ours.
+    pub fn digest_required(algorithm: impl Display) -> Self {
+        KmsError::Validation(format!(
+            "Signing algorithm {algorithm} requires MessageType DIGEST."
+        ))
+    }
+
+    pub fn external_mu_not_accepted(algorithm: impl Display) -> Self {
+        KmsError::Validation(format!(
+            "Signing algorithm {algorithm} does not accept MessageType EXTERNAL_MU."
+        ))
+    }
+
+    pub fn external_mu_length_invalid(algorithm: impl Display) -> Self {
+        KmsError::Validation(format!(
+            "External mu is invalid length for algorithm {algorithm}."
+        ))
     }
 
     // What this version of ferrokms does not do.
@@ -415,15 +429,15 @@ impl KmsError {
         ))
     }
 
+    /// SM2, which AWS offers in its China Regions only, ferrokms offers nowhere. The message
+    /// is what a user reported AWS answering in us-east-1 (not recorded here).
     pub fn key_spec_unsupported(spec: impl Display) -> Self {
-        KmsError::UnsupportedOperation(format!(
-            "KeySpec {spec} is not supported by this version of ferrokms."
-        ))
+        KmsError::UnsupportedOperation(format!("KeySpec {spec} is not supported in this Region"))
     }
 
     pub fn key_pair_spec_unsupported(spec: impl Display) -> Self {
         KmsError::UnsupportedOperation(format!(
-            "KeyPairSpec {spec} is not supported by this version of ferrokms."
+            "KeyPairSpec {spec} is not supported in this Region"
         ))
     }
 
@@ -801,6 +815,75 @@ impl KmsError {
     pub fn symmetric_material_wrong_length() -> Self {
         KmsError::IncorrectKeyMaterial(format!(
             "Symmetric key material must be {SYMMETRIC_MATERIAL_BYTES} bytes long."
+        ))
+    }
+
+    // AWS documents IncorrectKeyMaterialException for material that "does not meet
+    // expectations" but no message was recorded: the wording is ours.
+    pub fn imported_material_invalid(spec: impl Display) -> Self {
+        KmsError::IncorrectKeyMaterial(format!(
+            "The key material is not a valid {spec} private key in PKCS #8 format."
+        ))
+    }
+
+    pub fn hmac_material_wrong_length(spec: impl Display, min: usize, max: usize) -> Self {
+        KmsError::IncorrectKeyMaterial(format!(
+            "{spec} key material must be {min} to {max} bytes long."
+        ))
+    }
+
+    pub fn import_unsupported_for_spec(spec: impl Display) -> Self {
+        KmsError::UnsupportedOperation(format!(
+            "You can't import key material for {spec} KMS keys."
+        ))
+    }
+
+    /// Recorded on AWS (the key as its bare id).
+    pub fn material_pending_rotation(
+        new: impl Display,
+        key_id: impl Display,
+        pending: impl Display,
+    ) -> Self {
+        KmsError::InvalidState(format!(
+            "New key material (id: {new}) cannot be imported into KMS key {key_id}, because another key material (id: {pending}) is pending rotation."
+        ))
+    }
+
+    /// Recorded on AWS.
+    pub fn nothing_pending_rotation(arn: impl Display) -> Self {
+        KmsError::InvalidState(format!(
+            "No available key material pending rotation for the key: {arn}."
+        ))
+    }
+
+    // AWS documents these refusals without a message: the wording is ours.
+    pub fn new_material_already_associated() -> Self {
+        KmsError::IncorrectKeyMaterial(
+            "KMS expected new key material but the key material being imported is already associated with the KMS key.".into(),
+        )
+    }
+
+    pub fn import_options_symmetric_only() -> Self {
+        KmsError::Validation(
+            "ImportType, KeyMaterialId and KeyMaterialDescription are only usable with symmetric encryption keys.".into(),
+        )
+    }
+
+    pub fn material_id_with_new_material() -> Self {
+        KmsError::Validation(
+            "You cannot specify a key material ID with ImportType set to NEW_KEY_MATERIAL.".into(),
+        )
+    }
+
+    pub fn several_materials_multi_region() -> Self {
+        KmsError::UnsupportedOperation(
+            "Importing new key material into a multi-Region key is not supported by this version of ferrokms.".into(),
+        )
+    }
+
+    pub fn material_not_associated(material: impl Display, arn: impl Display) -> Self {
+        KmsError::NotFound(format!(
+            "Key material {material} is not associated with the KMS key {arn}."
         ))
     }
 

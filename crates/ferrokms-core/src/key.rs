@@ -5,6 +5,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{AccountId, KeyArn, KeyId, Region};
+pub use crate::imported::ImportState;
 use crate::material::MaterialId;
 use crate::KmsError;
 
@@ -244,16 +245,6 @@ pub const MAX_ROTATION_PERIOD_DAYS: i32 = 2560;
 pub const DEFAULT_ROTATION_PERIOD_DAYS: i32 = 365;
 /// AWS's fixed limit of on-demand rotations per key.
 pub const MAX_ON_DEMAND_ROTATIONS: u32 = 25;
-
-/// The imported material of an EXTERNAL key. Once material is imported, only that same
-/// material may ever be imported again.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ImportState {
-    pub material: Option<MaterialId>,
-    /// KEY_MATERIAL_EXPIRES or KEY_MATERIAL_DOES_NOT_EXPIRE, while material is present.
-    pub expiration_model: Option<String>,
-    pub valid_to: Option<Millis>,
-}
 
 /// The regions of a multi-Region key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -556,10 +547,11 @@ impl KeyMetadata {
         let deletion = self
             .deletion_date
             .filter(|_| self.state == KeyState::PendingDeletion);
-        let expiry = self.import.valid_to.filter(|_| {
-            self.origin == Origin::External
-                && matches!(self.state, KeyState::Enabled | KeyState::Disabled)
-        });
+        // Imported material expires in every state, as AWS deletes it at its ValidTo.
+        let expiry = self
+            .import
+            .next_expiry()
+            .filter(|_| self.origin == Origin::External);
         // Replicas rotate with their primary, never by themselves.
         let rotation = self.rotation.next.filter(|_| {
             self.rotation.enabled && self.state == KeyState::Enabled && self.is_primary()
@@ -637,46 +629,6 @@ impl KeyMetadata {
         }
     }
 
-    /// Import operations are for EXTERNAL keys that are not pending deletion.
-    pub fn check_importable(&self) -> Result<(), KmsError> {
-        if self.origin != Origin::External {
-            return Err(self.origin_not_valid());
-        }
-        self.check_not_pending_deletion()
-    }
-
-    /// Takes imported material. Different material than was ever imported is refused.
-    pub fn import_material(
-        &mut self,
-        material: MaterialId,
-        expiration_model: &str,
-        valid_to: Option<Millis>,
-    ) -> Result<(), KmsError> {
-        self.check_importable()?;
-        if self.import.material.is_some_and(|m| m != material) {
-            return Err(KmsError::key_material_mismatch());
-        }
-        self.import = ImportState {
-            material: Some(material),
-            expiration_model: Some(expiration_model.to_owned()),
-            valid_to,
-        };
-        self.current_material = material;
-        if self.state == KeyState::PendingImport {
-            self.state = KeyState::Enabled;
-        }
-        Ok(())
-    }
-
-    /// Removes imported material: the key waits for an import again.
-    pub fn remove_imported_material(&mut self) -> Result<(), KmsError> {
-        self.check_importable()?;
-        self.import.expiration_model = None;
-        self.import.valid_to = None;
-        self.state = KeyState::PendingImport;
-        Ok(())
-    }
-
     /// A cancelled deletion leaves the key disabled, as in AWS.
     pub fn cancel_deletion(&mut self) -> Result<(), KmsError> {
         if !matches!(
@@ -685,7 +637,12 @@ impl KeyMetadata {
         ) {
             return Err(KmsError::key_not_pending_deletion(&self.arn));
         }
-        self.state = KeyState::Disabled;
+        // An imported key missing some of its material goes back to waiting for it.
+        self.state = if self.origin == Origin::External && !self.import.complete() {
+            KeyState::PendingImport
+        } else {
+            KeyState::Disabled
+        };
         self.deletion_date = None;
         self.pending_window_days = None;
         Ok(())
@@ -740,10 +697,10 @@ pub fn default_key_policy(account: &AccountId) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn key() -> KeyMetadata {
+    pub(crate) fn key() -> KeyMetadata {
         let account = AccountId::parse("111122223333").unwrap();
         KeyMetadata {
             arn: KeyArn {
@@ -778,11 +735,19 @@ mod tests {
         k.rotation.enabled = true;
         k.rotation.next = Some(300);
         k.origin = Origin::External;
-        k.import.valid_to = Some(200);
+        k.import.materials.push(crate::imported::ImportedMaterial {
+            id: k.current_material,
+            state: crate::imported::MaterialState::Current,
+            imported: true,
+            description: None,
+            expiration_model: Some(crate::imported::EXPIRES.into()),
+            valid_to: Some(200),
+            rotated_at: None,
+        });
         assert_eq!(k.next_job_at(), Some(200));
         assert_eq!(k.job_due(199), None);
         assert_eq!(k.job_due(250), Some(KeyJob::ExpireImportedMaterial));
-        k.import.valid_to = None;
+        k.import.materials[0].valid_to = None;
         assert_eq!(k.job_due(300), Some(KeyJob::Rotate));
         k.state = KeyState::Disabled;
         assert_eq!(k.next_job_at(), None, "disabled keys are not rotated");

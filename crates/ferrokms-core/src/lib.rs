@@ -11,8 +11,12 @@
 //!   `RootKeyProvider` that wraps material at rest (a file or an HSM behind it).
 //! - [`ciphertext`] and [`context`]: the ciphertext blob format and the encryption context
 //!   bound into it as additional authenticated data.
+//! - [`imported`]: the materials of a key of imported material, each with its state and
+//!   expiry, and the moves ImportKeyMaterial, DeleteImportedKeyMaterial and
+//!   RotateKeyOnDemand make.
 //! - [`asymmetric`], [`import`], [`random`]: signing, key agreement, RSA encryption and
-//!   imported-material unwrapping, all through aws-lc-rs.
+//!   imported-material unwrapping, all through aws-lc-rs; [`precomputed`], the one module
+//!   that calls aws-lc-sys (and the only `unsafe`): Ed25519ph and ML-DSA external μ.
 //! - [`policy`]: IAM policy documents and their evaluation (conditions, set operators,
 //!   principals), `decide` and `explain`; [`grant`]: grants and their constraints.
 //! - [`tags`], [`error`]: tag rules, and `KmsError`, which carries each AWS error type, with
@@ -29,9 +33,11 @@ pub mod grant;
 pub mod hex;
 pub mod ids;
 pub mod import;
+pub mod imported;
 pub mod key;
 pub mod material;
 pub mod policy;
+pub mod precomputed;
 pub mod random;
 #[cfg(any(test, feature = "reference"))]
 pub mod reference;

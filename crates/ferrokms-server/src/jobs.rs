@@ -4,7 +4,7 @@
 use ferrokms_core::key::{KeyJob, KeyMetadata, Millis};
 use ferrokms_store::{Intent, RotationType, StoreError};
 
-use crate::api::{remove_imported_material, rotate_key, Services};
+use crate::api::{expire_imported_materials, rotate_key, Services};
 use crate::audit::event::service_event;
 use crate::audit::{AuditLog, PendingEvent};
 
@@ -93,7 +93,7 @@ pub async fn run_due(
             Some(KeyJob::ExpireImportedMaterial) => {
                 let event = service_event("DeleteExpiredKeyMaterial", &key.arn, now, None);
                 let intent = audit.intent(event.record.clone());
-                let removed = remove_imported_material(services, &intent, key.clone()).await;
+                let removed = expire_imported_materials(services, &intent, key.clone(), now).await;
                 finish(audit, event, &intent).await;
                 match removed {
                     Ok(_) => report.expired += 1,

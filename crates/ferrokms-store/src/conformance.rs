@@ -11,8 +11,8 @@ use ferrokms_core::tags::Tag;
 use crate::outbox::{self, Intent};
 use crate::{
     AccessKeyRecord, AliasRecord, AuditDigest, AuditRecord, CustomKeyStoreRecord, GrantRecord,
-    KeyUsageMark, Page, PrincipalKind, PrincipalRecord, RoleTrust, RotationType, SecretHolder,
-    SessionInfo, Store, StoreError, StoredMaterial, WrappedSecret,
+    KeyUsageMark, Page, PrincipalKind, PrincipalRecord, Removal, RoleTrust, RotationType,
+    SecretHolder, SessionInfo, Store, StoreError, StoredMaterial, WrappedSecret,
 };
 
 fn region(s: &str) -> Region {
@@ -693,8 +693,35 @@ async fn rotation_and_deletion(store: &dyn Store) {
 
     let mut emptied = stored.clone();
     emptied.description = "material removed".into();
+    // One version removed by id; the other stays.
+    emptied.revision = store
+        .change_materials(
+            audit(),
+            &emptied,
+            None,
+            Removal::Only(std::slice::from_ref(&second.material_id)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.materials(key.region(), &key.id()).await.unwrap(),
+        vec![first.clone()]
+    );
+    // A version put again under its id replaces the one stored.
+    let replaced = StoredMaterial {
+        created: first.created + 5,
+        ..first.clone()
+    };
+    emptied.revision = store
+        .change_materials(audit(), &emptied, Some(&replaced), Removal::Only(&[]))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.materials(key.region(), &key.id()).await.unwrap(),
+        vec![replaced.clone()]
+    );
     let rev = store
-        .replace_material(audit(), &emptied, None)
+        .change_materials(audit(), &emptied, None, Removal::All)
         .await
         .unwrap();
     assert!(store
@@ -704,7 +731,7 @@ async fn rotation_and_deletion(store: &dyn Store) {
         .is_empty());
     emptied.revision = rev;
     store
-        .replace_material(audit(), &emptied, Some(&first))
+        .change_materials(audit(), &emptied, Some(&first), Removal::All)
         .await
         .unwrap();
     assert_eq!(
@@ -712,7 +739,9 @@ async fn rotation_and_deletion(store: &dyn Store) {
         vec![first.clone()]
     );
     assert!(matches!(
-        store.replace_material(audit(), &emptied, None).await,
+        store
+            .change_materials(audit(), &emptied, None, Removal::All)
+            .await,
         Err(StoreError::Conflict)
     ));
 

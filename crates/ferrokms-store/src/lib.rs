@@ -36,8 +36,8 @@ pub use outbox::Intent;
 
 pub use records::{
     AccessKeyRecord, AliasRecord, AuditAttribute, AuditDigest, AuditQuery, AuditRecord,
-    CustomKeyStoreRecord, GrantRecord, KeyUsageMark, PrincipalKind, PrincipalRecord, RoleTrust,
-    RotationType, SecretHolder, SessionInfo, StoredMaterial, WrappedSecret,
+    CustomKeyStoreRecord, GrantRecord, KeyUsageMark, PrincipalKind, PrincipalRecord, Removal,
+    RoleTrust, RotationType, SecretHolder, SessionInfo, StoredMaterial, WrappedSecret,
 };
 pub use sql::{SqlStore, CACHE_APPLICATION_NAME};
 
@@ -154,13 +154,15 @@ pub trait Keys: Send + Sync {
         materials: &[StoredMaterial],
         tags: &[Tag],
     ) -> StoreResult<()>;
-    /// Replaces all of a key's material with `material` (or none) and stores the key, in one
-    /// transaction: imports, and the removal or expiry of imported material.
-    async fn replace_material(
+    /// Removes the versions `remove` names, then stores `put` (replacing a version of the
+    /// same id) and the key, in one transaction: imports, and the deletion or expiry of
+    /// imported material.
+    async fn change_materials(
         &self,
         audit: &Intent,
         key: &KeyMetadata,
-        material: Option<&StoredMaterial>,
+        put: Option<&StoredMaterial>,
+        remove: Removal<'_>,
     ) -> StoreResult<i64>;
     async fn key(&self, region: &Region, id: &KeyId) -> StoreResult<Option<KeyMetadata>>;
     /// Keys of one account in one region, in key-id order, at most `page.limit + 1`.

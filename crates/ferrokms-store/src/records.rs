@@ -14,6 +14,13 @@ pub struct StoredMaterial {
     pub rotation_type: Option<RotationType>,
 }
 
+/// Which material versions `Keys::change_materials` removes.
+#[derive(Clone, Copy, Debug)]
+pub enum Removal<'a> {
+    All,
+    Only(&'a [MaterialId]),
+}
+
 /// AWS's RotationType.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RotationType {

@@ -28,8 +28,8 @@ use crate::statement::{Statement, Tuple};
 use crate::{
     outbox::{self, Intent},
     AccessKeyRecord, AliasRecord, AuditDigest, AuditQuery, AuditRecord, BackupRow, GrantRecord,
-    KeyUsageMark, Page, PrincipalKind, PrincipalRecord, RoleTrust, RotationType, SessionInfo,
-    StoreError, StoreResult, StoredMaterial, WrappedSecret,
+    KeyUsageMark, Page, PrincipalKind, PrincipalRecord, Removal, RoleTrust, RotationType,
+    SessionInfo, StoreError, StoreResult, StoredMaterial, WrappedSecret,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1812,11 +1812,12 @@ impl Keys for SqlStore {
         result
     }
 
-    async fn replace_material(
+    async fn change_materials(
         &self,
         audit: &Intent,
         key: &KeyMetadata,
-        material: Option<&StoredMaterial>,
+        put: Option<&StoredMaterial>,
+        remove: Removal<'_>,
     ) -> StoreResult<i64> {
         let result = async {
             let next = key.revision + 1;
@@ -1838,13 +1839,34 @@ impl Keys for SqlStore {
             if done.rows_affected() != 1 {
                 return Err(StoreError::Conflict);
             }
-            sqlx::query("DELETE FROM key_materials WHERE region = $1 AND key_id = $2")
+            let removed: Vec<String> = match remove {
+                Removal::All => Vec::new(),
+                Removal::Only(ids) => ids
+                    .iter()
+                    .chain(put.map(|p| &p.material_id))
+                    .map(|m| m.to_string())
+                    .collect(),
+            };
+            if matches!(remove, Removal::All) {
+                sqlx::query("DELETE FROM key_materials WHERE region = $1 AND key_id = $2")
+                    .bind(region)
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+            }
+            for material in &removed {
+                sqlx::query(
+                    "DELETE FROM key_materials WHERE region = $1 AND key_id = $2 AND material_id = $3",
+                )
                 .bind(region)
                 .bind(&id)
+                .bind(material)
                 .execute(&mut *tx)
                 .await
                 .map_err(backend)?;
-            if let Some(material) = material {
+            }
+            if let Some(material) = put {
                 materials_insert(self.dialect, region, &id, std::slice::from_ref(material))
                     .build()?
                     .execute(&mut *tx)

@@ -298,17 +298,33 @@ pub async fn list_aliases(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
         )
         .await
         .map_err(store_failure)?;
-    let (aliases, mut out) = finish_page(rows, limit, |a| a.name.to_string());
+    // Unfiltered, the list holds the predefined AWS managed aliases too, without a target
+    // until their key is made, as AWS lists them in a fresh account. Merging the first
+    // limit + 1 of each ordered list gives the first limit + 1 of the whole.
+    let mut listed: Vec<(AliasName, Option<&AliasRecord>)> =
+        rows.iter().map(|a| (a.name.clone(), Some(a))).collect();
+    if target.is_none() {
+        let predefined = super::managed::predefined_aliases()
+            .filter(|name| after.as_deref().is_none_or(|a| name.as_str() > a))
+            .filter(|name| !rows.iter().any(|a| &a.name == name));
+        listed.extend(predefined.map(|name| (name, None)));
+        listed.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+    }
+    let (aliases, mut out) = finish_page(listed, limit, |(name, _)| name.to_string());
     let entries: Vec<Value> = aliases
         .iter()
-        .map(|a| {
-            json!({
+        .map(|(name, record)| match record {
+            Some(a) => json!({
                 "AliasName": a.name.as_str(),
                 "AliasArn": a.name.arn(region, account),
                 "TargetKeyId": a.target.to_string(),
                 "CreationDate": timestamp(a.created),
                 "LastUpdatedDate": timestamp(a.updated),
-            })
+            }),
+            None => json!({
+                "AliasName": name.as_str(),
+                "AliasArn": name.arn(region, account),
+            }),
         })
         .collect();
     out.insert("Aliases".into(), Value::Array(entries));

@@ -134,6 +134,10 @@ pub async fn get_public_key(call: &Call<'_>, mut input: Input) -> Result<Value, 
     let key = resolve_key(call, &key_id, On::Key, &Conditions::none()).await?;
     // AWS hands out the public key of a disabled key too, but not of one pending deletion.
     key.check_not_pending_deletion()?;
+    // An imported key has no public key until its material comes (AWS's key-state table).
+    if key.state == ferrokms_core::key::KeyState::PendingImport {
+        return Err(KmsError::key_pending_import(&key.arn).into());
+    }
     let Some(public) = key.public_key.as_deref() else {
         // AWS sends this one without a message.
         return Err(KmsError::no_public_key().into());

@@ -142,6 +142,11 @@ pub(super) async fn load_material(
     key: &AuthorizedKey,
     material_id: &MaterialId,
 ) -> Result<std::sync::Arc<KeyMaterial>, ApiError> {
+    // Imported material that was deleted or expired is unusable even where this node's
+    // cache still holds it.
+    if !key.material_usable(material_id) {
+        return Err(KmsError::key_pending_import(&key.arn).into());
+    }
     let cache = &call.services.materials;
     if let Some(material) = cache.get(&key.arn, material_id) {
         return Ok(material);
@@ -415,12 +420,21 @@ pub async fn decrypt(call: &Call<'_>, mut input: Input) -> Result<Value, ApiErro
     if dry_run {
         return Err(KmsError::dry_run().into());
     }
-    Ok(json!({
+    let mut out = json!({
         "KeyId": opened.key.arn.to_string(),
         "Plaintext": blob(&opened.plaintext),
         "EncryptionAlgorithm": algorithm.unwrap_or(EncryptionAlgorithm::SymmetricDefault).as_str(),
-        "KeyMaterialId": opened.material_id.to_string(),
-    }))
+    });
+    add_material_id(&mut out, "KeyMaterialId", &opened.key, &opened.material_id);
+    Ok(out)
+}
+
+/// Names the material a symmetric encryption key used; AWS gives no material id for the
+/// other kinds of key (an RSA key's Decrypt or ReEncrypt has none).
+fn add_material_id(out: &mut Value, field: &str, key: &KeyMetadata, material: &MaterialId) {
+    if key.key_spec == ferrokms_core::key::KeySpec::SymmetricDefault {
+        out[field] = json!(material.to_string());
+    }
 }
 
 pub async fn re_encrypt(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
@@ -492,15 +506,26 @@ pub async fn re_encrypt(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
         &opened.plaintext,
     )
     .await?;
-    Ok(json!({
+    let mut out = json!({
         "CiphertextBlob": blob(&sealed),
         "SourceKeyId": opened.key.arn.to_string(),
         "KeyId": destination.arn.to_string(),
         "SourceEncryptionAlgorithm": source_algorithm.unwrap_or(EncryptionAlgorithm::SymmetricDefault).as_str(),
         "DestinationEncryptionAlgorithm": destination_algorithm.as_str(),
-        "SourceKeyMaterialId": opened.material_id.to_string(),
-        "DestinationKeyMaterialId": destination.current_material.to_string(),
-    }))
+    });
+    add_material_id(
+        &mut out,
+        "SourceKeyMaterialId",
+        &opened.key,
+        &opened.material_id,
+    );
+    add_material_id(
+        &mut out,
+        "DestinationKeyMaterialId",
+        &destination,
+        &destination.current_material,
+    );
+    Ok(out)
 }
 
 pub async fn generate_data_key(
@@ -586,10 +611,7 @@ pub async fn generate_data_key_pair(
         // AWS does not make data key pairs under keys in custom key stores.
         return Err(key.origin_not_valid().into());
     }
-    if matches!(
-        spec,
-        DataKeyPairSpec::Sm2 | DataKeyPairSpec::EccNistEdwards25519
-    ) {
+    if spec == DataKeyPairSpec::Sm2 {
         return Err(KmsError::key_pair_spec_unsupported(spec.as_str()).into());
     }
     if dry_run {

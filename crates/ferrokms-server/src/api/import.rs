@@ -2,12 +2,15 @@
 //! DeleteImportedKeyMaterial.
 
 use ferrokms_core::import::{
-    imported_material_id, new_import_parameters, open_import_token, unwrap_material,
-    wrapping_key_size, WrappingAlgorithm, WRAPPING_KEY_SPECS,
+    accept_material, check_importable_spec, imported_material_id, legacy_imported_material_id,
+    new_import_parameters, open_import_token, unwrap_material, wrapping_key_size,
+    WrappingAlgorithm, WRAPPING_KEY_SPECS,
 };
-use ferrokms_core::material::{KeyMaterial, SYMMETRIC_MATERIAL_BYTES};
+use ferrokms_core::imported::{ImportRequest, ImportType, DOES_NOT_EXPIRE, EXPIRES};
+use ferrokms_core::key::{KeyMetadata, KeySpec, Millis};
+use ferrokms_core::material::MaterialId;
 use ferrokms_core::KmsError;
-use ferrokms_store::StoredMaterial;
+use ferrokms_store::{Removal, StoredMaterial};
 use serde_json::{json, Value};
 
 use super::authorize::Conditions;
@@ -17,8 +20,6 @@ use super::Call;
 use crate::error::ApiError;
 use crate::wire::{blob, timestamp, Input};
 
-const EXPIRES: &str = "KEY_MATERIAL_EXPIRES";
-const DOES_NOT_EXPIRE: &str = "KEY_MATERIAL_DOES_NOT_EXPIRE";
 /// Imported material may be given at most a year of validity.
 const MAX_VALIDITY_MS: i64 = 365 * 24 * 60 * 60 * 1000;
 
@@ -47,6 +48,7 @@ pub async fn get_parameters_for_import(
         .with("kms:WrappingKeySpec", vec![spec.clone()]);
     let key = resolve_key(call, &key_id, On::Key, &conditions).await?;
     key.check_importable()?;
+    check_importable_spec(key.key_spec)?;
     let arn = key.arn.clone();
     let root = call.services.root.clone();
     let now = call.now;
@@ -77,10 +79,22 @@ pub async fn import_key_material(call: &Call<'_>, mut input: Input) -> Result<Va
         },
         &[EXPIRES, DOES_NOT_EXPIRE],
     )?;
-    let _import_type = input.string("ImportType", 1, 64)?;
-    let _description = input.string("KeyMaterialDescription", 0, 256)?;
-    let _material_id = input.string("KeyMaterialId", 64, 64)?;
+    let import_type = input.enumeration("ImportType", ImportType::parse, ImportType::ALL)?;
+    let description = input.string("KeyMaterialDescription", 0, 256)?;
+    if let Some(d) = &description {
+        if !d
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c.is_whitespace() || ":/_.-".contains(c))
+            || d.is_empty()
+        {
+            input.pattern_violated("KeyMaterialDescription", d, r"^[a-zA-Z0-9:/_\s.-]+$");
+        }
+    }
+    let claimed = material_id_member(&mut input, "KeyMaterialId")?;
     input.finish()?;
+    if import_type == Some(ImportType::NewKeyMaterial) && claimed.is_some() {
+        return Err(KmsError::material_id_with_new_material().into());
+    }
     // kms:ExpirationModel and kms:ValidTo are in the request only when it sends them.
     let conditions = Conditions::none()
         .with_some("kms:ExpirationModel", model.clone())
@@ -99,30 +113,56 @@ pub async fn import_key_material(call: &Call<'_>, mut input: Input) -> Result<Va
     }
     let key = resolve_key(call, &key_id, On::Key, &conditions).await?;
     key.check_importable()?;
+    check_importable_spec(key.key_spec)?;
     let (algorithm, wrapping_key) =
         open_import_token(call.services.root.as_ref(), &key.arn, &token, call.now)?;
-    let material = unwrap_material(algorithm, &wrapping_key, &encrypted)?;
-    if material.len() != SYMMETRIC_MATERIAL_BYTES {
-        return Err(KmsError::symmetric_material_wrong_length().into());
-    }
-    let material = KeyMaterial::from_bytes(material);
-    let material_id = imported_material_id(&material);
+    let accepted = accept_material(
+        key.key_spec,
+        unwrap_material(algorithm, &wrapping_key, &encrypted)?,
+    )?;
+    // Material imported by an earlier version carries the id that version derived.
+    let legacy = (key.key_spec == KeySpec::SymmetricDefault)
+        .then(|| legacy_imported_material_id(&accepted.material));
+    let material_id = if let Some(legacy) = legacy.filter(|l| key.import.get(l).is_some()) {
+        legacy
+    } else {
+        imported_material_id(key.id(), &accepted.material)
+    };
     let stored = StoredMaterial {
         material_id,
         wrapped: call
             .services
             .root
-            .wrap_material(&key.arn, &material_id, &material)?,
+            .wrap_material(&key.arn, &material_id, &accepted.material)?,
         created: call.now,
         rotation_type: None,
     };
+    let request = ImportRequest {
+        material: material_id,
+        import_type,
+        claimed,
+        description: description.as_deref(),
+        expiration_model: &model,
+        valid_to,
+    };
     let store = &call.services.store;
     let stored = &stored;
+    let public_key = &accepted.public_key;
     let key = modify_authorized(
         call,
         key,
-        |k| k.import_material(material_id, &model, valid_to),
-        |k| async move { store.replace_material(call.audit(), &k, Some(stored)).await },
+        |k| {
+            k.import_material(&request)?;
+            if k.public_key.is_none() {
+                k.public_key.clone_from(public_key);
+            }
+            Ok(())
+        },
+        |k| async move {
+            store
+                .change_materials(call.audit(), &k, Some(stored), Removal::Only(&[]))
+                .await
+        },
     )
     .await?;
     Ok(json!({
@@ -131,37 +171,97 @@ pub async fn import_key_material(call: &Call<'_>, mut input: Input) -> Result<Va
     }))
 }
 
+/// A KeyMaterialId member: 64 lowercase hex digits.
+fn material_id_member(input: &mut Input, member: &str) -> Result<Option<MaterialId>, ApiError> {
+    let Some(given) = input.string(member, 64, 64)? else {
+        return Ok(None);
+    };
+    let parsed = given
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        .then(|| MaterialId::parse(&given))
+        .flatten();
+    if parsed.is_none() {
+        input.pattern_violated(member, &given, "^[a-f0-9]+$");
+    }
+    Ok(parsed)
+}
+
 pub async fn delete_imported_key_material(
     call: &Call<'_>,
     mut input: Input,
 ) -> Result<Value, ApiError> {
     let key_id = input.required_string("KeyId", 1, 2048)?;
-    let _material_id = input.string("KeyMaterialId", 64, 64)?;
+    let material = material_id_member(&mut input, "KeyMaterialId")?;
     input.finish()?;
     let key = resolve_key(call, &key_id, On::Key, &Conditions::none()).await?;
-    let key = remove_imported_material(call.services, call.audit(), key.into_metadata()).await?;
-    Ok(json!({
-        "KeyId": key.arn.to_string(),
-        "KeyMaterialId": key.current_material.to_string(),
-    }))
+    let (key, removed) =
+        remove_imported_material(call.services, call.audit(), key.into_metadata(), material)
+            .await?;
+    let mut out = json!({ "KeyId": key.arn.to_string() });
+    if let Some(removed) = removed {
+        out["KeyMaterialId"] = json!(removed.to_string());
+    }
+    Ok(out)
 }
 
-/// Destroys a key's imported material (on request, or when it expires); the key goes back
-/// to PendingImport.
+/// Destroys one of a key's imported materials on request; unless it was only pending
+/// rotation, the key goes back to PendingImport.
 pub async fn remove_imported_material(
     services: &super::Services,
     audit: &ferrokms_store::Intent,
-    key: ferrokms_core::key::KeyMetadata,
-) -> Result<ferrokms_core::key::KeyMetadata, ApiError> {
+    key: KeyMetadata,
+    material: Option<MaterialId>,
+) -> Result<(KeyMetadata, Option<MaterialId>), ApiError> {
+    let (key, removed) = change_imported_materials(services, audit, key, |k| {
+        Ok(k.remove_imported_material(material)?.into_iter().collect())
+    })
+    .await?;
+    Ok((key, removed.first().copied()))
+}
+
+/// Destroys the imported materials whose ValidTo has passed.
+pub async fn expire_imported_materials(
+    services: &super::Services,
+    audit: &ferrokms_store::Intent,
+    key: KeyMetadata,
+    now: Millis,
+) -> Result<KeyMetadata, ApiError> {
+    let (key, _) =
+        change_imported_materials(services, audit, key, |k| k.expire_imported_materials(now))
+            .await?;
+    Ok(key)
+}
+
+/// Applies a change that deletes imported materials, and deletes their stored versions in
+/// the same write. The change decides again on every retry, from the key as it is then.
+async fn change_imported_materials(
+    services: &super::Services,
+    audit: &ferrokms_store::Intent,
+    key: KeyMetadata,
+    mut change: impl FnMut(&mut KeyMetadata) -> Result<Vec<MaterialId>, KmsError>,
+) -> Result<(KeyMetadata, Vec<MaterialId>), ApiError> {
     let store = &services.store;
     let arn = key.arn.clone();
-    let removed = modify_key(
+    let removed = std::sync::Mutex::new(Vec::new());
+    let removed = &removed;
+    let last_removed = || removed.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let key = modify_key(
         services,
         key,
-        ferrokms_core::key::KeyMetadata::remove_imported_material,
-        |k| async move { store.replace_material(audit, &k, None).await },
+        |k| {
+            let gone = change(k)?;
+            *removed.lock().unwrap_or_else(|e| e.into_inner()) = gone;
+            Ok(())
+        },
+        |k| async move {
+            let gone = last_removed();
+            store
+                .change_materials(audit, &k, None, Removal::Only(&gone))
+                .await
+        },
     )
     .await?;
     services.materials.forget_key(&arn);
-    Ok(removed)
+    Ok((key, last_removed()))
 }

@@ -38,7 +38,12 @@ pub fn metadata_json(key: &KeyMetadata) -> Value {
         "KeySpec": key.key_spec.as_str(),
         "MultiRegion": key.is_multi_region(),
     });
-    if key.state != KeyState::PendingImport {
+    // AWS: "present for symmetric encryption keys with AWS_KMS or EXTERNAL origin", and an
+    // imported key has none before its first import.
+    if key.key_spec == KeySpec::SymmetricDefault
+        && matches!(key.origin, Origin::AwsKms | Origin::External)
+        && (key.origin == Origin::AwsKms || key.import.current().is_some())
+    {
         m["CurrentKeyMaterialId"] = json!(key.current_material.to_string());
     }
     if let Some(link) = &key.custom_key_store {
@@ -50,10 +55,14 @@ pub fn metadata_json(key: &KeyMetadata) -> Value {
             m["XksKeyConfiguration"] = json!({ "Id": external });
         }
     }
-    if let Some(model) = &key.import.expiration_model {
+    if let Some(model) = key
+        .import
+        .current()
+        .and_then(|c| c.expiration_model.as_ref())
+    {
         m["ExpirationModel"] = json!(model);
     }
-    if let Some(valid_to) = key.import.valid_to {
+    if let Some(valid_to) = key.import.valid_to() {
         m["ValidTo"] = timestamp(valid_to);
     }
     add_spec_details(&mut m, key);
@@ -173,6 +182,9 @@ pub async fn create_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
     if !spec.usages().contains(&usage) {
         return Err(KmsError::key_usage_incompatible(usage.as_str(), spec.as_str()).into());
     }
+    if spec == KeySpec::Sm2 {
+        return Err(KmsError::key_spec_unsupported(spec.as_str()).into());
+    }
     let origin = origin.unwrap_or(Origin::AwsKms);
     if custom_key_store.is_some()
         && (spec != KeySpec::SymmetricDefault || usage != KeyUsage::EncryptDecrypt || multi_region)
@@ -185,7 +197,10 @@ pub async fn create_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
     {
         return Err(KmsError::origin_needs_custom_key_store(origin.as_str()).into());
     }
-    let importing = origin == Origin::External && spec == KeySpec::SymmetricDefault;
+    let importing = origin == Origin::External;
+    if importing {
+        ferrokms_core::import::check_importable_spec(spec)?;
+    }
     if custom_key_store.is_none() && origin != Origin::AwsKms && !importing {
         return Err(KmsError::origin_unsupported(origin.as_str()).into());
     }

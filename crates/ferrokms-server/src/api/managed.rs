@@ -13,17 +13,25 @@ use ferrokms_store::{AliasRecord, StoreError, StoredMaterial};
 use super::{store_failure, Call};
 use crate::error::ApiError;
 
-/// Services that have AWS managed keys, with the endpoint their calls come through.
+/// Services that have AWS managed keys, with the endpoint their calls come through, in
+/// alias order. AWS lists their aliases in a fresh account before any key exists (seen:
+/// dynamodb, es, glue, kinesisvideo, rds, redshift, ssm, xray without a key; backup,
+/// codecommit, ebs, elasticfilesystem, fsx, lambda, lightsail, s3 with one once used); the
+/// full list is not documented.
 const SERVICES: &[(&str, &str)] = &[
     ("acm", "acm"),
     ("backup", "backup"),
+    ("codecommit", "codecommit"),
     ("dynamodb", "dynamodb"),
     ("ebs", "ec2"),
     ("elasticfilesystem", "elasticfilesystem"),
     ("es", "es"),
+    ("fsx", "fsx"),
     ("glue", "glue"),
     ("kinesis", "kinesis"),
+    ("kinesisvideo", "kinesisvideo"),
     ("lambda", "lambda"),
+    ("lightsail", "lightsail"),
     ("logs", "logs"),
     ("rds", "rds"),
     ("redshift", "redshift"),
@@ -32,7 +40,15 @@ const SERVICES: &[(&str, &str)] = &[
     ("sns", "sns"),
     ("sqs", "sqs"),
     ("ssm", "ssm"),
+    ("xray", "xray"),
 ];
+
+/// The `alias/aws/<service>` names every account has, whether or not their key exists.
+pub fn predefined_aliases() -> impl Iterator<Item = AliasName> {
+    SERVICES
+        .iter()
+        .filter_map(|(s, _)| AliasName::parse_existing(&format!("alias/aws/{s}")).ok())
+}
 
 fn managed_policy(account: &AccountId, region: &Region, service: &str, via: &str) -> String {
     format!(

@@ -31,7 +31,7 @@ use crate::sigv4::VerifiedRequest;
 use crate::wire::Input;
 use operations::{Operation, OperationSpec, Rate};
 
-pub use import::remove_imported_material;
+pub use import::expire_imported_materials;
 pub use rotation::rotate_key;
 
 /// What every operation may use.

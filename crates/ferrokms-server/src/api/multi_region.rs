@@ -148,7 +148,8 @@ pub async fn replicate_key(call: &Call<'_>, mut input: Input) -> Result<Value, A
     let replica = KeyMetadata {
         arn: replica_arn,
         creation_date: call.now,
-        description: description.unwrap_or_else(|| primary.description.clone()),
+        // A replica's description is its own: AWS defaults it to empty, not the primary's.
+        description: description.unwrap_or_default(),
         state: KeyState::Enabled,
         deletion_date: None,
         pending_window_days: None,

@@ -1,9 +1,10 @@
 //! Key rotation: EnableKeyRotation, DisableKeyRotation, GetKeyRotationStatus,
 //! RotateKeyOnDemand, ListKeyRotations.
 
+use ferrokms_core::imported::ImportedMaterial;
 use ferrokms_core::key::{
-    KeyMetadata, KeySpec, KeyState, Millis, DEFAULT_ROTATION_PERIOD_DAYS, MAX_ROTATION_PERIOD_DAYS,
-    MIN_ROTATION_PERIOD_DAYS,
+    KeyMetadata, KeySpec, KeyState, Millis, Origin, DEFAULT_ROTATION_PERIOD_DAYS,
+    MAX_ROTATION_PERIOD_DAYS, MIN_ROTATION_PERIOD_DAYS,
 };
 use ferrokms_core::material::{KeyMaterial, MaterialId};
 use ferrokms_core::KmsError;
@@ -185,6 +186,12 @@ pub async fn rotate_key_on_demand(call: &Call<'_>, mut input: Input) -> Result<V
     let key_id = input.required_string("KeyId", 1, 2048)?;
     input.finish()?;
     let key = resolve_key(call, &key_id, On::Key, &Conditions::none()).await?;
+    if key.origin == Origin::External {
+        // Imported material rotates to the material imported for it, which waits.
+        let now = call.now;
+        let key = update_key(call, key, |k| k.rotate_imported(now)).await?;
+        return Ok(json!({ "KeyId": key.arn.to_string() }));
+    }
     let key = rotate_key(
         call.services,
         call.audit(),
@@ -207,6 +214,9 @@ pub async fn list_key_rotations(call: &Call<'_>, mut input: Input) -> Result<Val
     let key = resolve_key(call, &key_id, On::Key, &Conditions::none()).await?;
     only_symmetric(&key)?;
     let all = include.unwrap_or(false);
+    if key.origin == Origin::External {
+        return list_imported_rotations(&key, all, limit, after);
+    }
     let materials = call
         .services
         .store
@@ -237,6 +247,59 @@ pub async fn list_key_rotations(call: &Call<'_>, mut input: Input) -> Result<Val
             if let Some(kind) = m.rotation_type {
                 e["RotationDate"] = timestamp(m.created);
                 e["RotationType"] = json!(kind.as_str());
+            }
+            e
+        })
+        .collect();
+    out.insert("Rotations".into(), Value::Array(entries));
+    Ok(Value::Object(out))
+}
+
+/// ListKeyRotations of a key of imported material: its materials as the key records them,
+/// with their import state and expiry. ROTATIONS_ONLY lists the materials rotation made
+/// current; ALL_KEY_MATERIAL adds the first one and the one pending rotation.
+fn list_imported_rotations(
+    key: &KeyMetadata,
+    all: bool,
+    limit: usize,
+    after: Option<String>,
+) -> Result<Value, ApiError> {
+    let mut rows: Vec<&ImportedMaterial> = key
+        .import
+        .materials
+        .iter()
+        .filter(|m| all || m.rotated_at.is_some())
+        .collect();
+    if let Some(after) = &after {
+        let position = rows
+            .iter()
+            .position(|m| &m.id.to_string() == after)
+            .ok_or_else(KmsError::invalid_marker)?;
+        rows.drain(..=position);
+    }
+    let (rows, mut out) = finish_page(rows, limit, |m| m.id.to_string());
+    let arn = key.arn.to_string();
+    let entries: Vec<Value> = rows
+        .iter()
+        .map(|m| {
+            let mut e = json!({
+                "KeyId": arn,
+                "KeyMaterialId": m.id.to_string(),
+                "KeyMaterialState": m.state.as_str(),
+                "ImportState": if m.imported { "IMPORTED" } else { "PENDING_IMPORT" },
+            });
+            if let Some(d) = &m.description {
+                e["KeyMaterialDescription"] = json!(d);
+            }
+            if let Some(model) = &m.expiration_model {
+                e["ExpirationModel"] = json!(model);
+            }
+            if let Some(valid_to) = m.valid_to {
+                e["ValidTo"] = timestamp(valid_to);
+            }
+            if let Some(at) = m.rotated_at {
+                e["RotationDate"] = timestamp(at);
+                e["RotationType"] = json!(RotationType::OnDemand.as_str());
             }
             e
         })
