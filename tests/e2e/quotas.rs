@@ -338,3 +338,29 @@ async fn sts_and_lookup_events_are_rate_limited_like_kms() {
     // KMS itself is not slowed by either.
     server.client().list_keys().send().await.unwrap();
 }
+
+/// The limit of on-demand rotations is AWS's 25 by default and the config's when set, for
+/// generated and imported material alike.
+#[tokio::test]
+async fn the_on_demand_rotation_limit_is_configurable() {
+    let temp = tempfile::tempdir().unwrap();
+    let server = start_with_quotas(&temp, "on_demand_rotations_per_key = 2");
+    let kms = server.client();
+    let (id, arn) = new_key(&kms).await;
+    for _ in 0..2 {
+        kms.rotate_key_on_demand().key_id(&id).send().await.unwrap();
+    }
+    let err = kms
+        .rotate_key_on_demand()
+        .key_id(&id)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (code(&err), message(&err)),
+        (
+            "LimitExceededException".to_owned(),
+            format!("The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: {arn}")
+        )
+    );
+}

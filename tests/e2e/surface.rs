@@ -450,3 +450,126 @@ async fn sm2_is_refused_as_aws_refuses_it_outside_china() {
     let listed = kms.list_keys().send().await.unwrap();
     assert_eq!(listed.keys().len(), 1, "nothing made");
 }
+
+/// `shared/reference/<name>`, beside the checkout.
+fn reference_file(name: &str) -> std::path::PathBuf {
+    let mut dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    loop {
+        let candidate = dir.join("shared/reference").join(name);
+        if candidate.exists() {
+            return candidate;
+        }
+        assert!(dir.pop(), "shared/reference/{name} not found");
+    }
+}
+
+/// Every enum member of every operation's input, given a value outside its set, is refused
+/// with the model's values in the model's order.
+#[test]
+fn enum_lists_in_validation_messages_are_the_models() {
+    let model: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(reference_file("models/kms-service-2.json")).unwrap(),
+    )
+    .unwrap();
+    let shapes = &model["shapes"];
+    let server = Server::start();
+    let mut checked = 0;
+    let mut wrong = Vec::new();
+    for (operation, op) in model["operations"].as_object().unwrap() {
+        let Some(input) = op["input"]["shape"].as_str() else {
+            continue;
+        };
+        let members = shapes[input]["members"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        for (member, spec) in members {
+            let shape = &shapes[spec["shape"].as_str().unwrap()];
+            let Some(values) = shape["enum"].as_array() else {
+                continue;
+            };
+            let values: Vec<&str> = values.iter().filter_map(|v| v.as_str()).collect();
+            let body = serde_json::json!({ member.clone(): "NOT_A_MODEL_VALUE" }).to_string();
+            let r = server.kms(operation, &body);
+            let expected = format!(
+                "Member must satisfy enum value set: [{}]",
+                values.join(", ")
+            );
+            let message = r.message().unwrap_or_default();
+            checked += 1;
+            if r.error_type() != "ValidationException" || !message.contains(&expected) {
+                wrong.push(format!(
+                    "{operation}.{member}: {} {message}",
+                    r.error_type()
+                ));
+            }
+        }
+    }
+    assert!(checked > 25, "{checked}");
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// Where a key is both unsuitable and disabled: cryptographic operations answer the key's
+/// suitability first (as AWS's recorded answers for keys of the wrong usage), rotation its
+/// state first (recorded: a disabled RSA key's RotateKeyOnDemand is DisabledException).
+#[tokio::test]
+async fn suitability_comes_before_state_in_cryptographic_operations() {
+    let server = Server::start();
+    let kms = server.client();
+    let (symmetric, _) = crate::new_key(&kms).await;
+    let sealed = kms
+        .encrypt()
+        .key_id(&symmetric)
+        .plaintext(aws_sdk_kms::primitives::Blob::new(b"x".to_vec()))
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob()
+        .unwrap()
+        .clone();
+    let hmac = kms
+        .create_key()
+        .key_spec(KeySpec::Hmac256)
+        .key_usage(KeyUsageType::GenerateVerifyMac)
+        .send()
+        .await
+        .unwrap();
+    let hmac = hmac.key_metadata().unwrap().arn().unwrap().to_owned();
+    for disabled in [false, true] {
+        if disabled {
+            kms.disable_key().key_id(&hmac).send().await.unwrap();
+        }
+        let err = kms
+            .re_encrypt()
+            .ciphertext_blob(sealed.clone())
+            .source_key_id(&hmac)
+            .destination_key_id(&symmetric)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (code(&err), message(&err)),
+            (
+                "IncorrectKeyException".to_owned(),
+                "The key ID in the request does not identify a CMK that can perform this operation."
+                    .to_owned()
+            ),
+            "disabled: {disabled}"
+        );
+        let err = kms
+            .encrypt()
+            .key_id(&hmac)
+            .plaintext(aws_sdk_kms::primitives::Blob::new(b"x".to_vec()))
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (code(&err), message(&err)),
+            (
+                "InvalidKeyUsageException".to_owned(),
+                format!("{hmac} key usage is GENERATE_VERIFY_MAC which is not valid for Encrypt.")
+            ),
+            "disabled: {disabled}"
+        );
+    }
+}

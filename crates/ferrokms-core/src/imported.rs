@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::key::{KeyMetadata, KeySpec, KeyState, Millis, MAX_ON_DEMAND_ROTATIONS};
+use crate::key::{KeyMetadata, KeySpec, KeyState, Millis};
 use crate::material::MaterialId;
 use crate::KmsError;
 
@@ -368,12 +368,12 @@ impl KeyMetadata {
     /// current. The key's state is checked first (a key waiting for material is
     /// KMSInvalidStateException, pending import), then AWS's limit, then that something is
     /// pending.
-    pub fn rotate_imported(&mut self, now: Millis) -> Result<(), KmsError> {
+    pub fn rotate_imported(&mut self, now: Millis, limit: u32) -> Result<(), KmsError> {
         self.check_usable()?;
         if self.key_spec != KeySpec::SymmetricDefault || self.custom_key_store.is_some() {
             return Err(self.origin_not_valid());
         }
-        if self.rotation.on_demand_count >= MAX_ON_DEMAND_ROTATIONS {
+        if self.rotation.on_demand_count >= limit {
             return Err(KmsError::on_demand_rotation_limit(&self.arn));
         }
         let Some(pending) = self.import.pending().map(|m| m.id) else {
@@ -446,7 +446,7 @@ mod tests {
         let mut k = external();
         import(&mut k, id(1), None).unwrap();
         import(&mut k, id(2), Some(ImportType::NewKeyMaterial)).unwrap();
-        k.rotate_imported(10).unwrap();
+        k.rotate_imported(10, 25).unwrap();
         k.remove_imported_material(Some(id(1))).unwrap();
         assert_eq!(k.state, KeyState::PendingImport);
         assert!(!k.material_usable(&id(1)) && k.material_usable(&id(2)));
@@ -526,7 +526,7 @@ mod tests {
         let mut k = external();
         import(&mut k, id(1), None).unwrap();
         assert!(matches!(
-            k.rotate_imported(1),
+            k.rotate_imported(1, 25),
             Err(KmsError::InvalidState(_))
         ));
         import(&mut k, id(2), Some(ImportType::NewKeyMaterial)).unwrap();

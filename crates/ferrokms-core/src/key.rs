@@ -28,8 +28,9 @@ macro_rules! wire_enum {
     };
 }
 
+// Every enum lists its values in the model's order: validation messages name them so
+// (tests/e2e/surface.rs holds each operation's messages to the model).
 wire_enum!(KeySpec {
-    SymmetricDefault = "SYMMETRIC_DEFAULT",
     Rsa2048 = "RSA_2048",
     Rsa3072 = "RSA_3072",
     Rsa4096 = "RSA_4096",
@@ -37,7 +38,7 @@ wire_enum!(KeySpec {
     EccNistP384 = "ECC_NIST_P384",
     EccNistP521 = "ECC_NIST_P521",
     EccSecgP256k1 = "ECC_SECG_P256K1",
-    EccNistEdwards25519 = "ECC_NIST_EDWARDS25519",
+    SymmetricDefault = "SYMMETRIC_DEFAULT",
     Hmac224 = "HMAC_224",
     Hmac256 = "HMAC_256",
     Hmac384 = "HMAC_384",
@@ -46,12 +47,12 @@ wire_enum!(KeySpec {
     MlDsa44 = "ML_DSA_44",
     MlDsa65 = "ML_DSA_65",
     MlDsa87 = "ML_DSA_87",
+    EccNistEdwards25519 = "ECC_NIST_EDWARDS25519",
 });
 
 wire_enum!(
     /// The deprecated `CustomerMasterKeySpec`: the key specs that existed before 2025.
     CustomerMasterKeySpec {
-        SymmetricDefault = "SYMMETRIC_DEFAULT",
         Rsa2048 = "RSA_2048",
         Rsa3072 = "RSA_3072",
         Rsa4096 = "RSA_4096",
@@ -59,6 +60,7 @@ wire_enum!(
         EccNistP384 = "ECC_NIST_P384",
         EccNistP521 = "ECC_NIST_P521",
         EccSecgP256k1 = "ECC_SECG_P256K1",
+        SymmetricDefault = "SYMMETRIC_DEFAULT",
         Hmac224 = "HMAC_224",
         Hmac256 = "HMAC_256",
         Hmac384 = "HMAC_384",
@@ -243,8 +245,8 @@ pub type Millis = i64;
 pub const MIN_ROTATION_PERIOD_DAYS: i32 = 90;
 pub const MAX_ROTATION_PERIOD_DAYS: i32 = 2560;
 pub const DEFAULT_ROTATION_PERIOD_DAYS: i32 = 365;
-/// AWS's fixed limit of on-demand rotations per key.
-pub const MAX_ON_DEMAND_ROTATIONS: u32 = 25;
+/// AWS's limit of on-demand rotations per key (not adjustable in AWS; configurable here).
+pub const DEFAULT_ON_DEMAND_ROTATIONS: u32 = 25;
 
 /// The regions of a multi-Region key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -590,15 +592,16 @@ impl KeyMetadata {
 
     /// Makes `material` the current version. An on-demand rotation counts against AWS's
     /// limit and leaves the automatic schedule alone; an automatic one schedules the next.
+    /// `on_demand_limit` is None for an automatic rotation.
     pub fn rotate(
         &mut self,
         material: MaterialId,
-        on_demand: bool,
+        on_demand_limit: Option<u32>,
         now: Millis,
     ) -> Result<(), KmsError> {
         self.check_rotatable()?;
-        if on_demand {
-            if self.rotation.on_demand_count >= MAX_ON_DEMAND_ROTATIONS {
+        if let Some(limit) = on_demand_limit {
+            if self.rotation.on_demand_count >= limit {
                 return Err(KmsError::on_demand_rotation_limit(&self.arn));
             }
             self.rotation.on_demand_count += 1;
@@ -808,11 +811,16 @@ pub(crate) mod tests {
         assert!(!k.rotation_due(89 * DAY_MILLIS));
         assert!(k.rotation_due(90 * DAY_MILLIS));
         let m = MaterialId::generate().unwrap();
-        k.rotate(m, false, 90 * DAY_MILLIS).unwrap();
+        k.rotate(m, None, 90 * DAY_MILLIS).unwrap();
         assert_eq!(k.current_material, m);
         assert_eq!(k.rotation.next, Some(180 * DAY_MILLIS));
-        for _ in 0..MAX_ON_DEMAND_ROTATIONS {
-            k.rotate(MaterialId::generate().unwrap(), true, 0).unwrap();
+        for _ in 0..DEFAULT_ON_DEMAND_ROTATIONS {
+            k.rotate(
+                MaterialId::generate().unwrap(),
+                Some(DEFAULT_ON_DEMAND_ROTATIONS),
+                0,
+            )
+            .unwrap();
         }
         assert_eq!(
             k.rotation.next,
@@ -820,7 +828,11 @@ pub(crate) mod tests {
             "on demand leaves the schedule"
         );
         assert!(matches!(
-            k.rotate(MaterialId::generate().unwrap(), true, 0),
+            k.rotate(
+                MaterialId::generate().unwrap(),
+                Some(DEFAULT_ON_DEMAND_ROTATIONS),
+                0
+            ),
             Err(KmsError::LimitExceeded(_))
         ));
         k.disable().unwrap();

@@ -40,9 +40,12 @@ pub struct QuotaConfig {
     pub tags_per_key: Option<usize>,
     pub key_policy_bytes: Option<usize>,
     pub custom_key_stores: Option<usize>,
+    pub on_demand_rotations_per_key: Option<u32>,
 }
 
-/// Limits on what an account may keep.
+/// Limits on what an account may keep: AWS's resource quotas ("Resource quotas", AWS KMS
+/// Developer Guide, 2026: 100,000 keys per Region, 50 aliases per key, 50,000 grants per
+/// key, 10 custom key stores, 25 on-demand rotations per key), each configurable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ResourceQuotas {
     pub keys_per_region: usize,
@@ -52,6 +55,7 @@ pub struct ResourceQuotas {
     pub key_policy_bytes: usize,
     /// Per account and region.
     pub custom_key_stores: usize,
+    pub on_demand_rotations_per_key: u32,
 }
 
 impl Default for ResourceQuotas {
@@ -64,6 +68,7 @@ impl Default for ResourceQuotas {
             tags_per_key: ferrokms_core::tags::MAX_TAGS_PER_KEY,
             key_policy_bytes: 32 * 1024,
             custom_key_stores: 10,
+            on_demand_rotations_per_key: ferrokms_core::key::DEFAULT_ON_DEMAND_ROTATIONS,
         }
     }
 }
@@ -147,6 +152,9 @@ impl QuotaConfig {
             tags_per_key: self.tags_per_key.unwrap_or(aws.tags_per_key),
             key_policy_bytes: self.key_policy_bytes.unwrap_or(aws.key_policy_bytes),
             custom_key_stores: self.custom_key_stores.unwrap_or(aws.custom_key_stores),
+            on_demand_rotations_per_key: self
+                .on_demand_rotations_per_key
+                .unwrap_or(aws.on_demand_rotations_per_key),
         }
     }
 }

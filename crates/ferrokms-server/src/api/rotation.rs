@@ -37,7 +37,12 @@ pub async fn rotate_key(
             return Err(KmsError::rotate_replica(&key.arn).into());
         }
         let material_id = MaterialId::generate()?;
-        key.rotate(material_id, rotation == RotationType::OnDemand, now)?;
+        let limit = services.quotas.resources.on_demand_rotations_per_key;
+        key.rotate(
+            material_id,
+            (rotation == RotationType::OnDemand).then_some(limit),
+            now,
+        )?;
         let material = KeyMaterial::generate_symmetric()?;
         let stored = StoredMaterial {
             material_id,
@@ -189,7 +194,8 @@ pub async fn rotate_key_on_demand(call: &Call<'_>, mut input: Input) -> Result<V
     if key.origin == Origin::External {
         // Imported material rotates to the material imported for it, which waits.
         let now = call.now;
-        let key = update_key(call, key, |k| k.rotate_imported(now)).await?;
+        let limit = call.services.quotas.resources.on_demand_rotations_per_key;
+        let key = update_key(call, key, |k| k.rotate_imported(now, limit)).await?;
         return Ok(json!({ "KeyId": key.arn.to_string() }));
     }
     let key = rotate_key(
