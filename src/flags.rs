@@ -16,6 +16,8 @@ use serde::Deserialize;
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:4599";
 pub(crate) const DEFAULT_DATA_DIR: &str = "ferrokms-data";
 pub(crate) const DEFAULT_DEV_ACCOUNT: &str = "000000000000";
+/// The account of seeded keys that name none, outside --dev: the first-start admin's.
+pub(crate) const DEFAULT_SEED_ACCOUNT: &str = "111122223333";
 
 #[derive(Parser)]
 #[command(
@@ -373,6 +375,10 @@ pub(crate) struct ServeArgs {
     /// the data directory (dev-tls-cert.pem, for clients' CA bundle).
     #[arg(long, conflicts_with = "tls_cert")]
     pub(crate) dev_tls: bool,
+    /// Keys to have at start, with fixed key ids and (in --dev) fixed material: a TOML file
+    /// of `[[seed]]` tables, applied after the config file's own (README, "Seeded keys").
+    #[arg(long)]
+    pub(crate) seed: Option<PathBuf>,
     /// Serve plain HTTP on an address other than loopback. Without TLS, request signatures
     /// stop no one who can read the traffic from replaying it, and answers (data keys among
     /// them) cross the network in the clear.
@@ -404,6 +410,9 @@ pub(crate) struct FileConfig {
     /// Request-rate and resource quotas; AWS's where unset.
     #[serde(default)]
     pub(crate) quotas: ferrokms_server::QuotaConfig,
+    /// Keys to have at start (`[[seed]]`).
+    #[serde(default)]
+    pub(crate) seed: Vec<ferrokms_server::seed::SeedKey>,
     /// HTTPS: the certificate chain and its private key (PEM).
     pub(crate) tls_cert: Option<PathBuf>,
     pub(crate) tls_key: Option<PathBuf>,
@@ -453,6 +462,15 @@ pub(crate) fn read_token(path: &std::path::Path) -> Result<zeroize::Zeroizing<St
         );
     }
     Ok(zeroize::Zeroizing::new(token.to_owned()))
+}
+
+/// The `[[seed]]` tables of a `--seed` file.
+pub(crate) fn read_seeds(path: &std::path::Path) -> Result<Vec<ferrokms_server::seed::SeedKey>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let file: ferrokms_server::seed::SeedFile =
+        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    Ok(file.seed)
 }
 
 pub(crate) fn read_config(path: Option<&std::path::Path>) -> Result<FileConfig> {

@@ -58,7 +58,7 @@ async fn shutdown_signal() {
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
-    let file = read_config(args.config.as_deref())?;
+    let mut file = read_config(args.config.as_deref())?;
     let plan = ServePlan::decide(&args, &file)?;
     let (listen, mode) = (plan.listen, plan.mode.clone());
     // Held until exit: dropping it removes an ephemeral store.
@@ -110,6 +110,33 @@ async fn serve(args: ServeArgs) -> Result<()> {
     identities::apply_roles(data.store.as_ref(), &changes, &file.roles)
         .await
         .context("applying the roles of the config file")?;
+    let mut seeds = std::mem::take(&mut file.seed);
+    if let Some(path) = &args.seed {
+        seeds.extend(read_seeds(path)?);
+    }
+    if !seeds.is_empty() {
+        let (dev, account) = match &mode {
+            Mode::Dev { default_account } => (true, default_account.clone()),
+            Mode::Strict => (false, identities::parse_account(DEFAULT_SEED_ACCOUNT)?),
+        };
+        let report = ferrokms_server::seed::apply_seeds(
+            data.store.as_ref(),
+            data.root.as_ref(),
+            &changes,
+            &seeds,
+            dev,
+            &account,
+            &quotas.resources(),
+        )
+        .await
+        .context("applying the seeded keys")?;
+        tracing::info!(
+            created = report.created,
+            updated = report.updated,
+            unchanged = report.unchanged,
+            "seeded keys applied"
+        );
+    }
     if let Some(dir) = &file.audit_digest_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }

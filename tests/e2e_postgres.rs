@@ -57,6 +57,8 @@ mod protocol;
 mod quotas;
 #[path = "e2e/roles.rs"]
 mod roles;
+#[path = "e2e/seed.rs"]
+mod seed;
 #[path = "e2e/support.rs"]
 mod support;
 #[path = "e2e/tags.rs"]

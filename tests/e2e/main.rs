@@ -32,6 +32,7 @@ mod protocol;
 mod quotas;
 mod review;
 mod roles;
+mod seed;
 mod support;
 mod surface;
 mod tags;

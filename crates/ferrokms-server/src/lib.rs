@@ -22,8 +22,8 @@
 //! 7. answer, with metrics and the log line (`App::observe`).
 //!
 //! # Changes no request asked for
-//! `ferrokms admin`, the config file's users and roles, first start and root-key moves go
-//! through `audit::Changes` (IAM-style records); background jobs (`jobs`) write service
+//! `ferrokms admin`, the config file's users and roles, its seeded keys (`seed`), first
+//! start and root-key moves go through `audit::Changes`; background jobs (`jobs`) write service
 //! events. The audit chain is signed in linked digests whose public key lives outside the
 //! store (`audit::anchor`), checked by `audit::verify`.
 //!
@@ -50,6 +50,7 @@ mod quotas;
 pub mod regions;
 mod root_file;
 pub mod root_of_trust;
+pub mod seed;
 mod sigv4;
 mod sts;
 pub mod tls;

@@ -1,0 +1,588 @@
+//! Keys a test suite names in advance (`serve --dev --seed FILE`, or `[[seed]]` in the
+//! config): fixed key ids and, where given, fixed material, with their aliases, policy,
+//! tags and rotation, applied at every start. A key already there is brought to what the
+//! seed says; one that contradicts it (another spec, other material) stops the start. So a
+//! suite gets the same ARNs on every run, and ciphertexts of one run decrypt in the next.
+//!
+//! Outside dev mode a seed may only make a key of Origin EXTERNAL, without material: its
+//! material then comes through GetParametersForImport and ImportKeyMaterial, as any key's.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use ferrokms_core::asymmetric;
+use ferrokms_core::ids::{AccountId, AliasName, KeyArn, KeyId, Region};
+use ferrokms_core::import::{accept_material, check_importable_spec, imported_material_id};
+use ferrokms_core::key::{
+    default_key_policy, KeyManager, KeyMetadata, KeySpec, KeyState, KeyUsage, Origin,
+    MAX_ROTATION_PERIOD_DAYS, MIN_ROTATION_PERIOD_DAYS,
+};
+use ferrokms_core::material::{KeyMaterial, MaterialId, RootKeyProvider};
+use ferrokms_core::policy::{PolicyDocument, PolicyKind};
+use ferrokms_core::tags::{check_new_tags, Tag};
+use ferrokms_store::{AliasRecord, Intent, Store, StoreError, StoredMaterial};
+use serde::Deserialize;
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use crate::audit::Changes;
+use crate::bootstrap::now_millis;
+use crate::quotas::ResourceQuotas;
+use crate::ServerError;
+
+/// A seed file: `[[seed]]` tables, as in the config file.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SeedFile {
+    #[serde(default)]
+    pub seed: Vec<SeedKey>,
+}
+
+/// One key to have at start. (No `Debug`: it may hold material.)
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedKey {
+    /// The key id, a UUID (`1234abcd-12ab-34cd-56ef-1234567890ab`).
+    pub key_id: String,
+    /// Default: the dev account.
+    pub account: Option<String>,
+    /// Default: us-east-1.
+    pub region: Option<String>,
+    #[serde(default)]
+    pub description: String,
+    /// Default SYMMETRIC_DEFAULT.
+    pub key_spec: Option<String>,
+    /// Default ENCRYPT_DECRYPT for symmetric keys; required for the others, as in CreateKey.
+    pub key_usage: Option<String>,
+    /// AWS_KMS (default) or EXTERNAL.
+    pub origin: Option<String>,
+    /// Symmetric (32 bytes) or HMAC material, base64.
+    pub material: Option<String>,
+    /// An RSA, ECC or Ed25519 private key, PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`).
+    pub private_key_pem: Option<String>,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// A key policy document (JSON); default: the account's default key policy.
+    pub policy: Option<String>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// Turns automatic rotation on, with this period.
+    pub rotation_period_days: Option<i32>,
+    /// Default true.
+    pub enabled: Option<bool>,
+}
+
+fn refuse(key_id: &str, why: impl std::fmt::Display) -> ServerError {
+    ServerError::Config(format!("seed {key_id}: {why}"))
+}
+
+/// Where a seeded key's material comes from.
+enum MaterialPlan {
+    /// Given by the seed; its id is derived from it.
+    Fixed(KeyMaterial, MaterialId),
+    /// Made when the key is first created.
+    Generate,
+    /// Imported later (Origin EXTERNAL).
+    Imported,
+}
+
+/// A seed checked and decoded: the key it describes and where its material comes from.
+struct Planned {
+    key: KeyMetadata,
+    material: MaterialPlan,
+    aliases: Vec<AliasName>,
+    tags: Vec<Tag>,
+    enabled: bool,
+}
+
+fn parse_enum<T>(
+    key_id: &str,
+    member: &str,
+    value: Option<&str>,
+    parse: fn(&str) -> Option<T>,
+) -> Result<Option<T>, ServerError> {
+    value
+        .map(|v| parse(v).ok_or_else(|| refuse(key_id, format!("{member} {v:?} is not known"))))
+        .transpose()
+}
+
+/// The DER inside a PEM block of `label`.
+fn pem_body(key_id: &str, pem: &str, label: &str) -> Result<Zeroizing<Vec<u8>>, ServerError> {
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
+    let inner = pem
+        .trim()
+        .strip_prefix(&begin)
+        .and_then(|rest| rest.trim_end().strip_suffix(&end))
+        .ok_or_else(|| {
+            refuse(
+                key_id,
+                format!("private_key_pem is not a {label} PEM block"),
+            )
+        })?;
+    let text: Zeroizing<String> =
+        Zeroizing::new(inner.chars().filter(|c| !c.is_whitespace()).collect());
+    base64::engine::general_purpose::STANDARD
+        .decode(text.as_bytes())
+        .map(Zeroizing::new)
+        .map_err(|_| refuse(key_id, "private_key_pem is not base64"))
+}
+
+fn plan(seed: &SeedKey, dev: bool, default_account: &AccountId) -> Result<Planned, ServerError> {
+    let raw_id = seed.key_id.as_str();
+    let key_id = KeyId::parse(raw_id)
+        .filter(|_| !raw_id.starts_with("mrk-"))
+        .ok_or_else(|| {
+            refuse(
+                raw_id,
+                "key_id must be a lowercase UUID (multi-Region keys are not seeded)",
+            )
+        })?;
+    let account = match &seed.account {
+        Some(a) => {
+            AccountId::parse(a).ok_or_else(|| refuse(raw_id, "account must be 12 digits"))?
+        }
+        None => default_account.clone(),
+    };
+    let region = Region::parse(seed.region.as_deref().unwrap_or("us-east-1"))
+        .ok_or_else(|| refuse(raw_id, "region is not a Region name"))?;
+    let spec = parse_enum(raw_id, "key_spec", seed.key_spec.as_deref(), KeySpec::parse)?
+        .unwrap_or(KeySpec::SymmetricDefault);
+    let usage = match parse_enum(
+        raw_id,
+        "key_usage",
+        seed.key_usage.as_deref(),
+        KeyUsage::parse,
+    )? {
+        Some(u) => u,
+        None if spec == KeySpec::SymmetricDefault => KeyUsage::EncryptDecrypt,
+        None => return Err(refuse(raw_id, "key_usage is required for this key_spec")),
+    };
+    if !spec.usages().contains(&usage) {
+        return Err(refuse(
+            raw_id,
+            format!("{} is not a usage of {}", usage.as_str(), spec.as_str()),
+        ));
+    }
+    if spec == KeySpec::Sm2 {
+        return Err(refuse(raw_id, "SM2 keys are not supported"));
+    }
+    let origin = parse_enum(raw_id, "origin", seed.origin.as_deref(), Origin::parse)?
+        .unwrap_or(Origin::AwsKms);
+    let given = match (&seed.material, &seed.private_key_pem) {
+        (Some(_), Some(_)) => {
+            return Err(refuse(raw_id, "give material or private_key_pem, not both"))
+        }
+        (Some(b64), None) => Some(Zeroizing::new(
+            base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .map_err(|_| refuse(raw_id, "material is not base64"))?,
+        )),
+        (None, Some(pem)) => Some(pem_body(raw_id, pem, "PRIVATE KEY")?),
+        (None, None) => None,
+    };
+    match origin {
+        Origin::External => {
+            check_importable_spec(spec).map_err(|e| refuse(raw_id, e))?;
+            if given.is_some() {
+                return Err(refuse(
+                    raw_id,
+                    "a key of Origin EXTERNAL gets its material through ImportKeyMaterial",
+                ));
+            }
+        }
+        Origin::AwsKms if !dev => {
+            return Err(refuse(
+                raw_id,
+                "outside --dev a seed makes only keys of Origin EXTERNAL, whose material is \
+                 imported through GetParametersForImport and ImportKeyMaterial",
+            ))
+        }
+        Origin::AwsKms => {}
+        other => {
+            return Err(refuse(
+                raw_id,
+                format!("origin {} is not seeded", other.as_str()),
+            ))
+        }
+    }
+    let arn = KeyArn {
+        region,
+        account: account.clone(),
+        key_id,
+    };
+    let (material, public_key) = match (origin, given) {
+        (Origin::External, _) => (MaterialPlan::Imported, None),
+        (_, Some(bytes)) => {
+            let accepted = accept_material(spec, bytes).map_err(|e| refuse(raw_id, e))?;
+            // Fixed material has a fixed id, so that ciphertexts name it alike every run.
+            let id = imported_material_id(key_id, &accepted.material);
+            (
+                MaterialPlan::Fixed(accepted.material, id),
+                accepted.public_key,
+            )
+        }
+        (_, None) => (MaterialPlan::Generate, None),
+    };
+    let policy = match &seed.policy {
+        Some(p) => {
+            PolicyDocument::parse(p, PolicyKind::Key).map_err(|e| refuse(raw_id, e))?;
+            p.clone()
+        }
+        None => default_key_policy(&account),
+    };
+    let mut key = KeyMetadata {
+        arn,
+        creation_date: now_millis(),
+        description: seed.description.clone(),
+        key_usage: usage,
+        key_spec: spec,
+        origin,
+        key_manager: KeyManager::Customer,
+        state: if origin == Origin::External {
+            KeyState::PendingImport
+        } else {
+            KeyState::Enabled
+        },
+        deletion_date: None,
+        pending_window_days: None,
+        current_material: match &material {
+            MaterialPlan::Fixed(_, id) => *id,
+            _ => MaterialId::generate().map_err(|_| ServerError::Random)?,
+        },
+        policy: policy.into(),
+        public_key,
+        rotation: Default::default(),
+        import: Default::default(),
+        replication: None,
+        custom_key_store: None,
+        revision: 0,
+    };
+    if let Some(days) = seed.rotation_period_days {
+        if !(MIN_ROTATION_PERIOD_DAYS..=MAX_ROTATION_PERIOD_DAYS).contains(&days) {
+            return Err(refuse(raw_id, "rotation_period_days must be 90 to 2560"));
+        }
+        key.enable_rotation(days, key.creation_date)
+            .map_err(|e| refuse(raw_id, e))?;
+    }
+    let aliases = seed
+        .aliases
+        .iter()
+        .map(|a| {
+            AliasName::parse_new(a)
+                .map_err(|_| refuse(raw_id, format!("{a:?} is not an alias name")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let tags: Vec<Tag> = seed
+        .tags
+        .iter()
+        .map(|(k, v)| Tag {
+            key: k.clone(),
+            value: v.clone(),
+        })
+        .collect();
+    Ok(Planned {
+        key,
+        material,
+        aliases,
+        tags,
+        enabled: seed.enabled.unwrap_or(true),
+    })
+}
+
+/// What applying the seeds did, for the start-up log.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct SeedReport {
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+}
+
+/// Applies the seeds: checks them all first (so that a bad one changes nothing), then makes
+/// or reconciles each key. Every write carries its audit record.
+pub async fn apply_seeds(
+    store: &dyn Store,
+    root: &dyn RootKeyProvider,
+    changes: &Changes,
+    seeds: &[SeedKey],
+    dev: bool,
+    default_account: &AccountId,
+    quotas: &ResourceQuotas,
+) -> Result<SeedReport, ServerError> {
+    let planned = seeds
+        .iter()
+        .map(|s| plan(s, dev, default_account))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut keys = std::collections::BTreeSet::new();
+    let mut aliases = std::collections::BTreeSet::new();
+    for p in &planned {
+        let id = p.key.id().to_string();
+        if !keys.insert(p.key.arn.to_string()) {
+            return Err(refuse(&id, "the key is seeded twice"));
+        }
+        for alias in &p.aliases {
+            let scope = (
+                p.key.region().to_string(),
+                p.key.account().to_string(),
+                alias.clone(),
+            );
+            if !aliases.insert(scope) {
+                return Err(refuse(&id, format!("{} is seeded twice", alias.as_str())));
+            }
+        }
+    }
+    for p in &planned {
+        check_new_tags(&p.tags, quotas.tags_per_key)
+            .map_err(|e| refuse(&p.key.id().to_string(), e))?;
+        if p.aliases.len() > quotas.aliases_per_key {
+            return Err(refuse(&p.key.id().to_string(), "too many aliases"));
+        }
+    }
+    // Every contradiction is found before anything is written.
+    let mut found = Vec::with_capacity(planned.len());
+    for p in &planned {
+        let existing = store.key(p.key.region(), &p.key.id()).await?;
+        if let Some(existing) = &existing {
+            check_consistent(store, p, existing).await?;
+        }
+        found.push(existing);
+    }
+    let mut report = SeedReport::default();
+    for (p, existing) in planned.iter().zip(found) {
+        match existing {
+            None => {
+                create(store, root, changes, p, quotas).await?;
+                report.created += 1;
+            }
+            Some(existing) => {
+                if reconcile(store, changes, p, existing, quotas).await? {
+                    report.updated += 1;
+                } else {
+                    report.unchanged += 1;
+                }
+            }
+        }
+    }
+    Ok(report)
+}
+
+fn record(
+    changes: &Changes,
+    event: &str,
+    key: &KeyMetadata,
+    parameters: serde_json::Value,
+) -> std::sync::Arc<Intent> {
+    changes.record_from(
+        "kms.amazonaws.com",
+        event,
+        key.account().as_str(),
+        parameters,
+        ("AWS::KMS::Key", &key.arn.to_string()),
+    )
+}
+
+async fn create(
+    store: &dyn Store,
+    root: &dyn RootKeyProvider,
+    changes: &Changes,
+    p: &Planned,
+    quotas: &ResourceQuotas,
+) -> Result<(), ServerError> {
+    let mut key = p.key.clone();
+    if !p.enabled {
+        key.disable()
+            .map_err(|e| refuse(&key.id().to_string(), e))?;
+    }
+    let generated;
+    let material = match &p.material {
+        MaterialPlan::Fixed(material, _) => Some(material),
+        MaterialPlan::Generate => {
+            let spec = key.key_spec;
+            generated = tokio::task::spawn_blocking(move || asymmetric::generate(spec))
+                .await
+                .map_err(|_| ServerError::Random)?
+                .map_err(|e| refuse(&key.id().to_string(), e))?;
+            key.public_key.clone_from(&generated.public_key);
+            Some(&generated.material)
+        }
+        MaterialPlan::Imported => None,
+    };
+    let stored: Vec<StoredMaterial> = match material {
+        Some(material) => vec![StoredMaterial {
+            material_id: key.current_material,
+            wrapped: root
+                .wrap_material(&key.arn, &key.current_material, material)
+                .map_err(|e| refuse(&key.id().to_string(), e))?,
+            created: key.creation_date,
+            rotation_type: None,
+        }],
+        None => Vec::new(),
+    };
+    let audit = record(
+        changes,
+        "CreateKey",
+        &key,
+        json!({
+            "keySpec": key.key_spec.as_str(),
+            "keyUsage": key.key_usage.as_str(),
+            "origin": key.origin.as_str(),
+            "description": key.description,
+            "seeded": true,
+        }),
+    );
+    store.create_key(&audit, &key, &stored, &p.tags).await?;
+    for alias in &p.aliases {
+        point_alias(store, changes, &key, alias, quotas).await?;
+    }
+    Ok(())
+}
+
+/// Refuses a stored key that contradicts its seed in what cannot change.
+async fn check_consistent(
+    store: &dyn Store,
+    p: &Planned,
+    existing: &KeyMetadata,
+) -> Result<(), ServerError> {
+    let id = existing.id().to_string();
+    let fixed = |k: &KeyMetadata| (k.account().clone(), k.key_spec, k.key_usage, k.origin);
+    if fixed(existing) != fixed(&p.key) {
+        return Err(refuse(
+            &id,
+            "the stored key has another account, spec, usage or origin than its seed",
+        ));
+    }
+    if let MaterialPlan::Fixed(_, material_id) = &p.material {
+        let stored = store
+            .material(existing.region(), &existing.id(), material_id)
+            .await?;
+        if stored.is_none() {
+            return Err(refuse(
+                &id,
+                "the stored key has other material than its seed",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Brings an existing key, already checked against its seed, to it; whether anything
+/// changed.
+async fn reconcile(
+    store: &dyn Store,
+    changes: &Changes,
+    p: &Planned,
+    existing: KeyMetadata,
+    quotas: &ResourceQuotas,
+) -> Result<bool, ServerError> {
+    let mut changed = false;
+    let mut key = existing.clone();
+    key.description = p.key.description.clone();
+    key.policy = p.key.policy.clone();
+    if matches!(key.state, KeyState::Enabled | KeyState::Disabled) {
+        key.state = if p.enabled {
+            KeyState::Enabled
+        } else {
+            KeyState::Disabled
+        };
+    }
+    if p.key.rotation.enabled != key.rotation.enabled
+        || p.key.rotation.period_days != key.rotation.period_days
+    {
+        key.rotation.enabled = p.key.rotation.enabled;
+        key.rotation.period_days = p.key.rotation.period_days;
+        key.rotation.next = p.key.rotation.next;
+    }
+    if key != existing {
+        let audit = record(changes, "UpdateKey", &key, json!({ "seeded": true }));
+        store.update_key(&audit, &key).await?;
+        changed = true;
+    }
+    let current = store
+        .list_tags(
+            key.region(),
+            &key.id(),
+            ferrokms_store::Page {
+                after: None,
+                limit: 1000,
+            },
+        )
+        .await?;
+    let missing: Vec<Tag> = p
+        .tags
+        .iter()
+        .filter(|t| !current.iter().any(|c| c.key == t.key && c.value == t.value))
+        .cloned()
+        .collect();
+    if !missing.is_empty() {
+        let audit = record(changes, "TagResource", &key, json!({ "seeded": true }));
+        store
+            .tag_key(
+                &audit,
+                key.region(),
+                &key.id(),
+                &missing,
+                quotas.tags_per_key,
+            )
+            .await?;
+        changed = true;
+    }
+    for alias in &p.aliases {
+        changed |= point_alias(store, changes, &key, alias, quotas).await?;
+    }
+    Ok(changed)
+}
+
+/// Makes `alias` point at `key`; whether it had to change.
+async fn point_alias(
+    store: &dyn Store,
+    changes: &Changes,
+    key: &KeyMetadata,
+    alias: &AliasName,
+    quotas: &ResourceQuotas,
+) -> Result<bool, ServerError> {
+    let now = now_millis();
+    let record_of = |created| AliasRecord {
+        region: key.region().clone(),
+        account: key.account().clone(),
+        name: alias.clone(),
+        target: key.id(),
+        created,
+        updated: now,
+    };
+    match store.alias(key.region(), key.account(), alias).await? {
+        Some(a) if a.target == key.id() => Ok(false),
+        Some(a) => {
+            let audit = record(
+                changes,
+                "UpdateAlias",
+                key,
+                json!({ "aliasName": alias.as_str(), "seeded": true }),
+            );
+            store
+                .retarget_alias(
+                    &audit,
+                    &record_of(a.created),
+                    &a.target,
+                    quotas.aliases_per_key,
+                )
+                .await?;
+            Ok(true)
+        }
+        None => {
+            let audit = record(
+                changes,
+                "CreateAlias",
+                key,
+                json!({ "aliasName": alias.as_str(), "seeded": true }),
+            );
+            match store
+                .create_alias(&audit, &record_of(now), quotas.aliases_per_key)
+                .await
+            {
+                Ok(()) => Ok(true),
+                Err(StoreError::AlreadyExists) => Ok(false),
+                Err(e) => Err(e.into()),
+            }
+        }
+    }
+}
