@@ -468,17 +468,36 @@ pub(crate) fn read_token(path: &std::path::Path) -> Result<zeroize::Zeroizing<St
 pub(crate) fn read_seeds(path: &std::path::Path) -> Result<Vec<ferrokms_server::seed::SeedKey>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let file: ferrokms_server::seed::SeedFile =
-        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let text = zeroize::Zeroizing::new(text);
+    let file: ferrokms_server::seed::SeedFile = parse_toml(path, &text)?;
     Ok(file.seed)
+}
+
+/// Parses a TOML file. toml's own errors quote the offending line, which in a seed may hold
+/// key material: this says where and what is wrong, never the text.
+fn parse_toml<T: serde::de::DeserializeOwned>(path: &std::path::Path, text: &str) -> Result<T> {
+    toml::from_str(text).map_err(|e| {
+        let line = e
+            .span()
+            .and_then(|span| text.get(..span.start))
+            .map(|before| before.matches('\n').count() + 1);
+        match line {
+            Some(line) => {
+                anyhow::anyhow!("parsing {}, line {line}: {}", path.display(), e.message())
+            }
+            None => anyhow::anyhow!("parsing {}: {}", path.display(), e.message()),
+        }
+    })
 }
 
 pub(crate) fn read_config(path: Option<&std::path::Path>) -> Result<FileConfig> {
     match path {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+            let text = zeroize::Zeroizing::new(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?,
+            );
+            parse_toml(path, &text)
         }
         None => Ok(FileConfig::default()),
     }

@@ -132,7 +132,6 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .context("applying the seeded keys")?;
         tracing::info!(
             created = report.created,
-            updated = report.updated,
             unchanged = report.unchanged,
             "seeded keys applied"
         );

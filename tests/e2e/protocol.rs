@@ -95,7 +95,7 @@ fn validation_errors_list_every_violation() {
     );
     let m = r.message().unwrap();
     assert!(m.starts_with("2 validation errors detected: "), "{m}");
-    assert!(m.contains("Value 'HMAC_random' at 'keySpec' failed to satisfy constraint: Member must satisfy enum value set: [SYMMETRIC_DEFAULT, RSA_2048"), "{m}");
+    assert!(m.contains("Value 'HMAC_random' at 'keySpec' failed to satisfy constraint: Member must satisfy enum value set: [RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521, ECC_SECG_P256K1, SYMMETRIC_DEFAULT, HMAC_224"), "{m}");
     assert!(m.contains("Value 'RANDOM' at 'keyUsage' failed to satisfy constraint: Member must satisfy enum value set: [SIGN_VERIFY, ENCRYPT_DECRYPT, GENERATE_VERIFY_MAC, KEY_AGREEMENT]"), "{m}");
     let r = server.kms("DescribeKey", r#"{"KeyId": ""}"#);
     assert_eq!(

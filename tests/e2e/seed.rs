@@ -165,20 +165,33 @@ async fn seeded_keys_are_the_same_on_every_run() {
     assert_eq!(created, 4, "one record per seeded key");
     drop(server);
 
-    // The same start again changes nothing.
+    // The same start again changes nothing, and never undoes what was done to a seeded key
+    // since (a seed makes keys; it does not re-enable one or bring back its alias).
     let server = Server::start_in(&first_dir, &["--dev", "--seed", seed_flag]);
     assert_eq!(events_named(&server, "CreateKey").len(), 4);
+    let kms = server.client();
+    assert_eq!(kms.list_keys().send().await.unwrap().keys().len(), 4);
+    kms.disable_key().key_id(SYMMETRIC).send().await.unwrap();
+    kms.delete_alias()
+        .alias_name("alias/payments")
+        .send()
+        .await
+        .unwrap();
+    drop(server);
+    let server = Server::start_in(&first_dir, &["--dev", "--seed", seed_flag]);
+    let kms = server.client();
+    let meta = kms.describe_key().key_id(SYMMETRIC).send().await.unwrap();
     assert_eq!(
-        server
-            .client()
-            .list_keys()
-            .send()
-            .await
-            .unwrap()
-            .keys()
-            .len(),
-        4
+        meta.key_metadata().unwrap().key_state(),
+        Some(&KeyState::Disabled)
     );
+    assert!(kms
+        .describe_key()
+        .key_id("alias/payments")
+        .send()
+        .await
+        .is_err());
+    kms.enable_key().key_id(SYMMETRIC).send().await.unwrap();
     drop(server);
 
     // A new store seeded alike reads the old ciphertext: same key, same material id.
@@ -222,6 +235,33 @@ async fn seeded_keys_are_the_same_on_every_run() {
         .await
         .unwrap();
     assert_eq!(opened.plaintext().unwrap().as_ref(), b"kept across runs");
+}
+
+#[test]
+fn a_bad_seed_file_is_refused_without_showing_its_material() {
+    let temp = tempfile::tempdir().unwrap();
+    let seeds = temp.path().join("seeds.toml");
+    let secret = b64(&[9u8; 32]);
+    std::fs::write(
+        &seeds,
+        format!("[[seed]]\nkey_id = \"{SYMMETRIC}\"\nmaterail = \"{secret}\"\n"),
+    )
+    .unwrap();
+    let data = temp.path().join("data");
+    let out = ferrokms_command(&data)
+        .args(["serve", "--dev", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .arg("--seed")
+        .arg(&seeds)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("line 3") && stderr.contains("materail"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(&secret), "{stderr}");
 }
 
 #[test]

@@ -184,6 +184,12 @@ fn plan(seed: &SeedKey, dev: bool, default_account: &AccountId) -> Result<Planne
     match origin {
         Origin::External => {
             check_importable_spec(spec).map_err(|e| refuse(raw_id, e))?;
+            if seed.enabled == Some(false) {
+                return Err(refuse(
+                    raw_id,
+                    "a key of Origin EXTERNAL waits for its material; it cannot be seeded disabled",
+                ));
+            }
             if given.is_some() {
                 return Err(refuse(
                     raw_id,
@@ -294,12 +300,45 @@ fn plan(seed: &SeedKey, dev: bool, default_account: &AccountId) -> Result<Planne
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct SeedReport {
     pub created: usize,
-    pub updated: usize,
     pub unchanged: usize,
 }
 
-/// Applies the seeds: checks them all first (so that a bad one changes nothing), then makes
-/// or reconciles each key. Every write carries its audit record.
+/// Longest description and tag parts CreateKey takes.
+const MAX_DESCRIPTION: usize = 8192;
+const MAX_TAG_KEY: usize = 128;
+const MAX_TAG_VALUE: usize = 256;
+
+/// Checks what CreateKey would check of a seed's input, beyond what `plan` parsed.
+fn check_input(p: &Planned, quotas: &ResourceQuotas) -> Result<(), ServerError> {
+    let id = p.key.id().to_string();
+    if p.key.description.chars().count() > MAX_DESCRIPTION {
+        return Err(refuse(&id, "description is longer than 8192 characters"));
+    }
+    if p.key.policy.len() > quotas.key_policy_bytes {
+        return Err(refuse(&id, "policy is larger than the key policy quota"));
+    }
+    for tag in &p.tags {
+        if tag.key.is_empty()
+            || tag.key.chars().count() > MAX_TAG_KEY
+            || tag.value.chars().count() > MAX_TAG_VALUE
+        {
+            return Err(refuse(
+                &id,
+                "a tag key is 1 to 128 characters, a value 0 to 256",
+            ));
+        }
+    }
+    check_new_tags(&p.tags, quotas.tags_per_key).map_err(|e| refuse(&id, e))?;
+    if p.aliases.len() > quotas.aliases_per_key {
+        return Err(refuse(&id, "too many aliases"));
+    }
+    Ok(())
+}
+
+/// Applies the seeds. Everything is checked first, so that a bad seed changes nothing;
+/// then each missing key is made with its aliases and tags. A key already there is left as
+/// it is: a seed makes keys, it never undoes what was done to them since (a policy
+/// tightened, a key disabled, an alias removed). Every write carries its audit record.
 pub async fn apply_seeds(
     store: &dyn Store,
     root: &dyn RootKeyProvider,
@@ -313,11 +352,12 @@ pub async fn apply_seeds(
         .iter()
         .map(|s| plan(s, dev, default_account))
         .collect::<Result<Vec<_>, _>>()?;
+    // A store holds one key per id and Region, whatever its account.
     let mut keys = std::collections::BTreeSet::new();
     let mut aliases = std::collections::BTreeSet::new();
     for p in &planned {
         let id = p.key.id().to_string();
-        if !keys.insert(p.key.arn.to_string()) {
+        if !keys.insert((p.key.region().to_string(), id.clone())) {
             return Err(refuse(&id, "the key is seeded twice"));
         }
         for alias in &p.aliases {
@@ -330,37 +370,56 @@ pub async fn apply_seeds(
                 return Err(refuse(&id, format!("{} is seeded twice", alias.as_str())));
             }
         }
-    }
-    for p in &planned {
-        check_new_tags(&p.tags, quotas.tags_per_key)
-            .map_err(|e| refuse(&p.key.id().to_string(), e))?;
-        if p.aliases.len() > quotas.aliases_per_key {
-            return Err(refuse(&p.key.id().to_string(), "too many aliases"));
-        }
+        check_input(p, quotas)?;
     }
     // Every contradiction is found before anything is written.
-    let mut found = Vec::with_capacity(planned.len());
+    let mut missing = Vec::new();
+    let mut new_keys: BTreeMap<(String, String), usize> = BTreeMap::new();
     for p in &planned {
-        let existing = store.key(p.key.region(), &p.key.id()).await?;
-        if let Some(existing) = &existing {
-            check_consistent(store, p, existing).await?;
-        }
-        found.push(existing);
-    }
-    let mut report = SeedReport::default();
-    for (p, existing) in planned.iter().zip(found) {
-        match existing {
+        match store.key(p.key.region(), &p.key.id()).await? {
+            Some(existing) => check_consistent(store, p, &existing).await?,
             None => {
-                create(store, root, changes, p, quotas).await?;
-                report.created += 1;
-            }
-            Some(existing) => {
-                if reconcile(store, changes, p, existing, quotas).await? {
-                    report.updated += 1;
-                } else {
-                    report.unchanged += 1;
+                for alias in &p.aliases {
+                    if store
+                        .alias(p.key.region(), p.key.account(), alias)
+                        .await?
+                        .is_some()
+                    {
+                        return Err(refuse(
+                            &p.key.id().to_string(),
+                            format!("{} already names another key", alias.as_str()),
+                        ));
+                    }
                 }
+                *new_keys
+                    .entry((p.key.region().to_string(), p.key.account().to_string()))
+                    .or_default() += 1;
+                missing.push(p);
             }
+        }
+    }
+    for p in &missing {
+        let count = store.key_count(p.key.region(), p.key.account()).await?;
+        let adding = new_keys
+            .get(&(p.key.region().to_string(), p.key.account().to_string()))
+            .copied()
+            .unwrap_or(0);
+        if count + adding > quotas.keys_per_region {
+            return Err(refuse(
+                &p.key.id().to_string(),
+                "the account's key quota would be exceeded",
+            ));
+        }
+    }
+    let mut report = SeedReport {
+        created: 0,
+        unchanged: planned.len() - missing.len(),
+    };
+    for p in missing {
+        if create(store, root, changes, p, quotas).await? {
+            report.created += 1;
+        } else {
+            report.unchanged += 1;
         }
     }
     Ok(report)
@@ -381,13 +440,15 @@ fn record(
     )
 }
 
+/// Makes a seeded key with its aliases; false if another node made it meanwhile (then
+/// checked against its seed, as any key already there).
 async fn create(
     store: &dyn Store,
     root: &dyn RootKeyProvider,
     changes: &Changes,
     p: &Planned,
     quotas: &ResourceQuotas,
-) -> Result<(), ServerError> {
+) -> Result<bool, ServerError> {
     let mut key = p.key.clone();
     if !p.enabled {
         key.disable()
@@ -418,6 +479,11 @@ async fn create(
         }],
         None => Vec::new(),
     };
+    let tags: BTreeMap<&str, &str> = p
+        .tags
+        .iter()
+        .map(|t| (t.key.as_str(), t.value.as_str()))
+        .collect();
     let audit = record(
         changes,
         "CreateKey",
@@ -427,14 +493,53 @@ async fn create(
             "keyUsage": key.key_usage.as_str(),
             "origin": key.origin.as_str(),
             "description": key.description,
+            "policy": &*key.policy,
+            "tags": tags,
+            "enabled": key.state != KeyState::Disabled,
+            "rotationPeriodInDays": key.rotation.period_days,
             "seeded": true,
         }),
     );
-    store.create_key(&audit, &key, &stored, &p.tags).await?;
-    for alias in &p.aliases {
-        point_alias(store, changes, &key, alias, quotas).await?;
+    match store.create_key(&audit, &key, &stored, &p.tags).await {
+        Ok(()) => {}
+        Err(StoreError::AlreadyExists) => {
+            let existing = store
+                .key(key.region(), &key.id())
+                .await?
+                .ok_or_else(|| refuse(&key.id().to_string(), "the key vanished while made"))?;
+            check_consistent(store, p, &existing).await?;
+            return Ok(false);
+        }
+        Err(e) => return Err(e.into()),
     }
-    Ok(())
+    let now = now_millis();
+    for alias in &p.aliases {
+        let audit = record(
+            changes,
+            "CreateAlias",
+            &key,
+            json!({ "aliasName": alias.as_str(), "targetKeyId": key.id().to_string(), "seeded": true }),
+        );
+        let record = AliasRecord {
+            region: key.region().clone(),
+            account: key.account().clone(),
+            name: alias.clone(),
+            target: key.id(),
+            created: now,
+            updated: now,
+        };
+        store
+            .create_alias(&audit, &record, quotas.aliases_per_key)
+            .await
+            .map_err(|e| match e {
+                StoreError::AlreadyExists => refuse(
+                    &key.id().to_string(),
+                    format!("{} was made for another key meanwhile", alias.as_str()),
+                ),
+                e => e.into(),
+            })?;
+    }
+    Ok(true)
 }
 
 /// Refuses a stored key that contradicts its seed in what cannot change.
@@ -444,11 +549,19 @@ async fn check_consistent(
     existing: &KeyMetadata,
 ) -> Result<(), ServerError> {
     let id = existing.id().to_string();
-    let fixed = |k: &KeyMetadata| (k.account().clone(), k.key_spec, k.key_usage, k.origin);
+    let fixed = |k: &KeyMetadata| {
+        (
+            k.account().clone(),
+            k.key_spec,
+            k.key_usage,
+            k.origin,
+            k.key_manager,
+        )
+    };
     if fixed(existing) != fixed(&p.key) {
         return Err(refuse(
             &id,
-            "the stored key has another account, spec, usage or origin than its seed",
+            "the stored key has another account, spec, usage, origin or manager than its seed",
         ));
     }
     if let MaterialPlan::Fixed(_, material_id) = &p.material {
@@ -463,126 +576,4 @@ async fn check_consistent(
         }
     }
     Ok(())
-}
-
-/// Brings an existing key, already checked against its seed, to it; whether anything
-/// changed.
-async fn reconcile(
-    store: &dyn Store,
-    changes: &Changes,
-    p: &Planned,
-    existing: KeyMetadata,
-    quotas: &ResourceQuotas,
-) -> Result<bool, ServerError> {
-    let mut changed = false;
-    let mut key = existing.clone();
-    key.description = p.key.description.clone();
-    key.policy = p.key.policy.clone();
-    if matches!(key.state, KeyState::Enabled | KeyState::Disabled) {
-        key.state = if p.enabled {
-            KeyState::Enabled
-        } else {
-            KeyState::Disabled
-        };
-    }
-    if p.key.rotation.enabled != key.rotation.enabled
-        || p.key.rotation.period_days != key.rotation.period_days
-    {
-        key.rotation.enabled = p.key.rotation.enabled;
-        key.rotation.period_days = p.key.rotation.period_days;
-        key.rotation.next = p.key.rotation.next;
-    }
-    if key != existing {
-        let audit = record(changes, "UpdateKey", &key, json!({ "seeded": true }));
-        store.update_key(&audit, &key).await?;
-        changed = true;
-    }
-    let current = store
-        .list_tags(
-            key.region(),
-            &key.id(),
-            ferrokms_store::Page {
-                after: None,
-                limit: 1000,
-            },
-        )
-        .await?;
-    let missing: Vec<Tag> = p
-        .tags
-        .iter()
-        .filter(|t| !current.iter().any(|c| c.key == t.key && c.value == t.value))
-        .cloned()
-        .collect();
-    if !missing.is_empty() {
-        let audit = record(changes, "TagResource", &key, json!({ "seeded": true }));
-        store
-            .tag_key(
-                &audit,
-                key.region(),
-                &key.id(),
-                &missing,
-                quotas.tags_per_key,
-            )
-            .await?;
-        changed = true;
-    }
-    for alias in &p.aliases {
-        changed |= point_alias(store, changes, &key, alias, quotas).await?;
-    }
-    Ok(changed)
-}
-
-/// Makes `alias` point at `key`; whether it had to change.
-async fn point_alias(
-    store: &dyn Store,
-    changes: &Changes,
-    key: &KeyMetadata,
-    alias: &AliasName,
-    quotas: &ResourceQuotas,
-) -> Result<bool, ServerError> {
-    let now = now_millis();
-    let record_of = |created| AliasRecord {
-        region: key.region().clone(),
-        account: key.account().clone(),
-        name: alias.clone(),
-        target: key.id(),
-        created,
-        updated: now,
-    };
-    match store.alias(key.region(), key.account(), alias).await? {
-        Some(a) if a.target == key.id() => Ok(false),
-        Some(a) => {
-            let audit = record(
-                changes,
-                "UpdateAlias",
-                key,
-                json!({ "aliasName": alias.as_str(), "seeded": true }),
-            );
-            store
-                .retarget_alias(
-                    &audit,
-                    &record_of(a.created),
-                    &a.target,
-                    quotas.aliases_per_key,
-                )
-                .await?;
-            Ok(true)
-        }
-        None => {
-            let audit = record(
-                changes,
-                "CreateAlias",
-                key,
-                json!({ "aliasName": alias.as_str(), "seeded": true }),
-            );
-            match store
-                .create_alias(&audit, &record_of(now), quotas.aliases_per_key)
-                .await
-            {
-                Ok(()) => Ok(true),
-                Err(StoreError::AlreadyExists) => Ok(false),
-                Err(e) => Err(e.into()),
-            }
-        }
-    }
 }

@@ -1196,6 +1196,34 @@ async fn aliases(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(names(after_a), ["alias/b", "alias/c"]);
+    // Byte order, whatever the database's collation: upper case before lower.
+    let upper = alias("alias/Zeta", key2.id());
+    store.create_alias(audit(), &upper, 2).await.unwrap();
+    let all = store
+        .list_aliases(key.region(), key.account(), None, page(None, 10))
+        .await
+        .unwrap();
+    assert_eq!(names(all), ["alias/Zeta", "alias/a", "alias/b", "alias/c"]);
+    let after_upper = store
+        .list_aliases(
+            key.region(),
+            key.account(),
+            None,
+            page(Some("alias/Zeta"), 10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(names(after_upper), ["alias/a", "alias/b", "alias/c"]);
+    assert!(store
+        .delete_alias(
+            audit(),
+            key.region(),
+            key.account(),
+            &upper.name,
+            &key2.id()
+        )
+        .await
+        .unwrap());
 
     let mut moved = alias("alias/b", key2.id());
     moved.updated = 20;

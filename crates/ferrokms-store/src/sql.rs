@@ -2166,22 +2166,33 @@ impl Aliases for SqlStore {
         page: Page<'_>,
     ) -> StoreResult<Vec<AliasRecord>> {
         let target = target.map(|t| t.to_string());
-        sqlx::query(
-            "SELECT * FROM aliases WHERE region = $1 AND account_id = $2 \
-             AND ($3 IS NULL OR target_key_id = $4) AND alias_name > $5 ORDER BY alias_name LIMIT $6",
-        )
-        .bind(region.as_str())
-        .bind(account.as_str())
-        .bind(&target)
-        .bind(&target)
-        .bind(page.after.unwrap_or(""))
-        .bind(limit_param(&page))
-        .fetch_all(&self.reader)
-        .await
-        .map_err(backend)?
-        .iter()
-        .map(alias_from_row)
-        .collect()
+        // Names in byte order on both backends (SQLite's default; PostgreSQL's only with
+        // the "C" collation): the API merges them with names of its own, in that order.
+        let query = match self.dialect {
+            Dialect::Sqlite => {
+                "SELECT * FROM aliases WHERE region = $1 AND account_id = $2 \
+                 AND ($3 IS NULL OR target_key_id = $4) AND alias_name > $5 \
+                 ORDER BY alias_name LIMIT $6"
+            }
+            Dialect::Postgres => {
+                "SELECT * FROM aliases WHERE region = $1 AND account_id = $2 \
+                 AND ($3 IS NULL OR target_key_id = $4) AND alias_name COLLATE \"C\" > $5 \
+                 ORDER BY alias_name COLLATE \"C\" LIMIT $6"
+            }
+        };
+        sqlx::query(query)
+            .bind(region.as_str())
+            .bind(account.as_str())
+            .bind(&target)
+            .bind(&target)
+            .bind(page.after.unwrap_or(""))
+            .bind(limit_param(&page))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(alias_from_row)
+            .collect()
     }
 }
 
