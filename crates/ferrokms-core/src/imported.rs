@@ -183,6 +183,25 @@ impl ImportState {
             .min()
     }
 
+    /// The same materials, none of them imported: what a new replica of the key holds
+    /// until each is imported into it. A material still pending rotation is not the
+    /// replica's.
+    pub fn awaiting_import(&self) -> ImportState {
+        ImportState {
+            materials: self
+                .materials
+                .iter()
+                .filter(|m| m.is_permanent())
+                .map(|m| ImportedMaterial {
+                    imported: false,
+                    expiration_model: None,
+                    valid_to: None,
+                    ..m.clone()
+                })
+                .collect(),
+        }
+    }
+
     /// The materials whose ValidTo has come.
     pub fn expired(&self, now: Millis) -> Vec<MaterialId> {
         self.materials

@@ -38,11 +38,12 @@ pub fn metadata_json(key: &KeyMetadata) -> Value {
         "KeySpec": key.key_spec.as_str(),
         "MultiRegion": key.is_multi_region(),
     });
-    // AWS: "present for symmetric encryption keys with AWS_KMS or EXTERNAL origin", and an
-    // imported key has none before its first import.
+    // AWS: "present for symmetric encryption keys with AWS_KMS or EXTERNAL origin"; an
+    // imported key has none while its current material is not imported (before the first
+    // import, or a replica's before its own).
     if key.key_spec == KeySpec::SymmetricDefault
-        && matches!(key.origin, Origin::AwsKms | Origin::External)
-        && (key.origin == Origin::AwsKms || key.import.current().is_some())
+        && (key.origin == Origin::AwsKms
+            || (key.origin == Origin::External && key.import.current().is_some_and(|c| c.imported)))
     {
         m["CurrentKeyMaterialId"] = json!(key.current_material.to_string());
     }

@@ -124,15 +124,21 @@ pub async fn replicate_key(call: &Call<'_>, mut input: Input) -> Result<Value, A
         replica_regions: replicas,
     };
 
-    // The replica holds every material version, sealed for its own ARN.
+    // The replica holds every material version, sealed for its own ARN; a replica of
+    // imported material knows which materials are its, and waits for them to be imported
+    // into it (AWS: "import the same key material into the replica key").
+    let imported = primary.origin == ferrokms_core::key::Origin::External;
     let mut materials = Vec::new();
-    for m in call
-        .services
-        .store
-        .materials(primary.region(), &primary.id())
-        .await
-        .map_err(store_failure)?
-    {
+    let copied = if imported {
+        Vec::new()
+    } else {
+        call.services
+            .store
+            .materials(primary.region(), &primary.id())
+            .await
+            .map_err(store_failure)?
+    };
+    for m in copied {
         let plain = call
             .services
             .root
@@ -150,7 +156,12 @@ pub async fn replicate_key(call: &Call<'_>, mut input: Input) -> Result<Value, A
         creation_date: call.now,
         // A replica's description is its own: AWS defaults it to empty, not the primary's.
         description: description.unwrap_or_default(),
-        state: KeyState::Enabled,
+        state: if imported {
+            KeyState::PendingImport
+        } else {
+            KeyState::Enabled
+        },
+        import: primary.import.awaiting_import(),
         deletion_date: None,
         pending_window_days: None,
         policy: policy.clone().into(),
