@@ -1,7 +1,8 @@
 //! The end-to-end API suite of `tests/e2e` against the PostgreSQL backend: every server the
 //! harness starts keeps its state in a database of its own on the test environment's
 //! PostgreSQL (`FERROKMS_TEST_POSTGRES`, default postgres://postgres@127.0.0.1:5432).
-//! Every module of `e2e` runs here, plus `nodes` and `faults`, which need a shared database.
+//! Every module of `e2e` runs here, plus `nodes` and `faults`, which need a shared database,
+//! and `ha`, on the reference HA deployment of `tests/ha/cluster.sh`.
 
 #[path = "e2e/aliases.rs"]
 mod aliases;
@@ -25,6 +26,8 @@ mod custom_key_stores;
 mod faults;
 #[path = "e2e/grants.rs"]
 mod grants;
+#[path = "e2e/ha.rs"]
+mod ha;
 #[path = "e2e/xks.rs"]
 mod xks;
 // Shared with `e2e`, which uses all of it.
