@@ -375,6 +375,11 @@ pub(crate) struct ServeArgs {
     /// the data directory (dev-tls-cert.pem, for clients' CA bundle).
     #[arg(long, conflicts_with = "tls_cert")]
     pub(crate) dev_tls: bool,
+    /// On SIGTERM, answer `GET /ferrokms/health` with 503 for this long while still serving,
+    /// so that a load balancer checking it stops sending first; then stop accepting and
+    /// finish what is open. Default 0.
+    #[arg(long, value_parser = drain_seconds)]
+    pub(crate) drain_seconds: Option<f64>,
     /// Keys to have at start, with fixed key ids and (in --dev) fixed material: a TOML file
     /// of `[[seed]]` tables, applied after the config file's own (README, "Seeded keys").
     #[arg(long)]
@@ -410,6 +415,8 @@ pub(crate) struct FileConfig {
     /// Request-rate and resource quotas; AWS's where unset.
     #[serde(default)]
     pub(crate) quotas: ferrokms_server::QuotaConfig,
+    /// As --drain-seconds.
+    pub(crate) drain_seconds: Option<f64>,
     /// Keys to have at start (`[[seed]]`).
     #[serde(default)]
     pub(crate) seed: Vec<ferrokms_server::seed::SeedKey>,
@@ -462,6 +469,13 @@ pub(crate) fn read_token(path: &std::path::Path) -> Result<zeroize::Zeroizing<St
         );
     }
     Ok(zeroize::Zeroizing::new(token.to_owned()))
+}
+
+fn drain_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=300.0).contains(&v) => Ok(v),
+        _ => Err("a number of seconds from 0 to 300".into()),
+    }
 }
 
 /// The `[[seed]]` tables of a `--seed` file.

@@ -80,6 +80,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
             .map_err(|e| anyhow::anyhow!("config: {e}"))?,
         None => ferrokms_server::regions::Regions::default(),
     };
+    let drain_seconds = args.drain_seconds.or(file.drain_seconds).unwrap_or(0.0);
+    if !(0.0..=300.0).contains(&drain_seconds) {
+        bail!("drain_seconds must be from 0 to 300, not {drain_seconds}");
+    }
+    let drain = std::time::Duration::from_secs_f64(drain_seconds);
     let mut quotas = file.quotas;
     if let Some(switch) = args.quotas {
         quotas.enabled = Some(matches!(switch, Switch::On));
@@ -192,6 +197,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             regions,
             audit_digest_dir: file.audit_digest_dir,
             audit_keys: keys,
+            drain,
         },
         store.clone(),
         data.root.clone(),

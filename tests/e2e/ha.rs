@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_kms::primitives::Blob;
@@ -377,4 +378,173 @@ async fn the_database_primary_killed_under_load_loses_nothing_acknowledged() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
+}
+
+/// A free port on loopback, for a node that must come back where it was.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A node on `port` and the shared database of `first_dir`, draining a second on SIGTERM.
+fn node(dir: &Path, port: u16, database: &str) -> Server {
+    let listen = format!("127.0.0.1:{port}");
+    Server::start_with_args(
+        &[
+            "serve",
+            "--listen",
+            &listen,
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--store",
+            database,
+            "--drain-seconds",
+            "1",
+        ],
+        dir,
+    )
+}
+
+/// HAProxy in front of the nodes, checking `GET /ferrokms/health`, and retrying nothing
+/// (so that only draining keeps requests off a stopping node); stopped when dropped.
+struct Balancer {
+    pid_file: PathBuf,
+}
+
+impl Balancer {
+    fn start(dir: &Path, port: u16, nodes: &[u16]) -> Balancer {
+        let servers: String = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("  server n{i} 127.0.0.1:{p} check\n"))
+            .collect();
+        let config = format!(
+            "global\n  maxconn 500\ndefaults\n  mode http\n  timeout connect 1s\n  timeout client 30s\n  timeout server 30s\n  retries 0\nlisten kms\n  bind 127.0.0.1:{port}\n  option httpchk GET /ferrokms/health\n  http-check expect status 200\n  default-server inter 200ms fall 1 rise 2\n{servers}"
+        );
+        let file = dir.join("haproxy-kms.cfg");
+        std::fs::write(&file, config).unwrap();
+        let pid_file = dir.join("haproxy-kms.pid");
+        let status = Command::new("haproxy")
+            .args(["-D", "-f"])
+            .arg(&file)
+            .arg("-p")
+            .arg(&pid_file)
+            .status()
+            .expect("haproxy (apt-get install haproxy)");
+        assert!(status.success());
+        Balancer { pid_file }
+    }
+}
+
+impl Drop for Balancer {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(&self.pid_file) {
+            let _ = Command::new("kill").arg(pid.trim()).status();
+        }
+    }
+}
+
+/// Both nodes restarted one after the other behind a load balancer, under load: each drains
+/// (its health check fails while it still serves), finishes what it has, exits, and comes
+/// back; no request fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_restart_behind_a_load_balancer_fails_no_request() {
+    let temp = tempfile::tempdir().unwrap();
+    let (a_dir, b_dir) = (temp.path().join("a"), temp.path().join("b"));
+    let database = crate::harness::database_of(&a_dir);
+    let (pa, pb, ph) = (free_port(), free_port(), free_port());
+    let a = node(&a_dir, pa, &database);
+    std::fs::create_dir_all(&b_dir).unwrap();
+    for file in ["root-key", "admin-credentials"] {
+        std::fs::copy(a_dir.join(file), b_dir.join(file)).unwrap();
+    }
+    let b = node(&b_dir, pb, &database);
+    let _balancer = Balancer::start(temp.path(), ph, &[pa, pb]);
+    let config = aws_sdk_kms::Config::builder()
+        .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
+        .region(aws_sdk_kms::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_kms::config::Credentials::new(
+            &a.access_key_id,
+            &a.secret_access_key,
+            None,
+            None,
+            "test",
+        ))
+        .endpoint_url(format!("http://127.0.0.1:{ph}"))
+        .retry_config(aws_sdk_kms::config::retry::RetryConfig::disabled())
+        .build();
+    let kms = Client::from_conf(config);
+    // Both nodes up behind the balancer.
+    let ready = Instant::now();
+    while kms.list_keys().send().await.is_err() {
+        assert!(
+            ready.elapsed() < Duration::from_secs(10),
+            "the balancer never routed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let (key, _) = crate::new_key(&kms).await;
+
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            let (kms, key, stop) = (kms.clone(), key.clone(), stop.clone());
+            tokio::spawn(async move {
+                let (mut ok, mut failed) = (0usize, Vec::new());
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    n += 1;
+                    let result = if n % 4 == 0 {
+                        kms.create_key()
+                            .send()
+                            .await
+                            .map(|_| ())
+                            .map_err(|e| format!("{e:?}"))
+                    } else {
+                        let text = format!("worker {w} request {n}");
+                        match crate::encrypt(&kms, &key, text.clone()).await {
+                            Ok(out) => crate::decrypt(&kms, out.ciphertext_blob().unwrap().clone())
+                                .await
+                                .map(|_| ())
+                                .map_err(|e| format!("{e:?}")),
+                            Err(e) => Err(format!("{e:?}")),
+                        }
+                    };
+                    match result {
+                        Ok(()) => ok += 1,
+                        Err(e) => failed.push(e),
+                    }
+                }
+                (ok, failed)
+            })
+        })
+        .collect();
+
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    a.stop();
+    let a = node(&a_dir, pa, &database);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    b.stop();
+    let b = node(&b_dir, pb, &database);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut ok, mut failed) = (0, Vec::new());
+    for w in workers {
+        let (o, f) = w.await.unwrap();
+        ok += o;
+        failed.extend(f);
+    }
+    println!(
+        "rolling restart: {ok} requests succeeded, {} failed, over {:.1?}",
+        failed.len(),
+        started.elapsed()
+    );
+    assert!(ok > 100, "the load ran: {ok}");
+    assert!(failed.is_empty(), "{failed:#?}");
+    drop((a, b));
 }

@@ -80,6 +80,9 @@ pub struct ServerConfig {
     pub audit_digest_dir: Option<std::path::PathBuf>,
     /// The audit trail's keys, checked against the public key kept outside the store.
     pub audit_keys: Arc<crate::audit::AuditKeys>,
+    /// After the shutdown signal, how long `GET /ferrokms/health` answers 503 while requests
+    /// are still served, so that a load balancer stops sending before the listener closes.
+    pub drain: std::time::Duration,
 }
 
 /// Who may read `/metrics`.
@@ -125,6 +128,8 @@ struct App {
     unauthenticated: unauthenticated::Limiter,
     /// Time a client has to send a request's body.
     body_timeout: Duration,
+    /// Set once the shutdown signal came: the node is draining.
+    draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The dev-mode debug endpoints: `POST /ferrokms/debug/advance-clock?seconds=N` and
@@ -575,6 +580,24 @@ async fn handle(
     if app.debug_clock && uri.path().starts_with("/ferrokms/debug/") {
         return debug(&app, &uri, &id).await;
     }
+    // For load balancers: whether to send this node requests. It says nothing else.
+    if method == Method::GET && uri.path() == "/ferrokms/health" {
+        return if app.draining.load(std::sync::atomic::Ordering::Relaxed) {
+            response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "application/json",
+                r#"{"status":"draining"}"#.to_owned(),
+                &id,
+            )
+        } else {
+            response(
+                StatusCode::OK,
+                "application/json",
+                r#"{"status":"serving"}"#.to_owned(),
+                &id,
+            )
+        };
+    }
     if method == Method::GET && uri.path() == "/metrics" {
         if let Some(r) = app.metrics(&headers, &id).await {
             return r;
@@ -731,6 +754,7 @@ pub async fn serve(
         metrics_access: config.metrics.clone().unwrap_or_default(),
         unauthenticated: Default::default(),
         body_timeout: config.limits.body_timeout,
+        draining: Default::default(),
     });
     let job_app = app.clone();
     let job_interval = config.job_interval;
@@ -745,12 +769,23 @@ pub async fn serve(
             }
         }
     });
+    let draining = app.draining.clone();
     let router = Router::new().fallback(handle).with_state(app);
     let (listener, addr) = crate::listener::bind(config.listen).await?;
     if let Some(tls) = &config.tls {
         tls.reload_on_sighup()?;
     }
     on_listening(addr);
+    // Drain first: report unhealthy while still serving, then stop accepting.
+    let drain = config.drain;
+    let shutdown = async move {
+        shutdown.await;
+        draining.store(true, std::sync::atomic::Ordering::Relaxed);
+        if !drain.is_zero() {
+            tracing::info!(seconds = drain.as_secs_f64(), "draining before shutdown");
+            tokio::time::sleep(drain).await;
+        }
+    };
     crate::listener::serve(listener, router, config.tls, config.limits, shutdown).await;
     Ok(())
 }
