@@ -36,6 +36,11 @@ fn cluster(args: &[&str]) -> std::process::Output {
 
 impl Cluster {
     fn start(dir: &Path) -> Cluster {
+        // Made first, so that whatever started is stopped however the test ends.
+        let mut guard = Cluster {
+            dir: dir.to_owned(),
+            url: String::new(),
+        };
         let out = cluster(&["start", dir.to_str().unwrap()]);
         assert!(
             out.status.success(),
@@ -47,14 +52,12 @@ impl Cluster {
             .output()
             .unwrap();
         assert!(created.status.success(), "{created:?}");
-        Cluster {
-            dir: dir.to_owned(),
-            url: format!(
-                "{}/ferrokms",
-                base.strip_suffix("/postgres")
-                    .expect("the script prints a database URL")
-            ),
-        }
+        guard.url = format!(
+            "{}/ferrokms",
+            base.strip_suffix("/postgres")
+                .expect("the script prints a database URL")
+        );
+        guard
     }
 
     fn primary(&self) -> Option<String> {
@@ -110,9 +113,9 @@ fn policy_naming(account: &str, sid: &str) -> String {
     .to_string()
 }
 
-/// One worker's mixed load on both nodes in turn, until `until`: CreateKey, Encrypt,
-/// CreateGrant and PutKeyPolicy on the worker's own key, ScheduleKeyDeletion of the keys it
-/// made along the way.
+/// One worker's mixed load on both nodes in turn, until `until`: Encrypt and CreateGrant on
+/// the worker's own key; CreateKey, then PutKeyPolicy (once, so that a lost one shows), then
+/// ScheduleKeyDeletion of a new key each round.
 async fn load(nodes: Vec<Client>, worker: usize, start: Instant, until: Instant) -> Acknowledged {
     let mut ack = Acknowledged::default();
     let own = loop {
@@ -121,6 +124,11 @@ async fn load(nodes: Vec<Client>, worker: usize, start: Instant, until: Instant)
             ack.keys.push(id.clone());
             break id;
         }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no key could be made"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let mut doomed: Option<String> = None;
     let mut n = 0usize;
@@ -167,17 +175,17 @@ async fn load(nodes: Vec<Client>, worker: usize, start: Instant, until: Instant)
                     Err(_) => false,
                 }
             }
-            (3, _) => {
+            (3, Some(key)) => {
                 let document = policy_naming("111122223333", &format!("w{worker}n{n}"));
                 match kms
                     .put_key_policy()
-                    .key_id(&own)
+                    .key_id(&key)
                     .policy(&document)
                     .send()
                     .await
                 {
                     Ok(_) => {
-                        ack.policies.push((own.clone(), document));
+                        ack.policies.push((key, document));
                         true
                     }
                     Err(_) => false,
@@ -318,12 +326,49 @@ async fn the_database_primary_killed_under_load_loses_nothing_acknowledged() {
             missing.push(format!("policy of {key}"));
         }
     }
+    // Each acknowledged CreateKey and Encrypt has its audit record: records are durable
+    // before the answer, on both database servers.
+    let events = Command::new("psql")
+        .args([
+            &cluster.url,
+            "-Atc",
+            "SELECT event FROM audit_events WHERE event_name IN ('CreateKey', 'Encrypt')",
+        ])
+        .output()
+        .unwrap();
+    let events = String::from_utf8_lossy(&events.stdout);
+    let (mut created, mut encrypted) = (std::collections::BTreeSet::new(), 0);
+    for line in events.lines() {
+        let e: serde_json::Value = serde_json::from_str(line).unwrap();
+        if e.get("errorCode").is_some() {
+            continue;
+        }
+        match e["eventName"].as_str() {
+            // The key a CreateKey made is its record's resource.
+            Some("CreateKey") => {
+                for r in e["resources"].as_array().into_iter().flatten() {
+                    if let Some((_, id)) = r["ARN"].as_str().and_then(|a| a.split_once(":key/")) {
+                        created.insert(id.to_owned());
+                    }
+                }
+            }
+            _ => encrypted += 1,
+        }
+    }
+    for key in &all.keys {
+        if !created.contains(key) {
+            missing.push(format!("the audit record of CreateKey {key}"));
+        }
+    }
+    if encrypted < all.ciphertexts.len() {
+        missing.push(format!(
+            "audit records of Encrypt: {encrypted} for {} acknowledged",
+            all.ciphertexts.len()
+        ));
+    }
     let lost = missing.len();
-    let acknowledged = all.keys.len()
-        + all.ciphertexts.len()
-        + all.grants.len()
-        + all.policies.len()
-        + all.deletions.len();
+    let writes = all.keys.len() + all.grants.len() + all.policies.len() + all.deletions.len();
+    let acknowledged = writes + all.ciphertexts.len();
     let window = match (all.failures.iter().min(), all.failures.iter().max()) {
         (Some(first), Some(last)) => format!(
             "{:.1} s ({first:.1?} to {last:.1?})",
@@ -332,11 +377,20 @@ async fn the_database_primary_killed_under_load_loses_nothing_acknowledged() {
         _ => "none".to_owned(),
     };
     println!(
-        "HA failover: {} requests, {acknowledged} acknowledged writes, lost: {lost}; primary killed at {killed_at:.1?}, standby promoted at {promoted:.1?}; {} failed requests, window {window}",
+        "HA failover: {} requests; acknowledged: {writes} writes (keys {}, grants {}, policies {}, deletions {}) and {} ciphertexts, each with its audit record; lost: {lost}; primary killed at {killed_at:.1?}, standby promoted at {promoted:.1?}; {} failed requests, window {window}",
         all.requests,
+        all.keys.len(),
+        all.grants.len(),
+        all.policies.len(),
+        all.deletions.len(),
+        all.ciphertexts.len(),
         all.failures.len(),
     );
     assert!(missing.is_empty(), "lost: {missing:#?}");
+    assert!(
+        !all.failures.is_empty(),
+        "the kill did not hit the serving primary (nothing failed)"
+    );
     assert!(acknowledged > 40, "the load ran: {acknowledged}");
 
     // No split brain: the old primary, back, is a standby that refuses writes.
@@ -406,6 +460,25 @@ fn node(dir: &Path, port: u16, database: &str) -> Server {
         ],
         dir,
     )
+}
+
+/// Waits until the node on `port` answers its health check.
+async fn healthy(port: u16) {
+    let since = Instant::now();
+    loop {
+        let ok = Command::new("curl")
+            .args(["-sf", &format!("http://127.0.0.1:{port}/ferrokms/health")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if ok {
+            return;
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(20),
+            "node on {port} never healthy"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// HAProxy in front of the nodes, checking `GET /ferrokms/health`, and retrying nothing
@@ -528,7 +601,9 @@ async fn a_rolling_restart_behind_a_load_balancer_fails_no_request() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     a.stop();
     let a = node(&a_dir, pa, &database);
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Back in the balancer (two good checks 200 ms apart) before the other one goes.
+    healthy(pa).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
     b.stop();
     let b = node(&b_dir, pb, &database);
     tokio::time::sleep(Duration::from_secs(1)).await;

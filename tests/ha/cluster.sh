@@ -80,15 +80,25 @@ start_patroni() {
   as_postgres bash -c "nohup patroni '$dir/$name/patroni.yml' >>'$dir/$name/patroni.log' 2>&1 & echo \$! > '$dir/$name/patroni.pid'"
 }
 
+# The cluster last started, so that one a killed run left behind is stopped first: the
+# ports are fixed.
+LAST=/tmp/ferrokms-ha-cluster-last
+
 case $cmd in
 start)
+  if [ -f "$LAST" ] && [ "$(cat "$LAST")" != "$dir" ]; then
+    "$0" stop "$(cat "$LAST")" || true
+  fi
+  echo "$dir" > "$LAST"
+  # Whatever this start began is stopped if it fails.
+  trap '"$0" stop "$dir"' ERR
   mkdir -p "$dir"
   chown postgres "$dir"
   as_postgres mkdir -p "$dir/etcd" "$dir/pg1" "$dir/pg2"
   as_postgres bash -c "nohup etcd --name ha --data-dir '$dir/etcd/data' \
     --listen-client-urls http://127.0.0.1:2479 --advertise-client-urls http://127.0.0.1:2479 \
     --listen-peer-urls http://127.0.0.1:2480 --initial-advertise-peer-urls http://127.0.0.1:2480 \
-    --initial-cluster ha=http://127.0.0.1:2480 --enable-v2=true \
+    --initial-cluster ha=http://127.0.0.1:2480 \
     >'$dir/etcd/etcd.log' 2>&1 & echo \$! > '$dir/etcd/etcd.pid'"
   for _ in $(seq 50); do
     curl -sf http://127.0.0.1:2479/health >/dev/null && break
@@ -131,6 +141,7 @@ CFG
     sleep 0.2
   done
   echo "the cluster did not become ready; see $dir/*/patroni.log" >&2
+  "$0" stop "$dir"
   exit 1
   ;;
 primary)

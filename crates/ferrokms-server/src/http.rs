@@ -132,6 +132,18 @@ struct App {
     draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
+async fn close_while_draining(
+    State(draining): State<Arc<std::sync::atomic::AtomicBool>>,
+    mut response: Response,
+) -> Response {
+    if draining.load(std::sync::atomic::Ordering::Relaxed) {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
 /// The dev-mode debug endpoints: `POST /ferrokms/debug/advance-clock?seconds=N` and
 /// `POST /ferrokms/debug/run-jobs`.
 async fn debug(app: &App, uri: &Uri, id: &str) -> Response {
@@ -770,7 +782,11 @@ pub async fn serve(
         }
     });
     let draining = app.draining.clone();
-    let router = Router::new().fallback(handle).with_state(app);
+    // While draining, every answer closes its connection, so that clients holding a
+    // keep-alive connection (or a balancer passing TCP through) reconnect elsewhere.
+    let router = Router::new().fallback(handle).with_state(app).layer(
+        axum::middleware::map_response_with_state(draining.clone(), close_while_draining),
+    );
     let (listener, addr) = crate::listener::bind(config.listen).await?;
     if let Some(tls) = &config.tls {
         tls.reload_on_sighup()?;
