@@ -24,7 +24,7 @@ use crate::{precomputed, random, KmsError};
 pub const MAX_MESSAGE_BYTES: usize = 4096;
 
 /// New material for a key: its secret part and, for asymmetric specs, its public key.
-pub struct GeneratedKey {
+pub struct NewMaterial {
     pub material: KeyMaterial,
     pub public_key: Option<Vec<u8>>,
 }
@@ -80,58 +80,61 @@ fn hmac_algorithm(alg: MacAlgorithm) -> hmac::Algorithm {
 
 /// Generates material for a new key of `spec`. RSA generation takes a while (seconds for
 /// 4096 bits): call it off the async runtime's threads.
-pub fn generate(spec: KeySpec) -> Result<GeneratedKey, KmsError> {
+pub fn generate(spec: KeySpec) -> Result<NewMaterial, KmsError> {
     if spec == KeySpec::SymmetricDefault {
-        return Ok(GeneratedKey {
+        return Ok(NewMaterial {
             material: KeyMaterial::generate_symmetric()?,
             public_key: None,
         });
     }
     if let Some(mac) = spec.mac_algorithm() {
         // HMAC keys are as long as the hash output, as AWS makes them.
-        let len = hmac_algorithm(mac).digest_algorithm().output_len();
-        return Ok(GeneratedKey {
-            material: KeyMaterial::from_bytes(random::secret_bytes(len)?),
+        return Ok(NewMaterial {
+            material: KeyMaterial::from_bytes(random::secret_bytes(hmac_key_bytes(mac))?),
             public_key: None,
         });
     }
     if let Some(size) = rsa_size(spec) {
         let key = signature::RsaKeyPair::generate(size).map_err(internal)?;
         let pkcs8: Pkcs8V1Der = key.as_der().map_err(internal)?;
-        let public: PublicKeyX509Der = key.public_key().as_der().map_err(internal)?;
-        return Ok(GeneratedKey {
-            material: secret_der(pkcs8.as_ref()),
-            public_key: Some(public.as_ref().to_vec()),
-        });
+        return Ok(kept(
+            pkcs8.as_ref(),
+            key.public_key().as_der().map_err(internal)?,
+        ));
     }
     if let Some(alg) = ecdsa_signing(spec) {
         let key = EcdsaKeyPair::generate(alg).map_err(internal)?;
         let pkcs8 = key.to_pkcs8v1().map_err(internal)?;
-        let public: PublicKeyX509Der = key.public_key().as_der().map_err(internal)?;
-        return Ok(GeneratedKey {
-            material: secret_der(pkcs8.as_ref()),
-            public_key: Some(public.as_ref().to_vec()),
-        });
+        return Ok(kept(
+            pkcs8.as_ref(),
+            key.public_key().as_der().map_err(internal)?,
+        ));
     }
     if let Some(alg) = ml_dsa_signing(spec) {
         let key = PqdsaKeyPair::generate(alg).map_err(internal)?;
         let pkcs8 = key.to_pkcs8v1().map_err(internal)?;
-        let public: PublicKeyX509Der = key.public_key().as_der().map_err(internal)?;
-        return Ok(GeneratedKey {
-            material: secret_der(pkcs8.as_ref()),
-            public_key: Some(public.as_ref().to_vec()),
-        });
+        return Ok(kept(
+            pkcs8.as_ref(),
+            key.public_key().as_der().map_err(internal)?,
+        ));
     }
     if spec == KeySpec::EccNistEdwards25519 {
         let key = Ed25519KeyPair::generate().map_err(internal)?;
         let pkcs8: Pkcs8V1Der = key.as_der().map_err(internal)?;
-        let public: PublicKeyX509Der = key.public_key().as_der().map_err(internal)?;
-        return Ok(GeneratedKey {
-            material: secret_der(pkcs8.as_ref()),
-            public_key: Some(public.as_ref().to_vec()),
-        });
+        return Ok(kept(
+            pkcs8.as_ref(),
+            key.public_key().as_der().map_err(internal)?,
+        ));
     }
     Err(unsupported(spec))
+}
+
+/// A private key as ferrokms keeps it: PKCS#8 v1, with its SubjectPublicKeyInfo.
+fn kept(pkcs8: &[u8], public: PublicKeyX509Der) -> NewMaterial {
+    NewMaterial {
+        material: secret_der(pkcs8),
+        public_key: Some(public.as_ref().to_vec()),
+    }
 }
 
 /// The largest plaintext RSA-OAEP takes: k − 2·hLen − 2 bytes.
@@ -418,37 +421,41 @@ pub fn derive_shared_secret(
     .map_err(|_| KmsError::invalid_peer_public_key())
 }
 
-/// The public key of a private key held as PKCS#8, for data key pairs.
-pub fn public_key_of(spec: KeySpec, private_key: &KeyMaterial) -> Result<Vec<u8>, KmsError> {
-    let der = private_key.expose();
-    let public: PublicKeyX509Der = if rsa_size(spec).is_some() {
-        signature::RsaKeyPair::from_pkcs8(der)
-            .map_err(internal)?
-            .public_key()
-            .as_der()
-            .map_err(internal)?
-    } else if let Some(alg) = ecdsa_signing(spec) {
-        EcdsaKeyPair::from_pkcs8(alg, der)
-            .map_err(internal)?
-            .public_key()
-            .as_der()
-            .map_err(internal)?
-    } else if let Some(alg) = ml_dsa_signing(spec) {
-        PqdsaKeyPair::from_pkcs8(alg, der)
-            .map_err(internal)?
-            .public_key()
-            .as_der()
-            .map_err(internal)?
-    } else if spec == KeySpec::EccNistEdwards25519 {
-        Ed25519KeyPair::from_pkcs8_maybe_unchecked(der)
-            .map_err(internal)?
-            .public_key()
-            .as_der()
-            .map_err(internal)?
-    } else {
-        return Err(unsupported(spec));
-    };
-    Ok(public.as_ref().to_vec())
+/// A private key of `spec` in PKCS#8 (v1 or v2, from anywhere: imported material), as
+/// ferrokms keeps it: checked against the spec (an RSA key's size, an ECC key's named
+/// curve), re-encoded as PKCS#8 v1 so that the same key always has the same bytes, and with
+/// its public key. None if it is not such a key.
+pub fn parse_private_key(spec: KeySpec, der: &[u8]) -> Option<NewMaterial> {
+    if let Some(size) = rsa_size(spec) {
+        let key = signature::RsaKeyPair::from_pkcs8(der).ok()?;
+        if key.public_modulus_len() != size.len() {
+            return None;
+        }
+        let pkcs8: Pkcs8V1Der = key.as_der().ok()?;
+        return Some(kept(pkcs8.as_ref(), key.public_key().as_der().ok()?));
+    }
+    if let Some(alg) = ecdsa_signing(spec) {
+        // from_pkcs8 refuses a key on another curve, and explicit curve parameters.
+        let key = EcdsaKeyPair::from_pkcs8(alg, der).ok()?;
+        let pkcs8 = key.to_pkcs8v1().ok()?;
+        return Some(kept(pkcs8.as_ref(), key.public_key().as_der().ok()?));
+    }
+    if let Some(alg) = ml_dsa_signing(spec) {
+        let key = PqdsaKeyPair::from_pkcs8(alg, der).ok()?;
+        let pkcs8 = key.to_pkcs8v1().ok()?;
+        return Some(kept(pkcs8.as_ref(), key.public_key().as_der().ok()?));
+    }
+    if spec == KeySpec::EccNistEdwards25519 {
+        let key = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).ok()?;
+        let pkcs8: Pkcs8V1Der = key.as_der().ok()?;
+        return Some(kept(pkcs8.as_ref(), key.public_key().as_der().ok()?));
+    }
+    None
+}
+
+/// The length of HMAC keys AWS makes for `alg`: the hash's output, the least it imports.
+pub fn hmac_key_bytes(alg: MacAlgorithm) -> usize {
+    hmac_algorithm(alg).digest_algorithm().output_len()
 }
 
 /// Reveals PKCS#8 bytes where AWS returns them: GenerateDataKeyPair's plaintext private key.

@@ -4,11 +4,11 @@
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
 use aws_lc_rs::key_wrap::{AesKek, KeyWrapPadded, AES_256};
 use aws_lc_rs::rsa::KeySize;
-use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
+use aws_lc_rs::signature::{KeyPair, RsaKeyPair};
 use aws_lc_rs::{digest, hmac};
 use zeroize::Zeroizing;
 
-use crate::asymmetric::rsa_decrypt;
+use crate::asymmetric::{self, rsa_decrypt, NewMaterial};
 use crate::ids::{KeyArn, KeyId};
 use crate::key::{EncryptionAlgorithm, KeySpec, Millis};
 use crate::material::{KeyMaterial, MaterialId, RootKeyProvider, SYMMETRIC_MATERIAL_BYTES};
@@ -210,100 +210,38 @@ pub fn check_importable_spec(spec: KeySpec) -> Result<(), KmsError> {
     }
 }
 
-/// Imported material, checked against its key's spec: the secret in the form the rest of
-/// ferrokms keeps it (PKCS#8 v1 for a private key, whatever encoding it came in), and the
-/// public key KMS derives from a private key.
-pub struct AcceptedMaterial {
-    pub material: KeyMaterial,
-    pub public_key: Option<Vec<u8>>,
-}
-
 /// The largest HMAC key AWS imports: 1024 bits.
 const MAX_HMAC_MATERIAL_BYTES: usize = 128;
 
 /// Checks unwrapped material as AWS documents it: 32 bytes for a symmetric key; for an
-/// HMAC key at least the hash length and at most 1024 bits; for RSA a two-prime PKCS#8 key
-/// of the spec's size; for ECC a PKCS#8 key on the spec's named curve. The private key is
-/// re-encoded, so that the same key always has the same bytes, and so the same id.
+/// HMAC key at least the hash length and at most 1024 bits; for an asymmetric key a PKCS#8
+/// private key of the spec (`asymmetric::parse_private_key`), whose public key KMS derives.
 pub fn accept_material(
     spec: KeySpec,
     material: Zeroizing<Vec<u8>>,
-) -> Result<AcceptedMaterial, KmsError> {
-    let bad = || KmsError::imported_material_invalid(spec.as_str());
-    let secret = |b: &[u8]| KeyMaterial::from_bytes(Zeroizing::new(b.to_vec()));
-    let accepted = |private: &[u8], public: PublicKeyX509Der| AcceptedMaterial {
-        material: secret(private),
-        public_key: Some(public.as_ref().to_vec()),
-    };
-    match spec {
-        KeySpec::SymmetricDefault => {
-            if material.len() != SYMMETRIC_MATERIAL_BYTES {
-                return Err(KmsError::symmetric_material_wrong_length());
-            }
-            Ok(AcceptedMaterial {
-                material: KeyMaterial::from_bytes(material),
-                public_key: None,
-            })
+) -> Result<NewMaterial, KmsError> {
+    check_importable_spec(spec)?;
+    if spec == KeySpec::SymmetricDefault {
+        if material.len() != SYMMETRIC_MATERIAL_BYTES {
+            return Err(KmsError::symmetric_material_wrong_length());
         }
-        KeySpec::Hmac224 | KeySpec::Hmac256 | KeySpec::Hmac384 | KeySpec::Hmac512 => {
-            let min = match spec {
-                KeySpec::Hmac224 => 28,
-                KeySpec::Hmac256 => 32,
-                KeySpec::Hmac384 => 48,
-                _ => 64,
-            };
-            if !(min..=MAX_HMAC_MATERIAL_BYTES).contains(&material.len()) {
-                return Err(KmsError::hmac_material_wrong_length(
-                    spec.as_str(),
-                    min,
-                    MAX_HMAC_MATERIAL_BYTES,
-                ));
-            }
-            Ok(AcceptedMaterial {
-                material: KeyMaterial::from_bytes(material),
-                public_key: None,
-            })
+    } else if let Some(mac) = spec.mac_algorithm() {
+        let min = asymmetric::hmac_key_bytes(mac);
+        if !(min..=MAX_HMAC_MATERIAL_BYTES).contains(&material.len()) {
+            return Err(KmsError::hmac_material_wrong_length(
+                spec.as_str(),
+                min,
+                MAX_HMAC_MATERIAL_BYTES,
+            ));
         }
-        KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096 => {
-            let bytes = match spec {
-                KeySpec::Rsa2048 => 256,
-                KeySpec::Rsa3072 => 384,
-                _ => 512,
-            };
-            let key = RsaKeyPair::from_pkcs8(&material).map_err(|_| bad())?;
-            if key.public_modulus_len() != bytes {
-                return Err(bad());
-            }
-            let pkcs8: Pkcs8V1Der = key.as_der().map_err(|_| bad())?;
-            let public = key.public_key().as_der().map_err(|_| bad())?;
-            Ok(accepted(pkcs8.as_ref(), public))
-        }
-        KeySpec::EccNistP256
-        | KeySpec::EccNistP384
-        | KeySpec::EccNistP521
-        | KeySpec::EccSecgP256k1 => {
-            let alg = match spec {
-                KeySpec::EccNistP256 => &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
-                KeySpec::EccNistP384 => &signature::ECDSA_P384_SHA384_ASN1_SIGNING,
-                KeySpec::EccNistP521 => &signature::ECDSA_P521_SHA512_ASN1_SIGNING,
-                _ => &signature::ECDSA_P256K1_SHA256_ASN1_SIGNING,
-            };
-            // from_pkcs8 refuses a key on another curve and explicit curve parameters.
-            let key = EcdsaKeyPair::from_pkcs8(alg, &material).map_err(|_| bad())?;
-            let pkcs8 = key.to_pkcs8v1().map_err(|_| bad())?;
-            let public = key.public_key().as_der().map_err(|_| bad())?;
-            Ok(accepted(pkcs8.as_ref(), public))
-        }
-        KeySpec::EccNistEdwards25519 => {
-            let key = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&material).map_err(|_| bad())?;
-            let pkcs8: Pkcs8V1Der = key.as_der().map_err(|_| bad())?;
-            let public = key.public_key().as_der().map_err(|_| bad())?;
-            Ok(accepted(pkcs8.as_ref(), public))
-        }
-        KeySpec::Sm2 | KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87 => {
-            check_importable_spec(spec).and(Err(bad()))
-        }
+    } else {
+        return asymmetric::parse_private_key(spec, &material)
+            .ok_or_else(|| KmsError::imported_material_invalid(spec.as_str()));
     }
+    Ok(NewMaterial {
+        material: KeyMaterial::from_bytes(material),
+        public_key: None,
+    })
 }
 
 /// The id of imported material is derived from it and from the key's id (not its Region,

@@ -55,13 +55,15 @@ impl MaterialId {
         if s.len() != 64 {
             return None;
         }
+        // Lowercase hex digits only: from_str_radix alone would take a sign ("+f").
+        let digit = |b: u8| match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'a'..=b'f' => Some(b - b'a' + 10),
+            _ => None,
+        };
         let mut out = [0u8; 32];
         for (i, pair) in s.as_bytes().chunks(2).enumerate() {
-            let text = std::str::from_utf8(pair).ok()?;
-            if text.bytes().any(|b| b.is_ascii_uppercase()) {
-                return None;
-            }
-            out[i] = u8::from_str_radix(text, 16).ok()?;
+            out[i] = digit(pair[0])? << 4 | digit(pair[1])?;
         }
         Some(MaterialId(out))
     }
@@ -355,5 +357,9 @@ mod tests {
         assert_eq!(text.len(), 64);
         assert_eq!(MaterialId::parse(&text), Some(id));
         assert_eq!(MaterialId::parse(&text.to_uppercase()), None);
+        // A sign is not a hex digit, though from_str_radix takes one.
+        let signed = format!("+f{}", &text[2..]);
+        assert_eq!(MaterialId::parse(&signed), None);
+        assert_eq!(MaterialId::parse(&"é".repeat(32)), None);
     }
 }

@@ -10,7 +10,6 @@
 use std::collections::BTreeMap;
 
 use base64::Engine;
-use ferrokms_core::asymmetric;
 use ferrokms_core::ids::{AccountId, AliasName, KeyArn, KeyId, Region};
 use ferrokms_core::import::{accept_material, check_importable_spec, imported_material_id};
 use ferrokms_core::key::{
@@ -458,10 +457,8 @@ async fn create(
     let material = match &p.material {
         MaterialPlan::Fixed(material, _) => Some(material),
         MaterialPlan::Generate => {
-            let spec = key.key_spec;
-            generated = tokio::task::spawn_blocking(move || asymmetric::generate(spec))
+            generated = crate::api::generate_off_runtime(key.key_spec)
                 .await
-                .map_err(|_| ServerError::Random)?
                 .map_err(|e| refuse(&key.id().to_string(), e))?;
             key.public_key.clone_from(&generated.public_key);
             Some(&generated.material)

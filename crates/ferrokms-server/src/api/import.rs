@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use super::authorize::Conditions;
 use super::operations::On;
-use super::resolve::{modify_authorized, modify_key, resolve_key};
+use super::resolve::{modify_authorized, modify_key_deciding, resolve_key};
 use super::Call;
 use crate::error::ApiError;
 use crate::wire::{blob, timestamp, Input};
@@ -176,11 +176,7 @@ fn material_id_member(input: &mut Input, member: &str) -> Result<Option<Material
     let Some(given) = input.string(member, 64, 64)? else {
         return Ok(None);
     };
-    let parsed = given
-        .bytes()
-        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        .then(|| MaterialId::parse(&given))
-        .flatten();
+    let parsed = MaterialId::parse(&given);
     if parsed.is_none() {
         input.pattern_violated(member, &given, "^[a-f0-9]+$");
     }
@@ -239,29 +235,16 @@ async fn change_imported_materials(
     services: &super::Services,
     audit: &ferrokms_store::Intent,
     key: KeyMetadata,
-    mut change: impl FnMut(&mut KeyMetadata) -> Result<Vec<MaterialId>, KmsError>,
+    change: impl FnMut(&mut KeyMetadata) -> Result<Vec<MaterialId>, KmsError>,
 ) -> Result<(KeyMetadata, Vec<MaterialId>), ApiError> {
     let store = &services.store;
     let arn = key.arn.clone();
-    let removed = std::sync::Mutex::new(Vec::new());
-    let removed = &removed;
-    let last_removed = || removed.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let key = modify_key(
-        services,
-        key,
-        |k| {
-            let gone = change(k)?;
-            *removed.lock().unwrap_or_else(|e| e.into_inner()) = gone;
-            Ok(())
-        },
-        |k| async move {
-            let gone = last_removed();
-            store
-                .change_materials(audit, &k, None, Removal::Only(&gone))
-                .await
-        },
-    )
+    let changed = modify_key_deciding(services, key, change, |k, gone| async move {
+        store
+            .change_materials(audit, &k, None, Removal::Only(&gone))
+            .await
+    })
     .await?;
     services.materials.forget_key(&arn);
-    Ok((key, last_removed()))
+    Ok(changed)
 }

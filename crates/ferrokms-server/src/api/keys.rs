@@ -135,11 +135,10 @@ pub fn add_spec_details(m: &mut Value, key: &KeyMetadata) {
 
 /// Generates key material on a blocking thread: RSA key generation takes long enough to
 /// stall other requests if it ran on the async runtime.
-pub async fn generate_off_runtime(spec: KeySpec) -> Result<asymmetric::GeneratedKey, ApiError> {
+pub async fn generate_off_runtime(spec: KeySpec) -> Result<asymmetric::NewMaterial, KmsError> {
     tokio::task::spawn_blocking(move || asymmetric::generate(spec))
         .await
         .map_err(|_| KmsError::internal())?
-        .map_err(ApiError::from)
 }
 
 pub async fn create_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {

@@ -32,6 +32,7 @@ use crate::wire::Input;
 use operations::{Operation, OperationSpec, Rate};
 
 pub use import::expire_imported_materials;
+pub(crate) use keys::generate_off_runtime;
 pub use rotation::rotate_key;
 
 /// What every operation may use.

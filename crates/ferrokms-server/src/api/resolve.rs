@@ -243,8 +243,8 @@ where
 /// [`update_key`].
 pub async fn modify_key<C, W, Fut>(
     services: &Services,
-    mut key: KeyMetadata,
-    mut change: C,
+    key: KeyMetadata,
+    change: C,
     write: W,
 ) -> Result<KeyMetadata, ApiError>
 where
@@ -252,13 +252,32 @@ where
     W: Fn(KeyMetadata) -> Fut,
     Fut: std::future::Future<Output = Result<i64, ferrokms_store::StoreError>>,
 {
+    let (key, ()) = modify_key_deciding(services, key, change, |k, ()| write(k)).await?;
+    Ok(key)
+}
+
+/// As [`modify_key`], for a change that decides something the write needs (which stored
+/// rows go with it, say): each attempt's decision, made on the key as it is then, goes to
+/// that attempt's write, and the last one is returned.
+pub async fn modify_key_deciding<T, C, W, Fut>(
+    services: &Services,
+    mut key: KeyMetadata,
+    mut change: C,
+    write: W,
+) -> Result<(KeyMetadata, T), ApiError>
+where
+    T: Clone,
+    C: FnMut(&mut KeyMetadata) -> Result<T, KmsError>,
+    W: Fn(KeyMetadata, T) -> Fut,
+    Fut: std::future::Future<Output = Result<i64, ferrokms_store::StoreError>>,
+{
     const ATTEMPTS: usize = 8;
     for _ in 0..ATTEMPTS {
-        change(&mut key)?;
-        match write(key.clone()).await {
+        let decided = change(&mut key)?;
+        match write(key.clone(), decided.clone()).await {
             Ok(revision) => {
                 key.revision = revision;
-                return Ok(key);
+                return Ok((key, decided));
             }
             Err(ferrokms_store::StoreError::Conflict) => {
                 key = services

@@ -229,18 +229,11 @@ pub async fn list_key_rotations(call: &Call<'_>, mut input: Input) -> Result<Val
         .materials(key.region(), &key.id())
         .await
         .map_err(store_failure)?;
-    let mut rows: Vec<StoredMaterial> = materials
+    let rows: Vec<StoredMaterial> = materials
         .into_iter()
         .filter(|m| all || m.rotation_type.is_some())
         .collect();
-    if let Some(after) = &after {
-        let position = rows
-            .iter()
-            .position(|m| &m.material_id.to_string() == after)
-            .ok_or_else(KmsError::invalid_marker)?;
-        rows.drain(..=position);
-    }
-    let (rows, mut out) = finish_page(rows, limit, |m| m.material_id.to_string());
+    let (rows, mut out) = page_of_materials(rows, after, limit, |m| m.material_id)?;
     let arn = key.arn.to_string();
     let entries: Vec<Value> = rows
         .iter()
@@ -261,6 +254,23 @@ pub async fn list_key_rotations(call: &Call<'_>, mut input: Input) -> Result<Val
     Ok(Value::Object(out))
 }
 
+/// One page of a key's materials, in their order, after the material the marker names.
+fn page_of_materials<T>(
+    mut rows: Vec<T>,
+    after: Option<String>,
+    limit: usize,
+    id: impl Fn(&T) -> MaterialId,
+) -> Result<(Vec<T>, serde_json::Map<String, Value>), ApiError> {
+    if let Some(after) = &after {
+        let position = rows
+            .iter()
+            .position(|m| &id(m).to_string() == after)
+            .ok_or_else(KmsError::invalid_marker)?;
+        rows.drain(..=position);
+    }
+    Ok(finish_page(rows, limit, |m| id(m).to_string()))
+}
+
 /// ListKeyRotations of a key of imported material: its materials as the key records them,
 /// with their import state and expiry. ROTATIONS_ONLY lists the materials rotation made
 /// current; ALL_KEY_MATERIAL adds the first one and the one pending rotation.
@@ -270,20 +280,13 @@ fn list_imported_rotations(
     limit: usize,
     after: Option<String>,
 ) -> Result<Value, ApiError> {
-    let mut rows: Vec<&ImportedMaterial> = key
+    let rows: Vec<&ImportedMaterial> = key
         .import
         .materials
         .iter()
         .filter(|m| all || m.rotated_at.is_some())
         .collect();
-    if let Some(after) = &after {
-        let position = rows
-            .iter()
-            .position(|m| &m.id.to_string() == after)
-            .ok_or_else(KmsError::invalid_marker)?;
-        rows.drain(..=position);
-    }
-    let (rows, mut out) = finish_page(rows, limit, |m| m.id.to_string());
+    let (rows, mut out) = page_of_materials(rows, after, limit, |m| m.id)?;
     let arn = key.arn.to_string();
     let entries: Vec<Value> = rows
         .iter()
