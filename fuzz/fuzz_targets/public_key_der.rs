@@ -3,12 +3,12 @@
 #![no_main]
 use std::sync::OnceLock;
 
-use ferrokms_core::asymmetric::{self, GeneratedKey};
+use ferrokms_core::asymmetric::{self, NewMaterial};
 use ferrokms_core::key::{KeySpec, MessageType, SigningAlgorithm};
 use libfuzzer_sys::fuzz_target;
 
-fn p256() -> &'static GeneratedKey {
-    static KEY: OnceLock<GeneratedKey> = OnceLock::new();
+fn p256() -> &'static NewMaterial {
+    static KEY: OnceLock<NewMaterial> = OnceLock::new();
     KEY.get_or_init(|| asymmetric::generate(KeySpec::EccNistP256).expect("key"))
 }
 
