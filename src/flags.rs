@@ -389,6 +389,10 @@ pub(crate) struct ServeArgs {
     /// them) cross the network in the clear.
     #[arg(long)]
     pub(crate) insecure_http: bool,
+    /// Serve the web console at /console/: on by default on loopback and in --dev,
+    /// off elsewhere unless asked for; overrides the config's `console`.
+    #[arg(long)]
+    pub(crate) console: Option<Switch>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -417,6 +421,8 @@ pub(crate) struct FileConfig {
     pub(crate) quotas: ferrokms_server::QuotaConfig,
     /// As --drain-seconds.
     pub(crate) drain_seconds: Option<f64>,
+    /// As --console on|off.
+    pub(crate) console: Option<bool>,
     /// Keys to have at start (`[[seed]]`).
     #[serde(default)]
     pub(crate) seed: Vec<ferrokms_server::seed::SeedKey>,
@@ -529,6 +535,8 @@ pub(crate) struct ServePlan {
     pub(crate) dev_tls: bool,
     /// `/metrics`, and the file of the token scrapers present (None: dev mode, no token).
     pub(crate) metrics: Option<Option<PathBuf>>,
+    /// Serve the web console at /console/.
+    pub(crate) console: bool,
 }
 
 impl ServePlan {
@@ -601,8 +609,15 @@ impl ServePlan {
                     .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             ),
         };
+        // The console is only a client of the API, but on an address other machines reach
+        // it is one more thing served there, so it is asked for.
+        let console = match args.console {
+            Some(switch) => matches!(switch, Switch::On),
+            None => file.console.unwrap_or(dev || listen.ip().is_loopback()),
+        };
         Ok(ServePlan {
             listen,
+            console,
             mode,
             data_dir,
             store: args.store.clone().or_else(|| file.store.clone()),
@@ -631,6 +646,27 @@ mod tests {
             Ok(p) => panic!("{args:?} with {config:?} was allowed: {p:?}"),
             Err(e) => e.to_string(),
         }
+    }
+
+    #[test]
+    fn the_console_is_on_where_only_this_machine_reaches_it_unless_switched() {
+        let tls = ["--tls-cert", "c.pem", "--tls-key", "k.pem"];
+        assert!(plan(&[], "").unwrap().console, "loopback");
+        assert!(plan(&["--dev"], "").unwrap().console, "dev");
+        let wide = |extra: &[&str], config: &str| {
+            let mut args = vec!["--listen", "0.0.0.0:4599"];
+            args.extend(tls);
+            args.extend(extra);
+            plan(&args, config).unwrap().console
+        };
+        assert!(!wide(&[], ""), "beyond loopback it is asked for");
+        assert!(wide(&[], "console = true"));
+        assert!(wide(&["--console", "on"], ""));
+        assert!(
+            !wide(&["--console", "off"], "console = true"),
+            "the flag wins"
+        );
+        assert!(!plan(&["--console", "off"], "").unwrap().console);
     }
 
     #[test]

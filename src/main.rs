@@ -179,6 +179,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let plain_beyond_loopback = tls.is_none() && !listen.ip().is_loopback();
     let store = data.store.clone();
     let banner_mode = mode.clone();
+    let console = plan.console;
     let root_description = data.root_description.clone();
     ferrokms_server::serve(
         ServerConfig {
@@ -198,6 +199,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             audit_digest_dir: file.audit_digest_dir,
             audit_keys: keys,
             drain,
+            console,
         },
         store.clone(),
         data.root.clone(),
@@ -232,6 +234,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
             }
             println!("audit signing key: {} ({})", audit_anchor.file.display(), audit_anchor.fingerprint);
             println!("try: aws --endpoint-url {scheme}://{addr}{ca_bundle} kms create-key");
+            if console {
+                println!("console: {scheme}://{addr}/console/ (sign in with an access key pair)");
+            }
         },
         shutdown_signal(),
     )

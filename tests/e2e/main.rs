@@ -9,9 +9,11 @@ mod auth;
 mod authorization;
 mod backup;
 mod cli;
+mod console;
 mod crash;
 mod crypto;
 mod custom_key_stores;
+mod explain_api;
 mod grants;
 // Shared with `e2e_postgres`; some of it serves only that suite.
 #[allow(dead_code)]

@@ -29,7 +29,7 @@ use crate::sigv4::VerifiedRequest;
 use crate::sigv4::{Authenticator, RequestParts, Service};
 use crate::unauthenticated;
 use crate::wire::Input;
-use crate::{jobs, sts, ServerError};
+use crate::{explain, jobs, sts, ServerError};
 use ferrokms_core::key::Millis;
 use ferrokms_core::KmsError;
 use std::net::IpAddr;
@@ -83,6 +83,8 @@ pub struct ServerConfig {
     /// After the shutdown signal, how long `GET /ferrokms/health` answers 503 while requests
     /// are still served, so that a load balancer stops sending before the listener closes.
     pub drain: std::time::Duration,
+    /// Serve the web console's files at `/console/`.
+    pub console: bool,
 }
 
 /// Who may read `/metrics`.
@@ -130,6 +132,8 @@ struct App {
     body_timeout: Duration,
     /// Set once the shutdown signal came: the node is draining.
     draining: Arc<std::sync::atomic::AtomicBool>,
+    /// Serve the console's files.
+    console: bool,
 }
 
 async fn close_while_draining(
@@ -193,6 +197,9 @@ fn response(status: StatusCode, content_type: &'static str, body: String, id: &s
     *r.status_mut() = status;
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    // Answers carry data keys, plaintexts and policies: no cache, the browser's included,
+    // may keep them.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if let Ok(v) = HeaderValue::from_str(id) {
         h.insert("x-amzn-RequestId", v);
     }
@@ -252,6 +259,8 @@ enum Api {
     Sts(&'static str),
     /// Whether the request is CloudTrail's LookupEvents, the one action served.
     CloudTrail(bool),
+    /// ferrokms's own ExplainDecision (`explain::operation`), signed for KMS.
+    Explain,
 }
 
 impl Api {
@@ -263,7 +272,10 @@ impl Api {
         let posted = method == Method::POST;
         match service {
             Service::Sts => Api::Sts(sts::known_action(body)),
-            Service::CloudTrail => Api::CloudTrail(posted && target == audit::lookup::TARGET),
+            Service::CloudTrail => {
+                Api::CloudTrail(posted && audit::lookup::names_lookup_events(target))
+            }
+            Service::Kms if posted && target == explain::operation::TARGET => Api::Explain,
             Service::Kms => Api::Kms(
                 target
                     .strip_prefix(TARGET_PREFIX)
@@ -275,7 +287,7 @@ impl Api {
 
     fn event_source(&self) -> &'static str {
         match self {
-            Api::Kms(_) => "kms.amazonaws.com",
+            Api::Kms(_) | Api::Explain => "kms.amazonaws.com",
             Api::Sts(_) => "sts.amazonaws.com",
             Api::CloudTrail(_) => "cloudtrail.amazonaws.com",
         }
@@ -286,6 +298,7 @@ impl Api {
             Api::Kms(Some(spec)) => spec.name,
             Api::Sts(action) => action,
             Api::CloudTrail(true) => "LookupEvents",
+            Api::Explain => "ExplainDecision",
             Api::Kms(None) | Api::CloudTrail(false) => "Unknown",
         }
     }
@@ -295,6 +308,7 @@ impl Api {
         match self {
             Api::Kms(Some(spec)) => spec.audited,
             Api::CloudTrail(true) => audit::lookup::AUDITED,
+            Api::Explain => explain::operation::AUDITED,
             _ => &[],
         }
     }
@@ -363,6 +377,11 @@ impl App {
                 .quotas
                 .admit(account, region, RateClass::Other("LookupEvents"))
                 .map_err(|_| ApiError::Service("ThrottlingException", "Rate exceeded".into())),
+            Api::Explain => {
+                self.services
+                    .quotas
+                    .admit(account, region, RateClass::Other("ExplainDecision"))
+            }
             Api::Kms(None) | Api::CloudTrail(false) => Err(ApiError::UnknownOperation),
         }
     }
@@ -407,6 +426,23 @@ impl App {
                 .map(Reply::Json),
                 resources: Vec::new(),
             },
+            (Api::Explain, Some(input)) => {
+                match explain::operation::explain_decision(
+                    &self.services,
+                    ctx.verified,
+                    &ctx.env,
+                    audit,
+                    input,
+                )
+                .await
+                {
+                    Ok((answer, resources)) => Outcome {
+                        result: Ok(Reply::Json(answer)),
+                        resources,
+                    },
+                    Err(e) => Outcome::failed(e),
+                }
+            }
             (Api::Kms(Some(spec)), Some(input)) => {
                 let call = Call {
                     services: &self.services,
@@ -610,6 +646,11 @@ async fn handle(
             )
         };
     }
+    if app.console {
+        if let Some(r) = crate::console::serve(&method, uri.path()) {
+            return r;
+        }
+    }
     if method == Method::GET && uri.path() == "/metrics" {
         if let Some(r) = app.metrics(&headers, &id).await {
             return r;
@@ -767,6 +808,7 @@ pub async fn serve(
         unauthenticated: Default::default(),
         body_timeout: config.limits.body_timeout,
         draining: Default::default(),
+        console: config.console,
     });
     let job_app = app.clone();
     let job_interval = config.job_interval;

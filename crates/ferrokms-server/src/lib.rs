@@ -29,12 +29,14 @@
 //!
 //! Elsewhere: `bootstrap` (data directory, admin credentials), `identities`, `root_of_trust`
 //! (root key file or HSM), `key_stores` and `xks` (custom key stores), `explain` (`policy
-//! explain`), `tls`, `listener`, `regions`, `metrics`.
+//! explain`), `tls`, `listener`, `regions`, `metrics`, `console` (the web console's files,
+//! served before authentication because they are only a client that signs its own calls).
 
 mod api;
 pub mod audit;
 mod bootstrap;
 mod clock;
+pub mod console;
 mod error;
 pub mod explain;
 #[doc(hidden)]

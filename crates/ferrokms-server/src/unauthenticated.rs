@@ -173,12 +173,15 @@ pub fn claimed(headers: &HeaderMap, body: &[u8]) -> Claimed {
         "sts" => ("sts.amazonaws.com", crate::sts::known_action(body)),
         "cloudtrail" => (
             "cloudtrail.amazonaws.com",
-            if target == crate::audit::lookup::TARGET {
+            if crate::audit::lookup::names_lookup_events(target) {
                 "LookupEvents"
             } else {
                 "Unknown"
             },
         ),
+        _ if target == crate::explain::operation::TARGET => {
+            ("kms.amazonaws.com", "ExplainDecision")
+        }
         _ => (
             "kms.amazonaws.com",
             target

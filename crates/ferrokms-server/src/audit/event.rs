@@ -56,8 +56,11 @@ pub fn request_parameters(members: &Map<String, Value>, audited: &[&str]) -> Opt
 /// operations the table says change nothing.
 pub fn is_read_only(event_source: &str, event_name: &str) -> bool {
     match event_source {
-        "kms.amazonaws.com" => crate::api::operations::Operation::spec_named(event_name)
-            .is_some_and(|spec| spec.read_only()),
+        "kms.amazonaws.com" => {
+            event_name == "ExplainDecision"
+                || crate::api::operations::Operation::spec_named(event_name)
+                    .is_some_and(|spec| spec.read_only())
+        }
         "sts.amazonaws.com" => event_name == "GetCallerIdentity",
         "cloudtrail.amazonaws.com" => event_name.starts_with("Lookup"),
         _ => false,

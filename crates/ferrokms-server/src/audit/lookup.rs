@@ -16,6 +16,13 @@ pub const AUDITED: &[&str] = &["LookupAttributes", "StartTime", "EndTime", "MaxR
 
 pub const TARGET: &str = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents";
 
+/// Whether a request's `X-Amz-Target` names LookupEvents: botocore sends the model's whole
+/// target prefix, the SDKs generated from the Smithy model (JavaScript v3, Rust) the service
+/// shape's name alone.
+pub fn names_lookup_events(target: &str) -> bool {
+    target == TARGET || target == "CloudTrail_20131101.LookupEvents"
+}
+
 fn cloudtrail_error(code: &'static str, message: &str) -> ApiError {
     ApiError::Service(code, message.to_owned())
 }

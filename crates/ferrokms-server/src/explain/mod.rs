@@ -2,6 +2,9 @@
 //! key and a request's conditions, with every statement and grant that applied or did not
 //! and the condition that failed. It builds the request context and decides with the same
 //! functions the server authorizes with; only the caller's request is imagined.
+//! `operation` serves the same report over the API (ExplainDecision), for the console.
+
+pub mod operation;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

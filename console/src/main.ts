@@ -1,0 +1,158 @@
+// The console's frame: sign-in, the navigation, and the router from `#/...` to a page.
+
+import "./style.css";
+import { h, field, replace } from "./dom";
+import * as session from "./session";
+import { Status, errorView, labelled, onSubmit } from "./ui";
+import { keysPage } from "./pages/keys";
+import { createKeyPage } from "./pages/create";
+import { keyPage } from "./pages/key";
+import { policyPage } from "./pages/policy";
+import { grantsPage } from "./pages/grants";
+import { auditPage } from "./pages/audit";
+import { keyStoresPage } from "./pages/keystores";
+import { usagePage } from "./pages/usage";
+import { explainPage } from "./pages/explain";
+
+type Page = (main: HTMLElement, params: string[], query: URLSearchParams) => Promise<void>;
+
+const ROUTES: [RegExp, Page][] = [
+  [/^\/keys$/, keysPage],
+  [/^\/keys\/new$/, createKeyPage],
+  [/^\/keys\/([^/]+)$/, keyPage],
+  [/^\/keys\/([^/]+)\/policy$/, policyPage],
+  [/^\/keys\/([^/]+)\/grants$/, grantsPage],
+  [/^\/audit$/, auditPage],
+  [/^\/key-stores$/, keyStoresPage],
+  [/^\/usage$/, usagePage],
+  [/^\/explain$/, explainPage],
+];
+
+const NAV: [string, string][] = [
+  ["#/keys", "Keys"],
+  ["#/keys/new", "Create key"],
+  ["#/audit", "Audit trail"],
+  ["#/usage", "Usage and cost"],
+  ["#/key-stores", "Custom key stores"],
+  ["#/explain", "Why was I denied?"],
+];
+
+const app = document.getElementById("app") as HTMLElement;
+
+function signInPage(): void {
+  const status = new Status();
+  const form = h(
+    "form",
+    { class: "signin", "aria-labelledby": "signin-title" },
+    h("h1", { id: "signin-title" }, "ferrokms console"),
+    h(
+      "p",
+      null,
+      "Sign in with an access key pair. It stays in this tab's session storage; " +
+        "the server sees only the SigV4 signatures made with it.",
+    ),
+    labelled("Access key ID", h("input", { name: "accessKeyId", autocomplete: "username", required: true, spellcheck: "false" })),
+    labelled("Secret access key", h("input", { name: "secretAccessKey", type: "password", autocomplete: "current-password", required: true }),
+    ),
+    labelled("Region", h("input", { name: "region", value: "us-east-1", required: true, spellcheck: "false" })),
+    h(
+      "details",
+      null,
+      h("summary", null, "Session token or role"),
+      labelled("Session token (temporary credentials)", h("input", { name: "sessionToken", spellcheck: "false" })),
+      labelled("Assume role (ARN)", h("input", { name: "roleArn", placeholder: "arn:aws:iam::111122223333:role/name", spellcheck: "false" }),
+      ),
+      labelled("Role session name", h("input", { name: "roleSessionName", value: "ferrokms-console" })),
+    ),
+    h("button", { type: "submit", class: "primary" }, "Sign in"),
+    status.el,
+  );
+  onSubmit(form, status, async () => {
+    await session.signIn({
+      accessKeyId: field(form, "accessKeyId"),
+      secretAccessKey: field(form, "secretAccessKey"),
+      sessionToken: field(form, "sessionToken"),
+      region: field(form, "region").trim(),
+      roleArn: field(form, "roleArn").trim() || undefined,
+      roleSessionName: field(form, "roleSessionName"),
+    });
+    if (!location.hash || location.hash === "#/") location.hash = "#/keys";
+    render();
+  });
+  replace(app, h("main", { id: "main", class: "signin-page" }, form));
+  (form.querySelector("input") as HTMLInputElement).focus();
+}
+
+function frame(): HTMLElement {
+  const s = session.session();
+  const main = h("main", { id: "main", tabindex: "-1" });
+  const current = location.hash.split("?")[0];
+  const nav = h(
+    "nav",
+    { "aria-label": "Console" },
+    h("div", { class: "brand" }, "ferrokms"),
+    h(
+      "ul",
+      null,
+      NAV.map(([href, label]) =>
+        h("li", null, h("a", { href, "aria-current": current === href ? "page" : null }, label)),
+      ),
+    ),
+    h(
+      "div",
+      { class: "who" },
+      h("div", { class: "arn", title: s.arn }, s.arn),
+      h("div", null, `${s.account} · ${s.region}`),
+      h(
+        "button",
+        {
+          type: "button",
+          onclick: () => {
+            session.forget();
+            location.hash = "";
+            render();
+          },
+        },
+        "Sign out",
+      ),
+    ),
+  );
+  replace(app, h("div", { class: "layout" }, nav, main));
+  return main;
+}
+
+let rendering = 0;
+
+async function render(): Promise<void> {
+  if (!session.load()) {
+    signInPage();
+    return;
+  }
+  const [path, q] = (location.hash.replace(/^#/, "") || "/keys").split("?");
+  const query = new URLSearchParams(q ?? "");
+  const main = frame();
+  const turn = ++rendering;
+  for (const [pattern, page] of ROUTES) {
+    const m = pattern.exec(path);
+    if (m) {
+      try {
+        await page(main, m.slice(1).map(decodeURIComponent), query);
+      } catch (e) {
+        if (turn === rendering) {
+          replace(main, h("h1", null, "This page could not be shown"), errorView(e));
+        }
+      }
+      return;
+    }
+  }
+  replace(main, h("h1", null, "Not found"), h("p", null, h("a", { href: "#/keys" }, "Keys")));
+}
+
+// The skip link moves focus to the page, not the route (the hash is the router's).
+document.querySelector(".skip")?.addEventListener("click", (ev) => {
+  ev.preventDefault();
+  document.getElementById("main")?.focus();
+});
+
+window.addEventListener("hashchange", () => void render());
+void render();

@@ -1,0 +1,303 @@
+// One key: its metadata, aliases, tags, rotation, replicas and public key, and the changes
+// of its state (enable, disable, schedule and cancel deletion).
+
+import {
+  CancelKeyDeletionCommand,
+  CreateAliasCommand,
+  DeleteAliasCommand,
+  DisableKeyCommand,
+  DisableKeyRotationCommand,
+  EnableKeyCommand,
+  EnableKeyRotationCommand,
+  GetKeyRotationStatusCommand,
+  GetPublicKeyCommand,
+  ListKeyRotationsCommand,
+  ReplicateKeyCommand,
+  RotateKeyOnDemandCommand,
+  ScheduleKeyDeletionCommand,
+  TagResourceCommand,
+  UntagResourceCommand,
+  UpdateKeyDescriptionCommand,
+  type KeyMetadata,
+} from "@aws-sdk/client-kms";
+import { h, field, replace } from "../dom";
+import { kms } from "../session";
+import { allAliases, allTags } from "../kms";
+import { Status, actionButton, confirm, download, errorView, facts, labelled, onSubmit, section, table, when } from "../ui";
+import { describe, keyHeader } from "./keytabs";
+import { parseTagLines } from "./create";
+
+function pem(der: Uint8Array): string {
+  let bin = "";
+  for (const b of der) bin += String.fromCharCode(b);
+  const b64 = btoa(bin).replace(/(.{64})/g, "$1\n");
+  return `-----BEGIN PUBLIC KEY-----\n${b64.replace(/\n$/, "")}\n-----END PUBLIC KEY-----\n`;
+}
+
+export async function keyPage(main: HTMLElement, [keyId]: string[]): Promise<void> {
+  replace(main, h("p", { class: "loading" }, "Loading key…"));
+  const meta = await describe(keyId);
+  const id = meta.KeyId ?? keyId;
+  const aliases = await allAliases(id);
+  const reload = () => keyPage(main, [keyId]);
+  const status = new Status();
+  const customer = meta.KeyManager !== "AWS";
+
+  replace(
+    main,
+    keyHeader(meta, aliases.map((a) => a.AliasName ?? ""), "overview"),
+    status.el,
+    section("General", metadataFacts(meta), customer ? stateActions(meta, status, reload) : null),
+    section("Aliases", aliasesPanel(id, aliases.map((a) => a.AliasName ?? ""), customer, reload)),
+    h("div", { id: "tags-panel" }),
+    h("div", { id: "rotation-panel" }),
+    meta.MultiRegion ? section("Multi-Region", replicasPanel(meta, reload)) : null,
+    meta.KeySpec !== "SYMMETRIC_DEFAULT" && !meta.KeySpec?.startsWith("HMAC")
+      ? section("Public key", publicKeyPanel(id, status))
+      : null,
+  );
+  const tags = main.querySelector("#tags-panel") as HTMLElement;
+  const rotation = main.querySelector("#rotation-panel") as HTMLElement;
+  await Promise.all([
+    tagsPanel(id, customer, reload).then((p) => replace(tags, section("Tags", p)), (e) => replace(tags, section("Tags", errorView(e)))),
+    meta.KeySpec === "SYMMETRIC_DEFAULT" || meta.KeySpec?.startsWith("HMAC") || meta.Origin === "EXTERNAL"
+      ? rotationPanel(meta, customer, reload).then(
+          (p) => replace(rotation, section("Rotation", p)),
+          (e) => replace(rotation, section("Rotation", errorView(e))),
+        )
+      : Promise.resolve(),
+  ]);
+}
+
+function metadataFacts(m: KeyMetadata): HTMLElement {
+  return facts([
+    ["ARN", h("span", { class: "mono" }, m.Arn ?? "")],
+    ["Key ID", h("span", { class: "mono", "data-key-id": m.KeyId ?? "" }, m.KeyId ?? "")],
+    ["Description", m.Description || "—"],
+    ["Key spec", m.KeySpec ?? ""],
+    ["Key usage", m.KeyUsage ?? ""],
+    ["Origin", m.Origin ?? ""],
+    ["Key manager", m.KeyManager ?? ""],
+    ["State", m.KeyState ?? ""],
+    ["Created", when(m.CreationDate)],
+    ["Deletion date", m.DeletionDate ? when(m.DeletionDate) : "—"],
+    ["Pending window (days)", m.PendingDeletionWindowInDays ? String(m.PendingDeletionWindowInDays) : "—"],
+    ["Current key material", m.CurrentKeyMaterialId ? h("span", { class: "mono" }, m.CurrentKeyMaterialId) : "—"],
+    ["Encryption algorithms", m.EncryptionAlgorithms?.join(", ") || "—"],
+    ["Signing algorithms", m.SigningAlgorithms?.join(", ") || "—"],
+    ["MAC algorithms", m.MacAlgorithms?.join(", ") || "—"],
+    ["Key agreement algorithms", m.KeyAgreementAlgorithms?.join(", ") || "—"],
+    ["Custom key store", m.CustomKeyStoreId ?? "—"],
+    ["Valid to", m.ValidTo ? when(m.ValidTo) : "—"],
+  ]);
+}
+
+function stateActions(meta: KeyMetadata, status: Status, reload: () => Promise<void>): HTMLElement {
+  const id = meta.KeyId ?? "";
+  const buttons: HTMLElement[] = [];
+  const describeForm = h(
+    "form",
+    { class: "inline" },
+    labelled("New description", h("input", { name: "description", value: meta.Description ?? "", maxlength: 8192 })),
+    h("button", { type: "submit" }, "Update description"),
+  );
+  onSubmit(describeForm, status, async () => {
+    await kms().send(new UpdateKeyDescriptionCommand({ KeyId: id, Description: field(describeForm, "description") }));
+    await reload();
+  });
+  if (meta.KeyState === "Enabled") {
+    buttons.push(
+      actionButton("Disable key", status, async () => {
+        await kms().send(new DisableKeyCommand({ KeyId: id }));
+        await reload();
+      }),
+    );
+  } else if (meta.KeyState === "Disabled") {
+    buttons.push(
+      actionButton("Enable key", status, async () => {
+        await kms().send(new EnableKeyCommand({ KeyId: id }));
+        await reload();
+      }),
+    );
+  }
+  if (meta.KeyState === "PendingDeletion" || meta.KeyState === "PendingReplicaDeletion") {
+    buttons.push(
+      actionButton("Cancel deletion", status, async () => {
+        await kms().send(new CancelKeyDeletionCommand({ KeyId: id }));
+        await reload();
+      }),
+    );
+  }
+  let deletion: HTMLElement | null = null;
+  if (meta.KeyState !== "PendingDeletion" && meta.KeyState !== "PendingReplicaDeletion") {
+    const form = h(
+      "form",
+      { class: "inline danger-zone" },
+      labelled("Waiting period (days)", h("input", { name: "days", type: "number", min: 7, max: 30, value: 30, required: true })),
+      h("button", { type: "submit", class: "danger" }, "Schedule deletion"),
+    );
+    onSubmit(form, status, async () => {
+      const days = Number(field(form, "days"));
+      const sure = await confirm(
+        "Schedule this key's deletion?",
+        `After ${days} days the key and its material are deleted, and nothing it encrypted can be decrypted again. Until then the key cannot be used, and the deletion can be cancelled.`,
+        "Schedule deletion",
+      );
+      if (!sure) return;
+      await kms().send(new ScheduleKeyDeletionCommand({ KeyId: id, PendingWindowInDays: days }));
+      await reload();
+    });
+    deletion = form;
+  }
+  return h("div", { class: "actions" }, describeForm, h("div", { class: "buttons" }, buttons), deletion);
+}
+
+function aliasesPanel(id: string, names: string[], customer: boolean, reload: () => Promise<void>): HTMLElement {
+  const status = new Status();
+  const rows = names.map((name) => [
+    h("span", { class: "mono" }, name),
+    customer
+      ? actionButton("Delete", status, async () => {
+          await kms().send(new DeleteAliasCommand({ AliasName: name }));
+          await reload();
+        }, { "aria-label": `Delete ${name}` })
+      : "",
+  ]);
+  const form = h(
+    "form",
+    { class: "inline" },
+    labelled("Alias name", h("input", { name: "alias", placeholder: "alias/my-app", required: true, spellcheck: "false" })),
+    h("button", { type: "submit" }, "Add alias"),
+  );
+  onSubmit(form, status, async () => {
+    await kms().send(new CreateAliasCommand({ AliasName: field(form, "alias").trim(), TargetKeyId: id }));
+    await reload();
+  });
+  return h("div", null, table(["Alias", ""], rows), customer ? form : null, status.el);
+}
+
+async function tagsPanel(id: string, customer: boolean, reload: () => Promise<void>): Promise<HTMLElement> {
+  const tags = await allTags(id);
+  const status = new Status();
+  const rows = tags.map((t) => [
+    h("span", { class: "mono" }, t.TagKey ?? ""),
+    h("span", { class: "mono" }, t.TagValue ?? ""),
+    customer
+      ? actionButton("Remove", status, async () => {
+          await kms().send(new UntagResourceCommand({ KeyId: id, TagKeys: [t.TagKey ?? ""] }));
+          await reload();
+        }, { "aria-label": `Remove tag ${t.TagKey}` })
+      : "",
+  ]);
+  const form = h(
+    "form",
+    { class: "inline" },
+    labelled("New tag", h("input", { name: "tags", placeholder: "key=value", required: true, spellcheck: "false" })),
+    h("button", { type: "submit" }, "Add tag"),
+  );
+  onSubmit(form, status, async () => {
+    await kms().send(new TagResourceCommand({ KeyId: id, Tags: parseTagLines(field(form, "tags").replace(/,/g, "\n")) }));
+    await reload();
+  });
+  return h("div", null, table(["Key", "Value", ""], rows), customer ? form : null, status.el);
+}
+
+async function rotationPanel(meta: KeyMetadata, customer: boolean, reload: () => Promise<void>): Promise<HTMLElement> {
+  const id = meta.KeyId ?? "";
+  const status = new Status();
+  const symmetric = meta.KeySpec === "SYMMETRIC_DEFAULT";
+  const parts: HTMLElement[] = [];
+  if (symmetric && meta.Origin !== "EXTERNAL") {
+    const r = await kms().send(new GetKeyRotationStatusCommand({ KeyId: id }));
+    parts.push(
+      facts([
+        ["Automatic rotation", r.KeyRotationEnabled ? "Enabled" : "Disabled"],
+        ["Rotation period (days)", r.RotationPeriodInDays ? String(r.RotationPeriodInDays) : "—"],
+        ["Next rotation", when(r.NextRotationDate)],
+        ["On-demand rotation started", when(r.OnDemandRotationStartDate)],
+      ]),
+    );
+    if (customer) {
+      const form = h(
+        "form",
+        { class: "inline" },
+        labelled("Period (days)", h("input", { name: "days", type: "number", min: 90, max: 2560, value: r.RotationPeriodInDays ?? 365 })),
+        h("button", { type: "submit" }, r.KeyRotationEnabled ? "Change period" : "Enable automatic rotation"),
+      );
+      onSubmit(form, status, async () => {
+        await kms().send(new EnableKeyRotationCommand({ KeyId: id, RotationPeriodInDays: Number(field(form, "days")) }));
+        await reload();
+      });
+      parts.push(form);
+      const buttons = h("div", { class: "buttons" });
+      if (r.KeyRotationEnabled) {
+        buttons.appendChild(
+          actionButton("Disable automatic rotation", status, async () => {
+            await kms().send(new DisableKeyRotationCommand({ KeyId: id }));
+            await reload();
+          }),
+        );
+      }
+      parts.push(buttons);
+    }
+  }
+  if (customer && (symmetric || meta.Origin === "EXTERNAL")) {
+    parts.push(
+      h(
+        "div",
+        { class: "buttons" },
+        actionButton("Rotate now", status, async () => {
+          await kms().send(new RotateKeyOnDemandCommand({ KeyId: id }));
+          await reload();
+        }),
+      ),
+    );
+  }
+  const history: [string, string, string, string][] = [];
+  let marker: string | undefined;
+  for (let page = 0; page < 20; page++) {
+    const r = await kms().send(new ListKeyRotationsCommand({ KeyId: id, Marker: marker, Limit: 100 }));
+    for (const rot of r.Rotations ?? []) {
+      history.push([when(rot.RotationDate), rot.RotationType ?? "", rot.KeyMaterialId ?? "", rot.KeyMaterialState ?? ""]);
+    }
+    if (!r.Truncated || !r.NextMarker) break;
+    marker = r.NextMarker;
+  }
+  parts.push(table(["Rotated", "Type", "Key material", "Material state"], history, "Rotation history"));
+  parts.push(status.el);
+  return h("div", null, parts);
+}
+
+function replicasPanel(meta: KeyMetadata, reload: () => Promise<void>): HTMLElement {
+  const status = new Status();
+  const c = meta.MultiRegionConfiguration;
+  const rows = [
+    ...(c?.PrimaryKey ? [["Primary", c.PrimaryKey.Region ?? "", h("span", { class: "mono" }, c.PrimaryKey.Arn ?? "")]] : []),
+    ...(c?.ReplicaKeys ?? []).map((r) => ["Replica", r.Region ?? "", h("span", { class: "mono" }, r.Arn ?? "")]),
+  ];
+  const primary = c?.MultiRegionKeyType === "PRIMARY";
+  const form = h(
+    "form",
+    { class: "inline" },
+    labelled("Replica Region", h("input", { name: "region", placeholder: "eu-west-1", required: true, spellcheck: "false" })),
+    h("button", { type: "submit" }, "Replicate key"),
+  );
+  onSubmit(form, status, async () => {
+    await kms().send(new ReplicateKeyCommand({ KeyId: meta.KeyId, ReplicaRegion: field(form, "region").trim() }));
+    await reload();
+  });
+  return h("div", null, table(["Role", "Region", "ARN"], rows), primary ? form : null, status.el);
+}
+
+function publicKeyPanel(id: string, status: Status): HTMLElement {
+  return h(
+    "div",
+    { class: "buttons" },
+    actionButton("Download public key (PEM)", status, async () => {
+      const r = await kms().send(new GetPublicKeyCommand({ KeyId: id }));
+      if (!r.PublicKey) throw new Error("GetPublicKey returned no key");
+      download(`${id}.pem`, "application/x-pem-file", pem(r.PublicKey));
+      return "Public key downloaded.";
+    }),
+  );
+}

@@ -1,0 +1,68 @@
+// Custom key stores: their type, connection state and failure, connect and disconnect.
+
+import {
+  ConnectCustomKeyStoreCommand,
+  DescribeCustomKeyStoresCommand,
+  DisconnectCustomKeyStoreCommand,
+  type CustomKeyStoresListEntry,
+} from "@aws-sdk/client-kms";
+import { h, replace } from "../dom";
+import { kms } from "../session";
+import { Status, actionButton, confirm, errorView, stateBadge, table, when } from "../ui";
+
+async function allStores(): Promise<CustomKeyStoresListEntry[]> {
+  const out: CustomKeyStoresListEntry[] = [];
+  let marker: string | undefined;
+  for (let page = 0; page < 100; page++) {
+    const r = await kms().send(new DescribeCustomKeyStoresCommand({ Marker: marker, Limit: 100 }));
+    out.push(...(r.CustomKeyStores ?? []));
+    if (!r.Truncated || !r.NextMarker) break;
+    marker = r.NextMarker;
+  }
+  return out;
+}
+
+export async function keyStoresPage(main: HTMLElement): Promise<void> {
+  const status = new Status();
+  const list = h("div", { class: "results", "aria-busy": "true" }, h("p", { class: "loading" }, "Loading custom key stores…"));
+  replace(main, h("h1", null, "Custom key stores"), status.el, list);
+  let stores: CustomKeyStoresListEntry[];
+  try {
+    stores = await allStores();
+  } catch (e) {
+    replace(list, errorView(e));
+    return;
+  }
+  const reload = () => keyStoresPage(main);
+  const rows = stores.map((s) => {
+    const id = s.CustomKeyStoreId ?? "";
+    const state = s.ConnectionState ?? "";
+    const button =
+      state === "DISCONNECTED" || state === "FAILED"
+        ? actionButton("Connect", status, async () => {
+            await kms().send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: id }));
+            await reload();
+          }, { "aria-label": `Connect ${s.CustomKeyStoreName}` })
+        : state === "CONNECTED" || state === "CONNECTING"
+          ? actionButton("Disconnect", status, async () => {
+              if (!(await confirm("Disconnect this key store?", "Its keys cannot be used until it is connected again.", "Disconnect"))) return;
+              await kms().send(new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: id }));
+              await reload();
+            }, { "aria-label": `Disconnect ${s.CustomKeyStoreName}` })
+          : "";
+    return [
+      h("span", { class: "mono" }, id),
+      s.CustomKeyStoreName ?? "",
+      s.CustomKeyStoreType ?? "",
+      stateBadge(state),
+      s.ConnectionErrorCode ?? "—",
+      s.CustomKeyStoreType === "EXTERNAL_KEY_STORE"
+        ? `${s.XksProxyConfiguration?.Connectivity ?? ""} ${s.XksProxyConfiguration?.UriEndpoint ?? ""}${s.XksProxyConfiguration?.UriPath ?? ""}`
+        : s.CloudHsmClusterId ?? "—",
+      when(s.CreationDate),
+      button,
+    ];
+  });
+  replace(list, table(["ID", "Name", "Type", "Connection", "Error", "Cluster or proxy", "Created", ""], rows));
+  list.removeAttribute("aria-busy");
+}

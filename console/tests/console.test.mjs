@@ -1,0 +1,268 @@
+// The console in a real browser (Debian's Chromium, driven by playwright-core) against a real
+// strict-mode ferrokms, started by tests/e2e/console.rs, which passes in:
+//   FERROKMS_ENDPOINT       http://127.0.0.1:PORT
+//   ADMIN_KEY, ADMIN_SECRET the admin's access key pair
+//   BOB_KEY, BOB_SECRET     a second user, whose IAM policy allows kms:*
+//   SCREENSHOTS             where to write a screenshot of each step
+// Run alone: node --test console/tests/ (with those set).
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const env = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set (tests/e2e/console.rs sets it)`);
+  return v;
+};
+
+const endpoint = env("FERROKMS_ENDPOINT");
+const admin = { key: env("ADMIN_KEY"), secret: env("ADMIN_SECRET") };
+const bob = { key: env("BOB_KEY"), secret: env("BOB_SECRET") };
+const shots = env("SCREENSHOTS");
+mkdirSync(shots, { recursive: true });
+
+let step = 0;
+async function shot(page, name) {
+  step += 1;
+  await page.screenshot({ path: join(shots, `${String(step).padStart(2, "0")}-${name}.png`), fullPage: true });
+}
+
+async function signIn(page, who) {
+  await page.goto(`${endpoint}/console/`);
+  // By keyboard only: the first field has focus, Tab moves on, Enter submits.
+  await page.getByLabel("Access key ID").waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement?.getAttribute("name")), "accessKeyId");
+  await page.keyboard.type(who.key);
+  await page.keyboard.press("Tab");
+  await page.keyboard.type(who.secret);
+  await page.keyboard.press("Enter");
+  await page.getByRole("button", { name: "Sign out" }).waitFor();
+}
+
+async function signOut(page) {
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByLabel("Access key ID").waitFor();
+}
+
+test("a security engineer's day in the console", async () => {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  // Anything the CSP refuses, or any script error, fails the test.
+  const problems = [];
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  page.on("console", (m) => {
+    if (m.type() === "error" && !/status of 4\d\d/.test(m.text())) problems.push(`console: ${m.text()}`);
+  });
+  const apiAnswers = [];
+  page.on("response", (r) => {
+    if (r.request().method() === "POST") apiAnswers.push({ url: r.url(), cache: r.headers()["cache-control"] });
+  });
+  const requestHeaders = [];
+  page.on("request", (r) => requestHeaders.push(r.headers()));
+
+  try {
+    // The page and its headers.
+    const first = await page.goto(`${endpoint}/console/`);
+    const h = first.headers();
+    assert.match(h["content-security-policy"], /script-src 'self'/);
+    assert.match(h["content-security-policy"], /frame-ancestors 'none'/);
+    assert.doesNotMatch(h["content-security-policy"], /unsafe-inline|unsafe-eval/);
+    assert.equal(h["x-frame-options"], "DENY");
+    await shot(page, "sign-in");
+
+    // 1. The admin signs in; the secret stays in session storage only.
+    await signIn(page, admin);
+    await page.getByRole("heading", { name: "Keys" }).waitFor();
+    await page.getByText("user/admin").waitFor();
+    const storage = await page.evaluate(() => ({
+      session: sessionStorage.getItem("ferrokms-console-session") ?? "",
+      local: localStorage.length,
+      cookie: document.cookie,
+    }));
+    assert.ok(storage.session.includes(admin.key), "the session is in session storage");
+    assert.equal(storage.local, 0, "nothing in local storage");
+    assert.equal(storage.cookie, "", "no cookie");
+    await shot(page, "keys-empty");
+
+    // 2. Create a key with an alias and a tag.
+    await page.getByRole("link", { name: "Create key" }).first().click();
+    await page.getByLabel("Description").fill("payments key (console test)");
+    await page.getByLabel("Alias (optional)").fill("alias/console-payments");
+    await page.getByLabel("Tags").fill("team=payments");
+    await shot(page, "create-key");
+    await page.getByRole("button", { name: "Create key" }).click();
+    const keyIdCell = page.locator("[data-key-id]");
+    await keyIdCell.waitFor();
+    const keyId = await keyIdCell.getAttribute("data-key-id");
+    assert.match(keyId, /^[0-9a-f-]{36}$/);
+    await page.getByText("alias/console-payments").first().waitFor();
+    await page.getByRole("cell", { name: "team", exact: true }).waitFor();
+
+    // 3. Add a second alias on the key's page.
+    await page.getByLabel("Alias name").fill("alias/console-second");
+    await page.getByRole("button", { name: "Add alias" }).click();
+    await page.getByRole("cell", { name: "alias/console-second", exact: true }).waitFor();
+    await shot(page, "key-detail");
+
+    // The keys list finds it by alias, tag and spec.
+    await page.goto(`${endpoint}/console/#/keys?alias=console-pay&tag=team%3Dpayments&spec=SYMMETRIC_DEFAULT`);
+    await page.getByRole("link", { name: keyId }).waitFor();
+    await page.goto(`${endpoint}/console/#/keys?tag=team%3Dnobody`);
+    await page.getByText("0 shown").waitFor();
+    assert.equal(await page.getByRole("link", { name: keyId }).count(), 0);
+
+    // 4. Edit the policy so that only the admin may use the key.
+    await page.goto(`${endpoint}/console/#/keys/${keyId}/policy`);
+    const editor = page.getByLabel("Key policy JSON");
+    await editor.waitFor();
+    const stored = JSON.parse(await editor.inputValue());
+    assert.ok(JSON.stringify(stored).includes(":root"), "the default policy names the account");
+    // A policy naming only bob: the lockout warning shows.
+    const bobOnly = {
+      Version: "2012-10-17",
+      Statement: [{ Effect: "Allow", Principal: { AWS: "arn:aws:iam::111122223333:user/bob" }, Action: "kms:*", Resource: "*" }],
+    };
+    await editor.fill(JSON.stringify(bobOnly, null, 2));
+    await page.getByRole("button", { name: "Review changes" }).click();
+    await page.getByText("Lockout warning").waitFor();
+    await shot(page, "policy-lockout-warning");
+    // A malformed one: the editor says so before anything is sent.
+    await editor.fill('{"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::*:root"}, "Action": "kms:*", "Resource": "*"}]}');
+    await page.getByText("invalid principals").waitFor();
+    const adminOnly = {
+      Version: "2012-10-17",
+      Statement: [
+        { Sid: "AdminOnly", Effect: "Allow", Principal: { AWS: "arn:aws:iam::111122223333:user/admin" }, Action: "kms:*", Resource: "*" },
+      ],
+    };
+    await editor.fill(JSON.stringify(adminOnly, null, 2));
+    await page.getByRole("button", { name: "Review changes" }).click();
+    const diff = page.getByLabel("Policy diff");
+    await diff.waitFor();
+    assert.match(await diff.innerText(), /\+ .*AdminOnly/);
+    assert.match(await diff.innerText(), /- .*:root/);
+    assert.equal(await page.getByText("Lockout warning").count(), 0);
+    await shot(page, "policy-diff");
+    await page.getByRole("button", { name: "Save policy" }).click();
+    await page.waitForFunction(() => {
+      const t = document.querySelector("textarea[aria-label='Key policy JSON']");
+      return t instanceof HTMLTextAreaElement && t.value.includes("AdminOnly") && !t.value.includes(":root");
+    });
+    await signOut(page);
+
+    // 5. Bob is denied, and sees AWS's error code and message.
+    await signIn(page, bob);
+    // He may list the key but not describe it: the list says so on its row.
+    await page.locator("tbody tr", { hasText: keyId }).filter({ hasText: "DescribeKey: AccessDeniedException" }).waitFor();
+    await page.goto(`${endpoint}/console/#/keys/${keyId}`);
+    const error = page.locator(".error[data-error-code]");
+    await error.waitFor();
+    assert.equal(await error.getAttribute("data-error-code"), "AccessDeniedException");
+    assert.match(await error.innerText(), /user\/bob is not authorized to perform: kms:DescribeKey/);
+    await shot(page, "bob-denied");
+    // Bob may not read the policy that refused him, so he cannot have it explained either.
+    await page.goto(`${endpoint}/console/#/explain?action=kms:DescribeKey&key=${keyId}`);
+    const refusal = page.locator(".explain-result .error[data-error-code]");
+    await refusal.waitFor();
+    assert.equal(await refusal.getAttribute("data-error-code"), "AccessDeniedException");
+    assert.match(await refusal.innerText(), /kms:GetKeyPolicy/);
+    await signOut(page);
+
+    // 6. The admin finds both calls in the audit trail.
+    await signIn(page, admin);
+    await page.goto(`${endpoint}/console/#/audit`);
+    await page.getByText(/\d+ events/).waitFor();
+    const putRow = page.locator("tbody tr", { hasText: "PutKeyPolicy" }).filter({ hasText: "admin" });
+    await putRow.first().waitFor();
+    const deniedRow = page
+      .locator("tbody tr.failed", { hasText: "DescribeKey" })
+      .filter({ hasText: "bob" })
+      .filter({ hasText: "AccessDenied" });
+    await deniedRow.first().waitFor();
+    await page.getByRole("img", { name: "Calls per day" }).waitFor();
+    await page.getByRole("img", { name: "Calls per operation" }).waitFor();
+    await deniedRow.first().getByRole("button").click();
+    const record = page.getByLabel("Event record");
+    await record.waitFor();
+    const json = JSON.parse(await record.innerText());
+    assert.equal(json.errorCode, "AccessDeniedException");
+    assert.equal(json.eventName, "DescribeKey");
+    assert.match(json.userIdentity.arn, /user\/bob$/);
+    await shot(page, "audit");
+    // "Why was this denied?" from the refused event: the admin sees the decision.
+    await page.getByRole("link", { name: "Why was this denied?" }).click();
+    const verdict = page.locator(".verdict");
+    await verdict.waitFor();
+    assert.equal(await verdict.getAttribute("data-allowed"), "false");
+    assert.equal(await page.getByLabel("Principal").inputValue(), json.userIdentity.arn);
+    const explanation = await page.getByLabel("Explanation").innerText();
+    assert.match(explanation, /caller: arn:aws:iam::111122223333:user\/bob/);
+    assert.match(explanation, /"AdminOnly" \(Allow\): /);
+    assert.match(explanation, /decision: DENIED/);
+    await shot(page, "explain");
+    // Filtered on the server by event name.
+    await page.goto(`${endpoint}/console/#/audit?event=PutKeyPolicy`);
+    await page.getByText(/^\d+ events/).waitFor();
+    assert.equal(await page.locator("tbody tr", { hasText: "DescribeKey" }).count(), 0);
+    assert.ok((await page.locator("tbody tr", { hasText: "PutKeyPolicy" }).count()) >= 1);
+
+    // 7. Schedule the key's deletion, confirming in the dialog.
+    await page.goto(`${endpoint}/console/#/keys/${keyId}`);
+    await page.getByLabel("Waiting period (days)").fill("7");
+    await page.getByRole("button", { name: "Schedule deletion" }).click();
+    const dialog = page.getByRole("dialog");
+    await dialog.waitFor();
+    await shot(page, "confirm-deletion");
+    await dialog.getByRole("button", { name: "Schedule deletion" }).click();
+    await page.locator("h1 .badge", { hasText: "PendingDeletion" }).waitFor();
+    await page.getByRole("button", { name: "Cancel deletion" }).waitFor();
+    await shot(page, "pending-deletion");
+
+    // The other pages render for the admin without an error.
+    for (const [route, heading] of [
+      ["#/usage", "Usage and cost"],
+      ["#/key-stores", "Custom key stores"],
+    ]) {
+      await page.goto(`${endpoint}/console/${route}`);
+      await page.getByRole("heading", { name: heading }).waitFor();
+      await page.locator(".results:not([aria-busy])").waitFor();
+      assert.equal(await page.locator(".error").count(), 0, `${route} shows an error`);
+      await shot(page, route.replace(/\W/g, ""));
+    }
+    await page.goto(`${endpoint}/console/#/keys/${keyId}/grants`);
+    await page.getByRole("heading", { name: "Create grant" }).waitFor();
+
+    // Every API answer the console got said no-store; every call was signed.
+    assert.ok(apiAnswers.length > 10);
+    for (const a of apiAnswers) assert.equal(a.cache, "no-store", a.url);
+    const signed = requestHeaders.filter((r) => r["authorization"]);
+    assert.ok(signed.length > 10);
+    for (const r of signed) assert.match(r["authorization"], /^AWS4-HMAC-SHA256 Credential=/);
+    assert.ok(
+      requestHeaders.every((r) => !JSON.stringify(r).includes(admin.secret) && !JSON.stringify(r).includes(bob.secret)),
+      "a secret left the browser",
+    );
+    assert.deepEqual(problems, []);
+  } catch (e) {
+    await shot(page, "failure").catch(() => {});
+    throw e;
+  } finally {
+    await browser.close();
+  }
+});

@@ -1,0 +1,197 @@
+//! The web console (`console/`): served by the binary at `/console/` with the headers a
+//! console needs, and used in a real browser (Debian's Chromium, driven by playwright-core
+//! in `console/tests/console.test.mjs`) against a strict-mode server.
+
+use crate::harness::{ferrokms_command, raw_post, Server};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn get(addr: &str, path: &str) -> (u16, Vec<(String, String)>, String) {
+    let out = Command::new("curl")
+        .args(["-s", "-i", &format!("http://{addr}{path}")])
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let headers = lines
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.to_owned()))
+        .collect();
+    (status, headers, body.to_owned())
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn the_console_is_served_with_its_headers_and_only_where_asked_for() {
+    let server = Server::start();
+    let (status, headers, body) = get(&server.addr, "/console/");
+    assert_eq!(status, 200);
+    assert!(body.contains("<div id=\"app\">"), "{body}");
+    let csp = header(&headers, "content-security-policy").expect("a CSP");
+    for directive in [
+        "script-src 'self'",
+        "frame-ancestors 'none'",
+        "default-src 'none'",
+    ] {
+        assert!(csp.contains(directive), "{csp}");
+    }
+    assert!(!csp.contains("unsafe"), "{csp}");
+    assert_eq!(header(&headers, "x-frame-options"), Some("DENY"));
+    assert_eq!(header(&headers, "x-content-type-options"), Some("nosniff"));
+    // The page's scripts are its own files, served with their hashed names.
+    let script = body
+        .split("src=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a script");
+    let (status, headers, _) = get(&server.addr, script);
+    assert_eq!(status, 200, "{script}");
+    assert!(header(&headers, "content-type").is_some_and(|t| t.starts_with("text/javascript")));
+    assert!(header(&headers, "cache-control").is_some_and(|c| c.contains("immutable")));
+    let (status, headers, _) = get(&server.addr, "/console");
+    assert_eq!(status, 308);
+    assert_eq!(header(&headers, "location"), Some("/console/"));
+    assert_eq!(get(&server.addr, "/console/assets/nothing.js").0, 404);
+
+    // API answers, refusals included, may not be kept by any cache.
+    let refused = raw_post(&server.addr, &[], b"{}");
+    assert_eq!(refused.header("cache-control"), Some("no-store"));
+    let answered = server.kms("ListKeys", "{}");
+    assert_eq!(answered.status, 200);
+    assert_eq!(answered.header("cache-control"), Some("no-store"));
+    server.stop();
+
+    // Switched off, /console/ is just another unsigned request.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let off = Server::start_in(dir.path(), &["--console", "off"]);
+    let (status, headers, body) = get(&off.addr, "/console/");
+    assert_ne!(status, 200);
+    assert!(header(&headers, "content-security-policy").is_none());
+    assert!(
+        body.contains("MissingAuthenticationToken") || body.contains("__type"),
+        "{body}"
+    );
+    off.stop();
+}
+
+fn console_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("console")
+}
+
+/// A user of the server's account with an access key and an IAM policy allowing all of
+/// KMS: only a key policy can deny them.
+fn user_with_kms_access(data_dir: &Path, name: &str) -> (String, String) {
+    let admin = |args: &[&str]| {
+        let out = ferrokms_command(data_dir)
+            .args(["admin", "--data-dir", data_dir.to_str().expect("utf-8")])
+            .args(args)
+            .output()
+            .expect("ferrokms admin runs");
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    admin(&["create-user", "--user", name]);
+    let policy = data_dir.join(format!("{name}-policy.json"));
+    std::fs::write(
+        &policy,
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#,
+    )
+    .expect("write policy");
+    admin(&[
+        "put-user-policy",
+        "--user",
+        name,
+        "--policy-name",
+        "kms",
+        "--policy-document",
+        &format!("@{}", policy.display()),
+    ]);
+    let text = admin(&["create-access-key", "--user", name]);
+    let value = |v: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("export {v}=")))
+            .expect("an export line")
+            .to_owned()
+    };
+    (value("AWS_ACCESS_KEY_ID"), value("AWS_SECRET_ACCESS_KEY"))
+}
+
+/// The browser test. It needs `npm ci --prefix console` (playwright-core) and Debian's
+/// Chromium (`apt-get install chromium`), which `.ci/run` installs.
+#[tokio::test]
+async fn a_person_uses_the_console_in_a_real_browser() {
+    let console = console_dir();
+    assert!(
+        console.join("node_modules/playwright-core").is_dir(),
+        "playwright-core is missing: run `npm ci --prefix console` (.ci/run does)"
+    );
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "{chromium} is missing: apt-get install chromium (.ci/run does)"
+    );
+    let server = Server::start();
+    let (bob_key, bob_secret) = user_with_kms_access(&server.data_dir, "bob");
+    let screenshots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
+    let _ = std::fs::remove_dir_all(&screenshots);
+    let out = Command::new("node")
+        .arg("--test")
+        .arg("--test-reporter=spec")
+        .arg(console.join("tests/console.test.mjs"))
+        .current_dir(&console)
+        .env("FERROKMS_ENDPOINT", &server.endpoint)
+        .env("ADMIN_KEY", &server.access_key_id)
+        .env("ADMIN_SECRET", &server.secret_access_key)
+        .env("BOB_KEY", &bob_key)
+        .env("BOB_SECRET", &bob_secret)
+        .env("SCREENSHOTS", &screenshots)
+        .env("CHROMIUM", &chromium)
+        .output()
+        .expect("node runs");
+    let report = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "the browser test failed:\n{report}");
+    eprintln!("screenshots in {}", screenshots.display());
+
+    // What the browser did is in the trail as any client's calls are: the admin's
+    // PutKeyPolicy, bob's refused DescribeKey, the ScheduleKeyDeletion.
+    let events = |name: &str| crate::harness::events_named(&server, name);
+    let put = events("PutKeyPolicy");
+    assert!(
+        put.iter().any(|e| e["userIdentity"]["arn"]
+            .as_str()
+            .is_some_and(|a| a.ends_with("user/admin"))),
+        "{put:?}"
+    );
+    let described = events("DescribeKey");
+    assert!(
+        described
+            .iter()
+            .any(|e| e["errorCode"] == "AccessDeniedException"
+                && e["userIdentity"]["arn"]
+                    .as_str()
+                    .is_some_and(|a| a.ends_with("user/bob"))),
+        "{described:?}"
+    );
+    let scheduled = events("ScheduleKeyDeletion");
+    assert_eq!(scheduled.len(), 1, "{scheduled:?}");
+    // Sent from the browser: its User-Agent, not a client's of this test's.
+    let agent = scheduled[0]["userAgent"].as_str().unwrap_or_default();
+    assert!(agent.contains("Chrome"), "{agent}");
+    server.stop();
+}
