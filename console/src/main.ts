@@ -43,7 +43,7 @@ function signInPage(): void {
   const status = new Status();
   const form = h(
     "form",
-    { class: "signin", "aria-labelledby": "signin-title" },
+    { class: "signin", "aria-labelledby": "signin-title", autocomplete: "off" },
     h("h1", { id: "signin-title" }, "ferrokms console"),
     h(
       "p",
@@ -51,15 +51,16 @@ function signInPage(): void {
       "Sign in with an access key pair. It stays in this tab's session storage; " +
         "the server sees only the SigV4 signatures made with it.",
     ),
-    labelled("Access key ID", h("input", { name: "accessKeyId", autocomplete: "username", required: true, spellcheck: "false" })),
-    labelled("Secret access key", h("input", { name: "secretAccessKey", type: "password", autocomplete: "current-password", required: true }),
+    // autocomplete off: a password manager would keep the secret for good.
+    labelled("Access key ID", h("input", { name: "accessKeyId", autocomplete: "off", required: true, spellcheck: "false" })),
+    labelled("Secret access key", h("input", { name: "secretAccessKey", type: "password", autocomplete: "off", required: true }),
     ),
     labelled("Region", h("input", { name: "region", value: "us-east-1", required: true, spellcheck: "false" })),
     h(
       "details",
       null,
       h("summary", null, "Session token or role"),
-      labelled("Session token (temporary credentials)", h("input", { name: "sessionToken", spellcheck: "false" })),
+      labelled("Session token (temporary credentials)", h("input", { name: "sessionToken", type: "password", autocomplete: "off" })),
       labelled("Assume role (ARN)", h("input", { name: "roleArn", placeholder: "arn:aws:iam::111122223333:role/name", spellcheck: "false" }),
       ),
       labelled("Role session name", h("input", { name: "roleSessionName", value: "ferrokms-console" })),
@@ -79,7 +80,8 @@ function signInPage(): void {
     if (!location.hash || location.hash === "#/") location.hash = "#/keys";
     render();
   });
-  replace(app, h("main", { id: "main", class: "signin-page" }, form));
+  document.title = "Sign in · ferrokms console";
+  replace(app, h("main", { id: "main", class: "signin-page", tabindex: "-1" }, form));
   (form.querySelector("input") as HTMLInputElement).focus();
 }
 
@@ -123,6 +125,17 @@ function frame(): HTMLElement {
 
 let rendering = 0;
 
+/** After a page is drawn: its title, and focus on its heading, so that a keyboard or screen
+ * reader user starts there, as after a page load. */
+function arrived(main: HTMLElement): void {
+  const heading = main.querySelector("h1");
+  document.title = `${heading?.textContent?.trim() || "ferrokms"} · ferrokms console`;
+  if (heading instanceof HTMLElement && !main.contains(document.activeElement)) {
+    heading.tabIndex = -1;
+    heading.focus({ preventScroll: true });
+  }
+}
+
 async function render(): Promise<void> {
   if (!session.load()) {
     signInPage();
@@ -137,6 +150,7 @@ async function render(): Promise<void> {
     if (m) {
       try {
         await page(main, m.slice(1).map(decodeURIComponent), query);
+        if (turn === rendering) arrived(main);
       } catch (e) {
         if (turn === rendering) {
           replace(main, h("h1", null, "This page could not be shown"), errorView(e));

@@ -13,12 +13,19 @@ type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 const MAX_POLICY_BYTES = 32768;
 const STATEMENT_KEYS = new Set(["Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource", "NotResource", "Condition"]);
 
+/** A string or list of scalars, as the server reads them (numbers and booleans as text). */
 function list(v: Json | undefined): string[] | null {
   if (v === undefined) return null;
-  if (typeof v === "string") return [v];
-  if (Array.isArray(v) && v.every((x) => typeof x === "string")) return v as string[];
-  return [];
+  const scalar = (x: Json) => (typeof x === "string" || typeof x === "number" || typeof x === "boolean" ? String(x) : null);
+  if (!Array.isArray(v)) {
+    const one = scalar(v);
+    return one === null ? [] : [one];
+  }
+  const all = v.map(scalar);
+  return all.every((x) => x !== null) ? (all as string[]) : [];
 }
+
+const PRINCIPAL = /^(\d{12}|\*|arn:aws:(iam|sts)::\d{12}:.+)$/;
 
 export function checkPolicy(text: string): { findings: Finding[]; doc?: { Statement: Record<string, Json>[] } } {
   const findings: Finding[] = [];
@@ -50,7 +57,10 @@ export function checkPolicy(text: string): { findings: Finding[]; doc?: { Statem
       return;
     }
     for (const k of Object.keys(s)) {
-      if (!STATEMENT_KEYS.has(k)) findings.push({ message: `${at}: unknown element ${k}` });
+      if (!STATEMENT_KEYS.has(k)) findings.push({ message: `${at}: ${k} is not a policy element; it is ignored` });
+    }
+    for (const [a, b] of [["Principal", "NotPrincipal"], ["Action", "NotAction"], ["Resource", "NotResource"]]) {
+      if (s[a] !== undefined && s[b] !== undefined) findings.push({ message: `${at}: ${a} and ${b} may not both be given` });
     }
     if (s.Effect !== "Allow" && s.Effect !== "Deny") findings.push({ message: `${at}: Effect must be "Allow" or "Deny"` });
     if (s.Principal === undefined && s.NotPrincipal === undefined) {
@@ -63,14 +73,20 @@ export function checkPolicy(text: string): { findings: Finding[]; doc?: { Statem
         findings.push({ message: `${at}: ${name} must be "*" or an object such as {"AWS": [...]}` });
         continue;
       }
-      const arns = [...(list(p.AWS) ?? []), ...(list(p.Service) ?? [])];
+      for (const k of Object.keys(p)) {
+        if (k !== "AWS" && k !== "Service") findings.push({ message: `${at}: ${name} has ${k}, which ferrokms does not take` });
+      }
+      const aws = list(p.AWS) ?? [];
+      if (aws.some((a) => !PRINCIPAL.test(a))) {
+        findings.push({ message: `MalformedPolicyDocumentException: Policy contains a statement with one or more invalid principals. (${at}: an AWS principal is a 12-digit account or an IAM or STS ARN)` });
+      }
+      const arns = [...aws, ...(list(p.Service) ?? [])];
       if (arns.length === 0) findings.push({ message: `MalformedPolicyDocumentException: Policy contains a statement with one or more invalid principals. (${at})` });
-      if ((list(p.AWS) ?? []).some((a) => a !== "*" && /[*?]/.test(a))) {
+      if (!aws.includes("*") && aws.some((a) => /[*?]/.test(a))) {
         findings.push({ message: `MalformedPolicyDocumentException: Policy contains a statement with one or more invalid principals. (${at}: a wildcard in an ARN)` });
       }
     }
     if (s.Action === undefined && s.NotAction === undefined) findings.push({ message: `${at}: needs Action or NotAction` });
-    if (s.Resource === undefined && s.NotResource === undefined) findings.push({ message: `${at}: needs Resource or NotResource` });
     for (const name of ["Action", "NotAction", "Resource", "NotResource"]) {
       const l = list(s[name]);
       if (l !== null && l.length === 0) findings.push({ message: `${at}: ${name} is empty or not a string list` });
@@ -119,22 +135,37 @@ function namesOf(callerArn: string, account: string): string[] {
   return names;
 }
 
+function principalsOf(p: Json | undefined): string[] {
+  if (p === "*") return ["*"];
+  return p && typeof p === "object" && !Array.isArray(p) ? list(p.AWS) ?? [] : [];
+}
+
+/** Whether a statement's actions take in kms:PutKeyPolicy. */
+function coversPutKeyPolicy(s: Record<string, Json>): boolean {
+  const actions = list(s.Action);
+  if (actions !== null) return actions.some((a) => globMatch(a, "kms:PutKeyPolicy"));
+  const not = list(s.NotAction);
+  return not !== null && !not.some((a) => globMatch(a, "kms:PutKeyPolicy"));
+}
+
 /**
- * Whether some Allow statement without conditions names the caller (or everyone) for
- * kms:PutKeyPolicy. False means the policy may lock the caller out of changing it again
- * (when it names the account, the caller's IAM policy must allow it too, which the console
- * cannot see).
+ * Whether the caller could still change the policy: some Allow statement without conditions
+ * names the caller (or everyone) for kms:PutKeyPolicy, and no Deny that could apply to the
+ * caller (with or without conditions: the console cannot tell when they hold) takes it
+ * away. False means the policy may lock the caller out (when it names the account, the
+ * caller's IAM policy must allow it too, which the console cannot see either).
  */
 export function allowsPutKeyPolicy(doc: { Statement: Record<string, Json>[] }, callerArn: string, account: string): boolean {
   const names = namesOf(callerArn, account);
-  return doc.Statement.some((s) => {
-    if (s.Effect !== "Allow" || s.Condition !== undefined || s.NotPrincipal !== undefined) return false;
-    const p = s.Principal;
-    const principals = p === "*" ? ["*"] : p && typeof p === "object" && !Array.isArray(p) ? list(p.AWS) ?? [] : [];
-    if (!principals.some((x) => x === "*" || names.includes(x))) return false;
-    const actions = list(s.Action);
-    return actions !== null && actions.some((a) => globMatch(a, "kms:PutKeyPolicy"));
-  });
+  const names_caller = (s: Record<string, Json>) =>
+    s.NotPrincipal !== undefined
+      ? !principalsOf(s.NotPrincipal).some((x) => names.includes(x))
+      : principalsOf(s.Principal).some((x) => x === "*" || names.includes(x));
+  const denied = doc.Statement.some((s) => s.Effect === "Deny" && names_caller(s) && coversPutKeyPolicy(s));
+  if (denied) return false;
+  return doc.Statement.some(
+    (s) => s.Effect === "Allow" && s.Condition === undefined && s.NotPrincipal === undefined && names_caller(s) && coversPutKeyPolicy(s),
+  );
 }
 
 /** A line diff (longest common subsequence) of two texts. */

@@ -31,7 +31,7 @@ export function load(): Session | null {
   if (!text) return null;
   try {
     const s = JSON.parse(text) as Session;
-    if (s.credentials.expiration && Date.parse(s.credentials.expiration) <= Date.now()) {
+    if (expired(s)) {
       forget();
       return null;
     }
@@ -76,7 +76,12 @@ function open(session: Session) {
   return current;
 }
 
+function expired(s: Session): boolean {
+  return !!s.credentials.expiration && Date.parse(s.credentials.expiration) <= Date.now();
+}
+
 function clients() {
+  if (current && expired(current.session)) forget();
   if (current) return current;
   const s = load();
   if (!s) throw new Error("not signed in");
@@ -100,7 +105,7 @@ export interface SignIn {
 export async function signIn(input: SignIn): Promise<Session> {
   let credentials: Credentials = {
     accessKeyId: input.accessKeyId.trim(),
-    secretAccessKey: input.secretAccessKey,
+    secretAccessKey: input.secretAccessKey.trim(),
     sessionToken: input.sessionToken?.trim() || undefined,
   };
   if (input.roleArn) {

@@ -3,9 +3,11 @@
 
 import { LookupEventsCommand, type LookupAttribute } from "@aws-sdk/client-cloudtrail";
 import { DescribeKeyCommand } from "@aws-sdk/client-kms";
-import { kms, trail } from "./session";
+import { kms, session, trail } from "./session";
 
 export const MAX_EVENTS = 2000;
+/** At most this many LookupEvents pages for one look: filters applied here read on. */
+const MAX_PAGES = 400;
 
 export interface TrailEvent {
   id: string;
@@ -28,14 +30,25 @@ export interface TrailFilter {
   end?: Date;
 }
 
-/** A key named by id or alias, as the ARN the trail records. */
+/** A key named by id, alias or ARN, as the key ARN the trail records. A deleted key
+ * cannot be described, and is the one most worth looking up: its id makes its ARN. */
 async function keyArn(key: string): Promise<string> {
-  if (key.startsWith("arn:")) return key;
-  const r = await kms().send(new DescribeKeyCommand({ KeyId: key }));
-  return r.KeyMetadata?.Arn ?? key;
+  if (/^arn:[^:]+:kms:[^:]+:\d{12}:key\//.test(key)) return key;
+  try {
+    const r = await kms().send(new DescribeKeyCommand({ KeyId: key }));
+    if (r.KeyMetadata?.Arn) return r.KeyMetadata.Arn;
+  } catch (e) {
+    const s = session();
+    if (!key.includes("alias/") && !key.startsWith("arn:")) return `arn:aws:kms:${s.region}:${s.account}:key/${key}`;
+    throw e;
+  }
+  return key;
 }
 
-export async function lookup(filter: TrailFilter, max = MAX_EVENTS): Promise<{ events: TrailEvent[]; truncated: boolean }> {
+export async function lookup(
+  filter: TrailFilter,
+  max = MAX_EVENTS,
+): Promise<{ events: TrailEvent[]; truncated: boolean }> {
   const key = filter.key ? await keyArn(filter.key) : undefined;
   const candidates: LookupAttribute[] = [];
   if (key) candidates.push({ AttributeKey: "ResourceName", AttributeValue: key });
@@ -45,7 +58,11 @@ export async function lookup(filter: TrailFilter, max = MAX_EVENTS): Promise<{ e
   const events: TrailEvent[] = [];
   let token: string | undefined;
   let truncated = false;
-  while (events.length < max) {
+  for (let page = 0; events.length < max; page++) {
+    if (page === MAX_PAGES) {
+      truncated = true;
+      break;
+    }
     const r = await trail().send(
       new LookupEventsCommand({
         LookupAttributes: server.length ? server : undefined,
@@ -83,6 +100,7 @@ export async function lookup(filter: TrailFilter, max = MAX_EVENTS): Promise<{ e
     token = r.NextToken;
     if (events.length >= max) truncated = true;
   }
+  if (events.length > max) truncated = true;
   return { events: events.slice(0, max), truncated };
 }
 

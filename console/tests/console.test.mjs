@@ -142,9 +142,21 @@ test("a security engineer's day in the console", async () => {
     await page.getByRole("button", { name: "Review changes" }).click();
     await page.getByText("Lockout warning").waitFor();
     await shot(page, "policy-lockout-warning");
+    // Allowed by one statement and denied by another: still a lockout.
+    const deniedToo = {
+      Version: "2012-10-17",
+      Statement: [
+        stored.Statement[0],
+        { Effect: "Deny", Principal: "*", Action: "kms:PutKeyPolicy", Resource: "*" },
+      ],
+    };
+    await editor.fill(JSON.stringify(deniedToo, null, 2));
+    await page.getByRole("button", { name: "Review changes" }).click();
+    await page.getByText("Lockout warning").waitFor();
+    await page.getByLabel("Bypass the policy lockout safety check").waitFor();
     // A malformed one: the editor says so before anything is sent.
     await editor.fill('{"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::*:root"}, "Action": "kms:*", "Resource": "*"}]}');
-    await page.getByText("invalid principals").waitFor();
+    await page.getByText("invalid principals").first().waitFor();
     const adminOnly = {
       Version: "2012-10-17",
       Statement: [
@@ -158,6 +170,7 @@ test("a security engineer's day in the console", async () => {
     assert.match(await diff.innerText(), /\+ .*AdminOnly/);
     assert.match(await diff.innerText(), /- .*:root/);
     assert.equal(await page.getByText("Lockout warning").count(), 0);
+    assert.equal(await page.getByLabel("Bypass the policy lockout safety check").count(), 0, "no bypass without a warning");
     await shot(page, "policy-diff");
     await page.getByRole("button", { name: "Save policy" }).click();
     await page.waitForFunction(() => {
@@ -177,7 +190,11 @@ test("a security engineer's day in the console", async () => {
     assert.match(await error.innerText(), /user\/bob is not authorized to perform: kms:DescribeKey/);
     await shot(page, "bob-denied");
     // Bob may not read the policy that refused him, so he cannot have it explained either.
+    // A link only fills the form in; asking is his click.
     await page.goto(`${endpoint}/console/#/explain?action=kms:DescribeKey&key=${keyId}`);
+    assert.equal(await page.getByLabel("Key (optional)").inputValue(), keyId);
+    assert.equal(await page.locator(".explain-result > *").count(), 0);
+    await page.getByRole("button", { name: "Explain" }).click();
     const refusal = page.locator(".explain-result .error[data-error-code]");
     await refusal.waitFor();
     assert.equal(await refusal.getAttribute("data-error-code"), "AccessDeniedException");

@@ -12,6 +12,15 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) {
         .collect();
     entries.sort();
     for path in entries {
+        // Only what Vite wrote: no hidden files, nothing a link points to elsewhere.
+        let hidden = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_none_or(|n| n.starts_with('.'));
+        let link = std::fs::symlink_metadata(&path).map_or(true, |m| m.file_type().is_symlink());
+        if hidden || link {
+            continue;
+        }
         if path.is_dir() {
             files(&path, out);
         } else {

@@ -20,33 +20,50 @@ const EVE: (&str, &str) = (
     "AKIAEXPLAINEVE000001",
     "explain-eve-secret-explain-eve-secret-001",
 );
+const DANA: (&str, &str) = (
+    "AKIAEXPLAINDANA00001",
+    "explain-dana-secret-explain-dana-secret1",
+);
 const BOB_ARN: &str = "arn:aws:iam::111122223333:user/bob";
 const ADMIN_ARN: &str = "arn:aws:iam::111122223333:user/admin";
 
 fn start() -> (tempfile::TempDir, Server) {
     let temp = tempfile::tempdir().expect("temp dir");
-    let user = |name: &str, account: &str, key: (&str, &str), actions: &[&str]| {
+    let user = |name: &str, account: &str, key: (&str, &str), statements: Value| {
         format!(
             "[[users]]\nname = \"{name}\"\naccount = \"{account}\"\naccess_keys = [{{ id = \"{}\", secret = \"{}\" }}]\n[users.policies]\np = '{}'\n",
             key.0,
             key.1,
-            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]})
+            json!({"Version": "2012-10-17", "Statement": statements})
         )
     };
+    let allow_all =
+        |actions: Value| json!([{"Effect": "Allow", "Action": actions, "Resource": "*"}]);
     let config = [
-        user("bob", "111122223333", BOB, &["kms:*"]),
+        user("bob", "111122223333", BOB, allow_all(json!(["kms:*"]))),
         user(
             "carl",
             "111122223333",
             CARL,
-            &["kms:*", "iam:SimulatePrincipalPolicy"],
+            allow_all(json!(["kms:*", "iam:SimulatePrincipalPolicy"])),
         ),
         user(
             "eve",
             "444455556666",
             EVE,
-            &["kms:*", "iam:SimulatePrincipalPolicy"],
+            allow_all(json!(["kms:*", "iam:SimulatePrincipalPolicy"])),
         ),
+        // May ask about anyone but the role app, whatever the ARN it is named by.
+        user(
+            "dana",
+            "111122223333",
+            DANA,
+            json!([
+                {"Effect": "Allow", "Action": ["kms:*", "iam:SimulatePrincipalPolicy"], "Resource": "*"},
+                {"Effect": "Deny", "Action": "iam:SimulatePrincipalPolicy", "Resource": "arn:aws:iam::111122223333:role/app"}
+            ]),
+        ),
+        "[[roles]]\nname = \"app\"\n".to_owned(),
     ]
     .join("\n");
     let path = temp.path().join("ferrokms.toml");
@@ -244,6 +261,146 @@ fn explain_decision_says_why_and_only_to_those_who_may_read_the_policies() {
         r.body
     );
 
+    // A role is asked about as its role, whether named by its ARN or a session's; and only
+    // in AWS's partition.
+    for subject in [
+        "arn:aws:iam::111122223333:role/app",
+        "arn:aws:sts::111122223333:assumed-role/app/s1",
+        "arn:aws-cn:iam::111122223333:user/bob",
+    ] {
+        denied_for(
+            &explain(
+                &server,
+                Some(DANA),
+                json!({"Action": "kms:Encrypt", "Principal": subject}),
+            ),
+            "iam:SimulatePrincipalPolicy",
+        );
+    }
+    let r = explain(
+        &server,
+        Some(DANA),
+        json!({"Action": "kms:Encrypt", "Principal": BOB_ARN}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // Another Region's ARN of a key, or of an alias, is refused as every operation refuses
+    // it: here a replica whose own policy bob may not read.
+    let primary_policy = json!({
+        "Version": "2012-10-17",
+        "Statement": [allow(ADMIN_ARN, json!("kms:*")), allow(BOB_ARN, json!(["kms:GetKeyPolicy", "kms:ListGrants"]))]
+    });
+    let primary = server.kms(
+        "CreateKey",
+        &json!({"MultiRegion": true, "BypassPolicyLockoutSafetyCheck": true, "Policy": primary_policy.to_string()})
+            .to_string(),
+    );
+    assert_eq!(primary.status, 200, "{}", primary.body);
+    let mrk = primary.json()["KeyMetadata"]["KeyId"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let replica_policy = json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "ReplicaSecret", "Effect": "Allow", "Principal": {"AWS": ADMIN_ARN}, "Action": "kms:*", "Resource": "*"}
+    ]});
+    let replicated = server.kms(
+        "ReplicateKey",
+        &json!({"KeyId": mrk, "ReplicaRegion": "eu-west-1", "Policy": replica_policy.to_string(),
+                "BypassPolicyLockoutSafetyCheck": true})
+        .to_string(),
+    );
+    assert_eq!(replicated.status, 200, "{}", replicated.body);
+    let r = explain(
+        &server,
+        Some(BOB),
+        json!({"Action": "kms:Decrypt", "KeyId": mrk}),
+    );
+    assert_eq!(r.status, 200, "bob may read the primary's: {}", r.body);
+    for other_region in [
+        format!("arn:aws:kms:eu-west-1:111122223333:key/{mrk}"),
+        "arn:aws:kms:eu-west-1:111122223333:alias/elsewhere".to_owned(),
+    ] {
+        let r = explain(
+            &server,
+            Some(BOB),
+            json!({"Action": "kms:Decrypt", "KeyId": other_region}),
+        );
+        assert_eq!(r.error_type(), "NotFoundException", "{}", r.body);
+        assert_eq!(
+            r.message().as_deref(),
+            Some("Invalid arn eu-west-1"),
+            "{}",
+            r.body
+        );
+        assert!(!r.body.contains("ReplicaSecret"));
+    }
+
+    // Another account's alias: refused alike whether it exists or not.
+    let probe = |name: &str| {
+        let arn = format!("arn:aws:kms:us-east-1:111122223333:alias/{name}");
+        let r = explain(
+            &server,
+            Some(EVE),
+            json!({"Action": "kms:Decrypt", "KeyId": arn}),
+        );
+        denied_for(&r, "kms:GetKeyPolicy");
+        r.message().unwrap_or_default().replace(&arn, "ALIAS")
+    };
+    assert_eq!(probe("elsewhere"), probe("no-such-alias"));
+
+    // ListGrants is decided with ListGrants's own condition keys.
+    let no_grant_listing = key_with_policy(
+        &server,
+        json!([
+            allow(ADMIN_ARN, json!("kms:*")),
+            allow(BOB_ARN, json!(["kms:GetKeyPolicy", "kms:ListGrants"])),
+            {"Effect": "Deny", "Principal": {"AWS": BOB_ARN}, "Action": "kms:ListGrants", "Resource": "*",
+             "Condition": {"Bool": {"kms:GrantIsForAWSResource": "false"}}}
+        ]),
+    );
+    let listed = server.signed_with(
+        BOB.0,
+        BOB.1,
+        "kms",
+        Some("TrentService.ListGrants"),
+        json!({"KeyId": no_grant_listing}).to_string().as_bytes(),
+        SystemTime::now(),
+    );
+    denied_for(&listed, "kms:ListGrants");
+    denied_for(
+        &explain(
+            &server,
+            Some(BOB),
+            json!({"Action": "kms:Decrypt", "KeyId": no_grant_listing}),
+        ),
+        "kms:ListGrants",
+    );
+
+    // Bounded input.
+    let long = "x".repeat(1025);
+    let r = explain(
+        &server,
+        Some(BOB),
+        json!({"Action": "kms:CreateKey", "Conditions": {"aws:SourceIp": long}}),
+    );
+    assert_eq!(r.error_type(), "ValidationException", "{}", r.body);
+    let big: serde_json::Map<String, Value> = (0..9)
+        .map(|i| (format!("k{i}"), Value::String("v".repeat(1000))))
+        .collect();
+    let r = explain(
+        &server,
+        Some(BOB),
+        json!({"Action": "kms:CreateKey", "EncryptionContext": big}),
+    );
+    assert_eq!(r.error_type(), "ValidationException", "{}", r.body);
+    // A principal that does not exist is the question's error, not the service's.
+    let r = explain(
+        &server,
+        Some(CARL),
+        json!({"Action": "kms:Encrypt", "Principal": "arn:aws:iam::111122223333:user/nobody"}),
+    );
+    assert_eq!(r.error_type(), "NotFoundException", "{}", r.body);
+
     // Without a key: the action on `*`, decided by the caller's IAM policies.
     let r = explain(&server, Some(BOB), json!({"Action": "kms:CreateKey"}));
     assert_eq!(r.json()["Allowed"], true, "{}", r.body);
@@ -263,7 +420,11 @@ fn explain_decision_says_why_and_only_to_those_who_may_read_the_policies() {
     assert!(events.iter().all(|e| e["readOnly"] == true));
     assert!(events
         .iter()
-        .any(|e| e["errorCode"] == "AccessDeniedException" && e["userIdentity"]["arn"] == BOB_ARN));
+        .any(|e| e["errorCode"] == "AccessDeniedException"
+            && e["userIdentity"]["arn"] == BOB_ARN
+            && e["resources"][0]["ARN"]
+                .as_str()
+                .is_some_and(|a| a.ends_with(&admin_only))));
     assert!(events
         .iter()
         .any(|e| e["requestParameters"]["principal"] == BOB_ARN

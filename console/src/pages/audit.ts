@@ -5,6 +5,7 @@ import { h, field, replace } from "../dom";
 import { columns, rows, tally } from "../chart";
 import { day, lookup, type TrailEvent, type TrailFilter } from "../trail";
 import { errorView, labelled, section, table, when } from "../ui";
+import { EXPLAIN_NOW } from "./explain";
 
 const EVENTS_PER_PAGE = 50;
 
@@ -30,7 +31,11 @@ function explainLink(e: TrailEvent): HTMLElement | null {
         .join("\n"),
     );
   }
-  return h("p", null, h("a", { class: "button", href: `#/explain?${q}` }, "Why was this denied?"));
+  return h(
+    "p",
+    null,
+    h("a", { class: "button", href: `#/explain?${q}`, onclick: () => sessionStorage.setItem(EXPLAIN_NOW, "1") }, "Why was this denied?"),
+  );
 }
 
 function localInput(d?: Date): string {
@@ -72,8 +77,8 @@ export async function auditPage(main: HTMLElement, _p: string[], query: URLSearc
     labelled("Event name", h("input", { name: "event", value: filter.eventName ?? "", placeholder: "Decrypt", spellcheck: "false" })),
     labelled("Key", h("input", { name: "key", value: filter.key ?? "", placeholder: "key id, ARN or alias", spellcheck: "false" })),
     labelled("User name", h("input", { name: "user", value: filter.user ?? "", spellcheck: "false" })),
-    labelled("From", h("input", { name: "start", type: "datetime-local", value: localInput(filter.start) })),
-    labelled("To", h("input", { name: "end", type: "datetime-local", value: localInput(filter.end) })),
+    labelled("From (local time)", h("input", { name: "start", type: "datetime-local", value: localInput(filter.start) })),
+    labelled("To (local time)", h("input", { name: "end", type: "datetime-local", value: localInput(filter.end) })),
     h("button", { type: "submit" }, "Look up"),
   );
   form.addEventListener("submit", (ev) => {
@@ -107,14 +112,17 @@ export async function auditPage(main: HTMLElement, _p: string[], query: URLSearc
   const dayBars = days(events).map((d) => byDay.get(d) ?? { label: d, total: 0, errors: 0 });
   const perOp = tally(events, (e) => e.name, failed).sort((a, b) => b.total - a.total).slice(0, 20);
 
-  const detail = h("div", { class: "event-detail", "aria-live": "polite" }, h("p", { class: "muted" }, "Choose an event to see its record."));
-  const show = (e: TrailEvent) =>
+  const detail = h("div", { class: "event-detail" }, h("p", { class: "muted" }, "Choose an event to see its record."));
+  const show = (e: TrailEvent) => {
+    const heading = h("h3", { tabindex: "-1" }, `${e.name} · ${when(e.time)}`);
     replace(
       detail,
-      h("h3", null, `${e.name} · ${when(e.time)}`),
+      heading,
       e.errorCode === "AccessDeniedException" ? explainLink(e) : null,
       h("pre", { class: "code event-json", tabindex: "0", "aria-label": "Event record" }, JSON.stringify(e.record, null, 2)),
     );
+    heading.focus();
+  };
   const rowsOf = (slice: TrailEvent[]) =>
     slice.map((e) => [
       h("button", { type: "button", class: "link", onclick: () => show(e), "aria-label": `Show event ${e.name} at ${when(e.time)}` }, shortTime(e.time)),
@@ -147,7 +155,7 @@ export async function auditPage(main: HTMLElement, _p: string[], query: URLSearc
     h(
       "p",
       { class: "summary" },
-      `${events.length} events${truncated ? ` (the first ${events.length}; narrow the filter to see older ones)` : ""}, ${failures} failed.`,
+      `${events.length} events${truncated ? " (the newest only: narrow the filter or the time to see older ones)" : ""}, ${failures} failed.`,
     ),
     h("div", { class: "charts" }, columns("Calls per day", dayBars), rows("Calls per operation", perOp)),
     h("div", { class: "split" }, section("Events", list), section("Event record", detail)),

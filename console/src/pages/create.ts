@@ -10,7 +10,9 @@ import {
 import { h, checked, field, replace } from "../dom";
 import { kms } from "../session";
 import { KEY_SPECS, usagesOf } from "../kms";
-import { Status, labelled, onSubmit } from "../ui";
+import { Status, confirm, labelled, onSubmit } from "../ui";
+import { allowsPutKeyPolicy, checkPolicy } from "../policycheck";
+import { session } from "../session";
 
 /** `key=value` lines; a line without `=` is a tag with an empty value. */
 export function parseTagLines(text: string): Tag[] {
@@ -97,7 +99,19 @@ export async function createKeyPage(main: HTMLElement): Promise<void> {
   );
   onSubmit(form, status, async () => {
     const policy = field(form, "policy").trim();
-    if (policy) JSON.parse(policy);
+    if (policy) {
+      const review = checkPolicy(policy);
+      if (!review.doc) throw new Error(review.findings.map((f) => f.message).join("; "));
+      const s = session();
+      if (checked(form, "bypass") && !allowsPutKeyPolicy(review.doc, s.arn, s.account)) {
+        const sure = await confirm(
+          "Create the key without the lockout safety check?",
+          `This policy may not let you (${s.arn}) change it. If it lets no one, no one can manage the key again.`,
+          "Create anyway",
+        );
+        if (!sure) return;
+      }
+    }
     const input: CreateKeyCommandInput = {
       Description: field(form, "description") || undefined,
       KeySpec: field(form, "spec") as CreateKeyCommandInput["KeySpec"],
@@ -110,7 +124,7 @@ export async function createKeyPage(main: HTMLElement): Promise<void> {
     };
     if (!storeFields.disabled) {
       input.CustomKeyStoreId = field(form, "customKeyStoreId").trim() || undefined;
-      input.XksKeyId = field(form, "xksKeyId").trim() || undefined;
+      if (input.Origin === "EXTERNAL_KEY_STORE") input.XksKeyId = field(form, "xksKeyId").trim() || undefined;
     }
     if (!input.Tags?.length) delete input.Tags;
     const made = await kms().send(new CreateKeyCommand(input));

@@ -25,6 +25,10 @@ const ACTIONS = [
   "kms:EnableKey", "kms:CreateKey", "kms:ListKeys", "kms:ListAliases",
 ];
 
+/** Set by the audit page's link when it is clicked: only then does the page ask at once
+ * (a link from elsewhere only fills the form in). */
+export const EXPLAIN_NOW = "ferrokms-console-explain-now";
+
 export async function explainPage(main: HTMLElement, _p: string[], query: URLSearchParams): Promise<void> {
   const me = session().arn;
   const form = h(
@@ -98,5 +102,8 @@ export async function explainPage(main: HTMLElement, _p: string[], query: URLSea
     form,
     result,
   );
-  if (query.get("action")) form.requestSubmit();
+  if (sessionStorage.getItem(EXPLAIN_NOW)) {
+    sessionStorage.removeItem(EXPLAIN_NOW);
+    form.requestSubmit();
+  }
 }

@@ -86,6 +86,7 @@ export async function grantsPage(main: HTMLElement, [keyId]: string[]): Promise<
       "div",
       { class: "buttons" },
       actionButton("Retire", status, async () => {
+        if (!(await confirm("Retire this grant?", "The grantee loses what the grant allowed at once.", "Retire"))) return;
         await kms().send(new RetireGrantCommand({ KeyId: meta.Arn, GrantId: g.GrantId }));
         await reload();
       }, { "aria-label": `Retire grant ${g.Name || g.GrantId}` }),

@@ -60,8 +60,9 @@ export async function keyPage(main: HTMLElement, [keyId]: string[]): Promise<voi
   const rotation = main.querySelector("#rotation-panel") as HTMLElement;
   await Promise.all([
     tagsPanel(id, customer, reload).then((p) => replace(tags, section("Tags", p)), (e) => replace(tags, section("Tags", errorView(e)))),
-    meta.KeySpec === "SYMMETRIC_DEFAULT" || meta.KeySpec?.startsWith("HMAC") || meta.Origin === "EXTERNAL"
-      ? rotationPanel(meta, customer, reload).then(
+    // Only symmetric encryption keys rotate, and not those of custom key stores.
+    meta.KeySpec === "SYMMETRIC_DEFAULT" && (meta.Origin === "AWS_KMS" || meta.Origin === "EXTERNAL")
+      ? rotationPanel(meta, customer && meta.MultiRegionConfiguration?.MultiRegionKeyType !== "REPLICA", reload).then(
           (p) => replace(rotation, section("Rotation", p)),
           (e) => replace(rotation, section("Rotation", errorView(e))),
         )
@@ -158,6 +159,7 @@ function aliasesPanel(id: string, names: string[], customer: boolean, reload: ()
     h("span", { class: "mono" }, name),
     customer
       ? actionButton("Delete", status, async () => {
+          if (!(await confirm(`Delete ${name}?`, "Whatever names the key by this alias stops finding it.", "Delete alias"))) return;
           await kms().send(new DeleteAliasCommand({ AliasName: name }));
           await reload();
         }, { "aria-label": `Delete ${name}` })
@@ -241,7 +243,7 @@ async function rotationPanel(meta: KeyMetadata, customer: boolean, reload: () =>
       parts.push(buttons);
     }
   }
-  if (customer && (symmetric || meta.Origin === "EXTERNAL")) {
+  if (customer) {
     parts.push(
       h(
         "div",

@@ -3,17 +3,21 @@
 
 import { DescribeKeyCommand, ListKeysCommand, type KeyMetadata } from "@aws-sdk/client-kms";
 import { h, field, replace } from "../dom";
-import { kms } from "../session";
+import { kms, session } from "../session";
 import { KEY_SPECS, KEY_STATES, aliasesByKey, allTags } from "../kms";
 import { describeError, errorView, labelled, stateBadge, table, when } from "../ui";
 
 const PAGE_SIZE = 25;
 
-/** Where a page starts: a ListKeys marker and how many of that listing's keys to skip. */
+/** Where a page starts: a ListKeys marker, and the last key shown before (keys the listing
+ * holds up to it were shown; by id, so that a key made or deleted meanwhile moves nothing). */
 interface Cursor {
   marker?: string;
-  skip: number;
+  after?: string;
 }
+
+/** At most this many ListKeys pages (of 100) are read for one page of matches. */
+const MAX_LISTINGS = 50;
 
 interface Filter {
   alias: string;
@@ -33,6 +37,8 @@ interface Page {
   rows: Row[];
   next?: Cursor;
   scanned: number;
+  /** Reading stopped at MAX_LISTINGS with more to read. */
+  stopped?: boolean;
 }
 
 function parseTag(tag: string): { key: string; value?: string } | null {
@@ -48,7 +54,9 @@ async function matches(row: Row, f: Filter): Promise<boolean> {
   if (f.state && m.KeyState !== f.state) return false;
   const tag = parseTag(f.tag);
   if (tag && m.KeyId) {
-    const tags = await allTags(m.KeyId);
+    // A key whose tags the caller may not read cannot be shown to match.
+    const tags = await allTags(m.KeyId).catch(() => null);
+    if (!tags) return false;
     if (!tags.some((t) => t.TagKey === tag.key && (tag.value === undefined || t.TagValue === tag.value))) {
       return false;
     }
@@ -60,9 +68,18 @@ async function readPage(from: Cursor, f: Filter, aliases: Map<string, string[]>)
   const rows: Row[] = [];
   let cursor: Cursor = from;
   let scanned = 0;
-  for (;;) {
+  for (let listings = 0; ; listings++) {
+    if (listings === MAX_LISTINGS) return { rows, scanned, next: cursor, stopped: true };
     const listing = await kms().send(new ListKeysCommand({ Marker: cursor.marker, Limit: 100 }));
-    const entries = (listing.Keys ?? []).slice(cursor.skip);
+    const all = listing.Keys ?? [];
+    const at = cursor.after === undefined ? -1 : all.findIndex((k) => k.KeyId === cursor.after);
+    // The last key shown is gone: ferrokms lists keys in id order, so start after its id.
+    const entries =
+      cursor.after === undefined
+        ? all
+        : at >= 0
+          ? all.slice(at + 1)
+          : all.filter((k) => (k.KeyId ?? "") > (cursor.after ?? ""));
     // Described ten at a time: quick, and well inside DescribeKey's rate.
     for (let i = 0; i < entries.length; i += 10) {
       const batch = entries.slice(i, i + 10);
@@ -90,20 +107,18 @@ async function readPage(from: Cursor, f: Filter, aliases: Map<string, string[]>)
         }
         rows.push(row);
         if (rows.length === PAGE_SIZE) {
-          const used = cursor.skip + i + j + 1;
-          const total = listing.Keys?.length ?? 0;
-          const next: Cursor | undefined =
-            used < total
-              ? { marker: cursor.marker, skip: used }
-              : listing.Truncated && listing.NextMarker
-                ? { marker: listing.NextMarker, skip: 0 }
-                : undefined;
+          const last = i + j + 1 === entries.length;
+          const next: Cursor | undefined = !last
+            ? { marker: cursor.marker, after: entry.KeyId }
+            : listing.Truncated && listing.NextMarker
+              ? { marker: listing.NextMarker }
+              : undefined;
           return { rows, next, scanned };
         }
       }
     }
     if (!listing.Truncated || !listing.NextMarker) return { rows, scanned };
-    cursor = { marker: listing.NextMarker, skip: 0 };
+    cursor = { marker: listing.NextMarker };
   }
 }
 
@@ -117,8 +132,9 @@ export async function keysPage(main: HTMLElement, _params: string[], query: URLS
     state: query.get("state") ?? "",
     tag: query.get("tag") ?? "",
   };
-  const filterKey = JSON.stringify(filter);
-  if (history.filter !== filterKey) history = { filter: filterKey, cursors: [{ skip: 0 }] };
+  // Per identity too: another one's markers mean nothing.
+  const filterKey = JSON.stringify([session().arn, session().region, filter]);
+  if (history.filter !== filterKey) history = { filter: filterKey, cursors: [{}] };
   const pageNo = Math.max(0, Math.min(Number(query.get("page") ?? "0") || 0, history.cursors.length - 1));
   const cursor = history.cursors[pageNo];
 
@@ -188,7 +204,12 @@ export async function keysPage(main: HTMLElement, _params: string[], query: URLS
       "div",
       { class: "pager" },
       pageNo > 0 ? h("a", { class: "button", href: link(pageNo - 1) }, "← Previous") : h("span", { class: "button disabled" }, "← Previous"),
-      h("span", null, `Page ${pageNo + 1} · ${page.rows.length} shown · ${page.scanned} read`),
+      h(
+        "span",
+        null,
+        `Page ${pageNo + 1} · ${page.rows.length} shown · ${page.scanned} read` +
+          (page.stopped ? " · stopped reading (Next reads on)" : ""),
+      ),
       page.next ? h("a", { class: "button", href: link(pageNo + 1), rel: "next" }, "Next →") : h("span", { class: "button disabled" }, "Next →"),
     ),
   );

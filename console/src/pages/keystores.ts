@@ -31,6 +31,7 @@ export async function keyStoresPage(main: HTMLElement): Promise<void> {
     stores = await allStores();
   } catch (e) {
     replace(list, errorView(e));
+    list.removeAttribute("aria-busy");
     return;
   }
   const reload = () => keyStoresPage(main);

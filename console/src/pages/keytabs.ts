@@ -22,7 +22,7 @@ export function keyHeader(meta: KeyMetadata, aliases: string[], tab: "overview" 
     "header",
     { class: "key-header" },
     h("p", { class: "crumbs" }, h("a", { href: "#/keys" }, "Keys"), " / ", h("span", { class: "mono" }, meta.KeyId ?? "")),
-    h("h1", null, aliases[0] ?? meta.Description ?? meta.KeyId ?? "Key", " ", stateBadge(meta.KeyState)),
+    h("h1", null, aliases[0] || meta.Description || meta.KeyId || "Key", " ", stateBadge(meta.KeyState)),
     h(
       "nav",
       { class: "tabs", "aria-label": "Key" },

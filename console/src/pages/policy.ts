@@ -5,7 +5,7 @@ import { GetKeyPolicyCommand, PutKeyPolicyCommand } from "@aws-sdk/client-kms";
 import { h, replace } from "../dom";
 import { kms, session } from "../session";
 import { allAliases } from "../kms";
-import { Status, actionButton, section } from "../ui";
+import { Status, actionButton, confirm, section } from "../ui";
 import { allowsPutKeyPolicy, checkPolicy, diffLines, pretty } from "../policycheck";
 import { describe, keyHeader } from "./keytabs";
 
@@ -36,7 +36,12 @@ export async function policyPage(main: HTMLElement, [keyId]: string[]): Promise<
       findings,
       result.findings.length === 0
         ? h("p", { class: "ok" }, "No problems found.")
-        : h("ul", { class: "problems" }, result.findings.map((f) => h("li", null, f.message))),
+        : h(
+            "div",
+            null,
+            h("ul", { class: "problems" }, result.findings.map((f) => h("li", null, f.message))),
+            h("p", { class: "hint" }, "The server checks the policy again when it is saved, and its answer decides."),
+          ),
     );
     return result;
   };
@@ -72,18 +77,28 @@ export async function policyPage(main: HTMLElement, [keyId]: string[]): Promise<
               "If the policy lets no one change it, the key becomes unmanageable. The server refuses such a policy unless the lockout safety check is bypassed.",
           )
         : null,
-      result.findings.length === 0 && changed
+      changed && result.doc
         ? h(
             "div",
             { class: "buttons" },
-            h("span", { class: "check" }, bypass, h("label", { for: "bypass" }, "Bypass the policy lockout safety check")),
+            lockout ? h("span", { class: "check" }, bypass, h("label", { for: "bypass" }, "Bypass the policy lockout safety check")) : null,
             actionButton("Save policy", status, async () => {
+              if (
+                bypass.checked &&
+                !(await confirm(
+                  "Save without the lockout safety check?",
+                  "If this policy lets no one change it, no one can manage the key again: not you, not the account's root.",
+                  "Save anyway",
+                ))
+              ) {
+                return;
+              }
               await kms().send(
                 new PutKeyPolicyCommand({
                   KeyId: id,
                   PolicyName: "default",
                   Policy: editor.value,
-                  BypassPolicyLockoutSafetyCheck: bypass.checked || undefined,
+                  BypassPolicyLockoutSafetyCheck: (lockout && bypass.checked) || undefined,
                 }),
               );
               await policyPage(main, [keyId]);

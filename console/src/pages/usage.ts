@@ -41,6 +41,7 @@ export async function usagePage(main: HTMLElement, _p: string[], query: URLSearc
     ({ events, truncated } = await lookup({ start, end: now }, MAX_USAGE_EVENTS));
   } catch (e) {
     replace(results, errorView(e));
+    results.removeAttribute("aria-busy");
     return;
   }
   const kmsEvents = events.filter((e) => e.source === "kms.amazonaws.com" && e.keys.length > 0 && !e.errorCode);
@@ -108,7 +109,9 @@ export async function usagePage(main: HTMLElement, _p: string[], query: URLSearc
         { class: "hint" },
         `AWS KMS list prices (${PRICES.region}), as read from ${PRICES.source} on ${PRICES.readOn}: ` +
           PRICES.summary +
-          " Keys are the customer managed keys with requests in the period; rotations' extra key charges are not counted.",
+          " An estimate: keys are the customer managed keys with requests in the period, charged for every month shown; " +
+          "rotations' extra charges are not counted; requests on keys that cannot be described are priced as symmetric; " +
+          "the free tier (counted by AWS across all Regions) is applied to this Region's requests alone.",
       ),
     ),
   );

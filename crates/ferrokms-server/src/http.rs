@@ -427,20 +427,17 @@ impl App {
                 resources: Vec::new(),
             },
             (Api::Explain, Some(input)) => {
-                match explain::operation::explain_decision(
+                let (result, resources) = explain::operation::explain_decision(
                     &self.services,
                     ctx.verified,
                     &ctx.env,
                     audit,
                     input,
                 )
-                .await
-                {
-                    Ok((answer, resources)) => Outcome {
-                        result: Ok(Reply::Json(answer)),
-                        resources,
-                    },
-                    Err(e) => Outcome::failed(e),
+                .await;
+                Outcome {
+                    result: result.map(Reply::Json),
+                    resources,
                 }
             }
             (Api::Kms(Some(spec)), Some(input)) => {

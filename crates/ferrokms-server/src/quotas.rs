@@ -192,6 +192,8 @@ impl Quotas {
             RateClass::Other(name) => c.operations.get(*name).copied().unwrap_or(match *name {
                 // CloudTrail's LookupEvents quota; STS's request quota per account.
                 "LookupEvents" => 2.0,
+                // ferrokms's ExplainDecision lists a key's grants: ListGrants's rate.
+                "ExplainDecision" => 100.0,
                 _ => 600.0,
             }),
             RateClass::DataKeyPair(spec) => c

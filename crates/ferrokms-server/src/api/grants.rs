@@ -249,13 +249,18 @@ pub async fn create_grant(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
     }))
 }
 
+/// The condition keys of a ListGrants request (ExplainDecision decides ListGrants with them
+/// too).
+pub fn list_grants_conditions() -> Conditions {
+    Conditions::none().with("kms:GrantIsForAWSResource", vec!["false".into()])
+}
+
 pub async fn list_grants(call: &Call<'_>, mut input: Input) -> Result<Value, ApiError> {
     let key_id = input.required_string("KeyId", 1, 2048)?;
     let grant_id = input.string("GrantId", 1, 128)?;
     let grantee = input.string("GranteePrincipal", 1, 256)?;
     let (limit, after) = finish_with_page(&mut input, 100, 50)?;
-    let conditions = Conditions::none().with("kms:GrantIsForAWSResource", vec!["false".into()]);
-    let key = resolve_key(call, &key_id, On::Key, &conditions).await?;
+    let key = resolve_key(call, &key_id, On::Key, &list_grants_conditions()).await?;
     let rows = call
         .services
         .store

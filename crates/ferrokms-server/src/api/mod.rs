@@ -6,7 +6,7 @@ pub(crate) mod authorize;
 mod crypto;
 mod custom_key_stores;
 mod external_key_stores;
-mod grants;
+pub(crate) mod grants;
 mod import;
 mod keys;
 mod mac;

@@ -116,6 +116,22 @@ pub async fn explain_request(
     let principal = crate::sigv4::principal_named(store, &question.caller)
         .await
         .map_err(fail)?;
+    let key = match &question.key {
+        Some(raw) => Some(find_key(store, &question.region, principal.account(), raw).await?),
+        None => None,
+    };
+    report(store, limits, question, &principal, key).await
+}
+
+/// The report for `question` about `key` (found already, with the alias it was named by),
+/// as `principal` would be decided; `question.key` is not read.
+pub(crate) async fn report(
+    store: &dyn Store,
+    limits: &ResourceQuotas,
+    question: &Question,
+    principal: &crate::sigv4::Principal,
+    key: Option<(KeyMetadata, Option<String>)>,
+) -> Result<Answer, ServerError> {
     let action = question
         .action
         .strip_prefix("kms:")
@@ -144,9 +160,9 @@ pub async fn explain_request(
         principal.arn(),
         principal.account()
     );
-    let Some(raw_key) = &question.key else {
+    let Some((key, alias)) = key else {
         let ctx = request_context(
-            &principal,
+            principal,
             &env,
             None,
             &format!("kms:{action}"),
@@ -171,7 +187,6 @@ pub async fn explain_request(
             None,
         ));
     };
-    let (key, alias) = find_key(store, &question.region, principal.account(), raw_key).await?;
     if let Some(name) = &alias {
         conditions = conditions.with("kms:RequestAlias", vec![name.clone()]);
     }
@@ -211,7 +226,7 @@ pub async fn explain_request(
     let ctx = key_request_context(
         store,
         limits,
-        (&principal, &env),
+        (principal, &env),
         &key,
         &policy,
         &action,
@@ -235,7 +250,7 @@ pub async fn explain_request(
     let mut granted = None;
     let _ = writeln!(out, "grants: {}", grants.len());
     for g in &grants {
-        let allows = grant_allows(g, &principal, &action, &conditions);
+        let allows = grant_allows(g, principal, &action, &conditions);
         let _ = writeln!(
             out,
             " {} grant {} to {}: {}",

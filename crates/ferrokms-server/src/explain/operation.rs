@@ -16,34 +16,60 @@
 
 use std::collections::BTreeMap;
 
+use ferrokms_core::context::{EncryptionContext, MAX_CONTEXT_BYTES};
+use ferrokms_core::ids::{AliasName, KeyReference};
 use ferrokms_core::policy::{decide, Decision, Resource};
 use ferrokms_core::KmsError;
 use serde_json::{json, Value};
 
-use super::{explain_request, Question};
+use super::{report, Question};
 use crate::api::authorize::{request_context, Conditions, Environment};
 use crate::api::operations::{On, Operation};
-use crate::api::resolve::{named_key, resolve_key};
+use crate::api::resolve::resolve_key;
 use crate::api::{store_failure, Call, Services};
 use crate::audit::PendingIntent;
 use crate::error::ApiError;
 use crate::sigv4::VerifiedRequest;
 use crate::wire::Input;
+use crate::ServerError;
 
 pub const TARGET: &str = "FerroKMS_20261201.ExplainDecision";
 
 /// The request members its audit record shows.
-pub const AUDITED: &[&str] = &["Action", "KeyId", "Principal", "EncryptionContext"];
+pub const AUDITED: &[&str] = &[
+    "Action",
+    "KeyId",
+    "Principal",
+    "EncryptionContext",
+    "Conditions",
+];
 
-/// At most this many further condition keys in one question.
+/// At most this many further condition keys in one question, each this long.
 const MAX_CONDITIONS: usize = 32;
+const MAX_CONDITION_KEY: usize = 128;
+const MAX_CONDITION_VALUE: usize = 1024;
 
-/// The account an IAM or STS principal ARN names.
+/// The account an IAM or STS principal ARN of AWS's commercial partition names.
 fn account_of(arn: &str) -> Option<&str> {
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     match parts.as_slice() {
-        ["arn", _, "iam" | "sts", "", account, _] => Some(account),
+        ["arn", "aws", "iam" | "sts", "", account, _] => Some(account),
         _ => None,
+    }
+}
+
+/// The IAM resource whose policies decide for `subject`: a role's session is its role, as
+/// IAM's simulator takes only users, groups and roles.
+fn policy_source(subject: &str) -> String {
+    match subject
+        .strip_prefix("arn:aws:sts::")
+        .and_then(|rest| rest.split_once(":assumed-role/"))
+    {
+        Some((account, rest)) => {
+            let role = rest.split('/').next().unwrap_or_default();
+            format!("arn:aws:iam::{account}:role/{role}")
+        }
+        None => subject.to_owned(),
     }
 }
 
@@ -57,9 +83,10 @@ fn authorize_subject(
     if subject == p.arn() {
         return Ok(());
     }
+    let source = policy_source(subject);
     let refused = || {
         ApiError::Kms(KmsError::AccessDenied(format!(
-            "User: {} is not authorized to perform: iam:SimulatePrincipalPolicy on resource: {subject}",
+            "User: {} is not authorized to perform: iam:SimulatePrincipalPolicy on resource: {source}",
             p.arn()
         )))
     };
@@ -72,7 +99,7 @@ fn authorize_subject(
         env,
         None,
         "iam:SimulatePrincipalPolicy",
-        subject,
+        &source,
         &Conditions::none(),
     );
     match decide(
@@ -86,52 +113,125 @@ fn authorize_subject(
     }
 }
 
-/// Answers one ExplainDecision request; the key's ARN is the record's resource.
+/// The key `raw` names, as the ARN to authorize, and the alias it was named by. Looked up
+/// once: what is authorized is what is explained. Another Region's ARN is refused as every
+/// operation refuses it; another account's alias is not looked up at all (nothing may say
+/// whether it exists).
+async fn key_named(
+    services: &Services,
+    request: &VerifiedRequest,
+    raw: &str,
+) -> Result<(String, Option<AliasName>), ApiError> {
+    let region = request.region();
+    let account = request.principal().account();
+    let hidden = |resource: &str| {
+        ApiError::Kms(KmsError::access_denied_hidden(
+            request.principal().arn(),
+            "GetKeyPolicy",
+            resource,
+        ))
+    };
+    let (alias_account, name) = match KeyReference::parse(raw) {
+        KeyReference::Id(id) => {
+            return Ok((format!("arn:aws:kms:{region}:{account}:key/{id}"), None))
+        }
+        KeyReference::Arn(arn) if &arn.region != region => {
+            return Err(KmsError::invalid_arn_region(&arn.region).into())
+        }
+        KeyReference::Arn(arn) => return Ok((arn.to_string(), None)),
+        KeyReference::Alias(name) => (account.clone(), name),
+        KeyReference::AliasArn { region: r, .. } if &r != region => {
+            return Err(KmsError::invalid_arn_region(&r).into())
+        }
+        KeyReference::AliasArn { account: a, .. } if &a != account => return Err(hidden(raw)),
+        KeyReference::AliasArn {
+            account: a, name, ..
+        } => (a, name),
+        _ => return Err(KmsError::invalid_key_id(raw).into()),
+    };
+    let found = services
+        .store
+        .alias(region, &alias_account, &name)
+        .await
+        .map_err(store_failure)?
+        .ok_or_else(|| KmsError::alias_not_found(name.arn(region, &alias_account)))?;
+    Ok((
+        format!("arn:aws:kms:{region}:{alias_account}:key/{}", found.target),
+        Some(name),
+    ))
+}
+
+/// What went wrong in the report: the store's failures are the service's, the rest (a
+/// principal that does not exist, say) the question's.
+fn report_failure(e: ServerError) -> ApiError {
+    match e {
+        ServerError::Store(e) => store_failure(e),
+        ServerError::Config(message) => KmsError::NotFound(message).into(),
+        other => {
+            tracing::error!(error = %other, "ExplainDecision failed");
+            KmsError::internal().into()
+        }
+    }
+}
+
+/// Answers one ExplainDecision request. The keys it touched are the record's resources,
+/// refused or not.
 pub async fn explain_decision(
     services: &Services,
     request: &VerifiedRequest,
     env: &Environment,
     audit: &PendingIntent<'_>,
+    input: Input,
+) -> (Result<Value, ApiError>, Vec<String>) {
+    let mut resources = Vec::new();
+    let result = answer(services, request, env, audit, input, &mut resources).await;
+    (result, resources)
+}
+
+async fn answer(
+    services: &Services,
+    request: &VerifiedRequest,
+    env: &Environment,
+    audit: &PendingIntent<'_>,
     mut input: Input,
-) -> Result<(Value, Vec<String>), ApiError> {
+    resources: &mut Vec<String>,
+) -> Result<Value, ApiError> {
     let action = input.required_string("Action", 1, 128)?;
     let key = input.string("KeyId", 1, 2048)?;
     let subject = input.string("Principal", 1, 2048)?;
-    let context = input.string_map("EncryptionContext")?.unwrap_or_default();
+    let context =
+        EncryptionContext::new(input.string_map("EncryptionContext")?.unwrap_or_default());
     let conditions: BTreeMap<String, String> = input.string_map("Conditions")?.unwrap_or_default();
     input.finish()?;
-    if conditions.len() > MAX_CONDITIONS {
+    if context.size_bytes() > MAX_CONTEXT_BYTES {
+        return Err(KmsError::encryption_context_too_large().into());
+    }
+    if conditions.len() > MAX_CONDITIONS
+        || conditions
+            .iter()
+            .any(|(k, v)| k.len() > MAX_CONDITION_KEY || v.len() > MAX_CONDITION_VALUE)
+    {
         return Err(KmsError::Validation(format!(
-            "at most {MAX_CONDITIONS} conditions may be given"
+            "at most {MAX_CONDITIONS} conditions, each key at most {MAX_CONDITION_KEY} and each value at most {MAX_CONDITION_VALUE} characters"
         ))
         .into());
     }
     let subject = subject.unwrap_or_else(|| request.principal().arn().to_owned());
     authorize_subject(request, env, &subject)?;
 
-    let mut resources = Vec::new();
+    let mut explained = None;
     if let Some(raw) = &key {
-        let caller_account = request.principal().account();
-        let named = named_key(
-            services.store.as_ref(),
-            request.region(),
-            caller_account,
-            raw,
-        )
-        .await
-        .map_err(store_failure)?;
-        let Some(named) = named else {
-            return Err(if raw.contains("alias/") {
-                KmsError::alias_not_found(raw)
-            } else {
-                KmsError::invalid_key_id(raw)
-            }
-            .into());
-        };
-        // Both permissions are decided as their own operations decide them; the key is
-        // named by id, so each sees the key itself (GetKeyPolicy takes no alias).
-        let id = named.id.to_string();
-        for operation in [Operation::GetKeyPolicy, Operation::ListGrants] {
+        let (arn, alias) = key_named(services, request, raw).await?;
+        // Both permissions are decided as their own operations decide them, on the key's
+        // ARN (so another account's key is refused unseen, as GetKeyPolicy refuses it).
+        let mut authorized = None;
+        for (operation, conditions) in [
+            (Operation::GetKeyPolicy, Conditions::none()),
+            (
+                Operation::ListGrants,
+                crate::api::grants::list_grants_conditions(),
+            ),
+        ] {
             let call = Call {
                 services,
                 request,
@@ -143,40 +243,41 @@ pub async fn explain_decision(
                 resources: Default::default(),
                 decided: Default::default(),
             };
-            let target = if named.account == *caller_account {
-                id.clone()
-            } else {
-                // Another account's key: refused as GetKeyPolicy refuses it, unseen.
-                format!(
-                    "arn:aws:kms:{}:{}:key/{}",
-                    named.region, named.account, named.id
-                )
-            };
-            let authorized = resolve_key(&call, &target, On::Key, &Conditions::none()).await?;
-            if operation == Operation::GetKeyPolicy {
-                resources.push(authorized.arn.to_string());
+            let outcome = resolve_key(&call, &arn, On::Key, &conditions).await;
+            for r in call.take_resources() {
+                if !resources.contains(&r) {
+                    resources.push(r);
+                }
             }
+            let key = outcome?;
+            if !resources.contains(&key.arn.to_string()) {
+                resources.push(key.arn.to_string());
+            }
+            authorized.get_or_insert(key);
         }
+        explained = authorized.map(|k| (k.into_metadata(), alias.map(|a| a.to_string())));
     }
-    let answer = explain_request(
+    let principal = crate::sigv4::principal_named(services.store.as_ref(), &subject)
+        .await
+        .map_err(|m| ApiError::Kms(KmsError::NotFound(m)))?;
+    let answer = report(
         services.store.as_ref(),
         &services.quotas.resources,
         &Question {
             caller: subject,
             action,
-            key,
+            key: None,
             region: request.region().clone(),
-            encryption_context: context,
+            encryption_context: context.entries().clone(),
             conditions: conditions.into_iter().collect(),
             source_ip: env.source_ip,
             secure_transport: env.secure_transport,
             now: env.now,
         },
+        &principal,
+        explained,
     )
     .await
-    .map_err(|e| ApiError::Kms(KmsError::Validation(e.to_string())))?;
-    Ok((
-        json!({ "Allowed": answer.allowed, "Explanation": answer.text }),
-        resources,
-    ))
+    .map_err(report_failure)?;
+    Ok(json!({ "Allowed": answer.allowed, "Explanation": answer.text }))
 }
