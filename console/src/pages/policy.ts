@@ -73,7 +73,7 @@ export async function policyPage(main: HTMLElement, [keyId]: string[]): Promise<
             "div",
             { class: "warning", role: "alert" },
             h("strong", null, "Lockout warning: "),
-            `no statement without conditions allows you (${s.arn}) or your account kms:PutKeyPolicy. ` +
+            `this policy may not let you (${s.arn}) change it again: no statement without conditions allows you or your account kms:PutKeyPolicy, or a Deny may take it away. ` +
               "If the policy lets no one change it, the key becomes unmanageable. The server refuses such a policy unless the lockout safety check is bypassed.",
           )
         : null,

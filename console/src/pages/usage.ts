@@ -84,10 +84,14 @@ export async function usagePage(main: HTMLElement, _p: string[], query: URLSearc
     ]);
   // Keys are billed per month each existed and was not pending deletion; the console
   // prices the keys that exist now, for each month shown.
-  const customerKeys = [...metas.values()].filter((m) => m && m.KeyManager === "CUSTOMER" && m.KeyState !== "PendingDeletion").length;
+  const billed = [...metas.values()].filter(
+    (m): m is KeyMetadata => !!m && m.KeyManager === "CUSTOMER" && m.KeyState !== "PendingDeletion",
+  );
   const costRows = monthList.map((m) => {
     const classes = perMonthClass.get(m) ?? new Map<RequestClass, number>();
     const requests = requestCost(classes);
+    // A key costs from the month it was made in.
+    const customerKeys = billed.filter((k) => !k.CreationDate || month(k.CreationDate) <= m).length;
     const keys = customerKeys * PRICES.keyPerMonth;
     return [m, String(sum(classes)), dollars(requests.cost), String(customerKeys), dollars(keys), dollars(requests.cost + keys)];
   });
