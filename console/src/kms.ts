@@ -66,26 +66,43 @@ export async function aliasesByKey(): Promise<Map<string, string[]>> {
   return byKey;
 }
 
-export async function allAliases(keyId?: string): Promise<AliasListEntry[]> {
-  const out: AliasListEntry[] = [];
+/** Every item of a listing that pages with Marker / NextMarker / Truncated, up to a bound. */
+export async function allPages<T, R extends { Truncated?: boolean; NextMarker?: string }>(
+  page: (marker: string | undefined) => Promise<R>,
+  items: (r: R) => T[] | undefined,
+): Promise<T[]> {
+  const out: T[] = [];
   let marker: string | undefined;
-  for (let page = 0; page < MAX_PAGES; page++) {
-    const r = await kms().send(new ListAliasesCommand({ KeyId: keyId, Marker: marker, Limit: 100 }));
-    out.push(...(r.Aliases ?? []));
+  for (let n = 0; n < MAX_PAGES; n++) {
+    const r = await page(marker);
+    out.push(...(items(r) ?? []));
     if (!r.Truncated || !r.NextMarker) break;
     marker = r.NextMarker;
   }
   return out;
 }
 
-export async function allTags(keyId: string): Promise<Tag[]> {
-  const out: Tag[] = [];
-  let marker: string | undefined;
-  for (let page = 0; page < MAX_PAGES; page++) {
-    const r = await kms().send(new ListResourceTagsCommand({ KeyId: keyId, Marker: marker, Limit: 50 }));
-    out.push(...(r.Tags ?? []));
-    if (!r.Truncated || !r.NextMarker) break;
-    marker = r.NextMarker;
+export function allAliases(keyId?: string): Promise<AliasListEntry[]> {
+  return allPages(
+    (Marker) => kms().send(new ListAliasesCommand({ KeyId: keyId, Marker, Limit: 100 })),
+    (r) => r.Aliases,
+  );
+}
+
+export function allTags(keyId: string): Promise<Tag[]> {
+  return allPages(
+    (Marker) => kms().send(new ListResourceTagsCommand({ KeyId: keyId, Marker, Limit: 50 })),
+    (r) => r.Tags,
+  );
+}
+
+/** `key=value` lines as a map (EncryptionContext, say); none when the text is empty. */
+export function keyValueLines(text: string): Record<string, string> | undefined {
+  const out: Record<string, string> = {};
+  for (const line of text.split("\n").map((l) => l.trim()).filter(Boolean)) {
+    const i = line.indexOf("=");
+    if (i < 0) throw new Error(`"${line}" is not key=value`);
+    out[line.slice(0, i).trim()] = line.slice(i + 1).trim();
   }
-  return out;
+  return Object.keys(out).length ? out : undefined;
 }

@@ -37,6 +37,20 @@ export class Status {
   }
 }
 
+/** Runs `run` with `controls` disabled meanwhile, reporting to `status`. */
+async function running(controls: HTMLButtonElement[], status: Status, run: () => Promise<void | string>): Promise<void> {
+  controls.forEach((b) => (b.disabled = true));
+  status.clear();
+  try {
+    const done = await run();
+    if (done) status.ok(done);
+  } catch (e) {
+    status.error(e);
+  } finally {
+    controls.forEach((b) => (b.disabled = false));
+  }
+}
+
 /** A button that runs `run`, disabled while it does, reporting errors to `status`. */
 export function actionButton(
   label: string,
@@ -45,40 +59,15 @@ export function actionButton(
   attrs: Record<string, string> = {},
 ): HTMLButtonElement {
   const button = h("button", { type: "button", ...attrs }, label);
-  button.addEventListener("click", async () => {
-    button.disabled = true;
-    status.clear();
-    try {
-      const done = await run();
-      if (done) status.ok(done);
-    } catch (e) {
-      status.error(e);
-    } finally {
-      button.disabled = false;
-    }
-  });
+  button.addEventListener("click", () => void running([button], status, run));
   return button;
 }
 
-/** Runs a form's submit through `run`, with its submit button disabled meanwhile. */
-export function onSubmit(
-  form: HTMLFormElement,
-  status: Status,
-  run: () => Promise<void | string>,
-): void {
-  form.addEventListener("submit", async (ev) => {
+/** Runs a form's submit through `run`, with its buttons disabled meanwhile. */
+export function onSubmit(form: HTMLFormElement, status: Status, run: () => Promise<void | string>): void {
+  form.addEventListener("submit", (ev) => {
     ev.preventDefault();
-    const buttons = form.querySelectorAll<HTMLButtonElement>("button");
-    buttons.forEach((b) => (b.disabled = true));
-    status.clear();
-    try {
-      const done = await run();
-      if (done) status.ok(done);
-    } catch (e) {
-      status.error(e);
-    } finally {
-      buttons.forEach((b) => (b.disabled = false));
-    }
+    void running(Array.from(form.querySelectorAll<HTMLButtonElement>("button")), status, run);
   });
 }
 

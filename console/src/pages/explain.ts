@@ -6,16 +6,7 @@ import { h, field, replace } from "../dom";
 import { session } from "../session";
 import { explainDecision } from "../explain";
 import { errorView, labelled, section } from "../ui";
-
-function pairs(text: string): Record<string, string> | undefined {
-  const out: Record<string, string> = {};
-  for (const line of text.split("\n").map((l) => l.trim()).filter(Boolean)) {
-    const i = line.indexOf("=");
-    if (i < 0) throw new Error(`"${line}" is not key=value`);
-    out[line.slice(0, i).trim()] = line.slice(i + 1).trim();
-  }
-  return Object.keys(out).length ? out : undefined;
-}
+import { keyValueLines } from "../kms";
 
 const ACTIONS = [
   "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext",
@@ -62,8 +53,8 @@ export async function explainPage(main: HTMLElement, _p: string[], query: URLSea
         Action: field(form, "action").trim(),
         KeyId: field(form, "key").trim() || undefined,
         Principal: principal && principal !== me ? principal : undefined,
-        EncryptionContext: pairs(field(form, "context")),
-        Conditions: pairs(field(form, "conditions")),
+        EncryptionContext: keyValueLines(field(form, "context")),
+        Conditions: keyValueLines(field(form, "conditions")),
       });
       replace(
         result,

@@ -11,7 +11,7 @@ import {
 } from "@aws-sdk/client-kms";
 import { h, checkedValues, field, replace } from "../dom";
 import { kms } from "../session";
-import { allAliases } from "../kms";
+import { allAliases, allPages, keyValueLines } from "../kms";
 import { Status, actionButton, confirm, labelled, onSubmit, section, table, when } from "../ui";
 import { describe, keyHeader } from "./keytabs";
 
@@ -35,16 +35,6 @@ const OPERATIONS: GrantOperation[] = [
   "DeriveSharedSecret",
 ];
 
-function pairs(text: string): Record<string, string> | undefined {
-  const out: Record<string, string> = {};
-  for (const line of text.split("\n").map((l) => l.trim()).filter(Boolean)) {
-    const i = line.indexOf("=");
-    if (i < 0) throw new Error(`"${line}" is not key=value`);
-    out[line.slice(0, i).trim()] = line.slice(i + 1).trim();
-  }
-  return Object.keys(out).length ? out : undefined;
-}
-
 function constraintsText(g: GrantListEntry): string {
   const c = g.Constraints;
   if (!c) return "—";
@@ -55,16 +45,11 @@ function constraintsText(g: GrantListEntry): string {
     .join("; ") || "—";
 }
 
-async function allGrants(keyId: string): Promise<GrantListEntry[]> {
-  const out: GrantListEntry[] = [];
-  let marker: string | undefined;
-  for (let page = 0; page < 100; page++) {
-    const r = await kms().send(new ListGrantsCommand({ KeyId: keyId, Marker: marker, Limit: 100 }));
-    out.push(...(r.Grants ?? []));
-    if (!r.Truncated || !r.NextMarker) break;
-    marker = r.NextMarker;
-  }
-  return out;
+function allGrants(keyId: string): Promise<GrantListEntry[]> {
+  return allPages(
+    (Marker) => kms().send(new ListGrantsCommand({ KeyId: keyId, Marker, Limit: 100 })),
+    (r) => r.Grants,
+  );
 }
 
 export async function grantsPage(main: HTMLElement, [keyId]: string[]): Promise<void> {
@@ -122,8 +107,8 @@ export async function grantsPage(main: HTMLElement, [keyId]: string[]): Promise<
   );
   const made = h("div", { class: "made" });
   onSubmit(form, status, async () => {
-    const equals = pairs(field(form, "equals"));
-    const subset = pairs(field(form, "subset"));
+    const equals = keyValueLines(field(form, "equals"));
+    const subset = keyValueLines(field(form, "subset"));
     const r = await kms().send(
       new CreateGrantCommand({
         KeyId: id,

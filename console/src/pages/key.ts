@@ -22,7 +22,7 @@ import {
 } from "@aws-sdk/client-kms";
 import { h, field, replace } from "../dom";
 import { kms } from "../session";
-import { allAliases, allTags } from "../kms";
+import { allAliases, allPages, allTags } from "../kms";
 import { Status, actionButton, confirm, download, errorView, facts, labelled, onSubmit, section, table, when } from "../ui";
 import { describe, keyHeader } from "./keytabs";
 import { parseTagLines } from "./create";
@@ -255,16 +255,11 @@ async function rotationPanel(meta: KeyMetadata, customer: boolean, reload: () =>
       ),
     );
   }
-  const history: [string, string, string, string][] = [];
-  let marker: string | undefined;
-  for (let page = 0; page < 20; page++) {
-    const r = await kms().send(new ListKeyRotationsCommand({ KeyId: id, Marker: marker, Limit: 100 }));
-    for (const rot of r.Rotations ?? []) {
-      history.push([when(rot.RotationDate), rot.RotationType ?? "", rot.KeyMaterialId ?? "", rot.KeyMaterialState ?? ""]);
-    }
-    if (!r.Truncated || !r.NextMarker) break;
-    marker = r.NextMarker;
-  }
+  const rotations = await allPages(
+    (Marker) => kms().send(new ListKeyRotationsCommand({ KeyId: id, Marker, Limit: 100 })),
+    (r) => r.Rotations,
+  );
+  const history = rotations.map((rot) => [when(rot.RotationDate), rot.RotationType ?? "", rot.KeyMaterialId ?? "", rot.KeyMaterialState ?? ""]);
   parts.push(table(["Rotated", "Type", "Key material", "Material state"], history, "Rotation history"));
   parts.push(status.el);
   return h("div", null, parts);

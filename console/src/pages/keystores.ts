@@ -8,18 +8,14 @@ import {
 } from "@aws-sdk/client-kms";
 import { h, replace } from "../dom";
 import { kms } from "../session";
+import { allPages } from "../kms";
 import { Status, actionButton, confirm, errorView, stateBadge, table, when } from "../ui";
 
-async function allStores(): Promise<CustomKeyStoresListEntry[]> {
-  const out: CustomKeyStoresListEntry[] = [];
-  let marker: string | undefined;
-  for (let page = 0; page < 100; page++) {
-    const r = await kms().send(new DescribeCustomKeyStoresCommand({ Marker: marker, Limit: 100 }));
-    out.push(...(r.CustomKeyStores ?? []));
-    if (!r.Truncated || !r.NextMarker) break;
-    marker = r.NextMarker;
-  }
-  return out;
+function allStores(): Promise<CustomKeyStoresListEntry[]> {
+  return allPages(
+    (Marker) => kms().send(new DescribeCustomKeyStoresCommand({ Marker, Limit: 100 })),
+    (r) => r.CustomKeyStores,
+  );
 }
 
 export async function keyStoresPage(main: HTMLElement): Promise<void> {

@@ -204,6 +204,24 @@ fn conditions_asked(principal: &Principal, resource_policy: Option<&PolicyDocume
             .any(PolicyDocument::has_conditions)
 }
 
+/// What the caller's identity policies decide for `action` on `resource`, an action no key
+/// policy governs (another service's: cloudtrail:LookupEvents, iam:SimulatePrincipalPolicy).
+/// An account's root may do anything in its account.
+pub fn identity_decision(
+    principal: &Principal,
+    env: &Environment,
+    action: &str,
+    resource: &str,
+) -> Decision {
+    let ctx = request_context(principal, env, None, action, resource, &Conditions::none());
+    decide(
+        Resource::IdentityOnly,
+        &principal.caller(),
+        principal.identity_policies(),
+        &ctx,
+    )
+}
+
 /// The request context every request has (KMS, STS and the CloudTrail API alike), for
 /// `action` (`kms:Decrypt`, `sts:AssumeRole`) on `resource`: who asks (aws:Principal*, aws:userid,
 /// aws:username, kms:CallerAccount), from where and when (aws:SourceIp,

@@ -1,12 +1,12 @@
 //! CloudTrail's LookupEvents, so that `aws cloudtrail lookup-events --endpoint-url ...` reads
 //! the audit trail of the caller's account.
 
-use ferrokms_core::policy::{decide, Decision, Resource};
+use ferrokms_core::policy::Decision;
 use ferrokms_core::KmsError;
 use ferrokms_store::{AuditAttribute, AuditQuery, Store};
 use serde_json::{json, Value};
 
-use crate::api::authorize::{request_context, Conditions, Environment};
+use crate::api::authorize::{identity_decision, Environment};
 use crate::error::ApiError;
 use crate::sigv4::VerifiedRequest;
 use crate::wire::{timestamp, Input};
@@ -31,20 +31,7 @@ fn cloudtrail_error(code: &'static str, message: &str) -> ApiError {
 /// `cloudtrail:LookupEvents`, may read the trail; the same evaluator as KMS decides.
 fn authorize(request: &VerifiedRequest, env: &Environment) -> Result<(), ApiError> {
     let p = request.principal();
-    let ctx = request_context(
-        p,
-        env,
-        None,
-        "cloudtrail:LookupEvents",
-        "*",
-        &Conditions::none(),
-    );
-    match decide(
-        Resource::IdentityOnly,
-        &p.caller(),
-        p.identity_policies(),
-        &ctx,
-    ) {
+    match identity_decision(p, env, "cloudtrail:LookupEvents", "*") {
         Decision::Allowed => Ok(()),
         decision => Err(KmsError::AccessDenied(format!(
             "User: {} is not authorized to perform: cloudtrail:LookupEvents {}",

@@ -18,12 +18,12 @@ use std::collections::BTreeMap;
 
 use ferrokms_core::context::{EncryptionContext, MAX_CONTEXT_BYTES};
 use ferrokms_core::ids::{AliasName, KeyReference};
-use ferrokms_core::policy::{decide, Decision, Resource};
+use ferrokms_core::policy::Decision;
 use ferrokms_core::KmsError;
 use serde_json::{json, Value};
 
 use super::{report, Question};
-use crate::api::authorize::{request_context, Conditions, Environment};
+use crate::api::authorize::{identity_decision, Conditions, Environment};
 use crate::api::operations::{On, Operation};
 use crate::api::resolve::resolve_key;
 use crate::api::{store_failure, Call, Services};
@@ -94,20 +94,7 @@ fn authorize_subject(
     if account_of(subject) != Some(p.account().as_str()) {
         return Err(refused());
     }
-    let ctx = request_context(
-        p,
-        env,
-        None,
-        "iam:SimulatePrincipalPolicy",
-        &source,
-        &Conditions::none(),
-    );
-    match decide(
-        Resource::IdentityOnly,
-        &p.caller(),
-        p.identity_policies(),
-        &ctx,
-    ) {
+    match identity_decision(p, env, "iam:SimulatePrincipalPolicy", &source) {
         Decision::Allowed => Ok(()),
         _ => Err(refused()),
     }
