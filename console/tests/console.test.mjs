@@ -270,6 +270,18 @@ test("a security engineer's day in the console", async () => {
     await page.getByRole("button", { name: "Cancel deletion" }).waitFor();
     await shot(page, "pending-deletion");
 
+    // The custom key store: connected and disconnected from its page.
+    const storeId = env("STORE_ID");
+    await page.goto(`${endpoint}/console/#/key-stores`);
+    const storeRow = page.locator("tbody tr", { hasText: storeId });
+    await storeRow.getByText("DISCONNECTED").waitFor();
+    await storeRow.getByRole("button", { name: "Connect console-hsm" }).click();
+    await page.locator("tbody tr", { hasText: storeId }).getByText("CONNECTED", { exact: true }).waitFor();
+    await shot(page, "key-store-connected");
+    await page.locator("tbody tr", { hasText: storeId }).getByRole("button", { name: "Disconnect console-hsm" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Disconnect" }).click();
+    await page.locator("tbody tr", { hasText: storeId }).getByText("DISCONNECTED").waitFor();
+
     // The other pages render for the admin without an error.
     for (const [route, heading] of [
       ["#/usage", "Usage and cost"],

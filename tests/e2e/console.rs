@@ -145,7 +145,26 @@ async fn a_person_uses_the_console_in_a_real_browser() {
         Path::new(&chromium).exists(),
         "{chromium} is missing: apt-get install chromium (.ci/run does)"
     );
-    let server = Server::start();
+    // With a CloudHSM cluster (a SoftHSM token), and a key store in it, disconnected.
+    let temp = tempfile::tempdir().expect("temp dir");
+    let config = crate::custom_key_stores::cluster_config(temp.path(), "cluster-consoleTESTab");
+    let server = Server::start_in(
+        &temp.path().join("data"),
+        &["--config", config.to_str().expect("utf-8")],
+    );
+    let store = server
+        .client()
+        .create_custom_key_store()
+        .custom_key_store_name("console-hsm")
+        .cloud_hsm_cluster_id("cluster-consoleTESTab")
+        .trust_anchor_certificate(crate::custom_key_stores::ANCHOR)
+        .key_store_password(crate::custom_key_stores::PASSWORD)
+        .send()
+        .await
+        .expect("CreateCustomKeyStore")
+        .custom_key_store_id()
+        .expect("an id")
+        .to_owned();
     let (bob_key, bob_secret) = user_with_kms_access(&server.data_dir, "bob");
     // More keys than a page holds, for the list's paging.
     for _ in 0..PAGING_KEYS {
@@ -170,6 +189,7 @@ async fn a_person_uses_the_console_in_a_real_browser() {
         .env("SCREENSHOTS", &screenshots)
         .env("CHROMIUM", &chromium)
         .env("PAGING_KEYS", PAGING_KEYS.to_string())
+        .env("STORE_ID", &store)
         .output()
         .expect("node runs");
     let report = format!(

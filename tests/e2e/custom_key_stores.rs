@@ -16,12 +16,13 @@ use crate::harness::{code, message, Server};
 use crate::hsm::{new_token, SOFTHSM_MODULE};
 
 const CLUSTER: &str = "cluster-abcdefgHIJKL";
-const ANCHOR: &str = "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n";
-const PASSWORD: &str = "87654321";
+pub(crate) const ANCHOR: &str =
+    "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n";
+pub(crate) const PASSWORD: &str = "87654321";
 
 /// A token labelled `cluster` and a config file naming it as that CloudHSM cluster; returns
 /// the config file.
-fn cluster_config(temp: &Path, cluster: &str) -> PathBuf {
+pub(crate) fn cluster_config(temp: &Path, cluster: &str) -> PathBuf {
     new_token(cluster, temp);
     let anchor = temp.join("customerCA.crt");
     std::fs::write(&anchor, ANCHOR).unwrap();
