@@ -61,6 +61,34 @@ pub(crate) enum Command {
     /// Serve the XKS Proxy API in front of a PKCS#11 token, so that a ferrokms (or AWS KMS)
     /// external key store can use the token's keys; or make a key in that token.
     XksProxy(XksProxyArgs),
+    /// Print a shell completion script for ferrokms (bash, zsh, fish, elvish, powershell);
+    /// e.g. `ferrokms completions bash > /etc/bash_completion.d/ferrokms`.
+    Completions { shell: clap_complete::Shell },
+    /// Print the manual page (roff), made from the same definition as --help; with
+    /// --out-dir, write it and one page per subcommand (ferrokms-serve.1, ...) there.
+    Man {
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+    },
+}
+
+/// How log lines are written (`FERROKMS_LOG_FORMAT`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LogFormat {
+    /// One line for people (the default).
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+impl LogFormat {
+    pub(crate) fn from_env(value: Option<&str>) -> Result<LogFormat> {
+        match value {
+            None | Some("") | Some("text") => Ok(LogFormat::Text),
+            Some("json") => Ok(LogFormat::Json),
+            Some(other) => bail!("FERROKMS_LOG_FORMAT must be text or json, not {other:?}"),
+        }
+    }
 }
 
 #[derive(clap::Args)]

@@ -20,13 +20,17 @@ use flags::*;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> Result<()> {
-    tracing_subscriber::fmt()
+    let format = LogFormat::from_env(std::env::var("FERROKMS_LOG_FORMAT").ok().as_deref())?;
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("FERROKMS_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
     let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     match cli.command {
@@ -39,6 +43,25 @@ fn main() -> Result<()> {
         Command::Init(args) => runtime.block_on(init(args)),
         Command::MigrateRootKey(args) => runtime.block_on(migrate_root_key(args)),
         Command::XksProxy(args) => runtime.block_on(xks_proxy(args)),
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "ferrokms", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man { out_dir } => {
+            let command = <Cli as clap::CommandFactory>::command();
+            match out_dir {
+                None => clap_mangen::Man::new(command)
+                    .render(&mut std::io::stdout())
+                    .context("writing the manual page"),
+                Some(dir) => {
+                    std::fs::create_dir_all(&dir)
+                        .with_context(|| format!("creating {}", dir.display()))?;
+                    clap_mangen::generate_to(command, &dir)
+                        .with_context(|| format!("writing the manual pages to {}", dir.display()))
+                }
+            }
+        }
     }
 }
 

@@ -158,8 +158,19 @@ impl Server {
 
     /// As `start_with_args`; with `log`, the server logs at debug level into that file.
     pub fn start_logging(args: &[&str], data_dir: &Path, log: Option<&Path>) -> Server {
+        Server::start_logging_with(args, data_dir, log, &[])
+    }
+
+    /// As `start_logging`, with more environment variables for the server.
+    pub fn start_logging_with(
+        args: &[&str],
+        data_dir: &Path,
+        log: Option<&Path>,
+        env: &[(&str, &str)],
+    ) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_ferrokms"));
         command.args(args);
+        command.envs(env.iter().copied());
         match log {
             Some(file) => {
                 command

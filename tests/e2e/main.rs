@@ -27,6 +27,7 @@ mod keys;
 mod lifecycle;
 mod limits;
 mod multi_region;
+mod operations;
 mod persistence;
 mod pipeline;
 mod policies;
