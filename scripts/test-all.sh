@@ -23,6 +23,10 @@ fi
 if ! python3 -c 'import boto3, aws_encryption_sdk, cryptography' 2>/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check boto3 aws-encryption-sdk cryptography
 fi
+# Tink with its AWS KMS integration and the Encryption SDK CLI (tests/interop/tink_and_esdk_cli.py).
+if ! python3 -c 'import tink.integration.awskms' 2>/dev/null || ! command -v aws-encryption-cli >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check 'tink[awskms]' aws-encryption-sdk-cli
+fi
 
 # SoftHSM2 is the PKCS#11 token of the HSM tests (crates/ferrokms-hsm/tests, tests/e2e/hsm.rs,
 # custom_key_stores.rs, xks.rs); OpenSC's pkcs11-tool looks inside it as a client of its own,
@@ -49,6 +53,8 @@ if ! command -v chromium >/dev/null 2>&1; then
   apt_install chromium
 fi
 npm ci --prefix console --no-audit --no-fund --loglevel=error
+# The AWS SDK and Encryption SDK for JavaScript (tests/interop/js).
+npm ci --prefix tests/interop/js --no-audit --no-fund --loglevel=error
 npm run --prefix console --silent build >/dev/null
 if [ -n "$(git status --porcelain -- console/dist)" ]; then
   git status --short -- console/dist

@@ -15,6 +15,9 @@ fn run_script_on(server: &Server, name: &str, marker: &str) {
     let out = Command::new("python3")
         .arg(&script)
         .env("FERROKMS_ENDPOINT", &server.endpoint)
+        // botocore's own endpoint setting, for clients that build their boto3 client
+        // themselves (Tink, the Encryption SDK CLI).
+        .env("AWS_ENDPOINT_URL_KMS", &server.endpoint)
         .env("AWS_ACCESS_KEY_ID", &server.access_key_id)
         .env("AWS_SECRET_ACCESS_KEY", &server.secret_access_key)
         .env("AWS_DEFAULT_REGION", "us-east-1")
@@ -34,6 +37,44 @@ fn run_script_on(server: &Server, name: &str, marker: &str) {
 #[test]
 fn python_aws_stack_interoperates() {
     run_script("boto3_esdk.py", "python interop: ok");
+}
+
+/// Tink's KMS envelope AEAD and the AWS Encryption SDK CLI (PyPI `tink[awskms]`,
+/// `aws-encryption-sdk-cli`).
+#[test]
+fn tink_and_the_encryption_sdk_cli_interoperate() {
+    run_script(
+        "tink_and_esdk_cli.py",
+        "tink and encryption sdk cli interop: ok",
+    );
+}
+
+/// The AWS SDK for JavaScript v3 and the AWS Encryption SDK for JavaScript, from the npm
+/// packages locked in tests/interop/js (`npm ci --prefix tests/interop/js`).
+#[test]
+fn javascript_sdk_and_encryption_sdk_interoperate() {
+    let dir = format!("{}/tests/interop/js", env!("CARGO_MANIFEST_DIR"));
+    assert!(
+        std::path::Path::new(&dir)
+            .join("node_modules/@aws-crypto/client-node")
+            .is_dir(),
+        "run `npm ci --prefix tests/interop/js` (scripts/test-all.sh does)"
+    );
+    let server = Server::start();
+    let out = Command::new("node")
+        .arg("kms_and_esdk.mjs")
+        .current_dir(&dir)
+        .env("FERROKMS_ENDPOINT", &server.endpoint)
+        .env("AWS_ACCESS_KEY_ID", &server.access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &server.secret_access_key)
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("javascript interop: ok"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Signatures, RSA-OAEP, ECDH and data key pairs checked by pyca/cryptography.
