@@ -62,6 +62,11 @@ if [ -n "$(git status --porcelain -- console/dist)" ]; then
   exit 1
 fi
 
+# Go and the AWS SDK for Go v2 from Debian (tests/interop/go, built in GOPATH mode).
+if ! command -v go >/dev/null 2>&1 || [ ! -d /usr/share/gocode/src/github.com/aws/aws-sdk-go-v2/service/kms ]; then
+  apt_install golang-go golang-github-aws-aws-sdk-go-v2-dev
+fi
+
 # PostgreSQL on 127.0.0.1:5432, user postgres with trust auth, is part of the test
 # environment: installed and opened to that user on loopback if missing, started if down.
 if ! command -v pg_ctlcluster >/dev/null 2>&1; then

@@ -49,6 +49,41 @@ fn tink_and_the_encryption_sdk_cli_interoperate() {
     );
 }
 
+/// Where Debian's golang-github-aws-aws-sdk-go-v2-dev keeps the SDK's sources.
+const DEBIAN_GOPATH: &str = "/usr/share/gocode";
+
+/// The AWS SDK for Go v2, built from Debian's sources in GOPATH mode (nothing downloaded).
+#[test]
+fn go_sdk_interoperates() {
+    assert!(
+        std::path::Path::new(DEBIAN_GOPATH)
+            .join("src/github.com/aws/aws-sdk-go-v2/service/kms")
+            .is_dir(),
+        "apt-get install golang-go golang-github-aws-aws-sdk-go-v2-dev (scripts/test-all.sh does)"
+    );
+    let server = Server::start();
+    let out = Command::new("go")
+        .args(["run", "main.go"])
+        .current_dir(format!("{}/tests/interop/go", env!("CARGO_MANIFEST_DIR")))
+        .env("GO111MODULE", "off")
+        .env("GOPATH", DEBIAN_GOPATH)
+        .env(
+            "GOCACHE",
+            format!("{}/gocache", env!("CARGO_TARGET_TMPDIR")),
+        )
+        .env("FERROKMS_ENDPOINT", &server.endpoint)
+        .env("AWS_ACCESS_KEY_ID", &server.access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &server.secret_access_key)
+        .output()
+        .expect("go runs (apt-get install golang-go)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("go interop: ok"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// The AWS SDK for JavaScript v3 and the AWS Encryption SDK for JavaScript, from the npm
 /// packages locked in tests/interop/js (`npm ci --prefix tests/interop/js`).
 #[test]
