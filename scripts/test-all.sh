@@ -62,6 +62,11 @@ if [ -n "$(git status --porcelain -- console/dist)" ]; then
   exit 1
 fi
 
+# The aws CLI v2 from Debian (/usr/bin/aws; pip's v1 stays `aws` on the PATH).
+if [ ! -x /usr/bin/aws ] || ! /usr/bin/aws --version 2>&1 | grep -q '^aws-cli/2'; then
+  apt_install awscli
+fi
+
 # Go and the AWS SDK for Go v2 from Debian (tests/interop/go, built in GOPATH mode).
 if ! command -v go >/dev/null 2>&1 || [ ! -d /usr/share/gocode/src/github.com/aws/aws-sdk-go-v2/service/kms ]; then
   apt_install golang-go golang-github-aws-aws-sdk-go-v2-dev

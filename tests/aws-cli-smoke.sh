@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Drives a real ferrokms server with the real aws CLI, as a new user would: start, create a
 # key and an alias, encrypt with an encryption context, decrypt, compare bytes.
-# FERROKMS_BIN names the binary (default: target/debug/ferrokms).
+# FERROKMS_BIN names the binary (default: target/debug/ferrokms), AWS_CLI the aws command
+# (default: aws; tests/e2e/cli.rs runs pip's v1 and Debian's v2, /usr/bin/aws).
 set -euo pipefail
 
 bin=${FERROKMS_BIN:-target/debug/ferrokms}
-command -v aws >/dev/null || { echo "the aws CLI is not installed (pip install awscli)" >&2; exit 1; }
+aws_cli=${AWS_CLI:-aws}
+command -v "$aws_cli" >/dev/null || { echo "the aws CLI $aws_cli is not installed (pip install awscli; apt-get install awscli)" >&2; exit 1; }
+aws() { command "$aws_cli" "$@"; }
+echo "$("$aws_cli" --version 2>&1)"
 work=$(mktemp -d)
 server_pid=
 cleanup() {
