@@ -1,5 +1,5 @@
-//! Embeds the web console's built files (`console/dist`, committed; `console/README.md` says
-//! how they are built) as a table of `(path, bytes)`, so that the binary serves them with
+//! Embeds the web console's built files (`console/dist`, committed; the README's "The web
+//! console" says how they are built) as a table of `(path, bytes)`, so that the binary serves them with
 //! nothing beside it.
 
 use std::fmt::Write as _;

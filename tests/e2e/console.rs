@@ -2,44 +2,21 @@
 //! console needs, and used in a real browser (Debian's Chromium, driven by playwright-core
 //! in `console/tests/console.test.mjs`) against a strict-mode server.
 
-use crate::harness::{ferrokms_command, raw_post, Server};
+use crate::harness::{ferrokms_command, raw_post, raw_request, RawResponse, Server};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn get(addr: &str, path: &str) -> (u16, Vec<(String, String)>, String) {
-    let out = Command::new("curl")
-        .args(["-s", "-i", &format!("http://{addr}{path}")])
-        .output()
-        .expect("curl runs");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let headers = lines
-        .filter_map(|l| l.split_once(": "))
-        .map(|(k, v)| (k.to_ascii_lowercase(), v.to_owned()))
-        .collect();
-    (status, headers, body.to_owned())
-}
-
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
+fn get(addr: &str, path: &str) -> RawResponse {
+    raw_request(addr, "GET", path, &[("host".into(), addr.into())], b"")
 }
 
 #[test]
 fn the_console_is_served_with_its_headers_and_only_where_asked_for() {
     let server = Server::start();
-    let (status, headers, body) = get(&server.addr, "/console/");
-    assert_eq!(status, 200);
-    assert!(body.contains("<div id=\"app\">"), "{body}");
-    let csp = header(&headers, "content-security-policy").expect("a CSP");
+    let page = get(&server.addr, "/console/");
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("<div id=\"app\">"), "{}", page.body);
+    let csp = page.header("content-security-policy").expect("a CSP");
     for directive in [
         "script-src 'self'",
         "frame-ancestors 'none'",
@@ -48,22 +25,27 @@ fn the_console_is_served_with_its_headers_and_only_where_asked_for() {
         assert!(csp.contains(directive), "{csp}");
     }
     assert!(!csp.contains("unsafe"), "{csp}");
-    assert_eq!(header(&headers, "x-frame-options"), Some("DENY"));
-    assert_eq!(header(&headers, "x-content-type-options"), Some("nosniff"));
+    assert_eq!(page.header("x-frame-options"), Some("DENY"));
+    assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
     // The page's scripts are its own files, served with their hashed names.
-    let script = body
+    let script = page
+        .body
         .split("src=\"")
         .nth(1)
         .and_then(|s| s.split('"').next())
         .expect("a script");
-    let (status, headers, _) = get(&server.addr, script);
-    assert_eq!(status, 200, "{script}");
-    assert!(header(&headers, "content-type").is_some_and(|t| t.starts_with("text/javascript")));
-    assert!(header(&headers, "cache-control").is_some_and(|c| c.contains("immutable")));
-    let (status, headers, _) = get(&server.addr, "/console");
-    assert_eq!(status, 308);
-    assert_eq!(header(&headers, "location"), Some("/console/"));
-    assert_eq!(get(&server.addr, "/console/assets/nothing.js").0, 404);
+    let asset = get(&server.addr, script);
+    assert_eq!(asset.status, 200, "{script}");
+    assert!(asset
+        .header("content-type")
+        .is_some_and(|t| t.starts_with("text/javascript")));
+    assert!(asset
+        .header("cache-control")
+        .is_some_and(|c| c.contains("immutable")));
+    let bare = get(&server.addr, "/console");
+    assert_eq!(bare.status, 308);
+    assert_eq!(bare.header("location"), Some("/console/"));
+    assert_eq!(get(&server.addr, "/console/assets/nothing.js").status, 404);
 
     // API answers, refusals included, may not be kept by any cache.
     let refused = raw_post(&server.addr, &[], b"{}");
@@ -76,12 +58,13 @@ fn the_console_is_served_with_its_headers_and_only_where_asked_for() {
     // Switched off, /console/ is just another unsigned request.
     let dir = tempfile::tempdir().expect("temp dir");
     let off = Server::start_in(dir.path(), &["--console", "off"]);
-    let (status, headers, body) = get(&off.addr, "/console/");
-    assert_ne!(status, 200);
-    assert!(header(&headers, "content-security-policy").is_none());
+    let unsigned = get(&off.addr, "/console/");
+    assert_ne!(unsigned.status, 200);
+    assert!(unsigned.header("content-security-policy").is_none());
     assert!(
-        body.contains("MissingAuthenticationToken") || body.contains("__type"),
-        "{body}"
+        unsigned.body.contains("MissingAuthenticationToken") || unsigned.body.contains("__type"),
+        "{}",
+        unsigned.body
     );
     off.stop();
 }

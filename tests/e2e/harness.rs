@@ -485,11 +485,22 @@ pub fn raw_post_to(
     headers: &[(String, String)],
     body: &[u8],
 ) -> RawResponse {
+    raw_request(addr, "POST", path, headers, body)
+}
+
+/// One HTTP/1.1 request over a fresh connection, read to the end.
+pub fn raw_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> RawResponse {
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .expect("timeout");
-    let mut req = format!("POST {path} HTTP/1.1\r\n");
+    let mut req = format!("{method} {path} HTTP/1.1\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }

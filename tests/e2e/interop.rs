@@ -1,5 +1,6 @@
-//! boto3, the AWS Encryption SDK and pyca/cryptography against the real server, through the
-//! scripts in `tests/interop/`.
+//! Real clients against the real server, through the programs in `tests/interop/`: boto3,
+//! the AWS Encryption SDK and pyca/cryptography, Tink and the Encryption SDK CLI (Python),
+//! the AWS SDK for Go v2, and the AWS SDK and Encryption SDK for JavaScript.
 
 use std::process::Command;
 
@@ -11,25 +12,40 @@ fn run_script(name: &str, marker: &str) {
 }
 
 fn run_script_on(server: &Server, name: &str, marker: &str) {
-    let script = format!("{}/tests/interop/{name}", env!("CARGO_MANIFEST_DIR"));
-    let out = Command::new("python3")
-        .arg(&script)
-        .env("FERROKMS_ENDPOINT", &server.endpoint)
+    let mut python = Command::new("python3");
+    python
+        .arg(format!(
+            "{}/tests/interop/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
         // botocore's own endpoint setting, for clients that build their boto3 client
         // themselves (Tink, the Encryption SDK CLI).
         .env("AWS_ENDPOINT_URL_KMS", &server.endpoint)
-        .env("AWS_ACCESS_KEY_ID", &server.access_key_id)
-        .env("AWS_SECRET_ACCESS_KEY", &server.secret_access_key)
         .env("AWS_DEFAULT_REGION", "us-east-1")
         .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
+    run_client(
+        python,
+        server,
+        marker,
+        "pip install boto3 aws-encryption-sdk cryptography",
+    );
+}
+
+/// Runs a client program against `server` (its endpoint and the admin's key pair in the
+/// environment); it must succeed and print `marker`. `install` says what it needs.
+fn run_client(mut command: Command, server: &Server, marker: &str, install: &str) {
+    let out = command
+        .env("FERROKMS_ENDPOINT", &server.endpoint)
+        .env("AWS_ACCESS_KEY_ID", &server.access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &server.secret_access_key)
         .output()
-        .expect("run python3");
+        .unwrap_or_else(|e| panic!("{command:?} does not run ({install}): {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "interop script failed (pip install boto3 aws-encryption-sdk cryptography)\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+        "interop client failed ({install})\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
     );
     assert!(stdout.contains(marker), "{stdout}");
 }
@@ -61,26 +77,20 @@ fn go_sdk_interoperates() {
             .is_dir(),
         "apt-get install golang-go golang-github-aws-aws-sdk-go-v2-dev (scripts/test-all.sh does)"
     );
-    let server = Server::start();
-    let out = Command::new("go")
-        .args(["run", "main.go"])
+    let mut go = Command::new("go");
+    go.args(["run", "main.go"])
         .current_dir(format!("{}/tests/interop/go", env!("CARGO_MANIFEST_DIR")))
         .env("GO111MODULE", "off")
         .env("GOPATH", DEBIAN_GOPATH)
         .env(
             "GOCACHE",
             format!("{}/gocache", env!("CARGO_TARGET_TMPDIR")),
-        )
-        .env("FERROKMS_ENDPOINT", &server.endpoint)
-        .env("AWS_ACCESS_KEY_ID", &server.access_key_id)
-        .env("AWS_SECRET_ACCESS_KEY", &server.secret_access_key)
-        .output()
-        .expect("go runs (apt-get install golang-go)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("go interop: ok"),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        );
+    run_client(
+        go,
+        &Server::start(),
+        "go interop: ok",
+        "apt-get install golang-go",
     );
 }
 
@@ -95,20 +105,13 @@ fn javascript_sdk_and_encryption_sdk_interoperate() {
             .is_dir(),
         "run `npm ci --prefix tests/interop/js` (scripts/test-all.sh does)"
     );
-    let server = Server::start();
-    let out = Command::new("node")
-        .arg("kms_and_esdk.mjs")
-        .current_dir(&dir)
-        .env("FERROKMS_ENDPOINT", &server.endpoint)
-        .env("AWS_ACCESS_KEY_ID", &server.access_key_id)
-        .env("AWS_SECRET_ACCESS_KEY", &server.secret_access_key)
-        .output()
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("javascript interop: ok"),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let mut node = Command::new("node");
+    node.arg("kms_and_esdk.mjs").current_dir(&dir);
+    run_client(
+        node,
+        &Server::start(),
+        "javascript interop: ok",
+        "npm ci --prefix tests/interop/js",
     );
 }
 

@@ -47,13 +47,13 @@ export async function usagePage(main: HTMLElement, _p: string[], query: URLSearc
   const kmsEvents = events.filter((e) => e.source === "kms.amazonaws.com" && e.keys.length > 0 && !e.errorCode);
   // What each key is, for the price class of its requests.
   const metas = new Map<string, KeyMetadata | null>();
-  for (const arn of new Set(kmsEvents.map((e) => e.keys[0]))) {
-    try {
-      const r = await kms().send(new DescribeKeyCommand({ KeyId: arn }));
-      metas.set(arn, r.KeyMetadata ?? null);
-    } catch {
-      metas.set(arn, null);
-    }
+  // Described ten at a time, as the keys page does; a key that cannot be described is
+  // priced as symmetric (the note below says so).
+  const arns = [...new Set(kmsEvents.map((e) => e.keys[0]))];
+  for (let i = 0; i < arns.length; i += 10) {
+    const batch = arns.slice(i, i + 10);
+    const described = await Promise.allSettled(batch.map((arn) => kms().send(new DescribeKeyCommand({ KeyId: arn }))));
+    described.forEach((d, j) => metas.set(batch[j], d.status === "fulfilled" ? d.value.KeyMetadata ?? null : null));
   }
   const perKey = new Map<string, Map<string, number>>();
   const perMonthClass = new Map<string, Map<RequestClass, number>>();

@@ -298,7 +298,7 @@ impl Api {
             Api::Kms(Some(spec)) => spec.name,
             Api::Sts(action) => action,
             Api::CloudTrail(true) => "LookupEvents",
-            Api::Explain => "ExplainDecision",
+            Api::Explain => explain::operation::NAME,
             Api::Kms(None) | Api::CloudTrail(false) => "Unknown",
         }
     }
@@ -377,11 +377,11 @@ impl App {
                 .quotas
                 .admit(account, region, RateClass::Other("LookupEvents"))
                 .map_err(|_| ApiError::Service("ThrottlingException", "Rate exceeded".into())),
-            Api::Explain => {
-                self.services
-                    .quotas
-                    .admit(account, region, RateClass::Other("ExplainDecision"))
-            }
+            Api::Explain => self.services.quotas.admit(
+                account,
+                region,
+                RateClass::Other(explain::operation::NAME),
+            ),
             Api::Kms(None) | Api::CloudTrail(false) => Err(ApiError::UnknownOperation),
         }
     }

@@ -189,13 +189,17 @@ impl Quotas {
                         Rate::ByKey | Rate::Symmetric => f64::MAX,
                     })
             }
-            RateClass::Other(name) => c.operations.get(*name).copied().unwrap_or(match *name {
-                // CloudTrail's LookupEvents quota; STS's request quota per account.
-                "LookupEvents" => 2.0,
-                // ferrokms's ExplainDecision lists a key's grants: ListGrants's rate.
-                "ExplainDecision" => 100.0,
-                _ => 600.0,
-            }),
+            RateClass::Other(name) => match c.operations.get(*name) {
+                Some(rate) => *rate,
+                // CloudTrail's LookupEvents quota.
+                None if *name == "LookupEvents" => 2.0,
+                // ExplainDecision lists a key's grants: no faster than ListGrants.
+                None if *name == crate::explain::operation::NAME => {
+                    self.rate(region, &RateClass::Operation(Operation::ListGrants))
+                }
+                // STS's request quota per account.
+                None => 600.0,
+            },
             RateClass::DataKeyPair(spec) => c
                 .data_key_pairs
                 .get(*spec)
@@ -322,6 +326,11 @@ mod tests {
         assert_eq!(
             q.rate("x", &RateClass::Operation(Operation::ListGrants)),
             100.0
+        );
+        // ferrokms's ExplainDecision lists a key's grants: no faster than ListGrants.
+        assert_eq!(
+            q.rate("x", &RateClass::Other(crate::explain::operation::NAME)),
+            q.rate("x", &RateClass::Operation(Operation::ListGrants))
         );
         assert_eq!(q.resources, ResourceQuotas::default());
         let dev = Quotas::new(QuotaConfig::default(), true);

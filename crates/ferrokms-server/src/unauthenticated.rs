@@ -180,7 +180,7 @@ pub fn claimed(headers: &HeaderMap, body: &[u8]) -> Claimed {
             },
         ),
         _ if target == crate::explain::operation::TARGET => {
-            ("kms.amazonaws.com", "ExplainDecision")
+            ("kms.amazonaws.com", crate::explain::operation::NAME)
         }
         _ => (
             "kms.amazonaws.com",

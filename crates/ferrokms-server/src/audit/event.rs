@@ -57,7 +57,7 @@ pub fn request_parameters(members: &Map<String, Value>, audited: &[&str]) -> Opt
 pub fn is_read_only(event_source: &str, event_name: &str) -> bool {
     match event_source {
         "kms.amazonaws.com" => {
-            event_name == "ExplainDecision"
+            (event_name == crate::explain::operation::NAME && crate::explain::operation::READ_ONLY)
                 || crate::api::operations::Operation::spec_named(event_name)
                     .is_some_and(|spec| spec.read_only())
         }

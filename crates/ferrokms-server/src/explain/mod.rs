@@ -21,6 +21,7 @@ use crate::api::authorize::{
     Environment,
 };
 use crate::api::operations::{Operation, Policy};
+use crate::error::ApiError;
 use crate::quotas::ResourceQuotas;
 use crate::ServerError;
 
@@ -120,7 +121,9 @@ pub async fn explain_request(
         Some(raw) => Some(find_key(store, &question.region, principal.account(), raw).await?),
         None => None,
     };
-    report(store, limits, question, &principal, key).await
+    report(store, limits, question, &principal, key)
+        .await
+        .map_err(|e| fail(e.to_string()))
 }
 
 /// The report for `question` about `key` (found already, with the alias it was named by),
@@ -131,7 +134,7 @@ pub(crate) async fn report(
     question: &Question,
     principal: &crate::sigv4::Principal,
     key: Option<(KeyMetadata, Option<String>)>,
-) -> Result<Answer, ServerError> {
+) -> Result<Answer, ApiError> {
     let action = question
         .action
         .strip_prefix("kms:")
@@ -222,7 +225,7 @@ pub(crate) async fn report(
             );
         }
     }
-    let policy = stored_policy(&key).map_err(|e| fail(e.to_string()))?;
+    let policy = stored_policy(&key)?;
     let ctx = key_request_context(
         store,
         limits,
@@ -232,8 +235,7 @@ pub(crate) async fn report(
         &action,
         &conditions,
     )
-    .await
-    .map_err(|e| fail(e.to_string()))?;
+    .await?;
     let explanation = explain(
         Resource::WithPolicy {
             policy: &policy,
@@ -244,9 +246,7 @@ pub(crate) async fn report(
         &ctx,
     );
     write_explanation(&mut out, &explanation);
-    let grants = grants_of(store, limits, &key)
-        .await
-        .map_err(|e| fail(e.to_string()))?;
+    let grants = grants_of(store, limits, &key).await?;
     let mut granted = None;
     let _ = writeln!(out, "grants: {}", grants.len());
     for g in &grants {

@@ -23,17 +23,21 @@ use ferrokms_core::KmsError;
 use serde_json::{json, Value};
 
 use super::{report, Question};
-use crate::api::authorize::{identity_decision, Conditions, Environment};
+use crate::api::authorize::{authorize_key, identity_decision, Conditions, Environment, Named};
 use crate::api::operations::{On, Operation};
-use crate::api::resolve::resolve_key;
+use crate::api::resolve::{named_key, resolve_key};
 use crate::api::{store_failure, Call, Services};
 use crate::audit::PendingIntent;
 use crate::error::ApiError;
 use crate::sigv4::VerifiedRequest;
 use crate::wire::Input;
-use crate::ServerError;
 
+/// The operation's facts, declared here only: its name (in audit records, metrics and
+/// logs), its target, that it changes nothing, and the members its audit record shows. Its
+/// request rate is ListGrants's (`quotas`).
+pub const NAME: &str = "ExplainDecision";
 pub const TARGET: &str = "FerroKMS_20261201.ExplainDecision";
+pub const READ_ONLY: bool = true;
 
 /// The request members its audit record shows.
 pub const AUDITED: &[&str] = &[
@@ -111,54 +115,43 @@ async fn key_named(
 ) -> Result<(String, Option<AliasName>), ApiError> {
     let region = request.region();
     let account = request.principal().account();
-    let hidden = |resource: &str| {
-        ApiError::Kms(KmsError::access_denied_hidden(
-            request.principal().arn(),
-            "GetKeyPolicy",
-            resource,
-        ))
-    };
-    let (alias_account, name) = match KeyReference::parse(raw) {
-        KeyReference::Id(id) => {
-            return Ok((format!("arn:aws:kms:{region}:{account}:key/{id}"), None))
-        }
+    match KeyReference::parse(raw) {
         KeyReference::Arn(arn) if &arn.region != region => {
             return Err(KmsError::invalid_arn_region(&arn.region).into())
         }
-        KeyReference::Arn(arn) => return Ok((arn.to_string(), None)),
-        KeyReference::Alias(name) => (account.clone(), name),
         KeyReference::AliasArn { region: r, .. } if &r != region => {
             return Err(KmsError::invalid_arn_region(&r).into())
         }
-        KeyReference::AliasArn { account: a, .. } if &a != account => return Err(hidden(raw)),
-        KeyReference::AliasArn {
-            account: a, name, ..
-        } => (a, name),
-        _ => return Err(KmsError::invalid_key_id(raw).into()),
-    };
-    let found = services
-        .store
-        .alias(region, &alias_account, &name)
+        KeyReference::AliasArn { account: a, .. } if &a != account => {
+            return Err(KmsError::access_denied_hidden(
+                request.principal().arn(),
+                Operation::GetKeyPolicy.spec().name,
+                raw,
+            )
+            .into())
+        }
+        KeyReference::MalformedArn(_) | KeyReference::Invalid(_) => {
+            return Err(KmsError::invalid_key_id(raw).into())
+        }
+        _ => {}
+    }
+    let Some(named) = named_key(services.store.as_ref(), region, account, raw)
         .await
         .map_err(store_failure)?
-        .ok_or_else(|| KmsError::alias_not_found(name.arn(region, &alias_account)))?;
+    else {
+        // Only an alias of the caller's own account can be missing here.
+        let name = raw.rsplit_once(':').map_or(raw, |(_, n)| n);
+        return Err(
+            KmsError::alias_not_found(format!("arn:aws:kms:{region}:{account}:{name}")).into(),
+        );
+    };
     Ok((
-        format!("arn:aws:kms:{region}:{alias_account}:key/{}", found.target),
-        Some(name),
+        format!(
+            "arn:aws:kms:{}:{}:key/{}",
+            named.region, named.account, named.id
+        ),
+        named.alias,
     ))
-}
-
-/// What went wrong in the report: the store's failures are the service's, the rest (a
-/// principal that does not exist, say) the question's.
-fn report_failure(e: ServerError) -> ApiError {
-    match e {
-        ServerError::Store(e) => store_failure(e),
-        ServerError::Config(message) => KmsError::NotFound(message).into(),
-        other => {
-            tracing::error!(error = %other, "ExplainDecision failed");
-            KmsError::internal().into()
-        }
-    }
 }
 
 /// Answers one ExplainDecision request. The keys it touched are the record's resources,
@@ -209,40 +202,32 @@ async fn answer(
     let mut explained = None;
     if let Some(raw) = &key {
         let (arn, alias) = key_named(services, request, raw).await?;
-        // Both permissions are decided as their own operations decide them, on the key's
-        // ARN (so another account's key is refused unseen, as GetKeyPolicy refuses it).
-        let mut authorized = None;
-        for (operation, conditions) in [
-            (Operation::GetKeyPolicy, Conditions::none()),
-            (
-                Operation::ListGrants,
-                crate::api::grants::list_grants_conditions(),
-            ),
-        ] {
-            let call = Call {
-                services,
-                request,
-                audit,
-                operation: operation.spec(),
-                now: env.now,
-                source_ip: env.source_ip,
-                secure_transport: env.secure_transport,
-                resources: Default::default(),
-                decided: Default::default(),
-            };
-            let outcome = resolve_key(&call, &arn, On::Key, &conditions).await;
-            for r in call.take_resources() {
-                if !resources.contains(&r) {
-                    resources.push(r);
-                }
-            }
-            let key = outcome?;
-            if !resources.contains(&key.arn.to_string()) {
-                resources.push(key.arn.to_string());
-            }
-            authorized.get_or_insert(key);
-        }
-        explained = authorized.map(|k| (k.into_metadata(), alias.map(|a| a.to_string())));
+        // Both permissions are decided as their own operations decide them: GetKeyPolicy's
+        // on the key's ARN (so another account's key is refused unseen, as GetKeyPolicy
+        // refuses it), then ListGrants's, with its condition keys, on the key it found.
+        let call = |operation: Operation| Call {
+            services,
+            request,
+            audit,
+            operation: operation.spec(),
+            now: env.now,
+            source_ip: env.source_ip,
+            secure_transport: env.secure_transport,
+            resources: Default::default(),
+            decided: Default::default(),
+        };
+        let read_policy = call(Operation::GetKeyPolicy);
+        let found = resolve_key(&read_policy, &arn, On::Key, &Conditions::none()).await;
+        resources.extend(read_policy.take_resources());
+        let key = authorize_key(
+            &call(Operation::ListGrants),
+            found?.into_metadata(),
+            On::Key,
+            Named::ByRequest,
+            &crate::api::grants::list_grants_conditions(),
+        )
+        .await?;
+        explained = Some((key.into_metadata(), alias.map(|a| a.to_string())));
     }
     let principal = crate::sigv4::principal_named(services.store.as_ref(), &subject)
         .await
@@ -264,7 +249,6 @@ async fn answer(
         &principal,
         explained,
     )
-    .await
-    .map_err(report_failure)?;
+    .await?;
     Ok(json!({ "Allowed": answer.allowed, "Explanation": answer.text }))
 }
