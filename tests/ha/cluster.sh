@@ -131,14 +131,24 @@ listen postgres_primary
   server pg2 127.0.0.1:5434 check port 8434
 CFG
   haproxy -D -f "$dir/haproxy.cfg" -p "$dir/haproxy.pid"
-  # Ready when a standby streams synchronously and HAProxy reaches the primary.
+  # Ready when a standby streams synchronously and HAProxy reaches only a primary that
+  # takes writes. HAProxy counts both servers up until their first checks fail (inter
+  # 500ms, fall 2), so a connection may reach the standby for about a second: ask until
+  # eight answers in a row (over more than two seconds) came from a writable primary.
+  writable="select 1 where not pg_is_in_recovery() and current_setting('transaction_read_only') = 'off'"
+  in_a_row=0
   for _ in $(seq 300); do
     if curl -sf http://127.0.0.1:8433/cluster 2>/dev/null | grep -q '"sync_standby"' \
-      && psql -h 127.0.0.1 -p $HAPROXY_PORT -U postgres -Atc 'select 1' >/dev/null 2>&1; then
+      && [ "$(psql -h 127.0.0.1 -p $HAPROXY_PORT -U postgres -Atc "$writable" 2>/dev/null)" = 1 ]; then
+      in_a_row=$((in_a_row + 1))
+    else
+      in_a_row=0
+    fi
+    if [ "$in_a_row" -ge 8 ]; then
       echo "postgres://postgres@127.0.0.1:$HAPROXY_PORT/postgres"
       exit 0
     fi
-    sleep 0.2
+    sleep 0.3
   done
   echo "the cluster did not become ready; see $dir/*/patroni.log" >&2
   "$0" stop "$dir"
