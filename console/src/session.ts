@@ -70,7 +70,9 @@ function open(session: Session) {
   current = {
     session,
     kms: new KMSClient(c),
-    trail: new CloudTrailClient(c),
+    // LookupEvents is allowed two calls a second, as on AWS: the trail's pages are read at
+    // the rate the server grants, backing off when it throttles, rather than failing a look.
+    trail: new CloudTrailClient({ ...c, maxAttempts: 8, retryMode: "adaptive" }),
     sts: new STSClient(c),
   };
   return current;
