@@ -28,6 +28,12 @@ if ! python3 -c 'import tink.integration.awskms' 2>/dev/null || ! command -v aws
   python3 -m pip install --quiet --disable-pip-version-check 'tink[awskms]' aws-encryption-sdk-cli
 fi
 
+# grpcio and its stub generator call the Kubernetes KMS v2 plugin as the API server does
+# (tests/interop/kubernetes_kms_plugin.py).
+if ! python3 -c 'import grpc, grpc_tools' 2>/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check grpcio grpcio-tools
+fi
+
 # SoftHSM2 is the PKCS#11 token of the HSM tests (crates/ferrokms-hsm/tests, tests/e2e/hsm.rs,
 # custom_key_stores.rs, xks.rs); OpenSC's pkcs11-tool looks inside it as a client of its own,
 # and curl's --aws-sigv4 calls the XKS proxy as AWS's proxy test client does.

@@ -61,6 +61,9 @@ pub(crate) enum Command {
     /// Serve the XKS Proxy API in front of a PKCS#11 token, so that a ferrokms (or AWS KMS)
     /// external key store can use the token's keys; or make a key in that token.
     XksProxy(XksProxyArgs),
+    /// Serve the Kubernetes KMS v2 plugin API on a Unix socket for the kube-apiserver,
+    /// keeping its secrets with a ferrokms key (called over HTTPS with SigV4, as any client).
+    KubernetesKmsPlugin(KubernetesKmsPluginArgs),
     /// Print a shell completion script for ferrokms (bash, zsh, fish, elvish, powershell);
     /// e.g. `ferrokms completions bash > /etc/bash_completion.d/ferrokms`.
     Completions { shell: clap_complete::Shell },
@@ -155,6 +158,34 @@ pub(crate) enum XksProxyCommand {
         #[arg(long)]
         key_id: String,
     },
+}
+
+#[derive(clap::Args)]
+pub(crate) struct KubernetesKmsPluginArgs {
+    /// The Unix socket the API server's EncryptionConfiguration names as its endpoint
+    /// (`unix:///var/run/kmsplugin/socket.sock` is --socket /var/run/kmsplugin/socket.sock).
+    #[arg(long)]
+    pub(crate) socket: PathBuf,
+    /// The ferrokms key: an id, key ARN, alias name or alias ARN. Rotate it with KMS
+    /// rotation (automatic or on demand): the plugin's key id follows its material.
+    #[arg(long)]
+    pub(crate) key_id: String,
+    /// The ferrokms node, e.g. https://kms.internal:8443.
+    #[arg(long, env = "AWS_ENDPOINT_URL_KMS")]
+    pub(crate) endpoint: String,
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    pub(crate) region: String,
+    /// A file of `export AWS_ACCESS_KEY_ID=...` and `export AWS_SECRET_ACCESS_KEY=...`
+    /// lines (mode 600); without it, those variables of the environment.
+    #[arg(long)]
+    pub(crate) credentials_file: Option<PathBuf>,
+    /// PEM certificates of CAs to trust for the node, besides the system's.
+    #[arg(long)]
+    pub(crate) ca_bundle: Option<PathBuf>,
+    /// KEY=VALUE, repeatable: the encryption context of every GenerateDataKey and Decrypt,
+    /// for key policies to require. Keep it unchanged while sealed data exists.
+    #[arg(long = "encryption-context", value_name = "KEY=VALUE")]
+    pub(crate) encryption_context: Vec<String>,
 }
 
 #[derive(clap::Args)]

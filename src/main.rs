@@ -43,6 +43,7 @@ fn main() -> Result<()> {
         Command::Init(args) => runtime.block_on(init(args)),
         Command::MigrateRootKey(args) => runtime.block_on(migrate_root_key(args)),
         Command::XksProxy(args) => runtime.block_on(xks_proxy(args)),
+        Command::KubernetesKmsPlugin(args) => runtime.block_on(kubernetes_kms_plugin(args)),
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut command, "ferrokms", &mut std::io::stdout());
@@ -590,6 +591,39 @@ async fn xks_proxy(args: XksProxyArgs) -> Result<()> {
             .await?;
         }
     }
+    Ok(())
+}
+
+async fn kubernetes_kms_plugin(args: KubernetesKmsPluginArgs) -> Result<()> {
+    use ferrokms_kubernetes::{serve, Credentials, Endpoint, PluginConfig};
+    let endpoint = Endpoint::parse(&args.endpoint).map_err(anyhow::Error::msg)?;
+    let credentials = match &args.credentials_file {
+        Some(file) => Credentials::from_file(file)?,
+        None => Credentials::from_lookup(|name| std::env::var(name).ok()).context(
+            "no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or --credentials-file",
+        )?,
+    };
+    let mut encryption_context = std::collections::BTreeMap::new();
+    for pair in &args.encryption_context {
+        let (k, v) = pair
+            .split_once('=')
+            .with_context(|| format!("--encryption-context {pair:?} is not KEY=VALUE"))?;
+        encryption_context.insert(k.to_owned(), v.to_owned());
+    }
+    let config = PluginConfig {
+        socket: args.socket,
+        key_id: args.key_id,
+        endpoint,
+        region: args.region,
+        credentials,
+        ca_bundle: args.ca_bundle,
+        encryption_context,
+    };
+    println!(
+        "ferrokms kubernetes-kms-plugin listening on unix://{}",
+        config.socket.display()
+    );
+    serve(config, shutdown_signal()).await?;
     Ok(())
 }
 

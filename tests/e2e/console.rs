@@ -2,7 +2,7 @@
 //! console needs, and used in a real browser (Debian's Chromium, driven by playwright-core
 //! in `console/tests/console.test.mjs`) against a strict-mode server.
 
-use crate::harness::{ferrokms_command, raw_post, raw_request, RawResponse, Server};
+use crate::harness::{raw_post, raw_request, RawResponse, Server};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -76,39 +76,11 @@ fn console_dir() -> PathBuf {
 /// A user of the server's account with an access key and an IAM policy allowing all of
 /// KMS: only a key policy can deny them.
 fn user_with_kms_access(data_dir: &Path, name: &str) -> (String, String) {
-    let admin = |args: &[&str]| {
-        let out = ferrokms_command(data_dir)
-            .args(["admin", "--data-dir", data_dir.to_str().expect("utf-8")])
-            .args(args)
-            .output()
-            .expect("ferrokms admin runs");
-        assert!(out.status.success(), "{args:?}: {out:?}");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    admin(&["create-user", "--user", name]);
-    let policy = data_dir.join(format!("{name}-policy.json"));
-    std::fs::write(
-        &policy,
+    crate::harness::user_with_policy(
+        data_dir,
+        name,
         r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#,
     )
-    .expect("write policy");
-    admin(&[
-        "put-user-policy",
-        "--user",
-        name,
-        "--policy-name",
-        "kms",
-        "--policy-document",
-        &format!("@{}", policy.display()),
-    ]);
-    let text = admin(&["create-access-key", "--user", name]);
-    let value = |v: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(&format!("export {v}=")))
-            .expect("an export line")
-            .to_owned()
-    };
-    (value("AWS_ACCESS_KEY_ID"), value("AWS_SECRET_ACCESS_KEY"))
 }
 
 /// Keys made before the browser starts: a page of 25 and a few more.

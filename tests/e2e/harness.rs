@@ -587,6 +587,39 @@ pub fn ferrokms_in(data_dir: &Path, args: &[&str]) -> std::process::Output {
         .expect("ferrokms runs")
 }
 
+/// A user of the service's account with the IAM policy `policy` and an access key pair.
+pub fn user_with_policy(data_dir: &Path, name: &str, policy: &str) -> (String, String) {
+    let admin = |args: &[&str]| {
+        let out = ferrokms_command(data_dir)
+            .args(["admin", "--data-dir", data_dir.to_str().expect("utf-8")])
+            .args(args)
+            .output()
+            .expect("ferrokms admin runs");
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    admin(&["create-user", "--user", name]);
+    let file = data_dir.join(format!("{name}-policy.json"));
+    std::fs::write(&file, policy).expect("write policy");
+    admin(&[
+        "put-user-policy",
+        "--user",
+        name,
+        "--policy-name",
+        "policy",
+        "--policy-document",
+        &format!("@{}", file.display()),
+    ]);
+    let text = admin(&["create-access-key", "--user", name]);
+    let value = |v: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("export {v}=")))
+            .expect("an export line")
+            .to_owned()
+    };
+    (value("AWS_ACCESS_KEY_ID"), value("AWS_SECRET_ACCESS_KEY"))
+}
+
 /// Every record of a service's trail, as `ferrokms audit export` writes them.
 pub fn exported(data_dir: &Path) -> Vec<Value> {
     let out = ferrokms_in(data_dir, &["audit", "export"]);

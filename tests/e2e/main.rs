@@ -24,6 +24,7 @@ mod identities;
 mod integrity;
 mod interop;
 mod keys;
+mod kubernetes;
 mod lifecycle;
 mod limits;
 mod multi_region;

@@ -61,6 +61,15 @@ impl BlobHeader {
     }
 }
 
+/// Which material version sealed `blob`, of any kind this service makes: what clients that
+/// track rotation (the Kubernetes plugin) read from a blob without opening it.
+pub fn material_of(blob: &[u8]) -> Option<MaterialId> {
+    if ExternalBlob::is_external(blob) {
+        return ExternalBlob::parse(blob).ok().map(|b| b.material_id);
+    }
+    parse_header(blob).ok().map(|h| h.material_id)
+}
+
 /// Reads the header of a blob. Any malformation is InvalidCiphertext, with no detail.
 pub fn parse_header(blob: &[u8]) -> Result<BlobHeader, KmsError> {
     if blob.len() < OVERHEAD_BYTES || !matches!(blob[0], BLOB_VERSION | BLOB_VERSION_TOKEN) {

@@ -28,13 +28,15 @@
 //! store (`audit::anchor`), checked by `audit::verify`.
 //!
 //! Elsewhere: `bootstrap` (data directory, admin credentials), `identities`, `root_of_trust`
-//! (root key file or HSM), `key_stores` and `xks` (custom key stores), `explain` (`policy
+//! (root key file or HSM), `key_stores` and `xks` (custom key stores), `client` (SigV4 and TLS
+//! when ferrokms calls out: an XKS proxy, or a node for the Kubernetes plugin), `explain` (`policy
 //! explain`), `tls`, `listener`, `regions`, `metrics`, `console` (the web console's files,
 //! served before authentication because they are only a client that signs its own calls).
 
 mod api;
 pub mod audit;
 mod bootstrap;
+pub mod client;
 mod clock;
 pub mod console;
 mod error;

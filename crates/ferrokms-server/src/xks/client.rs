@@ -7,13 +7,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use axum::body::Bytes;
-use axum::http::{HeaderMap, HeaderValue, Method, Request};
+use axum::http::{Method, Request};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::rt::TokioIo;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpStream;
@@ -25,8 +24,7 @@ use super::wire::{
     KeyMetadataAnswer, MetadataOnly, ProxyError, RequestMetadata,
 };
 use super::SERVICE;
-use crate::sigv4::canonical::{canonical_request, signature, string_to_sign, RequestParts};
-use crate::sigv4::header::{format_amz_date, AuthorizationHeader};
+use crate::client::{sign_post, tls_client_config, SignedPost, SigningKey};
 use crate::ServerError;
 use ferrokms_core::ciphertext::ExternalSeal;
 
@@ -109,24 +107,7 @@ fn decode(value: &str, what: &str) -> Result<Vec<u8>, XksFailure> {
 
 impl XksClient {
     pub fn new(config: &XksClientConfig) -> Result<Self, ServerError> {
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_native_certs::load_native_certs().certs {
-            let _ = roots.add(cert);
-        }
-        if let Some(path) = &config.ca_bundle {
-            let io = |e: String| ServerError::Config(format!("{}: {e}", path.display()));
-            for cert in CertificateDer::pem_file_iter(path).map_err(|e| io(e.to_string()))? {
-                roots
-                    .add(cert.map_err(|e| io(e.to_string()))?)
-                    .map_err(|e| io(e.to_string()))?;
-            }
-        }
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| ServerError::Config(e.to_string()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let tls = tls_client_config(config.ca_bundle.as_deref())?;
         Ok(XksClient {
             tls: TlsConnector::from(Arc::new(tls)),
             connect_to: config.connect_to.clone(),
@@ -183,8 +164,7 @@ impl XksClient {
             .unwrap_or_else(|| format!("{host}:443"));
         let pool_key = format!("{host}@{address}");
         let path = format!("{}{suffix}", endpoint.uri_path);
-        let amz_date = format_amz_date(SystemTime::now());
-        let authorization = sign(endpoint, region, host, &path, &amz_date, &body)?;
+        let (amz_date, authorization) = sign(endpoint, region, host, &path, &body)?;
         let request = Request::builder()
             .method(Method::POST)
             .uri(&path)
@@ -430,38 +410,19 @@ fn sign(
     region: &str,
     host: &str,
     path: &str,
-    amz_date: &str,
     body: &[u8],
-) -> Result<String, XksFailure> {
-    let mut headers = HeaderMap::new();
-    let value = |v: &str| HeaderValue::from_str(v).map_err(|e| invalid(&e.to_string()));
-    headers.insert("host", value(host)?);
-    headers.insert("x-amz-date", value(amz_date)?);
-    let auth = AuthorizationHeader {
-        access_key_id: endpoint.access_key_id.clone(),
-        scope_date: amz_date.get(..8).unwrap_or_default().to_owned(),
-        region: region.to_owned(),
-        service: SERVICE.to_owned(),
-        signed_headers: vec!["host".into(), "x-amz-date".into()],
-        signature: String::new(),
+) -> Result<(String, String), XksFailure> {
+    let key = SigningKey {
+        access_key_id: &endpoint.access_key_id,
+        secret: endpoint.secret.as_bytes(),
     };
-    let request = RequestParts {
-        method: &Method::POST,
-        authority: None,
+    let post = SignedPost {
+        region,
+        service: SERVICE,
+        host,
         path,
-        query: None,
-        headers: &headers,
+        headers: &[],
         body,
     };
-    let canonical = canonical_request(&request, &auth);
-    let signed = signature(
-        endpoint.secret.as_bytes(),
-        &auth,
-        &string_to_sign(amz_date, &auth, &canonical),
-    );
-    Ok(format!(
-        "AWS4-HMAC-SHA256 Credential={}/{}/{region}/{SERVICE}/aws4_request, \
-         SignedHeaders=host;x-amz-date, Signature={signed}",
-        auth.access_key_id, auth.scope_date
-    ))
+    sign_post(&key, &post, SystemTime::now()).map_err(|e| invalid(&e))
 }
