@@ -75,6 +75,23 @@ pub(crate) enum Command {
     },
 }
 
+/// `--version`: the release and the cryptographic module it runs on, e.g.
+/// `ferrokms 0.1.0 (AWS-LC FIPS 4.2.0 (FIPS module 4.x), FIPS 140-3 mode)`.
+pub(crate) fn version() -> String {
+    format!(
+        "{} ({})",
+        env!("CARGO_PKG_VERSION"),
+        ferrokms_core::fips::module()
+    )
+}
+
+/// The command line, with `--version` naming the module this build links.
+pub(crate) fn parse() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().version(version()).get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
 /// How log lines are written (`FERROKMS_LOG_FORMAT`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum LogFormat {

@@ -6,7 +6,6 @@ use ferrokms_store::prelude::*;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use clap::Parser;
 use ferrokms_core::ids::AccountId;
 use ferrokms_server::audit::event::ChangeSource;
 use ferrokms_server::tls::{self, Tls};
@@ -31,7 +30,7 @@ fn main() -> Result<()> {
         LogFormat::Text => logs.init(),
         LogFormat::Json => logs.json().init(),
     }
-    let cli = Cli::parse();
+    let cli = flags::parse();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
@@ -84,6 +83,14 @@ async fn shutdown_signal() {
 async fn serve(args: ServeArgs) -> Result<()> {
     let mut file = read_config(args.config.as_deref())?;
     let plan = ServePlan::decide(&args, &file)?;
+    // The module's known-answer tests, before any key is touched: a FIPS module that fails
+    // them has already stopped the process; any other failure stops it here.
+    let module = ferrokms_core::fips::module();
+    let self_tests = ferrokms_core::fips::self_test()
+        .map_err(|e| anyhow::anyhow!("{module}: {e}; not starting"))?;
+    if ferrokms_core::fips::FIPS_BUILD && !module.fips_mode {
+        bail!("this is a FIPS build but {module}: not starting");
+    }
     let (listen, mode) = (plan.listen, plan.mode.clone());
     // Held until exit: dropping it removes an ephemeral store.
     let ephemeral = if plan.data_dir.is_none() {
@@ -240,6 +247,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
             let note = if args.ephemeral { " (ephemeral: removed at exit)" } else { "" };
             println!("data directory: {}{note}", data_path.display());
             println!("root key: {root_description}");
+            println!(
+                "cryptography: {module}; self-tests passed in {} ms",
+                self_tests.as_millis()
+            );
             match &banner_mode {
                 Mode::Dev { default_account } => {
                     println!("DEV MODE: signatures are NOT checked; any access key and secret are accepted.");

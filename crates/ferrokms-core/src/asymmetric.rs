@@ -81,6 +81,7 @@ fn hmac_algorithm(alg: MacAlgorithm) -> hmac::Algorithm {
 /// Generates material for a new key of `spec`. RSA generation takes a while (seconds for
 /// 4096 bits): call it off the async runtime's threads.
 pub fn generate(spec: KeySpec) -> Result<NewMaterial, KmsError> {
+    crate::fips::check_key_spec(spec)?;
     if spec == KeySpec::SymmetricDefault {
         return Ok(NewMaterial {
             material: KeyMaterial::generate_symmetric()?,
@@ -307,6 +308,7 @@ pub fn sign(
     message_type: MessageType,
     message: &[u8],
 ) -> Result<Vec<u8>, KmsError> {
+    crate::fips::check_key_spec(spec)?;
     let signed = prepare(alg, message_type, message)?;
     let der = private_key.expose();
     match signed {
@@ -371,6 +373,7 @@ pub fn verify(
     message: &[u8],
     sig: &[u8],
 ) -> Result<bool, KmsError> {
+    crate::fips::check_key_spec(spec)?;
     let signed = prepare(alg, message_type, message)?;
     match signed {
         Signed::Ed25519phDigest(d) => return Ok(precomputed::ed25519ph_verify(public_key, d, sig)),
@@ -405,6 +408,7 @@ pub fn derive_shared_secret(
     private_key: &KeyMaterial,
     peer_public_key: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, KmsError> {
+    crate::fips::check_key_spec(spec)?;
     let alg = match spec {
         KeySpec::EccNistP256 => &agreement::ECDH_P256,
         KeySpec::EccNistP384 => &agreement::ECDH_P384,
@@ -426,6 +430,9 @@ pub fn derive_shared_secret(
 /// curve), re-encoded as PKCS#8 v1 so that the same key always has the same bytes, and with
 /// its public key. None if it is not such a key.
 pub fn parse_private_key(spec: KeySpec, der: &[u8]) -> Option<NewMaterial> {
+    if !crate::fips::approves(spec) {
+        return None;
+    }
     if let Some(size) = rsa_size(spec) {
         let key = signature::RsaKeyPair::from_pkcs8(der).ok()?;
         if key.public_modulus_len() != size.len() {

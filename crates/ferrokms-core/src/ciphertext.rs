@@ -12,7 +12,7 @@
 //! the token seals with AES-256-GCM under the key itself: the same layout with version 2,
 //! which the AAD carries, so that neither kind of blob passes for the other.
 
-use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use aws_lc_rs::aead::{Aad, Nonce, RandomizedNonceKey, AES_256_GCM, NONCE_LEN};
 use aws_lc_rs::hmac;
 use zeroize::Zeroizing;
 
@@ -94,7 +94,7 @@ pub fn parse_header(blob: &[u8]) -> Result<BlobHeader, KmsError> {
 fn derive_message_key(
     material: &KeyMaterial,
     header: &BlobHeader,
-) -> Result<LessSafeKey, KmsError> {
+) -> Result<RandomizedNonceKey, KmsError> {
     let key = hmac::Key::new(hmac::HMAC_SHA256, material.expose());
     let mut ctx = hmac::Context::with_key(&key);
     ctx.update(&1u32.to_be_bytes());
@@ -105,8 +105,7 @@ fn derive_message_key(
     ctx.update(&header.kdf_nonce);
     ctx.update(&256u32.to_be_bytes());
     let derived = Zeroizing::new(ctx.sign().as_ref().to_vec());
-    let unbound = UnboundKey::new(&AES_256_GCM, &derived).map_err(|_| KmsError::internal())?;
-    Ok(LessSafeKey::new(unbound))
+    RandomizedNonceKey::new(&AES_256_GCM, &derived).map_err(|_| KmsError::internal())
 }
 
 fn aad(header: &[u8; HEADER_BYTES], context: &EncryptionContext) -> Vec<u8> {
@@ -115,22 +114,22 @@ fn aad(header: &[u8; HEADER_BYTES], context: &EncryptionContext) -> Vec<u8> {
     aad
 }
 
-/// The AES-256-GCM of a blob, by whichever key does it: (IV, AAD, plaintext) to
-/// ciphertext ‖ tag, and back.
+/// AES-256-GCM of a blob in software: (AAD, plaintext) to (IV, ciphertext ‖ tag), the IV
+/// drawn inside aws-lc, as its FIPS module requires of an approved GCM encryption.
 fn gcm_seal(
-    key: &LessSafeKey,
-    iv: &[u8; NONCE_LEN],
+    key: &RandomizedNonceKey,
     aad: &[u8],
     plaintext: &[u8],
-) -> Result<Vec<u8>, KmsError> {
+) -> Result<([u8; NONCE_LEN], Vec<u8>), KmsError> {
     let mut body = plaintext.to_vec();
-    key.seal_in_place_append_tag(Nonce::assume_unique_for_key(*iv), Aad::from(aad), &mut body)
+    let nonce = key
+        .seal_in_place_append_tag(Aad::from(aad), &mut body)
         .map_err(|_| KmsError::internal())?;
-    Ok(body)
+    Ok((*nonce.as_ref(), body))
 }
 
 fn gcm_open(
-    key: &LessSafeKey,
+    key: &RandomizedNonceKey,
     iv: &[u8; NONCE_LEN],
     aad: &[u8],
     sealed: &[u8],
@@ -151,12 +150,11 @@ fn seal_blob(
     material_id: MaterialId,
     context: &EncryptionContext,
     plaintext: &[u8],
-    aead: impl FnOnce(&BlobHeader, &[u8; NONCE_LEN], &[u8]) -> Result<Vec<u8>, KmsError>,
+    aead: impl FnOnce(&BlobHeader, &[u8]) -> Result<([u8; NONCE_LEN], Vec<u8>), KmsError>,
 ) -> Result<Vec<u8>, KmsError> {
     let header = BlobHeader::fresh(version, key_id, material_id)?;
-    let iv: [u8; NONCE_LEN] = random::array()?;
     let header_bytes = header.to_bytes();
-    let sealed = aead(&header, &iv, &aad(&header_bytes, context))?;
+    let (iv, sealed) = aead(&header, &aad(&header_bytes, context))?;
     if sealed.len() != plaintext.len() + TAG_BYTES {
         return Err(KmsError::internal());
     }
@@ -206,7 +204,7 @@ pub fn seal(
         material_id,
         context,
         plaintext,
-        |header, iv, aad| gcm_seal(&derive_message_key(material, header)?, iv, aad, plaintext),
+        |header, aad| gcm_seal(&derive_message_key(material, header)?, aad, plaintext),
     )
 }
 
@@ -250,7 +248,11 @@ pub fn seal_in_token(
         material_id,
         context,
         plaintext,
-        |_, iv, aad| token.seal(iv, aad, plaintext),
+        |_, aad| {
+            // A token is its own cryptographic boundary: it is given a random IV.
+            let iv: [u8; NONCE_LEN] = random::array()?;
+            Ok((iv, token.seal(&iv, aad, plaintext)?))
+        },
     )
 }
 

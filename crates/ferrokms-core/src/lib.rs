@@ -29,6 +29,7 @@ pub mod asymmetric;
 pub mod ciphertext;
 pub mod context;
 pub mod error;
+pub mod fips;
 pub mod grant;
 pub mod hex;
 pub mod ids;

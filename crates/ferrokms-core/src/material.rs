@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use aws_lc_rs::aead::{Aad, Nonce, RandomizedNonceKey, AES_256_GCM, NONCE_LEN};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -182,12 +182,12 @@ pub trait RootKeyProvider: Send + Sync {
 /// An AES-256-GCM root key held in memory. Wrapped form: version ‖ 96-bit random IV ‖
 /// ciphertext ‖ tag, with the binding as AAD. A root key wraps one secret per key version or
 /// credential, far below the 2^32 messages a random 96-bit IV allows.
-pub struct AesRootKey(LessSafeKey);
+pub struct AesRootKey(RandomizedNonceKey);
 
 impl AesRootKey {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, KmsError> {
-        let key = UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| KmsError::internal())?;
-        Ok(AesRootKey(LessSafeKey::new(key)))
+        let key = RandomizedNonceKey::new(&AES_256_GCM, bytes).map_err(|_| KmsError::internal())?;
+        Ok(AesRootKey(key))
     }
 }
 
@@ -203,18 +203,15 @@ impl RootKeyProvider for AesRootKey {
     }
 
     fn wrap(&self, binding: &[u8], secret: &[u8]) -> Result<Vec<u8>, KmsError> {
-        let iv: [u8; NONCE_LEN] = random::array()?;
-        let mut out = Vec::with_capacity(1 + NONCE_LEN + secret.len() + 16);
-        out.push(WRAP_FORMAT_FILE);
-        out.extend_from_slice(&iv);
+        // The IV is drawn inside aws-lc (its FIPS module approves GCM encryption only so).
         let mut body = secret.to_vec();
-        self.0
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(iv),
-                Aad::from(binding),
-                &mut body,
-            )
+        let iv = self
+            .0
+            .seal_in_place_append_tag(Aad::from(binding), &mut body)
             .map_err(|_| KmsError::internal())?;
+        let mut out = Vec::with_capacity(1 + NONCE_LEN + body.len());
+        out.push(WRAP_FORMAT_FILE);
+        out.extend_from_slice(iv.as_ref());
         out.extend_from_slice(&body);
         Ok(out)
     }

@@ -7,6 +7,10 @@
 use std::os::raw::c_long;
 use std::ptr;
 
+// The module aws-lc-rs runs on: in a FIPS build, the FIPS module's own bindings.
+#[cfg(feature = "fips")]
+use aws_lc_fips_sys as sys;
+#[cfg(not(feature = "fips"))]
 use aws_lc_sys as sys;
 use zeroize::Zeroizing;
 

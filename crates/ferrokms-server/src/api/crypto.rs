@@ -614,6 +614,7 @@ pub async fn generate_data_key_pair(
     if spec == DataKeyPairSpec::Sm2 {
         return Err(KmsError::key_pair_spec_unsupported(spec.as_str()).into());
     }
+    ferrokms_core::fips::check_key_spec(spec.key_spec())?;
     if dry_run {
         return Err(KmsError::dry_run().into());
     }

@@ -185,6 +185,7 @@ pub async fn create_key(call: &Call<'_>, mut input: Input) -> Result<Value, ApiE
     if spec == KeySpec::Sm2 {
         return Err(KmsError::key_spec_unsupported(spec.as_str()).into());
     }
+    ferrokms_core::fips::check_key_spec(spec)?;
     let origin = origin.unwrap_or(Origin::AwsKms);
     if custom_key_store.is_some()
         && (spec != KeySpec::SymmetricDefault || usage != KeyUsage::EncryptDecrypt || multi_region)
