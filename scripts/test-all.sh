@@ -94,6 +94,16 @@ fi
 
 cargo test --workspace
 
+# The FIPS 140-3 build (docs/deployment.md): AWS-LC's FIPS module builds with CMake, Go and
+# clang. Its core unit tests, and the e2e tests of the module, cryptography, keys, TLS and
+# the Kubernetes plugin, run on it.
+if ! command -v cmake >/dev/null 2>&1 || ! command -v go >/dev/null 2>&1 \
+  || ! command -v clang >/dev/null 2>&1; then
+  apt_install cmake golang-go clang
+fi
+cargo test -p ferrokms-core --features fips --lib
+cargo test --features fips --test e2e -- fips:: asymmetric:: crypto:: keys:: kubernetes:: tls::
+
 # Fuzz targets (fuzz/README.md), each over its committed corpus for a few seconds.
 if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install --locked cargo-fuzz

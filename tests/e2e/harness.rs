@@ -127,6 +127,8 @@ pub struct Server {
     pub printed_data_dir: String,
     /// The root key the server said it uses.
     pub root_key: String,
+    /// The banner's `cryptography:` line: the module and its self-tests.
+    pub cryptography: String,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -201,6 +203,7 @@ impl Server {
         let mut lines = BufReader::new(stdout).lines();
         let (mut addr, mut ak, mut sk, mut printed) = (None, None, None, String::new());
         let mut root_key = String::new();
+        let mut cryptography = String::new();
         let mut scheme = "http";
         for line in lines.by_ref() {
             let line = line.expect("read banner");
@@ -218,6 +221,9 @@ impl Server {
             }
             if let Some(v) = line.strip_prefix("root key: ") {
                 root_key = v.to_owned();
+            }
+            if line.starts_with("cryptography: ") {
+                cryptography = line.clone();
             }
             if let Some(v) = line.strip_prefix("export AWS_ACCESS_KEY_ID=") {
                 ak = Some(v.split_whitespace().next().unwrap_or_default().to_owned());
@@ -254,6 +260,7 @@ impl Server {
             data_dir: data_dir.to_owned(),
             printed_data_dir: printed,
             root_key,
+            cryptography,
             _temp: None,
         }
     }

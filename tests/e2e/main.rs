@@ -14,6 +14,7 @@ mod crash;
 mod crypto;
 mod custom_key_stores;
 mod explain_api;
+mod fips;
 mod grants;
 // Shared with `e2e_postgres`; some of it serves only that suite.
 #[allow(dead_code)]
