@@ -152,3 +152,136 @@ fn several_imported_materials_rotate_and_expire_one_by_one() {
 fn eddsa_and_external_mu_agree_with_independent_implementations() {
     run_script("eddsa_and_external_mu.py", "eddsa and external mu: ok");
 }
+
+/// Where Terraform finds providers without downloading them (`TF_PLUGIN_MIRROR`, or the
+/// machine's /opt/tf-plugins): a filesystem mirror, as `terraform providers mirror` writes.
+fn terraform_mirror() -> std::path::PathBuf {
+    std::env::var_os("TF_PLUGIN_MIRROR")
+        .map(Into::into)
+        .unwrap_or_else(|| "/opt/tf-plugins".into())
+}
+
+/// Terraform's AWS provider manages a key (rotation, tags), its alias and a ciphertext, and
+/// reads the plaintext back through aws_kms_secrets; decrypting under another encryption
+/// context is refused; destroy schedules the key's deletion. Only where the machine has a `terraform`
+/// binary and the provider in a local mirror: nothing is downloaded.
+#[tokio::test]
+async fn terraform_manages_a_key_alias_and_ciphertext() {
+    let found = Command::new("terraform").arg("version").output();
+    if !found.as_ref().is_ok_and(|o| o.status.success()) {
+        eprintln!("SKIPPED terraform_manages_a_key_alias_and_ciphertext: no `terraform` on PATH (it is not downloaded)");
+        return;
+    }
+    let mirror = terraform_mirror();
+    if !mirror.join("registry.terraform.io/hashicorp/aws").is_dir() {
+        eprintln!(
+            "SKIPPED terraform_manages_a_key_alias_and_ciphertext: no hashicorp/aws provider in {} (set TF_PLUGIN_MIRROR; it is not downloaded)",
+            mirror.display()
+        );
+        return;
+    }
+    let server = Server::start();
+    let work = tempfile::tempdir().expect("temp dir");
+    std::fs::copy(
+        format!(
+            "{}/tests/interop/terraform/main.tf",
+            env!("CARGO_MANIFEST_DIR")
+        ),
+        work.path().join("main.tf"),
+    )
+    .expect("copy main.tf");
+    let cli_config = work.path().join("terraformrc");
+    std::fs::write(
+        &cli_config,
+        format!(
+            "provider_installation {{\n  filesystem_mirror {{\n    path = \"{}\"\n  }}\n}}\n",
+            mirror.display()
+        ),
+    )
+    .expect("write the CLI config");
+    let terraform = |args: &[&str]| {
+        Command::new("terraform")
+            .args(args)
+            .current_dir(work.path())
+            .env("TF_CLI_CONFIG_FILE", &cli_config)
+            .env("TF_IN_AUTOMATION", "1")
+            .env("CHECKPOINT_DISABLE", "1")
+            .env("TF_VAR_endpoint", &server.endpoint)
+            .env("AWS_ACCESS_KEY_ID", &server.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &server.secret_access_key)
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .output()
+            .expect("terraform runs")
+    };
+    let ok = |args: &[&str]| {
+        let out = terraform(args);
+        assert!(
+            out.status.success(),
+            "terraform {args:?}\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    ok(&["init", "-input=false", "-no-color"]);
+    ok(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    assert_eq!(ok(&["output", "-raw", "decrypted"]), "terraform round trip");
+    let key_id = ok(&["output", "-raw", "key_id"]);
+
+    // What Terraform made is what the API shows.
+    let kms = server.client();
+    let meta = kms
+        .describe_key()
+        .key_id("alias/terraform-interop")
+        .send()
+        .await
+        .expect("DescribeKey");
+    assert_eq!(meta.key_metadata().expect("metadata").key_id(), key_id);
+    let rotation = kms
+        .get_key_rotation_status()
+        .key_id(&key_id)
+        .send()
+        .await
+        .expect("rotation");
+    assert!(rotation.key_rotation_enabled());
+    let tags = kms
+        .list_resource_tags()
+        .key_id(&key_id)
+        .send()
+        .await
+        .expect("tags");
+    assert!(tags
+        .tags()
+        .iter()
+        .any(|t| t.tag_key() == "team" && t.tag_value() == "platform"));
+
+    // The error path: decrypting with another encryption context is refused by the server,
+    // and Terraform reports AWS's error.
+    let refused = terraform(&[
+        "apply",
+        "-auto-approve",
+        "-input=false",
+        "-no-color",
+        "-var",
+        "decrypt_purpose=other",
+    ]);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("InvalidCiphertextException"), "{said}");
+
+    ok(&["destroy", "-auto-approve", "-input=false", "-no-color"]);
+    // A new client: the server has closed the old one's idle connection meanwhile.
+    let gone = server
+        .client()
+        .describe_key()
+        .key_id(&key_id)
+        .send()
+        .await
+        .expect("DescribeKey");
+    assert_eq!(
+        gone.key_metadata().expect("metadata").key_state(),
+        Some(&aws_sdk_kms::types::KeyState::PendingDeletion)
+    );
+    server.stop();
+}

@@ -14,9 +14,10 @@ variable "endpoint" {
   type = string
 }
 
-variable "alias" {
+# The context aws_kms_secrets decrypts with: any other than the ciphertext's is refused.
+variable "decrypt_purpose" {
   type    = string
-  default = "alias/terraform-interop"
+  default = "interop"
 }
 
 provider "aws" {
@@ -41,7 +42,7 @@ resource "aws_kms_key" "this" {
 }
 
 resource "aws_kms_alias" "this" {
-  name          = var.alias
+  name          = "alias/terraform-interop"
   target_key_id = aws_kms_key.this.key_id
 }
 
@@ -58,7 +59,7 @@ data "aws_kms_secrets" "this" {
     name    = "message"
     payload = aws_kms_ciphertext.this.ciphertext_blob
     context = {
-      purpose = "interop"
+      purpose = var.decrypt_purpose
     }
   }
 }
