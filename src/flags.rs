@@ -64,6 +64,10 @@ pub(crate) enum Command {
     /// Serve the Kubernetes KMS v2 plugin API on a Unix socket for the kube-apiserver,
     /// keeping its secrets with a ferrokms key (called over HTTPS with SigV4, as any client).
     KubernetesKmsPlugin(KubernetesKmsPluginArgs),
+    /// Check a data directory without changing it: file modes and owners, the root key (file
+    /// or HSM login), the store (reachable, schema version), the clock against the
+    /// database's, the TLS certificate's expiry. Exits 1 if anything needs action.
+    Doctor(DoctorArgs),
     /// Print a shell completion script for ferrokms (bash, zsh, fish, elvish, powershell);
     /// e.g. `ferrokms completions bash > /etc/bash_completion.d/ferrokms`.
     Completions { shell: clap_complete::Shell },
@@ -178,6 +182,19 @@ pub(crate) enum XksProxyCommand {
 }
 
 #[derive(clap::Args)]
+pub(crate) struct DoctorArgs {
+    /// The service's config file: its data_dir, store and tls_cert are checked.
+    #[arg(long)]
+    pub(crate) config: Option<PathBuf>,
+    /// The data directory [default: the config's, or ./ferrokms-data].
+    #[arg(long)]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// A PostgreSQL store instead of the data directory's SQLite file.
+    #[arg(long, env = "FERROKMS_STORE")]
+    pub(crate) store: Option<String>,
+}
+
+#[derive(clap::Args)]
 pub(crate) struct KubernetesKmsPluginArgs {
     /// The Unix socket the API server's EncryptionConfiguration names as its endpoint
     /// (`unix:///var/run/kmsplugin/socket.sock` is --socket /var/run/kmsplugin/socket.sock).
@@ -203,6 +220,9 @@ pub(crate) struct KubernetesKmsPluginArgs {
     /// for key policies to require. Keep it unchanged while sealed data exists.
     #[arg(long = "encryption-context", value_name = "KEY=VALUE")]
     pub(crate) encryption_context: Vec<String>,
+    /// Allow a plain http:// endpoint on another machine (data keys in the clear).
+    #[arg(long)]
+    pub(crate) insecure_http: bool,
 }
 
 #[derive(clap::Args)]

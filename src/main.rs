@@ -1,5 +1,6 @@
 //! The ferrokms command: `serve` runs the key management service.
 
+mod doctor;
 mod flags;
 
 use ferrokms_store::prelude::*;
@@ -43,6 +44,7 @@ fn main() -> Result<()> {
         Command::MigrateRootKey(args) => runtime.block_on(migrate_root_key(args)),
         Command::XksProxy(args) => runtime.block_on(xks_proxy(args)),
         Command::KubernetesKmsPlugin(args) => runtime.block_on(kubernetes_kms_plugin(args)),
+        Command::Doctor(args) => runtime.block_on(doctor(args)),
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut command, "ferrokms", &mut std::io::stdout());
@@ -258,6 +260,12 @@ async fn serve(args: ServeArgs) -> Result<()> {
                     println!("export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1");
                 }
                 Mode::Strict => match &credentials {
+                    // Under systemd this output is the journal, which others may read
+                    // (groups adm, systemd-journal): the secret stays in its file.
+                    Some(c) if c.made && std::env::var_os("JOURNAL_STREAM").is_some() => println!(
+                        "admin credentials in {} (made now; not shown, this output goes to the journal)",
+                        c.file.display()
+                    ),
                     Some(c) if c.made => {
                         println!("admin credentials (shown once; kept in {}):", c.file.display());
                         print!("{}", c.key.export_lines().as_str());
@@ -605,6 +613,25 @@ async fn xks_proxy(args: XksProxyArgs) -> Result<()> {
     Ok(())
 }
 
+async fn doctor(args: DoctorArgs) -> Result<()> {
+    let file = read_config(args.config.as_deref())?;
+    let subject = doctor::Subject {
+        data_dir: args
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+        store: args.store.or(file.store),
+        tls_cert: file.tls_cert,
+        tls_key: file.tls_key,
+    };
+    let report = doctor::examine(&subject).await;
+    report.print();
+    if report.problems() > 0 {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
 async fn kubernetes_kms_plugin(args: KubernetesKmsPluginArgs) -> Result<()> {
     use ferrokms_kubernetes::{serve, Credentials, Endpoint, PluginConfig};
     let endpoint = Endpoint::parse(&args.endpoint).map_err(anyhow::Error::msg)?;
@@ -629,6 +656,7 @@ async fn kubernetes_kms_plugin(args: KubernetesKmsPluginArgs) -> Result<()> {
         credentials,
         ca_bundle: args.ca_bundle,
         encryption_context,
+        insecure_http: args.insecure_http,
     };
     println!(
         "ferrokms kubernetes-kms-plugin listening on unix://{}",

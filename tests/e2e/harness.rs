@@ -116,6 +116,18 @@ pub fn ferrokms_command(data_dir: &Path) -> Command {
     command
 }
 
+/// An SDK client of the service at `endpoint`, without retries (a test sees every answer).
+pub fn client_at(endpoint: &str, region: &str, access_key: &str, secret: &str) -> Client {
+    let config = aws_sdk_kms::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region.to_owned()))
+        .credentials_provider(Credentials::new(access_key, secret, None, None, "test"))
+        .endpoint_url(endpoint)
+        .retry_config(aws_sdk_kms::config::retry::RetryConfig::disabled())
+        .build();
+    Client::from_conf(config)
+}
+
 pub struct Server {
     child: Child,
     pub endpoint: String,
@@ -298,14 +310,7 @@ impl Server {
     }
 
     pub fn client_with(&self, region: &str, access_key: &str, secret: &str) -> Client {
-        let config = aws_sdk_kms::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(region.to_owned()))
-            .credentials_provider(Credentials::new(access_key, secret, None, None, "test"))
-            .endpoint_url(&self.endpoint)
-            .retry_config(aws_sdk_kms::config::retry::RetryConfig::disabled())
-            .build();
-        Client::from_conf(config)
+        client_at(&self.endpoint, region, access_key, secret)
     }
 
     pub fn pid(&self) -> u32 {

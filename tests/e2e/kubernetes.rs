@@ -25,12 +25,16 @@ fn credentials_file(dir: &Path, key: &str, secret: &str, mode: u32) -> PathBuf {
 }
 
 fn plugin(server: &Server, socket: &Path, key_id: &str, credentials: &Path) -> Command {
+    plugin_at(&server.endpoint, socket, key_id, credentials)
+}
+
+fn plugin_at(endpoint: &str, socket: &Path, key_id: &str, credentials: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ferrokms"));
     command
         .arg("kubernetes-kms-plugin")
         .arg("--socket")
         .arg(socket)
-        .args(["--key-id", key_id, "--endpoint", &server.endpoint])
+        .args(["--key-id", key_id, "--endpoint", endpoint])
         .arg("--credentials-file")
         .arg(credentials)
         .args(["--encryption-context", "cluster=e2e"])
@@ -113,6 +117,31 @@ async fn the_kubernetes_plugin_seals_rotates_and_reports_health() {
     assert!(!socket.exists());
 
     let credentials = credentials_file(dir.path(), &user_key, &user_secret, 0o600);
+    // Plain HTTP to another machine would carry data keys in the clear.
+    let remote = plugin_at(
+        "http://192.0.2.1:4599",
+        &socket,
+        "alias/kubernetes",
+        &credentials,
+    )
+    .output()
+    .expect("the plugin runs");
+    assert!(!remote.status.success());
+    let said = String::from_utf8_lossy(&remote.stderr);
+    assert!(said.contains("plain http:// to another machine"), "{said}");
+    // A file at the socket's path that is not a socket is never replaced.
+    std::fs::write(&socket, "someone's file").expect("write");
+    let occupied = plugin(&server, &socket, "alias/kubernetes", &credentials)
+        .output()
+        .expect("the plugin runs");
+    assert!(!occupied.status.success());
+    let said = String::from_utf8_lossy(&occupied.stderr);
+    assert!(said.contains("not a socket"), "{said}");
+    assert_eq!(
+        std::fs::read_to_string(&socket).expect("still there"),
+        "someone's file"
+    );
+    std::fs::remove_file(&socket).expect("remove");
     let mut running = Running(
         plugin(&server, &socket, "alias/kubernetes", &credentials)
             .stdout(Stdio::null())

@@ -30,6 +30,7 @@ mod lifecycle;
 mod limits;
 mod multi_region;
 mod operations;
+mod package;
 mod persistence;
 mod pipeline;
 mod policies;

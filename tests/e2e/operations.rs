@@ -1,5 +1,5 @@
 //! What operators get from the binary besides the service: JSON log lines, shell
-//! completions and the manual page, all from the one CLI definition.
+//! completions and the manual page, all from the one CLI definition, and `doctor`.
 
 use std::process::Command;
 
@@ -77,4 +77,170 @@ fn completions_and_the_manual_page_come_from_the_cli_definition() {
     );
     assert!(dir.path().join("ferrokms.1").exists());
     assert!(dir.path().join("ferrokms-admin.1").exists());
+}
+
+/// A self-signed certificate for 127.0.0.1 that ends `days` from now (negative: ended).
+fn certificate_ending_in(dir: &std::path::Path, days: i64) -> std::path::PathBuf {
+    let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).expect("params");
+    params.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(400);
+    params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(days);
+    let key = rcgen::KeyPair::generate().expect("key pair");
+    let cert = params.self_signed(&key).expect("certificate");
+    let path = dir.join(format!("cert-{days}.pem"));
+    std::fs::write(&path, cert.pem()).expect("write certificate");
+    path
+}
+
+/// `ferrokms doctor` on a healthy data directory finds nothing; each fault an operator can
+/// make is named, with what to do, and makes it exit 1; it changes nothing it looks at.
+#[test]
+fn doctor_names_what_an_operator_must_fix() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    Server::start_in(&data, &[]).stop();
+    let data_arg = data.to_str().expect("utf-8");
+    let doctor = |args: &[&str]| {
+        let out = ferrokms(&[&["doctor"], args].concat(), &[]);
+        let said = String::from_utf8_lossy(&out.stdout).into_owned();
+        (out.status.code(), said)
+    };
+    let before: Vec<_> = std::fs::read_dir(&data)
+        .expect("list")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+
+    let (code, said) = doctor(&["--data-dir", data_arg]);
+    assert_eq!(code, Some(0), "{said}");
+    for expected in [
+        "no problems found",
+        "is private (mode 700)",
+        "root-key is private (mode 600)",
+        "root key: file",
+        "the SQLite store is reachable, schema version",
+        "the clock is within",
+    ] {
+        assert!(said.contains(expected), "{expected:?} not in\n{said}");
+    }
+
+    // A root key others can read.
+    let root_key = data.join("root-key");
+    std::fs::set_permissions(&root_key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let (code, said) = doctor(&["--data-dir", data_arg]);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains(&format!(
+            "PROBLEM {} is readable by group or others (mode 644): chmod 600 {}",
+            root_key.display(),
+            root_key.display()
+        )),
+        "{said}"
+    );
+    // The service would refuse it too, and doctor says so.
+    assert!(said.contains("PROBLEM root key: "), "{said}");
+    std::fs::set_permissions(&root_key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+
+    // Certificates from the config: soon ending, ended, and fine.
+    for (days, expected) in [
+        (10, "expires in 9 days"),
+        (-1, "expired on"),
+        (200, "is valid for 199 more days"),
+    ] {
+        let cert = certificate_ending_in(dir.path(), days);
+        let key = dir.path().join("tls-key.pem");
+        std::fs::write(&key, "not read by doctor").expect("write key");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let config = dir.path().join("config.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "data_dir = \"{}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+                data.display(),
+                cert.display(),
+                key.display()
+            ),
+        )
+        .expect("write config");
+        let (code, said) = doctor(&["--config", config.to_str().expect("utf-8")]);
+        assert!(said.contains(expected), "{expected:?} not in\n{said}");
+        assert_eq!(code, Some(if days > 30 { 0 } else { 1 }), "{said}");
+    }
+
+    // A store that cannot be reached.
+    let (code, said) = doctor(&[
+        "--data-dir",
+        data_arg,
+        "--store",
+        "postgres://postgres@127.0.0.1:1/nowhere",
+    ]);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains("PROBLEM the PostgreSQL store cannot be read"),
+        "{said}"
+    );
+    assert!(
+        !said.contains("postgres@"),
+        "the URL's user is not shown: {said}"
+    );
+
+    // A lost root key, and a directory that is not there.
+    std::fs::rename(&root_key, dir.path().join("moved-root-key")).expect("move");
+    let (code, said) = doctor(&["--data-dir", data_arg]);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("has no root key"), "{said}");
+    assert!(!root_key.exists(), "doctor made a root key");
+    let missing = dir.path().join("missing");
+    let (code, said) = doctor(&["--data-dir", missing.to_str().expect("utf-8")]);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("ferrokms init --data-dir"), "{said}");
+    assert!(!missing.exists(), "doctor made the directory");
+
+    let mut after: Vec<_> = std::fs::read_dir(&data)
+        .expect("list")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    after.sort();
+    let mut before = before;
+    before.retain(|n| n != "root-key");
+    before.sort();
+    assert_eq!(after, before, "doctor changed the data directory");
+}
+
+/// Under systemd (JOURNAL_STREAM set) the first start does not print the admin's secret:
+/// the journal is readable by more than the service's user. The file holds it.
+#[test]
+fn the_admin_secret_is_kept_out_of_the_journal() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrokms"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env("JOURNAL_STREAM", "8:12345")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("ferrokms starts");
+    let mut banner = String::new();
+    for line in BufReader::new(child.stdout.take().expect("stdout")).lines() {
+        let line = line.expect("banner");
+        banner.push_str(&line);
+        banner.push('\n');
+        if line.starts_with("try: ") {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let file = dir.path().join("admin-credentials");
+    let kept = std::fs::read_to_string(&file).expect("the credentials file");
+    let secret = kept
+        .lines()
+        .find_map(|l| l.strip_prefix("export AWS_SECRET_ACCESS_KEY="))
+        .expect("a secret in the file");
+    assert!(!banner.contains(secret), "{banner}");
+    assert!(!banner.contains("AWS_SECRET_ACCESS_KEY"), "{banner}");
+    assert!(
+        banner.contains(&format!("admin credentials in {}", file.display())),
+        "{banner}"
+    );
 }

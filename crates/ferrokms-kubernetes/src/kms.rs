@@ -84,6 +84,19 @@ impl Endpoint {
     }
 }
 
+impl Endpoint {
+    /// Plain HTTP to another machine: decrypted data keys would cross the network in the
+    /// clear.
+    pub fn is_plain_beyond_loopback(&self) -> bool {
+        let loopback = self.host == "localhost"
+            || self
+                .host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        !self.tls && !loopback
+    }
+}
+
 /// An access key pair (and session token, for a role's temporary credentials).
 pub struct Credentials {
     pub access_key_id: String,

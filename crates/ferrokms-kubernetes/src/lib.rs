@@ -16,7 +16,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use tokio::net::UnixListener;
@@ -58,6 +58,8 @@ pub struct PluginConfig {
     /// Sent with every GenerateDataKey and Decrypt: key policies can require it. It must not
     /// change while data sealed with it is kept.
     pub encryption_context: BTreeMap<String, String>,
+    /// Allows `http://` to another machine (`--insecure-http`).
+    pub insecure_http: bool,
 }
 
 impl Credentials {
@@ -105,25 +107,66 @@ impl Credentials {
     }
 }
 
-/// Binds the socket: a socket left by an earlier run is replaced, any other file is not.
-fn bind(path: &Path) -> Result<UnixListener, PluginError> {
+/// The socket this process serves, by its inode: removed at exit only if still this one.
+struct BoundSocket {
+    path: PathBuf,
+    id: (u64, u64),
+}
+
+impl BoundSocket {
+    fn remove_if_ours(&self) {
+        let ours =
+            std::fs::symlink_metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.id);
+        if ours {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Binds the socket: made mode 600 in a private directory and only then moved into place,
+/// so that no one else can connect in between. A socket left by an earlier run is replaced,
+/// any other file is not.
+fn bind(path: &Path) -> Result<(UnixListener, BoundSocket), PluginError> {
     let fail = |error: String| PluginError::Socket {
         path: path.to_owned(),
         error,
     };
     match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_socket() => {
-            std::fs::remove_file(path).map_err(|e| fail(e.to_string()))?
-        }
+        Ok(meta) if meta.file_type().is_socket() => {}
         Ok(_) => return Err(fail("exists and is not a socket; not replacing it".into())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(fail(e.to_string())),
     }
-    let listener = UnixListener::bind(path).map_err(|e| fail(e.to_string()))?;
-    // Only the API server's user (the plugin's own) may connect.
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| fail(e.to_string()))?;
-    Ok(listener)
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let private = parent.join(format!(".ferrokms-kms-plugin-{}", std::process::id()));
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&private)
+        .map_err(|e| fail(format!("making {}: {e}", private.display())))?;
+    let staged = private.join("socket");
+    let bound = UnixListener::bind(&staged)
+        .map_err(|e| e.to_string())
+        .and_then(|listener| {
+            // Only the API server's user (the plugin's own) may connect.
+            std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o600))
+                .and_then(|()| std::fs::rename(&staged, path))
+                .map_err(|e| e.to_string())?;
+            Ok(listener)
+        });
+    let _ = std::fs::remove_file(&staged);
+    let _ = std::fs::remove_dir(&private);
+    let listener = bound.map_err(fail)?;
+    let meta = std::fs::symlink_metadata(path).map_err(|e| fail(e.to_string()))?;
+    Ok((
+        listener,
+        BoundSocket {
+            path: path.to_owned(),
+            id: (meta.dev(), meta.ino()),
+        },
+    ))
 }
 
 /// Serves the plugin until `shutdown` resolves; the socket is removed at the end.
@@ -132,15 +175,20 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), PluginError> {
     let client = kms::KmsClient::new(
-        config.endpoint,
+        config.endpoint.clone(),
         config.region,
         config.credentials,
         config.ca_bundle.as_deref(),
     )
     .map_err(PluginError::Config)?;
+    if config.endpoint.is_plain_beyond_loopback() && !config.insecure_http {
+        return Err(PluginError::Config(
+            "the endpoint is plain http:// to another machine: decrypted data keys would cross the network in the clear; use https://, or --insecure-http to accept that".into(),
+        ));
+    }
     let envelope =
         envelope::Envelope::new(client, config.key_id.clone(), config.encryption_context);
-    let listener = bind(&config.socket)?;
+    let (listener, bound) = bind(&config.socket)?;
     tracing::info!(socket = %config.socket.display(), key = %config.key_id, "KMS v2 plugin listening");
     let service = proto::key_management_service_server::KeyManagementServiceServer::new(
         service::PluginService::new(envelope),
@@ -150,6 +198,6 @@ pub async fn serve(
         .add_service(service)
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
         .await;
-    let _ = std::fs::remove_file(&config.socket);
+    bound.remove_if_ours();
     served.map_err(|e| PluginError::Serve(e.to_string()))
 }

@@ -39,7 +39,7 @@ pub use records::{
     CustomKeyStoreRecord, GrantRecord, KeyUsageMark, PrincipalKind, PrincipalRecord, Removal,
     RoleTrust, RotationType, SecretHolder, SessionInfo, StoredMaterial, WrappedSecret,
 };
-pub use sql::{SqlStore, CACHE_APPLICATION_NAME};
+pub use sql::{SqlStore, StoreProbe, CACHE_APPLICATION_NAME};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -407,6 +407,16 @@ enum Step {
 
 /// The schema versions of a backend, in order: SQLite's nine first steps or PostgreSQL's one
 /// (the same schema), then the shared ones.
+/// What [`SqlStore::probe`] saw.
+#[derive(Clone, Debug)]
+pub struct StoreProbe {
+    pub schema_version: i64,
+    /// The schema this build migrates to.
+    pub known_schema_version: i64,
+    /// The database's clock, in milliseconds since the epoch.
+    pub database_millis: i64,
+}
+
 fn migrations(dialect: Dialect) -> Vec<std::borrow::Cow<'static, str>> {
     use std::borrow::Cow;
     let first: Vec<Cow<'static, str>> = match dialect {
@@ -516,6 +526,20 @@ fn limit_param(page: &Page<'_>) -> i64 {
     i64::try_from(page.limit.saturating_add(1)).unwrap_or(i64::MAX)
 }
 
+/// The sqlx URL of an SQLite file, opened in `mode` (`ro`, `rwc`).
+fn sqlite_url(path: &str, mode: &str) -> String {
+    let mut url = String::from("sqlite://");
+    for c in path.chars() {
+        match c {
+            '%' | '?' | '#' | ' ' => url.push_str(&format!("%{:02X}", c as u32)),
+            _ => url.push(c),
+        }
+    }
+    url.push_str("?mode=");
+    url.push_str(mode);
+    url
+}
+
 fn install_drivers() {
     static ONCE: Once = Once::new();
     ONCE.call_once(sqlx::any::install_default_drivers);
@@ -535,20 +559,69 @@ fn redact_url(url: &str) -> String {
 }
 
 impl SqlStore {
+    /// Looks at a store without changing it (no migration, an SQLite file opened read-only):
+    /// what `ferrokms doctor` reports. `location` is an SQLite file or a PostgreSQL URL.
+    pub async fn probe(location: &str) -> StoreResult<StoreProbe> {
+        install_drivers();
+        let postgres = location.starts_with("postgres://") || location.starts_with("postgresql://");
+        let (url, dialect) = if postgres {
+            (location.to_owned(), Dialect::Postgres)
+        } else {
+            if !Path::new(location).is_file() {
+                return Err(StoreError::Backend(format!("{location} does not exist")));
+            }
+            // Read-only still makes the WAL's side files of a database in WAL mode; with no
+            // WAL file (no writer, cleanly stopped) the file is read as it is, touching nothing.
+            let url = if Path::new(&format!("{location}-wal")).exists() {
+                sqlite_url(location, "ro")
+            } else {
+                format!("{}&immutable=1", sqlite_url(location, "ro"))
+            };
+            (url, Dialect::Sqlite)
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(3))
+            .connect(&url)
+            .await
+            .map_err(|e| {
+                StoreError::Backend(format!("connecting to {}: {e}", redact_url(location)))
+            })?;
+        let version: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+            .fetch_one(&pool)
+            .await
+            .map_err(backend)?
+            .try_get(0)
+            .map_err(backend)?;
+        let now_sql = match dialect {
+            Dialect::Postgres => {
+                "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)"
+            }
+            Dialect::Sqlite => {
+                "SELECT CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)"
+            }
+        };
+        let database_millis: i64 = sqlx::query(now_sql)
+            .fetch_one(&pool)
+            .await
+            .map_err(backend)?
+            .try_get(0)
+            .map_err(backend)?;
+        pool.close().await;
+        Ok(StoreProbe {
+            schema_version: version,
+            known_schema_version: i64::try_from(migrations(dialect).len()).unwrap_or(i64::MAX),
+            database_millis,
+        })
+    }
+
     /// Opens (creating if needed) an SQLite database file and brings its schema up to date.
     pub async fn open_sqlite(path: &Path) -> StoreResult<Self> {
         install_drivers();
         let path = path
             .to_str()
             .ok_or_else(|| StoreError::Backend("the database path is not UTF-8".into()))?;
-        let mut url = String::from("sqlite://");
-        for c in path.chars() {
-            match c {
-                '%' | '?' | '#' | ' ' => url.push_str(&format!("%{:02X}", c as u32)),
-                _ => url.push(c),
-            }
-        }
-        url.push_str("?mode=rwc");
+        let url = sqlite_url(path, "rwc");
         let pool = |connections: u32| {
             AnyPoolOptions::new()
                 .max_connections(connections)
