@@ -242,26 +242,27 @@ impl KmsClient {
                 .connect(name, tcp)
                 .await
                 .map_err(|e| unreachable(format!("TLS: {e}")))?;
-            let (mut sender, connection) =
-                hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                    .await
-                    .map_err(|e| unreachable(e.to_string()))?;
-            tokio::spawn(connection);
-            sender
-                .send_request(request)
-                .await
-                .map_err(|e| unreachable(e.to_string()))
+            send_on(stream, request).await
         } else {
-            let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-                .await
-                .map_err(|e| unreachable(e.to_string()))?;
-            tokio::spawn(connection);
-            sender
-                .send_request(request)
-                .await
-                .map_err(|e| unreachable(e.to_string()))
+            send_on(tcp, request).await
         }
     }
+}
+
+/// One HTTP/1.1 exchange on a connection.
+async fn send_on<S>(
+    stream: S,
+    request: Request<Full<Bytes>>,
+) -> Result<hyper::Response<hyper::body::Incoming>, CallError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let unreachable = |e: hyper::Error| CallError::Unreachable(e.to_string());
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(unreachable)?;
+    tokio::spawn(connection);
+    sender.send_request(request).await.map_err(unreachable)
 }
 
 #[cfg(test)]
