@@ -1,5 +1,5 @@
 //! `ferrokms doctor`: looks at a data directory (and the store and certificate its config
-//! names) without changing anything, and says what is wrong in words an operator acts on.
+//! names) or a running node without changing anything, and says what is wrong in words an operator acts on.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -13,13 +13,17 @@ const MAX_SKEW: Duration = Duration::from_secs(5);
 /// A certificate closer than this to its end is a problem to act on now.
 const CERT_WARNING: Duration = Duration::from_secs(30 * 24 * 3600);
 
-/// What doctor looks at.
+/// What doctor looks at: a data directory, a running node, or both.
 pub(crate) struct Subject {
-    pub(crate) data_dir: PathBuf,
+    pub(crate) data_dir: Option<PathBuf>,
     /// A PostgreSQL URL; else the data directory's SQLite file.
     pub(crate) store: Option<String>,
     pub(crate) tls_cert: Option<PathBuf>,
     pub(crate) tls_key: Option<PathBuf>,
+    /// A running node: `http://host:port` or `https://host:port`.
+    pub(crate) endpoint: Option<String>,
+    /// CAs to trust for the node's certificate, besides the system's.
+    pub(crate) ca_bundle: Option<PathBuf>,
 }
 
 /// The files of a data directory that hold secrets (the root key, the admin's access key):
@@ -72,18 +76,168 @@ fn now_millis() -> i64 {
 
 pub(crate) async fn examine(subject: &Subject) -> Report {
     let mut report = Report::default();
-    let dir = &subject.data_dir;
     if let Some(key) = &subject.tls_key {
         secret_file(key, &mut report);
     }
-    if files(dir, &mut report) {
-        root_key(dir, &mut report);
-        store(subject, &mut report).await;
+    if let Some(dir) = &subject.data_dir {
+        if files(dir, &mut report) {
+            root_key(dir, &mut report);
+            store(dir, subject.store.as_deref(), &mut report).await;
+        }
     }
     if let Some(cert) = &subject.tls_cert {
-        certificate(cert, SystemTime::now(), &mut report);
+        let name = format!("TLS certificate {}", cert.display());
+        let der = std::fs::read_to_string(cert)
+            .map_err(|e| e.to_string())
+            .and_then(|pem| {
+                first_certificate(&pem).ok_or_else(|| "no PEM certificate in it".to_owned())
+            });
+        match der {
+            Ok(der) => certificate(&name, &der, SystemTime::now(), &mut report),
+            Err(e) => report.problem(format!("{name}: {e}")),
+        }
+    }
+    if let Some(endpoint) = &subject.endpoint {
+        node(endpoint, subject.ca_bundle.as_deref(), &mut report).await;
     }
     report
+}
+
+/// A running node: it answers, its clock agrees with this machine's, and the certificate it
+/// presents (over https) is trusted and not about to end.
+async fn node(endpoint: &str, ca_bundle: Option<&Path>, report: &mut Report) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (tls, authority) = match endpoint.split_once("://") {
+        Some(("https", rest)) => (true, rest.trim_end_matches('/')),
+        Some(("http", rest)) => (false, rest.trim_end_matches('/')),
+        _ => {
+            report.problem(format!(
+                "{endpoint}: the endpoint must be http://host:port or https://host:port"
+            ));
+            return;
+        }
+    };
+    let has_port = authority.rsplit_once(':').is_some_and(|(h, p)| {
+        !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && !h.is_empty()
+    });
+    let address = if has_port {
+        authority.to_owned()
+    } else {
+        format!("{authority}:{}", if tls { 443 } else { 80 })
+    };
+    let host = if has_port {
+        authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+    } else {
+        authority
+    }
+    .trim_start_matches('[')
+    .trim_end_matches(']')
+    .to_owned();
+    let connect = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::net::TcpStream::connect(&address),
+    );
+    let tcp = match connect.await {
+        Ok(Ok(tcp)) => tcp,
+        Ok(Err(e)) => {
+            report.problem(format!(
+                "the node at {endpoint} cannot be reached: {e}; is it running, and is {address} its listen address?"
+            ));
+            return;
+        }
+        Err(_) => {
+            report.problem(format!(
+                "the node at {endpoint} did not accept a connection within 5 s: check the address and firewalls"
+            ));
+            return;
+        }
+    };
+    let request = format!("GET / HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
+    let mut answer = Vec::new();
+    let asked = now_millis();
+    let exchanged = if tls {
+        let config = match ferrokms_server::client::tls_client_config(ca_bundle) {
+            Ok(c) => c,
+            Err(e) => {
+                report.problem(format!("--ca-bundle: {e}"));
+                return;
+            }
+        };
+        let Ok(name) = rustls::pki_types::ServerName::try_from(host.clone()) else {
+            report.problem(format!("{host} is not a host name or address"));
+            return;
+        };
+        let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+        let mut stream = match connector.connect(name, tcp).await {
+            Ok(s) => s,
+            Err(e) => {
+                report.problem(format!(
+                    "the node at {endpoint} failed the TLS handshake: {e}; clients refuse it too (an expired certificate, another name, or a CA not in --ca-bundle)"
+                ));
+                return;
+            }
+        };
+        if let Some(der) = stream
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|c| c.first())
+        {
+            let shown = format!("the certificate {endpoint} presents");
+            certificate(&shown, der.as_ref(), SystemTime::now(), report);
+        }
+        match stream.write_all(request.as_bytes()).await {
+            Ok(()) => stream.read_to_end(&mut answer).await.map(|_| ()),
+            Err(e) => Err(e),
+        }
+    } else {
+        let mut stream = tcp;
+        match stream.write_all(request.as_bytes()).await {
+            Ok(()) => stream.read_to_end(&mut answer).await.map(|_| ()),
+            Err(e) => Err(e),
+        }
+    };
+    let answered = now_millis();
+    if let Err(e) = exchanged {
+        if answer.is_empty() {
+            report.problem(format!("the node at {endpoint} closed the connection: {e}"));
+            return;
+        }
+    }
+    let text = String::from_utf8_lossy(&answer);
+    let Some(status) = text.lines().next().filter(|l| l.starts_with("HTTP/1.1 ")) else {
+        report.problem(format!(
+            "{endpoint} did not answer in HTTP: is it a ferrokms node?"
+        ));
+        return;
+    };
+    report.ok(format!(
+        "the node at {endpoint} answers ({})",
+        status.trim()
+    ));
+    let date = text
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("date")
+                .then(|| value.trim().to_owned())
+        })
+        .and_then(|d| httpdate::parse_http_date(&d).ok());
+    match date {
+        Some(date) => {
+            let node_millis = date
+                .duration_since(UNIX_EPOCH)
+                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+                .unwrap_or(0);
+            // The Date header has whole seconds: the node read its clock up to 1 s earlier.
+            let node = format!("the node at {endpoint}");
+            clock(&node, asked - 1000, answered, node_millis, report);
+        }
+        None => report.problem(format!(
+            "the node at {endpoint} sent no Date header: its clock cannot be compared"
+        )),
+    }
 }
 
 /// The directory and its files: the service's user's alone. False if there is no directory.
@@ -201,12 +355,12 @@ fn root_key(dir: &Path, report: &mut Report) {
     }
 }
 
-async fn store(subject: &Subject, report: &mut Report) {
-    let location = match &subject.store {
-        Some(url) => url.clone(),
-        None => subject.data_dir.join("ferrokms.db").display().to_string(),
+async fn store(dir: &Path, url: Option<&str>, report: &mut Report) {
+    let location = match url {
+        Some(url) => url.to_owned(),
+        None => dir.join("ferrokms.db").display().to_string(),
     };
-    let name = if subject.store.is_some() {
+    let name = if url.is_some() {
         "the PostgreSQL store"
     } else {
         "the SQLite store"
@@ -234,49 +388,52 @@ async fn store(subject: &Subject, report: &mut Report) {
     } else {
         report.ok(format!("{name} is reachable, schema version {have}"));
     }
-    // The database read its clock between `asked` and `answered`.
+    clock(
+        "the database",
+        asked,
+        answered,
+        probe.database_millis,
+        report,
+    );
+}
+
+/// This machine's clock against `other`'s, read between `asked` and `answered` as `theirs`.
+fn clock(other: &str, asked: i64, answered: i64, theirs: i64, report: &mut Report) {
     let local = asked + (answered - asked) / 2;
-    let skew = local - probe.database_millis;
+    let skew = local - theirs;
     let tolerance =
         i64::try_from(MAX_SKEW.as_millis()).unwrap_or(i64::MAX) + (answered - asked) / 2;
     if skew.abs() > tolerance {
         report.problem(format!(
-            "this machine's clock is {:.1} s {} the database's: synchronise both with NTP (chrony or systemd-timesyncd); key deletions, rotations and SigV4 dates depend on it",
+            "this machine's clock is {:.1} s {} {other}'s: synchronise both with NTP (chrony or systemd-timesyncd); key deletions, rotations and SigV4 dates depend on it",
             skew.abs() as f64 / 1000.0,
             if skew > 0 { "ahead of" } else { "behind" }
         ));
     } else {
         report.ok(format!(
-            "the clock is within {} ms of the database's",
+            "the clock is within {} ms of {other}'s",
             skew.abs()
         ));
     }
 }
 
-fn certificate(path: &Path, now: SystemTime, report: &mut Report) {
-    let shown = path.display();
-    let not_after = std::fs::read_to_string(path)
-        .map_err(|e| e.to_string())
-        .and_then(|pem| first_certificate(&pem).ok_or_else(|| "no PEM certificate in it".into()))
-        .and_then(|der| not_after(&der).ok_or_else(|| "its validity cannot be read".into()));
-    let not_after = match not_after {
-        Ok(t) => t,
-        Err(e) => {
-            report.problem(format!("TLS certificate {shown}: {e}"));
-            return;
-        }
+/// A certificate's end: `shown` names it in the report.
+fn certificate(shown: &str, der: &[u8], now: SystemTime, report: &mut Report) {
+    let Some(not_after) = not_after(der) else {
+        report.problem(format!("{shown}: its validity cannot be read"));
+        return;
     };
     let date = time::OffsetDateTime::from(not_after).date();
     match not_after.duration_since(now) {
         Err(_) => report.problem(format!(
-            "TLS certificate {shown} expired on {date}: clients refuse it; install a new one and send SIGHUP (systemctl reload ferrokms)"
+            "{shown} expired on {date}: clients refuse it; install a new one and send SIGHUP (systemctl reload ferrokms)"
         )),
         Ok(left) if left < CERT_WARNING => report.problem(format!(
-            "TLS certificate {shown} expires in {} days ({date}): renew it and send SIGHUP (systemctl reload ferrokms)",
+            "{shown} expires in {} days ({date}): renew it and send SIGHUP (systemctl reload ferrokms)",
             left.as_secs() / 86400
         )),
         Ok(left) => report.ok(format!(
-            "TLS certificate {shown} is valid for {} more days ({date})",
+            "{shown} is valid for {} more days ({date})",
             left.as_secs() / 86400
         )),
     }

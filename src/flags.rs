@@ -192,6 +192,13 @@ pub(crate) struct DoctorArgs {
     /// A PostgreSQL store instead of the data directory's SQLite file.
     #[arg(long, env = "FERROKMS_STORE")]
     pub(crate) store: Option<String>,
+    /// A running node to check (it answers, its clock, its certificate), e.g.
+    /// https://kms.internal:8443; alone, only the node is checked.
+    #[arg(long)]
+    pub(crate) endpoint: Option<String>,
+    /// PEM certificates of CAs to trust for --endpoint, besides the system's.
+    #[arg(long)]
+    pub(crate) ca_bundle: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]

@@ -615,14 +615,23 @@ async fn xks_proxy(args: XksProxyArgs) -> Result<()> {
 
 async fn doctor(args: DoctorArgs) -> Result<()> {
     let file = read_config(args.config.as_deref())?;
+    // With only --endpoint, the node alone; else its data directory (and the node if named).
+    let data_dir = match (
+        args.data_dir.or(file.data_dir),
+        &args.endpoint,
+        &args.config,
+    ) {
+        (Some(dir), _, _) => Some(dir),
+        (None, Some(_), None) => None,
+        (None, _, _) => Some(PathBuf::from(DEFAULT_DATA_DIR)),
+    };
     let subject = doctor::Subject {
-        data_dir: args
-            .data_dir
-            .or(file.data_dir)
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+        data_dir,
         store: args.store.or(file.store),
         tls_cert: file.tls_cert,
         tls_key: file.tls_key,
+        endpoint: args.endpoint,
+        ca_bundle: args.ca_bundle,
     };
     let report = doctor::examine(&subject).await;
     report.print();

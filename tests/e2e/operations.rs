@@ -244,3 +244,52 @@ fn the_admin_secret_is_kept_out_of_the_journal() {
         "{banner}"
     );
 }
+
+/// `ferrokms doctor --endpoint` checks a running node: it answers, its clock agrees, and
+/// the certificate it presents is trusted and not ending; an untrusted certificate or an
+/// address nobody listens on is named.
+#[test]
+fn doctor_checks_a_running_node() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (cert, key, _) = crate::tls::certificate(dir.path(), "doctor");
+    let server = Server::start_in(
+        &dir.path().join("data"),
+        &[
+            "--tls-cert",
+            cert.to_str().expect("utf-8"),
+            "--tls-key",
+            key.to_str().expect("utf-8"),
+        ],
+    );
+    assert!(server.endpoint.starts_with("https://"));
+    let doctor = |args: &[&str]| {
+        let out = ferrokms(&[&["doctor"], args].concat(), &[]);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let ca = cert.to_str().expect("utf-8");
+    let (code, said) = doctor(&["--endpoint", &server.endpoint, "--ca-bundle", ca]);
+    assert_eq!(code, Some(0), "{said}");
+    for expected in [
+        format!("ok      the node at {} answers (HTTP/1.1 ", server.endpoint),
+        format!("the certificate {} presents is valid for", server.endpoint),
+        "the clock is within".to_owned(),
+    ] {
+        assert!(said.contains(&expected), "{expected:?} not in\n{said}");
+    }
+    assert!(
+        !said.contains("root key"),
+        "only the node was asked about: {said}"
+    );
+
+    let (code, said) = doctor(&["--endpoint", &server.endpoint]);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("failed the TLS handshake"), "{said}");
+    server.stop();
+
+    let (code, said) = doctor(&["--endpoint", "http://127.0.0.1:1"]);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("cannot be reached"), "{said}");
+}
