@@ -107,35 +107,18 @@ pub(crate) async fn examine(subject: &Subject) -> Report {
 /// presents (over https) is trusted and not about to end.
 async fn node(endpoint: &str, ca_bundle: Option<&Path>, report: &mut Report) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let (tls, authority) = match endpoint.split_once("://") {
-        Some(("https", rest)) => (true, rest.trim_end_matches('/')),
-        Some(("http", rest)) => (false, rest.trim_end_matches('/')),
-        _ => {
-            report.problem(format!(
-                "{endpoint}: the endpoint must be http://host:port or https://host:port"
-            ));
+    let parsed = match ferrokms_server::client::Endpoint::parse(endpoint) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            report.problem(e);
             return;
         }
     };
-    let has_port = authority.rsplit_once(':').is_some_and(|(h, p)| {
-        !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && !h.is_empty()
-    });
-    let address = if has_port {
-        authority.to_owned()
-    } else {
-        format!("{authority}:{}", if tls { 443 } else { 80 })
-    };
-    let host = if has_port {
-        authority.rsplit_once(':').map_or(authority, |(h, _)| h)
-    } else {
-        authority
-    }
-    .trim_start_matches('[')
-    .trim_end_matches(']')
-    .to_owned();
+    let (tls, authority, address) = (parsed.is_tls(), parsed.authority(), parsed.address());
+    let host = parsed.host().to_owned();
     let connect = tokio::time::timeout(
         Duration::from_secs(5),
-        tokio::net::TcpStream::connect(&address),
+        tokio::net::TcpStream::connect(address),
     );
     let tcp = match connect.await {
         Ok(Ok(tcp)) => tcp,
@@ -153,6 +136,8 @@ async fn node(endpoint: &str, ca_bundle: Option<&Path>, report: &mut Report) {
         }
     };
     let request = format!("GET / HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
+    // Only the status line and headers matter: a node's answer is read up to this much.
+    const MAX_ANSWER: u64 = 64 * 1024;
     let mut answer = Vec::new();
     let asked = now_millis();
     let exchanged = if tls {
@@ -187,13 +172,21 @@ async fn node(endpoint: &str, ca_bundle: Option<&Path>, report: &mut Report) {
             certificate(&shown, der.as_ref(), SystemTime::now(), report);
         }
         match stream.write_all(request.as_bytes()).await {
-            Ok(()) => stream.read_to_end(&mut answer).await.map(|_| ()),
+            Ok(()) => (&mut stream)
+                .take(MAX_ANSWER)
+                .read_to_end(&mut answer)
+                .await
+                .map(|_| ()),
             Err(e) => Err(e),
         }
     } else {
         let mut stream = tcp;
         match stream.write_all(request.as_bytes()).await {
-            Ok(()) => stream.read_to_end(&mut answer).await.map(|_| ()),
+            Ok(()) => (&mut stream)
+                .take(MAX_ANSWER)
+                .read_to_end(&mut answer)
+                .await
+                .map(|_| ()),
             Err(e) => Err(e),
         }
     };

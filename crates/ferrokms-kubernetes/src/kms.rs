@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+pub use ferrokms_server::client::Endpoint;
 use ferrokms_server::client::{sign_post, tls_client_config, SignedPost, SigningKey};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::{Method, Request};
@@ -20,82 +21,6 @@ use zeroize::Zeroizing;
 /// The most of an answer read: KMS answers of the operations used here are a few KiB.
 const MAX_ANSWER_BYTES: usize = 256 * 1024;
 const TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Where the node is: `http://host:port` or `https://host[:port]`, without a path.
-#[derive(Clone, Debug)]
-pub struct Endpoint {
-    tls: bool,
-    /// As the `Host` header and the signature carry it.
-    authority: String,
-    /// The name the certificate must have (without brackets or port).
-    host: String,
-    /// Where to connect.
-    address: String,
-}
-
-impl Endpoint {
-    pub fn parse(url: &str) -> Result<Endpoint, String> {
-        let (tls, rest) = if let Some(rest) = url.strip_prefix("https://") {
-            (true, rest)
-        } else if let Some(rest) = url.strip_prefix("http://") {
-            (false, rest)
-        } else {
-            return Err(format!(
-                "{url}: the endpoint must start with https:// or http://"
-            ));
-        };
-        let authority = rest.strip_suffix('/').unwrap_or(rest);
-        if authority.is_empty() || authority.contains(['/', '?', '#', '@']) {
-            return Err(format!(
-                "{url}: the endpoint is a scheme and a host[:port], no path"
-            ));
-        }
-        let bad_port = |p: &str| format!("{url}: bad port {p:?}");
-        let (host, port) = if let Some(after) = authority.strip_prefix('[') {
-            let (inside, rest) = after
-                .split_once(']')
-                .ok_or_else(|| format!("{url}: unclosed ["))?;
-            let port = match rest.strip_prefix(':') {
-                Some(p) => Some(p.parse::<u16>().map_err(|_| bad_port(p))?),
-                None if rest.is_empty() => None,
-                None => return Err(bad_port(rest)),
-            };
-            (format!("[{inside}]"), port)
-        } else {
-            match authority.split_once(':') {
-                Some((h, p)) => (
-                    h.to_owned(),
-                    Some(p.parse::<u16>().map_err(|_| bad_port(p))?),
-                ),
-                None => (authority.to_owned(), None),
-            }
-        };
-        let port = port.unwrap_or(if tls { 443 } else { 80 });
-        let bare = host.trim_start_matches('[').trim_end_matches(']');
-        if bare.is_empty() {
-            return Err(format!("{url}: no host"));
-        }
-        Ok(Endpoint {
-            tls,
-            authority: authority.to_owned(),
-            host: bare.to_owned(),
-            address: format!("{host}:{port}"),
-        })
-    }
-}
-
-impl Endpoint {
-    /// Plain HTTP to another machine: decrypted data keys would cross the network in the
-    /// clear.
-    pub fn is_plain_beyond_loopback(&self) -> bool {
-        let loopback = self.host == "localhost"
-            || self
-                .host
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback());
-        !self.tls && !loopback
-    }
-}
 
 /// An access key pair (and session token, for a role's temporary credentials).
 pub struct Credentials {
@@ -171,7 +96,7 @@ impl KmsClient {
         let post = SignedPost {
             region: &self.region,
             service: "kms",
-            host: &self.endpoint.authority,
+            host: self.endpoint.authority(),
             path: "/",
             headers: &signed,
             body: &body,
@@ -181,7 +106,7 @@ impl KmsClient {
         let mut request = Request::builder()
             .method(Method::POST)
             .uri("/")
-            .header("host", &self.endpoint.authority)
+            .header("host", self.endpoint.authority())
             .header("content-type", "application/x-amz-json-1.1")
             .header("x-amz-date", amz_date)
             .header("authorization", authorization)
@@ -231,11 +156,11 @@ impl KmsClient {
         request: Request<Full<Bytes>>,
     ) -> Result<hyper::Response<hyper::body::Incoming>, CallError> {
         let unreachable = |e: String| CallError::Unreachable(e);
-        let tcp = TcpStream::connect(&self.endpoint.address)
+        let tcp = TcpStream::connect(self.endpoint.address())
             .await
-            .map_err(|e| unreachable(format!("{}: {e}", self.endpoint.address)))?;
-        if self.endpoint.tls {
-            let name = ServerName::try_from(self.endpoint.host.clone())
+            .map_err(|e| unreachable(format!("{}: {e}", self.endpoint.address())))?;
+        if self.endpoint.is_tls() {
+            let name = ServerName::try_from(self.endpoint.host().to_owned())
                 .map_err(|e| unreachable(e.to_string()))?;
             let stream = self
                 .tls
@@ -263,41 +188,4 @@ where
         .map_err(unreachable)?;
     tokio::spawn(connection);
     sender.send_request(request).await.map_err(unreachable)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn endpoints_are_a_scheme_and_an_authority() {
-        let e = Endpoint::parse("http://127.0.0.1:8080").unwrap();
-        assert_eq!((e.tls, e.address.as_str()), (false, "127.0.0.1:8080"));
-        let e = Endpoint::parse("https://kms.example.com/").unwrap();
-        assert_eq!(
-            (
-                e.tls,
-                e.authority.as_str(),
-                e.host.as_str(),
-                e.address.as_str()
-            ),
-            (
-                true,
-                "kms.example.com",
-                "kms.example.com",
-                "kms.example.com:443"
-            )
-        );
-        let e = Endpoint::parse("https://[::1]:8443").unwrap();
-        assert_eq!((e.host.as_str(), e.address.as_str()), ("::1", "[::1]:8443"));
-        for bad in [
-            "kms.example.com",
-            "ftp://x",
-            "https://",
-            "https://h/path",
-            "http://h:port",
-        ] {
-            assert!(Endpoint::parse(bad).is_err(), "{bad}");
-        }
-    }
 }

@@ -15,7 +15,6 @@
 //! - `service`: the gRPC service and how failures map to gRPC statuses.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -73,36 +72,17 @@ impl Credentials {
         })
     }
 
-    /// A file of `[export ]NAME=VALUE` lines, as ferrokms writes credentials; it must not be
+    /// A file of `export NAME=VALUE` lines, as ferrokms writes credentials; it must not be
     /// readable by group or others.
     pub fn from_file(path: &Path) -> Result<Credentials, PluginError> {
         let err = |e: String| PluginError::Config(format!("{}: {e}", path.display()));
-        let mut file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
-        let mode = file
-            .metadata()
-            .map_err(|e| err(e.to_string()))?
-            .permissions()
-            .mode();
-        if mode & 0o077 != 0 {
-            return Err(err(format!(
-                "the credentials file is readable by others (mode {:o}): chmod 600 it",
-                mode & 0o777
-            )));
-        }
-        let mut text = Zeroizing::new(String::new());
-        file.read_to_string(&mut text)
-            .map_err(|e| err(e.to_string()))?;
-        let value = |name: &str| {
-            text.lines().find_map(|line| {
-                let line = line.trim();
-                let line = line.strip_prefix("export ").unwrap_or(line);
-                line.strip_prefix(name)?
-                    .strip_prefix('=')
-                    .map(str::to_owned)
-            })
-        };
-        Credentials::from_lookup(value).ok_or_else(|| {
-            err("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are both needed".into())
+        let key = ferrokms_server::identities::IssuedKey::read_file(path)
+            .map_err(|e| PluginError::Config(e.to_string()))?
+            .ok_or_else(|| err("no such file".into()))?;
+        Ok(Credentials {
+            access_key_id: key.access_key_id,
+            secret_access_key: key.secret_access_key,
+            session_token: None,
         })
     }
 }

@@ -12,10 +12,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use ferrokms_core::material::RootKeyProvider;
 use ferrokms_core::policy::ADMINISTRATOR_ACCESS;
 use ferrokms_store::SqlStore;
-use zeroize::Zeroizing;
 
 use crate::identities::{self, IssuedKey};
-use crate::{root_file, root_of_trust, ServerError};
+use crate::{root_of_trust, ServerError};
 
 /// The account a fresh data directory is made for.
 pub const DEFAULT_ACCOUNT: &str = "111122223333";
@@ -276,34 +275,11 @@ fn write_credentials(c: &AdminCredentials) -> Result<(), ServerError> {
 /// The admin's key pair from its file; None if the operator removed the file. A file others
 /// may read is refused.
 fn read_credentials(file: &Path) -> Result<Option<AdminCredentials>, ServerError> {
-    use std::io::Read;
-    let mut opened = match fs::File::open(file) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(ServerError::Io(format!("opening {}: {e}", file.display()))),
-    };
-    root_file::refuse_if_shared(&opened, file, "admin credentials file")?;
-    let mut text = Zeroizing::new(String::new());
-    opened
-        .read_to_string(&mut text)
-        .map_err(|e| ServerError::Io(format!("reading {}: {e}", file.display())))?;
-    Ok(parse_credentials(&text, file))
-}
-
-fn parse_credentials(text: &str, file: &Path) -> Option<AdminCredentials> {
-    let value = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(&format!("export {name}=")))
-            .map(str::to_owned)
-    };
-    Some(AdminCredentials {
-        key: IssuedKey {
-            access_key_id: value("AWS_ACCESS_KEY_ID")?,
-            secret_access_key: Zeroizing::new(value("AWS_SECRET_ACCESS_KEY")?),
-        },
+    Ok(IssuedKey::read_file(file)?.map(|key| AdminCredentials {
+        key,
         file: file.to_owned(),
         made: false,
-    })
+    }))
 }
 
 #[cfg(test)]

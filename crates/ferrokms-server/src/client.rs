@@ -14,6 +14,101 @@ use crate::sigv4::canonical::{canonical_request, signature, string_to_sign, Requ
 use crate::sigv4::header::{format_amz_date, AuthorizationHeader, ALGORITHM};
 use crate::ServerError;
 
+/// Where the node is: `http://host:port` or `https://host[:port]`, without a path.
+#[derive(Clone, Debug)]
+pub struct Endpoint {
+    tls: bool,
+    /// As the `Host` header and the signature carry it.
+    authority: String,
+    /// The name the certificate must have (without brackets or port).
+    host: String,
+    /// Where to connect.
+    address: String,
+}
+
+impl Endpoint {
+    pub fn parse(url: &str) -> Result<Endpoint, String> {
+        let (tls, rest) = if let Some(rest) = url.strip_prefix("https://") {
+            (true, rest)
+        } else if let Some(rest) = url.strip_prefix("http://") {
+            (false, rest)
+        } else {
+            return Err(format!(
+                "{url}: the endpoint must start with https:// or http://"
+            ));
+        };
+        let authority = rest.strip_suffix('/').unwrap_or(rest);
+        if authority.is_empty() || authority.contains(['/', '?', '#', '@']) {
+            return Err(format!(
+                "{url}: the endpoint is a scheme and a host[:port], no path"
+            ));
+        }
+        let bad_port = |p: &str| format!("{url}: bad port {p:?}");
+        let (host, port) = if let Some(after) = authority.strip_prefix('[') {
+            let (inside, rest) = after
+                .split_once(']')
+                .ok_or_else(|| format!("{url}: unclosed ["))?;
+            let port = match rest.strip_prefix(':') {
+                Some(p) => Some(p.parse::<u16>().map_err(|_| bad_port(p))?),
+                None if rest.is_empty() => None,
+                None => return Err(bad_port(rest)),
+            };
+            (format!("[{inside}]"), port)
+        } else {
+            match authority.split_once(':') {
+                Some((h, p)) => (
+                    h.to_owned(),
+                    Some(p.parse::<u16>().map_err(|_| bad_port(p))?),
+                ),
+                None => (authority.to_owned(), None),
+            }
+        };
+        let port = port.unwrap_or(if tls { 443 } else { 80 });
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        if bare.is_empty() {
+            return Err(format!("{url}: no host"));
+        }
+        Ok(Endpoint {
+            tls,
+            authority: authority.to_owned(),
+            host: bare.to_owned(),
+            address: format!("{host}:{port}"),
+        })
+    }
+}
+
+impl Endpoint {
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// `host[:port]`, as the `Host` header and a signature carry it.
+    pub fn authority(&self) -> &str {
+        &self.authority
+    }
+
+    /// The name a certificate must have.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// `host:port` to connect to.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// Plain HTTP to another machine: decrypted data keys would cross the network in the
+    /// clear.
+    pub fn is_plain_beyond_loopback(&self) -> bool {
+        let loopback = self.host == "localhost"
+            || self
+                .host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        !self.tls && !loopback
+    }
+}
+
 /// An access key pair to sign with.
 pub struct SigningKey<'a> {
     pub access_key_id: &'a str,
@@ -112,6 +207,38 @@ pub fn tls_client_config(ca_bundle: Option<&Path>) -> Result<rustls::ClientConfi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn endpoints_are_a_scheme_and_an_authority() {
+        let e = Endpoint::parse("http://127.0.0.1:8080").unwrap();
+        assert_eq!((e.tls, e.address.as_str()), (false, "127.0.0.1:8080"));
+        let e = Endpoint::parse("https://kms.example.com/").unwrap();
+        assert_eq!(
+            (
+                e.tls,
+                e.authority.as_str(),
+                e.host.as_str(),
+                e.address.as_str()
+            ),
+            (
+                true,
+                "kms.example.com",
+                "kms.example.com",
+                "kms.example.com:443"
+            )
+        );
+        let e = Endpoint::parse("https://[::1]:8443").unwrap();
+        assert_eq!((e.host.as_str(), e.address.as_str()), ("::1", "[::1]:8443"));
+        for bad in [
+            "kms.example.com",
+            "ftp://x",
+            "https://",
+            "https://h/path",
+            "http://h:port",
+        ] {
+            assert!(Endpoint::parse(bad).is_err(), "{bad}");
+        }
+    }
     use crate::sigv4::canonical::{canonical_request, signature, string_to_sign, RequestParts};
 
     /// What the verifier computes for the signed request is what the signer sent.

@@ -46,6 +46,41 @@ impl std::fmt::Debug for IssuedKey {
 }
 
 impl IssuedKey {
+    /// A pair from a file of the lines `export_lines` writes (`export ` optional); None if
+    /// there is no such file. A file group or others may read is refused.
+    pub fn read_file(file: &std::path::Path) -> Result<Option<IssuedKey>, ServerError> {
+        use std::io::Read;
+        let io = |e: std::io::Error| ServerError::Io(format!("reading {}: {e}", file.display()));
+        let mut opened = match std::fs::File::open(file) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(e)),
+        };
+        crate::root_file::refuse_if_shared(&opened, file, "credentials file")?;
+        let mut text = Zeroizing::new(String::new());
+        opened.read_to_string(&mut text).map_err(io)?;
+        let value = |name: &str| {
+            text.lines().find_map(|line| {
+                let line = line.trim();
+                let line = line.strip_prefix("export ").unwrap_or(line);
+                line.strip_prefix(name)?
+                    .strip_prefix('=')
+                    .map(str::to_owned)
+            })
+        };
+        let pair = value("AWS_ACCESS_KEY_ID").zip(value("AWS_SECRET_ACCESS_KEY"));
+        match pair {
+            Some((access_key_id, secret)) => Ok(Some(IssuedKey {
+                access_key_id,
+                secret_access_key: Zeroizing::new(secret),
+            })),
+            None => Err(ServerError::Config(format!(
+                "{}: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are both needed",
+                file.display()
+            ))),
+        }
+    }
+
     /// The shell lines that set this pair.
     pub fn export_lines(&self) -> Zeroizing<String> {
         Zeroizing::new(format!(
