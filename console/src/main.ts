@@ -3,7 +3,7 @@
 import "./style.css";
 import { h, field, replace } from "./dom";
 import * as session from "./session";
-import { Status, errorView, labelled, onSubmit } from "./ui";
+import { Status, errorView, labelled, onSubmit, signedOut } from "./ui";
 import { keysPage } from "./pages/keys";
 import { createKeyPage } from "./pages/create";
 import { keyPage } from "./pages/key";
@@ -39,7 +39,7 @@ const NAV: [string, string][] = [
 
 const app = document.getElementById("app") as HTMLElement;
 
-function signInPage(): void {
+function signInPage(notice?: string): void {
   const status = new Status();
   const form = h(
     "form",
@@ -64,10 +64,15 @@ function signInPage(): void {
       labelled("Assume role (ARN)", h("input", { name: "roleArn", placeholder: "arn:aws:iam::111122223333:role/name", spellcheck: "false" }),
       ),
       labelled("Role session name", h("input", { name: "roleSessionName", value: "ferrokms-console" })),
+      labelled(
+        "Session duration (seconds)",
+        h("input", { name: "durationSeconds", type: "number", min: 900, max: 43200, value: 3600 }),
+      ),
     ),
     h("button", { type: "submit", class: "primary" }, "Sign in"),
     status.el,
   );
+  if (notice) replace(status.el, h("div", { class: "warning", role: "alert" }, notice));
   onSubmit(form, status, async () => {
     await session.signIn({
       accessKeyId: field(form, "accessKeyId"),
@@ -76,9 +81,11 @@ function signInPage(): void {
       region: field(form, "region").trim(),
       roleArn: field(form, "roleArn").trim() || undefined,
       roleSessionName: field(form, "roleSessionName"),
+      durationSeconds: Number(field(form, "durationSeconds")) || undefined,
     });
+    // A new hash renders through hashchange; the same one is drawn here.
     if (!location.hash || location.hash === "#/") location.hash = "#/keys";
-    render();
+    else void render();
   });
   document.title = "Sign in · ferrokms console";
   replace(app, h("main", { id: "main", class: "signin-page", tabindex: "-1" }, form));
@@ -137,8 +144,9 @@ function arrived(main: HTMLElement): void {
 }
 
 async function render(): Promise<void> {
-  if (!session.load()) {
-    signInPage();
+  const signedIn = session.resume();
+  if (typeof signedIn === "string") {
+    signInPage(signedIn || undefined);
     return;
   }
   const [path, q] = (location.hash.replace(/^#/, "") || "/keys").split("?");
@@ -152,7 +160,7 @@ async function render(): Promise<void> {
         await page(main, m.slice(1).map(decodeURIComponent), query);
         if (turn === rendering) arrived(main);
       } catch (e) {
-        if (turn === rendering) {
+        if (turn === rendering && !signedOut(e)) {
           replace(main, h("h1", null, "This page could not be shown"), errorView(e));
         }
       }
@@ -169,4 +177,8 @@ document.querySelector(".skip")?.addEventListener("click", (ev) => {
 });
 
 window.addEventListener("hashchange", () => void render());
+window.addEventListener(session.SIGNED_OUT_EVENT, (ev) => {
+  rendering++;
+  signInPage((ev as CustomEvent<string>).detail);
+});
 void render();

@@ -5,118 +5,192 @@
 // The server decides in the end; this only says it sooner.
 
 export interface Finding {
+  /** "refused": the server refuses the policy with this message (its code first);
+   * "warning": the server takes it, but it may not do what it seems to. */
+  kind: "refused" | "warning";
   message: string;
 }
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
+/** The default key policy quota (the server's `key_policy_bytes`). */
 const MAX_POLICY_BYTES = 32768;
 const STATEMENT_KEYS = new Set(["Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource", "NotResource", "Condition"]);
+const OPERATORS = new Set([
+  "StringEquals", "StringNotEquals", "StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase", "StringLike", "StringNotLike",
+  "NumericEquals", "NumericNotEquals", "NumericLessThan", "NumericLessThanEquals", "NumericGreaterThan", "NumericGreaterThanEquals",
+  "DateEquals", "DateNotEquals", "DateLessThan", "DateLessThanEquals", "DateGreaterThan", "DateGreaterThanEquals",
+  "Bool", "BinaryEquals", "IpAddress", "NotIpAddress", "ArnEquals", "ArnNotEquals", "ArnLike", "ArnNotLike", "Null",
+]);
 
-/** A string or list of scalars, as the server reads them (numbers and booleans as text). */
-function list(v: Json | undefined): string[] | null {
-  if (v === undefined) return null;
-  const scalar = (x: Json) => (typeof x === "string" || typeof x === "number" || typeof x === "boolean" ? String(x) : null);
-  if (!Array.isArray(v)) {
-    const one = scalar(v);
-    return one === null ? [] : [one];
-  }
-  const all = v.map(scalar);
-  return all.every((x) => x !== null) ? (all as string[]) : [];
+const malformed = (message: string) => `MalformedPolicyDocumentException: ${message}`;
+const INVALID_PRINCIPALS = malformed("Policy contains a statement with one or more invalid principals.");
+
+/** Refusal of a statement: the server's message, which stops its reading of the statement. */
+class Refused {
+  constructor(readonly message: string) {}
 }
 
-const PRINCIPAL = /^(\d{12}|\*|arn:aws:(iam|sts)::\d{12}:.+)$/;
+/** A string or a list of scalars, as the server reads them (numbers and booleans as text);
+ * anything else is refused as the server refuses it. */
+function strings(v: Json, element: string): string[] {
+  const scalar = (x: Json) => {
+    if (typeof x === "string") return x;
+    if (typeof x === "number" || typeof x === "boolean") return String(x);
+    throw new Refused(malformed(`${element} must be a string or a list of strings`));
+  };
+  return Array.isArray(v) ? v.map(scalar) : [scalar(v)];
+}
 
+function optionalStrings(s: Record<string, Json>, element: string): string[] | undefined {
+  return s[element] === undefined ? undefined : strings(s[element], element);
+}
+
+/** An object's members in the order the server reads them (its JSON maps are sorted by key). */
+const sorted = (o: { [k: string]: Json }): [string, Json][] => Object.keys(o).sort().map((k) => [k, o[k]]);
+
+const isObject = (v: Json | undefined): v is { [k: string]: Json } => !!v && typeof v === "object" && !Array.isArray(v);
+
+/** An AWS principal the server takes: a 12-digit account, or an IAM or STS ARN. */
+function validPrincipal(p: string): boolean {
+  if (/^\d{12}$/.test(p)) return true;
+  const parts = p.split(":");
+  return parts.length >= 6 && parts[0] === "arn" && (parts[2] === "iam" || parts[2] === "sts") && parts[3] === "" &&
+    /^\d{12}$/.test(parts[4]) && parts.slice(5).join(":") !== "";
+}
+
+/** A Principal or NotPrincipal as the server reads it: everyone, or the listed AWS and
+ * service principals (Federated and CanonicalUser are taken and never match). */
+function principals(v: Json, at: string, warnings: Finding[]): { any: true } | { aws: string[]; service: string[] } {
+  if (v === "*") return { any: true };
+  if (!isObject(v)) throw new Refused(INVALID_PRINCIPALS);
+  const aws: string[] = [];
+  const service: string[] = [];
+  for (const [kind, value] of sorted(v)) {
+    if (kind === "AWS") aws.push(...strings(value, "Principal"));
+    else if (kind === "Service") service.push(...strings(value, "Principal"));
+    else if (kind === "Federated" || kind === "CanonicalUser") {
+      warnings.push({ kind: "warning", message: `${at}: a ${kind} principal never matches a request to ferrokms` });
+    } else throw new Refused(INVALID_PRINCIPALS);
+  }
+  if (aws.includes("*")) return { any: true };
+  if (!aws.every(validPrincipal)) throw new Refused(INVALID_PRINCIPALS);
+  return { aws, service };
+}
+
+interface Parsed {
+  principals: ({ any: true } | { aws: string[]; service: string[] } | undefined)[];
+  lists: (string[] | undefined)[];
+  conditions: { op: string; key: string; values: string[]; forAll: boolean }[];
+}
+
+/** One statement's grammar, as the server's PolicyDocument::parse reads it. */
+function parseStatement(s: Json, at: string, warnings: Finding[]): Parsed {
+  if (!isObject(s)) throw new Refused(malformed("Each statement must be an object"));
+  for (const k of Object.keys(s)) {
+    if (!STATEMENT_KEYS.has(k)) warnings.push({ kind: "warning", message: `${at}: ${k} is not a policy element; it is ignored` });
+  }
+  if (s.Effect !== "Allow" && s.Effect !== "Deny") throw new Refused(malformed("Each statement needs an Effect of Allow or Deny"));
+  const principal = s.Principal === undefined ? undefined : principals(s.Principal, at, warnings);
+  const notPrincipal = s.NotPrincipal === undefined ? undefined : principals(s.NotPrincipal, at, warnings);
+  if (!principal && !notPrincipal) {
+    throw new Refused(malformed("Policy contains a statement with no principal (key policy statements need Principal or NotPrincipal)."));
+  }
+  if (principal && notPrincipal) throw new Refused(malformed("A statement may not have both Principal and NotPrincipal"));
+  const action = optionalStrings(s, "Action");
+  const notAction = optionalStrings(s, "NotAction");
+  if ((action === undefined) === (notAction === undefined)) {
+    throw new Refused(malformed("Each statement needs exactly one of Action or NotAction"));
+  }
+  const resource = optionalStrings(s, "Resource");
+  const notResource = optionalStrings(s, "NotResource");
+  if (resource !== undefined && notResource !== undefined) {
+    throw new Refused(malformed("A statement may not have both Resource and NotResource"));
+  }
+  const conditions: { op: string; key: string; values: string[]; forAll: boolean }[] = [];
+  if (s.Condition !== undefined) {
+    if (!isObject(s.Condition)) throw new Refused(malformed("Condition must be an object"));
+    for (const [op, block] of sorted(s.Condition)) {
+      const rest = op.replace(/^(ForAllValues|ForAnyValue):/, "");
+      const base = rest.endsWith("IfExists") && rest !== "NullIfExists" ? rest.slice(0, -"IfExists".length) : rest;
+      if (!OPERATORS.has(base)) throw new Refused(malformed(`Invalid condition operator: ${op}`));
+      if (!isObject(block)) throw new Refused(malformed(`Condition ${op} must map keys to values`));
+      for (const [key, values] of sorted(block)) {
+        conditions.push({ op, key: key.toLowerCase(), values: strings(values, "Condition"), forAll: op.startsWith("ForAllValues:") });
+      }
+    }
+  }
+  return { principals: [principal, notPrincipal], lists: [action, notAction, resource, notResource], conditions };
+}
+
+/** What the server's check_new_policy refuses in a statement that parsed. */
+function checkParsed({ principals, lists, conditions }: Parsed): void {
+  for (const p of principals) {
+    if (!p || "any" in p) continue;
+    if (p.aws.length === 0 && p.service.length === 0) throw new Refused(INVALID_PRINCIPALS);
+    if (p.aws.some((a) => /[*?]/.test(a))) throw new Refused(INVALID_PRINCIPALS);
+  }
+  for (const l of lists) {
+    if (l && l.length === 0) throw new Refused(malformed("A statement lists no actions or resources."));
+  }
+  for (const c of conditions) {
+    if (c.values.length === 0) throw new Refused(malformed(`Condition ${c.op} on ${c.key} has no values.`));
+    if (c.values.some((v) => v.includes("${"))) {
+      throw new Refused(malformed(`Condition ${c.op} on ${c.key} uses a policy variable; ferrokms does not substitute policy variables.`));
+    }
+    if (!c.forAll) continue;
+    if (c.key.startsWith("kms:encryptioncontext:")) {
+      throw new Refused(malformed(
+        "OverlyPermissiveCondition:EncryptionContext: Using the ForAllValues set operator with a single-valued condition key matches requests without the specified encryption context or with an unspecified encryption context. To fix, remove ForAllValues.",
+      ));
+    }
+    if (c.key.startsWith("aws:requesttag/")) {
+      throw new Refused(malformed(
+        "OverlyPermissiveCondition: Using the ForAllValues set operator with a single-valued condition key matches requests without the specified tag or with an unspecified tag. To fix, remove ForAllValues.",
+      ));
+    }
+  }
+}
+
+/**
+ * The policy as the server will judge it: refusals with the server's own code and message
+ * (the first is the one the server answers with; each statement is read up to its first),
+ * and warnings about what it takes but may not mean. `doc` is there when the text is a JSON
+ * object with statements, refused or not, for the lockout check.
+ */
 export function checkPolicy(text: string): { findings: Finding[]; doc?: { Statement: Record<string, Json>[] } } {
-  const findings: Finding[] = [];
+  const refused: Finding[] = [];
+  const warnings: Finding[] = [];
   const bytes = new TextEncoder().encode(text).length;
   if (bytes > MAX_POLICY_BYTES) {
-    findings.push({ message: `The policy is ${bytes} bytes; a key policy may have at most ${MAX_POLICY_BYTES}.` });
+    refused.push({ kind: "refused", message: `LimitExceededException: The key policy exceeds the maximum size of ${MAX_POLICY_BYTES} bytes.` });
   }
   let doc: Json;
   try {
     doc = JSON.parse(text) as Json;
-  } catch (e) {
-    findings.push({ message: `MalformedPolicyDocumentException: the policy is not valid JSON (${(e as Error).message})` });
-    return { findings };
+  } catch {
+    return { findings: [...refused, { kind: "refused", message: malformed("The policy is not a valid JSON document.") }] };
   }
-  if (!doc || typeof doc !== "object" || Array.isArray(doc)) {
-    findings.push({ message: "MalformedPolicyDocumentException: the policy must be a JSON object" });
-    return { findings };
-  }
+  if (!isObject(doc)) return { findings: [...refused, { kind: "refused", message: malformed("The policy must be a JSON object.") }] };
   const raw = doc.Statement;
-  const statements = Array.isArray(raw) ? raw : raw && typeof raw === "object" ? [raw] : null;
-  if (!statements) {
-    findings.push({ message: "MalformedPolicyDocumentException: the policy has no Statement" });
-    return { findings };
-  }
-  statements.forEach((s, i) => {
-    const at = `Statement ${i}`;
-    if (!s || typeof s !== "object" || Array.isArray(s)) {
-      findings.push({ message: `${at} is not an object` });
-      return;
+  const statements = Array.isArray(raw) ? raw : isObject(raw) ? [raw] : null;
+  if (!statements) return { findings: [...refused, { kind: "refused", message: malformed("The policy needs a Statement.") }] };
+  // The server reads every statement's grammar before it checks any: its first refusal is
+  // the first statement's that does not parse, else the first that fails the checks.
+  const attempt = (i: number, run: () => void) => {
+    try {
+      run();
+    } catch (e) {
+      if (!(e instanceof Refused)) throw e;
+      refused.push({ kind: "refused", message: `${e.message} (Statement ${i})` });
     }
-    for (const k of Object.keys(s)) {
-      if (!STATEMENT_KEYS.has(k)) findings.push({ message: `${at}: ${k} is not a policy element; it is ignored` });
-    }
-    for (const [a, b] of [["Principal", "NotPrincipal"], ["Action", "NotAction"], ["Resource", "NotResource"]]) {
-      if (s[a] !== undefined && s[b] !== undefined) findings.push({ message: `${at}: ${a} and ${b} may not both be given` });
-    }
-    if (s.Effect !== "Allow" && s.Effect !== "Deny") findings.push({ message: `${at}: Effect must be "Allow" or "Deny"` });
-    if (s.Principal === undefined && s.NotPrincipal === undefined) {
-      findings.push({ message: `${at}: a key policy statement needs a Principal` });
-    }
-    for (const name of ["Principal", "NotPrincipal"]) {
-      const p = s[name];
-      if (p === undefined || p === "*") continue;
-      if (!p || typeof p !== "object" || Array.isArray(p)) {
-        findings.push({ message: `${at}: ${name} must be "*" or an object such as {"AWS": [...]}` });
-        continue;
-      }
-      for (const k of Object.keys(p)) {
-        if (k !== "AWS" && k !== "Service") findings.push({ message: `${at}: ${name} has ${k}, which ferrokms does not take` });
-      }
-      const aws = list(p.AWS) ?? [];
-      if (aws.some((a) => !PRINCIPAL.test(a))) {
-        findings.push({ message: `MalformedPolicyDocumentException: Policy contains a statement with one or more invalid principals. (${at}: an AWS principal is a 12-digit account or an IAM or STS ARN)` });
-      }
-      const arns = [...aws, ...(list(p.Service) ?? [])];
-      if (arns.length === 0) findings.push({ message: `MalformedPolicyDocumentException: Policy contains a statement with one or more invalid principals. (${at})` });
-      if (!aws.includes("*") && aws.some((a) => /[*?]/.test(a))) {
-        findings.push({ message: `MalformedPolicyDocumentException: Policy contains a statement with one or more invalid principals. (${at}: a wildcard in an ARN)` });
-      }
-    }
-    if (s.Action === undefined && s.NotAction === undefined) findings.push({ message: `${at}: needs Action or NotAction` });
-    for (const name of ["Action", "NotAction", "Resource", "NotResource"]) {
-      const l = list(s[name]);
-      if (l !== null && l.length === 0) findings.push({ message: `${at}: ${name} is empty or not a string list` });
-    }
-    const cond = s.Condition;
-    if (cond !== undefined) {
-      if (!cond || typeof cond !== "object" || Array.isArray(cond)) {
-        findings.push({ message: `${at}: Condition must be an object` });
-      } else {
-        for (const [op, block] of Object.entries(cond)) {
-          if (!block || typeof block !== "object" || Array.isArray(block)) {
-            findings.push({ message: `${at}: Condition ${op} must map keys to values` });
-            continue;
-          }
-          for (const [key, values] of Object.entries(block)) {
-            const vs = Array.isArray(values) ? values : [values];
-            if (vs.length === 0) findings.push({ message: `${at}: ${op} ${key} has no values` });
-            if (vs.some((v) => typeof v === "string" && v.includes("${"))) {
-              findings.push({ message: `${at}: ${op} ${key} uses a policy variable, which ferrokms does not substitute` });
-            }
-            const lower = key.toLowerCase();
-            if (op.startsWith("ForAllValues:") && (lower.startsWith("kms:encryptioncontext:") || lower.startsWith("aws:requesttag/"))) {
-              findings.push({ message: `${at}: ForAllValues on the single-valued ${key} would also match requests without it` });
-            }
-          }
-        }
-      }
-    }
-  });
-  return { findings, doc: { Statement: statements as Record<string, Json>[] } };
+  };
+  const parsed: [number, Parsed][] = [];
+  statements.forEach((s, i) => attempt(i, () => parsed.push([i, parseStatement(s, `Statement ${i}`, warnings)])));
+  parsed.forEach(([i, p]) => attempt(i, () => checkParsed(p)));
+  // The lockout check reads statements as objects; one that is not is refused above.
+  const objects = statements.filter(isObject) as Record<string, Json>[];
+  return { findings: [...refused, ...warnings], doc: { Statement: objects } };
 }
 
 function globMatch(pattern: string, text: string): boolean {
@@ -133,6 +207,13 @@ function namesOf(callerArn: string, account: string): string[] {
   const m = /^arn:aws:sts::(\d{12}):assumed-role\/([^/]+)\//.exec(callerArn);
   if (m) names.push(`arn:aws:iam::${m[1]}:role/${m[2]}`);
   return names;
+}
+
+/** A string or list of scalars, leniently: what the lockout check looks at. */
+function list(v: Json | undefined): string[] | null {
+  if (v === undefined) return null;
+  const one = (x: Json) => (typeof x === "string" || typeof x === "number" || typeof x === "boolean" ? String(x) : null);
+  return (Array.isArray(v) ? v.map(one) : [one(v)]).filter((x): x is string => x !== null);
 }
 
 function principalsOf(p: Json | undefined): string[] {

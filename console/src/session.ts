@@ -26,19 +26,20 @@ export interface Session {
 
 const STORAGE_KEY = "ferrokms-console-session";
 
-export function load(): Session | null {
+/** The tab's session, or why there is none: "" when no one has signed in here (or what was
+ * kept is unreadable), a notice when the credentials have expired. An expired or unreadable
+ * session is forgotten. */
+export function resume(): Session | string {
   const text = sessionStorage.getItem(STORAGE_KEY);
-  if (!text) return null;
+  if (!text) return "";
   try {
     const s = JSON.parse(text) as Session;
-    if (expired(s)) {
-      forget();
-      return null;
-    }
-    return s;
+    if (!expired(s)) return s;
+    forget();
+    return EXPIRED;
   } catch {
     forget();
-    return null;
+    return "";
   }
 }
 
@@ -82,12 +83,37 @@ function expired(s: Session): boolean {
   return !!s.credentials.expiration && Date.parse(s.credentials.expiration) <= Date.now();
 }
 
+/** Thrown when the session is gone (signed out elsewhere, or a role's credentials expired):
+ * the console shows the sign-in form with `message`, not a broken page. */
+export class SignedOut extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "SignedOut";
+  }
+}
+
+/** Forgets the session and tells the frame, which shows the sign-in form with why. */
+export function end(reason: string): SignedOut {
+  forget();
+  window.dispatchEvent(new CustomEvent(SIGNED_OUT_EVENT, { detail: reason }));
+  return new SignedOut(reason);
+}
+
+export const SIGNED_OUT_EVENT = "ferrokms-signed-out";
+
+const EXPIRED = "The role session's credentials have expired. Sign in again.";
+
 function clients() {
-  if (current && expired(current.session)) forget();
+  if (current && expired(current.session)) throw end(EXPIRED);
   if (current) return current;
-  const s = load();
-  if (!s) throw new Error("not signed in");
+  const s = resume();
+  if (typeof s === "string") throw end(s || "You are signed out. Sign in again.");
   return open(s);
+}
+
+/** The server's word that the credentials no longer hold (a session token past its end). */
+export function endsSession(code: string): boolean {
+  return code === "ExpiredTokenException" || code === "ExpiredToken";
 }
 
 export const kms = (): KMSClient => clients().kms;
@@ -101,6 +127,8 @@ export interface SignIn {
   region: string;
   roleArn?: string;
   roleSessionName?: string;
+  /** How long the role's credentials last, in seconds (AssumeRole's DurationSeconds). */
+  durationSeconds?: number;
 }
 
 /** Checks the credentials with GetCallerIdentity (after AssumeRole, if a role is named). */
@@ -116,6 +144,7 @@ export async function signIn(input: SignIn): Promise<Session> {
       new AssumeRoleCommand({
         RoleArn: input.roleArn.trim(),
         RoleSessionName: input.roleSessionName?.trim() || "ferrokms-console",
+        DurationSeconds: input.durationSeconds,
       }),
     );
     const c = assumed.Credentials;

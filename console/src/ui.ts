@@ -2,6 +2,7 @@
 // that run a call, confirmations.
 
 import { h, replace, type Child } from "./dom";
+import { SignedOut, end, endsSession } from "./session";
 
 /** AWS's error code and message, as the SDK reports them. */
 export function describeError(e: unknown): { code: string; message: string } {
@@ -11,6 +12,15 @@ export function describeError(e: unknown): { code: string; message: string } {
     return { code, message: err.message ?? String(e) };
   }
   return { code: "Error", message: String(e) };
+}
+
+/** Whether an error ended the session: the frame then shows the sign-in form instead. */
+export function signedOut(e: unknown): boolean {
+  if (e instanceof SignedOut) return true;
+  const { code, message } = describeError(e);
+  if (!endsSession(code)) return false;
+  end(`${code}: ${message} Sign in again.`);
+  return true;
 }
 
 export function errorView(e: unknown): HTMLElement {
@@ -45,7 +55,7 @@ async function running(controls: HTMLButtonElement[], status: Status, run: () =>
     const done = await run();
     if (done) status.ok(done);
   } catch (e) {
-    status.error(e);
+    if (!signedOut(e)) status.error(e);
   } finally {
     controls.forEach((b) => (b.disabled = false));
   }

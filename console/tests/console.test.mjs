@@ -3,6 +3,9 @@
 //   FERROKMS_ENDPOINT       http://127.0.0.1:PORT
 //   ADMIN_KEY, ADMIN_SECRET the admin's access key pair
 //   BOB_KEY, BOB_SECRET     a second user, whose IAM policy allows kms:*
+//   CAROL_KEY, CAROL_SECRET a third user, who may only assume ROLE_ARN
+//   ROLE_ARN                a role allowed kms:Describe*, kms:List* and kms:Get*
+//   SCRATCH_KEY             a key the admin made, for the policy checks, grants and rotation
 //   SCREENSHOTS             where to write a screenshot of each step
 // Run alone: node --test console/tests/ (with those set).
 
@@ -11,6 +14,7 @@ import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
+import { KMSClient, PutKeyPolicyCommand } from "@aws-sdk/client-kms";
 
 const env = (name) => {
   const v = process.env[name];
@@ -21,6 +25,9 @@ const env = (name) => {
 const endpoint = env("FERROKMS_ENDPOINT");
 const admin = { key: env("ADMIN_KEY"), secret: env("ADMIN_SECRET") };
 const bob = { key: env("BOB_KEY"), secret: env("BOB_SECRET") };
+const carol = { key: env("CAROL_KEY"), secret: env("CAROL_SECRET") };
+const roleArn = env("ROLE_ARN");
+const scratchKey = env("SCRATCH_KEY");
 const shots = env("SCREENSHOTS");
 mkdirSync(shots, { recursive: true });
 
@@ -40,6 +47,88 @@ async function signIn(page, who) {
   await page.keyboard.type(who.secret);
   await page.keyboard.press("Enter");
   await page.getByRole("button", { name: "Sign out" }).waitFor();
+}
+
+// Policies the editor must judge as the server does: each refused one with the server's
+// code and message first, each accepted one with no refusal. Statement 0 keeps the admin in.
+const ROOT = { Effect: "Allow", Principal: { AWS: "arn:aws:iam::111122223333:root" }, Action: "kms:*", Resource: "*" };
+const withRoot = (...more) => JSON.stringify({ Version: "2012-10-17", Statement: [ROOT, ...more] });
+const allow = (extra) => ({ Effect: "Allow", Principal: { AWS: "111122223333" }, Action: "kms:Decrypt", Resource: "*", ...extra });
+const POLICY_CASES = [
+  "{",
+  "[]",
+  JSON.stringify({ Version: "2012-10-17" }),
+  JSON.stringify({ Statement: "x" }),
+  withRoot("x"),
+  withRoot({ Principal: "*", Action: "kms:*" }),
+  withRoot({ Effect: "Permit", Principal: "*", Action: "kms:*" }),
+  withRoot(allow({ Principal: { Federated: "cognito-identity.amazonaws.com" } })),
+  withRoot(allow({ Principal: { Federated: "x", AWS: "111122223333" } })),
+  withRoot(allow({ Principal: { Someone: "x" } })),
+  withRoot(allow({ Principal: { AWS: ["*", "not-a-principal"] } })),
+  withRoot(allow({ Principal: { AWS: "arn:aws:iam::1111222233:root" } })),
+  withRoot(allow({ Principal: { AWS: "arn:aws:iam::111122223333:user/a*" } })),
+  withRoot(allow({ Principal: { AWS: [] } })),
+  withRoot(allow({ Principal: { AWS: [{}] } })),
+  withRoot(allow({ Principal: { Service: "logs.amazonaws.com" } })),
+  withRoot(allow({ Principal: undefined })),
+  withRoot(allow({ NotPrincipal: { AWS: "111122223333" } })),
+  withRoot(allow({ Action: undefined })),
+  withRoot(allow({ NotAction: "kms:Encrypt" })),
+  withRoot(allow({ Action: [] })),
+  withRoot(allow({ Action: 5 })),
+  withRoot(allow({ Action: null })),
+  withRoot(allow({ Action: ["kms:Decrypt", ["kms:Encrypt"]] })),
+  withRoot(allow({ NotResource: "*" })),
+  withRoot(allow({ Resource: undefined })),
+  withRoot(allow({ Condition: [] })),
+  withRoot(allow({ Condition: { StringEqualz: { "kms:CallerAccount": "111122223333" } } })),
+  withRoot(allow({ Condition: { Zzz: { a: "b" }, Abc: { a: "b" } } })),
+  withRoot(allow({ Condition: { "ForAnyValue:StringLikeIfExists": { "kms:EncryptionContextKeys": "tenant*" } } })),
+  withRoot(allow({ Condition: { NullIfExists: { "kms:GrantIsForAWSResource": "true" } } })),
+  withRoot(allow({ Condition: { Null: { "kms:GrantIsForAWSResource": true } } })),
+  withRoot(allow({ Condition: { StringEquals: "kms:CallerAccount" } })),
+  withRoot(allow({ Condition: { StringEquals: { "kms:CallerAccount": { a: 1 } } } })),
+  withRoot(allow({ Condition: { StringEquals: { "kms:CallerAccount": [] } } })),
+  withRoot(allow({ Condition: { StringEquals: { "kms:ViaService": "${aws:username}.amazonaws.com" } } })),
+  withRoot(allow({ Condition: { "ForAllValues:StringEquals": { "kms:EncryptionContext:Tenant": "acme" } } })),
+  withRoot(allow({ Condition: { "ForAllValues:StringEquals": { "aws:RequestTag/Team": "a" } } })),
+  withRoot(allow({ Condition: { "ForAllValues:StringEquals": { "kms:EncryptionContextKeys": "tenant" } } })),
+  // The server reads every statement's grammar before its other checks.
+  withRoot(allow({ Condition: { StringEquals: { "kms:ViaService": "${x}" } } }), { Principal: "*", Action: "kms:*" }),
+  withRoot(allow({ Condition: { StringEquals: { "kms:ViaService": [] } } }), allow({ Action: [] })),
+  withRoot(allow({ Sid: "extra", Comment: "not an element" })),
+];
+
+async function policyChecksAgreeWithTheServer(page, editor) {
+  const client = new KMSClient({
+    region: "us-east-1",
+    endpoint,
+    credentials: { accessKeyId: admin.key, secretAccessKey: admin.secret },
+    maxAttempts: 8,
+    retryMode: "adaptive",
+  });
+  let refusals = 0;
+  for (const policy of POLICY_CASES) {
+    await editor.fill(policy);
+    const consoleSays = (await page.locator(".findings li.refused").allInnerTexts()).map((t) => t.replace(/^Refused: /, ""));
+    let serverSays = null;
+    try {
+      await client.send(
+        new PutKeyPolicyCommand({ KeyId: scratchKey, PolicyName: "default", Policy: policy, BypassPolicyLockoutSafetyCheck: true }),
+      );
+    } catch (e) {
+      serverSays = `${e.name}: ${e.message}`;
+    }
+    if (serverSays === null) {
+      assert.deepEqual(consoleSays, [], `the server took ${policy}`);
+    } else {
+      refusals += 1;
+      assert.ok(consoleSays.length > 0, `the console took ${policy}, which the server refused: ${serverSays}`);
+      assert.ok(consoleSays[0].startsWith(serverSays), `${policy}\n console: ${consoleSays[0]}\n server:  ${serverSays}`);
+    }
+  }
+  assert.ok(refusals > 20 && refusals < POLICY_CASES.length - 5, `${refusals} of ${POLICY_CASES.length} refused`);
 }
 
 async function signOut(page) {
@@ -78,6 +167,9 @@ test("a security engineer's day in the console", async () => {
   });
   const requestHeaders = [];
   page.on("request", (r) => requestHeaders.push(r.headers()));
+  // What the browser sent: URL, headers and body, to look for secrets in.
+  const requestBodies = [];
+  page.on("request", (r) => requestBodies.push(`${r.url()}\n${JSON.stringify(r.headers())}\n${r.postData() ?? ""}`));
 
   try {
     // The page and its headers.
@@ -174,6 +266,7 @@ test("a security engineer's day in the console", async () => {
     // A malformed one: the editor says so before anything is sent.
     await editor.fill('{"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::*:root"}, "Action": "kms:*", "Resource": "*"}]}');
     await page.getByText("invalid principals").first().waitFor();
+    await policyChecksAgreeWithTheServer(page, editor);
     const adminOnly = {
       Version: "2012-10-17",
       Statement: [
@@ -299,6 +392,95 @@ test("a security engineer's day in the console", async () => {
     await page.goto(`${endpoint}/console/#/keys/${keyId}/grants`);
     await page.getByRole("heading", { name: "Create grant" }).waitFor();
 
+    // 8. The scratch key: rotate now, disable (no rotation then) and enable again.
+    await page.goto(`${endpoint}/console/#/keys/${scratchKey}`);
+    await page.getByRole("button", { name: "Rotate now" }).click();
+    await page.locator("table", { has: page.locator("caption", { hasText: "Rotation history" }) })
+      .getByRole("cell", { name: "ON_DEMAND" }).waitFor();
+    await page.getByRole("button", { name: "Disable key" }).click();
+    await page.locator("h1 .badge", { hasText: "Disabled" }).waitFor();
+    assert.equal(await page.getByRole("button", { name: "Rotate now" }).count(), 0);
+    await page.getByText("Only an enabled key can be rotated now.").waitFor();
+    await page.getByRole("button", { name: "Enable key" }).click();
+    await page.locator("h1 .badge", { hasText: "Enabled" }).waitFor();
+    await shot(page, "rotated-key");
+
+    // 9. Grants: one with an encryption context constraint and a source ARN, revoked by the
+    // key's manager; one the admin is the retiring principal of, retired.
+    await page.goto(`${endpoint}/console/#/keys/${scratchKey}/grants`);
+    await page.getByLabel("Grantee principal").fill("arn:aws:iam::111122223333:user/bob");
+    await page.getByLabel("Name (optional)").fill("bob-decrypts");
+    await page.getByRole("checkbox", { name: "Decrypt", exact: true }).check();
+    await page.getByRole("checkbox", { name: "Encrypt", exact: true }).check();
+    await page.getByLabel("Encryption context equals").fill("tenant=acme");
+    await page.getByLabel("Source ARN (optional)").fill("arn:aws:s3:us-east-1:111122223333:accesspoint/acme");
+    await page.getByRole("button", { name: "Create grant" }).click();
+    await page.getByText("Grant made:").waitFor();
+    const grantRow = page.locator("tbody tr", { hasText: "bob-decrypts" });
+    await grantRow.getByText("context equals: tenant=acme; on behalf of arn:aws:s3:us-east-1:111122223333:accesspoint/acme").waitFor();
+    await grantRow.getByText("Decrypt, Encrypt").waitFor();
+    await shot(page, "grants");
+    // A grant with no operation is refused by the server, with its code.
+    await page.getByLabel("Grantee principal").fill("arn:aws:iam::111122223333:user/bob");
+    await page.getByLabel("Name (optional)").fill("no-operations");
+    await page.getByLabel("Encryption context equals").fill("");
+    await page.getByLabel("Source ARN (optional)").fill("");
+    for (const op of ["Decrypt", "Encrypt"]) await page.getByRole("checkbox", { name: op, exact: true }).uncheck();
+    await page.getByRole("button", { name: "Create grant" }).click();
+    await page.locator(".status .error[data-error-code='ValidationException']").waitFor();
+    await grantRow.getByRole("button", { name: "Revoke grant bob-decrypts" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Revoke" }).click();
+    await page.locator("tbody tr", { hasText: "bob-decrypts" }).waitFor({ state: "detached" });
+    await page.getByLabel("Grantee principal").fill("arn:aws:iam::111122223333:user/bob");
+    await page.getByLabel("Retiring principal (optional)").fill("arn:aws:iam::111122223333:user/admin");
+    await page.getByLabel("Name (optional)").fill("admin-retires");
+    await page.getByRole("checkbox", { name: "DescribeKey", exact: true }).check();
+    await page.getByRole("button", { name: "Create grant" }).click();
+    const retirable = page.locator("tbody tr", { hasText: "admin-retires" });
+    await retirable.getByText("user/admin").waitFor();
+    await retirable.getByRole("button", { name: "Retire grant admin-retires" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Retire" }).click();
+    await page.locator("tbody tr", { hasText: "admin-retires" }).waitFor({ state: "detached" });
+    await page.getByRole("cell", { name: "None" }).waitFor();
+
+    // 10. A role: carol may only assume it; the console signs in through STS AssumeRole, for
+    // as long as asked, and the role's policies apply.
+    await signOut(page);
+    await page.getByLabel("Access key ID").fill(carol.key);
+    await page.getByLabel("Secret access key").fill(carol.secret);
+    await page.getByText("Session token or role").click();
+    await page.getByLabel("Assume role (ARN)").fill(roleArn);
+    await page.getByLabel("Role session name").fill("carol-console");
+    await page.getByLabel("Session duration (seconds)").fill("900");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByText("assumed-role/auditor/carol-console").waitFor();
+    const roleSession = JSON.parse(await page.evaluate(() => sessionStorage.getItem("ferrokms-console-session") ?? "{}"));
+    const lasts = Date.parse(roleSession.credentials.expiration) - Date.now();
+    assert.ok(lasts > 800_000 && lasts <= 900_000, `the role session lasts ${lasts} ms`);
+    assert.ok(roleSession.credentials.sessionToken, "a session token");
+    assert.ok(!JSON.stringify(roleSession).includes(carol.secret), "carol's own secret is not kept");
+    await page.goto(`${endpoint}/console/#/keys?tag=purpose%3Dscratch`);
+    await page.getByRole("link", { name: scratchKey }).waitFor();
+    // The role may read keys but not make them.
+    await page.getByRole("link", { name: "Create key" }).first().click();
+    await page.getByRole("button", { name: "Create key" }).click();
+    const roleError = page.locator(".status .error[data-error-code]");
+    await roleError.waitFor();
+    assert.equal(await roleError.getAttribute("data-error-code"), "AccessDeniedException");
+    assert.match(await roleError.innerText(), /assumed-role\/auditor\/carol-console is not authorized to perform: kms:CreateKey/);
+    await shot(page, "role-denied");
+    // When the role's credentials expire, the next step is the sign-in form, which says why.
+    await page.evaluate(() => {
+      const s = JSON.parse(sessionStorage.getItem("ferrokms-console-session") ?? "{}");
+      s.credentials.expiration = new Date(Date.now() - 1000).toISOString();
+      sessionStorage.setItem("ferrokms-console-session", JSON.stringify(s));
+    });
+    await page.reload();
+    await page.getByLabel("Access key ID").waitFor();
+    await page.getByText("The role session's credentials have expired. Sign in again.").waitFor();
+    assert.equal(await page.evaluate(() => sessionStorage.length), 0, "the expired session is forgotten");
+    await shot(page, "role-expired");
+
     // Every API answer the console got said no-store; every call was signed.
     assert.ok(apiAnswers.length > 10);
     for (const a of apiAnswers) assert.equal(a.cache, "no-store", a.url);
@@ -306,7 +488,7 @@ test("a security engineer's day in the console", async () => {
     assert.ok(signed.length > 10);
     for (const r of signed) assert.match(r["authorization"], /^AWS4-HMAC-SHA256 Credential=/);
     assert.ok(
-      requestHeaders.every((r) => !JSON.stringify(r).includes(admin.secret) && !JSON.stringify(r).includes(bob.secret)),
+      requestBodies.every((r) => [admin, bob, carol].every((who) => !r.includes(who.secret))),
       "a secret left the browser",
     );
     assert.deepEqual(problems, []);

@@ -121,6 +121,41 @@ async fn a_person_uses_the_console_in_a_real_browser() {
         .expect("an id")
         .to_owned();
     let (bob_key, bob_secret) = user_with_kms_access(&server.data_dir, "bob");
+    // A read-only role, and carol, who may do nothing but assume it.
+    let role_arn = "arn:aws:iam::111122223333:role/auditor";
+    for args in [
+        &["admin", "create-role", "--role", "auditor"][..],
+        &[
+            "admin",
+            "put-role-policy",
+            "--role",
+            "auditor",
+            "--policy-name",
+            "read",
+            "--policy-document",
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["kms:Describe*","kms:List*","kms:Get*"],"Resource":"*"}]}"#,
+        ][..],
+    ] {
+        let out = crate::harness::ferrokms_in(&server.data_dir, args);
+        assert!(out.status.success(), "{args:?}: {out:?}");
+    }
+    let (carol_key, carol_secret) = crate::harness::user_with_policy(
+        &server.data_dir,
+        "carol",
+        &format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"{role_arn}"}}]}}"#
+        ),
+    );
+    let scratch = server.kms(
+        "CreateKey",
+        r#"{"Tags": [{"TagKey": "purpose", "TagValue": "scratch"}]}"#,
+    );
+    assert_eq!(scratch.status, 200, "{}", scratch.body);
+    let scratch_key = serde_json::from_str::<serde_json::Value>(&scratch.body).expect("JSON")
+        ["KeyMetadata"]["KeyId"]
+        .as_str()
+        .expect("a key id")
+        .to_owned();
     // More keys than a page holds, for the list's paging.
     for _ in 0..PAGING_KEYS {
         let made = server.kms(
@@ -141,6 +176,10 @@ async fn a_person_uses_the_console_in_a_real_browser() {
         .env("ADMIN_SECRET", &server.secret_access_key)
         .env("BOB_KEY", &bob_key)
         .env("BOB_SECRET", &bob_secret)
+        .env("CAROL_KEY", &carol_key)
+        .env("CAROL_SECRET", &carol_secret)
+        .env("ROLE_ARN", role_arn)
+        .env("SCRATCH_KEY", &scratch_key)
         .env("SCREENSHOTS", &screenshots)
         .env("CHROMIUM", &chromium)
         .env("PAGING_KEYS", PAGING_KEYS.to_string())

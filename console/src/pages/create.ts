@@ -26,14 +26,18 @@ export function parseTagLines(text: string): Tag[] {
     });
 }
 
+/** AWS: keys in a custom key store are symmetric encryption keys only; imported material
+ * may be of every kind but ML-DSA (and SM2, which ferrokms does not make). */
+function specsOf(origin: string): readonly string[] {
+  if (origin === "AWS_CLOUDHSM" || origin === "EXTERNAL_KEY_STORE") return ["SYMMETRIC_DEFAULT"];
+  if (origin === "EXTERNAL") return KEY_SPECS.filter((s) => !s.startsWith("ML_DSA_") && s !== "SM2");
+  return KEY_SPECS;
+}
+
 export async function createKeyPage(main: HTMLElement): Promise<void> {
   const status = new Status();
   const usage = h("select", { name: "usage" });
-  const spec = h(
-    "select",
-    { name: "spec" },
-    KEY_SPECS.map((s) => h("option", { value: s }, s)),
-  );
+  const spec = h("select", { name: "spec" });
   const fillUsages = () => {
     const current = usage.value;
     replace(
@@ -42,12 +46,11 @@ export async function createKeyPage(main: HTMLElement): Promise<void> {
     );
   };
   spec.addEventListener("change", fillUsages);
-  fillUsages();
   const origin = h(
     "select",
     { name: "origin" },
     h("option", { value: "AWS_KMS" }, "AWS_KMS (ferrokms makes the key material)"),
-    h("option", { value: "EXTERNAL" }, "EXTERNAL (import your own key material)"),
+    h("option", { value: "EXTERNAL" }, "EXTERNAL (import your own key material: GetParametersForImport, then ImportKeyMaterial)"),
     h("option", { value: "AWS_CLOUDHSM" }, "AWS_CLOUDHSM (in a custom key store's HSM)"),
     h("option", { value: "EXTERNAL_KEY_STORE" }, "EXTERNAL_KEY_STORE (in an external key manager)"),
   );
@@ -62,9 +65,20 @@ export async function createKeyPage(main: HTMLElement): Promise<void> {
       "EXTERNAL_KEY_STORE only: the key's id in the external key manager",
     ),
   );
+  // The specs an origin can have, so that the form offers only keys the server makes.
+  const fillSpecs = () => {
+    const current = spec.value;
+    replace(
+      spec,
+      specsOf(origin.value).map((s) => h("option", { value: s, selected: s === current }, s)),
+    );
+    fillUsages();
+  };
   origin.addEventListener("change", () => {
-    storeFields.disabled = !origin.value.startsWith("AWS_CLOUDHSM") && origin.value !== "EXTERNAL_KEY_STORE";
+    storeFields.disabled = origin.value !== "AWS_CLOUDHSM" && origin.value !== "EXTERNAL_KEY_STORE";
+    fillSpecs();
   });
+  fillSpecs();
   const form = h(
     "form",
     { class: "create" },

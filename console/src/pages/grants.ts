@@ -40,9 +40,18 @@ function constraintsText(g: GrantListEntry): string {
   if (!c) return "—";
   const show = (name: string, m?: Record<string, string>) =>
     m ? `${name}: ${Object.entries(m).map(([k, v]) => `${k}=${v}`).join(", ")}` : null;
-  return [show("context equals", c.EncryptionContextEquals), show("context subset", c.EncryptionContextSubset)]
+  return [
+    show("context equals", c.EncryptionContextEquals),
+    show("context subset", c.EncryptionContextSubset),
+    c.SourceArn ? `on behalf of ${c.SourceArn}` : null,
+  ]
     .filter(Boolean)
     .join("; ") || "—";
+}
+
+/** A service principal (`rds.amazonaws.com`) rather than an IAM ARN or account. */
+function isServicePrincipal(p: string): boolean {
+  return !p.startsWith("arn:") && !/^\d{12}$/.test(p) && p.includes(".");
 }
 
 function allGrants(keyId: string): Promise<GrantListEntry[]> {
@@ -62,8 +71,10 @@ export async function grantsPage(main: HTMLElement, [keyId]: string[]): Promise<
   const rows = grants.map((g) => [
     h("span", { class: "mono", title: g.GrantId ?? "" }, (g.GrantId ?? "").slice(0, 16) + "…"),
     g.Name || "—",
-    h("span", { class: "mono" }, g.GranteePrincipal ?? ""),
-    g.RetiringPrincipal ? h("span", { class: "mono" }, g.RetiringPrincipal) : "—",
+    h("span", { class: "mono" }, g.GranteePrincipal ?? g.GranteeServicePrincipal ?? ""),
+    g.RetiringPrincipal || g.RetiringServicePrincipal
+      ? h("span", { class: "mono" }, g.RetiringPrincipal ?? g.RetiringServicePrincipal ?? "")
+      : "—",
     (g.Operations ?? []).join(", "),
     constraintsText(g),
     when(g.CreationDate),
@@ -71,12 +82,20 @@ export async function grantsPage(main: HTMLElement, [keyId]: string[]): Promise<
       "div",
       { class: "buttons" },
       actionButton("Retire", status, async () => {
-        if (!(await confirm("Retire this grant?", "The grantee loses what the grant allowed at once.", "Retire"))) return;
+        if (!(await confirm(
+          "Retire this grant?",
+          "Retiring is what a grant's retiring principal (or its grantee, for some operations) does when it is done with the grant: RetireGrant. The grantee loses what the grant allowed.",
+          "Retire",
+        ))) return;
         await kms().send(new RetireGrantCommand({ KeyId: meta.Arn, GrantId: g.GrantId }));
         await reload();
       }, { "aria-label": `Retire grant ${g.Name || g.GrantId}` }),
       actionButton("Revoke", status, async () => {
-        if (!(await confirm("Revoke this grant?", "The grantee loses what the grant allowed at once.", "Revoke"))) return;
+        if (!(await confirm(
+          "Revoke this grant?",
+          "Revoking is the key's manager taking the grant away (RevokeGrant, allowed by kms:RevokeGrant in the key policy). The grantee loses what the grant allowed.",
+          "Revoke",
+        ))) return;
         await kms().send(new RevokeGrantCommand({ KeyId: id, GrantId: g.GrantId }));
         await reload();
       }, { "aria-label": `Revoke grant ${g.Name || g.GrantId}` }),
@@ -86,8 +105,12 @@ export async function grantsPage(main: HTMLElement, [keyId]: string[]): Promise<
   const form = h(
     "form",
     { class: "create-grant" },
-    labelled("Grantee principal", h("input", { name: "grantee", required: true, placeholder: "arn:aws:iam::111122223333:role/app", spellcheck: "false" })),
-    labelled("Retiring principal (optional)", h("input", { name: "retiring", spellcheck: "false" })),
+    labelled(
+      "Grantee principal",
+      h("input", { name: "grantee", required: true, placeholder: "arn:aws:iam::111122223333:role/app", spellcheck: "false" }),
+      "An IAM ARN, or a service principal such as rds.amazonaws.com (which needs the source ARN below and a retiring principal).",
+    ),
+    labelled("Retiring principal (optional)", h("input", { name: "retiring", spellcheck: "false" }), "An IAM ARN or a service principal."),
     labelled("Name (optional)", h("input", { name: "name", maxlength: 256 })),
     h(
       "fieldset",
@@ -103,21 +126,33 @@ export async function grantsPage(main: HTMLElement, [keyId]: string[]): Promise<
       labelled("Encryption context equals", h("textarea", { name: "equals", rows: 3, placeholder: "tenant=acme", spellcheck: "false" })),
       labelled("Encryption context subset", h("textarea", { name: "subset", rows: 3, placeholder: "tenant=acme", spellcheck: "false" })),
     ),
+    labelled(
+      "Source ARN (optional)",
+      h("input", { name: "sourceArn", spellcheck: "false", placeholder: "arn:aws:rds:us-east-1:111122223333:db:orders" }),
+      "The grant applies only to requests made on behalf of this resource (aws:SourceArn).",
+    ),
     h("div", { class: "buttons" }, h("button", { type: "submit", class: "primary" }, "Create grant")),
   );
   const made = h("div", { class: "made" });
   onSubmit(form, status, async () => {
     const equals = keyValueLines(field(form, "equals"));
     const subset = keyValueLines(field(form, "subset"));
+    const sourceArn = field(form, "sourceArn").trim() || undefined;
+    const grantee = field(form, "grantee").trim();
+    const retiring = field(form, "retiring").trim() || undefined;
     const r = await kms().send(
       new CreateGrantCommand({
         KeyId: id,
-        GranteePrincipal: field(form, "grantee").trim(),
-        RetiringPrincipal: field(form, "retiring").trim() || undefined,
+        ...(isServicePrincipal(grantee) ? { GranteeServicePrincipal: grantee } : { GranteePrincipal: grantee }),
+        ...(retiring && isServicePrincipal(retiring)
+          ? { RetiringServicePrincipal: retiring }
+          : { RetiringPrincipal: retiring }),
         Name: field(form, "name").trim() || undefined,
         Operations: checkedValues(form, "op") as GrantOperation[],
         Constraints:
-          equals || subset ? { EncryptionContextEquals: equals, EncryptionContextSubset: subset } : undefined,
+          equals || subset || sourceArn
+            ? { EncryptionContextEquals: equals, EncryptionContextSubset: subset, SourceArn: sourceArn }
+            : undefined,
       }),
     );
     await reload();

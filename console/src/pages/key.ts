@@ -43,31 +43,33 @@ export async function keyPage(main: HTMLElement, [keyId]: string[]): Promise<voi
   const status = new Status();
   const customer = meta.KeyManager !== "AWS";
 
+  // Every panel's data is read before the page is drawn, once: nothing moves after it shows.
+  const [tags, rotation] = await Promise.all([
+    tagsPanel(id, customer, reload).then(
+      (p) => section("Tags", p),
+      (e) => section("Tags", errorView(e)),
+    ),
+    // Only symmetric encryption keys rotate, and not those of custom key stores.
+    meta.KeySpec === "SYMMETRIC_DEFAULT" && (meta.Origin === "AWS_KMS" || meta.Origin === "EXTERNAL")
+      ? rotationPanel(meta, customer && meta.MultiRegionConfiguration?.MultiRegionKeyType !== "REPLICA", reload).then(
+          (p) => section("Rotation", p),
+          (e) => section("Rotation", errorView(e)),
+        )
+      : Promise.resolve(null),
+  ]);
   replace(
     main,
     keyHeader(meta, aliases.map((a) => a.AliasName ?? ""), "overview"),
     status.el,
     section("General", metadataFacts(meta), customer ? stateActions(meta, status, reload) : null),
     section("Aliases", aliasesPanel(id, aliases.map((a) => a.AliasName ?? ""), customer, reload)),
-    h("div", { id: "tags-panel" }),
-    h("div", { id: "rotation-panel" }),
+    tags,
+    rotation,
     meta.MultiRegion ? section("Multi-Region", replicasPanel(meta, reload)) : null,
     meta.KeySpec !== "SYMMETRIC_DEFAULT" && !meta.KeySpec?.startsWith("HMAC")
       ? section("Public key", publicKeyPanel(id, status))
       : null,
   );
-  const tags = main.querySelector("#tags-panel") as HTMLElement;
-  const rotation = main.querySelector("#rotation-panel") as HTMLElement;
-  await Promise.all([
-    tagsPanel(id, customer, reload).then((p) => replace(tags, section("Tags", p)), (e) => replace(tags, section("Tags", errorView(e)))),
-    // Only symmetric encryption keys rotate, and not those of custom key stores.
-    meta.KeySpec === "SYMMETRIC_DEFAULT" && (meta.Origin === "AWS_KMS" || meta.Origin === "EXTERNAL")
-      ? rotationPanel(meta, customer && meta.MultiRegionConfiguration?.MultiRegionKeyType !== "REPLICA", reload).then(
-          (p) => replace(rotation, section("Rotation", p)),
-          (e) => replace(rotation, section("Rotation", errorView(e))),
-        )
-      : Promise.resolve(),
-  ]);
 }
 
 function metadataFacts(m: KeyMetadata): HTMLElement {
@@ -243,7 +245,9 @@ async function rotationPanel(meta: KeyMetadata, customer: boolean, reload: () =>
       parts.push(buttons);
     }
   }
-  if (customer) {
+  if (customer && meta.KeyState !== "Enabled") {
+    parts.push(h("p", { class: "hint" }, "Only an enabled key can be rotated now."));
+  } else if (customer) {
     parts.push(
       h(
         "div",

@@ -34,19 +34,32 @@ export async function keyStoresPage(main: HTMLElement): Promise<void> {
   const rows = stores.map((s) => {
     const id = s.CustomKeyStoreId ?? "";
     const state = s.ConnectionState ?? "";
+    const connect = () =>
+      actionButton("Connect", status, async () => {
+        await kms().send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: id }));
+        await reload();
+      }, { "aria-label": `Connect ${s.CustomKeyStoreName}` });
+    const disconnect = (why: string) =>
+      actionButton("Disconnect", status, async () => {
+        if (!(await confirm("Disconnect this key store?", why, "Disconnect"))) return;
+        await kms().send(new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: id }));
+        await reload();
+      }, { "aria-label": `Disconnect ${s.CustomKeyStoreName}` });
+    // A FAILED store must be disconnected before it is connected again (AWS's rule, and the
+    // server's): Disconnect is the way out of it.
     const button =
-      state === "DISCONNECTED" || state === "FAILED"
-        ? actionButton("Connect", status, async () => {
-            await kms().send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: id }));
-            await reload();
-          }, { "aria-label": `Connect ${s.CustomKeyStoreName}` })
-        : state === "CONNECTED" || state === "CONNECTING"
-          ? actionButton("Disconnect", status, async () => {
-              if (!(await confirm("Disconnect this key store?", "Its keys cannot be used until it is connected again.", "Disconnect"))) return;
-              await kms().send(new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: id }));
-              await reload();
-            }, { "aria-label": `Disconnect ${s.CustomKeyStoreName}` })
-          : "";
+      state === "DISCONNECTED"
+        ? connect()
+        : state === "FAILED"
+          ? h(
+              "div",
+              { class: "buttons" },
+              disconnect("The store failed to connect. Disconnect it, fix the cause shown under Error, then connect it again."),
+              h("span", { class: "hint" }, "then connect again"),
+            )
+          : state === "CONNECTED" || state === "CONNECTING"
+            ? disconnect("Its keys cannot be used until it is connected again.")
+            : "";
     return [
       h("span", { class: "mono" }, id),
       s.CustomKeyStoreName ?? "",

@@ -39,8 +39,19 @@ export async function policyPage(main: HTMLElement, [keyId]: string[]): Promise<
         : h(
             "div",
             null,
-            h("ul", { class: "problems" }, result.findings.map((f) => h("li", null, f.message))),
-            h("p", { class: "hint" }, "The server checks the policy again when it is saved, and its answer decides."),
+            h(
+              "ul",
+              { class: "problems" },
+              result.findings.map((f) =>
+                h("li", { class: f.kind }, h("strong", null, f.kind === "refused" ? "Refused: " : "Warning: "), f.message),
+              ),
+            ),
+            h(
+              "p",
+              { class: "hint" },
+              "These are the server's checks, made here first; the first refusal is the error saving would get. " +
+                "The server checks the policy again when it is saved, and its answer decides.",
+            ),
           ),
     );
     return result;

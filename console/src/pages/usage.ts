@@ -44,12 +44,14 @@ export async function usagePage(main: HTMLElement, _p: string[], query: URLSearc
     results.removeAttribute("aria-busy");
     return;
   }
-  const kmsEvents = events.filter((e) => e.source === "kms.amazonaws.com" && e.keys.length > 0 && !e.errorCode);
+  // Every successful KMS request is billed, also those naming no key (ListKeys, CreateKey).
+  const kmsEvents = events.filter((e) => e.source === "kms.amazonaws.com" && !e.errorCode);
+  const NO_KEY = "";
   // What each key is, for the price class of its requests.
   const metas = new Map<string, KeyMetadata | null>();
   // Described ten at a time, as the keys page does; a key that cannot be described is
   // priced as symmetric (the note below says so).
-  const arns = [...new Set(kmsEvents.map((e) => e.keys[0]))];
+  const arns = [...new Set(kmsEvents.flatMap((e) => e.keys.slice(0, 1)))];
   for (let i = 0; i < arns.length; i += 10) {
     const batch = arns.slice(i, i + 10);
     const described = await Promise.allSettled(batch.map((arn) => kms().send(new DescribeKeyCommand({ KeyId: arn }))));
@@ -58,7 +60,7 @@ export async function usagePage(main: HTMLElement, _p: string[], query: URLSearc
   const perKey = new Map<string, Map<string, number>>();
   const perMonthClass = new Map<string, Map<RequestClass, number>>();
   for (const e of kmsEvents) {
-    const arn = e.keys[0];
+    const arn = e.keys[0] ?? NO_KEY;
     const m = month(e.time);
     const byMonth = perKey.get(arn) ?? new Map<string, number>();
     byMonth.set(m, (byMonth.get(m) ?? 0) + 1);
@@ -77,7 +79,9 @@ export async function usagePage(main: HTMLElement, _p: string[], query: URLSearc
   const keyRows = [...perKey.entries()]
     .sort((a, b) => sum(b[1]) - sum(a[1]))
     .map(([arn, byMonth]) => [
-      h("a", { href: `#/keys/${encodeURIComponent(arn.split("/").pop() ?? arn)}`, class: "mono" }, arn.split("/").pop() ?? arn),
+      arn === NO_KEY
+        ? h("em", null, "requests naming no key")
+        : h("a", { href: `#/keys/${encodeURIComponent(arn.split("/").pop() ?? arn)}`, class: "mono" }, arn.split("/").pop() ?? arn),
       metas.get(arn)?.KeySpec ?? "—",
       ...monthList.map((m) => String(byMonth.get(m) ?? 0)),
       String(sum(byMonth)),
@@ -100,7 +104,7 @@ export async function usagePage(main: HTMLElement, _p: string[], query: URLSearc
     h(
       "p",
       { class: "summary" },
-      `${kmsEvents.length} successful KMS requests on keys since ${start.toISOString().slice(0, 10)}` +
+      `${kmsEvents.length} successful KMS requests since ${start.toISOString().slice(0, 10)}` +
         (truncated ? ` (only the newest ${MAX_USAGE_EVENTS} events were read)` : "") +
         ".",
     ),
@@ -114,7 +118,8 @@ export async function usagePage(main: HTMLElement, _p: string[], query: URLSearc
         `AWS KMS list prices (${PRICES.region}), as read from ${PRICES.source} on ${PRICES.readOn}: ` +
           PRICES.summary +
           " An estimate: keys are the customer managed keys with requests in the period, charged for every month shown; " +
-          "rotations' extra charges are not counted; requests on keys that cannot be described are priced as symmetric; " +
+          "rotations' extra charges are not counted; refused and failed requests are not counted; " +
+          "requests naming no key, and requests on keys that cannot be described, are priced as symmetric; " +
           "the free tier (counted by AWS across all Regions) is applied to this Region's requests alone.",
       ),
     ),
