@@ -1,5 +1,7 @@
 // Bar charts drawn as SVG (no library, nothing inline for the CSP to refuse): calls per day
-// and per operation, with the failed part of each bar in the error colour.
+// and per operation, with the failed part of each bar in the error colour. Each chart's
+// figures are also a table behind a disclosure, for the keyboard and screen readers that
+// cannot reach an SVG's tooltips.
 
 import { h, svg } from "./dom";
 
@@ -37,7 +39,31 @@ export function columns(title: string, bars: Bar[]): HTMLElement {
       );
     }),
   );
-  return h("figure", { class: "chart-box" }, h("figcaption", null, title), chart);
+  return figure(title, chart, bars);
+}
+
+function figure(title: string, chart: SVGElement, bars: Bar[]): HTMLElement {
+  return h(
+    "figure",
+    { class: "chart-box" },
+    h("figcaption", null, title),
+    chart,
+    h(
+      "details",
+      { class: "chart-figures" },
+      h("summary", null, "Figures"),
+      h(
+        "table",
+        null,
+        h("thead", null, h("tr", null, ["", "Calls", "Failed"].map((c) => h("th", { scope: "col" }, c)))),
+        h(
+          "tbody",
+          null,
+          bars.map((b) => h("tr", null, h("th", { scope: "row" }, b.label), h("td", null, String(b.total)), h("td", null, String(b.errors)))),
+        ),
+      ),
+    ),
+  );
 }
 
 export function rows(title: string, bars: Bar[]): HTMLElement {
@@ -64,7 +90,7 @@ export function rows(title: string, bars: Bar[]): HTMLElement {
       );
     }),
   );
-  return h("figure", { class: "chart-box" }, h("figcaption", null, title), chart);
+  return figure(title, chart, bars);
 }
 
 /** Counts by a label, failed ones apart. */

@@ -13,6 +13,43 @@ export interface Finding {
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
+/** Where serde_json, the server's JSON reader, refuses what JSON.parse takes. */
+class NotJson extends Error {}
+
+/** serde_json's nesting limit: 128 levels refused, 127 read. */
+const MAX_DEPTH = 127;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * The policy as the server reads it. Numbers become the text the server makes of them (it
+ * takes a number only where it takes a string, and reads it as text): an integer as its
+ * digits, a fraction or exponent as something no account id can be, as serde's float
+ * formatting never gives twelve bare digits. What serde_json refuses is refused: numbers out
+ * of range, lone surrogates, nesting too deep.
+ */
+function parseAsServer(text: string): Json {
+  const doc = JSON.parse(text, function (this: unknown, _key: string, value: unknown, context?: { source?: string }) {
+    if (typeof value === "number") {
+      if (!Number.isFinite(value)) throw new NotJson();
+      const source = context?.source ?? String(value);
+      if (!/^-?\d+$/.test(source)) return source.includes(".") || /e/i.test(source) ? source : `${source}.0`;
+      const n = BigInt(source);
+      // Beyond 64 bits serde reads a float.
+      return n >= -(2n ** 63n) && n < 2n ** 64n ? n.toString() : `${source}.0`;
+    }
+    if (typeof value === "string" && LONE_SURROGATE.test(value)) throw new NotJson();
+    if (_key !== "" && LONE_SURROGATE.test(_key)) throw new NotJson();
+    return value;
+  }) as Json;
+  const depth = (v: Json): number =>
+    v && typeof v === "object" ? 1 + Math.max(0, ...(Array.isArray(v) ? v : Object.values(v)).map(depth)) : 0;
+  if (depth(doc) > MAX_DEPTH) throw new NotJson();
+  return doc;
+}
+
+/** The longest Policy member the API takes, in characters. */
+const MAX_POLICY_CHARS = 131072;
+
 /** The default key policy quota (the server's `key_policy_bytes`). */
 const MAX_POLICY_BYTES = 32768;
 const STATEMENT_KEYS = new Set(["Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource", "NotResource", "Condition"]);
@@ -46,8 +83,20 @@ function optionalStrings(s: Record<string, Json>, element: string): string[] | u
   return s[element] === undefined ? undefined : strings(s[element], element);
 }
 
+/** Orders strings by code point, which is the UTF-8 byte order the server's maps use (a
+ * plain sort compares UTF-16 units, which differs beyond the Basic Multilingual Plane). */
+function byCodePoint(a: string, b: string): number {
+  const x = [...a];
+  const y = [...b];
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    const d = (x[i].codePointAt(0) ?? 0) - (y[i].codePointAt(0) ?? 0);
+    if (d !== 0) return d;
+  }
+  return x.length - y.length;
+}
+
 /** An object's members in the order the server reads them (its JSON maps are sorted by key). */
-const sorted = (o: { [k: string]: Json }): [string, Json][] => Object.keys(o).sort().map((k) => [k, o[k]]);
+const sorted = (o: { [k: string]: Json }): [string, Json][] => Object.keys(o).sort(byCodePoint).map((k) => [k, o[k]]);
 
 const isObject = (v: Json | undefined): v is { [k: string]: Json } => !!v && typeof v === "object" && !Array.isArray(v);
 
@@ -161,13 +210,26 @@ function checkParsed({ principals, lists, conditions }: Parsed): void {
 export function checkPolicy(text: string): { findings: Finding[]; doc?: { Statement: Record<string, Json>[] } } {
   const refused: Finding[] = [];
   const warnings: Finding[] = [];
+  // The API's length limits on the member come first.
+  const chars = [...text].length;
+  if (chars < 1 || chars > MAX_POLICY_CHARS) {
+    const bound = chars < 1 ? "greater than or equal to 1" : `less than or equal to ${MAX_POLICY_CHARS}`;
+    return {
+      findings: [
+        { kind: "refused", message: `ValidationException: 1 validation error detected: Value '${text}' at 'policy' failed to satisfy constraint: Member must have length ${bound}` },
+      ],
+    };
+  }
   const bytes = new TextEncoder().encode(text).length;
   if (bytes > MAX_POLICY_BYTES) {
-    refused.push({ kind: "refused", message: `LimitExceededException: The key policy exceeds the maximum size of ${MAX_POLICY_BYTES} bytes.` });
+    refused.push({
+      kind: "refused",
+      message: `LimitExceededException: The key policy exceeds the maximum size of ${MAX_POLICY_BYTES} bytes. (The default quota; this server's may be larger.)`,
+    });
   }
   let doc: Json;
   try {
-    doc = JSON.parse(text) as Json;
+    doc = parseAsServer(text);
   } catch {
     return { findings: [...refused, { kind: "refused", message: malformed("The policy is not a valid JSON document.") }] };
   }
@@ -280,10 +342,17 @@ export function diffLines(before: string, after: string): { kind: " " | "-" | "+
   return out;
 }
 
-/** The policy as the editor shows it: indented, or as written if it is not JSON. */
+/** The policy as the editor shows it: indented, or as written if it is not JSON or if
+ * indenting would change it (a number JavaScript cannot hold exactly, such as
+ * 12345678901234567890, which a save would otherwise store rounded). */
 export function pretty(text: string): string {
+  let exact = true;
   try {
-    return JSON.stringify(JSON.parse(text), null, 2);
+    const doc = JSON.parse(text, (_key: string, value: unknown, context?: { source?: string }) => {
+      if (typeof value === "number" && context?.source !== undefined && JSON.stringify(value) !== context.source) exact = false;
+      return value;
+    });
+    return exact ? JSON.stringify(doc, null, 2) : text;
   } catch {
     return text;
   }

@@ -94,8 +94,12 @@ export class SignedOut extends Error {
 
 /** Forgets the session and tells the frame, which shows the sign-in form with why. */
 export function end(reason: string): SignedOut {
-  forget();
-  window.dispatchEvent(new CustomEvent(SIGNED_OUT_EVENT, { detail: reason }));
+  // Once: calls still in flight when the session ended must not redraw the form (wiping
+  // its notice, or what the person has typed since).
+  if (current || sessionStorage.getItem(STORAGE_KEY) !== null) {
+    forget();
+    window.dispatchEvent(new CustomEvent(SIGNED_OUT_EVENT, { detail: reason }));
+  }
   return new SignedOut(reason);
 }
 

@@ -23,7 +23,10 @@ export function signedOut(e: unknown): boolean {
   return true;
 }
 
+/** An error as AWS gives it. Every error a page shows comes here, so an error that ended
+ * the session (an expired token) also brings the sign-in form, wherever it was caught. */
 export function errorView(e: unknown): HTMLElement {
+  signedOut(e);
   const { code, message } = describeError(e);
   return h(
     "div",
@@ -55,7 +58,7 @@ async function running(controls: HTMLButtonElement[], status: Status, run: () =>
     const done = await run();
     if (done) status.ok(done);
   } catch (e) {
-    if (!signedOut(e)) status.error(e);
+    status.error(e);
   } finally {
     controls.forEach((b) => (b.disabled = false));
   }

@@ -98,6 +98,19 @@ const POLICY_CASES = [
   withRoot(allow({ Condition: { StringEquals: { "kms:ViaService": "${x}" } } }), { Principal: "*", Action: "kms:*" }),
   withRoot(allow({ Condition: { StringEquals: { "kms:ViaService": [] } } }), allow({ Action: [] })),
   withRoot(allow({ Sid: "extra", Comment: "not an element" })),
+  // Numbers, escapes and nesting as the server's JSON reader takes them (3 levels above Sid).
+  withRoot(allow({ Principal: { AWS: 111122223333 } })),
+  withRoot(allow({ Principal: { AWS: "__N__" } })).replace('"__N__"', "111122223333.0"),
+  withRoot(allow({ Principal: { AWS: "__N__" } })).replace('"__N__"', "1.11122223333e11"),
+  withRoot(allow({ Action: "__N__" })).replace('"__N__"', "1e400"),
+  withRoot(allow({ Sid: "__S__" })).replace("__S__", "\\ud800"),
+  withRoot(allow({ Sid: "__S__" })).replace("__S__", "\\ud83d\\ude00"),
+  withRoot(allow({ Sid: "__D__" })).replace('"__D__"', "[".repeat(124) + "]".repeat(124)),
+  withRoot(allow({ Sid: "__D__" })).replace('"__D__"', "[".repeat(125) + "]".repeat(125)),
+  // Members in the order of their UTF-8 bytes, beyond the Basic Multilingual Plane too.
+  withRoot(allow({ Condition: { "\u{1F600}": { a: "b" }, "\uFF01": { a: "b" } } })),
+  withRoot(allow({ Condition: { StringEquals: { "\u{1F600}": [], "\uFF01": [] } } })),
+  "",
 ];
 
 async function policyChecksAgreeWithTheServer(page, editor) {
@@ -129,6 +142,16 @@ async function policyChecksAgreeWithTheServer(page, editor) {
     }
   }
   assert.ok(refusals > 20 && refusals < POLICY_CASES.length - 5, `${refusals} of ${POLICY_CASES.length} refused`);
+
+  // A stored policy JavaScript cannot hold exactly is shown as stored, not rounded.
+  const big = withRoot(allow({ Condition: { NumericEquals: { "kms:X": "__B__" } } })).replace('"__B__"', "12345678901234567890");
+  await client.send(new PutKeyPolicyCommand({ KeyId: scratchKey, PolicyName: "default", Policy: big }));
+  const back = page.url();
+  await page.goto(`${endpoint}/console/#/keys/${scratchKey}/policy`);
+  await page.waitForFunction(() => document.querySelector("textarea[aria-label='Key policy JSON']")?.value.includes("kms:X"));
+  assert.equal(await editor.inputValue(), big);
+  await page.goto(back);
+  await page.waitForFunction(() => document.querySelector("textarea[aria-label='Key policy JSON']")?.value.includes("Statement"));
 }
 
 async function signOut(page) {
@@ -325,6 +348,11 @@ test("a security engineer's day in the console", async () => {
     await deniedRow.first().waitFor();
     await page.getByRole("img", { name: "Calls per day" }).waitFor();
     await page.getByRole("img", { name: "Calls per operation" }).waitFor();
+    // The charts' figures, as a table the keyboard reaches.
+    const opFigures = page.locator("figure", { hasText: "Calls per operation" });
+    await opFigures.getByText("Figures").click();
+    const describeFigures = opFigures.locator("tbody tr", { hasText: "DescribeKey" }).locator("td");
+    assert.ok(Number(await describeFigures.nth(1).innerText()) >= 1, "bob's refused DescribeKey counted as failed");
     await deniedRow.first().getByRole("button").click();
     const record = page.getByLabel("Event record");
     await record.waitFor();

@@ -301,3 +301,48 @@ async fn revoke_and_deny_beat_grants() {
         .grants()
         .is_empty());
 }
+
+/// ferrokms has no AWS services to act for: a grant naming a service principal, as grantee or
+/// as retiring principal, is refused and nothing is made (silently dropping the retiring
+/// one would leave a grant no one named can retire).
+#[tokio::test]
+async fn grants_naming_service_principals_are_refused_and_nothing_is_made() {
+    let server = crate::harness::Server::start();
+    let admin = server.client();
+    let (id, _) = new_key(&admin).await;
+    let refusals = [
+        admin
+            .create_grant()
+            .key_id(&id)
+            .grantee_service_principal("rds.amazonaws.com")
+            .retiring_principal(ALICE)
+            .constraints(
+                GrantConstraints::builder()
+                    .source_arn("arn:aws:rds:us-east-1:111122223333:db:orders")
+                    .build(),
+            )
+            .operations(GrantOperation::Decrypt)
+            .send()
+            .await
+            .unwrap_err(),
+        admin
+            .create_grant()
+            .key_id(&id)
+            .grantee_principal(BOB)
+            .retiring_service_principal("rds.amazonaws.com")
+            .operations(GrantOperation::Decrypt)
+            .send()
+            .await
+            .unwrap_err(),
+    ];
+    for err in &refusals {
+        assert_eq!(code(err), "UnsupportedOperationException", "{err:?}");
+        assert!(
+            message(err).contains("service principals"),
+            "{}",
+            message(err)
+        );
+    }
+    let grants = admin.list_grants().key_id(&id).send().await.unwrap();
+    assert!(grants.grants().is_empty(), "{:?}", grants.grants());
+}

@@ -157,7 +157,7 @@ export async function auditPage(main: HTMLElement, _p: string[], query: URLSearc
       { class: "summary" },
       `${events.length} events${truncated ? " (the newest only: narrow the filter or the time to see older ones)" : ""}, ${failures} failed.`,
     ),
-    h("div", { class: "charts" }, columns("Calls per day", dayBars), rows("Calls per operation", perOp)),
+    h("div", { class: "charts" }, columns("Calls per day (UTC)", dayBars), rows("Calls per operation", perOp)),
     h("div", { class: "split" }, section("Events", list), section("Event record", detail)),
   );
   results.removeAttribute("aria-busy");

@@ -108,9 +108,9 @@ export async function grantsPage(main: HTMLElement, [keyId]: string[]): Promise<
     labelled(
       "Grantee principal",
       h("input", { name: "grantee", required: true, placeholder: "arn:aws:iam::111122223333:role/app", spellcheck: "false" }),
-      "An IAM ARN, or a service principal such as rds.amazonaws.com (which needs the source ARN below and a retiring principal).",
+      "An IAM ARN or account. (A service principal such as rds.amazonaws.com is sent as one, and ferrokms refuses it: no AWS service acts for its callers.)",
     ),
-    labelled("Retiring principal (optional)", h("input", { name: "retiring", spellcheck: "false" }), "An IAM ARN or a service principal."),
+    labelled("Retiring principal (optional)", h("input", { name: "retiring", spellcheck: "false" }), "An IAM ARN or account."),
     labelled("Name (optional)", h("input", { name: "name", maxlength: 256 })),
     h(
       "fieldset",

@@ -710,7 +710,7 @@ impl KmsError {
 
     pub fn service_principal_grants_unsupported() -> Self {
         KmsError::UnsupportedOperation(
-            "Grants to service principals are not supported by this version of ferrokms.".into(),
+            "Grants to or retired by service principals are not supported by this version of ferrokms.".into(),
         )
     }
 

@@ -142,7 +142,7 @@ pub async fn create_grant(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
     let grantee = input.string("GranteePrincipal", 1, 256)?;
     let service_grantee = input.string("GranteeServicePrincipal", 1, 256)?;
     let retiring = input.string("RetiringPrincipal", 1, 256)?;
-    let _retiring_service = input.string("RetiringServicePrincipal", 1, 256)?;
+    let retiring_service = input.string("RetiringServicePrincipal", 1, 256)?;
     let operations = input.string_list("Operations", 1, 64, usize::MAX)?;
     let operations = input.required("Operations", operations);
     let constraints = read_constraints(&mut input)?;
@@ -151,7 +151,9 @@ pub async fn create_grant(call: &Call<'_>, mut input: Input) -> Result<Value, Ap
     let (dry_run, _) = read_dry_run(&mut input, false)?;
     input.finish()?;
 
-    if service_grantee.is_some() {
+    // A retiring service principal is refused too: ignoring it would make a grant that no
+    // one named can retire, and say nothing.
+    if service_grantee.is_some() || retiring_service.is_some() {
         return Err(KmsError::service_principal_grants_unsupported().into());
     }
     let grantee = grantee.ok_or_else(KmsError::grantee_principal_missing)?;
