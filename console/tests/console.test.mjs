@@ -14,7 +14,8 @@ import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
-import { KMSClient, PutKeyPolicyCommand } from "@aws-sdk/client-kms";
+import { GenerateMacCommand, KMSClient, PutKeyPolicyCommand } from "@aws-sdk/client-kms";
+import { createHmac, randomBytes } from "node:crypto";
 
 const env = (name) => {
   const v = process.env[name];
@@ -113,14 +114,18 @@ const POLICY_CASES = [
   "",
 ];
 
-async function policyChecksAgreeWithTheServer(page, editor) {
-  const client = new KMSClient({
+/** The admin as a client of its own, beside the browser. */
+const adminClient = () =>
+  new KMSClient({
     region: "us-east-1",
     endpoint,
     credentials: { accessKeyId: admin.key, secretAccessKey: admin.secret },
     maxAttempts: 8,
     retryMode: "adaptive",
   });
+
+async function policyChecksAgreeWithTheServer(page, editor) {
+  const client = adminClient();
   let refusals = 0;
   for (const policy of POLICY_CASES) {
     await editor.fill(policy);
@@ -471,7 +476,27 @@ test("a security engineer's day in the console", async () => {
     await page.locator("tbody tr", { hasText: "admin-retires" }).waitFor({ state: "detached" });
     await page.getByRole("cell", { name: "None" }).waitFor();
 
-    // 10. A role: carol may only assume it; the console signs in through STS AssumeRole, for
+    // 10. Imported material: an HMAC key of origin EXTERNAL made in the console, its material
+    // wrapped in the browser and imported; the key then MACs as that material does.
+    await page.getByRole("link", { name: "Create key" }).first().click();
+    await page.getByLabel("Origin").selectOption("EXTERNAL");
+    await page.getByLabel("Key spec").selectOption("HMAC_256");
+    assert.equal(await page.getByLabel("Key usage").inputValue(), "GENERATE_VERIFY_MAC");
+    assert.equal(await page.getByLabel("Key spec").locator("option[value='ML_DSA_65']").count(), 0, "no ML-DSA to import");
+    await page.getByLabel("Description").fill("imported HMAC key (console test)");
+    await page.getByRole("button", { name: "Create key" }).click();
+    await page.locator("h1 .badge", { hasText: "PendingImport" }).waitFor();
+    const importedId = await page.locator("[data-key-id]").getAttribute("data-key-id");
+    const material = randomBytes(32);
+    await page.getByLabel("Key material file").setInputFiles({ name: "hmac.bin", mimeType: "application/octet-stream", buffer: material });
+    await page.getByRole("button", { name: "Import key material" }).click();
+    await page.locator("h1 .badge", { hasText: "Enabled" }).waitFor();
+    await shot(page, "imported-key");
+    const message = Buffer.from("imported in the browser");
+    const mac = await adminClient().send(new GenerateMacCommand({ KeyId: importedId, Message: message, MacAlgorithm: "HMAC_SHA_256" }));
+    assert.equal(Buffer.from(mac.Mac).toString("hex"), createHmac("sha256", material).update(message).digest("hex"));
+
+    // 11. A role: carol may only assume it; the console signs in through STS AssumeRole, for
     // as long as asked, and the role's policies apply.
     await signOut(page);
     await page.getByLabel("Access key ID").fill(carol.key);

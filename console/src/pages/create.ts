@@ -50,7 +50,7 @@ export async function createKeyPage(main: HTMLElement): Promise<void> {
     "select",
     { name: "origin" },
     h("option", { value: "AWS_KMS" }, "AWS_KMS (ferrokms makes the key material)"),
-    h("option", { value: "EXTERNAL" }, "EXTERNAL (import your own key material: GetParametersForImport, then ImportKeyMaterial)"),
+    h("option", { value: "EXTERNAL" }, "EXTERNAL (import your own key material, on the key's page)"),
     h("option", { value: "AWS_CLOUDHSM" }, "AWS_CLOUDHSM (in a custom key store's HSM)"),
     h("option", { value: "EXTERNAL_KEY_STORE" }, "EXTERNAL_KEY_STORE (in an external key manager)"),
   );

@@ -10,7 +10,9 @@ import {
   EnableKeyCommand,
   EnableKeyRotationCommand,
   GetKeyRotationStatusCommand,
+  GetParametersForImportCommand,
   GetPublicKeyCommand,
+  ImportKeyMaterialCommand,
   ListKeyRotationsCommand,
   ReplicateKeyCommand,
   RotateKeyOnDemandCommand,
@@ -65,6 +67,7 @@ export async function keyPage(main: HTMLElement, [keyId]: string[]): Promise<voi
     section("Aliases", aliasesPanel(id, aliases.map((a) => a.AliasName ?? ""), customer, reload)),
     tags,
     rotation,
+    meta.Origin === "EXTERNAL" && customer ? section("Key material", importPanel(meta, reload)) : null,
     meta.MultiRegion ? section("Multi-Region", replicasPanel(meta, reload)) : null,
     meta.KeySpec !== "SYMMETRIC_DEFAULT" && !meta.KeySpec?.startsWith("HMAC")
       ? section("Public key", publicKeyPanel(id, status))
@@ -267,6 +270,104 @@ async function rotationPanel(meta: KeyMetadata, customer: boolean, reload: () =>
   parts.push(table(["Rotated", "Type", "Key material", "Material state"], history, "Rotation history"));
   parts.push(status.el);
   return h("div", null, parts);
+}
+
+/** The largest material RSAES_OAEP_SHA_256 under an RSA 4096 wrapping key can carry. */
+const MAX_OAEP_MATERIAL = 512 - 2 * 32 - 2;
+
+/**
+ * Imports key material from a file the person picks: the browser wraps it under the
+ * one-time public key from GetParametersForImport (RSAES_OAEP_SHA_256, RSA 4096, by
+ * WebCrypto) and sends only the wrapped bytes and the import token. The plaintext is read
+ * into memory for the wrap and overwritten after it; it is never stored or sent.
+ */
+function importPanel(meta: KeyMetadata, reload: () => Promise<void>): HTMLElement {
+  const id = meta.KeyId ?? "";
+  const status = new Status();
+  const form = h(
+    "form",
+    { class: "import" },
+    labelled(
+      "Key material file",
+      h("input", { name: "material", type: "file", required: true }),
+      "Raw bytes for a symmetric or HMAC key (32 bytes for SYMMETRIC_DEFAULT); DER PKCS#8 for an asymmetric key. " +
+        `At most ${MAX_OAEP_MATERIAL} bytes: wrap an RSA private key with the aws CLI (RSA_AES_KEY_WRAP_SHA_256).`,
+    ),
+    h(
+      "div",
+      { class: "row" },
+      labelled(
+        "Expiration",
+        h(
+          "select",
+          { name: "expiration" },
+          h("option", { value: "KEY_MATERIAL_DOES_NOT_EXPIRE" }, "Does not expire"),
+          h("option", { value: "KEY_MATERIAL_EXPIRES" }, "Expires at the date below"),
+        ),
+      ),
+      labelled("Valid to (UTC)", h("input", { name: "validTo", type: "datetime-local" })),
+      labelled(
+        "Import type",
+        h(
+          "select",
+          { name: "importType" },
+          h("option", { value: "" }, "The service's default"),
+          h("option", { value: "EXISTING_KEY_MATERIAL" }, "EXISTING_KEY_MATERIAL (re-import)"),
+          h("option", { value: "NEW_KEY_MATERIAL" }, "NEW_KEY_MATERIAL (for a rotation)"),
+        ),
+      ),
+    ),
+    labelled("Material description (optional)", h("input", { name: "description", maxlength: 256 })),
+    h("div", { class: "buttons" }, h("button", { type: "submit" }, "Import key material")),
+  );
+  onSubmit(form, status, async () => {
+    const file = (form.elements.namedItem("material") as HTMLInputElement).files?.[0];
+    if (!file) throw new Error("Choose the file that holds the key material.");
+    if (file.size > MAX_OAEP_MATERIAL) {
+      throw new Error(`The file has ${file.size} bytes; at most ${MAX_OAEP_MATERIAL} can be wrapped here.`);
+    }
+    const expires = field(form, "expiration") === "KEY_MATERIAL_EXPIRES";
+    const validTo = field(form, "validTo");
+    if (expires && !validTo) throw new Error("Give the date the material expires.");
+    const params = await kms().send(
+      new GetParametersForImportCommand({ KeyId: id, WrappingAlgorithm: "RSAES_OAEP_SHA_256", WrappingKeySpec: "RSA_4096" }),
+    );
+    if (!params.PublicKey || !params.ImportToken) throw new Error("GetParametersForImport returned no wrapping key");
+    const material = new Uint8Array(await file.arrayBuffer());
+    let wrapped: Uint8Array;
+    try {
+      const wrapping = await crypto.subtle.importKey(
+        "spki",
+        new Uint8Array(params.PublicKey),
+        { name: "RSA-OAEP", hash: "SHA-256" },
+        false,
+        ["encrypt"],
+      );
+      wrapped = new Uint8Array(await crypto.subtle.encrypt({ name: "RSA-OAEP" }, wrapping, material));
+    } finally {
+      material.fill(0);
+    }
+    await kms().send(
+      new ImportKeyMaterialCommand({
+        KeyId: id,
+        ImportToken: params.ImportToken,
+        EncryptedKeyMaterial: wrapped,
+        ExpirationModel: expires ? "KEY_MATERIAL_EXPIRES" : "KEY_MATERIAL_DOES_NOT_EXPIRE",
+        ValidTo: expires ? new Date(`${validTo}Z`) : undefined,
+        ImportType: (field(form, "importType") || undefined) as "EXISTING_KEY_MATERIAL" | "NEW_KEY_MATERIAL" | undefined,
+        KeyMaterialDescription: field(form, "description").trim() || undefined,
+      }),
+    );
+    form.reset();
+    await reload();
+  });
+  return h(
+    "div",
+    null,
+    meta.KeyState === "PendingImport" ? h("p", { class: "hint" }, "This key has no material yet: import it to use the key.") : null,
+    form,
+    status.el,
+  );
 }
 
 function replicasPanel(meta: KeyMetadata, reload: () => Promise<void>): HTMLElement {
