@@ -66,16 +66,43 @@ function config(region: string, credentials: Credentials) {
   };
 }
 
+/** The access key an SDK error's call was signed with, so that an answer to a call of an
+ * earlier session (still in flight at sign-out) cannot end the session after it. */
+const SIGNED_BY = Symbol("signedBy");
+
+/** A middleware that marks each failed call's error with the key that signed it. */
+function signedBy(accessKeyId: string) {
+  return <A, R>(next: (args: A) => Promise<R>) =>
+    async (args: A): Promise<R> => {
+      try {
+        return await next(args);
+      } catch (e) {
+        if (e && typeof e === "object") (e as { [SIGNED_BY]?: string })[SIGNED_BY] = accessKeyId;
+        throw e;
+      }
+    };
+}
+
+/** Whether an error came from a call of a session other than the current one. */
+export function fromAnotherSession(e: unknown): boolean {
+  const by = e && typeof e === "object" ? (e as { [SIGNED_BY]?: string })[SIGNED_BY] : undefined;
+  if (by === undefined) return false;
+  const s = resume();
+  return typeof s === "string" || s.credentials.accessKeyId !== by;
+}
+
 function open(session: Session) {
   const c = config(session.region, session.credentials);
-  current = {
-    session,
-    kms: new KMSClient(c),
-    // LookupEvents is allowed two calls a second, as on AWS: the trail's pages are read at
-    // the rate the server grants, backing off when it throttles, rather than failing a look.
-    trail: new CloudTrailClient({ ...c, maxAttempts: 8, retryMode: "adaptive" }),
-    sts: new STSClient(c),
-  };
+  const id = session.credentials.accessKeyId;
+  const kms = new KMSClient(c);
+  // LookupEvents is allowed two calls a second, as on AWS: the trail's pages are read at
+  // the rate the server grants, backing off when it throttles, rather than failing a look.
+  const trail = new CloudTrailClient({ ...c, maxAttempts: 8, retryMode: "adaptive" });
+  const sts = new STSClient(c);
+  kms.middlewareStack.add(signedBy(id), { step: "initialize" });
+  trail.middlewareStack.add(signedBy(id), { step: "initialize" });
+  sts.middlewareStack.add(signedBy(id), { step: "initialize" });
+  current = { session, kms, trail, sts };
   return current;
 }
 

@@ -2,7 +2,7 @@
 // that run a call, confirmations.
 
 import { h, replace, type Child } from "./dom";
-import { SignedOut, end, endsSession } from "./session";
+import { SignedOut, end, endsSession, fromAnotherSession } from "./session";
 
 /** AWS's error code and message, as the SDK reports them. */
 export function describeError(e: unknown): { code: string; message: string } {
@@ -18,7 +18,7 @@ export function describeError(e: unknown): { code: string; message: string } {
 export function signedOut(e: unknown): boolean {
   if (e instanceof SignedOut) return true;
   const { code, message } = describeError(e);
-  if (!endsSession(code)) return false;
+  if (!endsSession(code) || fromAnotherSession(e)) return false;
   end(`${code}: ${message} Sign in again.`);
   return true;
 }

@@ -11,7 +11,7 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
+import { appendFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 import { GenerateMacCommand, KMSClient, PutKeyPolicyCommand } from "@aws-sdk/client-kms";
@@ -33,9 +33,31 @@ const shots = env("SCREENSHOTS");
 mkdirSync(shots, { recursive: true });
 
 let step = 0;
+const FILLED_STEPS = new Set(["policy-diff"]);
 async function shot(page, name) {
+  const shifts = await shiftsSince(page);
+  appendFileSync(join(shots, "layout-shifts.txt"), `${name} ${JSON.stringify(shifts)}\n`);
+  // Nothing moves once it shows. (In the policy step the test types with fill(), which the
+  // browser does not count as input, and the findings under the editor grow and shrink
+  // with the text, as they do for a person typing, when they do count.)
+  // Readable at 1280 px: nothing wider than the window.
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `${name}: the page is ${overflow} px wider than the window`);
+  if (!FILLED_STEPS.has(name)) {
+    const total = shifts.reduce((n, s) => n + s.value, 0);
+    assert.ok(total < 0.01, `layout shifts before ${name}: ${JSON.stringify(shifts)}`);
+  }
   step += 1;
   await page.screenshot({ path: join(shots, `${String(step).padStart(2, "0")}-${name}.png`), fullPage: true });
+}
+
+/** The layout shifts since the last look, which none of the person's input caused. */
+async function shiftsSince(page) {
+  return page.evaluate(() => {
+    const s = window.__shifts ?? [];
+    window.__shifts = [];
+    return s;
+  });
 }
 
 async function signIn(page, who) {
@@ -182,6 +204,18 @@ test("a security engineer's day in the console", async () => {
   // CI runs this beside the rest of the suite on two cores: a slow step is not a failure.
   context.setDefaultTimeout(90_000);
   context.setDefaultNavigationTimeout(90_000);
+  // Layout shifts (the Layout Instability API) that no input of the person caused, for
+  // "nothing moves once it shows".
+  await context.addInitScript(() => {
+    window.__shifts = [];
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) {
+        if (!e.hadRecentInput) {
+          window.__shifts.push({ value: e.value, at: location.hash, what: e.sources.map((s) => s.node?.nodeName + "." + (s.node?.className ?? "")).join(" ") });
+        }
+      }
+    }).observe({ type: "layout-shift", buffered: true });
+  });
   const page = await context.newPage();
   // Anything the CSP refuses, or any script error, fails the test.
   const problems = [];
