@@ -83,12 +83,24 @@ function signedBy(accessKeyId: string) {
     };
 }
 
-/** Whether an error came from a call of a session other than the current one. */
+/** The access key of the session in use or kept, expired or not, read without changing
+ * anything. */
+function currentAccessKey(): string | undefined {
+  if (current) return current.session.credentials.accessKeyId;
+  try {
+    const kept = JSON.parse(sessionStorage.getItem(STORAGE_KEY) ?? "null") as Session | null;
+    return kept?.credentials?.accessKeyId;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether an error came from a call of a session other than the current one (when there is
+ * none, the error's session is the one that just ended). */
 export function fromAnotherSession(e: unknown): boolean {
   const by = e && typeof e === "object" ? (e as { [SIGNED_BY]?: string })[SIGNED_BY] : undefined;
-  if (by === undefined) return false;
-  const s = resume();
-  return typeof s === "string" || s.credentials.accessKeyId !== by;
+  const mine = currentAccessKey();
+  return by !== undefined && mine !== undefined && mine !== by;
 }
 
 function open(session: Session) {
@@ -103,6 +115,7 @@ function open(session: Session) {
   trail.middlewareStack.add(signedBy(id), { step: "initialize" });
   sts.middlewareStack.add(signedBy(id), { step: "initialize" });
   current = { session, kms, trail, sts };
+  ended = false;
   return current;
 }
 
@@ -120,11 +133,15 @@ export class SignedOut extends Error {
 }
 
 /** Forgets the session and tells the frame, which shows the sign-in form with why. */
+/** Whether the sign-in form has been shown for the last session's end. */
+let ended = false;
+
 export function end(reason: string): SignedOut {
-  // Once: calls still in flight when the session ended must not redraw the form (wiping
+  forget();
+  // Once a session: calls still in flight when it ended must not redraw the form (wiping
   // its notice, or what the person has typed since).
-  if (current || sessionStorage.getItem(STORAGE_KEY) !== null) {
-    forget();
+  if (!ended) {
+    ended = true;
     window.dispatchEvent(new CustomEvent(SIGNED_OUT_EVENT, { detail: reason }));
   }
   return new SignedOut(reason);

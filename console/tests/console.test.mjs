@@ -525,6 +525,13 @@ test("a security engineer's day in the console", async () => {
     await page.getByLabel("Key material file").setInputFiles({ name: "hmac.bin", mimeType: "application/octet-stream", buffer: material });
     await page.getByRole("button", { name: "Import key material" }).click();
     await page.locator("h1 .badge", { hasText: "Enabled" }).waitFor();
+    assert.ok(
+      requestBodies.every((r) => !r.includes(material.toString("base64")) && !r.includes(material.toString("hex"))),
+      "the key material left the browser unwrapped",
+    );
+    // An HMAC key has one material: no import type or material description is offered.
+    assert.equal(await page.getByLabel("Import type").count(), 0);
+    assert.equal(await page.getByLabel("Material description (optional)").count(), 0);
     await shot(page, "imported-key");
     const message = Buffer.from("imported in the browser");
     const mac = await adminClient().send(new GenerateMacCommand({ KeyId: importedId, Message: message, MacAlgorithm: "HMAC_SHA_256" }));

@@ -284,14 +284,33 @@ const MAX_OAEP_MATERIAL = 512 - 2 * 32 - 2;
 function importPanel(meta: KeyMetadata, reload: () => Promise<void>): HTMLElement {
   const id = meta.KeyId ?? "";
   const status = new Status();
+  const pending =
+    meta.KeyState === "PendingImport" ? h("p", { class: "hint" }, "This key has no material yet: import it to use the key.") : null;
+  if (meta.KeySpec?.startsWith("RSA_")) {
+    // An RSA private key does not fit under RSAES_OAEP_SHA_256; RSA_AES_KEY_WRAP needs the
+    // padded AES key wrap (RFC 5649), which WebCrypto does not have.
+    return h(
+      "div",
+      null,
+      pending,
+      h(
+        "p",
+        { class: "hint" },
+        "An RSA private key is too large to wrap here. Wrap it with OpenSSL under GetParametersForImport's key " +
+          "(RSA_AES_KEY_WRAP_SHA_256) and import it with the aws CLI (aws kms import-key-material).",
+      ),
+    );
+  }
+  // Only symmetric encryption keys have several materials (AWS's rule, and the server's).
+  const symmetric = meta.KeySpec === "SYMMETRIC_DEFAULT";
   const form = h(
     "form",
     { class: "import" },
     labelled(
       "Key material file",
       h("input", { name: "material", type: "file", required: true }),
-      "Raw bytes for a symmetric or HMAC key (32 bytes for SYMMETRIC_DEFAULT); DER PKCS#8 for an asymmetric key. " +
-        `At most ${MAX_OAEP_MATERIAL} bytes: wrap an RSA private key with the aws CLI (RSA_AES_KEY_WRAP_SHA_256).`,
+      "The key itself, as raw bytes for a symmetric or HMAC key (32 bytes for SYMMETRIC_DEFAULT; not hex or base64 text) " +
+        `or DER PKCS#8 for an elliptic curve key; at most ${MAX_OAEP_MATERIAL} bytes.`,
     ),
     h(
       "div",
@@ -306,18 +325,20 @@ function importPanel(meta: KeyMetadata, reload: () => Promise<void>): HTMLElemen
         ),
       ),
       labelled("Valid to (UTC)", h("input", { name: "validTo", type: "datetime-local" })),
-      labelled(
-        "Import type",
-        h(
-          "select",
-          { name: "importType" },
-          h("option", { value: "" }, "The service's default"),
-          h("option", { value: "EXISTING_KEY_MATERIAL" }, "EXISTING_KEY_MATERIAL (re-import)"),
-          h("option", { value: "NEW_KEY_MATERIAL" }, "NEW_KEY_MATERIAL (for a rotation)"),
-        ),
-      ),
+      symmetric
+        ? labelled(
+            "Import type",
+            h(
+              "select",
+              { name: "importType" },
+              h("option", { value: "" }, "The service's default"),
+              h("option", { value: "EXISTING_KEY_MATERIAL" }, "EXISTING_KEY_MATERIAL (re-import)"),
+              h("option", { value: "NEW_KEY_MATERIAL" }, "NEW_KEY_MATERIAL (for a rotation)"),
+            ),
+          )
+        : null,
     ),
-    labelled("Material description (optional)", h("input", { name: "description", maxlength: 256 })),
+    symmetric ? labelled("Material description (optional)", h("input", { name: "description", maxlength: 256 })) : null,
     h("div", { class: "buttons" }, h("button", { type: "submit" }, "Import key material")),
   );
   onSubmit(form, status, async () => {
@@ -327,8 +348,14 @@ function importPanel(meta: KeyMetadata, reload: () => Promise<void>): HTMLElemen
       throw new Error(`The file has ${file.size} bytes; at most ${MAX_OAEP_MATERIAL} can be wrapped here.`);
     }
     const expires = field(form, "expiration") === "KEY_MATERIAL_EXPIRES";
-    const validTo = field(form, "validTo");
-    if (expires && !validTo) throw new Error("Give the date the material expires.");
+    const validTo = expires ? new Date(`${field(form, "validTo")}Z`) : undefined;
+    if (validTo && (Number.isNaN(validTo.getTime()) || validTo.getTime() <= Date.now())) {
+      throw new Error("Give a date in the future at which the material expires.");
+    }
+    // WebCrypto exists only in a secure context (HTTPS, or loopback).
+    if (!globalThis.crypto?.subtle) {
+      throw new Error("The browser wraps key material only on a secure page: open the console over HTTPS.");
+    }
     const params = await kms().send(
       new GetParametersForImportCommand({ KeyId: id, WrappingAlgorithm: "RSAES_OAEP_SHA_256", WrappingKeySpec: "RSA_4096" }),
     );
@@ -353,21 +380,17 @@ function importPanel(meta: KeyMetadata, reload: () => Promise<void>): HTMLElemen
         ImportToken: params.ImportToken,
         EncryptedKeyMaterial: wrapped,
         ExpirationModel: expires ? "KEY_MATERIAL_EXPIRES" : "KEY_MATERIAL_DOES_NOT_EXPIRE",
-        ValidTo: expires ? new Date(`${validTo}Z`) : undefined,
-        ImportType: (field(form, "importType") || undefined) as "EXISTING_KEY_MATERIAL" | "NEW_KEY_MATERIAL" | undefined,
-        KeyMaterialDescription: field(form, "description").trim() || undefined,
+        ValidTo: validTo,
+        ImportType: symmetric
+          ? ((field(form, "importType") || undefined) as "EXISTING_KEY_MATERIAL" | "NEW_KEY_MATERIAL" | undefined)
+          : undefined,
+        KeyMaterialDescription: symmetric ? field(form, "description").trim() || undefined : undefined,
       }),
     );
     form.reset();
     await reload();
   });
-  return h(
-    "div",
-    null,
-    meta.KeyState === "PendingImport" ? h("p", { class: "hint" }, "This key has no material yet: import it to use the key.") : null,
-    form,
-    status.el,
-  );
+  return h("div", null, pending, form, status.el);
 }
 
 function replicasPanel(meta: KeyMetadata, reload: () => Promise<void>): HTMLElement {
