@@ -4,6 +4,7 @@
 // cannot reach an SVG's tooltips.
 
 import { h, svg } from "./dom";
+import { table } from "./ui";
 
 export interface Bar {
   label: string;
@@ -52,16 +53,7 @@ function figure(title: string, chart: SVGElement, bars: Bar[]): HTMLElement {
       "details",
       { class: "chart-figures" },
       h("summary", null, "Figures"),
-      h(
-        "table",
-        null,
-        h("thead", null, h("tr", null, ["", "Calls", "Failed"].map((c) => h("th", { scope: "col" }, c)))),
-        h(
-          "tbody",
-          null,
-          bars.map((b) => h("tr", null, h("th", { scope: "row" }, b.label), h("td", null, String(b.total)), h("td", null, String(b.errors)))),
-        ),
-      ),
+      table(["", "Calls", "Failed"], bars.map((b) => [b.label, String(b.total), String(b.errors)])),
     ),
   );
 }

@@ -28,17 +28,18 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
  * of range, lone surrogates, nesting too deep.
  */
 function parseAsServer(text: string): Json {
-  const doc = JSON.parse(text, function (this: unknown, _key: string, value: unknown, context?: { source?: string }) {
+  const doc = JSON.parse(text, (key: string, value: unknown, context?: { source?: string }) => {
     if (typeof value === "number") {
       if (!Number.isFinite(value)) throw new NotJson();
+      // A JSON number with a fraction or an exponent; serde reads it as a float.
       const source = context?.source ?? String(value);
-      if (!/^-?\d+$/.test(source)) return source.includes(".") || /e/i.test(source) ? source : `${source}.0`;
+      if (!/^-?\d+$/.test(source)) return source;
       const n = BigInt(source);
       // Beyond 64 bits serde reads a float.
       return n >= -(2n ** 63n) && n < 2n ** 64n ? n.toString() : `${source}.0`;
     }
     if (typeof value === "string" && LONE_SURROGATE.test(value)) throw new NotJson();
-    if (_key !== "" && LONE_SURROGATE.test(_key)) throw new NotJson();
+    if (key !== "" && LONE_SURROGATE.test(key)) throw new NotJson();
     return value;
   }) as Json;
   const depth = (v: Json): number =>
@@ -68,12 +69,12 @@ class Refused {
   constructor(readonly message: string) {}
 }
 
-/** A string or a list of scalars, as the server reads them (numbers and booleans as text);
- * anything else is refused as the server refuses it. */
+/** A string or a list of scalars, as the server reads them (booleans as text; numbers are
+ * text already, from parseAsServer); anything else is refused as the server refuses it. */
 function strings(v: Json, element: string): string[] {
   const scalar = (x: Json) => {
     if (typeof x === "string") return x;
-    if (typeof x === "number" || typeof x === "boolean") return String(x);
+    if (typeof x === "boolean") return String(x);
     throw new Refused(malformed(`${element} must be a string or a list of strings`));
   };
   return Array.isArray(v) ? v.map(scalar) : [scalar(v)];
@@ -227,16 +228,18 @@ export function checkPolicy(text: string): { findings: Finding[]; doc?: { Statem
       message: `LimitExceededException: The key policy exceeds the maximum size of ${MAX_POLICY_BYTES} bytes. (The default quota; this server's may be larger.)`,
     });
   }
+  // A refusal of the whole document, after which the server reads no statement.
+  const stop = (message: string) => ({ findings: [...refused, { kind: "refused" as const, message: malformed(message) }] });
   let doc: Json;
   try {
     doc = parseAsServer(text);
   } catch {
-    return { findings: [...refused, { kind: "refused", message: malformed("The policy is not a valid JSON document.") }] };
+    return stop("The policy is not a valid JSON document.");
   }
-  if (!isObject(doc)) return { findings: [...refused, { kind: "refused", message: malformed("The policy must be a JSON object.") }] };
+  if (!isObject(doc)) return stop("The policy must be a JSON object.");
   const raw = doc.Statement;
   const statements = Array.isArray(raw) ? raw : isObject(raw) ? [raw] : null;
-  if (!statements) return { findings: [...refused, { kind: "refused", message: malformed("The policy needs a Statement.") }] };
+  if (!statements) return stop("The policy needs a Statement.");
   // The server reads every statement's grammar before it checks any: its first refusal is
   // the first statement's that does not parse, else the first that fails the checks.
   const attempt = (i: number, run: () => void) => {

@@ -132,10 +132,10 @@ export class SignedOut extends Error {
   }
 }
 
-/** Forgets the session and tells the frame, which shows the sign-in form with why. */
 /** Whether the sign-in form has been shown for the last session's end. */
 let ended = false;
 
+/** Forgets the session and tells the frame, which shows the sign-in form with why. */
 export function end(reason: string): SignedOut {
   forget();
   // Once a session: calls still in flight when it ended must not redraw the form (wiping

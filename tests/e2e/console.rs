@@ -151,8 +151,7 @@ async fn a_person_uses_the_console_in_a_real_browser() {
         r#"{"Tags": [{"TagKey": "purpose", "TagValue": "scratch"}]}"#,
     );
     assert_eq!(scratch.status, 200, "{}", scratch.body);
-    let scratch_key = serde_json::from_str::<serde_json::Value>(&scratch.body).expect("JSON")
-        ["KeyMetadata"]["KeyId"]
+    let scratch_key = scratch.json()["KeyMetadata"]["KeyId"]
         .as_str()
         .expect("a key id")
         .to_owned();
